@@ -1,0 +1,153 @@
+//! Request paths below a repository, checked before anything touches the cache or an upstream.
+//!
+//! A path is split on `/`, each segment percent-decoded, and refused when a segment is empty,
+//! `.` or `..` (also when written `%2e%2e`), or when decoding produces `/`, `\` or a control
+//! character. What passes can be joined under the cache directory and appended to an upstream
+//! URL without escaping either.
+
+use percent_encoding::percent_decode_str;
+
+/// A validated, normalized relative path; a trailing `/` (a directory listing) is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepoPath {
+    path: String,
+}
+
+/// Why a path was refused (answered 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad path `{path}`: {why}")]
+pub struct BadPath {
+    /// The path as requested.
+    pub path: String,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
+impl RepoPath {
+    /// Checks a raw (still percent-encoded) path relative to the repository root.
+    pub fn parse(raw: &str) -> Result<RepoPath, BadPath> {
+        let bad = |why| BadPath {
+            path: raw.to_owned(),
+            why,
+        };
+        if raw.is_empty() {
+            return Err(bad("empty path"));
+        }
+        if raw.starts_with('/') {
+            return Err(bad("absolute or empty segment"));
+        }
+        let (body, dir) = match raw.strip_suffix('/') {
+            Some(body) => (body, true),
+            None => (raw, false),
+        };
+        let mut path = String::with_capacity(raw.len());
+        for segment in body.split('/') {
+            let decoded = percent_decode_str(segment)
+                .decode_utf8()
+                .map_err(|_| bad("not UTF-8"))?;
+            if decoded.is_empty() {
+                return Err(bad("empty segment"));
+            }
+            if decoded == "." || decoded == ".." {
+                return Err(bad("`.` or `..` segment"));
+            }
+            if decoded
+                .chars()
+                .any(|c| c == '/' || c == '\\' || c.is_control())
+            {
+                return Err(bad("encoded `/`, `\\` or control character"));
+            }
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(&decoded);
+        }
+        if dir {
+            path.push('/');
+        }
+        Ok(RepoPath { path })
+    }
+
+    /// The decoded path, e.g. `org/example/a/1.0/a-1.0.jar`.
+    pub fn as_str(&self) -> &str {
+        &self.path
+    }
+
+    /// True for `…/` paths (directory listings).
+    pub fn is_dir(&self) -> bool {
+        self.path.ends_with('/')
+    }
+
+    /// The last segment (empty for a directory).
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or("")
+    }
+
+    /// The path percent-encoded for use in an upstream URL.
+    pub fn to_url_path(&self) -> String {
+        const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+            .add(b' ')
+            .add(b'"')
+            .add(b'#')
+            .add(b'%')
+            .add(b'<')
+            .add(b'>')
+            .add(b'?')
+            .add(b'`')
+            .add(b'{')
+            .add(b'}')
+            .add(b'^')
+            .add(b'|')
+            .add(b'[')
+            .add(b']');
+        percent_encoding::utf8_percent_encode(&self.path, SEGMENT).to_string()
+    }
+
+    /// A sibling path with `suffix` appended (`x.jar` → `x.jar.sha1`).
+    pub fn with_suffix(&self, suffix: &str) -> RepoPath {
+        RepoPath {
+            path: format!("{}{suffix}", self.path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_normal_and_directory_paths() {
+        assert_eq!(
+            RepoPath::parse("org/a/1.0/a-1.0.jar").unwrap().as_str(),
+            "org/a/1.0/a-1.0.jar"
+        );
+        let dir = RepoPath::parse("org/a/").unwrap();
+        assert!(dir.is_dir());
+        assert_eq!(RepoPath::parse("a%2Bb/x").unwrap().as_str(), "a+b/x");
+    }
+
+    #[test]
+    fn refuses_traversal_in_every_spelling() {
+        for raw in [
+            "../etc/passwd",
+            "a/../b",
+            "a/%2e%2e/b",
+            "a/%2E%2E",
+            "a/./b",
+            "a//b",
+            "/abs",
+            "a/%2fb",
+            "a/b%5c..",
+            "a%00b",
+            "",
+        ] {
+            assert!(RepoPath::parse(raw).is_err(), "{raw} should be refused");
+        }
+    }
+
+    #[test]
+    fn encodes_for_upstream() {
+        let p = RepoPath::parse("a/b%20c/d%23e").unwrap();
+        assert_eq!(p.to_url_path(), "a/b%20c/d%23e");
+    }
+}

@@ -1,0 +1,291 @@
+//! Turning cache entries and in-progress fills into HTTP responses: validators, `304`,
+//! single ranges (`a-b`, `a-`, suffix `-N`) with `206`/`416`, `If-Range`, and bodies read
+//! positionally from files, including files that are still growing.
+//!
+//! A response for a fill in progress tails the staged file: it sends bytes as the fill writes
+//! them, but holds back the last byte until the fill has verified the whole body, so a client
+//! never receives a complete-looking body that failed its checksum (RFC 9110 §8.6: a message
+//! shorter than its Content-Length is incomplete).
+
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::stream::{self, Stream};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use tokio::sync::watch;
+
+use crate::fill::FillStatus;
+use crate::store::{self, Entry, Meta};
+
+const CHUNK: usize = 256 * 1024;
+
+/// Per-resource response details decided by the ecosystem.
+#[derive(Debug, Clone, Copy)]
+pub struct Presentation {
+    /// `Cache-Control` to send.
+    pub cache_control: CacheControl,
+    /// Send `X-Checksum-SHA1`/`-MD5`/`-SHA256` (Maven clients then skip the `.sha1` request).
+    pub checksum_headers: bool,
+}
+
+/// Freshness advertised to clients.
+#[derive(Debug, Clone, Copy)]
+pub enum CacheControl {
+    /// Content never changes for this URL.
+    Immutable,
+    /// Fresh for this many more seconds.
+    MaxAge(u64),
+}
+
+impl CacheControl {
+    fn header(self) -> HeaderValue {
+        match self {
+            CacheControl::Immutable => HeaderValue::from_static("public, max-age=31536000, immutable"),
+            CacheControl::MaxAge(s) => HeaderValue::from_str(&format!("public, max-age={s}")).expect("ascii"),
+        }
+    }
+}
+
+/// A single byte range requested by the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSpec {
+    /// `bytes=a-b` or `bytes=a-` (end exclusive; `None` = to the end).
+    From(u64, Option<u64>),
+    /// `bytes=-N`.
+    Suffix(u64),
+}
+
+/// Parses a `Range` header; `None` for absent, multi-range or malformed (all served as 200).
+pub fn parse_range(headers: &HeaderMap) -> Option<RangeSpec> {
+    let value = headers.get(header::RANGE)?.to_str().ok()?.trim();
+    let spec = value.strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return b.parse().ok().map(RangeSpec::Suffix);
+    }
+    let start: u64 = a.parse().ok()?;
+    if b.is_empty() {
+        return Some(RangeSpec::From(start, None));
+    }
+    let last: u64 = b.parse().ok()?;
+    (last >= start).then_some(RangeSpec::From(start, Some(last + 1)))
+}
+
+/// Resolves a range against a known length: `Ok(None)` = whole body, `Err` = unsatisfiable.
+pub fn resolve_range(range: Option<RangeSpec>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    match range {
+        None => Ok(None),
+        Some(RangeSpec::Suffix(0)) => Err(()),
+        Some(RangeSpec::Suffix(n)) if len == 0 => {
+            let _ = n;
+            Err(())
+        }
+        Some(RangeSpec::Suffix(n)) => Ok(Some((len.saturating_sub(n), len))),
+        Some(RangeSpec::From(start, _)) if start >= len => Err(()),
+        Some(RangeSpec::From(start, end)) => Ok(Some((start, end.map_or(len, |e| e.min(len))))),
+    }
+}
+
+fn if_range_allows(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
+    match headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(v) if v.starts_with('"') => v == etag,
+        Some(v) => v == last_modified,
+    }
+}
+
+/// RFC 9110 §13.1.2/§13.1.3: If-None-Match wins over If-Modified-Since.
+fn not_modified(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        let bare = etag.trim_start_matches("W/");
+        return inm.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == bare);
+    }
+    if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) {
+        if let (Ok(ims), Ok(lm)) = (httpdate::parse_http_date(ims), httpdate::parse_http_date(last_modified)) {
+            return lm <= ims;
+        }
+    }
+    false
+}
+
+/// Headers describing a stored entry (shared by 200, 206, 304 and HEAD).
+pub fn entry_headers(meta: &Meta, presentation: Presentation) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let ct = meta.content_type.as_deref().unwrap_or("application/octet-stream");
+    h.insert(header::CONTENT_TYPE, value(ct));
+    h.insert(header::ETAG, value(&meta.etag()));
+    h.insert(header::LAST_MODIFIED, value(&meta.last_modified()));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, presentation.cache_control.header());
+    if presentation.checksum_headers {
+        if let Some(sha1) = &meta.digests.sha1 {
+            h.insert("x-checksum-sha1", value(sha1));
+        }
+        if let Some(md5) = &meta.digests.md5 {
+            h.insert("x-checksum-md5", value(md5));
+        }
+        h.insert("x-checksum-sha256", value(&meta.digests.sha256));
+    }
+    h
+}
+
+fn value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// Serves a committed entry for GET or HEAD, honouring conditionals and ranges.
+pub fn entry_response(method: &Method, req: &HeaderMap, entry: &Entry, presentation: Presentation) -> Response {
+    let meta = &entry.meta;
+    let mut headers = entry_headers(meta, presentation);
+    let etag = meta.etag();
+    let last_modified = meta.last_modified();
+    if not_modified(req, &etag, &last_modified) {
+        return build(StatusCode::NOT_MODIFIED, headers, Body::empty());
+    }
+    let range = if if_range_allows(req, &etag, &last_modified) { parse_range(req) } else { None };
+    let (status, start, end) = match resolve_range(range, meta.len) {
+        Ok(None) => (StatusCode::OK, 0, meta.len),
+        Ok(Some((s, e))) => {
+            headers.insert(header::CONTENT_RANGE, value(&format!("bytes {}-{}/{}", s, e - 1, meta.len)));
+            (StatusCode::PARTIAL_CONTENT, s, e)
+        }
+        Err(()) => {
+            headers.insert(header::CONTENT_RANGE, value(&format!("bytes */{}", meta.len)));
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+            return build(StatusCode::RANGE_NOT_SATISFIABLE, headers, Body::empty());
+        }
+    };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if method == Method::HEAD {
+        return build(status, headers, Body::empty());
+    }
+    let body = match &entry.body {
+        store::Body::Bytes(b) => Body::from(b.slice(start as usize..end as usize)),
+        store::Body::File(f) => Body::from_stream(file_stream(f.clone(), start, end)),
+    };
+    build(status, headers, body)
+}
+
+/// Builds a response from parts.
+pub fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+async fn read_chunk(file: Arc<File>, pos: u64, len: usize) -> io::Result<Bytes> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            let n = store::read_at(&file, &mut buf[filled..], pos + filled as u64)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cache file shorter than expected"));
+            }
+            filled += n;
+        }
+        Ok(Bytes::from(buf))
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
+/// Streams `[start, end)` of a complete file.
+pub fn file_stream(file: Arc<File>, start: u64, end: u64) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    stream::try_unfold(start, move |pos| {
+        let file = file.clone();
+        async move {
+            if pos >= end {
+                return Ok(None);
+            }
+            let len = ((end - pos) as usize).min(CHUNK);
+            let chunk = read_chunk(file, pos, len).await?;
+            Ok(Some((chunk, pos + len as u64)))
+        }
+    })
+}
+
+/// Streams `[start, end)` of a file a fill is still writing; `end = None` means "until the fill
+/// is done". Fails (so the client sees a truncated body) when the fill fails or restarts.
+pub fn tail_stream(
+    rx: watch::Receiver<FillStatus>,
+    file: Arc<File>,
+    attempt: u32,
+    start: u64,
+    end: Option<u64>,
+) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    stream::try_unfold((start, rx), move |(pos, mut rx)| {
+        let file = file.clone();
+        async move {
+            loop {
+                let (limit, finished) = {
+                    let st = rx.borrow_and_update();
+                    if st.attempt != attempt || matches!(st.done, Some(Err(_))) {
+                        return Err(io::Error::other("upstream download failed"));
+                    }
+                    let complete = st.verified || matches!(st.done, Some(Ok(_)));
+                    let available = if complete { st.written } else { st.written.saturating_sub(1) };
+                    let limit = end.map_or(available, |e| e.min(available));
+                    (limit, complete || end.is_some_and(|e| e <= available))
+                };
+                if pos < limit {
+                    let len = ((limit - pos) as usize).min(CHUNK);
+                    let chunk = read_chunk(file, pos, len).await?;
+                    return Ok(Some((chunk, (pos + len as u64, rx))));
+                }
+                if finished {
+                    return Ok(None);
+                }
+                if rx.changed().await.is_err() {
+                    return Err(io::Error::other("download abandoned"));
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap())).collect()
+    }
+
+    #[test]
+    fn ranges_parse_and_resolve() {
+        let r = |s: &str| parse_range(&headers(&[(header::RANGE, s)]));
+        assert_eq!(resolve_range(r("bytes=0-9"), 100), Ok(Some((0, 10))));
+        assert_eq!(resolve_range(r("bytes=90-"), 100), Ok(Some((90, 100))));
+        assert_eq!(resolve_range(r("bytes=-10"), 100), Ok(Some((90, 100))));
+        assert_eq!(resolve_range(r("bytes=-500"), 100), Ok(Some((0, 100))));
+        assert_eq!(resolve_range(r("bytes=95-200"), 100), Ok(Some((95, 100))));
+        assert_eq!(resolve_range(r("bytes=100-"), 100), Err(()));
+        assert_eq!(resolve_range(r("bytes=0-1,5-6"), 100), Ok(None));
+        assert_eq!(resolve_range(r("items=0-1"), 100), Ok(None));
+        assert_eq!(resolve_range(r("bytes=5-1"), 100), Ok(None));
+    }
+
+    #[test]
+    fn conditionals_prefer_if_none_match() {
+        let lm = "Wed, 21 Oct 2015 07:28:00 GMT";
+        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, "\"a\", \"b\"")]), "\"b\"", lm));
+        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, "W/\"b\"")]), "\"b\"", lm));
+        assert!(!not_modified(
+            &headers(&[(header::IF_NONE_MATCH, "\"x\""), (header::IF_MODIFIED_SINCE, lm)]),
+            "\"b\"",
+            lm
+        ));
+        assert!(not_modified(&headers(&[(header::IF_MODIFIED_SINCE, lm)]), "\"b\"", lm));
+        assert!(!not_modified(&headers(&[(header::IF_MODIFIED_SINCE, "Wed, 21 Oct 2015 07:27:59 GMT")]), "\"b\"", lm));
+    }
+}

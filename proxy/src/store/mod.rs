@@ -1,0 +1,125 @@
+//! The cache store: where committed entries live, behind a small interface so that an
+//! object-store backend can sit beside the filesystem one.
+//!
+//! An entry is a body plus its [`Meta`]. Bodies are written first to a [`Staged`] file in the
+//! local staging directory (the fill streams into it and concurrent clients tail it); only a
+//! complete, verified body is handed to [`Store::put`], which makes it visible atomically. A
+//! staged file dropped without `put` is deleted, so a partial or corrupt download never becomes
+//! a cache entry.
+//!
+//! Keys are `REPO/PATH` strings built from validated [`crate::path::RepoPath`]s. A key ending in
+//! `/` is a directory listing. A key must not be both a file and the prefix of another key
+//! (`a/b` and `a/b/c`); ecosystems whose URLs do that choose distinct keys.
+
+mod fs;
+mod meta;
+
+pub use fs::FsStore;
+pub use meta::{Digests, Meta, now_secs};
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+/// A committed entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// What is known about the body.
+    pub meta: Arc<Meta>,
+    /// The body itself.
+    pub body: Body,
+}
+
+/// Where an entry's body can be read.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Small bodies are read whole with the metadata.
+    Bytes(Bytes),
+    /// Larger bodies are read from an open file, `len` bytes from offset 0.
+    File(Arc<File>),
+}
+
+/// A storage backend for committed entries.
+pub trait Store: Send + Sync + 'static {
+    /// Looks up an entry. A missing, truncated or unreadable entry is `None`.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Entry>>>;
+    /// Commits a staged body under `key` with `meta`, replacing any previous entry atomically.
+    fn put<'a>(&'a self, key: &'a str, body: Staged, meta: Meta) -> BoxFuture<'a, io::Result<()>>;
+    /// Removes an entry, if present.
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<()>>;
+    /// Total bytes held, computed by a walk (used once at start-up for the size metric).
+    fn usage(&self) -> BoxFuture<'_, io::Result<u64>>;
+}
+
+/// A body being written in the staging directory, deleted on drop unless committed.
+#[derive(Debug)]
+pub struct Staged {
+    file: tempfile::NamedTempFile,
+}
+
+impl Staged {
+    /// Creates an empty staged file in `dir` (created if needed).
+    pub fn create(dir: &Path) -> io::Result<Staged> {
+        std::fs::create_dir_all(dir)?;
+        let file = tempfile::Builder::new().prefix("fill-").tempfile_in(dir)?;
+        Ok(Staged { file })
+    }
+
+    /// A second handle on the same file, for positional reads while it grows.
+    pub fn reader(&self) -> io::Result<File> {
+        self.file.as_file().try_clone()
+    }
+
+    /// The writable file.
+    pub fn file(&self) -> &File {
+        self.file.as_file()
+    }
+
+    /// Where the file is (for backends that upload it).
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    pub(crate) fn into_inner(self) -> tempfile::NamedTempFile {
+        self.file
+    }
+}
+
+/// Removes staging files left by a process that was killed (older than an hour, so that
+/// another instance sharing the directory keeps its own).
+pub fn clean_staging(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| t.elapsed().unwrap_or_default() > hour);
+        if old.unwrap_or(false) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Reads up to `buf.len()` bytes at `offset` without moving any shared cursor.
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+    }
+}
+
+/// The staging directory under a cache dir.
+pub fn staging_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("tmp")
+}

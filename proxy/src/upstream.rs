@@ -1,0 +1,182 @@
+//! One upstream repository: its HTTP client (own timeouts, proxy and credentials) and how a
+//! response from it is judged.
+//!
+//! The client never decompresses: repox stores and forwards bytes exactly as the origin sent
+//! them, so digests and `Content-Length` stay true.
+
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode, header};
+use url::Url;
+
+use crate::config::UpstreamConfig;
+use crate::path::RepoPath;
+
+/// An upstream with a ready client.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Name from the config.
+    pub name: String,
+    /// Base URL, ending in `/`.
+    pub base: Url,
+    /// Tier; lower is tried first.
+    pub priority: i32,
+    /// Whether HEAD is trusted (else probe with GET).
+    pub head: bool,
+    /// No bytes for this long = stalled.
+    pub idle_timeout: Duration,
+    /// Connect timeout (also bounds the wait for response headers, with `idle_timeout`).
+    pub connect_timeout: Duration,
+    client: reqwest::Client,
+    auth: Option<(String, Option<String>)>,
+}
+
+/// Why an upstream could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamSetupError {
+    /// `password_env` names an unset variable.
+    #[error("upstream `{upstream}`: environment variable `{var}` (password_env) is not set")]
+    MissingSecret {
+        /// Upstream name.
+        upstream: String,
+        /// The variable.
+        var: String,
+    },
+    /// The HTTP client could not be built (bad proxy URL, TLS setup).
+    #[error("upstream `{upstream}`: {source}")]
+    Client {
+        /// Upstream name.
+        upstream: String,
+        /// Why.
+        source: reqwest::Error,
+    },
+}
+
+/// How one upstream answered a request for a path.
+#[derive(Debug)]
+pub enum Verdict {
+    /// A usable 2xx response.
+    Found(reqwest::Response),
+    /// 404/410, or a 200 with an HTML page where an artifact was expected.
+    Missing,
+    /// Anything else: 5xx, 401/403, connection errors.
+    Failed(String),
+    /// No response headers in time.
+    TimedOut,
+}
+
+impl Upstream {
+    /// Builds the client for `config`.
+    pub fn new(config: &UpstreamConfig) -> Result<Upstream, UpstreamSetupError> {
+        let client_err = |source| UpstreamSetupError::Client {
+            upstream: config.name.clone(),
+            source,
+        };
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .user_agent(concat!("repox/", env!("CARGO_PKG_VERSION")));
+        if let Some(proxy) = &config.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(client_err)?);
+        }
+        let client = builder.build().map_err(client_err)?;
+        let auth = match (&config.username, &config.password_env) {
+            (None, None) => None,
+            (user, Some(var)) => {
+                let secret = std::env::var(var).map_err(|_| UpstreamSetupError::MissingSecret {
+                    upstream: config.name.clone(),
+                    var: var.clone(),
+                })?;
+                Some((user.clone().unwrap_or_default(), Some(secret)))
+            }
+            (Some(user), None) => Some((user.clone(), None)),
+        };
+        Ok(Upstream {
+            name: config.name.clone(),
+            base: config.url.clone(),
+            priority: config.priority,
+            head: config.head,
+            idle_timeout: config.idle_timeout,
+            connect_timeout: config.connect_timeout,
+            client,
+            auth,
+        })
+    }
+
+    /// The URL of `path` on this upstream.
+    pub fn url_for(&self, path: &RepoPath) -> Url {
+        self.base
+            .join(&path.to_url_path())
+            .expect("a validated path joins a base URL")
+    }
+
+    /// A request with this upstream's credentials. A user name with no password is basic auth
+    /// without password; a secret with no user name is sent as a bearer token.
+    pub fn request(&self, method: http::Method, url: Url) -> reqwest::RequestBuilder {
+        let builder = self
+            .client
+            .request(method, url)
+            .header(header::ACCEPT_ENCODING, "identity");
+        match &self.auth {
+            Some((user, secret)) if user.is_empty() => {
+                builder.bearer_auth(secret.as_deref().unwrap_or_default())
+            }
+            Some((user, secret)) => builder.basic_auth(user, secret.as_deref()),
+            None => builder,
+        }
+    }
+
+    /// How long to wait for response headers.
+    pub fn header_timeout(&self) -> Duration {
+        self.connect_timeout + self.idle_timeout
+    }
+
+    /// Sends a request and judges the answer. `reject_html` treats a 2xx HTML page as missing
+    /// (mirrors that answer "not found" with an index page).
+    pub async fn send(&self, request: reqwest::RequestBuilder, reject_html: bool) -> Verdict {
+        match tokio::time::timeout(self.header_timeout(), request.send()).await {
+            Err(_) => Verdict::TimedOut,
+            Ok(Err(e)) if e.is_timeout() => Verdict::TimedOut,
+            Ok(Err(e)) => Verdict::Failed(error_chain(&e)),
+            Ok(Ok(resp)) => judge(resp, reject_html),
+        }
+    }
+}
+
+fn judge(resp: reqwest::Response, reject_html: bool) -> Verdict {
+    let status = resp.status();
+    if status.is_success() {
+        if reject_html && is_html(resp.headers()) {
+            return Verdict::Missing;
+        }
+        return Verdict::Found(resp);
+    }
+    match status {
+        StatusCode::NOT_FOUND | StatusCode::GONE => Verdict::Missing,
+        _ => Verdict::Failed(format!("HTTP {status}")),
+    }
+}
+
+/// True when the headers announce an HTML page.
+pub fn is_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = cause.source();
+    }
+    s
+}

@@ -1,0 +1,19 @@
+//! One module per subcommand; `run` dispatches.
+
+mod config;
+mod generate;
+mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(&cli.global, &args),
+        Command::Config(cmd) => config::run(&cli.global, cmd),
+        Command::Configure(args) => crate::configure::run(&cli.global, &args),
+        Command::Warm(_args) => anyhow::bail!("`repox warm` is not implemented yet"),
+        Command::Generate(args) => generate::run(&args),
+    }
+}

@@ -1,0 +1,30 @@
+//! `repox serve`: run the proxy until SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{GlobalArgs, ServeArgs};
+use crate::settings;
+
+pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = settings::load(global, Some(args))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = repox_proxy::Server::bind(config)
+            .await
+            .context("cannot start the proxy")?;
+        tracing::info!(
+            "repox listening on http://{} (cache: {})",
+            server.local_addr(),
+            server.cache_dir().display()
+        );
+        server
+            .run(repox_proxy::shutdown_signal())
+            .await
+            .context("the proxy stopped with an error")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,35 @@
+//! `repox`: parse, set up logging, run the command, map the outcome to an exit code.
+
+mod cli;
+mod commands;
+mod configure;
+mod logging;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.global.verbose, cli.global.quiet);
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            if let Some(hint) = err.downcast_ref::<settings::Hinted>() {
+                eprintln!("\nhint: {}", hint.hint);
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
