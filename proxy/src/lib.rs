@@ -1,44 +1,30 @@
-//! repox-proxy: the caching proxy server behind `repox`. (work in progress)
-#![warn(clippy::print_stdout, clippy::print_stderr)]
+//! repox-proxy: the caching proxy server behind `repox`.
+//!
+//! Requests arrive at [`server`], which routes `/NAME/...` to the repository of that name and its
+//! ecosystem module ([`ecosystem`]). The ecosystem decides what a path *is* (cache key,
+//! mutability, how to verify it) and hands a [`repository::Resource`] to the shared upstream
+//! strategy in [`repository`]: cached files answer at once, first HEADs race every upstream,
+//! first GETs race the best priority tier through a single coalesced [`fill`] that streams to
+//! every waiting client while it writes a staging file. Only verified, complete bodies are
+//! committed to the [`store`], always by atomic rename; upstream 404s are remembered in the
+//! persistent [`negative`] cache.
+//!
+//! This crate does no terminal I/O; the `repox` binary owns the command line.
+
+#![warn(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 pub mod config;
+pub mod ecosystem;
+pub mod error;
+pub mod fill;
+pub mod metrics;
 pub mod negative;
 pub mod path;
+mod race;
+pub mod repository;
+pub mod respond;
+pub mod server;
 pub mod store;
 pub mod upstream;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-
-/// Placeholder server.
-pub struct Server {
-    addr: SocketAddr,
-    cache_dir: PathBuf,
-}
-
-impl Server {
-    /// Binds.
-    pub async fn bind(config: config::Config) -> std::io::Result<Server> {
-        Ok(Server {
-            addr: config.server.listen,
-            cache_dir: config.server.cache_dir.unwrap_or_default(),
-        })
-    }
-    /// Address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-    /// Cache dir.
-    pub fn cache_dir(&self) -> &Path {
-        &self.cache_dir
-    }
-    /// Runs.
-    pub async fn run(self, _signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-}
+pub use server::{App, Server, StartError, shutdown_signal};

@@ -44,8 +44,12 @@ pub enum CacheControl {
 impl CacheControl {
     fn header(self) -> HeaderValue {
         match self {
-            CacheControl::Immutable => HeaderValue::from_static("public, max-age=31536000, immutable"),
-            CacheControl::MaxAge(s) => HeaderValue::from_str(&format!("public, max-age={s}")).expect("ascii"),
+            CacheControl::Immutable => {
+                HeaderValue::from_static("public, max-age=31536000, immutable")
+            }
+            CacheControl::MaxAge(s) => {
+                HeaderValue::from_str(&format!("public, max-age={s}")).expect("ascii")
+            }
         }
     }
 }
@@ -104,12 +108,24 @@ fn if_range_allows(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool
 
 /// RFC 9110 §13.1.2/§13.1.3: If-None-Match wins over If-Modified-Since.
 fn not_modified(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
         let bare = etag.trim_start_matches("W/");
-        return inm.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == bare);
+        return inm
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t.trim_start_matches("W/") == bare);
     }
-    if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) {
-        if let (Ok(ims), Ok(lm)) = (httpdate::parse_http_date(ims), httpdate::parse_http_date(last_modified)) {
+    if let Some(ims) = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let (Ok(ims), Ok(lm)) = (
+            httpdate::parse_http_date(ims),
+            httpdate::parse_http_date(last_modified),
+        ) {
             return lm <= ims;
         }
     }
@@ -119,7 +135,10 @@ fn not_modified(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
 /// Headers describing a stored entry (shared by 200, 206, 304 and HEAD).
 pub fn entry_headers(meta: &Meta, presentation: Presentation) -> HeaderMap {
     let mut h = HeaderMap::new();
-    let ct = meta.content_type.as_deref().unwrap_or("application/octet-stream");
+    let ct = meta
+        .content_type
+        .as_deref()
+        .unwrap_or("application/octet-stream");
     h.insert(header::CONTENT_TYPE, value(ct));
     h.insert(header::ETAG, value(&meta.etag()));
     h.insert(header::LAST_MODIFIED, value(&meta.last_modified()));
@@ -142,7 +161,12 @@ fn value(s: &str) -> HeaderValue {
 }
 
 /// Serves a committed entry for GET or HEAD, honouring conditionals and ranges.
-pub fn entry_response(method: &Method, req: &HeaderMap, entry: &Entry, presentation: Presentation) -> Response {
+pub fn entry_response(
+    method: &Method,
+    req: &HeaderMap,
+    entry: &Entry,
+    presentation: Presentation,
+) -> Response {
     let meta = &entry.meta;
     let mut headers = entry_headers(meta, presentation);
     let etag = meta.etag();
@@ -150,15 +174,25 @@ pub fn entry_response(method: &Method, req: &HeaderMap, entry: &Entry, presentat
     if not_modified(req, &etag, &last_modified) {
         return build(StatusCode::NOT_MODIFIED, headers, Body::empty());
     }
-    let range = if if_range_allows(req, &etag, &last_modified) { parse_range(req) } else { None };
+    let range = if if_range_allows(req, &etag, &last_modified) {
+        parse_range(req)
+    } else {
+        None
+    };
     let (status, start, end) = match resolve_range(range, meta.len) {
         Ok(None) => (StatusCode::OK, 0, meta.len),
         Ok(Some((s, e))) => {
-            headers.insert(header::CONTENT_RANGE, value(&format!("bytes {}-{}/{}", s, e - 1, meta.len)));
+            headers.insert(
+                header::CONTENT_RANGE,
+                value(&format!("bytes {}-{}/{}", s, e - 1, meta.len)),
+            );
             (StatusCode::PARTIAL_CONTENT, s, e)
         }
         Err(()) => {
-            headers.insert(header::CONTENT_RANGE, value(&format!("bytes */{}", meta.len)));
+            headers.insert(
+                header::CONTENT_RANGE,
+                value(&format!("bytes */{}", meta.len)),
+            );
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
             return build(StatusCode::RANGE_NOT_SATISFIABLE, headers, Body::empty());
         }
@@ -189,7 +223,10 @@ async fn read_chunk(file: Arc<File>, pos: u64, len: usize) -> io::Result<Bytes> 
         while filled < len {
             let n = store::read_at(&file, &mut buf[filled..], pos + filled as u64)?;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cache file shorter than expected"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "cache file shorter than expected",
+                ));
             }
             filled += n;
         }
@@ -200,7 +237,11 @@ async fn read_chunk(file: Arc<File>, pos: u64, len: usize) -> io::Result<Bytes> 
 }
 
 /// Streams `[start, end)` of a complete file.
-pub fn file_stream(file: Arc<File>, start: u64, end: u64) -> impl Stream<Item = io::Result<Bytes>> + Send {
+pub fn file_stream(
+    file: Arc<File>,
+    start: u64,
+    end: u64,
+) -> impl Stream<Item = io::Result<Bytes>> + Send {
     stream::try_unfold(start, move |pos| {
         let file = file.clone();
         async move {
@@ -233,7 +274,11 @@ pub fn tail_stream(
                         return Err(io::Error::other("upstream download failed"));
                     }
                     let complete = st.verified || matches!(st.done, Some(Ok(_)));
-                    let available = if complete { st.written } else { st.written.saturating_sub(1) };
+                    let available = if complete {
+                        st.written
+                    } else {
+                        st.written.saturating_sub(1)
+                    };
                     let limit = end.map_or(available, |e| e.min(available));
                     (limit, complete || end.is_some_and(|e| e <= available))
                 };
@@ -258,7 +303,10 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
-        pairs.iter().map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap()))
+            .collect()
     }
 
     #[test]
@@ -278,14 +326,33 @@ mod tests {
     #[test]
     fn conditionals_prefer_if_none_match() {
         let lm = "Wed, 21 Oct 2015 07:28:00 GMT";
-        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, "\"a\", \"b\"")]), "\"b\"", lm));
-        assert!(not_modified(&headers(&[(header::IF_NONE_MATCH, "W/\"b\"")]), "\"b\"", lm));
-        assert!(!not_modified(
-            &headers(&[(header::IF_NONE_MATCH, "\"x\""), (header::IF_MODIFIED_SINCE, lm)]),
+        assert!(not_modified(
+            &headers(&[(header::IF_NONE_MATCH, "\"a\", \"b\"")]),
             "\"b\"",
             lm
         ));
-        assert!(not_modified(&headers(&[(header::IF_MODIFIED_SINCE, lm)]), "\"b\"", lm));
-        assert!(!not_modified(&headers(&[(header::IF_MODIFIED_SINCE, "Wed, 21 Oct 2015 07:27:59 GMT")]), "\"b\"", lm));
+        assert!(not_modified(
+            &headers(&[(header::IF_NONE_MATCH, "W/\"b\"")]),
+            "\"b\"",
+            lm
+        ));
+        assert!(!not_modified(
+            &headers(&[
+                (header::IF_NONE_MATCH, "\"x\""),
+                (header::IF_MODIFIED_SINCE, lm)
+            ]),
+            "\"b\"",
+            lm
+        ));
+        assert!(not_modified(
+            &headers(&[(header::IF_MODIFIED_SINCE, lm)]),
+            "\"b\"",
+            lm
+        ));
+        assert!(!not_modified(
+            &headers(&[(header::IF_MODIFIED_SINCE, "Wed, 21 Oct 2015 07:27:59 GMT")]),
+            "\"b\"",
+            lm
+        ));
     }
 }

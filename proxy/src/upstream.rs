@@ -57,6 +57,8 @@ pub enum UpstreamSetupError {
 pub enum Verdict {
     /// A usable 2xx response.
     Found(reqwest::Response),
+    /// 304 to a conditional request.
+    NotModified,
     /// 404/410, or a 200 with an HTML page where an artifact was expected.
     Missing,
     /// Anything else: 5xx, 401/403, connection errors.
@@ -153,6 +155,7 @@ fn judge(resp: reqwest::Response, reject_html: bool) -> Verdict {
         return Verdict::Found(resp);
     }
     match status {
+        StatusCode::NOT_MODIFIED => Verdict::NotModified,
         StatusCode::NOT_FOUND | StatusCode::GONE => Verdict::Missing,
         _ => Verdict::Failed(format!("HTTP {status}")),
     }

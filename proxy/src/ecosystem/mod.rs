@@ -1,0 +1,6 @@
+//! One module per protocol. Each turns requests below its repository prefix into
+//! [`crate::repository::Resource`]s (choosing cache keys, mutability and verification) and
+//! leaves the upstream strategy to [`crate::repository::Repository`].
+
+pub mod maven;
+mod maven_metadata;

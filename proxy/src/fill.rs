@@ -1,0 +1,612 @@
+//! A fill: the one download of a key, shared by every client that wants it meanwhile.
+//!
+//! The fill task owns the upstream transfer; it does not belong to any client, so a client that
+//! disconnects does not abort it. It streams the body into a [`Staged`] file and publishes its
+//! progress on a `watch` channel ([`FillStatus`]); clients tail the staged file up to `written`
+//! bytes (see `respond::tail_stream`). When the upstream stalls (no bytes for `idle_timeout`)
+//! or closes early, the fill resumes with `Range` from the same upstream if it accepts ranges,
+//! else from another upstream, skipping the bytes it already has, so clients see one continuous
+//! body. At the end the body is verified (a known digest, or Maven's `X-Checksum-SHA1` / `.sha1`
+//! from the same upstream); a mismatch discards it and tries the next upstream. Only then is it
+//! committed with an atomic rename.
+
+use std::fs::File;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream};
+use http::{HeaderMap, Method, StatusCode, header};
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+use url::Url;
+
+use crate::error::Failure;
+use crate::race::Failures;
+use crate::repository::{Class, Repository, Resource, Verify};
+use crate::store::{Body, Digests, Entry, Meta, Staged, now_secs};
+use crate::upstream::{Verdict, error_chain};
+
+/// Progress of a fill, as seen by the clients waiting on it.
+#[derive(Debug, Clone, Default)]
+pub struct FillStatus {
+    /// Increases each time the fill starts over with another upstream; a client streaming an
+    /// older attempt must fail.
+    pub attempt: u32,
+    /// Response details, once an upstream answered.
+    pub head: Option<Arc<StreamHead>>,
+    /// Bytes in the staged file.
+    pub written: u64,
+    /// The whole body is present and verified; the last byte may be sent.
+    pub verified: bool,
+    /// The outcome.
+    pub done: Option<Result<Done, Failure>>,
+}
+
+/// How a fill ended well.
+#[derive(Debug, Clone)]
+pub enum Done {
+    /// A new entry was committed.
+    Stored(Entry),
+    /// The stale entry was confirmed by the upstream (304).
+    NotModified,
+}
+
+/// What the winning upstream said about the body.
+#[derive(Debug)]
+pub struct StreamHead {
+    /// Upstream name.
+    pub upstream: String,
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Content-Length, when given and not content-encoded.
+    pub len: Option<u64>,
+    /// Last-Modified.
+    pub last_modified: Option<String>,
+    /// ETag.
+    pub etag: Option<String>,
+    /// `X-Checksum-SHA1`.
+    pub sha1: Option<String>,
+    /// The staged file, for tailing.
+    pub file: Arc<File>,
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+
+/// Why one attempt ended without an entry.
+enum AttemptError {
+    /// The body did not match its expected digest: try another upstream.
+    Mismatch(String),
+    /// Give up.
+    Fatal(Failure),
+}
+
+impl From<std::io::Error> for AttemptError {
+    fn from(e: std::io::Error) -> Self {
+        AttemptError::Fatal(Failure::internal(e))
+    }
+}
+
+/// Removes the fill from the in-flight map however the task ends (even by panic).
+struct InFlight<'a> {
+    repo: &'a Repository,
+    key: &'a str,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.repo.fills.lock().expect("fills lock").remove(self.key);
+    }
+}
+
+/// The fill task: fetch `res` (or revalidate `stale`), then publish the outcome.
+pub(crate) async fn run(
+    repo: Arc<Repository>,
+    res: Resource,
+    stale: Option<Entry>,
+    tx: watch::Sender<FillStatus>,
+) {
+    let in_flight = InFlight {
+        repo: &repo,
+        key: &res.key,
+    };
+    let outcome = match stale {
+        Some(entry) => revalidate(&repo, &res, &entry, &tx).await,
+        None => fetch(&repo, &res, None, &tx).await,
+    };
+    drop(in_flight);
+    tx.send_modify(|s| s.done = Some(outcome));
+}
+
+async fn revalidate(
+    repo: &Repository,
+    res: &Resource,
+    entry: &Entry,
+    tx: &watch::Sender<FillStatus>,
+) -> Result<Done, Failure> {
+    let meta = &entry.meta;
+    let Some(i) = repo.upstreams.iter().position(|u| u.name == meta.upstream) else {
+        return fetch(repo, res, None, tx).await;
+    };
+    let url = Url::parse(&meta.url).unwrap_or_else(|_| repo.upstreams[i].url_for(&res.path));
+    let mut request = repo.upstreams[i].request(Method::GET, url.clone());
+    if let Some(accept) = &res.accept {
+        request = request.header(header::ACCEPT, accept.clone());
+    }
+    if let Some(etag) = &meta.upstream_etag {
+        request = request.header(header::IF_NONE_MATCH, etag);
+    }
+    if let Some(lm) = &meta.upstream_last_modified {
+        request = request.header(header::IF_MODIFIED_SINCE, lm);
+    }
+    match repo.ask(i, request, res.reject_html).await.1 {
+        Verdict::NotModified => {
+            repo.mark_fresh(&res.key);
+            Ok(Done::NotModified)
+        }
+        Verdict::Found(resp) => fetch(repo, res, Some((i, url, resp)), tx).await,
+        Verdict::Missing => {
+            repo.remember_missing(res, i);
+            let outcome = fetch(repo, res, None, tx).await;
+            if outcome.as_ref().is_err_and(|e| *e == Failure::NotFound) {
+                let _ = repo.services.store.remove(&res.key).await;
+            }
+            outcome
+        }
+        other => {
+            let mut failures = Failures::default();
+            failures.add(&repo.upstreams[i].name, &other);
+            Err(failures.into_failure())
+        }
+    }
+}
+
+async fn fetch(
+    repo: &Repository,
+    res: &Resource,
+    mut first: Option<(usize, Url, reqwest::Response)>,
+    tx: &watch::Sender<FillStatus>,
+) -> Result<Done, Failure> {
+    if first.is_none() {
+        // A fill that finished just before this one started may have committed the entry.
+        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await {
+            let fresh = match res.class {
+                Class::Immutable => true,
+                Class::Mutable(ttl) => repo.fresh_for(&res.key, entry.meta.fetched_at, ttl) > 0,
+            };
+            if fresh {
+                return Ok(Done::Stored(entry));
+            }
+        }
+    }
+    let mut excluded = Vec::new();
+    let mut mismatch = None;
+    loop {
+        let (i, url, resp) = match first.take() {
+            Some(winner) => winner,
+            None => match repo.race_get(res, &excluded).await {
+                Ok(winner) => winner,
+                Err(Failure::NotFound) if mismatch.is_some() => {
+                    return Err(Failure::Upstream(mismatch.unwrap_or_default()));
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let attempt = tx.borrow().attempt + 1;
+        match download(repo, res, i, url, resp, attempt, tx).await {
+            Ok(entry) => return Ok(Done::Stored(entry)),
+            Err(AttemptError::Fatal(e)) => return Err(e),
+            Err(AttemptError::Mismatch(why)) => {
+                let why = format!("{}: {why}", repo.upstreams[i].name);
+                tracing::warn!(key = %res.key, "discarding download: {why}");
+                repo.remember_missing(res, i);
+                excluded.push(i);
+                mismatch = Some(why);
+            }
+        }
+    }
+}
+
+fn header_string(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Digests computed while streaming.
+struct Hashers {
+    sha256: Sha256,
+    sha1: Option<Sha1>,
+    md5: Option<Md5>,
+    sha512: Option<Sha512>,
+}
+
+impl Hashers {
+    fn new(res: &Resource) -> Hashers {
+        Hashers {
+            sha256: Sha256::new(),
+            sha1: (res.checksums || matches!(res.verify, Verify::Sidecar | Verify::Sha1(_)))
+                .then(Sha1::new),
+            md5: res.checksums.then(Md5::new),
+            sha512: matches!(res.verify, Verify::Sha512(_)).then(Sha512::new),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.sha256.update(data);
+        if let Some(h) = &mut self.sha1 {
+            h.update(data);
+        }
+        if let Some(h) = &mut self.md5 {
+            h.update(data);
+        }
+        if let Some(h) = &mut self.sha512 {
+            h.update(data);
+        }
+    }
+
+    fn finish(self) -> Digests {
+        Digests {
+            sha256: hex::encode(self.sha256.finalize()),
+            sha1: self.sha1.map(|h| hex::encode(h.finalize())),
+            md5: self.md5.map(|h| hex::encode(h.finalize())),
+            sha512: self.sha512.map(|h| hex::encode(h.finalize())),
+        }
+    }
+}
+
+/// The first 40-hex-digit word of a `.sha1` file (`<hex>` or `<hex>  <filename>`).
+pub fn parse_sha1_file(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let word = text.split_whitespace().next()?;
+    (word.len() == 40 && word.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| word.to_ascii_lowercase())
+}
+
+/// Fetches `<url>.sha1` from the same upstream; `None` when it has none.
+async fn fetch_sidecar(repo: &Repository, i: usize, url: &Url) -> Option<(String, Bytes)> {
+    let sidecar = Url::parse(&format!("{url}.sha1")).ok()?;
+    let up = &repo.upstreams[i];
+    let (_, verdict) = repo.ask(i, up.request(Method::GET, sidecar), true).await;
+    let Verdict::Found(resp) = verdict else {
+        return None;
+    };
+    let body = tokio::time::timeout(up.idle_timeout, resp.bytes())
+        .await
+        .ok()?
+        .ok()?;
+    if body.len() > 4096 {
+        return None;
+    }
+    parse_sha1_file(&body).map(|hex| (hex, body))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn download(
+    repo: &Repository,
+    res: &Resource,
+    i: usize,
+    url: Url,
+    resp: reqwest::Response,
+    attempt: u32,
+    tx: &watch::Sender<FillStatus>,
+) -> Result<Entry, AttemptError> {
+    let upstream = &repo.upstreams[i];
+    let headers = resp.headers().clone();
+    let encoded = headers.contains_key(header::CONTENT_ENCODING);
+    let len = if encoded { None } else { resp.content_length() };
+    let staged = Staged::create(&repo.services.staging)?;
+    let reader = Arc::new(staged.reader()?);
+    let header_sha1 = header_string(&headers, "x-checksum-sha1")
+        .filter(|h| parse_sha1_file(h.as_bytes()).is_some());
+    let head = Arc::new(StreamHead {
+        upstream: upstream.name.clone(),
+        content_type: header_string(&headers, header::CONTENT_TYPE),
+        len,
+        last_modified: header_string(&headers, header::LAST_MODIFIED),
+        etag: header_string(&headers, header::ETAG),
+        sha1: header_sha1.clone(),
+        file: reader.clone(),
+    });
+    tx.send_modify(|s| {
+        s.attempt = attempt;
+        s.head = Some(head.clone());
+        s.written = 0;
+        s.verified = false;
+    });
+    let wants_sidecar = res.verify == Verify::Sidecar && header_sha1.is_none();
+    let sidecar = async {
+        if wants_sidecar {
+            fetch_sidecar(repo, i, &url).await
+        } else {
+            None
+        }
+    };
+    let body = stream_body(repo, res, i, &url, resp, len, &staged, tx);
+    let (body, sidecar) = tokio::join!(body, sidecar);
+    let digests = body?;
+    let written = tx.borrow().written;
+
+    let expected = match &res.verify {
+        Verify::None => None,
+        Verify::Sidecar => header_sha1
+            .or_else(|| sidecar.as_ref().map(|(hex, _)| hex.clone()))
+            .map(|h| ("SHA-1", h)),
+        Verify::Sha1(h) => Some(("SHA-1", h.clone())),
+        Verify::Sha256(h) => Some(("SHA-256", h.clone())),
+        Verify::Sha512(h) => Some(("SHA-512", h.clone())),
+    };
+    if let Some((algorithm, want)) = expected {
+        let got = match algorithm {
+            "SHA-1" => digests.sha1.clone().unwrap_or_default(),
+            "SHA-256" => digests.sha256.clone(),
+            _ => digests.sha512.clone().unwrap_or_default(),
+        };
+        if !got.eq_ignore_ascii_case(&want) {
+            return Err(AttemptError::Mismatch(format!(
+                "{algorithm} is {got}, expected {want}"
+            )));
+        }
+    }
+    tx.send_modify(|s| s.verified = true);
+
+    let meta = Meta {
+        len: written,
+        content_type: head.content_type.clone(),
+        digests,
+        upstream: upstream.name.clone(),
+        url: url.to_string(),
+        upstream_etag: head.etag.clone(),
+        upstream_last_modified: head.last_modified.clone(),
+        fetched_at: now_secs(),
+        extra: serde_json::Value::Null,
+    };
+    repo.services
+        .store
+        .put(&res.key, staged, meta.clone())
+        .await?;
+    repo.services.metrics.cache_grew(written);
+    repo.mark_fresh(&res.key);
+    if let Some((_, body)) = sidecar {
+        let key = format!("{}.sha1", res.key);
+        if let Err(e) = repo
+            .store_bytes(
+                &key,
+                body,
+                Some("text/plain"),
+                &upstream.name,
+                &format!("{url}.sha1"),
+            )
+            .await
+        {
+            tracing::warn!(%key, "cannot cache checksum file: {e}");
+        }
+    }
+    Ok(Entry {
+        meta: Arc::new(meta),
+        body: Body::File(reader),
+    })
+}
+
+/// Streams the body into the staged file, resuming after stalls. Returns the digests.
+#[allow(clippy::too_many_arguments)]
+async fn stream_body(
+    repo: &Repository,
+    res: &Resource,
+    i: usize,
+    url: &Url,
+    resp: reqwest::Response,
+    len: Option<u64>,
+    staged: &Staged,
+    tx: &watch::Sender<FillStatus>,
+) -> Result<Digests, AttemptError> {
+    let mut accepts_ranges = resp
+        .headers()
+        .get(header::ACCEPT_RANGES)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
+    let mut writer = tokio::fs::File::from_std(staged.file().try_clone()?);
+    let mut hashers = Hashers::new(res);
+    let mut written = 0u64;
+    let mut body: ByteStream = Box::pin(resp.bytes_stream());
+    let (mut source, mut source_url) = (i, url.clone());
+    let mut resumes = 0;
+    loop {
+        let idle = repo.upstreams[source].idle_timeout;
+        let problem = match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                if len.is_some_and(|l| written + chunk.len() as u64 > l) {
+                    return Err(AttemptError::Mismatch(
+                        "more bytes than its Content-Length".into(),
+                    ));
+                }
+                writer.write_all(&chunk).await?;
+                writer.flush().await?;
+                hashers.update(&chunk);
+                written += chunk.len() as u64;
+                tx.send_modify(|s| s.written = written);
+                continue;
+            }
+            Ok(None) if len.is_none_or(|l| written == l) => break,
+            Ok(None) => format!(
+                "connection closed after {written} of {} bytes",
+                len.unwrap_or(0)
+            ),
+            Ok(Some(Err(e))) => error_chain(&e),
+            Err(_) => format!("no data for {}", humantime::format_duration(idle)),
+        };
+        resumes += 1;
+        let name = &repo.upstreams[source].name;
+        if resumes > repo.upstreams.len() + 2 {
+            return Err(AttemptError::Fatal(Failure::Upstream(format!(
+                "{name}: {problem}; giving up"
+            ))));
+        }
+        tracing::warn!(key = %res.key, "{name}: {problem}; resuming at byte {written}");
+        match resume(repo, res, source, &source_url, accepts_ranges, written).await {
+            Some((j, j_url, stream, ranges)) => {
+                (source, source_url, body, accepts_ranges) = (j, j_url, stream, ranges);
+            }
+            None => {
+                return Err(AttemptError::Fatal(Failure::Upstream(format!(
+                    "{name}: {problem}; no upstream could resume"
+                ))));
+            }
+        }
+    }
+    writer.flush().await?;
+    Ok(hashers.finish())
+}
+
+/// Continues a transfer at byte `from`: the same upstream with `Range` if it accepts ranges,
+/// then the other upstreams (a 206 continues, a 200 is read past the bytes already written).
+async fn resume(
+    repo: &Repository,
+    res: &Resource,
+    source: usize,
+    source_url: &Url,
+    accepts_ranges: bool,
+    from: u64,
+) -> Option<(usize, Url, ByteStream, bool)> {
+    let mut order: Vec<(usize, Url)> = Vec::new();
+    if accepts_ranges {
+        order.push((source, source_url.clone()));
+    }
+    order.extend(
+        repo.targets(res)
+            .into_iter()
+            .filter(|(j, _)| *j != source && !repo.lacks(res, *j)),
+    );
+    if !accepts_ranges {
+        order.push((source, source_url.clone()));
+    }
+    for (j, url) in order {
+        let request = repo.upstreams[j]
+            .request(Method::GET, url.clone())
+            .header(header::RANGE, format!("bytes={from}-"));
+        let Verdict::Found(resp) = repo.ask(j, request, res.reject_html).await.1 else {
+            continue;
+        };
+        let ranges = resp
+            .headers()
+            .get(header::ACCEPT_RANGES)
+            .is_some_and(|v| v.as_bytes() == b"bytes");
+        match resp.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                let starts_at = resp
+                    .headers()
+                    .get(header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if starts_at == Some(from) {
+                    return Some((j, url, Box::pin(resp.bytes_stream()), true));
+                }
+            }
+            StatusCode::OK => {
+                return Some((
+                    j,
+                    url,
+                    skip_prefix(Box::pin(resp.bytes_stream()), from),
+                    ranges,
+                ));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Drops the first `n` bytes of a stream, yielding an empty chunk per dropped chunk so that
+/// the idle timer keeps seeing progress.
+fn skip_prefix(inner: ByteStream, n: u64) -> ByteStream {
+    Box::pin(stream::unfold((inner, n), |(mut inner, n)| async move {
+        match inner.next().await? {
+            Ok(mut chunk) if n > 0 => {
+                let drop = (chunk.len() as u64).min(n);
+                let rest = chunk.split_off(drop as usize);
+                Some((Ok(rest), (inner, n - drop)))
+            }
+            item => Some((item, (inner, n))),
+        }
+    }))
+}
+
+impl Repository {
+    /// Commits a small body made or fetched in memory.
+    pub async fn store_bytes(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+        upstream: &str,
+        url: &str,
+    ) -> std::io::Result<Entry> {
+        self.store_bytes_with(
+            key,
+            body,
+            content_type,
+            upstream,
+            url,
+            serde_json::Value::Null,
+        )
+        .await
+    }
+
+    /// [`Repository::store_bytes`] with ecosystem data in the metadata.
+    pub async fn store_bytes_with(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+        upstream: &str,
+        url: &str,
+        extra: serde_json::Value,
+    ) -> std::io::Result<Entry> {
+        use std::io::Write;
+        let staged = Staged::create(&self.services.staging)?;
+        staged.file().write_all(&body)?;
+        let meta = Meta {
+            len: body.len() as u64,
+            content_type: content_type.map(str::to_owned),
+            digests: Digests {
+                sha256: hex::encode(Sha256::digest(&body)),
+                sha1: Some(hex::encode(Sha1::digest(&body))),
+                md5: Some(hex::encode(Md5::digest(&body))),
+                sha512: None,
+            },
+            upstream: upstream.to_owned(),
+            url: url.to_owned(),
+            upstream_etag: None,
+            upstream_last_modified: None,
+            fetched_at: now_secs(),
+            extra,
+        };
+        self.services.store.put(key, staged, meta.clone()).await?;
+        self.services.metrics.cache_grew(body.len() as u64);
+        Ok(Entry {
+            meta: Arc::new(meta),
+            body: Body::Bytes(body),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_files_in_both_spellings() {
+        let hex = "a9993e364706816aba3e25717850c26c9cd0d89d";
+        assert_eq!(parse_sha1_file(hex.as_bytes()).as_deref(), Some(hex));
+        assert_eq!(
+            parse_sha1_file(format!("{}  abc.jar\n", hex.to_uppercase()).as_bytes()).as_deref(),
+            Some(hex)
+        );
+        assert_eq!(parse_sha1_file(b"<html>not found</html>"), None);
+    }
+}

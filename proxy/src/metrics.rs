@@ -1,0 +1,176 @@
+//! Counters for `/-/metrics`, rendered in the Prometheus text format. A handful of series do
+//! not justify a metrics framework: a map from series to value behind a mutex is enough, and
+//! updates happen once per request or upstream call, never per byte.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Metric families: name, type, help.
+const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        "repox_requests_total",
+        "counter",
+        "Requests answered, by repository, status and cache outcome.",
+    ),
+    (
+        "repox_bytes_served_total",
+        "counter",
+        "Body bytes sent to clients, by repository.",
+    ),
+    (
+        "repox_upstream_requests_total",
+        "counter",
+        "Requests sent to upstreams, by upstream and result.",
+    ),
+    (
+        "repox_upstream_errors_total",
+        "counter",
+        "Upstream requests that failed (timeouts, 5xx, connection errors), by upstream.",
+    ),
+    (
+        "repox_upstream_latency_seconds_sum",
+        "counter",
+        "Total time to response headers, by upstream.",
+    ),
+    (
+        "repox_upstream_latency_seconds_count",
+        "counter",
+        "Number of timed upstream requests, by upstream.",
+    ),
+    (
+        "repox_cache_size_bytes",
+        "gauge",
+        "Bytes held in the cache.",
+    ),
+];
+
+/// All counters of one server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    series: Mutex<BTreeMap<(&'static str, String), f64>>,
+    cache_bytes: AtomicU64,
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut s = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let v = v
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let _ = write!(s, "{k}=\"{v}\"");
+    }
+    s
+}
+
+impl Metrics {
+    fn add(&self, name: &'static str, pairs: &[(&str, &str)], v: f64) {
+        let mut series = self.series.lock().expect("metrics lock");
+        *series.entry((name, labels(pairs))).or_default() += v;
+    }
+
+    /// One answered request.
+    pub fn request(&self, repository: &str, status: u16, cache: &str, bytes: u64) {
+        let status = status.to_string();
+        self.add(
+            "repox_requests_total",
+            &[
+                ("repository", repository),
+                ("status", &status),
+                ("cache", cache),
+            ],
+            1.0,
+        );
+        if bytes > 0 {
+            self.add(
+                "repox_bytes_served_total",
+                &[("repository", repository)],
+                bytes as f64,
+            );
+        }
+    }
+
+    /// One upstream call with its time to headers; `result` is `ok`, `not_found` or `error`.
+    pub fn upstream(&self, upstream: &str, result: &str, latency: Duration) {
+        self.add(
+            "repox_upstream_requests_total",
+            &[("upstream", upstream), ("result", result)],
+            1.0,
+        );
+        if result == "error" {
+            self.add(
+                "repox_upstream_errors_total",
+                &[("upstream", upstream)],
+                1.0,
+            );
+        }
+        self.add(
+            "repox_upstream_latency_seconds_sum",
+            &[("upstream", upstream)],
+            latency.as_secs_f64(),
+        );
+        self.add(
+            "repox_upstream_latency_seconds_count",
+            &[("upstream", upstream)],
+            1.0,
+        );
+    }
+
+    /// Adjusts the cache size gauge.
+    pub fn cache_grew(&self, bytes: u64) {
+        self.cache_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let series = self.series.lock().expect("metrics lock");
+        let mut out = String::new();
+        for (family, kind, help) in FAMILIES {
+            let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} {kind}");
+            if *family == "repox_cache_size_bytes" {
+                let _ = writeln!(out, "{family} {}", self.cache_bytes.load(Ordering::Relaxed));
+                continue;
+            }
+            for ((name, labels), v) in series.range((*family, String::new())..) {
+                if name != family {
+                    break;
+                }
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.request("maven", 200, "hit", 10);
+        m.request("maven", 200, "hit", 5);
+        m.upstream("cen\"tral", "error", Duration::from_millis(500));
+        m.cache_grew(42);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "repox_requests_total{repository=\"maven\",status=\"200\",cache=\"hit\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("repox_bytes_served_total{repository=\"maven\"} 15\n"));
+        assert!(text.contains("repox_upstream_errors_total{upstream=\"cen\\\"tral\"} 1\n"));
+        assert!(
+            text.contains("repox_upstream_latency_seconds_sum{upstream=\"cen\\\"tral\"} 0.5\n")
+        );
+        assert!(text.contains("# TYPE repox_cache_size_bytes gauge\nrepox_cache_size_bytes 42\n"));
+    }
+}

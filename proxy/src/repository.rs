@@ -1,0 +1,501 @@
+//! A repository: the upstream strategy shared by every ecosystem.
+//!
+//! An ecosystem turns a request into a [`Resource`] (cache key, upstream path, mutability,
+//! how to verify it) and calls [`Repository::serve`], which follows the "succeed fast or fail
+//! fast" strategy of the original Repox:
+//!
+//! - a cached immutable file, or a mutable one still fresh, is answered from the store with no
+//!   upstream request;
+//! - a stale mutable file is revalidated with a conditional request, and served stale when the
+//!   upstream fails;
+//! - a first HEAD goes to every upstream at once and the first 2xx wins;
+//! - a first GET joins the fill already running for that key, or starts one (see `fill.rs`):
+//!   upstreams known to lack the path are skipped, the best tier is raced, the next tier is
+//!   tried when a whole tier fails, and 404 is answered only when every upstream said 404.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use tokio::sync::watch;
+use url::Url;
+
+use crate::config::RepositoryConfig;
+use crate::error::Failure;
+use crate::fill::{self, Done, FillStatus, StreamHead};
+use crate::metrics::Metrics;
+use crate::negative::NegativeCache;
+use crate::path::RepoPath;
+use crate::respond::{self, CacheControl, Presentation};
+use crate::store::{Entry, Store, now_secs};
+use crate::upstream::{Upstream, UpstreamSetupError};
+
+/// What all repositories of one server share.
+pub struct Services {
+    /// Committed entries.
+    pub store: Arc<dyn Store>,
+    /// Upstream 404 memory.
+    pub negative: NegativeCache,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Where fills stage their bodies.
+    pub staging: std::path::PathBuf,
+    /// Serve only what is cached.
+    pub offline: bool,
+}
+
+/// One configured repository with its upstream clients and in-flight fills.
+pub struct Repository {
+    /// The name, also the URL prefix.
+    pub name: String,
+    /// Its configuration.
+    pub config: RepositoryConfig,
+    /// Enabled upstreams, stably sorted by priority.
+    pub upstreams: Vec<Upstream>,
+    /// Shared services.
+    pub services: Arc<Services>,
+    block: GlobSet,
+    pub(crate) fills: Mutex<HashMap<String, watch::Receiver<FillStatus>>>,
+    fresh: Mutex<HashMap<String, Instant>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// How a resource may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Never changes once published: cached forever.
+    Immutable,
+    /// Revalidated upstream after this long.
+    Mutable(Duration),
+}
+
+/// What a fetched body is checked against before it is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verify {
+    /// Nothing to check against.
+    None,
+    /// The upstream's `X-Checksum-SHA1` header, else its `<url>.sha1` file (Maven).
+    Sidecar,
+    /// A known SHA-256 (hex).
+    Sha256(String),
+    /// A known SHA-1 (hex).
+    Sha1(String),
+    /// A known SHA-512 (hex).
+    Sha512(String),
+}
+
+/// A thing to serve: where it is cached, where upstreams have it, and how it behaves.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// Store key, `REPO/...`.
+    pub key: String,
+    /// Path below each upstream's base URL.
+    pub path: RepoPath,
+    /// Mutability.
+    pub class: Class,
+    /// Verification before commit.
+    pub verify: Verify,
+    /// Treat a 2xx HTML page as "not there" (mirrors answering missing files with an index).
+    pub reject_html: bool,
+    /// Compute SHA-1 and MD5 and send them as `X-Checksum-*` headers.
+    pub checksums: bool,
+    /// `Accept` to send upstream.
+    pub accept: Option<HeaderValue>,
+    /// Explicit (upstream index, URL) pairs, when the URL is not `base + path`.
+    pub targets: Option<Vec<(usize, Url)>>,
+}
+
+impl Resource {
+    /// An immutable resource at `path` of `repo`, cached under the same path.
+    pub fn new(repo: &Repository, path: RepoPath) -> Resource {
+        Resource {
+            key: format!("{}/{}", repo.name, path.as_str()),
+            path,
+            class: Class::Immutable,
+            verify: Verify::None,
+            reject_html: false,
+            checksums: false,
+            accept: None,
+            targets: None,
+        }
+    }
+}
+
+/// How a response was produced, for the request log and metrics.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// `hit`, `miss`, `stale`, `revalidated`, `blocked`, `error`.
+    pub cache: &'static str,
+    /// The upstream that supplied the bytes, if any.
+    pub upstream: Option<String>,
+}
+
+/// Attaches [`Served`] to a response.
+pub fn tagged(mut resp: Response, cache: &'static str, upstream: Option<String>) -> Response {
+    resp.extensions_mut().insert(Served { cache, upstream });
+    resp
+}
+
+impl Repository {
+    /// Builds a repository and its upstream clients.
+    pub fn new(
+        name: &str,
+        config: RepositoryConfig,
+        services: Arc<Services>,
+    ) -> Result<Repository, UpstreamSetupError> {
+        let mut upstreams = config
+            .upstreams
+            .iter()
+            .filter(|u| u.enabled)
+            .map(Upstream::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        upstreams.sort_by_key(|u| u.priority);
+        let mut block = GlobSetBuilder::new();
+        for pattern in &config.block {
+            // Patterns were checked when the config was loaded.
+            if let Ok(glob) = Glob::new(pattern) {
+                block.add(glob);
+            }
+        }
+        Ok(Repository {
+            name: name.to_owned(),
+            config,
+            upstreams,
+            services,
+            block: block.build().unwrap_or_else(|_| GlobSet::empty()),
+            fills: Mutex::default(),
+            fresh: Mutex::default(),
+            locks: Mutex::default(),
+        })
+    }
+
+    /// The block rule matching `path`, if any.
+    pub fn blocked(&self, path: &str) -> Option<&str> {
+        self.block
+            .matches(path)
+            .first()
+            .map(|&i| self.config.block[i].as_str())
+    }
+
+    /// (upstream index, URL) pairs for a resource, in priority order.
+    pub fn targets(&self, res: &Resource) -> Vec<(usize, Url)> {
+        match &res.targets {
+            Some(t) => {
+                let mut t = t.clone();
+                t.sort_by_key(|(i, _)| self.upstreams[*i].priority);
+                t
+            }
+            None => self
+                .upstreams
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (i, u.url_for(&res.path)))
+                .collect(),
+        }
+    }
+
+    /// True when `upstream` is known to lack the resource.
+    pub fn lacks(&self, res: &Resource, upstream: usize) -> bool {
+        self.services
+            .negative
+            .lacks(&res.key, &self.upstreams[upstream].name)
+    }
+
+    /// Remembers that `upstream` lacks the resource.
+    pub fn remember_missing(&self, res: &Resource, upstream: usize) {
+        let ttl = self.config.negative_ttl().as_secs();
+        self.services
+            .negative
+            .insert(&res.key, &self.upstreams[upstream].name, ttl);
+    }
+
+    /// Records that a mutable entry was just confirmed current.
+    pub fn mark_fresh(&self, key: &str) {
+        self.fresh
+            .lock()
+            .expect("fresh lock")
+            .insert(key.to_owned(), Instant::now());
+    }
+
+    /// Seconds a mutable entry stays fresh from now (0 = stale).
+    pub fn fresh_for(&self, key: &str, fetched_at: u64, ttl: Duration) -> u64 {
+        let age = match self.fresh.lock().expect("fresh lock").get(key) {
+            Some(checked) => checked.elapsed().as_secs(),
+            None => now_secs().saturating_sub(fetched_at),
+        };
+        ttl.as_secs().saturating_sub(age)
+    }
+
+    /// A per-key async lock, for ecosystems that compute entries from several upstreams.
+    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("locks lock");
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Response details for a resource.
+    pub fn presentation(&self, res: &Resource, fetched_at: u64) -> Presentation {
+        let cache_control = match res.class {
+            Class::Immutable => CacheControl::Immutable,
+            Class::Mutable(ttl) => CacheControl::MaxAge(self.fresh_for(&res.key, fetched_at, ttl)),
+        };
+        Presentation {
+            cache_control,
+            checksum_headers: res.checksums,
+        }
+    }
+
+    /// Serves a resource for GET or HEAD following the upstream strategy.
+    pub async fn serve(
+        self: &Arc<Self>,
+        res: Resource,
+        method: &Method,
+        req: &HeaderMap,
+    ) -> Response {
+        let cached = match self.services.store.get(&res.key).await {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
+                None
+            }
+        };
+        if let Some(entry) = cached {
+            let stale = match res.class {
+                Class::Immutable => false,
+                Class::Mutable(ttl) => self.fresh_for(&res.key, entry.meta.fetched_at, ttl) == 0,
+            };
+            if stale && !self.services.offline {
+                return self.revalidate(res, entry, method, req).await;
+            }
+            let upstream = Some(entry.meta.upstream.clone());
+            let pres = self.presentation(&res, entry.meta.fetched_at);
+            return tagged(
+                respond::entry_response(method, req, &entry, pres),
+                "hit",
+                upstream,
+            );
+        }
+        if self.services.offline {
+            return tagged(Failure::Offline(res.key).into_response(), "miss", None);
+        }
+        if method == Method::HEAD {
+            if let Some(resp) = self.head_from_fill(&res) {
+                return resp;
+            }
+            return self.race_head(&res).await;
+        }
+        let rx = self.start_fill(res.clone(), None);
+        self.respond_to_fill(rx, &res, method, req).await
+    }
+
+    /// The fill for `res.key`, joined if running, else started (`stale`: revalidate that entry).
+    pub(crate) fn start_fill(
+        self: &Arc<Self>,
+        res: Resource,
+        stale: Option<Entry>,
+    ) -> watch::Receiver<FillStatus> {
+        let mut fills = self.fills.lock().expect("fills lock");
+        if let Some(rx) = fills.get(&res.key) {
+            return rx.clone();
+        }
+        let (tx, rx) = watch::channel(FillStatus::default());
+        fills.insert(res.key.clone(), rx.clone());
+        drop(fills);
+        tokio::spawn(fill::run(self.clone(), res, stale, tx));
+        rx
+    }
+
+    /// Waits for a fill's outcome (not its first bytes).
+    pub(crate) async fn outcome(mut rx: watch::Receiver<FillStatus>) -> Result<Done, Failure> {
+        loop {
+            if let Some(done) = &rx.borrow_and_update().done {
+                return done.clone();
+            }
+            if rx.changed().await.is_err() {
+                return Err(Failure::Internal(
+                    "download task ended without a result".into(),
+                ));
+            }
+        }
+    }
+
+    async fn revalidate(
+        self: &Arc<Self>,
+        res: Resource,
+        entry: Entry,
+        method: &Method,
+        req: &HeaderMap,
+    ) -> Response {
+        let rx = self.start_fill(res.clone(), Some(entry.clone()));
+        let (entry, cache) = match Self::outcome(rx).await {
+            Ok(Done::Stored(new)) => (new, "miss"),
+            Ok(Done::NotModified) => (entry, "revalidated"),
+            Err(Failure::NotFound) => {
+                return tagged(Failure::NotFound.into_response(), "miss", None);
+            }
+            Err(e) => {
+                tracing::warn!(key = %res.key, "serving stale: {e}");
+                (entry, "stale")
+            }
+        };
+        let pres = self.presentation(&res, entry.meta.fetched_at);
+        tagged(
+            respond::entry_response(method, req, &entry, pres),
+            cache,
+            Some(entry.meta.upstream.clone()),
+        )
+    }
+
+    async fn respond_to_fill(
+        &self,
+        mut rx: watch::Receiver<FillStatus>,
+        res: &Resource,
+        method: &Method,
+        req: &HeaderMap,
+    ) -> Response {
+        loop {
+            let ready = {
+                let st = rx.borrow_and_update();
+                match (&st.done, &st.head) {
+                    (Some(Ok(Done::Stored(entry))), _) => {
+                        let pres = self.presentation(res, entry.meta.fetched_at);
+                        let resp = respond::entry_response(method, req, entry, pres);
+                        return tagged(resp, "miss", Some(entry.meta.upstream.clone()));
+                    }
+                    (Some(Ok(Done::NotModified)), _) => {
+                        let e = Failure::Internal("unexpected revalidation".into());
+                        return tagged(e.into_response(), "miss", None);
+                    }
+                    (Some(Err(e)), _) => return tagged(e.clone().into_response(), "miss", None),
+                    (None, Some(head)) => Some((head.clone(), st.attempt)),
+                    (None, None) => None,
+                }
+            };
+            if let Some((head, attempt)) = ready {
+                let upstream = Some(head.upstream.clone());
+                return tagged(
+                    self.streaming_response(rx, &head, attempt, res, method, req),
+                    "miss",
+                    upstream,
+                );
+            }
+            if rx.changed().await.is_err() {
+                return tagged(
+                    Failure::Internal("download task ended".into()).into_response(),
+                    "miss",
+                    None,
+                );
+            }
+        }
+    }
+
+    fn streaming_headers(&self, head: &StreamHead, res: &Resource) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let ct = head
+            .content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream");
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(ct)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        );
+        if let Some(lm) = head
+            .last_modified
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            h.insert(header::LAST_MODIFIED, lm);
+        }
+        if head.len.is_some() {
+            h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        }
+        let pres = self.presentation(res, now_secs());
+        if let Ok(v) = HeaderValue::from_str(&match pres.cache_control {
+            CacheControl::Immutable => "public, max-age=31536000, immutable".to_owned(),
+            CacheControl::MaxAge(s) => format!("public, max-age={s}"),
+        }) {
+            h.insert(header::CACHE_CONTROL, v);
+        }
+        if res.checksums {
+            if let Some(sha1) = head
+                .sha1
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                h.insert("x-checksum-sha1", sha1);
+            }
+        }
+        h
+    }
+
+    fn streaming_response(
+        &self,
+        rx: watch::Receiver<FillStatus>,
+        head: &StreamHead,
+        attempt: u32,
+        res: &Resource,
+        method: &Method,
+        req: &HeaderMap,
+    ) -> Response {
+        let mut headers = self.streaming_headers(head, res);
+        let (status, start, end) = match head.len {
+            None => (StatusCode::OK, 0, None),
+            Some(len) => match respond::resolve_range(respond::parse_range(req), len) {
+                Ok(None) => (StatusCode::OK, 0, Some(len)),
+                Ok(Some((s, e))) => {
+                    let range = format!("bytes {}-{}/{len}", s, e - 1);
+                    headers.insert(
+                        header::CONTENT_RANGE,
+                        HeaderValue::from_str(&range).expect("ascii"),
+                    );
+                    (StatusCode::PARTIAL_CONTENT, s, Some(e))
+                }
+                Err(()) => {
+                    headers.insert(
+                        header::CONTENT_RANGE,
+                        HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+                    );
+                    return respond::build(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        headers,
+                        Body::empty(),
+                    );
+                }
+            },
+        };
+        if let Some(end) = end {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+        }
+        if method == Method::HEAD {
+            return respond::build(status, headers, Body::empty());
+        }
+        let body = respond::tail_stream(rx, head.file.clone(), attempt, start, end);
+        respond::build(status, headers, Body::from_stream(body))
+    }
+
+    fn head_from_fill(&self, res: &Resource) -> Option<Response> {
+        let rx = self
+            .fills
+            .lock()
+            .expect("fills lock")
+            .get(&res.key)?
+            .clone();
+        let st = rx.borrow();
+        let head = st.head.as_ref()?;
+        let mut headers = self.streaming_headers(head, res);
+        if let Some(len) = head.len {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        let upstream = Some(head.upstream.clone());
+        Some(tagged(
+            respond::build(StatusCode::OK, headers, Body::empty()),
+            "miss",
+            upstream,
+        ))
+    }
+}
