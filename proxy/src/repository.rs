@@ -421,14 +421,13 @@ impl Repository {
         }) {
             h.insert(header::CACHE_CONTROL, v);
         }
-        if res.checksums {
-            if let Some(sha1) = head
+        if res.checksums
+            && let Some(sha1) = head
                 .sha1
                 .as_deref()
                 .and_then(|v| HeaderValue::from_str(v).ok())
-            {
-                h.insert("x-checksum-sha1", sha1);
-            }
+        {
+            h.insert("x-checksum-sha1", sha1);
         }
         h
     }
@@ -455,7 +454,7 @@ impl Repository {
                     );
                     (StatusCode::PARTIAL_CONTENT, s, Some(e))
                 }
-                Err(()) => {
+                Err(respond::Unsatisfiable) => {
                     headers.insert(
                         header::CONTENT_RANGE,
                         HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),

@@ -83,17 +83,21 @@ pub fn parse_range(headers: &HeaderMap) -> Option<RangeSpec> {
     (last >= start).then_some(RangeSpec::From(start, Some(last + 1)))
 }
 
-/// Resolves a range against a known length: `Ok(None)` = whole body, `Err` = unsatisfiable.
-pub fn resolve_range(range: Option<RangeSpec>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+/// A range that lies outside the body (answered 416).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
+/// Resolves a range against a known length: `Ok(None)` = whole body.
+pub fn resolve_range(
+    range: Option<RangeSpec>,
+    len: u64,
+) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     match range {
         None => Ok(None),
-        Some(RangeSpec::Suffix(0)) => Err(()),
-        Some(RangeSpec::Suffix(n)) if len == 0 => {
-            let _ = n;
-            Err(())
-        }
+        Some(RangeSpec::Suffix(0)) => Err(Unsatisfiable),
+        Some(RangeSpec::Suffix(_)) if len == 0 => Err(Unsatisfiable),
         Some(RangeSpec::Suffix(n)) => Ok(Some((len.saturating_sub(n), len))),
-        Some(RangeSpec::From(start, _)) if start >= len => Err(()),
+        Some(RangeSpec::From(start, _)) if start >= len => Err(Unsatisfiable),
         Some(RangeSpec::From(start, end)) => Ok(Some((start, end.map_or(len, |e| e.min(len))))),
     }
 }
@@ -121,13 +125,12 @@ fn not_modified(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
     if let Some(ims) = headers
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
-    {
-        if let (Ok(ims), Ok(lm)) = (
+        && let (Ok(ims), Ok(lm)) = (
             httpdate::parse_http_date(ims),
             httpdate::parse_http_date(last_modified),
-        ) {
-            return lm <= ims;
-        }
+        )
+    {
+        return lm <= ims;
     }
     false
 }
@@ -188,7 +191,7 @@ pub fn entry_response(
             );
             (StatusCode::PARTIAL_CONTENT, s, e)
         }
-        Err(()) => {
+        Err(Unsatisfiable) => {
             headers.insert(
                 header::CONTENT_RANGE,
                 value(&format!("bytes */{}", meta.len)),
@@ -317,7 +320,7 @@ mod tests {
         assert_eq!(resolve_range(r("bytes=-10"), 100), Ok(Some((90, 100))));
         assert_eq!(resolve_range(r("bytes=-500"), 100), Ok(Some((0, 100))));
         assert_eq!(resolve_range(r("bytes=95-200"), 100), Ok(Some((95, 100))));
-        assert_eq!(resolve_range(r("bytes=100-"), 100), Err(()));
+        assert_eq!(resolve_range(r("bytes=100-"), 100), Err(Unsatisfiable));
         assert_eq!(resolve_range(r("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(resolve_range(r("items=0-1"), 100), Ok(None));
         assert_eq!(resolve_range(r("bytes=5-1"), 100), Ok(None));

@@ -1,0 +1,332 @@
+//! Test upstreams and a proxy harness. Upstreams are real HTTP servers on 127.0.0.1 that log
+//! every request and can be told to be slow, hang, stall mid-body, answer 404/500, or serve an
+//! HTML page instead of the file.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, header};
+use repox_proxy::config::{Config, Kind, RepoName, RepositoryConfig, ServerConfig, UpstreamConfig};
+use sha1::{Digest, Sha1};
+use tokio::sync::oneshot;
+use url::Url;
+
+/// How a test upstream answers one path.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    pub delay: Duration,
+    pub status: Option<u16>,
+    pub hang: bool,
+    pub html: bool,
+    pub ranges: bool,
+    /// On the first full GET: send this many bytes, then stop sending (but keep the connection).
+    pub stall_after: Option<usize>,
+    /// Send the body in 16 KiB chunks with this pause between them.
+    pub chunk_delay: Option<Duration>,
+    pub checksum_header: bool,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Behavior {
+            delay: Duration::ZERO,
+            status: None,
+            hang: false,
+            html: false,
+            ranges: true,
+            stall_after: None,
+            chunk_delay: None,
+            checksum_header: false,
+        }
+    }
+}
+
+/// One logged request.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct UpState {
+    files: Mutex<HashMap<String, Bytes>>,
+    behaviors: Mutex<HashMap<String, Behavior>>,
+    default: Mutex<Behavior>,
+    stalled: Mutex<Vec<String>>,
+    log: Mutex<Vec<Logged>>,
+}
+
+/// An upstream repository on 127.0.0.1.
+pub struct TestUpstream {
+    pub url: Url,
+    state: Arc<UpState>,
+}
+
+impl TestUpstream {
+    pub async fn start() -> TestUpstream {
+        let state = Arc::new(UpState::default());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TestUpstream {
+            url: Url::parse(&format!("http://{addr}/")).unwrap(),
+            state,
+        }
+    }
+
+    /// Serves `body` at `path` (no leading slash).
+    pub fn put(&self, path: &str, body: impl Into<Bytes>) -> &Self {
+        self.state
+            .files
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), body.into());
+        self
+    }
+
+    /// Serves `body` at `path` and its SHA-1 at `path.sha1`.
+    pub fn put_with_sha1(&self, path: &str, body: impl Into<Bytes>) -> &Self {
+        let body = body.into();
+        let sha1 = hex::encode(Sha1::digest(&body));
+        self.put(&format!("{path}.sha1"), sha1);
+        self.put(path, body)
+    }
+
+    pub fn behave(&self, path: &str, behavior: Behavior) -> &Self {
+        self.state
+            .behaviors
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), behavior);
+        self
+    }
+
+    pub fn behave_always(&self, behavior: Behavior) -> &Self {
+        *self.state.default.lock().unwrap() = behavior;
+        self
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.state.log.lock().unwrap().clone()
+    }
+
+    /// Requests with `method` for `path`.
+    pub fn count(&self, method: Method, path: &str) -> usize {
+        self.log()
+            .iter()
+            .filter(|l| l.method == method && l.path == path)
+            .count()
+    }
+
+    pub fn total(&self) -> usize {
+        self.log().len()
+    }
+}
+
+async fn handle(State(st): State<Arc<UpState>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().trim_start_matches('/').to_owned();
+    let headers = req.headers().clone();
+    st.log.lock().unwrap().push(Logged {
+        method: method.clone(),
+        path: path.clone(),
+        headers: headers.clone(),
+    });
+    let b = st
+        .behaviors
+        .lock()
+        .unwrap()
+        .get(&path)
+        .cloned()
+        .unwrap_or_else(|| st.default.lock().unwrap().clone());
+    tokio::time::sleep(b.delay).await;
+    if b.hang {
+        std::future::pending::<()>().await;
+    }
+    if let Some(status) = b.status {
+        return (StatusCode::from_u16(status).unwrap(), "upstream says no").into_response();
+    }
+    if b.html {
+        return (
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>Index of /</body></html>",
+        )
+            .into_response();
+    }
+    let Some(body) = st.files.lock().unwrap().get(&path).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let etag = format!("\"{}\"", &hex::encode(Sha1::digest(&body))[..16]);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.to_str().unwrap() == etag)
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut resp = Response::builder()
+        .header(header::LAST_MODIFIED, "Tue, 02 Jan 2024 03:04:05 GMT")
+        .header(header::ETAG, &etag)
+        .header(header::CONTENT_TYPE, "application/java-archive");
+    if b.ranges {
+        resp = resp.header(header::ACCEPT_RANGES, "bytes");
+    }
+    if b.checksum_header {
+        resp = resp.header("x-checksum-sha1", hex::encode(Sha1::digest(&body)));
+    }
+    let range_start = headers
+        .get(header::RANGE)
+        .and_then(|v| {
+            v.to_str()
+                .ok()?
+                .strip_prefix("bytes=")?
+                .strip_suffix('-')?
+                .parse::<usize>()
+                .ok()
+        })
+        .filter(|_| b.ranges);
+    let (status, body) = match range_start {
+        Some(start) if start < body.len() => {
+            resp = resp.header(
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+            );
+            (StatusCode::PARTIAL_CONTENT, body.slice(start..))
+        }
+        _ => (StatusCode::OK, body),
+    };
+    resp = resp
+        .status(status)
+        .header(header::CONTENT_LENGTH, body.len());
+    if method == Method::HEAD {
+        return resp.body(Body::empty()).unwrap();
+    }
+    let stall = b.stall_after.filter(|_| {
+        let mut stalled = st.stalled.lock().unwrap();
+        let first = range_start.is_none() && !stalled.contains(&path);
+        if first {
+            stalled.push(path.clone());
+        }
+        first
+    });
+    if let Some(n) = stall {
+        let head = body.slice(..n.min(body.len()));
+        let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
+            .chain(futures_util::stream::pending());
+        return resp.body(Body::from_stream(stream)).unwrap();
+    }
+    if let Some(pause) = b.chunk_delay {
+        let chunks: Vec<Bytes> = body.chunks(16 * 1024).map(Bytes::copy_from_slice).collect();
+        let stream = futures_util::stream::iter(chunks).then(move |c| async move {
+            tokio::time::sleep(pause).await;
+            Ok::<_, std::io::Error>(c)
+        });
+        return resp.body(Body::from_stream(stream)).unwrap();
+    }
+    resp.body(Body::from(body)).unwrap()
+}
+
+use futures_util::StreamExt;
+
+/// A Maven repository config over `upstreams` (name, upstream, priority).
+pub fn maven(upstreams: &[(&str, &TestUpstream, i32)]) -> RepositoryConfig {
+    RepositoryConfig {
+        kind: Kind::Maven,
+        negative_ttl: None,
+        metadata_ttl: None,
+        index_ttl: None,
+        block: Vec::new(),
+        upstreams: upstreams
+            .iter()
+            .map(|(name, up, priority)| {
+                let mut u = UpstreamConfig::new(name, up.url.clone());
+                u.priority = *priority;
+                u.idle_timeout = Duration::from_millis(500);
+                u.connect_timeout = Duration::from_millis(500);
+                u
+            })
+            .collect(),
+    }
+}
+
+/// A running proxy on 127.0.0.1 with its own cache directory.
+pub struct Proxy {
+    pub url: Url,
+    pub cache: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub async fn start(repo: RepositoryConfig) -> Proxy {
+        Proxy::start_in(Arc::new(tempfile::tempdir().unwrap()), repo, false).await
+    }
+
+    pub async fn start_in(
+        cache: Arc<tempfile::TempDir>,
+        repo: RepositoryConfig,
+        offline: bool,
+    ) -> Proxy {
+        let mut repositories = std::collections::BTreeMap::new();
+        let name: RepoName = serde_json::from_value(serde_json::json!("maven")).unwrap();
+        repositories.insert(name, repo);
+        let config = Config {
+            server: ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                cache_dir: Some(cache.path().to_owned()),
+                offline,
+            },
+            repositories,
+        };
+        let server = repox_proxy::Server::bind(config).await.unwrap();
+        let url = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Proxy {
+            url,
+            cache,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits until it is gone.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = self.task.take().unwrap().await;
+        self.cache.clone()
+    }
+
+    pub fn at(&self, path: &str) -> Url {
+        self.url.join(path).unwrap()
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Deterministic test bytes.
+pub fn bytes(len: usize, seed: u8) -> Bytes {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect::<Vec<u8>>()
+        .into()
+}
