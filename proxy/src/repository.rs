@@ -292,6 +292,43 @@ impl Repository {
         self.respond_to_fill(rx, &res, method, req).await
     }
 
+    /// The committed entry for a resource, fetched or revalidated as needed, for ecosystems
+    /// that parse or rewrite what they serve (index pages, packuments). The `&str` says how it
+    /// was obtained (`hit`, `miss`, `revalidated`, `stale`).
+    pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, &'static str), Failure> {
+        let cached = self.services.store.get(&res.key).await.unwrap_or_else(|e| {
+            tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
+            None
+        });
+        match cached {
+            Some(entry) => {
+                let stale = match res.class {
+                    Class::Immutable => false,
+                    Class::Mutable(ttl) => {
+                        self.fresh_for(&res.key, entry.meta.fetched_at, ttl) == 0
+                    }
+                };
+                if !stale || self.services.offline {
+                    return Ok((entry, "hit"));
+                }
+                match Self::outcome(self.start_fill(res.clone(), Some(entry.clone()))).await {
+                    Ok(Done::Stored(new)) => Ok((new, "miss")),
+                    Ok(Done::NotModified) => Ok((entry, "revalidated")),
+                    Err(Failure::NotFound) => Err(Failure::NotFound),
+                    Err(e) => {
+                        tracing::warn!(key = %res.key, "serving stale: {e}");
+                        Ok((entry, "stale"))
+                    }
+                }
+            }
+            None if self.services.offline => Err(Failure::Offline(res.key.clone())),
+            None => match Self::outcome(self.start_fill(res.clone(), None)).await? {
+                Done::Stored(entry) => Ok((entry, "miss")),
+                Done::NotModified => Err(Failure::Internal("unexpected revalidation".into())),
+            },
+        }
+    }
+
     /// The fill for `res.key`, joined if running, else started (`stale`: revalidate that entry).
     pub(crate) fn start_fill(
         self: &Arc<Self>,

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Kind};
-use crate::ecosystem::maven;
+use crate::ecosystem::{cargo, conda, maven, npm, pypi};
 use crate::error::Failure;
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
@@ -251,6 +251,19 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     let raw = parts.uri.path().trim_start_matches('/');
     let (name, rest) = raw.split_once('/').unwrap_or((raw, ""));
+    if !app.repositories.contains_key(name)
+        && let Some(npm) = app
+            .repositories
+            .values()
+            .find(|r| r.config.kind == Kind::Npm)
+        && npm::is_root_tarball(raw)
+    {
+        // npm rewrites lock-file tarball URLs onto the registry host and drops its path prefix.
+        return match RepoPath::parse(raw) {
+            Ok(path) => npm::handle(npm, &parts.method, &parts.headers, &parts.uri, path).await,
+            Err(e) => Failure::BadRequest(e.to_string()).into_response(),
+        };
+    }
     let Some(repo) = app.repositories.get(name) else {
         let names: Vec<&str> = app.repositories.keys().map(String::as_str).collect();
         let msg = format!(
@@ -266,15 +279,13 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return Failure::BadRequest(e.to_string()).into_response(),
     };
+    let (method, headers, uri) = (&parts.method, &parts.headers, &parts.uri);
     match repo.config.kind {
-        Kind::Maven => maven::handle(repo, &parts.method, &parts.headers, path).await,
-        other => {
-            let msg = format!(
-                "repository kind `{}` is not supported by this build\n",
-                other.as_str()
-            );
-            (StatusCode::NOT_IMPLEMENTED, msg).into_response()
-        }
+        Kind::Maven => maven::handle(repo, method, headers, path).await,
+        Kind::Pypi => pypi::handle(repo, method, headers, uri, path).await,
+        Kind::Conda => conda::handle(repo, method, headers, uri, path).await,
+        Kind::Npm => npm::handle(repo, method, headers, uri, path).await,
+        Kind::Cargo => cargo::handle(repo, method, headers, uri, path).await,
     }
 }
 

@@ -2,5 +2,9 @@
 //! [`crate::repository::Resource`]s (choosing cache keys, mutability and verification) and
 //! leaves the upstream strategy to [`crate::repository::Repository`].
 
+pub mod cargo;
+pub mod conda;
 pub mod maven;
 mod maven_metadata;
+pub mod npm;
+pub mod pypi;

@@ -34,6 +34,60 @@ pub struct Entry {
     pub body: Body,
 }
 
+impl Entry {
+    /// An entry made in memory (a rewritten page), with its own digest-based ETag.
+    pub fn from_bytes(
+        body: Bytes,
+        content_type: &str,
+        upstream_last_modified: Option<String>,
+        fetched_at: u64,
+    ) -> Entry {
+        use sha2::Digest;
+        let meta = Meta {
+            len: body.len() as u64,
+            content_type: Some(content_type.to_owned()),
+            digests: Digests {
+                sha256: hex::encode(sha2::Sha256::digest(&body)),
+                ..Digests::default()
+            },
+            upstream_last_modified,
+            fetched_at,
+            ..Meta::default()
+        };
+        Entry {
+            meta: Arc::new(meta),
+            body: Body::Bytes(body),
+        }
+    }
+
+    /// The whole body in memory (reads the file for large entries).
+    pub async fn bytes(&self) -> io::Result<Bytes> {
+        match &self.body {
+            Body::Bytes(b) => Ok(b.clone()),
+            Body::File(f) => {
+                let (file, len) = (f.clone(), self.meta.len as usize);
+                tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; len];
+                    let mut filled = 0;
+                    while filled < len {
+                        let n = read_at(&file, &mut buf[filled..], filled as u64)?;
+                        if n == 0 {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "cache entry shorter than its metadata",
+                            ));
+                        }
+                        filled += n;
+                    }
+                    Ok(Bytes::from(buf))
+                })
+                .await
+                .map_err(io::Error::other)?
+            }
+        }
+    }
+}
+
 /// Where an entry's body can be read.
 #[derive(Debug, Clone)]
 pub enum Body {
