@@ -275,7 +275,12 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     if rest.is_empty() {
         return Failure::NotFound.into_response();
     }
-    let path = match RepoPath::parse(rest) {
+    // npm spells scoped packages `@scope%2fname`; the scope is a path segment of its own here.
+    let rest = match repo.config.kind {
+        Kind::Npm => std::borrow::Cow::Owned(rest.replace("%2f", "/").replace("%2F", "/")),
+        _ => std::borrow::Cow::Borrowed(rest),
+    };
+    let path = match RepoPath::parse(&rest) {
         Ok(p) => p,
         Err(e) => return Failure::BadRequest(e.to_string()).into_response(),
     };
