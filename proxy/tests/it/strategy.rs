@@ -640,3 +640,64 @@ async fn health_and_metrics() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn upstream_credentials_come_from_the_environment() {
+    let up = TestUpstream::start().await;
+    up.put(JAR, bytes(10, 15));
+    let mut repo = maven(&[("private", &up, 0)]);
+    repo.upstreams[0].username = Some("ci".into());
+    // `cargo test` sets CARGO_PKG_NAME in the test's environment: a stand-in for a secret.
+    repo.upstreams[0].password_env = Some("CARGO_PKG_NAME".into());
+    let proxy = Proxy::start(repo).await;
+    let r = client()
+        .get(proxy.at(&format!("maven/{JAR}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let auth =
+        up.log().iter().find(|l| l.path == JAR).unwrap().headers[header::AUTHORIZATION].clone();
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.to_str().unwrap().strip_prefix("Basic ").unwrap())
+        .unwrap();
+    assert_eq!(decoded, b"ci:repox-proxy");
+}
+
+#[tokio::test]
+async fn each_upstream_can_have_its_own_http_proxy() {
+    // The test server plays the HTTP proxy: it receives absolute-form requests for a host that
+    // does not exist and answers them from its files.
+    let corp_proxy = TestUpstream::start().await;
+    corp_proxy.put(JAR, bytes(10, 16));
+    let mut repo = maven(&[("behind-proxy", &corp_proxy, 0)]);
+    repo.upstreams[0].url = url::Url::parse("http://repo.example.invalid/").unwrap();
+    repo.upstreams[0].proxy = Some(corp_proxy.url.clone());
+    let proxy = Proxy::start(repo).await;
+    let r = client()
+        .get(proxy.at(&format!("maven/{JAR}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap(), bytes(10, 16));
+    assert_eq!(corp_proxy.count(Method::GET, JAR), 1);
+}
+
+#[tokio::test]
+async fn head_false_probes_with_get() {
+    let up = TestUpstream::start().await;
+    up.put(JAR, bytes(10, 17));
+    let mut repo = maven(&[("no-head", &up, 0)]);
+    repo.upstreams[0].head = false;
+    let proxy = Proxy::start(repo).await;
+    let r = client()
+        .head(proxy.at(&format!("maven/{JAR}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_LENGTH], "10");
+    assert_eq!(up.count(Method::HEAD, JAR), 0);
+    assert_eq!(up.count(Method::GET, JAR), 1);
+}
