@@ -219,26 +219,6 @@ pub fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     resp
 }
 
-async fn read_chunk(file: Arc<File>, pos: u64, len: usize) -> io::Result<Bytes> {
-    tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0u8; len];
-        let mut filled = 0;
-        while filled < len {
-            let n = store::read_at(&file, &mut buf[filled..], pos + filled as u64)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "cache file shorter than expected",
-                ));
-            }
-            filled += n;
-        }
-        Ok(Bytes::from(buf))
-    })
-    .await
-    .map_err(io::Error::other)?
-}
-
 /// Streams `[start, end)` of a complete file.
 pub fn file_stream(
     file: Arc<File>,
@@ -252,7 +232,7 @@ pub fn file_stream(
                 return Ok(None);
             }
             let len = ((end - pos) as usize).min(CHUNK);
-            let chunk = read_chunk(file, pos, len).await?;
+            let chunk = store::read_bytes_at(file, pos, len).await?;
             Ok(Some((chunk, pos + len as u64)))
         }
     })
@@ -287,7 +267,7 @@ pub fn tail_stream(
                 };
                 if pos < limit {
                     let len = ((limit - pos) as usize).min(CHUNK);
-                    let chunk = read_chunk(file, pos, len).await?;
+                    let chunk = store::read_bytes_at(file, pos, len).await?;
                     return Ok(Some((chunk, (pos + len as u64, rx))));
                 }
                 if finished {

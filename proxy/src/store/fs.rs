@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use super::{Body, Entry, Meta, Staged, Store, read_at};
+use super::{Body, Entry, Meta, Staged, Store, read_exact_at};
 
 const MAGIC: &[u8; 8] = b"REPOXv1\n";
 const TRAILER: u64 = 16;
@@ -125,14 +125,7 @@ fn read_entry(path: &Path) -> io::Result<Option<Entry>> {
     let meta_len = parse_trailer(&trailer, len)?;
     let body_len = len - TRAILER - meta_len;
     let mut json = vec![0u8; meta_len as usize];
-    let mut read = 0;
-    while read < json.len() {
-        let n = read_at(&file, &mut json[read..], body_len + read as u64)?;
-        if n == 0 {
-            return Err(corrupt("truncated metadata"));
-        }
-        read += n;
-    }
+    read_exact_at(&file, &mut json, body_len)?;
     let meta = parse_meta(&json, body_len)?;
     Ok(Some(Entry {
         meta: Arc::new(meta),
@@ -225,7 +218,7 @@ impl Store for FsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Digests;
+    use crate::store::{Digests, read_at};
 
     fn meta(len: u64) -> Meta {
         Meta {

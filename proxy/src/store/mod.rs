@@ -173,6 +173,33 @@ pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     }
 }
 
+/// Reads exactly `buf.len()` bytes at `offset`; a shorter file is an error.
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = read_at(file, &mut buf[filled..], offset + filled as u64)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "cache file shorter than expected",
+            ));
+        }
+        filled += n;
+    }
+    Ok(())
+}
+
+/// Reads `len` bytes at `offset` on a blocking thread.
+pub async fn read_bytes_at(file: Arc<File>, offset: u64, len: usize) -> io::Result<Bytes> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; len];
+        read_exact_at(&file, &mut buf, offset)?;
+        Ok(Bytes::from(buf))
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
 /// The staging directory under a cache dir.
 pub fn staging_dir(cache_dir: &Path) -> PathBuf {
     cache_dir.join("tmp")
