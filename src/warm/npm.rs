@@ -55,7 +55,8 @@ pub(super) fn parse(source: &Source) -> anyhow::Result<Plan> {
     let lock: Lock = source.json(FIX)?;
     let mut plan = Plan::default();
     match (lock.lockfile_version, &lock.packages) {
-        (Some(2 | 3), Some(packages)) => {
+        (Some(1) | None, None) => add_v1(&mut plan, source, &lock.dependencies, &mut 0),
+        (Some(2 | 3) | None, Some(packages)) => {
             let mut cursor = source.text.find("\"packages\"").unwrap_or(0);
             for (key, entry) in packages {
                 // "" is the project itself; keys without node_modules/ are workspace folders.
@@ -84,17 +85,15 @@ pub(super) fn parse(source: &Source) -> anyhow::Result<Plan> {
                 );
             }
         }
-        (Some(1) | None, _) if !lock.dependencies.is_empty() || lock.packages.is_none() => {
-            let mut cursor = 0;
-            add_v1(&mut plan, source, &lock.dependencies, &mut cursor);
-        }
-        (version, _) => {
+        (version, packages) => {
+            let what = match (version, packages) {
+                (Some(2 | 3), None) => "has no `packages` map".to_string(),
+                (Some(v), _) => format!("has lockfileVersion {v}; 1, 2 and 3 are supported"),
+                (None, _) => "has no lockfileVersion".to_string(),
+            };
             return Err(bad_input(
                 &source.origin(source.find_line("\"lockfileVersion\"", &mut 0)),
-                format!(
-                    "lockfileVersion {} is not supported (1, 2 and 3 are)",
-                    version.map_or("missing".to_string(), |v| v.to_string())
-                ),
+                format!("this package-lock {what}"),
                 FIX,
             ));
         }
@@ -151,7 +150,11 @@ fn add(
         None => None,
         Some(resolved) => match Url::parse(resolved) {
             Ok(url) if is_http(&url) => Some(without_fragment(&url)),
-            Ok(url) if url.scheme().starts_with("git") || url.scheme() == "github" => {
+            // npm's hosted-git shortcuts parse as schemes too (`github:org/repo#sha`).
+            Ok(url)
+                if url.scheme().starts_with("git")
+                    || matches!(url.scheme(), "github" | "gitlab" | "bitbucket" | "gist") =>
+            {
                 return plan.skip(what, origin, SkipKind::Unsupported, VCS_CHECKOUT);
             }
             Ok(url) if url.scheme() == "file" => {
@@ -254,7 +257,15 @@ mod tests {
         let err = error_text(&parse_file(&path, None).unwrap_err());
         assert!(
             err.contains(
-                "package-lock.json:2: lockfileVersion 4 is not supported (1, 2 and 3 are)"
+                "package-lock.json:2: this package-lock has lockfileVersion 4; 1, 2 and 3 are supported"
+            ),
+            "{err}"
+        );
+        fs_err::write(&path, "{\"lockfileVersion\": 2, \"dependencies\": {}}").unwrap();
+        let err = error_text(&parse_file(&path, None).unwrap_err());
+        assert!(
+            err.contains(
+                "package-lock.json:1: this package-lock has no `packages` map | hint: regenerate"
             ),
             "{err}"
         );

@@ -1,6 +1,21 @@
 //! The plan a warm input becomes: what to fetch ([`Want`]), what narrows a resolver
 //! (constraints, indexes, pip options) and what will not be fetched ([`Skipped`]), each with the
 //! file and line it came from. This is the contract between the parsers and the fetch engine.
+//!
+//! How each item is meant to be fetched (none of it happens here):
+//! - [`PypiRequirement`]: resolve against [`Plan::indexes`] (or its own `index`) with
+//!   [`Plan::constraints`] and [`Plan::pip`]; with hashes, only files with a listed digest.
+//! - [`PypiFile`]: `url` when set; otherwise find `filename` on `{index}/{project}/` (PyPI when
+//!   `index` is `None`). Warm the project page too, so offline installs get past the index.
+//! - [`CondaPackage`]: `url`; warm `{channel}/{subdir}/repodata.json` (and `noarch`) too.
+//! - [`NpmTarball`]: `tarball`, or `{registry}/{name}/-/{unscoped name}-{version}.tgz`; warm the
+//!   packument `{registry}/{name}` too.
+//! - [`Crate`]: `{dl}/{name}/{version}/download` of its registry (crates.io when `None`), plus
+//!   the index entry.
+//! - [`MavenArtifact`]: [`MavenArtifact::repository_path`] in each repository, plus the `.pom`
+//!   and checksums next to it.
+//!
+//! Every digest in `hashes`/`checksum` should be checked before the bytes are admitted.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -90,6 +90,11 @@ pub(super) fn parse(source: &Source) -> anyhow::Result<Plan> {
                     }
                 },
                 ("url", Some(url)) => (None, Some(url)),
+                (kind @ ("legacy" | "url"), None) => {
+                    let why = format!("a `{kind}` source needs a `url`");
+                    plan.skip(what, origin, SkipKind::Invalid, why);
+                    continue;
+                }
                 (kind, _) => {
                     let why = format!("unknown source type `{kind}`");
                     plan.skip(what, origin, SkipKind::Invalid, why);
