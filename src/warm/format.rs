@@ -141,6 +141,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn format_names_are_the_flag_values() {
+        use clap::ValueEnum;
+        let names: Vec<String> = Format::value_variants()
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "requirements",
+                "pylock",
+                "uv-lock",
+                "poetry-lock",
+                "pipfile-lock",
+                "pdm-lock",
+                "conda-explicit",
+                "conda-lock",
+                "pixi-lock",
+                "package-lock",
+                "yarn-lock",
+                "cargo-lock",
+                "maven-list",
+                "pom",
+            ]
+        );
+        assert_eq!(Format::from_str("uv-lock", false), Ok(Format::UvLock));
+    }
+
+    #[test]
     fn detects_by_name() {
         let cases = [
             ("requirements.txt", Format::Requirements),

@@ -60,12 +60,16 @@ pub fn parse_file_with_env(
     let bytes = fs_err::read(path)?;
     let format = match forced {
         Some(format) => format,
-        None => detect_format(path, &String::from_utf8_lossy(&bytes)).ok_or_else(|| Hinted {
-            message: format!("{}: cannot tell what kind of file this is", path.display()),
-            hint: "pass --format (requirements, pylock, uv-lock, poetry-lock, pipfile-lock, \
-                   pdm-lock, conda-explicit, conda-lock, pixi-lock, package-lock, yarn-lock, \
-                   cargo-lock, maven-list, pom)"
-                .to_string(),
+        None => detect_format(path, &String::from_utf8_lossy(&bytes)).ok_or_else(|| {
+            use clap::ValueEnum;
+            let names: Vec<String> = Format::value_variants()
+                .iter()
+                .map(Format::to_string)
+                .collect();
+            Hinted {
+                message: format!("{}: cannot tell what kind of file this is", path.display()),
+                hint: format!("pass --format ({})", names.join(", ")),
+            }
         })?,
     };
     tracing::debug!(path = %path.display(), %format, "parsing warm input");
@@ -175,7 +179,12 @@ mod tests {
         let err = parse_file(&path, None).unwrap_err();
         let text = error_text(&err);
         assert!(
-            text.contains("deps.lst: cannot tell what kind of file this is | hint: pass --format"),
+            text.ends_with(
+                "deps.lst: cannot tell what kind of file this is | hint: pass --format \
+                 (requirements, pylock, uv-lock, poetry-lock, pipfile-lock, pdm-lock, \
+                 conda-explicit, conda-lock, pixi-lock, package-lock, yarn-lock, cargo-lock, \
+                 maven-list, pom)"
+            ),
             "{text}"
         );
         // Forcing a format reads it anyway.
