@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -238,8 +238,18 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
-    let (parts, _body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     if parts.method != Method::GET && parts.method != Method::HEAD {
+        // `npm audit` POSTs to the registry; it is passed through uncached.
+        let raw = parts.uri.path().trim_start_matches('/');
+        if parts.method == Method::POST
+            && let Some((name, rest)) = raw.split_once('/')
+            && let Some(repo) = app.repositories.get(name)
+            && repo.config.kind == Kind::Npm
+            && npm::is_audit(rest)
+        {
+            return npm::audit(repo, &parts, body).await;
+        }
         let mut resp = (
             StatusCode::METHOD_NOT_ALLOWED,
             "repox is a read-only proxy: only GET and HEAD\n",
@@ -292,6 +302,34 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         Kind::Npm => npm::handle(repo, method, headers, uri, path).await,
         Kind::Cargo => cargo::handle(repo, method, headers, uri, path).await,
     }
+}
+
+/// The scheme and authority clients use to reach repox (`http://host:port`), for documents that
+/// must carry absolute URLs back to it (npm tarballs, cargo `dl`, conda `base_url`). Taken from
+/// `X-Forwarded-Proto`/`X-Forwarded-Host` when a reverse proxy sets them, else from `Host` (or
+/// the HTTP/2 authority).
+pub fn request_origin(headers: &HeaderMap, uri: &Uri) -> String {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = header("x-forwarded-proto")
+        .filter(|p| matches!(*p, "http" | "https"))
+        .unwrap_or("http");
+    let host = header("x-forwarded-host")
+        .or_else(|| header(header::HOST.as_str()))
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
+        })
+        .unwrap_or_else(|| format!("127.0.0.1:{}", crate::config::DEFAULT_PORT));
+    format!("{scheme}://{host}")
 }
 
 async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {

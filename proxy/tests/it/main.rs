@@ -1,5 +1,7 @@
 //! Integration tests of the proxy against real HTTP upstreams on 127.0.0.1.
 
 mod maven;
+mod npm;
+mod npm_support;
 mod strategy;
 mod support;

@@ -277,9 +277,25 @@ impl Proxy {
         repo: RepositoryConfig,
         offline: bool,
     ) -> Proxy {
+        Proxy::start_repos_in(cache, vec![("maven", repo)], offline).await
+    }
+
+    /// A proxy serving each `(name, config)` at `/name/`.
+    pub async fn start_repos(repos: Vec<(&str, RepositoryConfig)>) -> Proxy {
+        Proxy::start_repos_in(Arc::new(tempfile::tempdir().unwrap()), repos, false).await
+    }
+
+    /// [`Proxy::start_repos`] over an existing cache directory.
+    pub async fn start_repos_in(
+        cache: Arc<tempfile::TempDir>,
+        repos: Vec<(&str, RepositoryConfig)>,
+        offline: bool,
+    ) -> Proxy {
         let mut repositories = std::collections::BTreeMap::new();
-        let name: RepoName = serde_json::from_value(serde_json::json!("maven")).unwrap();
-        repositories.insert(name, repo);
+        for (name, repo) in repos {
+            let name: RepoName = serde_json::from_value(serde_json::json!(name)).unwrap();
+            repositories.insert(name, repo);
+        }
         let config = Config {
             server: ServerConfig {
                 listen: "127.0.0.1:0".parse().unwrap(),
