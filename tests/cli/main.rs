@@ -1,2 +1,3 @@
+mod configure;
 
 mod serve;

@@ -1,0 +1,270 @@
+//! The repox server a client is pointed at: its base URL, the path each ecosystem is served
+//! under, and the credentials to present.
+//!
+//! Every editor derives its URLs from here, so the path scheme (`/pypi/simple/`, `/conda/`,
+//! `/maven/`, `/npm/`, `/cargo/index/`) is written down once. Credentials come from an
+//! environment variable named with `--token-env`, never from the command line, and each client
+//! module decides how its client expects them (URL userinfo, `<server>`, `_authToken`, …).
+
+use url::Url;
+
+/// User name sent with the token to clients that only speak basic auth, when `--username` is
+/// not given. The server is expected to check the token only.
+pub const DEFAULT_USERNAME: &str = "repox";
+
+/// Credentials for the repox server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: Option<String>,
+    pub token: String,
+}
+
+impl Credentials {
+    /// The user name for basic auth.
+    pub fn username(&self) -> &str {
+        self.username.as_deref().unwrap_or(DEFAULT_USERNAME)
+    }
+}
+
+/// Where clients should send their requests.
+#[derive(Debug, Clone)]
+pub struct Target {
+    base: Url,
+    pub credentials: Option<Credentials>,
+    /// Maven `<mirrorOf>`: `*` or `external:*`.
+    pub maven_mirror_of: &'static str,
+    /// Maven and Ivy repositories repox proxies at `/maven/` (coursier mirrors them all).
+    pub maven_upstreams: Vec<String>,
+}
+
+/// The public repositories behind `/maven/` in the embedded default configuration, used when
+/// the effective configuration has no `maven` repository.
+pub const DEFAULT_MAVEN_UPSTREAMS: &[&str] = &[
+    "https://repo1.maven.org/maven2",
+    "https://repo.maven.apache.org/maven2",
+    "https://maven.google.com",
+    "https://plugins.gradle.org/m2",
+    "https://repo.scala-sbt.org/scalasbt/sbt-plugin-releases",
+    "https://repo.typesafe.com/typesafe/ivy-releases",
+];
+
+impl Target {
+    /// A target at `base`; the URL must be http(s) without credentials, query or fragment.
+    pub fn new(base: &Url) -> Result<Target, String> {
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(format!("--url {base} is not an http:// or https:// URL"));
+        }
+        if base.host_str().is_none() {
+            return Err(format!("--url {base} has no host"));
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(
+                "--url must not contain credentials; put the token in an environment variable \
+                 and pass --token-env VAR (and --username NAME if needed)"
+                    .to_owned(),
+            );
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(format!("--url {base} must not have a query or fragment"));
+        }
+        let mut base = base.clone();
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(Target {
+            base,
+            credentials: None,
+            maven_mirror_of: "*",
+            maven_upstreams: DEFAULT_MAVEN_UPSTREAMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        })
+    }
+
+    /// `base` + `path` (a relative path such as `pypi/simple/`).
+    pub fn join(&self, path: &str) -> Url {
+        self.base
+            .join(path)
+            .expect("a relative path joins onto an http URL")
+    }
+
+    /// [`Target::join`] with the credentials as URL userinfo, for clients that read them there.
+    pub fn join_with_userinfo(&self, path: &str) -> Url {
+        let mut url = self.join(path);
+        if let Some(creds) = &self.credentials {
+            // Url percent-encodes reserved characters, as pip and conda expect.
+            let _ = url.set_username(creds.username());
+            let _ = url.set_password(Some(&creds.token));
+        }
+        url
+    }
+
+    /// PyPI simple index, with userinfo.
+    pub fn pypi_simple(&self) -> String {
+        self.join_with_userinfo("pypi/simple/").to_string()
+    }
+
+    /// conda channel base (`…/conda/`), with userinfo.
+    pub fn conda(&self) -> String {
+        self.join_with_userinfo("conda/").to_string()
+    }
+
+    /// Maven/Ivy repository (`…/maven/`), without userinfo.
+    pub fn maven(&self) -> String {
+        self.join("maven/").to_string()
+    }
+
+    /// npm registry (`…/npm/`), without userinfo.
+    pub fn npm(&self) -> String {
+        self.join("npm/").to_string()
+    }
+
+    /// cargo sparse index, with the `sparse+` prefix cargo ≥ 1.68 needs.
+    pub fn cargo_sparse(&self) -> String {
+        format!("sparse+{}", self.join("cargo/index/"))
+    }
+
+    /// Host name (no port), for allow-lists keyed by host.
+    pub fn host(&self) -> &str {
+        self.base.host_str().expect("checked in Target::new")
+    }
+
+    /// `host:port` when the port is explicit, else `host`.
+    pub fn host_port(&self) -> String {
+        match self.base.port() {
+            Some(port) => format!("{}:{port}", self.host()),
+            None => self.host().to_owned(),
+        }
+    }
+
+    /// Plain http.
+    pub fn is_http(&self) -> bool {
+        self.base.scheme() == "http"
+    }
+
+    /// Plain http to a host other than the loopback interface: the case some clients refuse
+    /// unless the host is explicitly trusted.
+    pub fn is_insecure_remote(&self) -> bool {
+        self.is_http() && !is_loopback(&self.base)
+    }
+
+    /// Whether `url` points into this repox server (ignoring credentials, case of the host and
+    /// a `sparse+` prefix).
+    pub fn serves(&self, url: &str) -> bool {
+        let url = url.trim().trim_start_matches("sparse+");
+        let Ok(mut parsed) = Url::parse(url) else {
+            return false;
+        };
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+        parsed.scheme() == self.base.scheme()
+            && parsed.host_str() == self.base.host_str()
+            && parsed.port_or_known_default() == self.base.port_or_known_default()
+            && format!("{}/", parsed.path().trim_end_matches('/')).starts_with(self.base.path())
+    }
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1`: the origins pip treats as secure.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `url` with any password replaced by `***`, for printing.
+pub fn redact(url: &str) -> String {
+    match Url::parse(url.trim_start_matches("sparse+")) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            let prefix = if url.starts_with("sparse+") {
+                "sparse+"
+            } else {
+                ""
+            };
+            format!("{prefix}{parsed}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> Target {
+        Target::new(&Url::parse(url).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn paths_under_the_base() {
+        let t = target("http://127.0.0.1:8078");
+        assert_eq!(t.pypi_simple(), "http://127.0.0.1:8078/pypi/simple/");
+        assert_eq!(t.conda(), "http://127.0.0.1:8078/conda/");
+        assert_eq!(t.maven(), "http://127.0.0.1:8078/maven/");
+        assert_eq!(t.npm(), "http://127.0.0.1:8078/npm/");
+        assert_eq!(
+            t.cargo_sparse(),
+            "sparse+http://127.0.0.1:8078/cargo/index/"
+        );
+        let t = target("https://proxy.corp/repox");
+        assert_eq!(t.npm(), "https://proxy.corp/repox/npm/");
+    }
+
+    #[test]
+    fn userinfo_is_percent_encoded() {
+        let mut t = target("https://repox.lan/");
+        t.credentials = Some(Credentials {
+            username: None,
+            token: "he//o:@".into(),
+        });
+        assert_eq!(
+            t.pypi_simple(),
+            "https://repox:he%2F%2Fo%3A%40@repox.lan/pypi/simple/"
+        );
+        assert_eq!(t.maven(), "https://repox.lan/maven/");
+    }
+
+    #[test]
+    fn rejects_bad_urls() {
+        for bad in ["ftp://h/", "http://u:p@h/", "http://h/?q=1"] {
+            assert!(Target::new(&Url::parse(bad).unwrap()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serves_recognises_own_urls() {
+        let t = target("http://127.0.0.1:8078/");
+        assert!(t.serves("http://127.0.0.1:8078/pypi/simple/"));
+        assert!(t.serves("http://u:p@127.0.0.1:8078/pypi/simple"));
+        assert!(t.serves("sparse+http://127.0.0.1:8078/cargo/index/"));
+        assert!(!t.serves("https://pypi.org/simple"));
+        assert!(!t.serves("http://127.0.0.1:9000/pypi/simple/"));
+        let t = target("http://h/repox/");
+        assert!(t.serves("http://h/repox"));
+        assert!(!t.serves("http://h/other/"));
+    }
+
+    #[test]
+    fn loopback_and_insecure() {
+        assert!(!target("http://localhost:8078").is_insecure_remote());
+        assert!(!target("http://[::1]:8078").is_insecure_remote());
+        assert!(target("http://repox.lan:8078").is_insecure_remote());
+        assert!(!target("https://repox.lan").is_insecure_remote());
+        assert_eq!(
+            target("http://repox.lan:8078").host_port(),
+            "repox.lan:8078"
+        );
+        assert_eq!(target("http://repox.lan").host_port(), "repox.lan");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("http://u:secret@h/x/"), "http://u:***@h/x/");
+        assert_eq!(redact("https://pypi.org/simple"), "https://pypi.org/simple");
+    }
+}

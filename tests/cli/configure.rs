@@ -1,0 +1,921 @@
+//! `repox configure` as a user runs it, under a throwaway HOME: every client's file is edited
+//! minimally, a second run changes nothing, `--dry-run` writes nothing, `--undo` walks back to
+//! the exact original bytes, bad input is refused with the file and line, `--status` names the
+//! files that shadow repox — and the real clients (pip, npm, cargo, mvn) read what repox wrote
+//! and fetch from a server on 127.0.0.1 with the credentials repox put in their files.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// A temporary home and working directory; every command runs with only these in its
+/// environment (plus `PATH`), so the real home is never read or written.
+struct Sandbox {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    work: PathBuf,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        Sandbox {
+            _dir: dir,
+            home,
+            work,
+        }
+    }
+
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_DATA_HOME", self.home.join(".local/share"))
+            .env("XDG_CACHE_HOME", self.home.join(".cache"))
+            .env("NO_COLOR", "1")
+            .current_dir(&self.work)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn repox(&self, args: &[&str]) -> Output {
+        self.repox_env(args, &[])
+    }
+
+    fn repox_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_repox"));
+        cmd.arg("configure").args(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Runs `repox configure ARGS`, asserts success, returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.repox(args);
+        assert!(
+            out.status.success(),
+            "repox configure {args:?} failed:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.home.join(rel)
+    }
+
+    fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(rel)).ok()
+    }
+
+    fn write(&self, rel: &str, contents: &str) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    /// Number of undo records kept for `client`.
+    fn undo_depth(&self, client: &str) -> usize {
+        std::fs::read_dir(self.path(&format!(".local/share/repox/configure/{client}")))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The first executable called `name` on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Skips a real-client test, with a note, when the client is not installed.
+macro_rules! require {
+    ($tool:expr) => {
+        match which($tool) {
+            Some(path) => path,
+            None => {
+                eprintln!("skipping: `{}` is not installed", $tool);
+                return;
+            }
+        }
+    };
+}
+
+/// One client's user file: a realistic file before, and what must appear after.
+struct Case {
+    client: &'static str,
+    file: &'static str,
+    before: Option<&'static str>,
+    expect: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        client: "pip",
+        file: ".config/pip/pip.conf",
+        before: Some(
+            "# managed by hand\r\n[global]\r\ntimeout = 60\r\nindex-url = https://mirrors.example/simple\r\n\r\n[install]\r\n; keep\r\nno-compile = yes\r\n",
+        ),
+        expect: &["index-url = http://127.0.0.1:8078/pypi/simple/\r\n"],
+    },
+    Case {
+        client: "uv",
+        file: ".config/uv/uv.toml",
+        before: Some(
+            "# uv\nnative-tls = true # proxy\n\n[[index]]\nname = \"tuna\"\nurl = \"https://pypi.tuna.tsinghua.edu.cn/simple\"\ndefault = true\n",
+        ),
+        expect: &[
+            "name = \"repox\"\nurl = \"http://127.0.0.1:8078/pypi/simple/\"\ndefault = true",
+            "[pip]\nindex-url",
+        ],
+    },
+    Case {
+        client: "conda",
+        file: ".condarc",
+        before: Some(
+            "# conda\nchannels:\n  - conda-forge\n# old mirror\n# channel_alias: https://mirrors.example/anaconda\nssl_verify: true\n",
+        ),
+        expect: &[
+            "channel_alias: http://127.0.0.1:8078/conda/\n",
+            "  - http://127.0.0.1:8078/conda/pkgs/main\n",
+        ],
+    },
+    Case {
+        client: "pixi",
+        file: ".config/pixi/config.toml",
+        before: Some(
+            "# pixi\ndefault-channels = [\"conda-forge\"]\n\n[repodata-config]\ndisable-jlap = true\n",
+        ),
+        expect: &[
+            "\"https://conda.anaconda.org\" = [\"http://127.0.0.1:8078/conda/\"]",
+            "\"https://files.pythonhosted.org\" = [\"http://127.0.0.1:8078/pypi/\"]",
+        ],
+    },
+    Case {
+        client: "sbt",
+        file: ".sbt/repositories",
+        before: Some("# launcher\n[repositories]\n  local\n  maven-central\n"),
+        expect: &[
+            "  local\n  repox-maven: http://127.0.0.1:8078/maven/\n  repox-ivy: http://127.0.0.1:8078/maven/, [organization]",
+        ],
+    },
+    Case {
+        client: "coursier",
+        file: ".config/coursier/mirror.properties",
+        before: Some("# mirrors\nother.from=https://repo.corp/x\nother.to=https://nexus.corp/x\n"),
+        expect: &[
+            "repox.to=http://127.0.0.1:8078/maven\n",
+            "repox.type=tree\n",
+        ],
+    },
+    Case {
+        client: "maven",
+        file: ".m2/settings.xml",
+        before: Some(
+            "<settings>\n  <!-- where artifacts go -->\n  <localRepository>/data/m2</localRepository>\n</settings>\n",
+        ),
+        expect: &[
+            "<url>http://127.0.0.1:8078/maven/</url>",
+            "<mirrorOf>*</mirrorOf>",
+        ],
+    },
+    Case {
+        client: "gradle",
+        file: ".gradle/init.d/repox.init.gradle",
+        before: None,
+        expect: &["def repoxUrl = 'http://127.0.0.1:8078/maven/'"],
+    },
+    Case {
+        client: "npm",
+        file: ".npmrc",
+        before: Some("; npm\nsave-exact=true\n@corp:registry=https://npm.corp.example/\n"),
+        expect: &["registry=http://127.0.0.1:8078/npm/\n"],
+    },
+    Case {
+        client: "cargo",
+        file: ".cargo/config.toml",
+        before: Some("# cargo\n[build]\njobs = 8 # laptop\n"),
+        expect: &[
+            "[source.crates-io]\nreplace-with = \"repox\"",
+            "registry = \"sparse+http://127.0.0.1:8078/cargo/index/\"",
+        ],
+    },
+];
+
+/// Comment lines of `before` that must survive the edit untouched.
+fn comments(before: &str) -> Vec<&str> {
+    before
+        .split_inclusive('\n')
+        .filter(|l| {
+            let t = l.trim_start();
+            t.starts_with('#') || t.starts_with(';') || t.starts_with("<!--")
+        })
+        .collect()
+}
+
+#[test]
+fn every_client_dry_run_configure_rerun_and_undo() {
+    let sandbox = Sandbox::new();
+    // npm edits an existing .yarnrc.yml too.
+    let yarnrc = "# yarn berry\nnodeLinker: node-modules\n";
+    sandbox.write(".yarnrc.yml", yarnrc);
+    for case in CASES {
+        let c = case.client;
+        if let Some(before) = case.before {
+            sandbox.write(case.file, before);
+        }
+        let original = sandbox.read(case.file);
+
+        // --dry-run shows a diff and writes nothing, not even an undo record.
+        let out = sandbox.ok(&[c, "--dry-run"]);
+        assert!(
+            out.contains("+++ ") && out.contains("dry run, nothing written"),
+            "{c}: {out}"
+        );
+        assert_eq!(sandbox.read(case.file), original, "{c}: --dry-run wrote");
+        assert_eq!(sandbox.undo_depth(c), 0, "{c}: --dry-run recorded an undo");
+
+        // The first run edits; unrelated content and comments survive byte for byte.
+        sandbox.ok(&[c, "--yes"]);
+        let first = sandbox.read(case.file).expect("file written");
+        let first_text = String::from_utf8(first.clone()).unwrap();
+        for needle in case.expect {
+            assert!(
+                first_text.contains(needle),
+                "{c}: {needle:?} missing from\n{first_text}"
+            );
+        }
+        for comment in comments(case.before.unwrap_or("")) {
+            assert!(
+                first_text.contains(comment),
+                "{c}: lost {comment:?}:\n{first_text}"
+            );
+        }
+
+        // The second run changes nothing.
+        let out = sandbox.ok(&[c, "--yes"]);
+        assert!(out.contains("nothing to change"), "{c}: {out}");
+        assert_eq!(
+            sandbox.read(case.file).as_ref(),
+            Some(&first),
+            "{c}: second run changed the file"
+        );
+        assert_eq!(sandbox.undo_depth(c), 1, "{c}");
+
+        // Another URL, then two undos walk back through both configures.
+        sandbox.ok(&[c, "--yes", "--url", "http://127.0.0.1:9/"]);
+        assert_ne!(
+            sandbox.read(case.file).as_ref(),
+            Some(&first),
+            "{c}: --url ignored"
+        );
+        sandbox.ok(&["--undo", c, "--yes"]);
+        assert_eq!(
+            sandbox.read(case.file).as_ref(),
+            Some(&first),
+            "{c}: first undo"
+        );
+        sandbox.ok(&["--undo", c, "--yes"]);
+        assert_eq!(sandbox.read(case.file), original, "{c}: second undo");
+        let out = sandbox.ok(&["--undo", c, "--yes"]);
+        assert!(out.contains("nothing to undo"), "{c}: {out}");
+    }
+    // Files repox created for a client are gone after the undos, the others are as they were.
+    assert!(sandbox.read(".config/sbt/sbtopts").is_none());
+    assert_eq!(sandbox.read(".yarnrc.yml").unwrap(), yarnrc.as_bytes());
+}
+
+#[test]
+fn malformed_files_are_left_untouched_and_named_with_their_line() {
+    let sandbox = Sandbox::new();
+    let cases = [
+        (
+            "pip",
+            ".config/pip/pip.conf",
+            "[global]\nindex-url = https://x/simple\nthis line is junk\n",
+            3,
+        ),
+        (
+            "cargo",
+            ".cargo/config.toml",
+            "[source.crates-io]\nreplace-with = \n",
+            2,
+        ),
+        (
+            "conda",
+            ".condarc",
+            "channels:\n  - conda-forge\nchannel_alias: [\n",
+            3,
+        ),
+        (
+            "maven",
+            ".m2/settings.xml",
+            "<settings>\n  <mirrors>\n  </mirror>\n</settings>\n",
+            3,
+        ),
+        (
+            "sbt",
+            ".sbt/repositories",
+            "[repositories]\n  local\n  local\n",
+            3,
+        ),
+    ];
+    for (client, file, before, line) in cases {
+        sandbox.write(file, before);
+        let out = sandbox.repox(&[client, "--yes"]);
+        assert!(!out.status.success(), "{client} accepted a malformed file");
+        let stderr = text(&out.stderr);
+        let location = format!("{}:{line}:", sandbox.path(file).display());
+        assert!(
+            stderr.contains(&location),
+            "{client}: no `{location}` in {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: repox left the file untouched"),
+            "{client}: {stderr}"
+        );
+        assert_eq!(
+            sandbox.read(file).unwrap(),
+            before.as_bytes(),
+            "{client}: file changed"
+        );
+        assert_eq!(sandbox.undo_depth(client), 0);
+    }
+    // One malformed file stops the whole command before anything is written.
+    let out = sandbox.repox(&["npm", "pip", "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        sandbox.read(".npmrc").is_none(),
+        "npm was written although pip failed"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_hint() {
+    let sandbox = Sandbox::new();
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &[],
+            "no client named, and no terminal",
+            "repox configure pip npm",
+        ),
+        (&["pip"], "no terminal to confirm the change on", "--yes"),
+        (
+            &["pip", "--yes", "--token-env", "REPOX_TEST_UNSET"],
+            "REPOX_TEST_UNSET is not set",
+            "read -rs REPOX_TEST_UNSET",
+        ),
+        (
+            &["pip", "--yes", "--url", "ftp://example.org/"],
+            "not an http:// or https:// URL",
+            "--url http://",
+        ),
+        (
+            &["coursier", "--yes", "--scope", "project"],
+            "coursier has no project configuration file",
+            "repox configure coursier",
+        ),
+    ];
+    for (args, message, hint) in cases {
+        let out = sandbox.repox(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = text(&out.stderr);
+        let first = stderr.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("error: ") && first.contains(message),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: ") && stderr.contains(hint),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = sandbox.repox(&["--undo"]);
+    assert!(
+        text(&out.stderr).contains("--undo needs the client"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn status_names_files_and_variables_that_bypass_repox() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["npm", "pip", "--yes"]);
+    // A project .npmrc shadows the user file, as nrm users keep discovering.
+    std::fs::write(sandbox.work.join("package.json"), "{}").unwrap();
+    std::fs::write(
+        sandbox.work.join(".npmrc"),
+        "registry=https://registry.npmjs.org/\n",
+    )
+    .unwrap();
+    let out = sandbox.repox_env(
+        &["--status", "npm", "pip"],
+        &[("PIP_INDEX_URL", "https://pypi.org/simple")],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let npm = stdout
+        .split("\n\n")
+        .find(|s| s.starts_with("npm:"))
+        .unwrap();
+    assert!(
+        npm.starts_with("npm: NOT via repox: https://registry.npmjs.org/"),
+        "{npm}"
+    );
+    assert!(
+        npm.contains("~/.npmrc registry = http://127.0.0.1:8078/npm/  [repox]"),
+        "{npm}"
+    );
+    let project = format!(
+        "{} registry = https://registry.npmjs.org/  [NOT repox, in effect]",
+        sandbox.work.join(".npmrc").display()
+    );
+    assert!(npm.contains(&project), "{npm}");
+    let pip = stdout
+        .split("\n\n")
+        .find(|s| s.starts_with("pip:"))
+        .unwrap();
+    assert!(
+        pip.contains("$PIP_INDEX_URL = https://pypi.org/simple  [NOT repox, in effect]"),
+        "{pip}"
+    );
+
+    // configure itself warns about the shadowing file right away.
+    let out = sandbox.ok(&["npm", "--yes", "--url", "http://127.0.0.1:9/"]);
+    assert!(
+        out.contains("npm: warning: something still bypasses repox"),
+        "{out}"
+    );
+}
+
+#[test]
+fn project_scope_edits_the_project_file() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.work.join("package.json"), "{}").unwrap();
+    std::fs::create_dir_all(sandbox.work.join("sub")).unwrap();
+    let out = sandbox
+        .command(env!("CARGO_BIN_EXE_repox"))
+        .current_dir(sandbox.work.join("sub"))
+        .args(["configure", "npm", "--scope", "project", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(sandbox.work.join(".npmrc")).unwrap(),
+        "registry=http://127.0.0.1:8078/npm/\n"
+    );
+    assert!(sandbox.read(".npmrc").is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real clients.
+
+/// A request the test server received.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    authorization: Option<String>,
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 that serves fixed bodies, records requests, and answers 401
+/// with a Basic challenge when `auth` is set and the request does not carry one of its values.
+struct Server {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    fn start(routes: Vec<(String, &'static str, String)>, auth: Vec<String>) -> Server {
+        start_with_own_url(move |_| routes.clone(), auth)
+    }
+
+    fn seen(&self, path: &str) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+fn serve(
+    stream: std::net::TcpStream,
+    routes: &[(String, &str, String)],
+    auth: &[String],
+    log: &Mutex<Vec<Seen>>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_owned();
+        let path = parts.next().unwrap_or("/").to_owned();
+        let mut authorization = None;
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "authorization" => authorization = Some(value.trim().to_owned()),
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        let _ = reader.read_exact(&mut body);
+        let path = path.split('?').next().unwrap_or("").to_owned();
+        log.lock().unwrap().push(Seen {
+            path: path.clone(),
+            authorization: authorization.clone(),
+        });
+        let authorized =
+            auth.is_empty() || authorization.as_ref().is_some_and(|a| auth.contains(a));
+        let (status, content_type, payload) = if !authorized {
+            (
+                "401 Unauthorized",
+                "text/plain",
+                "credentials needed".to_owned(),
+            )
+        } else {
+            match routes.iter().find(|(p, _, _)| *p == path) {
+                Some((_, ct, body)) => ("200 OK", *ct, body.clone()),
+                None => ("404 Not Found", "text/plain", "not found".to_owned()),
+            }
+        };
+        let challenge = if authorized {
+            ""
+        } else {
+            "WWW-Authenticate: Basic realm=\"repox\"\r\n"
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{challenge}Connection: keep-alive\r\n\r\n",
+            payload.len()
+        );
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        if method != "HEAD" && stream.write_all(payload.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn base64(input: &str) -> String {
+    const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = input.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+const TOKEN: &str = "s3cret-t0ken";
+
+#[test]
+fn pip_reads_the_index_and_sends_the_token() {
+    let pip = require!("pip");
+    let page = "<!DOCTYPE html><html><body>\
+        <a href=\"../../packages/tinypkg-1.0.tar.gz\">tinypkg-1.0.tar.gz</a>\
+        <a href=\"../../packages/tinypkg-1.1.tar.gz\">tinypkg-1.1.tar.gz</a>\
+        </body></html>";
+    let server = Server::start(
+        vec![(
+            "/pypi/simple/tinypkg/".to_owned(),
+            "text/html",
+            page.to_owned(),
+        )],
+        vec![format!("Basic {}", base64(&format!("repox:{TOKEN}")))],
+    );
+    let sandbox = Sandbox::new();
+    let out = sandbox.repox_env(
+        &[
+            "pip",
+            "--yes",
+            "--url",
+            &server.url,
+            "--token-env",
+            "REPOX_TOKEN",
+        ],
+        &[("REPOX_TOKEN", TOKEN)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let run = |args: &[&str]| {
+        let out = sandbox
+            .command(&pip)
+            .args(args)
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("PIP_NO_INPUT", "1")
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out.stdout) + &text(&out.stderr))
+    };
+    let (ok, listed) = run(&["config", "list"]);
+    let port = server
+        .url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches('/');
+    let expected = format!("global.index-url='http://repox:{TOKEN}@127.0.0.1:{port}/pypi/simple/'");
+    assert!(
+        ok && listed.contains(&expected),
+        "pip config list:\n{listed}"
+    );
+
+    let (ok, versions) = run(&["index", "versions", "tinypkg"]);
+    assert!(
+        ok && versions.contains("tinypkg (1.1)"),
+        "pip index versions:\n{versions}"
+    );
+    let seen = server.seen("/pypi/simple/tinypkg/");
+    assert!(
+        seen.iter().any(|s| s.authorization.as_deref()
+            == Some(&format!("Basic {}", base64(&format!("repox:{TOKEN}")))[..])),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn npm_reads_the_registry_and_sends_the_token() {
+    let npm = require!("npm");
+    let server_packument = r#"{"name":"tinypkg","dist-tags":{"latest":"1.2.3"},"versions":{"1.2.3":{"name":"tinypkg","version":"1.2.3","dist":{"tarball":"http://127.0.0.1:9/tinypkg-1.2.3.tgz","shasum":"0000000000000000000000000000000000000000"}}}}"#;
+    let server = Server::start(
+        vec![(
+            "/npm/tinypkg".to_owned(),
+            "application/json",
+            server_packument.to_owned(),
+        )],
+        vec![format!("Bearer {TOKEN}")],
+    );
+    let sandbox = Sandbox::new();
+    let out = sandbox.repox_env(
+        &[
+            "npm",
+            "--yes",
+            "--url",
+            &server.url,
+            "--token-env",
+            "REPOX_TOKEN",
+        ],
+        &[("REPOX_TOKEN", TOKEN)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = |args: &[&str]| {
+        let out = sandbox
+            .command(&npm)
+            .args(args)
+            .env("NPM_CONFIG_UPDATE_NOTIFIER", "false")
+            .env("NPM_CONFIG_FUND", "false")
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, registry, err) = run(&["config", "get", "registry"]);
+    assert!(ok, "{err}");
+    assert_eq!(registry.trim(), format!("{}npm/", server.url));
+    let (ok, version, err) = run(&["view", "tinypkg", "version"]);
+    assert!(ok && version.trim() == "1.2.3", "npm view: {version}{err}");
+    let seen = server.seen("/npm/tinypkg");
+    assert!(
+        seen.iter()
+            .all(|s| s.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")[..])),
+        "{seen:?}"
+    );
+    assert!(!seen.is_empty());
+}
+
+fn cargo_project(sandbox: &Sandbox) -> PathBuf {
+    let project = sandbox.work.join("app");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ntinycrate = \"0.1\"\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("src/lib.rs"), "").unwrap();
+    project
+}
+
+fn cargo_index(server_url: &str, auth_required: bool) -> Vec<(String, &'static str, String)> {
+    let config = format!(
+        r#"{{"dl":"{server_url}cargo/api/v1/crates","api":"{server_url}cargo","auth-required":{auth_required}}}"#
+    );
+    let entry = format!(
+        r#"{{"name":"tinycrate","vers":"0.1.0","deps":[],"cksum":"{}","features":{{}},"yanked":false}}"#,
+        "ab".repeat(32)
+    );
+    vec![
+        (
+            "/cargo/index/config.json".to_owned(),
+            "application/json",
+            config,
+        ),
+        (
+            "/cargo/index/ti/ny/tinycrate".to_owned(),
+            "text/plain",
+            entry + "\n",
+        ),
+    ]
+}
+
+/// `cargo generate-lockfile` resolves a dependency through the replaced source.
+fn generate_lockfile(sandbox: &Sandbox, project: &Path) -> (bool, String) {
+    let cargo = std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .or_else(|| which("cargo"))
+        .unwrap();
+    let mut cmd = sandbox.command(&cargo);
+    cmd.current_dir(project)
+        .env("CARGO_HOME", sandbox.home.join(".cargo"))
+        .env("CARGO_NET_RETRY", "0")
+        .arg("generate-lockfile");
+    for var in ["RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    let out = cmd.output().unwrap();
+    (out.status.success(), text(&out.stderr))
+}
+
+#[test]
+fn cargo_resolves_through_the_sparse_replacement() {
+    let server = start_with_own_url(|url| cargo_index(url, false), Vec::new());
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["cargo", "--yes", "--url", &server.url]);
+    let project = cargo_project(&sandbox);
+    let (ok, stderr) = generate_lockfile(&sandbox, &project);
+    assert!(ok, "cargo generate-lockfile failed:\n{stderr}");
+    let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"tinycrate\"\nversion = \"0.1.0\""),
+        "{lock}"
+    );
+    assert!(!server.seen("/cargo/index/ti/ny/tinycrate").is_empty());
+}
+
+#[test]
+fn cargo_sends_the_token_from_credentials_toml() {
+    let server = start_with_own_url(|url| cargo_index(url, true), vec![TOKEN.to_owned()]);
+    let sandbox = Sandbox::new();
+    let out = sandbox.repox_env(
+        &[
+            "cargo",
+            "--yes",
+            "--url",
+            &server.url,
+            "--token-env",
+            "REPOX_TOKEN",
+        ],
+        &[("REPOX_TOKEN", TOKEN)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let credentials = std::fs::read_to_string(sandbox.path(".cargo/credentials.toml")).unwrap();
+    assert_eq!(
+        credentials,
+        format!("[registries.repox]\ntoken = \"{TOKEN}\"\n")
+    );
+    let project = cargo_project(&sandbox);
+    let (ok, stderr) = generate_lockfile(&sandbox, &project);
+    assert!(ok, "cargo generate-lockfile failed:\n{stderr}");
+    let seen = server.seen("/cargo/index/ti/ny/tinycrate");
+    assert!(
+        seen.iter()
+            .any(|s| s.authorization.as_deref() == Some(TOKEN)),
+        "{seen:?}"
+    );
+}
+
+/// Starts a server whose routes mention its own URL.
+fn start_with_own_url(
+    routes: impl Fn(&str) -> Vec<(String, &'static str, String)>,
+    auth: Vec<String>,
+) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let routes = routes(&url);
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let routes = routes.clone();
+            let auth = auth.clone();
+            let log = log.clone();
+            std::thread::spawn(move || serve(stream, &routes, &auth, &log));
+        }
+    });
+    Server { url, seen }
+}
+
+#[test]
+fn maven_fetches_a_parent_pom_through_the_mirror_with_credentials() {
+    let mvn = require!("mvn");
+    let parent = "<project xmlns=\"http://maven.apache.org/POM/4.0.0\"><modelVersion>4.0.0</modelVersion>\
+        <groupId>com.example.repox</groupId><artifactId>parent</artifactId><version>1.0</version>\
+        <packaging>pom</packaging></project>";
+    let pom_path = "/maven/com/example/repox/parent/1.0/parent-1.0.pom";
+    let basic = format!("Basic {}", base64(&format!("ci:{TOKEN}")));
+    let server = Server::start(
+        vec![(pom_path.to_owned(), "application/xml", parent.to_owned())],
+        vec![basic.clone()],
+    );
+    let sandbox = Sandbox::new();
+    let out = sandbox.repox_env(
+        &[
+            "maven",
+            "--yes",
+            "--url",
+            &server.url,
+            "--token-env",
+            "REPOX_TOKEN",
+            "--username",
+            "ci",
+        ],
+        &[("REPOX_TOKEN", TOKEN)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The only way to the parent POM is the mirror: Maven Central is unreachable in tests,
+    // and a build without the parent fails at model building.
+    let project = sandbox.work.join("app");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pom.xml"),
+        "<project xmlns=\"http://maven.apache.org/POM/4.0.0\"><modelVersion>4.0.0</modelVersion>\
+         <parent><groupId>com.example.repox</groupId><artifactId>parent</artifactId><version>1.0</version><relativePath/></parent>\
+         <artifactId>app</artifactId><packaging>pom</packaging></project>",
+    )
+    .unwrap();
+    let mut cmd = sandbox.command(&mvn);
+    cmd.current_dir(&project)
+        // Java takes the home from the password database, not $HOME.
+        .env(
+            "MAVEN_OPTS",
+            format!("-Duser.home={}", sandbox.home.display()),
+        )
+        .args(["-B", "validate"]);
+    if let Some(java_home) = std::env::var_os("JAVA_HOME") {
+        cmd.env("JAVA_HOME", java_home);
+    }
+    let out = cmd.output().unwrap();
+    let log = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        out.status.success() && log.contains("BUILD SUCCESS"),
+        "mvn validate:\n{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "Downloaded from repox: {}maven/com/example/repox/parent/1.0/parent-1.0.pom",
+            server.url
+        )),
+        "{log}"
+    );
+    let seen = server.seen(pom_path);
+    assert!(
+        seen.iter()
+            .any(|s| s.authorization.as_deref() == Some(basic.as_str())),
+        "{seen:?}"
+    );
+}
