@@ -1,0 +1,144 @@
+//! The cargo sparse registry protocol under one prefix: the index at `/cargo/index/`
+//! (`sparse+http://HOST/cargo/index/`), crate downloads at `/cargo/dl/`, the web API at
+//! `/cargo/api/`.
+//!
+//! - `index/config.json` is rewritten so that `dl` and `api` point at repox
+//!   (`registry_config.rs`);
+//! - other index files (`index/se/rd/serde`) pass through byte for byte and are revalidated with
+//!   the upstream's ETag or Last-Modified after `index_ttl`; they are answered once complete,
+//!   with repox's ETag, which cargo revalidates its own copies against;
+//! - `dl/<crate>/<version>/download` serves `.crate` files, immutable and verified against the
+//!   index `cksum` (`download.rs`);
+//! - `api/…` (search, crate info) is passed through uncached to the upstream's `api`.
+
+mod download;
+mod index;
+mod registry_config;
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, Uri};
+
+use crate::error::Failure;
+use crate::path::RepoPath;
+use crate::repository::{Class, Repository, Resource, tagged};
+use crate::respond;
+
+use super::npm::passthrough;
+
+/// Serves one request below the repository prefix.
+pub async fn handle(
+    repo: &Arc<Repository>,
+    method: &Method,
+    req: &HeaderMap,
+    uri: &Uri,
+    path: RepoPath,
+) -> Response {
+    let p = path.as_str();
+    if let Some(rule) = repo.blocked(p) {
+        return tagged(
+            Failure::Blocked(rule.to_owned()).into_response(),
+            "blocked",
+            None,
+        );
+    }
+    let segments: Vec<&str> = p.split('/').collect();
+    match segments.as_slice() {
+        ["index", "config.json"] => registry_config::serve(repo, method, req, uri).await,
+        ["index", rest @ ..] if !rest.is_empty() && !p.ends_with('/') => {
+            match index_resource(repo, &rest.join("/")) {
+                Some(res) => serve_whole(repo, &res, method, req).await,
+                None => tagged(Failure::NotFound.into_response(), "miss", None),
+            }
+        }
+        ["dl", name, version, "download"] if valid_name(name) => {
+            let (name, version) = ((*name).to_owned(), (*version).to_owned());
+            download::serve(repo, method, req, path, &name, &version).await
+        }
+        ["api", ..] => api(repo, method, req, uri).await,
+        _ => tagged(Failure::NotFound.into_response(), "miss", None),
+    }
+}
+
+/// An index file below the index root, e.g. `se/rd/serde`; `None` for names cargo never asks
+/// for.
+fn index_resource(repo: &Repository, below_index: &str) -> Option<Resource> {
+    let name = below_index.rsplit('/').next()?;
+    if !valid_name(name) || below_index != index::path_of(name) {
+        return None;
+    }
+    let path = RepoPath::parse(below_index).ok()?;
+    let mut res = Resource::new(repo, path);
+    res.key = format!("{}/index/{below_index}", repo.name);
+    res.class = Class::Mutable(repo.config.index_ttl());
+    Some(res)
+}
+
+/// Serves a small mutable file once it is complete, so that even the first answer carries the
+/// ETag cargo revalidates with next time (a streamed miss cannot: its digest is not known yet).
+async fn serve_whole(
+    repo: &Arc<Repository>,
+    res: &Resource,
+    method: &Method,
+    req: &HeaderMap,
+) -> Response {
+    match repo.entry(res).await {
+        Ok((entry, cache)) => {
+            let presentation = repo.presentation(res, entry.meta.fetched_at);
+            let resp = respond::entry_response(method, req, &entry, presentation);
+            tagged(resp, cache, Some(entry.meta.upstream.clone()))
+        }
+        Err(e) => tagged(e.into_response(), "miss", None),
+    }
+}
+
+/// Crate names are ASCII letters, digits, `-` and `_` (cargo `restricted_names`).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Passes a web API request to each upstream's `api` in turn, uncached.
+async fn api(repo: &Arc<Repository>, method: &Method, req: &HeaderMap, uri: &Uri) -> Response {
+    let raw = uri.path().trim_start_matches('/');
+    let below = raw
+        .strip_prefix(repo.name.as_str())
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(raw);
+    let target = match uri.query() {
+        Some(q) => format!("{below}?{q}"),
+        None => below.to_owned(),
+    };
+    let mut targets = Vec::new();
+    for i in 0..repo.upstreams.len() {
+        let Some(config) = registry_config::of_upstream(repo, i).await else {
+            continue;
+        };
+        let Some(api) = config.get("api").and_then(|a| a.as_str()) else {
+            continue;
+        };
+        let base = format!("{}/", api.trim_end_matches('/'));
+        if let Ok(url) = url::Url::parse(&base).and_then(|b| b.join(&target)) {
+            targets.push((i, url));
+        }
+    }
+    passthrough::forward(repo, targets, method.clone(), req, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_names_are_checked() {
+        assert!(valid_name("serde_json"));
+        assert!(valid_name("a-b"));
+        assert!(!valid_name("é"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a.b"));
+    }
+}
