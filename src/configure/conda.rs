@@ -363,6 +363,7 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configure::Scope;
     use url::Url;
 
     fn target(url: &str) -> Target {
@@ -443,6 +444,49 @@ ssl_verify: true   # corporate CA is in the system store
         )
         .unwrap_err();
         assert!(err.line >= 3, "{err}");
+    }
+
+    #[test]
+    fn miniforge_install_end_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let root = dir.path().join("miniforge3");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            root.join(".condarc"),
+            "channels:\n  - conda-forge\nmirrored_channels:\n  conda-forge:\n    - \"https://conda.anaconda.org/conda-forge\"\n    - \"https://prefix.dev/conda-forge\"\n",
+        )
+        .unwrap();
+        let env = Env::fake(
+            &home,
+            &home,
+            Os::Linux,
+            &[("CONDA_ROOT", root.to_str().unwrap())],
+        );
+        let ctx = Context {
+            env,
+            target: target("http://127.0.0.1:8078/"),
+            scope: Scope::User,
+        };
+        let before = status(&ctx);
+        assert!(!before.all_repox(), "{}", before.render());
+
+        let plan = plan(&ctx).unwrap();
+        assert_eq!(plan.edits[0].path, home.join(".condarc"));
+        let after = plan.edits[0].after.clone().unwrap();
+        assert!(
+            after.contains("mirrored_channels:\n  conda-forge:\n    - http://127.0.0.1:8078/conda/conda-forge\n"),
+            "{after}"
+        );
+        std::fs::write(home.join(".condarc"), after).unwrap();
+        let status = status(&ctx);
+        assert!(status.all_repox(), "{}", status.render());
+        assert!(
+            status
+                .render()
+                .starts_with("conda: via repox: http://127.0.0.1:8078/conda/")
+        );
     }
 
     #[test]

@@ -403,7 +403,7 @@ pub fn status(ctx: &Context) -> Status {
     files.extend(project_file(env));
     files.push(env.home.join(".m2").join("settings.xml"));
     files.extend(maven_home(env).map(|h| h.join("conf").join("settings.xml")));
-    let (mut exact, mut wildcard) = (None, None);
+    let (mut exact, mut wildcard, mut catch_all) = (None, None, false);
     for path in files {
         let Some(root) = status.read(env, &path, xml::parse) else {
             continue;
@@ -429,17 +429,20 @@ pub fn status(ctx: &Context) -> Status {
                 exact = Some(i);
             } else if is_wild && wildcard.is_none() {
                 wildcard = Some(i);
-            } else {
+                catch_all = of == "*";
+            } else if !(is_wild && catch_all) {
+                // A mirror of other repositories by id, or a wildcard that still matches some.
                 status.extra(i);
             }
         }
     }
     if let Some(i) = exact.or(wildcard) {
         status.set_effective(i);
-        if let (Some(e), Some(w)) = (exact, wildcard) {
-            status.extra(w);
-            let _ = e;
-        }
+    }
+    // Behind a mirror of `central` by id, the first wildcard mirror still serves every other
+    // repository.
+    if let (Some(_), Some(w)) = (exact, wildcard) {
+        status.extra(w);
     }
     status
 }
@@ -517,6 +520,64 @@ mod tests {
         let before = "<settings>\n  <mirrors>\n    <mirror><id>a</id><mirrorOf>*</mirrorOf><url>https://a/</url></mirror>\n    <mirror><id>repox</id><mirrorOf>*</mirrorOf><url>http://old/maven/</url></mirror>\n  </mirrors>\n</settings>\n";
         let after = edit(before, &t).unwrap();
         insta::assert_snapshot!("maven_moves_first", after);
+    }
+
+    #[test]
+    fn status_follows_maven_mirror_selection() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let maven_home = dir.path().join("maven");
+        let write = |path: std::path::PathBuf, text: &str| {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let t = target("http://127.0.0.1:8078/");
+        write(home.join(".m2/settings.xml"), &edit("", &t).unwrap());
+        write(
+            maven_home.join("conf/settings.xml"),
+            "<settings><mirrors>\
+             <mirror><id>old</id><mirrorOf>*</mirrorOf><url>https://nexus/</url></mirror>\
+             <mirror><id>blocker</id><mirrorOf>external:http:*</mirrorOf><url>http://0.0.0.0/</url><blocked>true</blocked></mirror>\
+             </mirrors></settings>",
+        );
+        let env = Env::fake(
+            &home,
+            &home,
+            super::super::env::Os::Linux,
+            &[("MAVEN_HOME", maven_home.to_str().unwrap())],
+        );
+        let ctx = Context {
+            env,
+            target: t.clone(),
+            scope: Scope::User,
+        };
+        let status = status(&ctx);
+        // The user's `*` comes first; the global `*` behind it is never used.
+        assert!(status.all_repox(), "{}", status.render());
+        assert!(
+            status
+                .render()
+                .starts_with("maven: via repox: http://127.0.0.1:8078/maven/")
+        );
+
+        // A mirror of `central` by id wins over any wildcard.
+        write(
+            home.join(".m2/settings.xml"),
+            &edit(
+                "<settings><mirrors><mirror><id>aliyun</id><mirrorOf>central</mirrorOf><url>https://maven.aliyun.com/repository/public</url></mirror></mirrors></settings>",
+                &t,
+            )
+            .unwrap(),
+        );
+        let status = super::status(&ctx);
+        assert!(!status.all_repox());
+        assert!(
+            status
+                .render()
+                .starts_with("maven: NOT via repox: https://maven.aliyun.com/repository/public"),
+            "{}",
+            status.render()
+        );
     }
 
     #[test]
