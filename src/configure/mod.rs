@@ -226,7 +226,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigureArgs) -> anyhow::Result<ExitCode
         if mode != Mode::DryRun {
             let status = plan.client.status(&ctx);
             if !status.all_repox() {
-                println!(
+                eprintln!(
                     "{}: warning: something still bypasses repox:\n{}",
                     plan.client.name(),
                     status.render()
@@ -255,14 +255,12 @@ fn target(
     with_credentials: bool,
 ) -> anyhow::Result<Target> {
     // The config is needed for the default URL; with --url it only refines coursier's mirror list.
-    let config = match &args.url {
-        None => Some(settings::load(global, None)?),
-        Some(_) => settings::load(global, None).ok(),
-    };
-    let base = match (&args.url, &config) {
-        (Some(url), _) => url.clone(),
-        (None, Some(config)) => settings::server_url(config),
-        (None, None) => unreachable!("loaded above"),
+    let (base, config) = match &args.url {
+        Some(url) => (url.clone(), settings::load(global, None).ok()),
+        None => {
+            let config = settings::load(global, None)?;
+            (settings::server_url(&config), Some(config))
+        }
     };
     let mut target = Target::new(&base).map_err(|message| Hinted {
         message,

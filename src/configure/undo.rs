@@ -38,7 +38,7 @@ pub fn run(
         for change in &entry.changes {
             let current = files::read(&change.path)?;
             if current != change.after {
-                println!(
+                eprintln!(
                     "{name}: warning: {} changed since repox wrote it; undo restores the older \
                      version anyway",
                     env.display(&change.path)

@@ -446,10 +446,12 @@ fn status_names_files_and_variables_that_bypass_repox() {
     );
 
     // configure itself warns about the shadowing file right away.
-    let out = sandbox.ok(&["npm", "--yes", "--url", "http://127.0.0.1:9/"]);
+    let out = sandbox.repox(&["npm", "--yes", "--url", "http://127.0.0.1:9/"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     assert!(
-        out.contains("npm: warning: something still bypasses repox"),
-        "{out}"
+        stderr.contains("npm: warning: something still bypasses repox"),
+        "{stderr}"
     );
 }
 

@@ -9,11 +9,11 @@ use super::{Sandbox, text, which};
 
 /// Skips a real-client test, with a note, when the client is not installed.
 macro_rules! require {
-    ($tool:expr) => {
-        match which($tool) {
+    ($($tool:expr),+) => {
+        match None$(.or_else(|| which($tool)))+ {
             Some(path) => path,
             None => {
-                eprintln!("skipping: `{}` is not installed", $tool);
+                eprintln!("skipping: {} is not installed", [$($tool),+].join(" / "));
                 return;
             }
         }
@@ -24,7 +24,7 @@ const TOKEN: &str = "s3cret-t0ken";
 
 #[test]
 fn pip_reads_the_index_and_sends_the_token() {
-    let pip = require!("pip");
+    let pip = require!("pip", "pip3");
     let page = "<!DOCTYPE html><html><body>\
         <a href=\"../../packages/tinypkg-1.0.tar.gz\">tinypkg-1.0.tar.gz</a>\
         <a href=\"../../packages/tinypkg-1.1.tar.gz\">tinypkg-1.1.tar.gz</a>\
