@@ -27,13 +27,11 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     cmd.build();
     write_man(&cmd, "repox", &man)?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    let documented = |s: &&clap::Command| !s.is_hide_set() && s.get_name() != "help";
+    for sub in cmd.get_subcommands().filter(documented) {
         let name = format!("repox-{}", sub.get_name());
         write_man(sub, &name, &man)?;
-        for subsub in sub
-            .get_subcommands()
-            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
-        {
+        for subsub in sub.get_subcommands().filter(documented) {
             write_man(subsub, &format!("{name}-{}", subsub.get_name()), &man)?;
         }
     }
