@@ -215,6 +215,11 @@ pub struct UpstreamConfig {
     /// Name of the environment variable holding the password or token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// conda only: the channels this upstream serves, as globs on the channel name
+    /// (`conda-forge`, `pkgs/*`; a pattern also covers the channel's labels); a leading `!`
+    /// excludes. Empty: every channel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
 }
 
 impl UpstreamConfig {
@@ -231,6 +236,7 @@ impl UpstreamConfig {
             proxy: None,
             username: None,
             password_env: None,
+            channels: Vec::new(),
         }
     }
 }
@@ -362,6 +368,20 @@ impl Config {
                     });
                 }
             }
+            for up in &repo.upstreams {
+                for pattern in &up.channels {
+                    if let Err(e) = globset::Glob::new(pattern.trim_start_matches('!')) {
+                        return Err(ConfigError::Invalid {
+                            path: origin.to_owned(),
+                            line: 0,
+                            message: format!(
+                                "repositories.{name}.upstreams `{}`: bad channel glob `{pattern}`: {e}",
+                                up.name
+                            ),
+                        });
+                    }
+                }
+            }
             for pattern in &repo.block {
                 if let Err(e) = globset::Glob::new(pattern) {
                     return Err(ConfigError::Invalid {
@@ -448,6 +468,23 @@ mod tests {
         assert_eq!(maven.upstreams.len(), 1);
         assert_eq!(maven.upstreams[0].url.as_str(), "http://127.0.0.1:1/m2/");
         assert_eq!(maven.negative_ttl(), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn conda_channel_globs_are_checked() {
+        let ok = "[repositories.c]\nkind = \"conda\"\n[[repositories.c.upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\nchannels = [\"!pkgs/*\", \"conda-forge\"]\n";
+        let c = Config::parse(ok, Path::new("r.toml")).unwrap();
+        assert_eq!(
+            c.repositories[&RepoName("c".into())].upstreams[0]
+                .channels
+                .len(),
+            2
+        );
+        let bad = ok.replace("conda-forge", "a[");
+        let err = Config::parse(&bad, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad channel glob `a[`"), "{err}");
     }
 
     #[test]

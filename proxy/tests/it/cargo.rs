@@ -11,7 +11,7 @@ use http::{Method, StatusCode, header};
 use repox_proxy::config::Kind;
 use sha2::Digest;
 
-use crate::npm_support::{JsonBody, have, isolated, repo, run, tar_gz};
+use crate::npm_support::{JsonBody, assert_refused, have, isolated, repo, run, tar_gz};
 use crate::support::{Proxy, TestUpstream, client};
 
 /// A sparse index upstream and a separate download host, like index.crates.io and
@@ -218,7 +218,7 @@ async fn crates_are_verified_against_the_index_checksum() {
         .send()
         .await
         .unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_GATEWAY);
+    assert_refused(bad).await;
 }
 
 #[tokio::test]

@@ -400,3 +400,17 @@ impl JsonBody for reqwest::Response {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)))
     }
 }
+
+/// Asserts that a download failing verification did not reach the client whole: either a 502,
+/// or (when repox had already started streaming it) a 200 whose body breaks off.
+pub async fn assert_refused(resp: reqwest::Response) {
+    let status = resp.status();
+    if status == StatusCode::OK {
+        assert!(
+            resp.bytes().await.is_err(),
+            "a body that failed verification was delivered whole"
+        );
+    } else {
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+    }
+}

@@ -171,6 +171,12 @@ async fn rewritten(
     if let Some(done) = REWRITTEN.get(&memo_key) {
         return Ok(done);
     }
+    // Concurrent installs ask for the same packument at once: rewrite it once.
+    let lock = repo.lock_for(&memo_key);
+    let _guard = lock.lock().await;
+    if let Some(done) = REWRITTEN.get(&memo_key) {
+        return Ok(done);
+    }
     let body = entry.bytes().await.map_err(Failure::internal)?;
     let prefix = format!("{origin}/{}/{name}/-/", repo.name);
     let upstream = entry.meta.upstream.clone();
