@@ -439,6 +439,16 @@ mod tests {
     }
 
     #[test]
+    fn embedded_default_has_pypi() {
+        let c = Config::embedded();
+        let pypi = &c.repositories[&RepoName("pypi".into())];
+        assert_eq!(pypi.kind, Kind::Pypi);
+        assert_eq!(pypi.upstreams[0].url.as_str(), "https://pypi.org/simple/");
+        assert_eq!(pypi.index_ttl(), Duration::from_secs(600));
+        assert_eq!(pypi.negative_ttl(), Duration::from_secs(300));
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n";
         let err = Config::parse(text, Path::new("/x/repox.toml"))

@@ -114,13 +114,17 @@ impl Upstream {
     }
 
     /// A request with this upstream's credentials. A user name with no password is basic auth
-    /// without password; a secret with no user name is sent as a bearer token.
+    /// without password; a secret with no user name is sent as a bearer token. Credentials go
+    /// only to the upstream's own origin: an index may link files on other hosts (PEP 503), and
+    /// those must not see them.
     pub fn request(&self, method: http::Method, url: Url) -> reqwest::RequestBuilder {
+        let same_origin = url.origin() == self.base.origin();
         let builder = self
             .client
             .request(method, url)
             .header(header::ACCEPT_ENCODING, "identity");
         match &self.auth {
+            _ if !same_origin => builder,
             Some((user, secret)) if user.is_empty() => {
                 builder.bearer_auth(secret.as_deref().unwrap_or_default())
             }

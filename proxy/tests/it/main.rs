@@ -6,5 +6,6 @@ mod conda_support;
 mod maven;
 mod npm;
 mod npm_support;
+mod pypi;
 mod strategy;
 mod support;

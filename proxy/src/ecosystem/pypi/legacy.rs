@@ -1,0 +1,213 @@
+//! The legacy JSON API, `/pypi/<project>/json` and `/pypi/<project>/<version>/json`.
+//!
+//! Not part of the simple API, but some tools (older Poetry and PDM paths, `pip-audit`, IDEs)
+//! read it. It is fetched from upstreams whose base URL ends in `/simple/` (PyPI's layout: the
+//! API sits at `../pypi/`), kept like a project page (`index_ttl`, revalidated, stale on
+//! failure), and its file URLs (`urls[].url`, `releases.*[].url`) are rewritten to the same
+//! repox locations the simple pages use. Those must be absolute (the API has no "relative to
+//! the page" rule), so they are built from the request's origin; the rewritten body is memoized
+//! by (upstream body digest, origin).
+
+use std::sync::{Arc, LazyLock};
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Uri, header};
+use serde_json::Value;
+use url::Url;
+
+use super::link;
+use super::memo::Memo;
+use crate::error::Failure;
+use crate::path::RepoPath;
+use crate::repository::{Class, Repository, Resource, tagged};
+use crate::respond::{self, CacheControl, Presentation};
+use crate::store::{Entry, now_secs};
+
+static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(64 << 20));
+
+/// Answers `/pypi/<project>[/<version>]/json` (`project` normalized and valid).
+pub async fn serve(
+    repo: &Arc<Repository>,
+    method: &Method,
+    req: &HeaderMap,
+    uri: &Uri,
+    project: &str,
+    version: Option<&str>,
+) -> Response {
+    let (key, rel) = match version {
+        None => (
+            format!("{}/api/{project}/json", repo.name),
+            format!("../pypi/{project}/json"),
+        ),
+        Some(v) => (
+            format!("{}/api/{project}/v/{v}", repo.name),
+            format!(
+                "../pypi/{project}/{}/json",
+                RepoPath::parse(v)
+                    .map(|p| p.to_url_path())
+                    .unwrap_or_default()
+            ),
+        ),
+    };
+    let targets: Vec<(usize, Url)> = repo
+        .upstreams
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.base.path().ends_with("/simple/"))
+        .filter_map(|(i, u)| Some((i, u.base.join(&rel).ok()?)))
+        .collect();
+    if targets.is_empty() {
+        return tagged(Failure::NotFound.into_response(), "miss", None);
+    }
+    let mut res = Resource::new(
+        repo,
+        RepoPath::parse(&format!("pypi/{project}/json")).expect("a valid project is a valid path"),
+    );
+    res.key = key;
+    res.class = Class::Mutable(repo.config.index_ttl());
+    res.accept = Some(HeaderValue::from_static("application/json"));
+    res.targets = Some(targets);
+    let (entry, cache) = match repo.entry(&res).await {
+        Ok(found) => found,
+        Err(e) => return tagged(e.into_response(), "miss", None),
+    };
+    let origin = origin(req, uri);
+    let memo_key = format!(
+        "{}\0{project}\0{}\0{}\0{}\0{origin}",
+        repo.name, entry.meta.upstream, entry.meta.url, entry.meta.digests.sha256
+    );
+    let rewritten = match REWRITTEN.get(&memo_key) {
+        Some(e) => e,
+        None => {
+            let body = match entry.bytes().await {
+                Ok(b) => b,
+                Err(e) => return tagged(Failure::internal(e).into_response(), cache, None),
+            };
+            let base = format!("{origin}/{}/", repo.name);
+            let Some(out) = rewrite(&body, &entry.meta.url, &entry.meta.upstream, project, &base)
+            else {
+                let e = Failure::Upstream(format!("{}: not a JSON document", entry.meta.url));
+                return tagged(e.into_response(), cache, None);
+            };
+            let e = Entry::from_bytes(Bytes::from(out), "application/json", None, now_secs());
+            REWRITTEN.insert(memo_key, e.clone(), e.meta.len as usize);
+            e
+        }
+    };
+    let pres = Presentation {
+        cache_control: CacheControl::MaxAge(repo.fresh_for(
+            &res.key,
+            entry.meta.fetched_at,
+            repo.config.index_ttl(),
+        )),
+        checksum_headers: false,
+    };
+    let upstream = Some(entry.meta.upstream.clone());
+    tagged(
+        respond::entry_response(method, req, &rewritten, pres),
+        cache,
+        upstream,
+    )
+}
+
+/// Rewrites every file URL of a legacy JSON document to `base` + its repox location.
+fn rewrite(body: &[u8], page: &str, upstream: &str, project: &str, base: &str) -> Option<Vec<u8>> {
+    let mut doc: Value = serde_json::from_slice(body).ok()?;
+    let page = Url::parse(page).ok()?;
+    let fix = |file: &mut Value| {
+        let Some(obj) = file.as_object_mut() else {
+            return;
+        };
+        let (Some(filename), Some(url)) = (
+            obj.get("filename").and_then(Value::as_str),
+            obj.get("url").and_then(Value::as_str),
+        ) else {
+            return;
+        };
+        let Ok(url) = page.join(url) else {
+            return;
+        };
+        let loc = link::locate(&url, filename, upstream, project);
+        obj.insert("url".into(), Value::String(format!("{base}{}", loc.href)));
+    };
+    if let Some(Value::Array(urls)) = doc.get_mut("urls") {
+        urls.iter_mut().for_each(fix);
+    }
+    if let Some(Value::Object(releases)) = doc.get_mut("releases") {
+        for files in releases.values_mut() {
+            if let Value::Array(files) = files {
+                files.iter_mut().for_each(fix);
+            }
+        }
+    }
+    serde_json::to_vec(&doc).ok()
+}
+
+/// `scheme://host[:port]` clients use to reach repox: `X-Forwarded-Proto`/`-Host` from a
+/// reverse proxy, else `Host`.
+fn origin(headers: &HeaderMap, uri: &Uri) -> String {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = get("x-forwarded-proto")
+        .filter(|p| matches!(*p, "http" | "https"))
+        .unwrap_or("http");
+    let host = get("x-forwarded-host")
+        .or_else(|| get(header::HOST.as_str()))
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
+        })
+        .unwrap_or_else(|| format!("127.0.0.1:{}", crate::config::DEFAULT_PORT));
+    format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_urls_and_releases() {
+        let body = br#"{"info":{"name":"demo","project_url":"https://pypi.org/project/demo/"},
+            "urls":[{"filename":"demo-1.0.tar.gz","url":"https://files.pythonhosted.org/packages/aa/bb/cc/demo-1.0.tar.gz"}],
+            "releases":{"0.9":[{"filename":"demo-0.9.zip","url":"https://mirror.example/d/demo-0.9.zip"}],"1.0":[]}}"#;
+        let out = rewrite(
+            body,
+            "https://pypi.org/pypi/demo/json",
+            "pypi",
+            "demo",
+            "http://h:8078/pypi/",
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["urls"][0]["url"],
+            "http://h:8078/pypi/packages/aa/bb/cc/demo-1.0.tar.gz"
+        );
+        assert_eq!(
+            v["releases"]["0.9"][0]["url"],
+            "http://h:8078/pypi/files/pypi/demo/demo-0.9.zip"
+        );
+        assert_eq!(v["info"]["project_url"], "https://pypi.org/project/demo/");
+    }
+
+    #[test]
+    fn origin_prefers_forwarded_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8078"));
+        assert_eq!(origin(&h, &Uri::from_static("/x")), "http://127.0.0.1:8078");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("pypi.corp"));
+        assert_eq!(origin(&h, &Uri::from_static("/x")), "https://pypi.corp");
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil\"/"));
+        assert!(origin(&h, &Uri::from_static("/x")).ends_with(":8078"));
+    }
+}
