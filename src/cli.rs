@@ -42,6 +42,7 @@ pub enum Command {
     /// Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox.
     Configure(ConfigureArgs),
     /// Pre-fetch what a requirements or lock file needs into the cache.
+    #[command(long_about = WARM_LONG_ABOUT)]
     Warm(WarmArgs),
     /// Write shell completions and man pages (for maintainers).
     #[command(hide = true)]
@@ -119,7 +120,58 @@ pub struct WarmArgs {
     /// Requirements, lock or list files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Read every FILE as this format instead of detecting it.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<crate::warm::Format>,
+    /// Python version to resolve requirements for, e.g. 3.12 [default: the `python3` on PATH]
+    #[arg(long, value_name = "X.Y", action = clap::ArgAction::Append)]
+    pub python: Vec<String>,
+    /// Wheel platform tag to resolve for, e.g. manylinux_2_28_x86_64, macosx_11_0_arm64,
+    /// win_amd64; repeat for several [default: this machine]
+    #[arg(long, value_name = "TAG", action = clap::ArgAction::Append)]
+    pub platform: Vec<String>,
+    /// The repox to fill [default: the configured server if it answers, else an in-process
+    /// proxy on the configured cache directory]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<url::Url>,
+    /// Parallel downloads.
+    #[arg(long, short = 'j', default_value_t = 8, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Resolve and list what would be fetched; download no package files.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
+
+const WARM_LONG_ABOUT: &str = "\
+Pre-fetch what a requirements or lock file needs into the cache, so that later installs are \
+instant and work with the upstreams unreachable.
+
+Reads requirements.txt, pylock.toml, uv.lock, poetry.lock, Pipfile.lock, pdm.lock, conda \
+@EXPLICIT files, conda-lock.yml, pixi.lock, package-lock.json, yarn.lock (v1), Cargo.lock, \
+Maven coordinate lists and pom.xml. Besides the package files it warms what clients ask for \
+first: PyPI project pages (JSON and HTML) and .metadata files, conda repodata.json(.zst), npm \
+packuments, the cargo index and Maven .pom, .sha1 and maven-metadata.xml files.
+
+Requirements that are not pinned to files are resolved like pip would, through the PEP 658 \
+metadata, for every --python and --platform given: each wheel is the one pip picks there. \
+Hashes from lock files are checked against the downloaded bytes.
+
+Talks to the repox at --server (default: the configured listen address); when none answers, \
+runs the proxy in-process on the configured cache directory.
+
+Examples:
+  repox warm requirements.txt
+  repox warm --python 3.12 --platform manylinux_2_28_x86_64 --platform macosx_11_0_arm64 \\
+      --platform win_amd64 requirements.txt
+  repox warm package-lock.json Cargo.lock uv.lock
+  repox warm --dry-run --json conda-lock.yml
+  repox warm --server http://cache.internal:8078 pom.xml
+
+The exit status is 1 when any file failed; the others are still fetched.";
 
 /// `repox generate`.
 #[derive(Debug, Args)]

@@ -336,7 +336,7 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     let status = resp.status();
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     let repository = if app.repositories.contains_key(first) {
@@ -344,9 +344,17 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
     } else {
         "-"
     };
-    let served = resp.extensions().get::<Served>();
-    let cache = served.map_or("-", |s| s.cache);
-    let upstream = served.and_then(|s| s.upstream.as_deref()).unwrap_or("-");
+    let served = resp.extensions().get::<Served>().cloned();
+    let cache = served.as_ref().map_or("-", |s| s.cache);
+    let upstream = served
+        .as_ref()
+        .and_then(|s| s.upstream.as_deref())
+        .unwrap_or("-");
+    // Tells `repox warm` (and curious operators) whether the file was already cached.
+    if served.is_some() {
+        resp.headers_mut()
+            .insert("x-repox-cache", HeaderValue::from_static(cache));
+    }
     let bytes = if method == Method::HEAD {
         0
     } else {

@@ -3,6 +3,7 @@
 mod config;
 mod generate;
 mod serve;
+mod warm;
 
 use std::process::ExitCode;
 
@@ -13,7 +14,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&cli.global, &args),
         Command::Config(cmd) => config::run(&cli.global, cmd),
         Command::Configure(args) => crate::configure::run(&cli.global, &args),
-        Command::Warm(_args) => anyhow::bail!("`repox warm` is not implemented yet"),
+        Command::Warm(args) => warm::run(&cli.global, &args),
         Command::Generate(args) => generate::run(&args),
     }
 }

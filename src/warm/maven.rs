@@ -409,6 +409,22 @@ pub(super) fn parse_pom(source: &Source) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
+/// What Maven must read before it can use a POM it downloaded: its `<parent>` and the BOMs it
+/// imports (as `@pom` artifacts), so a warm can follow them the way Maven builds the model.
+/// `label` names the POM in the artifacts' origin.
+pub(super) fn pom_references(label: &std::path::Path, text: &str) -> Vec<MavenArtifact> {
+    let Ok(plan) = parse_pom(&Source::new(label, text)) else {
+        return Vec::new();
+    };
+    plan.items
+        .into_iter()
+        .filter_map(|item| match item {
+            Want::MavenArtifact(a) if a.extension == "pom" => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
 fn coordinates_key(properties: &Properties, dependency: &Element) -> (String, String) {
     let get = |name| {
         let text = dependency.text_of(name).unwrap_or("");

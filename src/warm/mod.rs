@@ -9,10 +9,17 @@
 //! the file, the line and a fix.
 //!
 //! `plan` is the data model, `format` the detection; one module per input family parses.
+//!
+//! The output side fills repox with what a plan names: `session` runs a warm against the
+//! repox `endpoint` (started in-process when none is running), `targets` maps pinned items onto
+//! repox URLs, `pypi` resolves Python requirements for the `tags` of each target environment,
+//! `fetch` downloads and verifies, and `report` shows progress and the summary.
 
 mod cargo_lock;
 mod conda;
 mod dist_filename;
+mod endpoint;
+pub mod fetch;
 mod format;
 mod hash;
 mod locked_file;
@@ -24,8 +31,13 @@ mod pixi_lock;
 mod plan;
 mod poetry_lock;
 mod pylock;
+mod pypi;
+pub mod report;
 mod requirements;
+pub mod session;
 mod source;
+pub mod tags;
+mod targets;
 mod uv_lock;
 mod yarn_lock;
 

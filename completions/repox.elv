@@ -1,0 +1,168 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[repox] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'repox'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'repox'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the caching proxy'
+            cand config 'Show or write the repox configuration'
+            cand configure 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
+            cand warm 'Pre-fetch what a requirements or lock file needs into the cache'
+            cand generate 'Write shell completions and man pages (for maintainers)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;serve'= {
+            cand --listen 'Address to listen on [default: 127.0.0.1:8078]'
+            cand --cache-dir 'Cache directory [default: ~/.cache/repox]'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --offline 'Serve only what is cached: misses get 504, stale metadata is served as is'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;config'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand show 'Print the effective configuration (defaults, file and flags combined) as TOML'
+            cand init 'Write the default configuration, with comments explaining each key'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;config;show'= {
+            cand --listen 'Address to listen on [default: 127.0.0.1:8078]'
+            cand --cache-dir 'Cache directory [default: ~/.cache/repox]'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --offline 'Serve only what is cached: misses get 504, stale metadata is served as is'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;config;init'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --force 'Replace an existing file'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;config;help'= {
+            cand show 'Print the effective configuration (defaults, file and flags combined) as TOML'
+            cand init 'Write the default configuration, with comments explaining each key'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;config;help;show'= {
+        }
+        &'repox;config;help;init'= {
+        }
+        &'repox;config;help;help'= {
+        }
+        &'repox;configure'= {
+            cand --url 'Base URL of the repox server [default: from the effective config''s listen address]'
+            cand --scope 'Which config file to edit'
+            cand --token-env 'Environment variable holding the token or password the server needs, if any'
+            cand --username 'User name to pair with --token-env, for clients that use basic auth'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --dry-run 'Print the change as a unified diff and write nothing'
+            cand -y 'Do not ask for confirmation'
+            cand --yes 'Do not ask for confirmation'
+            cand --undo 'Restore the file as it was before the last `repox configure` of these clients'
+            cand --status 'For every client, show the effective index URL and every file or variable that sets it'
+            cand --maven-external-only 'Maven: mirror only external repositories (`external:*`) instead of all (`*`)'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'repox;warm'= {
+            cand --format 'Read every FILE as this format instead of detecting it'
+            cand --python 'Python version to resolve requirements for, e.g. 3.12 [default: the `python3` on PATH]'
+            cand --platform 'Wheel platform tag to resolve for, e.g. manylinux_2_28_x86_64, macosx_11_0_arm64, win_amd64; repeat for several [default: this machine]'
+            cand --server 'The repox to fill [default: the configured server if it answers, else an in-process proxy on the configured cache directory]'
+            cand -j 'Parallel downloads'
+            cand --jobs 'Parallel downloads'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --dry-run 'Resolve and list what would be fetched; download no package files'
+            cand --json 'Print the summary as JSON on stdout'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'repox;generate'= {
+            cand --out-dir 'Directory that receives `completions/` and `man/`'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;help'= {
+            cand serve 'Run the caching proxy'
+            cand config 'Show or write the repox configuration'
+            cand configure 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
+            cand warm 'Pre-fetch what a requirements or lock file needs into the cache'
+            cand generate 'Write shell completions and man pages (for maintainers)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;help;serve'= {
+        }
+        &'repox;help;config'= {
+            cand show 'Print the effective configuration (defaults, file and flags combined) as TOML'
+            cand init 'Write the default configuration, with comments explaining each key'
+        }
+        &'repox;help;config;show'= {
+        }
+        &'repox;help;config;init'= {
+        }
+        &'repox;help;configure'= {
+        }
+        &'repox;help;warm'= {
+        }
+        &'repox;help;generate'= {
+        }
+        &'repox;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,118 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_repox_global_optspecs
+    string join \n config= v/verbose q/quiet h/help V/version
+end
+
+function __fish_repox_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_repox_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_repox_using_subcommand
+    set -l cmd (__fish_repox_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c repox -n "__fish_repox_needs_command" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_needs_command" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_needs_command" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c repox -n "__fish_repox_needs_command" -s V -l version -d 'Print version'
+complete -c repox -n "__fish_repox_needs_command" -f -a "serve" -d 'Run the caching proxy'
+complete -c repox -n "__fish_repox_needs_command" -f -a "config" -d 'Show or write the repox configuration'
+complete -c repox -n "__fish_repox_needs_command" -f -a "configure" -d 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
+complete -c repox -n "__fish_repox_needs_command" -f -a "warm" -d 'Pre-fetch what a requirements or lock file needs into the cache'
+complete -c repox -n "__fish_repox_needs_command" -f -a "generate" -d 'Write shell completions and man pages (for maintainers)'
+complete -c repox -n "__fish_repox_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c repox -n "__fish_repox_using_subcommand serve" -l listen -d 'Address to listen on [default: 127.0.0.1:8078]' -r
+complete -c repox -n "__fish_repox_using_subcommand serve" -l cache-dir -d 'Cache directory [default: ~/.cache/repox]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand serve" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand serve" -l offline -d 'Serve only what is cached: misses get 504, stale metadata is served as is'
+complete -c repox -n "__fish_repox_using_subcommand serve" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand serve" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_subcommand_from show init help" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_subcommand_from show init help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_subcommand_from show init help" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_subcommand_from show init help" -s h -l help -d 'Print help'
+complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_subcommand_from show init help" -f -a "show" -d 'Print the effective configuration (defaults, file and flags combined) as TOML'
+complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_subcommand_from show init help" -f -a "init" -d 'Write the default configuration, with comments explaining each key'
+complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_subcommand_from show init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l listen -d 'Address to listen on [default: 127.0.0.1:8078]' -r
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l cache-dir -d 'Cache directory [default: ~/.cache/repox]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l offline -d 'Serve only what is cached: misses get 504, stale metadata is served as is'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from init" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from init" -l force -d 'Replace an existing file'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from init" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from init" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the effective configuration (defaults, file and flags combined) as TOML'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "init" -d 'Write the default configuration, with comments explaining each key'
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c repox -n "__fish_repox_using_subcommand configure" -l url -d 'Base URL of the repox server [default: from the effective config\'s listen address]' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l scope -d 'Which config file to edit' -r -f -a "user\t'The current user\'s file (the default)'
+project\t'The current project\'s (or active environment\'s) file'
+global\t'The machine-wide file (usually needs root)'"
+complete -c repox -n "__fish_repox_using_subcommand configure" -l token-env -d 'Environment variable holding the token or password the server needs, if any' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l username -d 'User name to pair with --token-env, for clients that use basic auth' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand configure" -l dry-run -d 'Print the change as a unified diff and write nothing'
+complete -c repox -n "__fish_repox_using_subcommand configure" -s y -l yes -d 'Do not ask for confirmation'
+complete -c repox -n "__fish_repox_using_subcommand configure" -l undo -d 'Restore the file as it was before the last `repox configure` of these clients'
+complete -c repox -n "__fish_repox_using_subcommand configure" -l status -d 'For every client, show the effective index URL and every file or variable that sets it'
+complete -c repox -n "__fish_repox_using_subcommand configure" -l maven-external-only -d 'Maven: mirror only external repositories (`external:*`) instead of all (`*`)'
+complete -c repox -n "__fish_repox_using_subcommand configure" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand configure" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand configure" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c repox -n "__fish_repox_using_subcommand warm" -l format -d 'Read every FILE as this format instead of detecting it' -r -f -a "requirements\t'pip requirements file (`-r`/`-c` includes, options, hashes)'
+pylock\t'PEP 751 `pylock.toml`'
+uv-lock\t'`uv.lock`'
+poetry-lock\t'`poetry.lock`'
+pipfile-lock\t'pipenv `Pipfile.lock`'
+pdm-lock\t'`pdm.lock`'
+conda-explicit\t'conda `@EXPLICIT` spec (`conda list --explicit`)'
+conda-lock\t'`conda-lock.yml`'
+pixi-lock\t'`pixi.lock`'
+package-lock\t'npm `package-lock.json` / `npm-shrinkwrap.json`'
+yarn-lock\t'Yarn classic (v1) `yarn.lock`'
+cargo-lock\t'`Cargo.lock`'
+maven-list\t'text file of `group:artifact:version[:classifier][@ext]` lines'
+pom\t'Maven `pom.xml`'"
+complete -c repox -n "__fish_repox_using_subcommand warm" -l python -d 'Python version to resolve requirements for, e.g. 3.12 [default: the `python3` on PATH]' -r
+complete -c repox -n "__fish_repox_using_subcommand warm" -l platform -d 'Wheel platform tag to resolve for, e.g. manylinux_2_28_x86_64, macosx_11_0_arm64, win_amd64; repeat for several [default: this machine]' -r
+complete -c repox -n "__fish_repox_using_subcommand warm" -l server -d 'The repox to fill [default: the configured server if it answers, else an in-process proxy on the configured cache directory]' -r
+complete -c repox -n "__fish_repox_using_subcommand warm" -s j -l jobs -d 'Parallel downloads' -r
+complete -c repox -n "__fish_repox_using_subcommand warm" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand warm" -l dry-run -d 'Resolve and list what would be fetched; download no package files'
+complete -c repox -n "__fish_repox_using_subcommand warm" -l json -d 'Print the summary as JSON on stdout'
+complete -c repox -n "__fish_repox_using_subcommand warm" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand warm" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand warm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c repox -n "__fish_repox_using_subcommand generate" -l out-dir -d 'Directory that receives `completions/` and `man/`' -r -F
+complete -c repox -n "__fish_repox_using_subcommand generate" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand generate" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand generate" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand generate" -s h -l help -d 'Print help'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm generate help" -f -a "serve" -d 'Run the caching proxy'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm generate help" -f -a "config" -d 'Show or write the repox configuration'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm generate help" -f -a "configure" -d 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm generate help" -f -a "warm" -d 'Pre-fetch what a requirements or lock file needs into the cache'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm generate help" -f -a "generate" -d 'Write shell completions and man pages (for maintainers)'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration (defaults, file and flags combined) as TOML'
+complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "init" -d 'Write the default configuration, with comments explaining each key'

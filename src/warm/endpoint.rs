@@ -1,0 +1,292 @@
+//! The repox a warm fills. Warming is nothing but requests to repox: the proxy fetches, verifies
+//! and caches exactly as it does for a client, so there is one implementation of fetching and
+//! caching, not two. When no repox is running, the proxy runs in-process on the configured cache
+//! directory and a loopback port, and the warm talks HTTP to it all the same.
+//!
+//! `GET /-/health` tells us the server is a repox and which repositories it has (name, kind,
+//! upstream URLs), which is how lock-file URLs (`files.pythonhosted.org`, a conda channel, a
+//! private npm registry) are mapped onto repox paths.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::FutureExt;
+use repox_proxy::config::Config;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use super::fetch::Evict;
+use crate::settings::Hinted;
+
+/// A repox to talk to, and what it serves.
+pub struct Endpoint {
+    /// `http://host:port/`.
+    pub base: Url,
+    pub repositories: Vec<RepositoryInfo>,
+    /// The proxy we started, if we did.
+    in_process: Option<InProcess>,
+}
+
+struct InProcess {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+    app: Arc<repox_proxy::App>,
+}
+
+/// One repository as `/-/health` describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepositoryInfo {
+    pub name: String,
+    /// `maven`, `pypi`, `conda`, `npm`, `cargo`.
+    pub kind: String,
+    pub upstreams: Vec<UpstreamInfo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamInfo {
+    pub url: Url,
+}
+
+#[derive(Deserialize)]
+struct Health {
+    status: String,
+    repositories: Vec<RepositoryInfo>,
+}
+
+impl Endpoint {
+    /// Connects to `explicit` (which must answer), else to the configured server if it answers,
+    /// else starts the proxy in-process with `config`.
+    pub async fn connect(
+        client: &reqwest::Client,
+        config: &Config,
+        explicit: Option<&Url>,
+    ) -> anyhow::Result<Endpoint> {
+        if let Some(url) = explicit {
+            let base = with_slash(url);
+            let repositories = health(client, &base).await.map_err(|e| Hinted {
+                message: format!("no repox answers at {base}: {e:#}"),
+                hint: "start it with `repox serve`, or leave out --server to warm the cache \
+                       directly"
+                    .to_string(),
+            })?;
+            return Ok(Endpoint {
+                base,
+                repositories,
+                in_process: None,
+            });
+        }
+        let configured = crate::settings::server_url(config);
+        if let Ok(repositories) = health(client, &configured).await {
+            tracing::info!("warming the repox running at {configured}");
+            return Ok(Endpoint {
+                base: configured,
+                repositories,
+                in_process: None,
+            });
+        }
+        Self::start_in_process(client, config).await
+    }
+
+    async fn start_in_process(
+        client: &reqwest::Client,
+        config: &Config,
+    ) -> anyhow::Result<Endpoint> {
+        let mut config = config.clone();
+        config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = repox_proxy::Server::bind(config)
+            .await
+            .context("cannot start the proxy in-process")?;
+        let base = Url::parse(&format!("http://{}/", server.local_addr()))?;
+        tracing::info!(
+            "no repox is running; warming {} directly",
+            server.cache_dir().display()
+        );
+        let app = server.app().clone();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        let repositories = health(client, &base)
+            .await
+            .context("the in-process proxy does not answer")?;
+        Ok(Endpoint {
+            base,
+            repositories,
+            in_process: Some(InProcess { stop, task, app }),
+        })
+    }
+
+    /// When we run the proxy ourselves, a way to remove an entry from its store by key
+    /// (`REPO/PATH`): a download the lock file rejects is not kept.
+    pub fn evictor(&self) -> Option<Evict> {
+        let app = self.in_process.as_ref()?.app.clone();
+        Some(Arc::new(move |key: &str| {
+            let app = app.clone();
+            let key = key.to_owned();
+            async move {
+                let name = key.split('/').next().unwrap_or("");
+                let Some(repo) = app.repository(name) else {
+                    return false;
+                };
+                let store = repo.services.store.clone();
+                match store.get(&key).await {
+                    Ok(Some(_)) => store.remove(&key).await.is_ok(),
+                    _ => false,
+                }
+            }
+            .boxed()
+        }))
+    }
+
+    /// Stops the in-process proxy, if any, once its requests are done.
+    pub async fn shutdown(self) {
+        if let Some(InProcess { stop, task, .. }) = self.in_process {
+            let _ = stop.send(());
+            match tokio::time::timeout(Duration::from_secs(15), task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!("the in-process proxy stopped with an error: {e}"),
+                Ok(Err(e)) => tracing::warn!("the in-process proxy failed: {e}"),
+                Err(_) => tracing::warn!("the in-process proxy did not stop in time"),
+            }
+        }
+    }
+
+    /// The repository that serves `kind` by default: the one named like the kind (`pypi`), else
+    /// the first of that kind.
+    pub fn default_repository(&self, kind: &str) -> Option<&RepositoryInfo> {
+        self.repositories
+            .iter()
+            .find(|r| r.kind == kind && r.name == kind)
+            .or_else(|| self.repositories.iter().find(|r| r.kind == kind))
+    }
+
+    /// The repository of `kind` one of whose upstreams is `url` or a prefix of it; or the
+    /// repository at `url` on this repox itself (a requirements file already pointing at repox).
+    pub fn repository_for(&self, kind: &str, url: &Url) -> Option<&RepositoryInfo> {
+        let of_kind = || self.repositories.iter().filter(|r| r.kind == kind);
+        if let Some(below) = strip_base(&self.base, url) {
+            let first = below.split('/').next().unwrap_or("");
+            if let Some(repo) = of_kind().find(|r| r.name == first) {
+                return Some(repo);
+            }
+        }
+        let wanted = normalized(url);
+        of_kind().find(|r| {
+            r.upstreams.iter().any(|u| {
+                let base = normalized(&u.url);
+                wanted.starts_with(&base) || base.starts_with(&wanted)
+            })
+        })
+    }
+
+    #[cfg(test)]
+    pub fn for_tests(base: &str, repositories: Vec<RepositoryInfo>) -> Endpoint {
+        Endpoint {
+            base: Url::parse(base).unwrap(),
+            repositories,
+            in_process: None,
+        }
+    }
+
+    /// `{base}{repository}/{path}`.
+    pub fn url(&self, repository: &str, path: &str) -> anyhow::Result<Url> {
+        self.base
+            .join(&format!("{repository}/{path}"))
+            .with_context(|| format!("`{repository}/{path}` does not form a URL"))
+    }
+}
+
+/// The path of `url` below `base` when `url` is on the same server.
+pub fn strip_base<'a>(base: &Url, url: &'a Url) -> Option<&'a str> {
+    if url.scheme() != base.scheme()
+        || url.host_str() != base.host_str()
+        || url.port_or_known_default() != base.port_or_known_default()
+    {
+        return None;
+    }
+    url.path().strip_prefix(base.path())
+}
+
+/// A URL compared without scheme, credentials, trailing slash or case of the host: `pypi.org/simple`.
+fn normalized(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{host}{port}{}", url.path().trim_end_matches('/'))
+}
+
+fn with_slash(url: &Url) -> Url {
+    let mut url = url.clone();
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
+async fn health(client: &reqwest::Client, base: &Url) -> anyhow::Result<Vec<RepositoryInfo>> {
+    let url = base.join("-/health")?;
+    let resp = client
+        .get(url.clone())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    if !resp.status().is_success() {
+        anyhow::bail!("GET {url}: {}", resp.status());
+    }
+    let body = resp.bytes().await.with_context(|| format!("GET {url}"))?;
+    let health: Health = serde_json::from_slice(&body)
+        .with_context(|| format!("{url} is not a repox health report"))?;
+    if health.status != "ok" {
+        anyhow::bail!("{url} reports status `{}`", health.status);
+    }
+    Ok(health.repositories)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        let repo = |name: &str, kind: &str, url: &str| RepositoryInfo {
+            name: name.into(),
+            kind: kind.into(),
+            upstreams: vec![UpstreamInfo {
+                url: Url::parse(url).unwrap(),
+            }],
+        };
+        Endpoint {
+            base: Url::parse("http://127.0.0.1:8078/").unwrap(),
+            repositories: vec![
+                repo("torch", "pypi", "https://download.pytorch.org/whl/cpu/"),
+                repo("pypi", "pypi", "https://pypi.org/simple/"),
+                repo("npm", "npm", "https://registry.npmjs.org/"),
+            ],
+            in_process: None,
+        }
+    }
+
+    #[test]
+    fn repositories_by_upstream_or_by_repox_url() {
+        let e = endpoint();
+        let find = |url: &str| {
+            e.repository_for("pypi", &Url::parse(url).unwrap())
+                .map(|r| r.name.clone())
+        };
+        assert_eq!(
+            find("https://download.pytorch.org/whl/cpu"),
+            Some("torch".into())
+        );
+        assert_eq!(find("http://PyPI.org/simple/"), Some("pypi".into()));
+        assert_eq!(
+            find("http://127.0.0.1:8078/pypi/simple/"),
+            Some("pypi".into())
+        );
+        assert_eq!(find("https://elsewhere.example/simple/"), None);
+        assert_eq!(e.default_repository("pypi").unwrap().name, "pypi");
+        assert!(e.default_repository("cargo").is_none());
+    }
+}
