@@ -150,43 +150,30 @@ async fn from_shard(
         .get(&format!("{dir_key}/repodata_shards.msgpack.zst"))
         .await
         .ok()??;
-    let name = package_name(cp.file)?.to_owned();
+    let shards = shard_index(repo, index).await?;
+    let hex = shards.hashes.get(package_name(cp.file)?)?;
     let file = cp.file.to_owned();
     // Keys are `<namespace><below>`; the shard's key follows from its URL relative to the index.
-    let namespace = key.strip_suffix(cp.below)?.to_owned();
-    let dir = cp.dir().to_owned();
-    let bases: Vec<String> = repo.upstreams.iter().map(|u| u.base.to_string()).collect();
-    let shard_key = tokio::task::spawn_blocking(move || {
-        let doc = repodata::decode_msgpack(&index)?;
-        let hash = map_get(map_get(&doc, "shards")?, &name)?;
-        let hex = match hash {
-            rmpv::Value::Binary(b) => hex::encode(b),
-            rmpv::Value::String(s) => s.as_str()?.to_owned(),
-            _ => return None,
-        };
-        let base = msgpack_info(&doc, "shards_base_url").unwrap_or("");
-        let local = url::Url::parse("http://repox.invalid/")
-            .ok()?
-            .join(&format!("{dir}/"))
-            .ok()?;
-        let shard = local
-            .join(base)
-            .ok()?
-            .join(&format!("{hex}.msgpack.zst"))
-            .ok()?;
-        if shard.host_str() == Some("repox.invalid") {
-            return Some(format!(
-                "{namespace}{}",
-                shard.path().trim_start_matches('/')
-            ));
-        }
+    let namespace = key.strip_suffix(cp.below)?;
+    let local = url::Url::parse("http://repox.invalid/")
+        .ok()?
+        .join(&format!("{}/", cp.dir()))
+        .ok()?;
+    let shard = local
+        .join(&shards.base)
+        .ok()?
+        .join(&format!("{hex}.msgpack.zst"))
+        .ok()?;
+    let shard_key = if shard.host_str() == Some("repox.invalid") {
+        format!("{namespace}{}", shard.path().trim_start_matches('/'))
+    } else {
         // An absolute shards_base_url under an upstream's base was fetched through repox.
-        let shard = shard.as_str();
-        let rest = bases.iter().find_map(|b| shard.strip_prefix(b.as_str()))?;
-        Some(format!("{namespace}{rest}"))
-    })
-    .await
-    .ok()??;
+        let rest = repo
+            .upstreams
+            .iter()
+            .find_map(|u| shard.as_str().strip_prefix(u.base.as_str()))?;
+        format!("{namespace}{rest}")
+    };
     let shard = repo.services.store.get(&shard_key).await.ok()??;
     tokio::task::spawn_blocking(move || {
         let doc = repodata::decode_msgpack(&shard)?;
@@ -201,6 +188,53 @@ async fn from_shard(
     })
     .await
     .ok()?
+}
+
+/// What a shard index says about where shards are.
+struct ShardIndex {
+    /// Package name → hex SHA-256 of its shard.
+    hashes: HashMap<String, String>,
+    /// `info.shards_base_url`.
+    base: String,
+}
+
+/// Parsed shard indexes by the digest of their body.
+static SHARD_INDEXES: LazyLock<Memo<Arc<ShardIndex>>> = LazyLock::new(|| Memo::new(64 << 20));
+
+async fn shard_index(repo: &Repository, index: Entry) -> Option<Arc<ShardIndex>> {
+    let digest = index.meta.digests.sha256.clone();
+    if let Some(parsed) = SHARD_INDEXES.get(&digest) {
+        return Some(parsed);
+    }
+    let lock = repo.lock_for(&format!("conda-shard-index/{digest}"));
+    let _guard = lock.lock().await;
+    if let Some(parsed) = SHARD_INDEXES.get(&digest) {
+        return Some(parsed);
+    }
+    let parsed = tokio::task::spawn_blocking(move || {
+        let doc = repodata::decode_msgpack(&index)?;
+        let hashes = map_get(&doc, "shards")?
+            .as_map()?
+            .iter()
+            .filter_map(|(name, hash)| {
+                let hex = match hash {
+                    rmpv::Value::Binary(b) => hex::encode(b),
+                    rmpv::Value::String(s) => s.as_str()?.to_owned(),
+                    _ => return None,
+                };
+                Some((name.as_str()?.to_owned(), hex))
+            })
+            .collect::<HashMap<_, _>>();
+        let base = msgpack_info(&doc, "shards_base_url")
+            .unwrap_or("")
+            .to_owned();
+        Some(Arc::new(ShardIndex { hashes, base }))
+    })
+    .await
+    .ok()??;
+    let weight = parsed.hashes.len() * 120;
+    SHARD_INDEXES.insert(digest, parsed.clone(), weight);
+    Some(parsed)
 }
 
 #[cfg(test)]
