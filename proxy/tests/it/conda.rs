@@ -450,7 +450,14 @@ async fn token_channels_never_share_the_public_cache() {
     let public = Channel::new(&up, "private", ALL);
     let secret = Channel::new(&up, "t/tok-1/private", ALL);
     secret.publish("noarch", &[&package("secret", "1.0", &[], "noarch")]);
-    let proxy = conda_proxy(conda(&[("org", &up, 0, &[])])).await;
+    // A mirror of the public channel is raced for it, but never receives a token.
+    let mirror = TestUpstream::start().await;
+    let _mirrored = Channel::new(&mirror, "private", ALL);
+    let proxy = conda_proxy(conda(&[
+        ("org", &up, 0, &[]),
+        ("mirror", &mirror, 0, &["private"]),
+    ]))
+    .await;
     let c = client();
     let get = |p: &str| c.get(proxy.at(&format!("conda/{p}"))).send();
     let mine = get("t/tok-1/private/noarch/repodata.json").await.unwrap();
@@ -470,6 +477,12 @@ async fn token_channels_never_share_the_public_cache() {
     );
     let public_pkg = get("private/noarch/secret-1.0-0.tar.bz2").await.unwrap();
     assert_eq!(public_pkg.status(), StatusCode::NOT_FOUND);
+    assert!(
+        mirror.log().iter().all(|l| !l.path.starts_with("t/")),
+        "{:?}",
+        mirror.log()
+    );
+    assert!(mirror.count(Method::GET, "private/noarch/repodata.json") == 1);
     // The token never names a file in the cache.
     let mut stack = vec![proxy.cache.path().to_owned()];
     while let Some(dir) = stack.pop() {

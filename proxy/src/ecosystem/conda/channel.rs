@@ -161,7 +161,7 @@ fn filter(patterns: &[String]) -> Filter {
 }
 
 /// True when an upstream with these `channels` patterns serves the channel holding `dir` (a
-/// path below `/conda/` without the token, file name removed).
+/// path below `/conda/`, file name removed).
 pub(super) fn serves(patterns: &[String], dir: &str) -> bool {
     if patterns.is_empty() {
         return true;
@@ -243,5 +243,9 @@ mod tests {
         assert!(!serves(&rest, "pkgs/main/linux-64"));
         assert!(serves(&rest, "bioconda/linux-64"));
         assert!(serves(&[], "anything/noarch"));
+        // Token paths are matched with their prefix: named-channel mirrors never see tokens.
+        assert!(!serves(&forge, "t/secret/conda-forge/noarch"));
+        assert!(serves(&rest, "t/secret/conda-forge/noarch"));
+        assert!(serves(&p(&["t/*/corp"]), "t/secret/corp/noarch"));
     }
 }

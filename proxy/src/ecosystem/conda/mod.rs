@@ -53,7 +53,7 @@ pub async fn handle(
         .upstreams
         .iter()
         .enumerate()
-        .filter(|(i, _)| channel::serves(channels(repo, *i), cp.dir()))
+        .filter(|(i, _)| channel::serves(channels(repo, *i), parent(p)))
         .map(|(i, u)| (i, u.url_for(&path)))
         .collect();
     if targets.is_empty() {
@@ -72,6 +72,13 @@ pub async fn handle(
     }
 }
 
+/// The directory part of a path, token prefix included: `channels` globs are matched against
+/// it, so `t/<token>/…` only reaches upstreams that serve every channel (or whose patterns
+/// name `t/*/<channel>`), never a mirror restricted to public channels.
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
 /// The `channels` patterns of upstream `i`.
 fn channels(repo: &Repository, i: usize) -> &[String] {
     let name = &repo.upstreams[i].name;
@@ -88,7 +95,7 @@ fn channels(repo: &Repository, i: usize) -> &[String] {
 fn to_repox(repo: &Repository, url: &str, origin: &str) -> Option<String> {
     repo.upstreams.iter().enumerate().find_map(|(i, up)| {
         let rest = url.strip_prefix(up.base.as_str())?;
-        let dir = ChannelPath::parse(&format!("{rest}x")).dir().to_owned();
-        channel::serves(channels(repo, i), &dir).then(|| format!("{origin}/{}/{rest}", repo.name))
+        channel::serves(channels(repo, i), parent(&format!("{rest}x")))
+            .then(|| format!("{origin}/{}/{rest}", repo.name))
     })
 }
