@@ -5,7 +5,7 @@
 //! what it was derived from (the upstream body's SHA-256, plus the origin when it embeds
 //! absolute URLs). Keys are content addresses, so an entry never goes stale: a changed upstream
 //! body has a different digest. The least recently used entries go when the byte budget is
-//! exceeded. Shared by the npm, cargo and conda modules.
+//! exceeded. Used by the npm and conda modules.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
