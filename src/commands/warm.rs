@@ -95,7 +95,7 @@ fn log_dispatch(global: &GlobalArgs, writer: BarWriter) -> tracing::Dispatch {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
-            "{default},hyper=warn,reqwest=warn,rustls=warn,h2=warn"
+            "{default},hyper=warn,reqwest=warn,rustls=warn,h2=warn,pubgrub=warn"
         ))
     });
     let subscriber = tracing_subscriber::fmt()

@@ -88,13 +88,13 @@ pub async fn run(
             }
             Want::NpmTarball(t) => {
                 match targets::npm(&endpoint, &mut seen.lock().expect("seen"), t) {
-                    Ok(fetches) => fetches.into_iter().for_each(|f| sink.submit(f)),
+                    Ok(fetches) => sink.submit_index_first(fetches),
                     Err(e) => fail(format!("{}@{}", t.name, t.version), Some(&t.origin), e),
                 }
             }
             Want::CondaPackage(p) => {
                 match targets::conda(&endpoint, &mut seen.lock().expect("seen"), p) {
-                    Ok(fetches) => fetches.into_iter().for_each(|f| sink.submit(f)),
+                    Ok(fetches) => sink.submit_index_first(fetches),
                     Err(e) => fail(p.filename.clone(), Some(&p.origin), e),
                 }
             }
@@ -188,6 +188,28 @@ impl Sink {
             .lock()
             .expect("tasks")
             .spawn(async move { then(request.await).await });
+    }
+
+    /// Runs the index files of `fetches` at once and the package files after them: repox
+    /// verifies a package against the index entry it has cached (npm `integrity`, conda
+    /// repodata, cargo `cksum`), so the index should be in first. Index files asked for twice
+    /// are fetched once.
+    pub fn submit_index_first(&self, fetches: Vec<Fetch>) {
+        let (index, packages): (Vec<Fetch>, Vec<Fetch>) =
+            fetches.into_iter().partition(|f| f.role == Role::Index);
+        if self.dry_run {
+            let mut planned = self.planned.lock().expect("planned");
+            planned.extend(index);
+            planned.extend(packages);
+            return;
+        }
+        let before: Vec<_> = index.into_iter().map(|f| self.fetcher.get(f)).collect();
+        let fetcher = self.fetcher.clone();
+        self.tasks.lock().expect("tasks").spawn(async move {
+            futures_util::future::join_all(before).await;
+            let after: Vec<_> = packages.into_iter().map(|f| fetcher.get(f)).collect();
+            futures_util::future::join_all(after).await;
+        });
     }
 
     /// Waits for every request, including those submitted while waiting.
@@ -303,25 +325,24 @@ async fn warm_crates(
         }
         return;
     };
-    let mut indexed = std::collections::BTreeSet::new();
     for c in items {
         let what = format!("{} {}", c.name, c.version);
         let origin = Some(c.origin.clone());
         let index_path = targets::crate_index_path(&c.name);
-        if indexed.insert(index_path.clone()) {
-            match endpoint.url(repo, &format!("index/{index_path}")) {
-                Ok(url) => sink.submit(
-                    Fetch::index(url, format!("{} (index)", c.name)).origin(origin.clone()),
-                ),
-                Err(e) => fail(what.clone(), origin.as_ref(), e.to_string()),
+        let index = match endpoint.url(repo, &format!("index/{index_path}")) {
+            Ok(url) => Fetch::index(url, format!("{} (index)", c.name)).origin(origin.clone()),
+            Err(e) => {
+                fail(what, origin.as_ref(), e.to_string());
+                continue;
             }
-        }
+        };
         match targets::crate_download_url(&dl, &c) {
-            Ok(url) => sink.submit(
+            Ok(url) => sink.submit_index_first(vec![
+                index,
                 Fetch::package(url, format!("{}-{}.crate", c.name, c.version))
                     .expect(c.checksum.clone().into_iter().collect())
                     .origin(origin),
-            ),
+            ]),
             Err(e) => fail(what, origin.as_ref(), e),
         }
     }
