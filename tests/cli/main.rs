@@ -1,5 +1,8 @@
 mod configure;
-
+mod fixture_server;
+mod generated;
+mod maven_client;
+mod repox_server;
 mod serve;
 mod warm_maven;
 mod warm_npm;

@@ -1,0 +1,170 @@
+//! A real HTTP upstream for end-to-end tests: it serves the files below a directory and counts
+//! the requests it gets per path, so a test can assert that a client run never reached upstream.
+//!
+//! It owns a small tokio runtime, so synchronous tests that drive child processes (`repox serve`,
+//! `mvn`) can use it without becoming async. Symlinks are followed: Debian's
+//! `/usr/share/maven-repo` is mostly links into `/usr/share/java`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use sha1::{Digest, Sha1};
+
+/// A static file server on `127.0.0.1:<free port>`, stopped when dropped.
+pub struct FixtureServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+struct Shared {
+    root: PathBuf,
+    requests: Mutex<BTreeMap<String, usize>>,
+}
+
+impl FixtureServer {
+    /// Serves `root`. A `X.sha1` that is not on disk is computed from `X`, as Maven Central
+    /// has one next to every file; this lets both repox and Maven verify what they download.
+    pub fn start(root: &Path) -> FixtureServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("fixture server runtime");
+        let shared = Arc::new(Shared {
+            root: root.to_owned(),
+            requests: Mutex::default(),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind the fixture server");
+        let addr = listener.local_addr().expect("fixture server address");
+        let app = Router::new().fallback(serve).with_state(shared.clone());
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        FixtureServer {
+            addr,
+            shared,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Base URL, with a trailing `/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Requests so far, by path below the root (every method and status counted).
+    pub fn requests(&self) -> BTreeMap<String, usize> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// How many requests were made for `path`.
+    pub fn count(&self, path: &str) -> usize {
+        self.requests().get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FixtureServer {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> Response {
+    let path = uri.path().trim_start_matches('/').to_owned();
+    *shared
+        .requests
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default() += 1;
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let Some(body) = read(&shared.root, &path).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let len = body.len();
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(body)
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, len)
+        .body(body)
+        .expect("valid response")
+}
+
+/// The bytes for `path`: the file itself, or the SHA-1 of its base file for a missing `.sha1`.
+async fn read(root: &Path, path: &str) -> Option<Vec<u8>> {
+    // Only plain relative paths: no `..`, no empty or dot segments, nothing to decode.
+    let safe = !path.is_empty()
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains(['%', '\\']));
+    if !safe {
+        return None;
+    }
+    if let Ok(bytes) = tokio::fs::read(root.join(path)).await {
+        return Some(bytes);
+    }
+    let base = path.strip_suffix(".sha1")?;
+    let bytes = tokio::fs::read(root.join(base)).await.ok()?;
+    let digest = Sha1::digest(&bytes);
+    Some(
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into_bytes(),
+    )
+}
+
+#[test]
+fn fixture_server_serves_files_synthesizes_sha1_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::create_dir_all(dir.path().join("g/a/1.0")).unwrap();
+    fs_err::write(dir.path().join("g/a/1.0/a-1.0.jar"), b"hello").unwrap();
+    let server = FixtureServer::start(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let fetch = |method: reqwest::Method, path: &str| {
+        let request = client.request(method, format!("{}{path}", server.url()));
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let length = response.headers().get("content-length").cloned();
+            (status, length, response.bytes().await.unwrap())
+        })
+    };
+    let (status, _, body) = fetch(reqwest::Method::GET, "g/a/1.0/a-1.0.jar");
+    assert_eq!((status, &body[..]), (200, &b"hello"[..]));
+    let (status, _, body) = fetch(reqwest::Method::GET, "g/a/1.0/a-1.0.jar.sha1");
+    assert_eq!(status, 200);
+    assert_eq!(body, "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
+    let (status, length, body) = fetch(reqwest::Method::HEAD, "g/a/1.0/a-1.0.jar");
+    assert_eq!(
+        (status, length.unwrap(), body.len()),
+        (200, "5".parse().unwrap(), 0)
+    );
+    assert_eq!(fetch(reqwest::Method::GET, "g/a/1.0/a-1.0.jar.md5").0, 404);
+    for unsafe_path in ["g/../g/a/1.0/a-1.0.jar", "/etc/passwd", "g//a", "g/a%2F1.0"] {
+        assert_eq!(runtime.block_on(read(dir.path(), unsafe_path)), None);
+    }
+    assert_eq!(server.count("g/a/1.0/a-1.0.jar"), 2);
+    assert_eq!(server.count("g/a/1.0/a-1.0.jar.md5"), 1);
+}
