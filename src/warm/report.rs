@@ -323,6 +323,7 @@ pub struct Failure {
 #[derive(Debug, Clone, Serialize)]
 pub struct Planned {
     pub label: String,
+    pub role: Role,
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
@@ -402,15 +403,18 @@ impl Summary {
         let packages =
             |records: &[Record]| records.iter().filter(|r| r.role == Role::Package).count();
         if self.dry_run {
-            let cached = self
+            let packages: Vec<&Planned> = self
                 .would_fetch
                 .iter()
-                .filter(|p| p.cached == Some(true))
-                .count();
+                .filter(|p| p.role == Role::Package)
+                .collect();
+            let cached = packages.iter().filter(|p| p.cached == Some(true)).count();
             out.push_str(&format!(
-                "would fetch {} package files ({} already cached); index files read: {}\n",
-                self.would_fetch.len(),
+                "would fetch {} package files ({} already cached) and {} index files; read {} \
+                 index files to plan\n",
+                packages.len(),
                 cached,
+                self.would_fetch.len() - packages.len(),
                 self.fetched.len() + self.cached.len()
             ));
             for p in &self.would_fetch {
@@ -475,7 +479,8 @@ impl Summary {
                     .as_deref()
                     .map(|o| format!("{o}: "))
                     .unwrap_or_default();
-                out.push_str(&format!("  {origin}{}: {}\n", f.what, f.error));
+                let error = f.error.replace('\n', "\n    ");
+                out.push_str(&format!("  {origin}{}: {error}\n", f.what));
             }
         }
         out

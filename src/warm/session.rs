@@ -240,6 +240,7 @@ impl Sink {
                     None
                 };
                 let planned = Planned {
+                    role: fetch.role,
                     label: fetch.label,
                     url: fetch.url.to_string(),
                     origin: fetch.origin.as_ref().map(Origin::to_string),

@@ -7,3 +7,4 @@ mod serve;
 mod warm_maven;
 mod warm_npm;
 mod warm_support;
+mod warm_pypi;

@@ -73,7 +73,7 @@ impl Upstream {
         format!("http://{}/", self.addr)
     }
 
-    /// Requests so far, by path (every method and status).
+    /// Requests so far, by path (`HEAD path` for HEAD requests; every status).
     pub fn requests(&self) -> BTreeMap<String, usize> {
         self.shared.requests.lock().unwrap().clone()
     }
@@ -101,12 +101,12 @@ async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> R
         .trim_start_matches('/')
         .replace("%2f", "/")
         .replace("%2F", "/");
-    *shared
-        .requests
-        .lock()
-        .unwrap()
-        .entry(path.clone())
-        .or_default() += 1;
+    let key = if method == Method::HEAD {
+        format!("HEAD {path}")
+    } else {
+        path.clone()
+    };
+    *shared.requests.lock().unwrap().entry(key).or_default() += 1;
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }

@@ -145,6 +145,7 @@ pub fn resolve(
 /// pubgrub's report with the root spelled as words.
 fn readable(report: &str) -> String {
     report
+        .replace(&format!("{ROOT} 0 is forbidden"), "they cannot all be met")
         .replace(
             &format!("{ROOT} 0 depends on "),
             "the requirements ask for ",
