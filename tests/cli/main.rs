@@ -6,5 +6,5 @@ mod repox_server;
 mod serve;
 mod warm_maven;
 mod warm_npm;
-mod warm_support;
 mod warm_pypi;
+mod warm_support;
