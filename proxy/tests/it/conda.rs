@@ -316,6 +316,19 @@ async fn shards_are_verified_by_name_and_packages_by_their_shard() {
             .unwrap()
             .contains("immutable")
     );
+    shard.bytes().await.unwrap();
+    // The last byte reaches the client as the entry is committed: wait for the commit.
+    let stored = proxy
+        .cache
+        .path()
+        .join(format!("data-v1/conda/{shard_path}"));
+    for _ in 0..100 {
+        if stored.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stored.exists(), "{stored:?}");
     // Only the shard knows the package digest (repodata.json was never fetched): the tampered
     // package is refused.
     let r = c
