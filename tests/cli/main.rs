@@ -4,6 +4,8 @@ mod generated;
 mod maven_client;
 mod repox_server;
 mod serve;
+mod warm_cargo;
+mod warm_conda;
 mod warm_maven;
 mod warm_npm;
 mod warm_pypi;
