@@ -117,8 +117,10 @@ pub(crate) async fn run(
         Some(entry) => revalidate(&repo, &res, &entry, &tx).await,
         None => fetch(&repo, &res, None, &tx).await,
     };
-    drop(in_flight);
+    // Publish the outcome before leaving the in-flight map: a request that joins in between
+    // sees the committed entry, never a half-finished stream.
     tx.send_modify(|s| s.done = Some(outcome));
+    drop(in_flight);
 }
 
 async fn revalidate(
@@ -352,8 +354,6 @@ async fn download(
             )));
         }
     }
-    tx.send_modify(|s| s.verified = true);
-
     let meta = Meta {
         len: written,
         content_type: head.content_type.clone(),
@@ -386,6 +386,9 @@ async fn download(
             tracing::warn!(%key, "cannot cache checksum file: {e}");
         }
     }
+    // Only now may clients get the last byte: the entry (and its checksum file) is committed,
+    // so a client that asks again at once is answered from the cache.
+    tx.send_modify(|s| s.verified = true);
     Ok(Entry {
         meta: Arc::new(meta),
         body: Body::File(reader),
