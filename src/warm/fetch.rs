@@ -16,7 +16,7 @@
 //! lock rejects stays cached; a separate server keeps it and the failure says so.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -25,7 +25,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use url::Url;
 
 use super::report::Progress;
@@ -177,6 +177,9 @@ struct Inner {
     memo: Mutex<HashMap<(Url, Option<&'static str>), SharedOutcome>>,
     next_id: AtomicU64,
     evict: Option<Evict>,
+    /// Requests started and not finished (prefetches nobody waits for included).
+    in_flight: AtomicUsize,
+    idle: Notify,
 }
 
 impl Fetcher {
@@ -196,6 +199,8 @@ impl Fetcher {
                 memo: Mutex::default(),
                 next_id: AtomicU64::new(1),
                 evict,
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
             }),
         }
     }
@@ -213,7 +218,14 @@ impl Fetcher {
         }
         let inner = self.inner.clone();
         let key = fetch.key();
-        let task = tokio::spawn(async move { inner.run(fetch).await });
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        let task = tokio::spawn(async move {
+            let result = inner.clone().run(fetch).await;
+            if inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                inner.idle.notify_waiters();
+            }
+            result
+        });
         let shared = async move {
             task.await
                 .unwrap_or_else(|e| Err(FetchError::Transport(format!("download task: {e}"))))
@@ -222,6 +234,20 @@ impl Fetcher {
         .shared();
         memo.insert(key, shared.clone());
         shared
+    }
+
+    /// Waits until no request is running, prefetches included: the proxy must not stop
+    /// under them.
+    pub async fn drain(&self) {
+        loop {
+            let idle = self.inner.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// `HEAD`: the size and whether repox has the file, for `--dry-run`. Not reported.

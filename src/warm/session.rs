@@ -128,6 +128,7 @@ pub async fn run(
     }
 
     sink.wait().await;
+    fetcher.drain().await;
     let mut would_fetch = Vec::new();
     if options.dry_run {
         would_fetch = sink.plan_heads().await;

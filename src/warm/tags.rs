@@ -378,10 +378,11 @@ fn cpython_tags(python: (u64, u64), platforms: &[String]) -> Vec<String> {
     tags
 }
 
-/// `X.Y` of the `python3` on PATH, else 3.12.
+/// `X.Y.Z` of the `python3` on PATH (markers such as `python_full_version < "3.11.3"` need the
+/// patch level), else 3.12.
 fn host_python() -> String {
     let output = std::process::Command::new("python3")
-        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
         .stderr(std::process::Stdio::null())
         .output();
     match output {

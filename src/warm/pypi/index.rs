@@ -178,10 +178,15 @@ impl Index {
             let url = base
                 .join(&format!("{project}/"))
                 .map_err(|e| e.to_string())?;
+            // Optional: pages are prefetched on speculation (a dependency under a marker
+            // that turns out false); a project the resolver really needs and no index has is
+            // reported by the resolver.
             let fetch = Fetch::index(url.clone(), format!("{project} (project page)"))
                 .accept(ACCEPT_JSON)
-                .keep_body();
+                .keep_body()
+                .optional();
             match self.inner.fetcher.get(fetch).await {
+                Ok(fetched) if fetched.cache == "absent" => {}
                 Ok(fetched) => {
                     found = true;
                     let body = fetched.body.unwrap_or_default();
