@@ -119,23 +119,26 @@ impl Endpoint {
         })
     }
 
-    /// When we run the proxy ourselves, a way to remove an entry from its store by key
-    /// (`REPO/PATH`): a download the lock file rejects is not kept.
+    /// When we run the proxy ourselves, a way to remove the entry a request path (below the
+    /// server root) was served from: a download the lock file rejects is not kept.
     pub fn evictor(&self) -> Option<Evict> {
         let app = self.in_process.as_ref()?.app.clone();
-        Some(Arc::new(move |key: &str| {
+        Some(Arc::new(move |path: &str| {
             let app = app.clone();
-            let key = key.to_owned();
+            let path = path.to_owned();
             async move {
-                let name = key.split('/').next().unwrap_or("");
+                let (name, below) = path.split_once('/').unwrap_or((&path, ""));
                 let Some(repo) = app.repository(name) else {
                     return false;
                 };
                 let store = repo.services.store.clone();
-                match store.get(&key).await {
-                    Ok(Some(_)) => store.remove(&key).await.is_ok(),
-                    _ => false,
+                let mut removed = false;
+                for key in store_keys(repo.config.kind.as_str(), name, below) {
+                    if let Ok(Some(_)) = store.get(&key).await {
+                        removed |= store.remove(&key).await.is_ok();
+                    }
                 }
+                removed
             }
             .boxed()
         }))
@@ -197,6 +200,29 @@ impl Endpoint {
             .join(&format!("{repository}/{path}"))
             .with_context(|| format!("`{repository}/{path}` does not form a URL"))
     }
+}
+
+/// The store keys a package file at `below` (the path below `/{repo}/`) may be cached under.
+/// Most ecosystems key files by their path; npm tarballs and cargo crates have keys of their
+/// own in the proxy (`npm/tarball.rs`, `cargo/download.rs`), mirrored here. The end-to-end test
+/// of a rejected digest fails if they drift apart.
+fn store_keys(kind: &str, repo: &str, below: &str) -> Vec<String> {
+    let mut keys = vec![format!("{repo}/{below}")];
+    match kind {
+        "npm" => {
+            if let Some((name, file)) = below.split_once("/-/") {
+                keys.push(format!("{repo}/tarballs/{name}/{file}"));
+            }
+        }
+        "cargo" => {
+            let parts: Vec<&str> = below.split('/').collect();
+            if let ["dl", name, version, "download"] = parts[..] {
+                keys.push(format!("{repo}/crates/{name}/{name}-{version}.crate"));
+            }
+        }
+        _ => {}
+    }
+    keys
 }
 
 /// The path of `url` below `base` when `url` is on the same server.
@@ -267,6 +293,25 @@ mod tests {
             ],
             in_process: None,
         }
+    }
+
+    #[test]
+    fn store_keys_of_package_files() {
+        assert_eq!(
+            store_keys("npm", "npm", "@scope/util/-/util-2.0.0.tgz"),
+            [
+                "npm/@scope/util/-/util-2.0.0.tgz",
+                "npm/tarballs/@scope/util/util-2.0.0.tgz"
+            ]
+        );
+        assert_eq!(
+            store_keys("cargo", "cargo", "dl/serde/1.0.0/download")[1],
+            "cargo/crates/serde/serde-1.0.0.crate"
+        );
+        assert_eq!(
+            store_keys("pypi", "pypi", "packages/a/b.whl"),
+            ["pypi/packages/a/b.whl"]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod repox_server;
 mod serve;
 mod warm_cargo;
 mod warm_conda;
+mod warm_hashes;
 mod warm_maven;
 mod warm_npm;
 mod warm_pypi;
