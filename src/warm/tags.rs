@@ -29,8 +29,6 @@ pub struct Environment {
     pub markers: MarkerEnvironment,
     /// `(major, minor)` of `python`.
     pub python_version: (u64, u64),
-    /// `python_full_version`, e.g. `3.12.0`.
-    pub python_full: String,
 }
 
 impl fmt::Display for Environment {
@@ -93,7 +91,6 @@ impl Environment {
             tags,
             markers,
             python_version: (major, minor),
-            python_full: full,
         })
     }
 
