@@ -14,8 +14,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(cli.global.verbose, cli.global.quiet);
-    match commands::run(cli) {
+    let log = logging::init(cli.global.verbose, cli.global.quiet);
+    let result = commands::run(cli);
+    drop(log);
+    match result {
         Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {

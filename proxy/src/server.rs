@@ -30,7 +30,7 @@ use crate::upstream::UpstreamSetupError;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The cache directory is unusable.
-    #[error("cannot use cache directory `{}`: {source}", path.display())]
+    #[error("cannot use cache directory `{}`", path.display())]
     Cache {
         /// The directory.
         path: PathBuf,
@@ -41,7 +41,7 @@ pub enum StartError {
     #[error(transparent)]
     Upstream(#[from] UpstreamSetupError),
     /// The address is taken or not allowed.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,

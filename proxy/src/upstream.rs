@@ -43,7 +43,7 @@ pub enum UpstreamSetupError {
         var: String,
     },
     /// The HTTP client could not be built (bad proxy URL, TLS setup).
-    #[error("upstream `{upstream}`: {source}")]
+    #[error("upstream `{upstream}`: cannot build its HTTP client")]
     Client {
         /// Upstream name.
         upstream: String,

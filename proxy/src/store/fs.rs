@@ -25,10 +25,61 @@ const TRAILER: u64 = 16;
 /// Bodies up to this size are read into memory together with their metadata.
 const SMALL: u64 = 256 * 1024;
 
+/// Memory held by the hot-entry cache.
+const HOT_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Entries as files under a cache directory.
-#[derive(Debug)]
+///
+/// Small entries are also kept in memory (up to [`HOT_BYTES`]), so a hit on a hot file costs one
+/// `stat` on the request's own thread instead of an open and a read on the blocking pool. The
+/// `stat` checks that the file is still the one that was read (inode, length, mtime): another
+/// process sharing the directory replaces entries by rename, which changes the inode.
 pub struct FsStore {
     root: PathBuf,
+    hot: quick_cache::sync::Cache<PathBuf, Hot, HotWeight>,
+}
+
+impl std::fmt::Debug for FsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsStore")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+struct Hot {
+    id: FileId,
+    entry: Entry,
+}
+
+#[derive(Clone)]
+struct HotWeight;
+
+impl quick_cache::Weighter<PathBuf, Hot> for HotWeight {
+    fn weight(&self, key: &PathBuf, hot: &Hot) -> u64 {
+        hot.entry.meta.len + key.as_os_str().len() as u64 + 512
+    }
+}
+
+/// What tells one file from its replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileId {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    ino: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        FileId {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            ino: std::os::unix::fs::MetadataExt::ino(meta),
+        }
+    }
 }
 
 impl FsStore {
@@ -36,6 +87,7 @@ impl FsStore {
     pub fn open(cache_dir: &Path) -> io::Result<FsStore> {
         let root = cache_dir.join("data-v1");
         std::fs::create_dir_all(&root)?;
+        let hot = quick_cache::sync::Cache::with_weighter(4096, HOT_BYTES, HotWeight);
         let tag = cache_dir.join("CACHEDIR.TAG");
         if !tag.exists() {
             std::fs::write(
@@ -43,7 +95,7 @@ impl FsStore {
                 "Signature: 8a477f597d28d172789f06886806bc55\n# This directory is a cache made by repox.\n",
             )?;
         }
-        Ok(FsStore { root })
+        Ok(FsStore { root, hot })
     }
 
     fn file_path(&self, key: &str) -> PathBuf {
@@ -89,7 +141,7 @@ fn parse_meta(json: &[u8], body_len: u64) -> io::Result<Meta> {
     Ok(meta)
 }
 
-fn read_entry(path: &Path) -> io::Result<Option<Entry>> {
+fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e)
@@ -99,7 +151,9 @@ fn read_entry(path: &Path) -> io::Result<Option<Entry>> {
         }
         Err(e) => return Err(e),
     };
-    let len = file.metadata()?.len();
+    let stat = file.metadata()?;
+    let id = FileId::of(&stat);
+    let len = stat.len();
     if len < TRAILER {
         return Err(corrupt("too short"));
     }
@@ -114,10 +168,11 @@ fn read_entry(path: &Path) -> io::Result<Option<Entry>> {
         let meta = parse_meta(&all[body_len as usize..(len - TRAILER) as usize], body_len)?;
         let mut bytes = Bytes::from(all);
         bytes.truncate(body_len as usize);
-        return Ok(Some(Entry {
+        let entry = Entry {
             meta: Arc::new(meta),
             body: Body::Bytes(bytes),
-        }));
+        };
+        return Ok(Some((entry, id)));
     }
     let mut trailer = [0u8; TRAILER as usize];
     file.seek(SeekFrom::Start(len - TRAILER))?;
@@ -127,36 +182,57 @@ fn read_entry(path: &Path) -> io::Result<Option<Entry>> {
     let mut json = vec![0u8; meta_len as usize];
     read_exact_at(&file, &mut json, body_len)?;
     let meta = parse_meta(&json, body_len)?;
-    Ok(Some(Entry {
+    let entry = Entry {
         meta: Arc::new(meta),
         body: Body::File(Arc::new(file)),
-    }))
+    };
+    Ok(Some((entry, id)))
 }
 
 impl Store for FsStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Entry>>> {
         let path = self.file_path(key);
         Box::pin(async move {
-            let result = tokio::task::spawn_blocking(move || {
-                let r = read_entry(&path);
-                (r, path)
-            })
-            .await
-            .map_err(io::Error::other)?;
+            if let Some(hot) = self.hot.get(&path) {
+                // One stat of a file whose inode is cached: cheap enough for this thread.
+                match std::fs::metadata(&path) {
+                    Ok(stat) if FileId::of(&stat) == hot.id => return Ok(Some(hot.entry)),
+                    _ => {
+                        self.hot.remove(&path);
+                    }
+                }
+            }
+            let (result, path) = tokio::task::spawn_blocking(move || (read_entry(&path), path))
+                .await
+                .map_err(io::Error::other)?;
             match result {
-                (Err(e), path) if e.kind() == io::ErrorKind::InvalidData => {
+                Ok(Some((entry, id))) => {
+                    if matches!(entry.body, Body::Bytes(_)) {
+                        self.hot.insert(
+                            path,
+                            Hot {
+                                id,
+                                entry: entry.clone(),
+                            },
+                        );
+                    }
+                    Ok(Some(entry))
+                }
+                Ok(None) => Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     tracing::warn!(path = %path.display(), "ignoring damaged cache entry: {e}");
                     Ok(None)
                 }
-                (r, _) => r,
+                Err(e) => Err(e),
             }
         })
     }
 
     fn put<'a>(&'a self, key: &'a str, body: Staged, meta: Meta) -> BoxFuture<'a, io::Result<()>> {
         let path = self.file_path(key);
+        let stale = path.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
+            let result = tokio::task::spawn_blocking(move || {
                 let json = serde_json::to_vec(&meta).map_err(io::Error::other)?;
                 let mut temp = body.into_inner();
                 let file = temp.as_file_mut();
@@ -175,13 +251,16 @@ impl Store for FsStore {
                 Ok(())
             })
             .await
-            .map_err(io::Error::other)?
+            .map_err(io::Error::other)?;
+            self.hot.remove(&stale);
+            result
         })
     }
 
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<()>> {
         let path = self.file_path(key);
         Box::pin(async move {
+            self.hot.remove(&path);
             match tokio::fs::remove_file(&path).await {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
@@ -263,6 +342,41 @@ mod tests {
         assert!(dir.path().join("data-v1/m/a/~listing").exists());
         assert!(dir.path().join("CACHEDIR.TAG").exists());
         assert!(store.usage().await.unwrap() > 600_000);
+    }
+
+    #[tokio::test]
+    async fn hot_entries_follow_replacements_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ours, theirs) = (
+            FsStore::open(dir.path()).unwrap(),
+            FsStore::open(dir.path()).unwrap(),
+        );
+        let staged = |body: &[u8]| {
+            let staged = Staged::create(&dir.path().join("tmp")).unwrap();
+            staged.file().write_all(body).unwrap();
+            let mut m = meta(body.len() as u64);
+            m.url = String::from_utf8_lossy(body).into_owned();
+            (staged, m)
+        };
+        let (s, m) = staged(b"old");
+        ours.put("m/meta.xml", s, m).await.unwrap();
+        assert_eq!(
+            ours.get("m/meta.xml").await.unwrap().unwrap().meta.url,
+            "old"
+        );
+        assert_eq!(
+            ours.get("m/meta.xml").await.unwrap().unwrap().meta.url,
+            "old",
+            "served hot"
+        );
+        let (s, m) = staged(b"newer");
+        theirs.put("m/meta.xml", s, m).await.unwrap();
+        assert_eq!(
+            ours.get("m/meta.xml").await.unwrap().unwrap().meta.url,
+            "newer"
+        );
+        theirs.remove("m/meta.xml").await.unwrap();
+        assert!(ours.get("m/meta.xml").await.unwrap().is_none());
     }
 
     #[tokio::test]
