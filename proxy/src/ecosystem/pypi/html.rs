@@ -194,6 +194,10 @@ fn dist(a: Anchor, base: &Url) -> Option<Dist> {
 
 /// Escapes text for HTML content and double-quoted attribute values.
 pub fn escape(out: &mut String, s: &str) {
+    if !s.contains(['&', '<', '>', '"', '\'']) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),

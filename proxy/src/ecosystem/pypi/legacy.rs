@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock};
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde_json::Value;
 use url::Url;
 
@@ -22,6 +22,7 @@ use crate::error::Failure;
 use crate::path::RepoPath;
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
+use crate::server::request_origin;
 use crate::store::{Entry, now_secs};
 
 static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(64 << 20));
@@ -72,7 +73,7 @@ pub async fn serve(
         Ok(found) => found,
         Err(e) => return tagged(e.into_response(), "miss", None),
     };
-    let origin = origin(req, uri);
+    let origin = request_origin(req, uri);
     let memo_key = format!(
         "{}\0{project}\0{}\0{}\0{}\0{origin}",
         repo.name, entry.meta.upstream, entry.meta.url, entry.meta.digests.sha256
@@ -144,32 +145,6 @@ fn rewrite(body: &[u8], page: &str, upstream: &str, project: &str, base: &str) -
     serde_json::to_vec(&doc).ok()
 }
 
-/// `scheme://host[:port]` clients use to reach repox: `X-Forwarded-Proto`/`-Host` from a
-/// reverse proxy, else `Host`.
-fn origin(headers: &HeaderMap, uri: &Uri) -> String {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
-    let scheme = get("x-forwarded-proto")
-        .filter(|p| matches!(*p, "http" | "https"))
-        .unwrap_or("http");
-    let host = get("x-forwarded-host")
-        .or_else(|| get(header::HOST.as_str()))
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .filter(|h| {
-            h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
-        })
-        .unwrap_or_else(|| format!("127.0.0.1:{}", crate::config::DEFAULT_PORT));
-    format!("{scheme}://{host}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,17 +172,5 @@ mod tests {
             "http://h:8078/pypi/files/pypi/demo/demo-0.9.zip"
         );
         assert_eq!(v["info"]["project_url"], "https://pypi.org/project/demo/");
-    }
-
-    #[test]
-    fn origin_prefers_forwarded_headers() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8078"));
-        assert_eq!(origin(&h, &Uri::from_static("/x")), "http://127.0.0.1:8078");
-        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        h.insert("x-forwarded-host", HeaderValue::from_static("pypi.corp"));
-        assert_eq!(origin(&h, &Uri::from_static("/x")), "https://pypi.corp");
-        h.insert("x-forwarded-host", HeaderValue::from_static("evil\"/"));
-        assert!(origin(&h, &Uri::from_static("/x")).ends_with(":8078"));
     }
 }

@@ -95,6 +95,16 @@ pub fn locate(url: &Url, filename: &str, upstream: &str, project: &str) -> Locat
         && url.path().starts_with("/packages/")
     {
         let href = &url.path()[1..];
+        // Fast path for the usual shape: nothing encoded, nothing to normalize.
+        let plain = !href.contains(['%', '\\'])
+            && !href.contains("//")
+            && href.split('/').all(|s| s != "." && s != "..");
+        if plain && href.rsplit('/').next() == Some(filename) {
+            return Location {
+                path: href.to_owned(),
+                href: href.to_owned(),
+            };
+        }
         if let Ok(path) = RepoPath::parse(href)
             && path.file_name() == filename
         {

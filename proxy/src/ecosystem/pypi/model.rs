@@ -149,7 +149,16 @@ fn api_version(meta: &Map<String, Value>) -> (u32, u32) {
     (parts.next().unwrap_or(1), parts.next().unwrap_or(0))
 }
 
-/// Merges pages given as (upstream index, page) in priority order.
+/// A filename that can be the last segment of a repox URL (a hostile page could list `../x`).
+fn is_filename(f: &str) -> bool {
+    !f.is_empty()
+        && f != "."
+        && f != ".."
+        && !f.chars().any(|c| c == '/' || c == '\\' || c.is_control())
+}
+
+/// Merges pages given as (upstream index, page) in priority order; files whose name cannot be a
+/// path segment are dropped.
 pub fn merge(project: &str, pages: Vec<(usize, Page)>) -> Merged {
     let mut files = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
@@ -170,7 +179,7 @@ pub fn merge(project: &str, pages: Vec<(usize, Page)>) -> Merged {
             add_version(v);
         }
         for dist in page.files {
-            if !seen.insert(dist.filename.clone()) {
+            if !is_filename(&dist.filename) || !seen.insert(dist.filename.clone()) {
                 continue;
             }
             if !listed && let Some(v) = name::version_of(&dist.filename, project) {
@@ -235,6 +244,9 @@ mod tests {
             dist("demo-1.0.tar.gz", "pypi", Some("bb"), Some(1)),
             dist("demo-2.0.tar.gz", "pypi", Some("cc"), Some(1)),
         ];
+        b.files.push(dist("..", "pypi", Some("dd"), Some(1)));
+        b.files
+            .push(dist("a/../../b.whl", "pypi", Some("dd"), Some(1)));
         let m = merge("demo", vec![(0, a), (1, b)]);
         assert_eq!(m.versions, vec!["1.0", "2.0"]);
         assert_eq!(m.files.len(), 2);

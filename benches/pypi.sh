@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# PyPI benchmarks for `repox serve`, run by hand (never by the tests), loopback only.
+#
+# A 61-wheel requirement set (numpy, pandas, django, boto3, scipy, matplotlib, … and their
+# dependencies) is downloaded once from PyPI into $BENCH_DIR/wheels (outside the repository),
+# then laid out as a static PEP 503 index with PEP 658 `.metadata` files, served by nginx. That
+# index is both the baseline and repox's upstream, so both sides serve the same pages and files.
+# Figures, each measured in the same run:
+#   - `pip install` and `uv pip install` of the set into a fresh venv with the client's cache off,
+#     from nginx and from a warm repox: median and fastest wall time of $RUNS alternating
+#     rounds, and the ratios (target: repox <= 1.05 x nginx). Installs are mostly unpacking, so
+#     other load on the machine shows up as noise: run it on a quiet machine;
+#   - a 2,500-file project page (synthetic, on the same nginx): time for repox to fetch, parse,
+#     merge and render it (first request) and to answer it warm (curl), and the in-process
+#     parse + render time (the `a_2000_file_page_renders_in_20_ms` unit test in release mode).
+#
+#   benches/pypi.sh            # builds with `cargo build --release`, then measures (~5 min)
+#
+# Needs nginx, curl, python3 with pip and venv, and uv (`apt-get install -y nginx curl
+# python3-venv; pip install uv`). Set CARGO_TARGET_DIR to reuse a target directory, BENCH_DIR to
+# keep the wheels somewhere else (default /tmp/repox-pypi-bench; about 150 MB), RUNS for more
+# rounds.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUNS=${RUNS:-7}
+BIG_FILES=2500
+WORK="${BENCH_DIR:-/tmp/repox-pypi-bench}"
+
+for tool in nginx curl python3 uv; do
+    command -v "$tool" >/dev/null || {
+        echo "error: $tool not found" >&2
+        echo "hint: apt-get install -y nginx curl python3-venv; pip install uv" >&2
+        exit 1
+    }
+done
+python3 -m pip --version >/dev/null || {
+    echo "error: python3 has no pip" >&2
+    exit 1
+}
+
+echo "building repox (cargo build --release)..." >&2
+cargo build --release --quiet -p repox
+REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+
+mkdir -p "$WORK"
+chmod 755 "$WORK" # nginx workers may run as another user
+RUN="$(mktemp -d "$WORK/run.XXXXXX")"
+chmod 755 "$RUN"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_ports() { # free_ports N: N free loopback ports, one per line
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+wait_http() { # wait_http URL: until it answers (any status), at most 20 s
+    local i
+    for i in $(seq 200); do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "error: $1 did not come up" >&2
+    exit 1
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+# A clean environment: no pip/uv configuration, no proxies (pyenv's shims need PYENV_ROOT).
+clean() { env -i HOME="$HOME" PATH="$PATH" ${PYENV_ROOT:+PYENV_ROOT="$PYENV_ROOT"} \
+    PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"; }
+
+# ---- wheels (downloaded once, kept) --------------------------------------------------------
+WHEELS="$WORK/wheels"
+if ! compgen -G "$WHEELS/*.whl" >/dev/null; then
+    echo "downloading the requirement set from PyPI into $WHEELS (once)..." >&2
+    mkdir -p "$WHEELS"
+    printf '%s\n' numpy pandas django boto3 requests flask sqlalchemy pydantic fastapi uvicorn \
+        httpx rich pyyaml pytest cryptography pillow scipy matplotlib tqdm lxml psutil \
+        >"$WORK/requirements.in"
+    python3 -m pip download --only-binary=:all: -q -d "$WHEELS" -r "$WORK/requirements.in"
+fi
+
+# ---- the static index --------------------------------------------------------------------
+echo "building a PEP 503 index of $(ls "$WHEELS"/*.whl | wc -l) wheels..." >&2
+WWW="$RUN/www"
+python3 - "$WHEELS" "$WWW" "$RUN/pins.txt" "$BIG_FILES" <<'EOF'
+import hashlib, html, os, re, sys, zipfile
+wheels, www, pins, big = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+os.makedirs(f"{www}/files")
+projects, lines = {}, []
+for f in sorted(os.listdir(wheels)):
+    if not f.endswith(".whl"):
+        continue
+    name, version = f.split("-")[:2]
+    path = f"{www}/files/{f}"
+    os.link(os.path.join(wheels, f), path)
+    with zipfile.ZipFile(path) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
+        data = z.read(meta)
+    with open(path + ".metadata", "wb") as m:
+        m.write(data)
+    sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    msha = hashlib.sha256(data).hexdigest()
+    projects.setdefault(norm(name), []).append(
+        f'<a href="../../files/{f}#sha256={sha}" data-dist-info-metadata="sha256={msha}" '
+        f'data-core-metadata="sha256={msha}">{html.escape(f)}</a><br/>')
+    lines.append(f"{norm(name)}=={version}")
+projects["big"] = [
+    f'<a href="../../files/big-1.{i}-py3-none-any.whl#sha256={i:064x}" '
+    f'data-requires-python="&gt;=3.9" data-core-metadata="sha256={i:064x}">'
+    f'big-1.{i}-py3-none-any.whl</a><br/>' for i in range(big)]
+for p, links in projects.items():
+    os.makedirs(f"{www}/simple/{p}")
+    with open(f"{www}/simple/{p}/index.html", "w") as out:
+        out.write(f"<!DOCTYPE html><html><body><h1>Links for {p}</h1>\n" + "\n".join(links) + "\n</body></html>\n")
+with open(f"{www}/simple/index.html", "w") as out:
+    out.write("".join(f'<a href="{p}/">{p}</a>\n' for p in projects))
+with open(pins, "w") as out:
+    out.write("\n".join(lines) + "\n")
+EOF
+WHEEL_COUNT=$(wc -l <"$RUN/pins.txt")
+
+mapfile -t PORTS < <(free_ports 2)
+NGINX="http://127.0.0.1:${PORTS[0]}"
+PROXY="http://127.0.0.1:${PORTS[1]}"
+
+# ---- nginx -------------------------------------------------------------------------------
+mkdir -p "$RUN/nginx"
+cat >"$RUN/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $RUN/nginx/nginx.pid;
+error_log $RUN/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    types { text/html html; }
+    default_type application/octet-stream;
+    client_body_temp_path $RUN/nginx/body;
+    proxy_temp_path $RUN/nginx/proxy;
+    fastcgi_temp_path $RUN/nginx/fastcgi;
+    uwsgi_temp_path $RUN/nginx/uwsgi;
+    scgi_temp_path $RUN/nginx/scgi;
+    server {
+        listen 127.0.0.1:${PORTS[0]};
+        root $WWW;
+        index index.html;
+    }
+}
+EOF
+nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" 2>>"$RUN/nginx/error.log" &
+PIDS+=($!)
+
+# ---- repox -------------------------------------------------------------------------------
+cat >"$RUN/repox.toml" <<EOF
+[repositories.pypi]
+kind = "pypi"
+[[repositories.pypi.upstreams]]
+name = "nginx"
+url = "$NGINX/simple/"
+EOF
+"$REPOX" --config "$RUN/repox.toml" serve --listen "127.0.0.1:${PORTS[1]}" \
+    --cache-dir "$RUN/cache" 2>"$RUN/repox.log" &
+PIDS+=($!)
+wait_http "$NGINX/simple/"
+wait_http "$PROXY/-/health"
+
+# ---- installs ----------------------------------------------------------------------------
+N=0
+install() { # install pip|uv INDEX_URL: one install into a fresh venv; prints seconds
+    N=$((N + 1))
+    local venv="$RUN/venv-$N" start end
+    python3 -m venv --without-pip "$venv"
+    start=$(date +%s.%N)
+    case "$1" in
+    pip) clean python3 -m pip --python "$venv/bin/python" install -q --no-cache-dir \
+        -r "$RUN/pins.txt" --index-url "$2" ;;
+    uv) clean uv pip install -q --no-cache --python "$venv/bin/python" \
+        -r "$RUN/pins.txt" --index-url "$2" ;;
+    esac
+    end=$(date +%s.%N)
+    rm -rf "$venv"
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+echo "warming repox (one install per client)..." >&2
+install uv "$PROXY/pypi/simple/" >/dev/null
+install pip "$PROXY/pypi/simple/" >/dev/null
+
+ROWS=()
+row() { ROWS+=("$(printf '%-44s %12s %12s   %s' "$@")"); }
+for client in pip uv; do
+    : >"$RUN/$client-nginx" && : >"$RUN/$client-repox"
+    for i in $(seq "$RUNS"); do
+        echo "$client install, round $i/$RUNS..." >&2
+        if ((i % 2)); then
+            install "$client" "$NGINX/simple/" >>"$RUN/$client-nginx"
+            install "$client" "$PROXY/pypi/simple/" >>"$RUN/$client-repox"
+        else
+            install "$client" "$PROXY/pypi/simple/" >>"$RUN/$client-repox"
+            install "$client" "$NGINX/simple/" >>"$RUN/$client-nginx"
+        fi
+    done
+    a=$(median <"$RUN/$client-nginx")
+    b=$(median <"$RUN/$client-repox")
+    r=$(ratio "$b" "$a")
+    row "$client install, $WHEEL_COUNT wheels, median s" "$a" "$b" \
+        "repox/nginx = $r (target <= 1.05: $(awk -v r="$r" 'BEGIN { print (r <= 1.05) ? "met" : "MISSED" }'))"
+    # The fastest round is the one least disturbed by anything else running on the machine.
+    a=$(sort -g "$RUN/$client-nginx" | head -1)
+    b=$(sort -g "$RUN/$client-repox" | head -1)
+    row "$client install, $WHEEL_COUNT wheels, fastest s" "$a" "$b" "repox/nginx = $(ratio "$b" "$a")"
+done
+
+# ---- a 2,500-file page -------------------------------------------------------------------
+echo "$BIG_FILES-file page..." >&2
+ACCEPT='application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01'
+page() { curl -sf -o /dev/null -H "Accept: $ACCEPT" -w '%{time_total}\n' "$PROXY/pypi/simple/big/"; }
+COLD=$(page)
+WARM=$(for _ in $(seq 21); do page; done | median)
+NGINX_PAGE=$(for _ in $(seq 21); do curl -sf -o /dev/null -w '%{time_total}\n' "$NGINX/simple/big/"; done | median)
+ms() { awk -v s="$1" 'BEGIN { printf "%.1f", s * 1000 }'; }
+row "$BIG_FILES-file page, first request, ms" "" "$(ms "$COLD")" "upstream fetch + parse + merge + render"
+row "$BIG_FILES-file page, warm, ms (median of 21)" "$(ms "$NGINX_PAGE")" "$(ms "$WARM")" \
+    "nginx: the static HTML; repox: rendered JSON"
+RENDER=$(cargo test --release --quiet -p repox-proxy --lib a_2000_file_page -- --nocapture 2>&1 |
+    sed -n 's/.*page ([0-9]* KB): \([0-9.]*\) ms/\1/p')
+row "2,500-file page, parse + render in-process, ms" "" "${RENDER:-?}" \
+    "target <= 20 ms: $(awk -v r="${RENDER:-999}" 'BEGIN { print (r <= 20) ? "met" : "MISSED" }')"
+
+echo
+printf '%-44s %12s %12s\n' "" "nginx" "repox"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "load average before/after: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
