@@ -43,6 +43,10 @@ pub async fn run(
     let started = Instant::now();
     let http = reqwest::Client::builder()
         .no_proxy()
+        // repox gives up on a stalled upstream itself (`idle_timeout`); this only guards
+        // against a repox that stops answering altogether.
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(300))
         .pool_max_idle_per_host(options.jobs.max(8))
         .user_agent(concat!("repox-warm/", env!("CARGO_PKG_VERSION")))
         .build()?;
