@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -169,10 +170,17 @@ impl Server {
             stopping.cancel();
         });
         let graceful = stop.clone();
-        let serve =
-            axum::serve(self.listener, self.app.router()).with_graceful_shutdown(async move {
-                graceful.cancelled().await;
-            });
+        let serve = axum::serve(
+            // Bodies of fills in progress end with a small write (the held-back last byte):
+            // without TCP_NODELAY it could wait for the client's delayed ACK.
+            self.listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            self.app.router(),
+        )
+        .with_graceful_shutdown(async move {
+            graceful.cancelled().await;
+        });
         tokio::select! {
             result = serve => result,
             () = async { stop.cancelled().await; tokio::time::sleep(Duration::from_secs(10)).await } => {
