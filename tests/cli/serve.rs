@@ -18,7 +18,11 @@ fn repox(home: &Path) -> Command {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_healthy(port: u16, child: &mut Child) -> String {
@@ -26,7 +30,9 @@ fn wait_healthy(port: u16, child: &mut Child) -> String {
     loop {
         if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::Write;
-            stream.write_all(b"GET /-/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            stream
+                .write_all(b"GET /-/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
             let mut resp = String::new();
             stream.read_to_string(&mut resp).unwrap();
             return resp;
@@ -55,7 +61,10 @@ fn serve_with_no_config_uses_the_embedded_default_and_stops_on_sigterm() {
     let cache = home.path().join(".cache/repox");
     assert!(cache.join("CACHEDIR.TAG").exists());
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
@@ -67,8 +76,16 @@ fn serve_with_no_config_uses_the_embedded_default_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status}");
     let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    assert!(log.contains(&format!("listening on http://127.0.0.1:{port}")), "{log}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains(&format!("listening on http://127.0.0.1:{port}")),
+        "{log}"
+    );
     assert!(log.contains("shutting down"), "{log}");
     let staging: Vec<_> = std::fs::read_dir(cache.join("tmp")).unwrap().collect();
     assert!(staging.is_empty(), "no staging file is left behind");
@@ -85,20 +102,40 @@ fn config_show_combines_default_file_env_and_flags() {
     )
     .unwrap();
     let out = repox(home.path())
-        .args(["--config", file.to_str().unwrap(), "config", "show", "--cache-dir", "/srv/cache"])
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "config",
+            "show",
+            "--cache-dir",
+            "/srv/cache",
+        ])
         .env("REPOX_OFFLINE", "true")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let shown = String::from_utf8(out.stdout).unwrap();
     assert!(shown.contains("listen = \"127.0.0.1:9999\""), "{shown}");
     assert!(shown.contains("cache_dir = \"/srv/cache\""), "{shown}");
     assert!(shown.contains("offline = true"), "{shown}");
     assert!(shown.contains("negative_ttl = \"2h\""), "{shown}");
-    assert!(shown.contains("url = \"https://repo.corp.example/maven2/\""), "{shown}");
-    assert!(!shown.contains("repo.maven.apache.org"), "the file's maven repository replaces the default one");
+    assert!(
+        shown.contains("url = \"https://repo.corp.example/maven2/\""),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("repo.maven.apache.org"),
+        "the file's maven repository replaces the default one"
+    );
 
-    let out = repox(home.path()).args(["config", "show", "--listen", "0.0.0.0:1234"]).output().unwrap();
+    let out = repox(home.path())
+        .args(["config", "show", "--listen", "0.0.0.0:1234"])
+        .output()
+        .unwrap();
     let shown = String::from_utf8(out.stdout).unwrap();
     assert!(shown.contains("listen = \"0.0.0.0:1234\""), "{shown}");
     assert!(shown.contains("repo.maven.apache.org"), "{shown}");
@@ -107,21 +144,41 @@ fn config_show_combines_default_file_env_and_flags() {
 #[test]
 fn config_init_writes_the_commented_default_once() {
     let home = tempfile::tempdir().unwrap();
-    let out = repox(home.path()).args(["config", "init"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = repox(home.path())
+        .args(["config", "init"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let path = home.path().join(".config/repox/repox.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("# How long \"this upstream lacks this path\" is remembered"));
     assert!(text.contains("[repositories.maven]"));
 
-    let again = repox(home.path()).args(["config", "init"]).output().unwrap();
+    let again = repox(home.path())
+        .args(["config", "init"])
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);
-    assert!(err.contains("already exists") && err.contains("hint: pass --force"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("hint: pass --force"),
+        "{err}"
+    );
 
     // The written file is picked up by default and is valid.
-    let out = repox(home.path()).args(["config", "show"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = repox(home.path())
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -129,14 +186,27 @@ fn bad_config_names_file_line_and_key() {
     let home = tempfile::tempdir().unwrap();
     let file = home.path().join("bad.toml");
     std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\n\n[repositories.maven]\nkind = \"maven\"\nmetadata_ttl = \"soon\"\n").unwrap();
-    let out = repox(home.path()).args(["serve"]).env("REPOX_CONFIG", &file).output().unwrap();
+    let out = repox(home.path())
+        .args(["serve"])
+        .env("REPOX_CONFIG", &file)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let first = err.lines().next().unwrap();
-    assert!(first.starts_with(&format!("error: {}:6: `metadata_ttl`: invalid duration", file.display())), "{err}");
+    assert!(
+        first.starts_with(&format!(
+            "error: {}:6: `metadata_ttl`: invalid duration",
+            file.display()
+        )),
+        "{err}"
+    );
 
     std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\ncolour = true\n").unwrap();
-    let out = repox(home.path()).args(["--config", file.to_str().unwrap(), "serve"]).output().unwrap();
+    let out = repox(home.path())
+        .args(["--config", file.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(":3: unknown field `colour`"), "{err}");
 }
