@@ -5,7 +5,6 @@ mod commands;
 mod configure;
 mod logging;
 mod settings;
-#[allow(dead_code)] // `repox warm` is wired in by the command that uses it.
 mod warm;
 
 use std::process::ExitCode;
