@@ -48,8 +48,12 @@ pub async fn serve(
         Ok(found) => found,
         Err(e) => return tagged(e.into_response(), "miss", None),
     };
+    let Ok(file_url) = Url::parse(&found.url) else {
+        let e = Failure::Upstream(format!("the page gives a bad URL: {}", found.url));
+        return tagged(e.into_response(), "miss", None);
+    };
     let (url, verify) = match suffix {
-        None => (found.url.clone(), found.verify.clone()),
+        None => (file_url, found.verify.clone()),
         Some(suffix) => {
             let check = match suffix {
                 ".metadata" => found.metadata.clone(),
@@ -58,10 +62,14 @@ pub async fn serve(
             let Some(check) = check else {
                 return tagged(Failure::NotFound.into_response(), "miss", None);
             };
-            (with_suffix(&found.url, suffix), check)
+            (with_suffix(&file_url, suffix), check)
         }
     };
-    let Some(i) = repo.upstreams.iter().position(|u| u.name == found.upstream) else {
+    let Some(i) = repo
+        .upstreams
+        .iter()
+        .position(|u| *u.name == *found.upstream)
+    else {
         return tagged(Failure::NotFound.into_response(), "miss", None);
     };
     let mut res = Resource::new(repo, path);

@@ -12,7 +12,7 @@ use html5gum::{Token, Tokenizer};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::model::{Dist, HASH_NAMES, Merged, Page};
+use super::model::{Dist, HASH_NAMES, Merged, Metadata, Page, raw};
 use super::name;
 
 /// An `<a>` being read: its attributes and text so far.
@@ -88,16 +88,14 @@ fn walk(body: &[u8], mut meta: impl FnMut(&str, &str), mut anchor: impl FnMut(An
     }
 }
 
-/// `sha256=<hex>` (a metadata attribute value) → `{"sha256": "<hex>"}`; `true` → `true`.
-fn metadata_value(v: &str) -> Option<Value> {
+/// A metadata attribute value: `true` (or empty) → unhashed; `sha256=<hex>` → that hash.
+fn metadata_value(v: &str) -> Option<Metadata> {
     let v = v.trim();
     if v.is_empty() || v.eq_ignore_ascii_case("true") {
-        return Some(Value::Bool(true));
+        return Some(Metadata::Unhashed);
     }
     let (name, hex) = v.split_once('=')?;
-    let mut hashes = Map::new();
-    hashes.insert(name.to_owned(), Value::String(hex.to_owned()));
-    Some(Value::Object(hashes))
+    Some(Metadata::Hashes(vec![(name.to_owned(), hex.to_owned())]))
 }
 
 /// Parses an upstream PEP 503 project page fetched from `page_url`.
@@ -129,8 +127,7 @@ pub fn parse(body: &[u8], page_url: &Url) -> Page {
         |a| anchors.push(a),
     );
     if !status.is_empty() {
-        page.extra
-            .insert("project-status".into(), Value::Object(status));
+        page.extra.push(("project-status".into(), raw(&status)));
     }
     page.files = anchors.into_iter().filter_map(|a| dist(a, &base)).collect();
     page
@@ -151,44 +148,29 @@ fn dist(a: Anchor, base: &Url) -> Option<Dist> {
     if filename.is_empty() {
         return None;
     }
-    let mut d = Dist::new(filename, url);
+    let mut d = Dist {
+        filename,
+        url: url.into(),
+        ..Dist::default()
+    };
     if let Some((name, hex)) = fragment.as_deref().and_then(|f| f.split_once('='))
         && HASH_NAMES.contains(&name)
     {
-        d.fields["hashes"]
-            .as_object_mut()
-            .expect("hashes is a map")
-            .insert(name.to_owned(), Value::String(hex.to_owned()));
+        d.hashes.push((name.to_owned(), hex.to_owned()));
     }
-    if let Some(rp) = a.get("data-requires-python") {
-        d.fields
-            .insert("requires-python".into(), Value::String(rp.to_owned()));
-    }
-    let metadata = a
+    d.requires_python = a.get("data-requires-python").map(str::to_owned);
+    d.core_metadata = a
         .get("data-core-metadata")
-        .or_else(|| a.get("data-dist-info-metadata"));
-    if let Some(m) = metadata.and_then(metadata_value) {
-        d.fields.insert("core-metadata".into(), m);
-    }
-    if let Some(sig) = a.get("data-gpg-sig") {
-        d.fields
-            .insert("gpg-sig".into(), Value::Bool(sig.trim() == "true"));
-    }
-    if let Some(reason) = a.get("data-yanked") {
-        // PEP 592: the attribute alone means yanked; its value, if any, is the reason.
-        let v = if reason.is_empty() {
-            Value::Bool(true)
-        } else {
-            Value::String(reason.to_owned())
-        };
-        d.fields.insert("yanked".into(), v);
-    }
-    if let Some(p) = a.get("data-provenance")
-        && let Ok(abs) = base.join(p)
-    {
-        d.fields
-            .insert("provenance".into(), Value::String(abs.to_string()));
-    }
+        .or_else(|| a.get("data-dist-info-metadata"))
+        .and_then(metadata_value);
+    d.gpg_sig = a.get("data-gpg-sig").map(|sig| sig.trim() == "true");
+    // PEP 592: the attribute alone means yanked; its value, if any, is the reason.
+    d.yanked = a.get("data-yanked").map(str::to_owned);
+    d.provenance = a
+        .get("data-provenance")
+        .and_then(|p| base.join(p).ok())
+        .map(String::from);
+    d.fill_json();
     Some(d)
 }
 
@@ -218,17 +200,17 @@ fn attr(out: &mut String, name: &str, value: &str) {
     out.push('"');
 }
 
-/// `{"sha256": "<hex>"}` → `sha256=<hex>`; `true` → `true`.
-fn metadata_attr(v: &Value) -> Option<String> {
-    match v {
-        Value::Bool(true) => Some("true".into()),
-        Value::Object(hashes) => {
-            let pick = hashes
-                .get_key_value("sha256")
-                .or_else(|| hashes.iter().next())?;
-            Some(format!("{}={}", pick.0, pick.1.as_str()?))
+/// Unhashed → `true`; hashes → `sha256=<hex>` (sha256 if given, else the first).
+fn metadata_attr(m: &Metadata) -> Option<String> {
+    match m {
+        Metadata::Unhashed => Some("true".into()),
+        Metadata::Hashes(h) => {
+            let (k, v) = h
+                .iter()
+                .find(|(k, _)| k == "sha256")
+                .or_else(|| h.first())?;
+            Some(format!("{k}={v}"))
         }
-        _ => None,
     }
 }
 
@@ -268,8 +250,13 @@ pub fn render(page: &Merged, hrefs: &[String]) -> Vec<u8> {
         .get("api-version")
         .and_then(Value::as_str)
         .unwrap_or("1.0");
-    let status = page.extra.get("project-status").and_then(Value::as_object);
-    head(&mut out, &format!("Links for {}", page.name), api, status);
+    let status = page.extra_value("project-status");
+    head(
+        &mut out,
+        &format!("Links for {}", page.name),
+        api,
+        status.as_ref().and_then(Value::as_object),
+    );
     for ((_, d), href) in page.files.iter().zip(hrefs) {
         out.push_str("    <a href=\"");
         escape(&mut out, href);
@@ -280,27 +267,22 @@ pub fn render(page: &Merged, hrefs: &[String]) -> Vec<u8> {
             escape(&mut out, hex);
         }
         out.push('"');
-        let f = &d.fields;
-        if let Some(rp) = f.get("requires-python").and_then(Value::as_str) {
+        if let Some(rp) = &d.requires_python {
             attr(&mut out, "data-requires-python", rp);
         }
-        if let Some(m) = f.get("core-metadata").and_then(metadata_attr) {
+        if let Some(m) = d.core_metadata.as_ref().and_then(metadata_attr) {
             attr(&mut out, "data-dist-info-metadata", &m);
             attr(&mut out, "data-core-metadata", &m);
         }
-        if let Some(Value::Bool(sig)) = f.get("gpg-sig") {
-            attr(
-                &mut out,
-                "data-gpg-sig",
-                if *sig { "true" } else { "false" },
-            );
+        if let Some(sig) = d.gpg_sig {
+            attr(&mut out, "data-gpg-sig", if sig { "true" } else { "false" });
         }
-        match f.get("yanked") {
-            Some(Value::Bool(true)) => out.push_str(" data-yanked"),
-            Some(Value::String(reason)) => attr(&mut out, "data-yanked", reason),
-            _ => {}
+        match d.yanked.as_deref() {
+            Some("") => out.push_str(" data-yanked"),
+            Some(reason) => attr(&mut out, "data-yanked", reason),
+            None => {}
         }
-        if let Some(p) = f.get("provenance").and_then(Value::as_str) {
+        if let Some(p) = &d.provenance {
             attr(&mut out, "data-provenance", p);
         }
         out.push('>');
@@ -374,16 +356,16 @@ mod tests {
         let sdist = &p.files[0];
         assert_eq!(sdist.filename, "pip-0.2.tar.gz");
         assert!(matches!(sdist.verify(), Verify::Sha256(h) if h.starts_with("88bb")));
-        assert_eq!(sdist.url.fragment(), None);
-        assert!(sdist.core_metadata().is_none());
-        assert!(!sdist.fields.contains_key("yanked"));
+        assert!(!sdist.url.contains('#'));
+        assert!(sdist.metadata_check().is_none());
+        assert_eq!(sdist.yanked, None);
         let whl = &p.files[1];
-        assert_eq!(whl.fields["requires-python"], ">=3.6");
+        assert_eq!(whl.requires_python.as_deref(), Some(">=3.6"));
         assert_eq!(
-            whl.fields["yanked"],
-            "See https://github.com/pypa/pip/issues/8711"
+            whl.yanked.as_deref(),
+            Some("See https://github.com/pypa/pip/issues/8711")
         );
-        assert!(matches!(whl.core_metadata(), Some(Verify::Sha256(h)) if h.starts_with("d7c3")));
+        assert!(matches!(whl.metadata_check(), Some(Verify::Sha256(h)) if h.starts_with("d7c3")));
     }
 
     #[test]
@@ -408,25 +390,22 @@ mod tests {
                 "https://other.example/x/demo-3.0.zip",
             ]
         );
-        assert_eq!(p.files[0].fields["hashes"]["md5"], "0123");
+        assert_eq!(p.files[0].hashes, [("md5".to_owned(), "0123".to_owned())]);
         assert_eq!(p.files[0].verify(), Verify::None);
-        assert_eq!(p.files[1].fields["yanked"], true);
-        assert!(p.files[1].hashes().unwrap().is_empty());
+        assert_eq!(p.files[1].yanked.as_deref(), Some(""));
+        assert!(p.files[1].hashes.is_empty());
         assert_eq!(
             p.files[2].filename,
             "demo-2.0+cpu-cp311-cp311-linux_x86_64.whl"
         );
-        assert_eq!(p.files[2].core_metadata(), Some(Verify::None));
+        assert_eq!(p.files[2].metadata_check(), Some(Verify::None));
         assert_eq!(p.files[3].filename, "demo-3.0.zip");
 
         let based = page(
             r#"<base href="https://cdn.example/files/"><a href="a-1.0.tar.gz">a-1.0.tar.gz</a>"#,
             "https://idx.example/simple/a/",
         );
-        assert_eq!(
-            based.files[0].url.as_str(),
-            "https://cdn.example/files/a-1.0.tar.gz"
-        );
+        assert_eq!(based.files[0].url, "https://cdn.example/files/a-1.0.tar.gz");
     }
 
     #[test]
@@ -448,12 +427,16 @@ mod tests {
         let again = page(&html, "http://repox/pypi/simple/pip/");
         assert_eq!(again.files.len(), 2);
         assert_eq!(
-            again.files[1].url.as_str(),
+            again.files[1].url,
             "http://repox/pypi/x/pip-21.2-py3-none-any.whl"
         );
         for (a, b) in merged.files.iter().zip(&again.files) {
             assert_eq!(a.1.filename, b.filename);
-            assert_eq!(a.1.fields, b.fields);
+            assert_eq!(a.1.hashes, b.hashes);
+            assert_eq!(a.1.yanked, b.yanked);
+            assert_eq!(a.1.requires_python, b.requires_python);
+            assert_eq!(a.1.core_metadata, b.core_metadata);
+            assert_eq!(a.1.json, b.json);
         }
     }
 

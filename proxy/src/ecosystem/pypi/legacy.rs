@@ -129,7 +129,7 @@ fn rewrite(body: &[u8], page: &str, upstream: &str, project: &str, base: &str) -
         let Ok(url) = page.join(url) else {
             return;
         };
-        let loc = link::locate(&url, filename, upstream, project);
+        let loc = link::locate(url.as_str(), filename, upstream, project);
         obj.insert("url".into(), Value::String(format!("{base}{}", loc.href)));
     };
     if let Some(Value::Array(urls)) = doc.get_mut("urls") {

@@ -15,8 +15,9 @@
 //! Links in pages are relative (`../../packages/…`), so they survive a reverse proxy that changes
 //! the scheme or host in front of repox (the PEP 503/691 specs resolve them against the page).
 
+use std::sync::Arc;
+
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use url::Url;
 
 use crate::path::RepoPath;
 use crate::repository::Verify;
@@ -56,9 +57,9 @@ pub struct Location {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     /// The name of the upstream whose page listed it (its proxy settings apply).
-    pub upstream: String,
-    /// The file's URL on that upstream (or the host it links to).
-    pub url: Url,
+    pub upstream: Arc<str>,
+    /// The file's absolute URL on that upstream (or the host it links to).
+    pub url: String,
     /// What the download must match.
     pub verify: Verify,
     /// PEP 658 metadata: `Some(check)` when `<url>.metadata` exists.
@@ -88,13 +89,18 @@ pub fn segment(upstream: &str) -> String {
     }
 }
 
-/// The repox location of a file listed at `url` by `upstream`'s page of `project`.
-pub fn locate(url: &Url, filename: &str, upstream: &str, project: &str) -> Location {
-    if url.host_str() == Some(PYTHONHOSTED)
-        && url.query().is_none()
-        && url.path().starts_with("/packages/")
+/// The repox location of a file listed at `url` (absolute, as `url::Url` prints it) by
+/// `upstream`'s page of `project`.
+pub fn locate(url: &str, filename: &str, upstream: &str, project: &str) -> Location {
+    let on_pythonhosted = ["https://", "http://"].iter().find_map(|scheme| {
+        url.strip_prefix(scheme)?
+            .strip_prefix(PYTHONHOSTED)?
+            .strip_prefix('/')
+    });
+    if let Some(href) = on_pythonhosted
+        && href.starts_with("packages/")
+        && !href.contains('?')
     {
-        let href = &url.path()[1..];
         // Fast path for the usual shape: nothing encoded, nothing to normalize.
         let plain = !href.contains(['%', '\\'])
             && !href.contains("//")
@@ -141,8 +147,8 @@ mod tests {
 
     #[test]
     fn pythonhosted_files_keep_their_path() {
-        let url = Url::parse("https://files.pythonhosted.org/packages/97/75/10a9ebee3fd790d20926a90a2547f0bf78f371b2f13aa822c759680ca7b9/tomli-2.0.1-py3-none-any.whl").unwrap();
-        let loc = locate(&url, "tomli-2.0.1-py3-none-any.whl", "pypi", "tomli");
+        let url = "https://files.pythonhosted.org/packages/97/75/10a9ebee3fd790d20926a90a2547f0bf78f371b2f13aa822c759680ca7b9/tomli-2.0.1-py3-none-any.whl";
+        let loc = locate(url, "tomli-2.0.1-py3-none-any.whl", "pypi", "tomli");
         assert_eq!(
             loc.href,
             "packages/97/75/10a9ebee3fd790d20926a90a2547f0bf78f371b2f13aa822c759680ca7b9/tomli-2.0.1-py3-none-any.whl"
@@ -152,11 +158,9 @@ mod tests {
 
     #[test]
     fn other_hosts_go_under_files_with_the_filename_last() {
-        let url =
-            Url::parse("https://download.pytorch.org/whl/cpu/torch-2.3.0%2Bcpu-cp311-none.whl")
-                .unwrap();
+        let url = "https://download.pytorch.org/whl/cpu/torch-2.3.0%2Bcpu-cp311-none.whl";
         let loc = locate(
-            &url,
+            url,
             "torch-2.3.0+cpu-cp311-none.whl",
             "pytorch cpu",
             "torch",
@@ -166,7 +170,7 @@ mod tests {
             "files/pytorch_cpu/torch/torch-2.3.0+cpu-cp311-none.whl"
         );
         assert_eq!(loc.href, loc.path);
-        let odd = locate(&url, "a b#c.whl", ".hidden", "a");
+        let odd = locate(url, "a b#c.whl", ".hidden", "a");
         assert_eq!(odd.href, "files/_hidden/a/a%20b%23c.whl");
         assert_eq!(
             RepoPath::parse(&odd.href).unwrap().as_str(),
@@ -176,9 +180,24 @@ mod tests {
 
     #[test]
     fn a_pythonhosted_url_whose_name_differs_from_the_filename_is_not_path_mapped() {
-        let url = Url::parse("https://files.pythonhosted.org/packages/aa/bb/x/other.whl").unwrap();
-        let loc = locate(&url, "demo-1.0-py3-none-any.whl", "pypi", "demo");
+        let url = "https://files.pythonhosted.org/packages/aa/bb/x/other.whl";
+        let loc = locate(url, "demo-1.0-py3-none-any.whl", "pypi", "demo");
         assert_eq!(loc.path, "files/pypi/demo/demo-1.0-py3-none-any.whl");
+    }
+
+    #[test]
+    fn encoded_pythonhosted_paths_are_decoded_for_the_key() {
+        let url = "https://files.pythonhosted.org/packages/aa/bb/cc/x-1.0%2Bcpu-py3-none-any.whl";
+        let loc = locate(url, "x-1.0+cpu-py3-none-any.whl", "pypi", "x");
+        assert_eq!(loc.path, "packages/aa/bb/cc/x-1.0+cpu-py3-none-any.whl");
+        assert_eq!(loc.href, "packages/aa/bb/cc/x-1.0%2Bcpu-py3-none-any.whl");
+        let other = locate(
+            "https://files.pythonhosted.org.evil/packages/a/x.whl",
+            "x.whl",
+            "p",
+            "x",
+        );
+        assert_eq!(other.path, "files/p/x/x.whl");
     }
 
     #[test]
