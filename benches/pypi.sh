@@ -10,6 +10,8 @@
 #     from nginx and from a warm repox: median and fastest wall time of $RUNS alternating
 #     rounds, and the ratios (target: repox <= 1.05 x nginx). Installs are mostly unpacking, so
 #     other load on the machine shows up as noise: run it on a quiet machine;
+#   - the network part alone, which is all repox can change: `pip download` of the set (pages,
+#     metadata, wheels) and `uv pip compile` of it (pages, metadata), from nginx and from repox;
 #   - a 2,500-file project page (synthetic, on the same nginx): time for repox to fetch, parse,
 #     merge and render it (first request) and to answer it warm (curl), and the in-process
 #     parse + render time (the `a_2000_file_page_renders_in_20_ms` unit test in release mode).
@@ -230,6 +232,34 @@ for client in pip uv; do
     a=$(sort -g "$RUN/$client-nginx" | head -1)
     b=$(sort -g "$RUN/$client-repox" | head -1)
     row "$client install, $WHEEL_COUNT wheels, fastest s" "$a" "$b" "repox/nginx = $(ratio "$b" "$a")"
+done
+
+# ---- the network part alone -----------------------------------------------------------------
+# What repox can change: pip downloading the set (pages, metadata, wheels, no install) and uv
+# resolving it (pages and metadata), from each server.
+fetch() { # fetch pip|uv INDEX_URL: prints seconds
+    local start end
+    rm -rf "$RUN/dl"
+    start=$(date +%s.%N)
+    case "$1" in
+    pip) clean python3 -m pip download -q --no-cache-dir --no-deps -d "$RUN/dl" \
+        -r "$RUN/pins.txt" --index-url "$2" ;;
+    uv) clean uv pip compile -q --no-cache -o /dev/null "$RUN/pins.txt" --index-url "$2" ;;
+    esac
+    end=$(date +%s.%N)
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
+}
+for client in pip uv; do
+    : >"$RUN/$client-fetch-nginx" && : >"$RUN/$client-fetch-repox"
+    echo "$client fetch only, $RUNS rounds..." >&2
+    for i in $(seq "$RUNS"); do
+        fetch "$client" "$NGINX/simple/" >>"$RUN/$client-fetch-nginx"
+        fetch "$client" "$PROXY/pypi/simple/" >>"$RUN/$client-fetch-repox"
+    done
+    a=$(median <"$RUN/$client-fetch-nginx")
+    b=$(median <"$RUN/$client-fetch-repox")
+    what=$([ "$client" = pip ] && echo "pip download, no install" || echo "uv pip compile (resolve)")
+    row "$what, median s" "$a" "$b" "repox/nginx = $(ratio "$b" "$a")"
 done
 
 # ---- a 2,500-file page -------------------------------------------------------------------
