@@ -14,6 +14,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -27,16 +29,23 @@ const SMALL: u64 = 256 * 1024;
 
 /// Memory held by the hot-entry cache.
 const HOT_BYTES: u64 = 32 * 1024 * 1024;
+/// How long a hot entry is served without checking its file again.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Entries as files under a cache directory.
 ///
-/// Small entries are also kept in memory (up to [`HOT_BYTES`]), so a hit on a hot file costs one
-/// `stat` on the request's own thread instead of an open and a read on the blocking pool. The
-/// `stat` checks that the file is still the one that was read (inode, length, mtime): another
-/// process sharing the directory replaces entries by rename, which changes the inode.
+/// Small entries are also kept in memory (up to [`HOT_BYTES`]), so a hit on a hot file costs no
+/// system call at all, instead of an open and a read on the blocking pool. At most every
+/// [`RECHECK`] a `stat` checks that the file is still the one that was read (inode, length,
+/// mtime): this process drops the hot copy whenever it replaces or removes an entry itself, and
+/// another process sharing the directory replaces entries by rename, which changes the inode, so
+/// its changes show within that interval.
 pub struct FsStore {
     root: PathBuf,
     hot: quick_cache::sync::Cache<PathBuf, Hot, HotWeight>,
+    /// The clock hot entries' check times count from.
+    epoch: Instant,
+    recheck: Duration,
 }
 
 impl std::fmt::Debug for FsStore {
@@ -51,6 +60,8 @@ impl std::fmt::Debug for FsStore {
 struct Hot {
     id: FileId,
     entry: Entry,
+    /// When the file was last seen unchanged, in milliseconds since [`FsStore::epoch`].
+    checked: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -95,7 +106,12 @@ impl FsStore {
                 "Signature: 8a477f597d28d172789f06886806bc55\n# This directory is a cache made by repox.\n",
             )?;
         }
-        Ok(FsStore { root, hot })
+        Ok(FsStore {
+            root,
+            hot,
+            epoch: Instant::now(),
+            recheck: RECHECK,
+        })
     }
 
     fn file_path(&self, key: &str) -> PathBuf {
@@ -193,10 +209,19 @@ impl Store for FsStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Entry>>> {
         let path = self.file_path(key);
         Box::pin(async move {
+            let now = self.epoch.elapsed().as_millis() as u64;
             if let Some(hot) = self.hot.get(&path) {
+                if now.saturating_sub(hot.checked.load(Ordering::Relaxed))
+                    < self.recheck.as_millis() as u64
+                {
+                    return Ok(Some(hot.entry));
+                }
                 // One stat of a file whose inode is cached: cheap enough for this thread.
                 match std::fs::metadata(&path) {
-                    Ok(stat) if FileId::of(&stat) == hot.id => return Ok(Some(hot.entry)),
+                    Ok(stat) if FileId::of(&stat) == hot.id => {
+                        hot.checked.store(now, Ordering::Relaxed);
+                        return Ok(Some(hot.entry));
+                    }
                     _ => {
                         self.hot.remove(&path);
                     }
@@ -213,6 +238,7 @@ impl Store for FsStore {
                             Hot {
                                 id,
                                 entry: entry.clone(),
+                                checked: Arc::new(AtomicU64::new(now)),
                             },
                         );
                     }
@@ -347,10 +373,11 @@ mod tests {
     #[tokio::test]
     async fn hot_entries_follow_replacements_by_another_process() {
         let dir = tempfile::tempdir().unwrap();
-        let (ours, theirs) = (
+        let (mut ours, theirs) = (
             FsStore::open(dir.path()).unwrap(),
             FsStore::open(dir.path()).unwrap(),
         );
+        ours.recheck = Duration::from_secs(3600);
         let staged = |body: &[u8]| {
             let staged = Staged::create(&dir.path().join("tmp")).unwrap();
             staged.file().write_all(body).unwrap();
@@ -371,6 +398,12 @@ mod tests {
         );
         let (s, m) = staged(b"newer");
         theirs.put("m/meta.xml", s, m).await.unwrap();
+        assert_eq!(
+            ours.get("m/meta.xml").await.unwrap().unwrap().meta.url,
+            "old",
+            "the hot copy is served until it is due for a check"
+        );
+        ours.recheck = Duration::ZERO;
         assert_eq!(
             ours.get("m/meta.xml").await.unwrap().unwrap().meta.url,
             "newer"
