@@ -1,6 +1,7 @@
 //! Counters for `/-/metrics`, rendered in the Prometheus text format. A handful of series do
-//! not justify a metrics framework: a map from series to value behind a mutex is enough, and
-//! updates happen once per request or upstream call, never per byte.
+//! not justify a metrics framework: maps behind mutexes are enough, and updates happen once per
+//! request or upstream call, never per byte. Request counters, touched by every hit, are keyed
+//! so that counting allocates nothing; label text is only built when the page is rendered.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -50,8 +51,17 @@ const FAMILIES: &[(&str, &str, &str)] = &[
 /// All counters of one server.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Per repository: answers by (status, cache outcome), and body bytes.
+    requests: Mutex<BTreeMap<String, Answers>>,
+    /// Upstream series: (family, label text) to value.
     series: Mutex<BTreeMap<(&'static str, String), f64>>,
     cache_bytes: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Answers {
+    count: BTreeMap<(u16, &'static str), u64>,
+    bytes: u64,
 }
 
 fn labels(pairs: &[(&str, &str)]) -> String {
@@ -76,24 +86,14 @@ impl Metrics {
     }
 
     /// One answered request.
-    pub fn request(&self, repository: &str, status: u16, cache: &str, bytes: u64) {
-        let status = status.to_string();
-        self.add(
-            "repox_requests_total",
-            &[
-                ("repository", repository),
-                ("status", &status),
-                ("cache", cache),
-            ],
-            1.0,
-        );
-        if bytes > 0 {
-            self.add(
-                "repox_bytes_served_total",
-                &[("repository", repository)],
-                bytes as f64,
-            );
+    pub fn request(&self, repository: &str, status: u16, cache: &'static str, bytes: u64) {
+        let mut requests = self.requests.lock().expect("metrics lock");
+        if !requests.contains_key(repository) {
+            requests.insert(repository.to_owned(), Answers::default());
         }
+        let answers = requests.get_mut(repository).expect("inserted above");
+        *answers.count.entry((status, cache)).or_default() += 1;
+        answers.bytes += bytes;
     }
 
     /// One upstream call with its time to headers; `result` is `ok`, `not_found` or `error`.
@@ -129,13 +129,38 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let requests = self.requests.lock().expect("metrics lock");
         let series = self.series.lock().expect("metrics lock");
         let mut out = String::new();
         for (family, kind, help) in FAMILIES {
             let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} {kind}");
-            if *family == "repox_cache_size_bytes" {
-                let _ = writeln!(out, "{family} {}", self.cache_bytes.load(Ordering::Relaxed));
-                continue;
+            match *family {
+                "repox_cache_size_bytes" => {
+                    let _ = writeln!(out, "{family} {}", self.cache_bytes.load(Ordering::Relaxed));
+                    continue;
+                }
+                "repox_requests_total" => {
+                    for (repository, answers) in requests.iter() {
+                        for ((status, cache), n) in &answers.count {
+                            let status = status.to_string();
+                            let pairs = [
+                                ("repository", repository.as_str()),
+                                ("status", &status),
+                                ("cache", cache),
+                            ];
+                            let _ = writeln!(out, "{family}{{{}}} {n}", labels(&pairs));
+                        }
+                    }
+                    continue;
+                }
+                "repox_bytes_served_total" => {
+                    for (repository, answers) in requests.iter().filter(|(_, a)| a.bytes > 0) {
+                        let pairs = [("repository", repository.as_str())];
+                        let _ = writeln!(out, "{family}{{{}}} {}", labels(&pairs), answers.bytes);
+                    }
+                    continue;
+                }
+                _ => {}
             }
             for ((name, labels), v) in series.range((*family, String::new())..) {
                 if name != family {
