@@ -15,13 +15,17 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::sync::watch;
 
 use crate::fill::FillStatus;
 use crate::store::{self, Entry, Meta};
 
 const CHUNK: usize = 256 * 1024;
+
+const X_CHECKSUM_SHA1: HeaderName = HeaderName::from_static("x-checksum-sha1");
+const X_CHECKSUM_MD5: HeaderName = HeaderName::from_static("x-checksum-md5");
+const X_CHECKSUM_SHA256: HeaderName = HeaderName::from_static("x-checksum-sha256");
 
 /// Per-resource response details decided by the ecosystem.
 #[derive(Debug, Clone, Copy)]
@@ -136,25 +140,30 @@ fn not_modified(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
 }
 
 /// Headers describing a stored entry (shared by 200, 206, 304 and HEAD).
-pub fn entry_headers(meta: &Meta, presentation: Presentation) -> HeaderMap {
-    let mut h = HeaderMap::new();
+fn entry_headers(
+    meta: &Meta,
+    presentation: Presentation,
+    etag: &str,
+    last_modified: &str,
+) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(12);
     let ct = meta
         .content_type
         .as_deref()
         .unwrap_or("application/octet-stream");
     h.insert(header::CONTENT_TYPE, value(ct));
-    h.insert(header::ETAG, value(&meta.etag()));
-    h.insert(header::LAST_MODIFIED, value(&meta.last_modified()));
+    h.insert(header::ETAG, value(etag));
+    h.insert(header::LAST_MODIFIED, value(last_modified));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CACHE_CONTROL, presentation.cache_control.header());
     if presentation.checksum_headers {
         if let Some(sha1) = &meta.digests.sha1 {
-            h.insert("x-checksum-sha1", value(sha1));
+            h.insert(X_CHECKSUM_SHA1, value(sha1));
         }
         if let Some(md5) = &meta.digests.md5 {
-            h.insert("x-checksum-md5", value(md5));
+            h.insert(X_CHECKSUM_MD5, value(md5));
         }
-        h.insert("x-checksum-sha256", value(&meta.digests.sha256));
+        h.insert(X_CHECKSUM_SHA256, value(&meta.digests.sha256));
     }
     h
 }
@@ -171,9 +180,9 @@ pub fn entry_response(
     presentation: Presentation,
 ) -> Response {
     let meta = &entry.meta;
-    let mut headers = entry_headers(meta, presentation);
     let etag = meta.etag();
     let last_modified = meta.last_modified();
+    let mut headers = entry_headers(meta, presentation, &etag, &last_modified);
     if not_modified(req, &etag, &last_modified) {
         return build(StatusCode::NOT_MODIFIED, headers, Body::empty());
     }

@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,9 @@ use crate::path::RepoPath;
 use crate::repository::{Repository, Served, Services};
 use crate::store::{self, FsStore};
 use crate::upstream::UpstreamSetupError;
+
+/// Says whether the answer came from the cache (`hit`, `miss`, `stale`, ...).
+const X_REPOX_CACHE: HeaderName = HeaderName::from_static("x-repox-cache");
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -361,7 +364,7 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
     // Tells `repox warm` (and curious operators) whether the file was already cached.
     if served.is_some() {
         resp.headers_mut()
-            .insert("x-repox-cache", HeaderValue::from_static(cache));
+            .insert(X_REPOX_CACHE, HeaderValue::from_static(cache));
     }
     let bytes = if method == Method::HEAD {
         0
