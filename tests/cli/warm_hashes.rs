@@ -84,9 +84,7 @@ fn a_running_repox_is_warmed_over_http() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("warming the repox running at"), "{stderr}");
     assert!(
-        serve
-            .log()
-            .contains("GET /npm/left-pad/-/left-pad-1.3.0.tgz 200 miss"),
+        serve.logged("GET /npm/left-pad/-/left-pad-1.3.0.tgz 200 miss"),
         "{}",
         serve.log()
     );

@@ -289,6 +289,19 @@ impl Serve {
     pub fn log(&self) -> String {
         fs_err::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Whether a log line containing `needle` appears within a few seconds: repox writes its
+    /// log in batches, a moment after the requests.
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
 }
 
 impl Drop for Serve {
