@@ -8,7 +8,7 @@
 # 1 MB and 2 GB files), the time to first byte a miss adds to the upstream's own, and the first
 # GET of a file that only one of five upstreams has.
 #
-#   benches/serve.sh            # builds with `cargo build --release`, then measures (~2 min)
+#   benches/serve.sh            # builds with `cargo build --release`, then measures (~3 min)
 #
 # Needs nginx, wrk, curl and python3 (`apt-get install -y nginx wrk curl python3`). Set
 # CARGO_TARGET_DIR to reuse a target directory; BENCH_DIR to keep the files somewhere other than
@@ -18,6 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SMALL_FILES=200 # 1-10 KB files for the req/s figures
 LOAD_SECONDS=10 # per wrk run
+LOAD_ROUNDS=3   # alternating nginx/repox rounds; the medians are compared
 CONNECTIONS=32
 MISS_SAMPLES=31 # uncached files for the time-to-first-byte medians
 RACE_SAMPLES=11
@@ -220,10 +221,16 @@ wrk_rps() { # wrk_rps URL SCRIPT: requests/s; fails on any non-2xx answer or soc
     fi
     awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out"
 }
-echo "load: small files, nginx then repox (${LOAD_SECONDS}s each)..." >&2
-RPS_NGINX=$(wrk_rps "$NGINX" "$WORK/nginx.lua")
-RPS_REPOX=$(wrk_rps "$PROXY" "$WORK/repox.lua")
-row "cached 1-10 KB files, req/s ($CONNECTIONS conns)" "$RPS_NGINX" "$RPS_REPOX" \
+# Alternating rounds, so that a burst of other work on the machine hits both servers alike.
+: >"$WORK/rps-nginx" && : >"$WORK/rps-repox"
+for round in $(seq "$LOAD_ROUNDS"); do
+    echo "load: small files, round $round/$LOAD_ROUNDS, nginx then repox (${LOAD_SECONDS}s each)..." >&2
+    wrk_rps "$NGINX" "$WORK/nginx.lua" >>"$WORK/rps-nginx" && echo >>"$WORK/rps-nginx"
+    wrk_rps "$PROXY" "$WORK/repox.lua" >>"$WORK/rps-repox" && echo >>"$WORK/rps-repox"
+done
+RPS_NGINX=$(median <"$WORK/rps-nginx")
+RPS_REPOX=$(median <"$WORK/rps-repox")
+row "cached 1-10 KB files, req/s ($CONNECTIONS conns, median of $LOAD_ROUNDS)" "$RPS_NGINX" "$RPS_REPOX" \
     "repox/nginx = $(awk -v a="$RPS_REPOX" -v b="$RPS_NGINX" 'BEGIN { printf "%.2f", a / b }')"
 
 # ---- 100 MB: miss, then cached -----------------------------------------------------------
