@@ -8,24 +8,26 @@
 # Figures, each measured in the same run:
 #   - `pip install` and `uv pip install` of the set into a fresh venv with the client's cache off,
 #     from nginx and from a warm repox: median and fastest wall time of $RUNS alternating
-#     rounds, and the ratios (target: repox <= 1.05 x nginx). Installs are mostly unpacking, so
-#     other load on the machine shows up as noise: run it on a quiet machine;
+#     rounds (each pair in turn order), and the ratios (target: repox <= 1.05 x nginx). Installs
+#     are mostly unpacking, so the venvs go on tmpfs ($VENV_DIR, default /dev/shm) to keep disk
+#     noise out, and other load on the machine still shows up: run it on a quiet machine;
 #   - the network part alone, which is all repox can change: `pip download` of the set (pages,
 #     metadata, wheels) and `uv pip compile` of it (pages, metadata), from nginx and from repox;
 #   - a 2,500-file project page (synthetic, on the same nginx): time for repox to fetch, parse,
 #     merge and render it (first request) and to answer it warm (curl), and the in-process
 #     parse + render time (the `a_2000_file_page_renders_in_20_ms` unit test in release mode).
 #
-#   benches/pypi.sh            # builds with `cargo build --release`, then measures (~5 min)
+#   benches/pypi.sh            # builds with `cargo build --release`, then measures (~15 min)
 #
 # Needs nginx, curl, python3 with pip and venv, and uv (`apt-get install -y nginx curl
 # python3-venv; pip install uv`). Set CARGO_TARGET_DIR to reuse a target directory, BENCH_DIR to
-# keep the wheels somewhere else (default /tmp/repox-pypi-bench; about 150 MB), RUNS for more
-# rounds.
+# keep the wheels somewhere else (default /tmp/repox-pypi-bench; about 150 MB), VENV_DIR for the
+# venvs (about 1 GB at a time), RUNS for more rounds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-RUNS=${RUNS:-7}
+RUNS=${RUNS:-8}
+VENV_DIR=${VENV_DIR:-/dev/shm}
 BIG_FILES=2500
 WORK="${BENCH_DIR:-/tmp/repox-pypi-bench}"
 
@@ -191,7 +193,7 @@ wait_http "$PROXY/-/health"
 N=0
 install() { # install pip|uv INDEX_URL: one install into a fresh venv; prints seconds
     N=$((N + 1))
-    local venv="$RUN/venv-$N" start end
+    local venv="$VENV_DIR/repox-bench-venv-$$-$N" start end
     python3 -m venv --without-pip "$venv"
     start=$(date +%s.%N)
     case "$1" in
