@@ -19,12 +19,12 @@ use futures_util::{Stream, StreamExt, stream};
 use http::{HeaderMap, Method, StatusCode, header};
 use md5::Md5;
 use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::watch;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::error::Failure;
+use crate::hashing::Hashers;
 use crate::race::Failures;
 use crate::repository::{Class, Repository, Resource, Verify};
 use crate::store::{Body, Digests, Entry, Meta, Staged, now_secs};
@@ -219,48 +219,6 @@ fn header_string(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option
         .map(str::to_owned)
 }
 
-/// Digests computed while streaming.
-struct Hashers {
-    sha256: Sha256,
-    sha1: Option<Sha1>,
-    md5: Option<Md5>,
-    sha512: Option<Sha512>,
-}
-
-impl Hashers {
-    fn new(res: &Resource) -> Hashers {
-        Hashers {
-            sha256: Sha256::new(),
-            sha1: (res.checksums || matches!(res.verify, Verify::Sidecar | Verify::Sha1(_)))
-                .then(Sha1::new),
-            md5: res.checksums.then(Md5::new),
-            sha512: matches!(res.verify, Verify::Sha512(_)).then(Sha512::new),
-        }
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        self.sha256.update(data);
-        if let Some(h) = &mut self.sha1 {
-            h.update(data);
-        }
-        if let Some(h) = &mut self.md5 {
-            h.update(data);
-        }
-        if let Some(h) = &mut self.sha512 {
-            h.update(data);
-        }
-    }
-
-    fn finish(self) -> Digests {
-        Digests {
-            sha256: hex::encode(self.sha256.finalize()),
-            sha1: self.sha1.map(|h| hex::encode(h.finalize())),
-            md5: self.md5.map(|h| hex::encode(h.finalize())),
-            sha512: self.sha512.map(|h| hex::encode(h.finalize())),
-        }
-    }
-}
-
 /// The first 40-hex-digit word of a `.sha1` file (`<hex>` or `<hex>  <filename>`).
 pub fn parse_sha1_file(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
@@ -407,13 +365,32 @@ async fn stream_body(
     staged: &Staged,
     tx: &watch::Sender<FillStatus>,
 ) -> Result<Digests, AttemptError> {
+    let mut writer = BodyWriter::start(staged.file().try_clone()?, tx.clone());
+    let mut hashers = Hashers::new(res, len);
+    let received = receive(repo, res, i, url, resp, len, &mut writer, &mut hashers).await;
+    // Whatever happened, no write of this attempt may land after it ends.
+    writer.finish().await?;
+    received?;
+    Ok(hashers.finish().await?)
+}
+
+/// Hands the body's chunks to the writer and the hashers, resuming after stalls.
+#[allow(clippy::too_many_arguments)]
+async fn receive(
+    repo: &Repository,
+    res: &Resource,
+    i: usize,
+    url: &Url,
+    resp: reqwest::Response,
+    len: Option<u64>,
+    writer: &mut BodyWriter,
+    hashers: &mut Hashers,
+) -> Result<(), AttemptError> {
     let mut accepts_ranges = resp
         .headers()
         .get(header::ACCEPT_RANGES)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
-    let mut writer = tokio::fs::File::from_std(staged.file().try_clone()?);
-    let mut hashers = Hashers::new(res);
-    let mut written = 0u64;
+    let mut received = 0u64;
     let mut body: ByteStream = Box::pin(resp.bytes_stream());
     let (mut source, mut source_url) = (i, url.clone());
     let mut resumes = 0;
@@ -421,21 +398,19 @@ async fn stream_body(
         let idle = repo.upstreams[source].idle_timeout;
         let problem = match tokio::time::timeout(idle, body.next()).await {
             Ok(Some(Ok(chunk))) => {
-                if len.is_some_and(|l| written + chunk.len() as u64 > l) {
+                if len.is_some_and(|l| received + chunk.len() as u64 > l) {
                     return Err(AttemptError::Mismatch(
                         "more bytes than its Content-Length".into(),
                     ));
                 }
-                writer.write_all(&chunk).await?;
-                writer.flush().await?;
-                hashers.update(&chunk);
-                written += chunk.len() as u64;
-                tx.send_modify(|s| s.written = written);
+                received += chunk.len() as u64;
+                writer.write(chunk.clone()).await?;
+                hashers.update(&chunk).await?;
                 continue;
             }
-            Ok(None) if len.is_none_or(|l| written == l) => break,
+            Ok(None) if len.is_none_or(|l| received == l) => return Ok(()),
             Ok(None) => format!(
-                "connection closed after {written} of {} bytes",
+                "connection closed after {received} of {} bytes",
                 len.unwrap_or(0)
             ),
             Ok(Some(Err(e))) => error_chain(&e),
@@ -448,8 +423,8 @@ async fn stream_body(
                 "{name}: {problem}; giving up"
             ))));
         }
-        tracing::warn!(key = %res.key, "{name}: {problem}; resuming at byte {written}");
-        match resume(repo, res, source, &source_url, accepts_ranges, written).await {
+        tracing::warn!(key = %res.key, "{name}: {problem}; resuming at byte {received}");
+        match resume(repo, res, source, &source_url, accepts_ranges, received).await {
             Some((j, j_url, stream, ranges)) => {
                 (source, source_url, body, accepts_ranges) = (j, j_url, stream, ranges);
             }
@@ -460,8 +435,46 @@ async fn stream_body(
             }
         }
     }
-    writer.flush().await?;
-    Ok(hashers.finish())
+}
+
+/// Appends a download's chunks to its staged file on a blocking thread and publishes each one
+/// to the clients tailing the file as soon as it is written, so the network reads never wait
+/// for the disk.
+struct BodyWriter {
+    chunks: mpsc::Sender<Bytes>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl BodyWriter {
+    /// Chunks queued before the download waits for the disk.
+    const QUEUE: usize = 32;
+
+    fn start(mut file: File, tx: watch::Sender<FillStatus>) -> BodyWriter {
+        let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut written = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                std::io::Write::write_all(&mut file, &chunk)?;
+                written += chunk.len() as u64;
+                tx.send_modify(|s| s.written = written);
+            }
+            Ok(())
+        });
+        BodyWriter { chunks, done }
+    }
+
+    async fn write(&mut self, chunk: Bytes) -> std::io::Result<()> {
+        self.chunks
+            .send(chunk)
+            .await
+            .map_err(|_| std::io::Error::other("the staging writer stopped"))
+    }
+
+    /// Waits until every chunk handed over is written; the writer's own error, if it failed.
+    async fn finish(self) -> std::io::Result<()> {
+        drop(self.chunks);
+        self.done.await.map_err(std::io::Error::other)?
+    }
 }
 
 /// Continues a transfer at byte `from`: the same upstream with `Range` if it accepts ranges,

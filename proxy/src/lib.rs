@@ -17,6 +17,7 @@ pub mod config;
 pub mod ecosystem;
 pub mod error;
 pub mod fill;
+mod hashing;
 pub mod metrics;
 pub mod negative;
 pub mod path;
