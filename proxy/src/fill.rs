@@ -286,9 +286,14 @@ async fn download(
             None
         }
     };
-    let body = stream_body(repo, res, i, &url, resp, len, &staged, tx);
-    let (body, sidecar) = tokio::join!(body, sidecar);
-    let digests = body?;
+    let mut writer = BodyWriter::start(staged.file().try_clone()?, tx.clone());
+    let mut hashers = Hashers::new(res, len);
+    let body = receive(repo, res, i, &url, resp, len, &mut writer, &mut hashers);
+    let (received, sidecar) = tokio::join!(body, sidecar);
+    // Whatever happened, no write of this attempt may land after it ends.
+    writer.finish().await?;
+    received?;
+    let digests = hashers.finish().await?;
     let written = tx.borrow().written;
 
     let expected = match &res.verify {
@@ -351,27 +356,6 @@ async fn download(
         meta: Arc::new(meta),
         body: Body::File(reader),
     })
-}
-
-/// Streams the body into the staged file, resuming after stalls. Returns the digests.
-#[allow(clippy::too_many_arguments)]
-async fn stream_body(
-    repo: &Repository,
-    res: &Resource,
-    i: usize,
-    url: &Url,
-    resp: reqwest::Response,
-    len: Option<u64>,
-    staged: &Staged,
-    tx: &watch::Sender<FillStatus>,
-) -> Result<Digests, AttemptError> {
-    let mut writer = BodyWriter::start(staged.file().try_clone()?, tx.clone());
-    let mut hashers = Hashers::new(res, len);
-    let received = receive(repo, res, i, url, resp, len, &mut writer, &mut hashers).await;
-    // Whatever happened, no write of this attempt may land after it ends.
-    writer.finish().await?;
-    received?;
-    Ok(hashers.finish().await?)
 }
 
 /// Hands the body's chunks to the writer and the hashers, resuming after stalls.
