@@ -75,16 +75,9 @@ for project, links in pages.items():
 print(f"{sum(len(l) for l in pages.values())} wheels in {len(pages)} projects", file=sys.stderr)
 EOF
 
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source benches/common.sh
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+PORT="$(free_ports 1)"
 python3 - "$WORK/index" "$PORT" "$LATENCY_MS" <<'EOF' &
 import functools, http.server, sys, time
 root, port, latency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) / 1000
@@ -105,10 +98,7 @@ Server(("127.0.0.1", port), functools.partial(Handler, directory=root)).serve_fo
 EOF
 PIDS+=($!)
 UPSTREAM="http://127.0.0.1:$PORT/simple/"
-for _ in $(seq 50); do
-    curl -sf -o /dev/null "$UPSTREAM" 2>/dev/null && break
-    python3 -c 'import time; time.sleep(0.1)'
-done
+wait_http "$UPSTREAM"
 
 echo "building repox (cargo build --release)..." >&2
 cargo build --release --quiet

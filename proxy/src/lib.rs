@@ -18,6 +18,7 @@ pub mod ecosystem;
 pub mod error;
 pub mod fill;
 mod hashing;
+mod memo;
 pub mod metrics;
 pub mod negative;
 pub mod path;

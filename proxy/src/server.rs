@@ -23,7 +23,7 @@ use crate::error::Failure;
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
-use crate::repository::{Repository, Served, Services};
+use crate::repository::{Repository, Served, Services, tagged};
 use crate::store::{self, FsStore};
 use crate::upstream::UpstreamSetupError;
 
@@ -281,7 +281,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     {
         // npm rewrites lock-file tarball URLs onto the registry host and drops its path prefix.
         return match RepoPath::parse(raw) {
-            Ok(path) => npm::handle(npm, &parts.method, &parts.headers, &parts.uri, path).await,
+            Ok(path) => serve_path(npm, &parts, path).await,
             Err(e) => Failure::BadRequest(e.to_string()).into_response(),
         };
     }
@@ -301,10 +301,25 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         Kind::Npm => std::borrow::Cow::Owned(rest.replace("%2f", "/").replace("%2F", "/")),
         _ => std::borrow::Cow::Borrowed(rest),
     };
-    let path = match RepoPath::parse(&rest) {
-        Ok(p) => p,
-        Err(e) => return Failure::BadRequest(e.to_string()).into_response(),
-    };
+    match RepoPath::parse(&rest) {
+        Ok(path) => serve_path(repo, &parts, path).await,
+        Err(e) => Failure::BadRequest(e.to_string()).into_response(),
+    }
+}
+
+/// Serves `path` below `repo`: block rules answer first, then the repository's ecosystem.
+async fn serve_path(
+    repo: &Arc<Repository>,
+    parts: &http::request::Parts,
+    path: RepoPath,
+) -> Response {
+    if let Some(rule) = repo.blocked(path.as_str()) {
+        return tagged(
+            Failure::Blocked(rule.to_owned()).into_response(),
+            "blocked",
+            None,
+        );
+    }
     let (method, headers, uri) = (&parts.method, &parts.headers, &parts.uri);
     match repo.config.kind {
         Kind::Maven => maven::handle(repo, method, headers, path).await,

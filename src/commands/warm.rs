@@ -41,9 +41,9 @@ pub fn run(global: &GlobalArgs, args: &WarmArgs) -> anyhow::Result<ExitCode> {
 
     let display = Display::choose(global.quiet);
     let bars = (display == Display::Bars).then(|| Arc::new(Bars::new()));
-    let shown: Box<dyn Progress> = match &bars {
-        Some(bars) => Box::new(SharedBars(bars.clone())),
-        None => Box::new(Lines {
+    let shown: Arc<dyn Progress> = match &bars {
+        Some(bars) => bars.clone(),
+        None => Arc::new(Lines {
             quiet: display == Display::Quiet,
         }),
     };
@@ -108,33 +108,4 @@ fn log_dispatch(global: &GlobalArgs, writer: BarWriter) -> tracing::Dispatch {
         )
         .finish();
     tracing::Dispatch::new(subscriber)
-}
-
-/// The bars as a boxed [`Progress`] while the command keeps a handle to clear them.
-struct SharedBars(Arc<Bars>);
-
-impl Progress for SharedBars {
-    fn phase(&self, message: &str) {
-        self.0.phase(message);
-    }
-    fn started(&self, id: u64, fetch: &crate::warm::fetch::Fetch) {
-        self.0.started(id, fetch);
-    }
-    fn sized(&self, id: u64, len: Option<u64>) {
-        self.0.sized(id, len);
-    }
-    fn advanced(&self, id: u64, bytes: u64) {
-        self.0.advanced(id, bytes);
-    }
-    fn finished(
-        &self,
-        id: u64,
-        fetch: &crate::warm::fetch::Fetch,
-        result: &Result<crate::warm::fetch::Fetched, crate::warm::fetch::FetchError>,
-    ) {
-        self.0.finished(id, fetch, result);
-    }
-    fn warn(&self, message: &str) {
-        self.0.warn(message);
-    }
 }

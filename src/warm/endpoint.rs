@@ -185,11 +185,21 @@ impl Endpoint {
         })
     }
 
+    /// An endpoint at `base` with `(name, kind, upstream URL)` repositories, for unit tests.
     #[cfg(test)]
-    pub fn for_tests(base: &str, repositories: Vec<RepositoryInfo>) -> Endpoint {
+    pub fn for_tests(base: &str, repositories: &[(&str, &str, &str)]) -> Endpoint {
         Endpoint {
             base: Url::parse(base).unwrap(),
-            repositories,
+            repositories: repositories
+                .iter()
+                .map(|&(name, kind, url)| RepositoryInfo {
+                    name: name.into(),
+                    kind: kind.into(),
+                    upstreams: vec![UpstreamInfo {
+                        url: Url::parse(url).unwrap(),
+                    }],
+                })
+                .collect(),
             in_process: None,
         }
     }
@@ -277,22 +287,14 @@ mod tests {
     use super::*;
 
     fn endpoint() -> Endpoint {
-        let repo = |name: &str, kind: &str, url: &str| RepositoryInfo {
-            name: name.into(),
-            kind: kind.into(),
-            upstreams: vec![UpstreamInfo {
-                url: Url::parse(url).unwrap(),
-            }],
-        };
-        Endpoint {
-            base: Url::parse("http://127.0.0.1:8078/").unwrap(),
-            repositories: vec![
-                repo("torch", "pypi", "https://download.pytorch.org/whl/cpu/"),
-                repo("pypi", "pypi", "https://pypi.org/simple/"),
-                repo("npm", "npm", "https://registry.npmjs.org/"),
+        Endpoint::for_tests(
+            "http://127.0.0.1:8078/",
+            &[
+                ("torch", "pypi", "https://download.pytorch.org/whl/cpu/"),
+                ("pypi", "pypi", "https://pypi.org/simple/"),
+                ("npm", "npm", "https://registry.npmjs.org/"),
             ],
-            in_process: None,
-        }
+        )
     }
 
     #[test]

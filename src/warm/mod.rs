@@ -44,13 +44,10 @@ mod yarn_lock;
 use std::path::Path;
 
 pub use format::{Format, detect_format};
-// The API the `warm` command builds on; parts of it are unused until the command is wired.
-#[allow(unused_imports)]
 pub use hash::{Hash, HashAlgorithm};
-#[allow(unused_imports)]
 pub use plan::{
-    CondaPackage, Crate, Index, IndexRole, MavenArtifact, NpmTarball, Origin, PipOptions, Plan,
-    PypiFile, PypiRequirement, SkipKind, Skipped, Want, redacted,
+    CondaPackage, Crate, IndexRole, MavenArtifact, NpmTarball, Origin, PipOptions, Plan, PypiFile,
+    PypiRequirement, SkipKind, Skipped, Want, redacted,
 };
 
 use crate::settings::Hinted;

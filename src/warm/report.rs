@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -76,13 +76,13 @@ pub struct Record {
 
 /// Keeps every outcome and forwards events to the display.
 pub struct Recorder {
-    display: Box<dyn Progress>,
+    display: Arc<dyn Progress>,
     records: Mutex<Vec<Record>>,
     warnings: Mutex<Vec<String>>,
 }
 
 impl Recorder {
-    pub fn new(display: Box<dyn Progress>) -> Recorder {
+    pub fn new(display: Arc<dyn Progress>) -> Recorder {
         Recorder {
             display,
             records: Mutex::default(),

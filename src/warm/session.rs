@@ -309,27 +309,22 @@ async fn warm_crates(
             serde_json::from_slice::<serde_json::Value>(&fetched.body.unwrap_or_default())
                 .ok()
                 .and_then(|v| v.get("dl")?.as_str().map(String::from))
+                .ok_or_else(|| "the registry's config.json has no `dl`".to_string())
         }
-        Err(e) => {
+        Err(e) => Err(format!("cannot read the registry's config.json: {e}")),
+    };
+    let dl = match dl {
+        Ok(dl) => dl,
+        Err(why) => {
             for c in &items {
                 fail(
                     format!("{} {}", c.name, c.version),
                     Some(&c.origin),
-                    format!("cannot read the registry's config.json: {e}"),
+                    why.clone(),
                 );
             }
             return;
         }
-    };
-    let Some(dl) = dl else {
-        for c in &items {
-            fail(
-                format!("{} {}", c.name, c.version),
-                Some(&c.origin),
-                "the registry's config.json has no `dl`".into(),
-            );
-        }
-        return;
     };
     for c in items {
         let what = format!("{} {}", c.name, c.version);

@@ -83,15 +83,13 @@ pub fn maven(
     let path = artifact.repository_path();
     let label = artifact_label(artifact);
     let mut fetches = Vec::new();
-    if artifact.extension == "pom" {
-        fetches.push(
-            Fetch::package(url(&path)?, label.clone())
-                .origin(origin.clone())
-                .keep_body(),
-        );
+    let file = Fetch::package(url(&path)?, label.clone()).origin(origin.clone());
+    // A POM's body is read for its parent and imported BOMs.
+    fetches.push(if artifact.extension == "pom" {
+        file.keep_body()
     } else {
-        fetches.push(Fetch::package(url(&path)?, label.clone()).origin(origin.clone()));
-    }
+        file
+    });
     // Most repositories have a `.sha1` next to every file; some (Debian's) have none.
     fetches.push(
         Fetch::index(url(&format!("{path}.sha1"))?, format!("{label}.sha1"))
@@ -320,13 +318,7 @@ pub fn cargo_repository<'a>(
 
 /// The sparse-index path of a crate: `1/a`, `2/ab`, `3/a/abc`, `se/rd/serde` (lowercase).
 pub fn crate_index_path(name: &str) -> String {
-    let name = name.to_ascii_lowercase();
-    match name.len() {
-        1 => format!("1/{name}"),
-        2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
-    }
+    repox_proxy::ecosystem::cargo::index_path(name)
 }
 
 /// The download URL from a registry's `config.json` `dl` (cargo's registry-index docs: the
@@ -341,7 +333,7 @@ pub fn crate_download_url(dl: &str, item: &Crate) -> Result<Url, String> {
         "{sha256-checksum}",
     ];
     let text = if MARKERS.iter().any(|m| dl.contains(m)) {
-        let prefix = crate_prefix(&item.name);
+        let prefix = repox_proxy::ecosystem::cargo::index_prefix(&item.name);
         let checksum = item
             .checksum
             .as_ref()
@@ -363,39 +355,21 @@ pub fn crate_download_url(dl: &str, item: &Crate) -> Result<Url, String> {
     Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))
 }
 
-/// `{prefix}`: the index directory of the crate, keeping its case.
-fn crate_prefix(name: &str) -> String {
-    match name.len() {
-        1 => "1".into(),
-        2 => "2".into(),
-        3 => format!("3/{}", &name[..1]),
-        _ => format!("{}/{}", &name[..2], &name[2..4]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
-    use super::super::endpoint::UpstreamInfo;
     use super::super::{Hash, HashAlgorithm, Origin};
     use super::*;
 
     fn endpoint() -> Endpoint {
-        let repo = |name: &str, kind: &str, url: &str| RepositoryInfo {
-            name: name.into(),
-            kind: kind.into(),
-            upstreams: vec![UpstreamInfo {
-                url: Url::parse(url).unwrap(),
-            }],
-        };
         Endpoint::for_tests(
             "http://127.0.0.1:8078/",
-            vec![
-                repo("maven", "maven", "http://127.0.0.1:9999/maven2/"),
-                repo("npm", "npm", "http://127.0.0.1:9999/npm/"),
-                repo("conda", "conda", "https://conda.anaconda.org/"),
-                repo("cargo", "cargo", "http://127.0.0.1:9999/index/"),
+            &[
+                ("maven", "maven", "http://127.0.0.1:9999/maven2/"),
+                ("npm", "npm", "http://127.0.0.1:9999/npm/"),
+                ("conda", "conda", "https://conda.anaconda.org/"),
+                ("cargo", "cargo", "http://127.0.0.1:9999/index/"),
             ],
         )
     }

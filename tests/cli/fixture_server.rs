@@ -2,13 +2,19 @@
 //! the requests it gets per path, so a test can assert that a client run never reached upstream.
 //!
 //! It owns a small tokio runtime, so synchronous tests that drive child processes (`repox serve`,
-//! `mvn`) can use it without becoming async. Symlinks are followed: Debian's
+//! `mvn`, `repox warm`) can use it without becoming async. Symlinks are followed: Debian's
 //! `/usr/share/maven-repo` is mostly links into `/usr/share/java`.
+//!
+//! A directory answers with its `index.json` or `index.html` (npm packuments, PyPI pages),
+//! `{{UPSTREAM}}` in JSON and HTML is replaced by the server's own URL (registries put absolute
+//! URLs in their documents), and a missing `X.sha1` is computed from `X`, as Maven Central has
+//! one next to every file; this lets both repox and Maven verify what they download.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -26,26 +32,27 @@ pub struct FixtureServer {
 
 struct Shared {
     root: PathBuf,
+    base: String,
     requests: Mutex<BTreeMap<String, usize>>,
 }
 
 impl FixtureServer {
-    /// Serves `root`. A `X.sha1` that is not on disk is computed from `X`, as Maven Central
-    /// has one next to every file; this lets both repox and Maven verify what they download.
+    /// Serves `root`.
     pub fn start(root: &Path) -> FixtureServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("fixture server runtime");
-        let shared = Arc::new(Shared {
-            root: root.to_owned(),
-            requests: Mutex::default(),
-        });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind the fixture server");
         let addr = listener.local_addr().expect("fixture server address");
+        let shared = Arc::new(Shared {
+            root: root.to_owned(),
+            base: format!("http://{addr}"),
+            requests: Mutex::default(),
+        });
         let app = Router::new().fallback(serve).with_state(shared.clone());
         runtime.spawn(async move { axum::serve(listener, app).await });
         FixtureServer {
@@ -60,14 +67,21 @@ impl FixtureServer {
         format!("http://{}/", self.addr)
     }
 
-    /// Requests so far, by path below the root (every method and status counted).
+    /// Requests so far, by path below the root (`HEAD path` for HEAD requests; every status).
     pub fn requests(&self) -> BTreeMap<String, usize> {
         self.shared.requests.lock().unwrap().clone()
     }
 
-    /// How many requests were made for `path`.
+    /// How many requests were made for `path` (`HEAD path` for HEAD requests).
     pub fn count(&self, path: &str) -> usize {
         self.requests().get(path).copied().unwrap_or(0)
+    }
+
+    /// Stops serving: later connections are refused.
+    pub fn stop(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
     }
 }
 
@@ -80,17 +94,22 @@ impl Drop for FixtureServer {
 }
 
 async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> Response {
-    let path = uri.path().trim_start_matches('/').to_owned();
-    *shared
-        .requests
-        .lock()
-        .unwrap()
-        .entry(path.clone())
-        .or_default() += 1;
+    // npm spells scoped names `@scope%2fname`.
+    let path = uri
+        .path()
+        .trim_start_matches('/')
+        .replace("%2f", "/")
+        .replace("%2F", "/");
+    let key = if method == Method::HEAD {
+        format!("HEAD {path}")
+    } else {
+        path.clone()
+    };
+    *shared.requests.lock().unwrap().entry(key).or_default() += 1;
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
-    let Some(body) = read(&shared.root, &path).await else {
+    let Some((body, content_type)) = read(&shared, &path).await else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let len = body.len();
@@ -100,35 +119,49 @@ async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> R
         Body::from(body)
     };
     Response::builder()
-        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, len)
         .body(body)
         .expect("valid response")
 }
 
-/// The bytes for `path`: the file itself, or the SHA-1 of its base file for a missing `.sha1`.
-async fn read(root: &Path, path: &str) -> Option<Vec<u8>> {
-    // Only plain relative paths: no `..`, no empty or dot segments, nothing to decode.
-    let safe = !path.is_empty()
-        && path
-            .split('/')
-            .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains(['%', '\\']));
+/// The bytes for `path` and their content type: the file (or the index of a directory), or the
+/// SHA-1 of its base file for a missing `.sha1`.
+async fn read(shared: &Shared, path: &str) -> Option<(Vec<u8>, &'static str)> {
+    // Only plain relative paths: no `..`, no empty or dot segments (but the trailing `/` of a
+    // directory), nothing left to decode.
+    let safe = path
+        .strip_suffix('/')
+        .unwrap_or(path)
+        .split('/')
+        .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains(['%', '\\']));
     if !safe {
         return None;
     }
-    if let Ok(bytes) = tokio::fs::read(root.join(path)).await {
-        return Some(bytes);
+    let full = shared.root.join(path.trim_end_matches('/'));
+    let (file, kind) = if full.is_dir() {
+        if full.join("index.json").is_file() {
+            (full.join("index.json"), "application/json")
+        } else {
+            (full.join("index.html"), "text/html")
+        }
+    } else if path.ends_with(".json") {
+        (full, "application/json")
+    } else {
+        (full, "application/octet-stream")
+    };
+    if let Ok(bytes) = tokio::fs::read(&file).await {
+        if kind == "application/octet-stream" {
+            return Some((bytes, kind));
+        }
+        let text = String::from_utf8_lossy(&bytes).replace("{{UPSTREAM}}", &shared.base);
+        return Some((text.into_bytes(), kind));
     }
     let base = path.strip_suffix(".sha1")?;
-    let bytes = tokio::fs::read(root.join(base)).await.ok()?;
+    let bytes = tokio::fs::read(shared.root.join(base)).await.ok()?;
     let digest = Sha1::digest(&bytes);
-    Some(
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-            .into_bytes(),
-    )
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Some((hex.into_bytes(), "text/plain"))
 }
 
 #[test]
@@ -163,8 +196,9 @@ fn fixture_server_serves_files_synthesizes_sha1_and_counts() {
     );
     assert_eq!(fetch(reqwest::Method::GET, "g/a/1.0/a-1.0.jar.md5").0, 404);
     for unsafe_path in ["g/../g/a/1.0/a-1.0.jar", "/etc/passwd", "g//a", "g/a%2F1.0"] {
-        assert_eq!(runtime.block_on(read(dir.path(), unsafe_path)), None);
+        assert_eq!(runtime.block_on(read(&server.shared, unsafe_path)), None);
     }
-    assert_eq!(server.count("g/a/1.0/a-1.0.jar"), 2);
+    assert_eq!(server.count("g/a/1.0/a-1.0.jar"), 1);
+    assert_eq!(server.count("HEAD g/a/1.0/a-1.0.jar"), 1);
     assert_eq!(server.count("g/a/1.0/a-1.0.jar.md5"), 1);
 }

@@ -87,8 +87,15 @@ fn mvn_resolves_through_repox_and_a_second_build_never_reaches_upstream() {
     let after_first = upstream.requests();
     // repox fetches each file once. Checksum files are left out: repox releases a body's last
     // byte before it has stored the `.sha1` it fetched to verify it, so Maven's `.sha1` request
-    // right after the body sometimes reaches upstream a second time.
-    let repeated: Vec<_> = after_first
+    // right after the body sometimes reaches upstream a second time. A HEAD (which the fixture
+    // server counts as `HEAD path`) counts as a request for its path too.
+    let mut per_path = std::collections::BTreeMap::<&str, usize>::new();
+    for (key, n) in &after_first {
+        *per_path
+            .entry(key.strip_prefix("HEAD ").unwrap_or(key))
+            .or_default() += n;
+    }
+    let repeated: Vec<_> = per_path
         .iter()
         .filter(|(path, n)| **n > 1 && !path.ends_with(".sha1") && !path.ends_with(".md5"))
         .collect();

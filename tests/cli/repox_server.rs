@@ -2,6 +2,7 @@
 //! a real client (mvn, pip, npm, …) in front of it. The child is killed when the handle drops; its
 //! stderr (one log line per request) is kept in a file so a failing test can show it.
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -21,40 +22,63 @@ impl RepoxServer {
     pub fn start(dir: &Path, config: &str) -> RepoxServer {
         let config_path = dir.join("repox.toml");
         fs_err::write(&config_path, config).unwrap();
-        let log = dir.join("repox.log");
         // The free port is found by binding and releasing it, so another process may take it
         // before repox binds: try a few ports before giving up.
         for _ in 0..3 {
             let addr = free_port();
-            let child = Command::new(env!("CARGO_BIN_EXE_repox"))
-                .arg("--config")
-                .arg(&config_path)
-                .arg("serve")
-                .arg("--listen")
-                .arg(addr.to_string())
-                .arg("--cache-dir")
-                .arg(dir.join("cache"))
-                .env_remove("REPOX_OFFLINE")
-                .env_remove("RUST_LOG")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(fs_err::File::create(&log).unwrap().into_file())
-                .spawn()
-                .expect("start repox serve");
-            let mut server = RepoxServer {
-                child,
-                addr,
-                log: log.clone(),
-            };
-            if server.wait_healthy(Duration::from_secs(30)) {
+            let args = [
+                "--listen".into(),
+                addr.to_string().into(),
+                "--cache-dir".into(),
+                dir.join("cache").into(),
+            ];
+            if let Some(server) = RepoxServer::spawn(&config_path, addr, &args) {
                 return server;
             }
-            drop(server);
         }
         panic!(
             "repox serve did not become healthy; its log:\n{}",
-            fs_err::read_to_string(&log).unwrap_or_default()
+            fs_err::read_to_string(dir.join("repox.log")).unwrap_or_default()
         );
+    }
+
+    /// Starts `repox serve` with an existing config file, which names the listen address (so
+    /// `repox warm` with the same file finds this server) and the cache.
+    pub fn with_config(config: &Path) -> RepoxServer {
+        let text = fs_err::read_to_string(config).unwrap();
+        let listen = text
+            .lines()
+            .find_map(|l| l.strip_prefix("listen = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("listen in config");
+        RepoxServer::spawn(config, listen.parse().unwrap(), &[]).unwrap_or_else(|| {
+            panic!(
+                "repox serve did not become healthy; its log:\n{}",
+                fs_err::read_to_string(config.with_file_name("repox.log")).unwrap_or_default()
+            )
+        })
+    }
+
+    /// `repox --config CONFIG serve ARGS…` answering on `addr`, logging next to the config; `None`
+    /// when it exits or stays unhealthy for 30 s.
+    fn spawn(config: &Path, addr: SocketAddr, args: &[OsString]) -> Option<RepoxServer> {
+        let log = config.with_file_name("repox.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_repox"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .args(args)
+            .env_remove("REPOX_OFFLINE")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs_err::File::create(&log).unwrap().into_file())
+            .spawn()
+            .expect("start repox serve");
+        let mut server = RepoxServer { child, addr, log };
+        server
+            .wait_healthy(Duration::from_secs(30))
+            .then_some(server)
     }
 
     /// `http://127.0.0.1:PORT/`.
@@ -65,6 +89,19 @@ impl RepoxServer {
     /// What repox wrote to stderr so far.
     pub fn log(&self) -> String {
         fs_err::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether a log line containing `needle` appears within a few seconds: repox writes its
+    /// log in batches, a moment after the requests.
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.log().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 
     fn wait_healthy(&mut self, timeout: Duration) -> bool {
@@ -89,7 +126,8 @@ impl Drop for RepoxServer {
     }
 }
 
-fn free_port() -> SocketAddr {
+/// A free loopback port (bound and released: good enough for a test's config).
+pub fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("find a free port");
     listener.local_addr().unwrap()
 }

@@ -4,14 +4,14 @@
 
 use std::process::Command;
 
-use crate::warm_support::{
-    Serve, Upstream, assert_success, config, e2e, labels, run_client, summary, warm,
-};
+use crate::fixture_server::FixtureServer;
+use crate::repox_server::RepoxServer;
+use crate::warm_support::{assert_success, config, e2e, labels, run_client, summary, warm};
 
 #[test]
 fn cargo_lock_then_cargo_fetch_with_the_index_gone() {
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = config(
         tmp.path(),
         &[("cargo", format!("{}cargo/index/", upstream.url()))],
@@ -34,7 +34,7 @@ fn cargo_lock_then_cargo_fetch_with_the_index_gone() {
     );
 
     upstream.stop();
-    let serve = Serve::start(&config);
+    let serve = RepoxServer::with_config(&config);
     let project = tmp.path().join("app");
     fs_err::create_dir_all(project.join("src")).unwrap();
     for file in ["Cargo.toml", "Cargo.lock", "src/lib.rs"] {

@@ -5,9 +5,9 @@
 
 use std::process::Command;
 
-use crate::warm_support::{
-    Serve, Upstream, assert_success, config, e2e, labels, run_client, summary, warm,
-};
+use crate::fixture_server::FixtureServer;
+use crate::repox_server::RepoxServer;
+use crate::warm_support::{assert_success, config, e2e, labels, run_client, summary, warm};
 
 /// Solves `specs` on `linux-64` with `channel_alias` at repox and installs into a prefix.
 const RATTLER: &str = r#"
@@ -48,7 +48,7 @@ fn rattler() -> bool {
 #[test]
 fn explicit_conda_lock_and_pixi_lock_then_rattler_installs_with_the_channel_gone() {
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = config(
         tmp.path(),
         &[("conda", format!("{}conda/", upstream.url()))],
@@ -82,7 +82,7 @@ fn explicit_conda_lock_and_pixi_lock_then_rattler_installs_with_the_channel_gone
         return;
     }
     upstream.stop();
-    let serve = Serve::start(&config);
+    let serve = RepoxServer::with_config(&config);
     let output = run_client(
         Command::new("python3")
             .arg("-c")

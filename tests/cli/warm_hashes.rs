@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::warm_support::{Serve, Upstream, assert_success, config, e2e, labels, summary, warm};
+use crate::fixture_server::FixtureServer;
+use crate::repox_server::RepoxServer;
+use crate::warm_support::{assert_success, config, e2e, labels, summary, warm};
 
 /// package-lock.json with left-pad's integrity replaced by the digest of other bytes.
 fn tampered_lock(dir: &Path) -> PathBuf {
@@ -34,7 +36,7 @@ fn failure<'a>(summary: &'a serde_json::Value, what: &str) -> &'a str {
 #[test]
 fn a_digest_the_lock_does_not_expect_fails_and_is_not_kept() {
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = config(tmp.path(), &[("npm", format!("{}npm/", upstream.url()))]);
     let bad = tampered_lock(tmp.path());
     let out = warm(&config, &["--json", bad.to_str().unwrap()]);
@@ -74,9 +76,9 @@ fn a_digest_the_lock_does_not_expect_fails_and_is_not_kept() {
 #[test]
 fn a_running_repox_is_warmed_over_http() {
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = config(tmp.path(), &[("npm", format!("{}npm/", upstream.url()))]);
-    let serve = Serve::start(&config);
+    let serve = RepoxServer::with_config(&config);
     // No --server: the configured listen address answers, so warm talks to that server.
     let good = e2e("inputs/npm/package-lock.json");
     let out = warm(&config, &["--json", good.to_str().unwrap()]);

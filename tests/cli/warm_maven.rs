@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::warm_support::{
-    Serve, Upstream, assert_success, config, e2e, have, labels, run_client, summary, warm,
-};
+use crate::fixture_server::FixtureServer;
+use crate::repox_server::RepoxServer;
+use crate::warm_support::{assert_success, config, e2e, have, labels, run_client, summary, warm};
 
 const DEBIAN_REPO: &str = "/usr/share/maven-repo";
 const PLUGIN_JAR: &str = "org/codehaus/mojo/exec-maven-plugin/3.1.0/exec-maven-plugin-3.1.0.jar";
@@ -28,7 +28,7 @@ fn pom_and_list_then_mvn_builds_with_the_upstream_gone() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(Path::new(DEBIAN_REPO));
+    let upstream = FixtureServer::start(Path::new(DEBIAN_REPO));
     let config = config(tmp.path(), &[("maven", upstream.url())]);
     let pom = e2e("inputs/maven/pom.xml");
     let list = e2e("inputs/maven/build-plugins.txt");
@@ -62,7 +62,7 @@ fn pom_and_list_then_mvn_builds_with_the_upstream_gone() {
     );
 
     upstream.stop();
-    let serve = Serve::start(&config);
+    let serve = RepoxServer::with_config(&config);
     let project = tmp.path().join("project");
     fs_err::create_dir_all(&project).unwrap();
     fs_err::copy(&pom, project.join("pom.xml")).unwrap();

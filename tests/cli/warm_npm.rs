@@ -4,9 +4,9 @@
 
 use std::process::Command;
 
-use crate::warm_support::{
-    Serve, Upstream, assert_success, config, e2e, have, labels, run_client, summary, warm,
-};
+use crate::fixture_server::FixtureServer;
+use crate::repox_server::RepoxServer;
+use crate::warm_support::{assert_success, config, e2e, have, labels, run_client, summary, warm};
 
 #[test]
 fn package_lock_and_yarn_lock_then_npm_ci_with_the_registry_gone() {
@@ -14,7 +14,7 @@ fn package_lock_and_yarn_lock_then_npm_ci_with_the_registry_gone() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = config(tmp.path(), &[("npm", format!("{}npm/", upstream.url()))]);
     let lock = e2e("inputs/npm/package-lock.json");
     let yarn = e2e("inputs/npm/yarn.lock");
@@ -56,7 +56,7 @@ fn package_lock_and_yarn_lock_then_npm_ci_with_the_registry_gone() {
     );
 
     upstream.stop();
-    let serve = Serve::start(&config);
+    let serve = RepoxServer::with_config(&config);
     let project = tmp.path().join("app");
     fs_err::create_dir_all(&project).unwrap();
     for file in ["package.json", "package-lock.json"] {

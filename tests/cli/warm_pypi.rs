@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::warm_support::{
-    Serve, Upstream, assert_success, config, e2e, have, labels, run_client, summary, warm,
-};
+use crate::fixture_server::FixtureServer;
+use crate::repox_server::RepoxServer;
+use crate::warm_support::{assert_success, config, e2e, have, labels, run_client, summary, warm};
 
-fn pypi_config(dir: &Path, upstream: &Upstream) -> std::path::PathBuf {
+fn pypi_config(dir: &Path, upstream: &FixtureServer) -> std::path::PathBuf {
     config(dir, &[("pypi", format!("{}pypi/simple/", upstream.url()))])
 }
 
@@ -30,7 +30,7 @@ fn would_fetch(summary: &serde_json::Value) -> Vec<String> {
 #[test]
 fn each_platform_gets_the_wheel_pip_would_pick() {
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = pypi_config(tmp.path(), &upstream);
     let requirements = e2e("inputs/requirements.txt");
     let out = warm(
@@ -113,7 +113,7 @@ fn each_platform_gets_the_wheel_pip_would_pick() {
 #[test]
 fn conflicting_requirements_fail_naming_the_conflict() {
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = pypi_config(tmp.path(), &upstream);
     let requirements = e2e("inputs/requirements-conflict.txt");
     let out = warm(
@@ -142,7 +142,7 @@ fn requirements_then_pip_and_uv_install_with_the_index_gone() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = pypi_config(tmp.path(), &upstream);
     let requirements = e2e("inputs/requirements.txt");
     // No --python/--platform: this machine, where pip and uv will install.
@@ -158,7 +158,7 @@ fn requirements_then_pip_and_uv_install_with_the_index_gone() {
     }
 
     upstream.stop();
-    let serve = Serve::start(&config);
+    let serve = RepoxServer::with_config(&config);
     let index = format!("{}pypi/simple/", serve.url());
     let pip_target = tmp.path().join("pip-target");
     run_client(
@@ -221,7 +221,7 @@ fn every_lock_format_then_installs_with_the_index_gone() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(&e2e("upstream"));
+    let upstream = FixtureServer::start(&e2e("upstream"));
     let config = pypi_config(tmp.path(), &upstream);
     // Every lock names the same files: each warm must end with all of them in the cache.
     let locked = [
@@ -276,7 +276,7 @@ fn every_lock_format_then_installs_with_the_index_gone() {
     assert_eq!(native, 6, "{:#?}", upstream.requests());
 
     upstream.stop();
-    let serve = Serve::start(&config);
+    let serve = RepoxServer::with_config(&config);
     let index = format!("{}pypi/simple/", serve.url());
     run_client(
         Command::new("pip3")

@@ -37,13 +37,6 @@ pub async fn handle(
     if p.starts_with(".meta/") {
         return tagged(Failure::NotFound.into_response(), "blocked", None);
     }
-    if let Some(rule) = repo.blocked(p) {
-        return tagged(
-            Failure::Blocked(rule.to_owned()).into_response(),
-            "blocked",
-            None,
-        );
-    }
     let (base, checksum) = split_checksum(p);
     if base.rsplit('/').next() == Some("maven-metadata.xml") {
         return maven_metadata::serve(repo, method, req, &path, checksum).await;

@@ -11,8 +11,8 @@ use http::{Method, StatusCode, header};
 use repox_proxy::config::Kind;
 use sha2::Digest;
 
-use crate::npm_support::{JsonBody, assert_refused, have, isolated, repo, run, tar_gz};
-use crate::support::{Proxy, TestUpstream, client};
+use crate::npm_support::{JsonBody, assert_refused, have, isolated, repo, tar_gz};
+use crate::support::{Proxy, TestUpstream, assert_immutable, client, run};
 
 /// A sparse index upstream and a separate download host, like index.crates.io and
 /// static.crates.io.
@@ -204,12 +204,7 @@ async fn crates_are_verified_against_the_index_checksum() {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        assert!(
-            resp.headers()[header::CACHE_CONTROL]
-                .to_str()
-                .unwrap()
-                .contains("immutable")
-        );
+        assert_immutable(&resp);
         assert_eq!(resp.bytes().await.unwrap(), krate);
     }
     assert_eq!(reg.dl.count(Method::GET, "crates/good/1.0.0/download"), 1);

@@ -11,8 +11,8 @@ use repox_proxy::config::{Kind, RepositoryConfig};
 use crate::conda_support::{
     Channel, RATTLER_SCRIPT, Variants, package, rattler_python, unzstd, zstd,
 };
-use crate::npm_support::{JsonBody, assert_refused, isolated, repo, run};
-use crate::support::{Behavior, Proxy, TestUpstream, client};
+use crate::npm_support::{JsonBody, assert_refused, isolated, repo};
+use crate::support::{Behavior, Proxy, TestUpstream, assert_immutable, client, run};
 
 const ALL: Variants = Variants {
     zst: true,
@@ -257,12 +257,7 @@ async fn packages_are_verified_against_repodata_and_cached_forever() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        assert!(
-            r.headers()[header::CACHE_CONTROL]
-                .to_str()
-                .unwrap()
-                .contains("immutable")
-        );
+        assert_immutable(&r);
         assert_eq!(r.bytes().await.unwrap(), good.bytes);
     }
     assert_eq!(
@@ -310,12 +305,7 @@ async fn shards_are_verified_by_name_and_packages_by_their_shard() {
         .await
         .unwrap();
     assert_eq!(shard.status(), StatusCode::OK);
-    assert!(
-        shard.headers()[header::CACHE_CONTROL]
-            .to_str()
-            .unwrap()
-            .contains("immutable")
-    );
+    assert_immutable(&shard);
     shard.bytes().await.unwrap();
     // The last byte reaches the client as the entry is committed: wait for the commit.
     let stored = proxy
@@ -596,11 +586,9 @@ async fn channeldata_and_listings_pass_through() {
         r#"{"channeldata_version":1,"packages":{}}"#,
     );
     let proxy = conda_proxy(conda(&[("org", &up, 0, &[])])).await;
-    let doc = client()
-        .get(proxy.at("conda/fixture/channeldata.json"))
-        .send()
+    let doc = proxy
+        .get("conda/fixture/channeldata.json")
         .await
-        .unwrap()
         .json_value()
         .await;
     assert_eq!(doc["channeldata_version"], 1);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use http::{Method, StatusCode, header};
 use repox_proxy::config::Kind;
 
-use crate::npm_support::{JsonBody, NpmRegistry, assert_refused, have, isolated, repo, run};
-use crate::support::{Proxy, client};
+use crate::npm_support::{JsonBody, NpmRegistry, assert_refused, have, isolated, repo};
+use crate::support::{Proxy, assert_immutable, client, run};
 
 const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 
@@ -84,12 +84,7 @@ async fn packuments_come_in_two_variants_with_tarballs_pointing_at_repox() {
     for _ in 0..2 {
         let t = c.get(url).send().await.unwrap();
         assert_eq!(t.status(), StatusCode::OK);
-        assert!(
-            t.headers()[header::CACHE_CONTROL]
-                .to_str()
-                .unwrap()
-                .contains("immutable")
-        );
+        assert_immutable(&t);
         assert_eq!(t.bytes().await.unwrap(), tarball);
     }
     assert_eq!(reg.tarball_gets(), 1);

@@ -1,12 +1,12 @@
 //! A fixture npm registry on 127.0.0.1 that builds real tarballs and serves both packument
 //! representations, plus helpers shared by the ecosystem tests: repository configs for any
-//! kind, `.tar.gz` archives, and running real clients (npm, cargo, python) with their homes and
-//! caches in temporary directories so the machine's configuration cannot interfere.
+//! kind, `.tar.gz` archives, and real clients (npm, cargo, python) with their homes and caches
+//! in temporary directories so the machine's configuration cannot interfere.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -84,24 +84,6 @@ pub fn isolated(program: &str, home: &Path) -> Command {
         c.env("PATH", path);
     }
     c
-}
-
-/// Runs a client without blocking the runtime the proxy lives on; panics with its output when
-/// it fails.
-pub async fn run(mut cmd: Command) -> Output {
-    let what = format!("{cmd:?}");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// One published version.

@@ -13,8 +13,8 @@ use serde_json::Value;
 #[path = "pypi_support.rs"]
 mod fixture;
 
-use crate::support::{Proxy, client};
-use fixture::{Dist, FileHost, Index, Mode, fixture_dists, have_clients, isolated, pypi, run};
+use crate::support::{Proxy, assert_immutable, client, run};
+use fixture::{Dist, FileHost, Index, Mode, fixture_dists, have_clients, isolated, pypi};
 
 const PIP_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
 
@@ -207,11 +207,7 @@ async fn non_normalized_names_and_missing_slashes_redirect() {
         assert_eq!(resp.headers()[header::LOCATION], to, "{from}");
     }
     assert_eq!(index.log().len(), 0, "redirects need no upstream");
-    let followed = client()
-        .get(proxy.at("pypi/simple/Lib.B/"))
-        .send()
-        .await
-        .unwrap();
+    let followed = proxy.get("pypi/simple/Lib.B/").await;
     assert_eq!(followed.status(), StatusCode::OK);
 }
 
@@ -239,12 +235,7 @@ async fn files_and_metadata_are_verified_cached_and_never_encoded() {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
-        assert!(
-            resp.headers()[header::CACHE_CONTROL]
-                .to_str()
-                .unwrap()
-                .contains("immutable")
-        );
+        assert_immutable(&resp);
         assert_eq!(resp.bytes().await.unwrap(), dist.body);
     }
     assert_eq!(
@@ -499,19 +490,11 @@ async fn unknown_projects_are_404_and_remembered() {
     let index = Index::start(Mode::Json, fixture_dists()).await;
     let proxy = start(&index).await;
     for _ in 0..3 {
-        let resp = client()
-            .get(proxy.at("pypi/simple/no-such-thing/"))
-            .send()
-            .await
-            .unwrap();
+        let resp = proxy.get("pypi/simple/no-such-thing/").await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
     assert_eq!(index.count(Method::GET, "simple/no-such-thing/"), 1);
-    let invalid = client()
-        .get(proxy.at("pypi/simple/a%2Bb/"))
-        .send()
-        .await
-        .unwrap();
+    let invalid = proxy.get("pypi/simple/a%2Bb/").await;
     assert_eq!(invalid.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         index.log().len(),
@@ -538,14 +521,7 @@ async fn the_root_index_lists_every_upstreams_projects() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["app", "lib-a", "lib-b", "lib-c", "other"]);
-    let html = client()
-        .get(proxy.at("pypi/simple/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = proxy.get("pypi/simple/").await.text().await.unwrap();
     assert!(html.contains("<a href=\"other/\">other</a>"), "{html}");
 }
 
@@ -553,11 +529,7 @@ async fn the_root_index_lists_every_upstreams_projects() {
 async fn the_legacy_json_api_points_at_repox() {
     let index = Index::start(Mode::Json, fixture_dists()).await;
     let proxy = start(&index).await;
-    let resp = client()
-        .get(proxy.at("pypi/pypi/Lib_A/json"))
-        .send()
-        .await
-        .unwrap();
+    let resp = proxy.get("pypi/pypi/Lib_A/json").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let doc: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
     let url = doc["releases"]["1.0"][0]["url"]
@@ -594,11 +566,7 @@ async fn a_file_url_works_after_a_restart_and_offline() {
     let c_dist = index.dist("lib_c-1.0+cpu-py3-none-any.whl");
     let a_dist = index.dist("lib_a-1.0-py3-none-any.whl");
     for dist in [&c_dist, &a_dist] {
-        let resp = client()
-            .get(proxy.at(&format!("pypi/{}", dist.path())))
-            .send()
-            .await
-            .unwrap();
+        let resp = proxy.get(&format!("pypi/{}", dist.path())).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.bytes().await.unwrap(), dist.body);
     }
@@ -626,11 +594,7 @@ async fn a_file_url_works_after_a_restart_and_offline() {
         .await
         .unwrap();
     assert_eq!(body, c_dist.body);
-    let missing = client()
-        .get(offline.at("pypi/simple/app/"))
-        .send()
-        .await
-        .unwrap();
+    let missing = offline.get("pypi/simple/app/").await;
     assert_eq!(missing.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(index.log().len(), before);
 }

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,6 +55,15 @@ impl Dist {
         let h = &self.sha256;
         let name = utf8_percent_encode(&self.filename);
         format!("packages/{}/{}/{}/{name}", &h[..2], &h[2..4], &h[4..])
+    }
+
+    /// The version in the filename: its second `-`-separated part, without `.tar.gz`.
+    fn version(&self) -> &str {
+        self.filename
+            .split('-')
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(".tar.gz")
     }
 }
 
@@ -246,12 +255,7 @@ fn json_page(st: &IndexState, project: &str, dists: &[&Dist]) -> (String, Bytes)
     let files: Vec<serde_json::Value> = dists
         .iter()
         .map(|d| {
-            let v = d
-                .filename
-                .split('-')
-                .nth(1)
-                .unwrap()
-                .trim_end_matches(".tar.gz");
+            let v = d.version();
             if !versions.iter().any(|x| x == v) {
                 versions.push(v.to_owned());
             }
@@ -314,12 +318,7 @@ fn legacy_json(st: &IndexState, project: &str, dists: &[&Dist]) -> Bytes {
     let url = |d: &Dist| st.origin.join(&d.path()).unwrap().to_string();
     let mut releases = serde_json::Map::new();
     for d in dists {
-        let v = d
-            .filename
-            .split('-')
-            .nth(1)
-            .unwrap()
-            .trim_end_matches(".tar.gz");
+        let v = d.version();
         releases
             .entry(v.to_owned())
             .or_insert_with(|| serde_json::json!([]))
@@ -561,21 +560,4 @@ pub fn isolated(program: &str, home: &Path) -> Command {
         }
     }
     c
-}
-
-/// Runs a command off the runtime; panics with its output when it fails.
-pub async fn run(mut cmd: Command) -> Output {
-    let what = format!("{cmd:?}");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }

@@ -148,11 +148,7 @@ async fn first_head_races_all_upstreams_and_remembers_404s() {
 
     // The 404 is remembered: the next GET skips `missing`.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(missing.count(Method::GET, JAR), 0);
 }
@@ -161,21 +157,13 @@ async fn first_head_races_all_upstreams_and_remembers_404s() {
 async fn negative_cache_survives_restart() {
     let (a, b) = (TestUpstream::start().await, TestUpstream::start().await);
     let proxy = Proxy::start(maven(&[("a", &a, 0), ("b", &b, 0)])).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(a.count(Method::GET, JAR) + b.count(Method::GET, JAR), 2);
     let cache = proxy.stop().await;
 
     let proxy = Proxy::start_in(cache, maven(&[("a", &a, 0), ("b", &b, 0)]), false).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         a.total() + b.total(),
@@ -201,11 +189,7 @@ async fn get_races_the_best_tier_then_falls_to_the_next() {
         ("t2", &t2, 2),
     ]))
     .await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.unwrap(), bytes(100, 3));
     assert_eq!(t0a.count(Method::GET, JAR), 1);
@@ -228,11 +212,7 @@ async fn same_tier_race_takes_the_fastest() {
     fast.put(JAR, bytes(100, 4));
     let proxy = Proxy::start(maven(&[("slow", &slow, 0), ("fast", &fast, 0)])).await;
     let started = Instant::now();
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.bytes().await.unwrap(), bytes(100, 4));
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -241,22 +221,14 @@ async fn same_tier_race_takes_the_fastest() {
 async fn all_404_is_404_but_errors_are_502_or_504() {
     let (a, b) = (TestUpstream::start().await, TestUpstream::start().await);
     let proxy = Proxy::start(maven(&[("a", &a, 0), ("b", &b, 1)])).await;
-    let r = client()
-        .get(proxy.at("maven/x/y/1/y-1.jar"))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get("maven/x/y/1/y-1.jar").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     b.behave_always(Behavior {
         status: Some(500),
         ..Default::default()
     });
-    let r = client()
-        .get(proxy.at("maven/x/z/1/z-1.jar"))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get("maven/x/z/1/z-1.jar").await;
     assert_eq!(
         r.status(),
         StatusCode::BAD_GATEWAY,
@@ -270,11 +242,7 @@ async fn all_404_is_404_but_errors_are_502_or_504() {
         ..Default::default()
     });
     let started = Instant::now();
-    let r = client()
-        .get(proxy.at("maven/x/w/1/w-1.jar"))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get("maven/x/w/1/w-1.jar").await;
     assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -291,18 +259,10 @@ async fn html_for_an_artifact_means_not_there() {
         ..Default::default()
     });
     let proxy = Proxy::start(maven(&[("mirror", &mirror, 0), ("real", &real, 0)])).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.bytes().await.unwrap(), bytes(64, 5));
     let only_html = Proxy::start(maven(&[("mirror", &mirror, 0)])).await;
-    let r = client()
-        .get(only_html.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = only_html.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -378,11 +338,7 @@ async fn first_client_streams_before_the_download_ends() {
     );
     let proxy = Proxy::start(maven(&[("a", &up, 0)])).await;
     let started = Instant::now();
-    let mut r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let mut r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(
         r.headers()[header::CONTENT_LENGTH],
         body.len().to_string().as_str()
@@ -410,11 +366,7 @@ async fn a_stalled_download_resumes_with_range() {
         },
     );
     let proxy = Proxy::start(maven(&[("a", &up, 0)])).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         r.bytes().await.unwrap(),
@@ -450,11 +402,7 @@ async fn a_stall_without_ranges_fails_over_to_another_upstream() {
         },
     );
     let proxy = Proxy::start(maven(&[("stalling", &stalling, 0), ("other", &other, 1)])).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.bytes().await.unwrap(), body);
     assert_eq!(other.count(Method::GET, JAR), 1);
 }
@@ -511,11 +459,7 @@ async fn x_checksum_header_saves_the_sha1_request() {
         },
     );
     let proxy = Proxy::start(maven(&[("a", &up, 0)])).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.bytes().await.unwrap(), bytes(5000, 12));
     assert_eq!(up.count(Method::GET, &format!("{JAR}.sha1")), 0);
 }
@@ -525,28 +469,18 @@ async fn offline_serves_cache_and_504s_misses() {
     let up = TestUpstream::start().await;
     up.put(JAR, bytes(100, 13));
     let proxy = Proxy::start(maven(&[("a", &up, 0)])).await;
-    client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
+    proxy
+        .get(&format!("maven/{JAR}"))
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();
     let cache = proxy.stop().await;
     let offline = Proxy::start_in(cache, maven(&[("a", &up, 0)]), true).await;
     let before = up.total();
-    let r = client()
-        .get(offline.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = offline.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.bytes().await.unwrap(), bytes(100, 13));
-    let r = client()
-        .get(offline.at("maven/org/other/1/other-1.jar"))
-        .send()
-        .await
-        .unwrap();
+    let r = offline.get("maven/org/other/1/other-1.jar").await;
     assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(r.text().await.unwrap().contains("offline"));
     assert_eq!(up.total(), before);
@@ -650,11 +584,7 @@ async fn upstream_credentials_come_from_the_environment() {
     // `cargo test` sets CARGO_PKG_NAME in the test's environment: a stand-in for a secret.
     repo.upstreams[0].password_env = Some("CARGO_PKG_NAME".into());
     let proxy = Proxy::start(repo).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let auth =
         up.log().iter().find(|l| l.path == JAR).unwrap().headers[header::AUTHORIZATION].clone();
@@ -675,11 +605,7 @@ async fn each_upstream_can_have_its_own_http_proxy() {
     repo.upstreams[0].url = url::Url::parse("http://repo.example.invalid/").unwrap();
     repo.upstreams[0].proxy = Some(corp_proxy.url.clone());
     let proxy = Proxy::start(repo).await;
-    let r = client()
-        .get(proxy.at(&format!("maven/{JAR}")))
-        .send()
-        .await
-        .unwrap();
+    let r = proxy.get(&format!("maven/{JAR}")).await;
     assert_eq!(r.bytes().await.unwrap(), bytes(10, 16));
     assert_eq!(corp_proxy.count(Method::GET, JAR), 1);
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -333,10 +334,44 @@ impl Proxy {
     pub fn at(&self, path: &str) -> Url {
         self.url.join(path).unwrap()
     }
+
+    /// `GET path` with a fresh [`client`].
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        client().get(self.at(path)).send().await.unwrap()
+    }
 }
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// The response says it never changes (`Cache-Control: immutable`).
+#[track_caller]
+pub fn assert_immutable(response: &reqwest::Response) {
+    assert!(
+        response.headers()[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+}
+
+/// Runs a client command without blocking the runtime the proxy lives on; panics with its
+/// output when it fails.
+pub async fn run(mut cmd: Command) -> Output {
+    let what = format!("{cmd:?}");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Deterministic test bytes.

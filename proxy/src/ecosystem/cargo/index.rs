@@ -8,13 +8,13 @@
 use serde::Deserialize;
 
 /// The index path of a crate, relative to the index root (`se/rd/serde`).
-pub(super) fn path_of(name: &str) -> String {
+pub fn path_of(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
     format!("{}/{lower}", prefix(&lower))
 }
 
 /// The directory part of an index path, in the case given (the `{prefix}` of `dl`).
-pub(super) fn prefix(name: &str) -> String {
+pub fn prefix(name: &str) -> String {
     match name.len() {
         0 => String::new(),
         1 => "1".to_owned(),

@@ -13,6 +13,7 @@
 
 mod download;
 mod index;
+pub use index::{path_of as index_path, prefix as index_prefix};
 mod registry_config;
 
 use std::sync::Arc;
@@ -36,13 +37,6 @@ pub async fn handle(
     path: RepoPath,
 ) -> Response {
     let p = path.as_str();
-    if let Some(rule) = repo.blocked(p) {
-        return tagged(
-            Failure::Blocked(rule.to_owned()).into_response(),
-            "blocked",
-            None,
-        );
-    }
     let segments: Vec<&str> = p.split('/').collect();
     match segments.as_slice() {
         ["index", "config.json"] => registry_config::serve(repo, method, req, uri).await,

@@ -14,7 +14,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use super::base_url::{map_get, msgpack_info};
 use super::channel::{ChannelPath, Compression};
 use super::{codec, repodata};
-use crate::ecosystem::npm::memo::Memo;
+use crate::memo::Memo;
 use crate::repository::Repository;
 use crate::store::Entry;
 

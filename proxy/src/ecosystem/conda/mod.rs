@@ -37,13 +37,6 @@ pub async fn handle(
     path: RepoPath,
 ) -> Response {
     let p = path.as_str();
-    if let Some(rule) = repo.blocked(p) {
-        return tagged(
-            Failure::Blocked(rule.to_owned()).into_response(),
-            "blocked",
-            None,
-        );
-    }
     let cp = ChannelPath::parse(p);
     // No channel starts with `~`; repox keeps derived entries there (`repodata.rs`).
     if cp.kind == FileKind::Jlap || cp.dir().is_empty() || p.starts_with('~') {

@@ -10,7 +10,6 @@
 //! - everything under `/-/` (search, audit, ping, dist-tags) is passed through uncached
 //!   (`passthrough.rs`); `npm audit` is the one POST repox accepts.
 
-pub(crate) mod memo;
 mod packument;
 pub(crate) mod passthrough;
 mod tarball;
@@ -37,13 +36,6 @@ pub async fn handle(
     path: RepoPath,
 ) -> Response {
     let p = path.as_str();
-    if let Some(rule) = repo.blocked(p) {
-        return tagged(
-            Failure::Blocked(rule.to_owned()).into_response(),
-            "blocked",
-            None,
-        );
-    }
     let segments: Vec<&str> = p.trim_end_matches('/').split('/').collect();
     if segments[0] == "-" {
         let target = raw_below_prefix(repo, uri);

@@ -22,9 +22,9 @@ use http::{HeaderMap, HeaderValue, Method, Uri, header};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 
-use super::memo::Memo;
 use super::tarball::{self, TarballIndex, TarballInfo};
 use crate::error::Failure;
+use crate::memo::Memo;
 use crate::path::RepoPath;
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, Presentation};

@@ -17,8 +17,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::link;
-use super::memo::Memo;
 use crate::error::Failure;
+use crate::memo::Memo;
 use crate::path::RepoPath;
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};

@@ -20,7 +20,6 @@ mod html;
 mod json;
 mod legacy;
 mod link;
-mod memo;
 mod model;
 mod name;
 mod negotiate;
@@ -45,13 +44,6 @@ pub async fn handle(
     path: RepoPath,
 ) -> Response {
     let p = path.as_str();
-    if let Some(rule) = repo.blocked(p) {
-        return tagged(
-            Failure::Blocked(rule.to_owned()).into_response(),
-            "blocked",
-            None,
-        );
-    }
     let segments: Vec<&str> = p.split('/').collect();
     match segments[..] {
         ["simple"] => redirect(&format!("/{}/simple/", repo.name), uri),

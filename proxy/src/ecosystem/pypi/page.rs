@@ -23,10 +23,10 @@ use http::{HeaderMap, HeaderValue, Method, header};
 use url::Url;
 
 use super::link::{self, Link};
-use super::memo::Memo;
 use super::negotiate::Variant;
 use super::{html, json, model, name};
 use crate::error::Failure;
+use crate::memo::Memo;
 use crate::path::RepoPath;
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};

@@ -1,11 +1,12 @@
-//! A bounded in-memory cache for documents repox derives from upstream bodies (rewritten npm
-//! packuments, conda repodata with its `base_url` replaced, digest indexes).
+//! A bounded in-memory cache for documents repox derives from upstream bodies (rendered PyPI
+//! pages, rewritten npm packuments and legacy JSON, conda repodata with its `base_url` replaced,
+//! digest indexes).
 //!
 //! Deriving such a document can mean parsing tens of megabytes, so the result is kept keyed by
 //! what it was derived from (the upstream body's SHA-256, plus the origin when it embeds
 //! absolute URLs). Keys are content addresses, so an entry never goes stale: a changed upstream
 //! body has a different digest. The least recently used entries go when the byte budget is
-//! exceeded. Used by the npm and conda modules.
+//! exceeded.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
