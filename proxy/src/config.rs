@@ -160,6 +160,20 @@ pub struct RepositoryConfig {
     /// Where files come from.
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
+    /// Largest file a download may bring (`"8GiB"`): a larger `Content-Length` is refused at
+    /// once, a body that grows past it is aborted.
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    pub max_file_size: Option<u64>,
+    /// Longest a single download may run, resumes included.
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_download_time: Option<Duration>,
+    /// Slowest average rate (per second, over an upstream's `idle_timeout`) that is not a stall.
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    pub min_rate: Option<u64>,
 }
 
 impl RepositoryConfig {
@@ -179,6 +193,22 @@ impl RepositoryConfig {
     /// Index TTL with the default filled in.
     pub fn index_ttl(&self) -> Duration {
         self.index_ttl.unwrap_or(Duration::from_secs(600))
+    }
+
+    /// `max_file_size` with the default (8 GiB) filled in.
+    pub fn max_file_size(&self) -> u64 {
+        self.max_file_size.unwrap_or(8 << 30)
+    }
+
+    /// `max_download_time` with the default (1 h) filled in.
+    pub fn max_download_time(&self) -> Duration {
+        self.max_download_time
+            .unwrap_or(Duration::from_secs(3600))
+    }
+
+    /// `min_rate` in bytes per second with the default (1 KiB/s) filled in.
+    pub fn min_rate(&self) -> u64 {
+        self.min_rate.unwrap_or(1024)
     }
 }
 
@@ -288,6 +318,49 @@ mod duration {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a size: `"8GiB"`, `"500 MB"`, `"1KiB"`, `"4096"` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("invalid size `{s}`; write e.g. \"8GiB\", \"500MiB\" or \"1KiB\"");
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = (t[..split].trim(), t[split..].trim());
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let factor: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let bytes = number * factor as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+mod opt_size {
+    use super::*;
+    pub fn serialize<S: Serializer>(n: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match n {
+            Some(n) => s.serialize_str(&format!("{n}B")),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        parse_size(&String::deserialize(d)?)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -456,6 +529,22 @@ mod tests {
             .to_string();
         assert!(err.starts_with("/x/repox.toml:3: "), "{err}");
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_size("1 KiB"), Ok(1024));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1e400GiB").is_err());
+        let text = "[repositories.m]\nkind = \"maven\"\nmax_file_size = \"2 MiB\"\nmin_rate = \"1KiB\"\nmax_download_time = \"30m\"\n";
+        let config = Config::parse(text, Path::new("r.toml")).unwrap();
+        let m = &config.repositories.values().next().unwrap();
+        assert_eq!(m.max_file_size(), 2 << 20);
+        assert_eq!(m.min_rate(), 1024);
+        assert_eq!(m.max_download_time(), Duration::from_secs(1800));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
@@ -27,8 +28,8 @@ use crate::error::Failure;
 use crate::hashing::Hashers;
 use crate::race::Failures;
 use crate::repository::{Class, Repository, Resource, Verify};
-use crate::store::{Body, Digests, Entry, Meta, Staged, now_secs};
-use crate::upstream::{Verdict, error_chain};
+use crate::store::{Body, Digests, Entry, Meta, Staged, Verification, now_secs};
+use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};
 
 /// Progress of a fill, as seen by the clients waiting on it.
 #[derive(Debug, Clone, Default)]
@@ -78,8 +79,9 @@ type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Sen
 
 /// Why one attempt ended without an entry.
 enum AttemptError {
-    /// The body did not match its expected digest: try another upstream.
-    Mismatch(String),
+    /// This upstream's answer cannot be used (wrong digest, cut short, an HTML page, too large,
+    /// its checksum file failed): try the next upstream. Never "this upstream lacks it".
+    Failed(String),
     /// Give up.
     Fatal(Failure),
 }
@@ -87,6 +89,33 @@ enum AttemptError {
 impl From<std::io::Error> for AttemptError {
     fn from(e: std::io::Error) -> Self {
         AttemptError::Fatal(Failure::internal(e))
+    }
+}
+
+/// A download nobody waits for any more is cancelled after this long...
+const ORPHAN_GRACE: Duration = Duration::from_secs(3);
+/// ...unless at least this share of its known length is in (percent).
+const NEARLY_DONE: u64 = 90;
+/// Bytes held back before the first write so that an HTML page can be told from an artifact.
+const SNIFF: usize = 512;
+
+/// Bounds of one fill, from the repository's config.
+struct Limits {
+    max_size: u64,
+    deadline: Instant,
+    max_time: Duration,
+    min_rate: u64,
+}
+
+impl Limits {
+    fn of(repo: &Repository) -> Limits {
+        let max_time = repo.config.max_download_time();
+        Limits {
+            max_size: repo.config.max_file_size(),
+            deadline: Instant::now() + max_time,
+            max_time,
+            min_rate: repo.config.min_rate(),
+        }
     }
 }
 
@@ -185,28 +214,36 @@ async fn fetch(
         }
     }
     let mut excluded = Vec::new();
-    let mut mismatch = None;
+    let mut failed: Vec<String> = Vec::new();
+    let limits = Limits::of(repo);
     loop {
         let (i, url, resp) = match first.take() {
             Some(winner) => winner,
             None => match repo.race_get(res, &excluded).await {
                 Ok(winner) => winner,
-                Err(Failure::NotFound) if mismatch.is_some() => {
-                    return Err(Failure::Upstream(mismatch.unwrap_or_default()));
+                Err(e) if failed.is_empty() => return Err(e),
+                // Some upstream had the file but its copy was unusable: that is not a 404.
+                Err(Failure::NotFound) => return Err(Failure::Upstream(failed.join("; "))),
+                Err(Failure::Upstream(why) | Failure::Timeout(why)) => {
+                    failed.push(why);
+                    return Err(Failure::Upstream(failed.join("; ")));
                 }
                 Err(e) => return Err(e),
             },
         };
         let attempt = tx.borrow().attempt + 1;
-        match download(repo, res, i, url, resp, attempt, tx).await {
+        let name = &repo.upstreams[i].name;
+        match download(repo, res, i, url, resp, attempt, &limits, tx).await {
             Ok(entry) => return Ok(Done::Stored(entry)),
-            Err(AttemptError::Fatal(e)) => return Err(e),
-            Err(AttemptError::Mismatch(why)) => {
-                let why = format!("{}: {why}", repo.upstreams[i].name);
-                tracing::warn!(key = %res.key, "discarding download: {why}");
-                repo.remember_missing(res, i);
+            Err(AttemptError::Fatal(e)) => {
+                tracing::warn!(key = %res.key, upstream = %name, "download failed: {e}");
+                return Err(e);
+            }
+            Err(AttemptError::Failed(why)) => {
+                let why = format!("{name}: {why}");
+                tracing::warn!(key = %res.key, upstream = %name, "discarding download: {why}");
                 excluded.push(i);
-                mismatch = Some(why);
+                failed.push(why);
             }
         }
     }
@@ -227,22 +264,50 @@ pub fn parse_sha1_file(body: &[u8]) -> Option<String> {
         .then(|| word.to_ascii_lowercase())
 }
 
-/// Fetches `<url>.sha1` from the same upstream; `None` when it has none.
-async fn fetch_sidecar(repo: &Repository, i: usize, url: &Url) -> Option<(String, Bytes)> {
-    let sidecar = Url::parse(&format!("{url}.sha1")).ok()?;
+/// Fetches `<url>.sha1` from the same upstream: `Ok(None)` when the upstream has none (404, or
+/// an HTML page), an error when it could not say (5xx, timeout, connection error, garbage).
+async fn fetch_sidecar(
+    repo: &Repository,
+    i: usize,
+    url: &Url,
+) -> Result<Option<(String, Bytes)>, String> {
+    let sidecar =
+        Url::parse(&format!("{url}.sha1")).map_err(|e| format!("checksum file URL: {e}"))?;
     let up = &repo.upstreams[i];
     let (_, verdict) = repo.ask(i, up.request(Method::GET, sidecar), true).await;
-    let Verdict::Found(resp) = verdict else {
-        return None;
+    let resp = match verdict {
+        Verdict::Found(resp) => resp,
+        Verdict::Missing => return Ok(None),
+        Verdict::TimedOut => return Err("checksum file: no response in time".into()),
+        Verdict::Failed(why) => return Err(format!("checksum file: {why}")),
+        Verdict::NotModified => return Err("checksum file: unexpected 304".into()),
     };
-    let body = tokio::time::timeout(up.idle_timeout, resp.bytes())
-        .await
-        .ok()?
-        .ok()?;
+    let body = match tokio::time::timeout(up.idle_timeout, resp.bytes()).await {
+        Err(_) => return Err("checksum file: no data in time".into()),
+        Ok(Err(e)) => return Err(format!("checksum file: {}", error_chain(&e))),
+        Ok(Ok(body)) => body,
+    };
     if body.len() > 4096 {
-        return None;
+        return Err("checksum file: larger than 4 KiB".into());
     }
-    parse_sha1_file(&body).map(|hex| (hex, body))
+    match parse_sha1_file(&body) {
+        Some(hex) => Ok(Some((hex, body))),
+        None => Err("checksum file: no SHA-1 in it".into()),
+    }
+}
+
+/// True when the response's own framing tells a complete body from a cut one: a
+/// `Content-Length`, chunked encoding (hyper fails a body without its last chunk) or HTTP/2
+/// (a reset stream is an error). A close-delimited HTTP/1 body ends the same way whether it is
+/// complete or the upstream died.
+fn framed(resp: &reqwest::Response) -> bool {
+    resp.version() >= http::Version::HTTP_2
+        || resp.headers().contains_key(header::CONTENT_LENGTH)
+        || resp
+            .headers()
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -253,12 +318,22 @@ async fn download(
     url: Url,
     resp: reqwest::Response,
     attempt: u32,
+    limits: &Limits,
     tx: &watch::Sender<FillStatus>,
 ) -> Result<Entry, AttemptError> {
     let upstream = &repo.upstreams[i];
     let headers = resp.headers().clone();
     let encoded = headers.contains_key(header::CONTENT_ENCODING);
     let len = if encoded { None } else { resp.content_length() };
+    if let Some(declared) = resp.content_length()
+        && declared > limits.max_size
+    {
+        return Err(AttemptError::Failed(format!(
+            "declares {declared} bytes, more than max_file_size ({} bytes)",
+            limits.max_size
+        )));
+    }
+    let framed = framed(&resp);
     let staged = Staged::create(&repo.services.staging)?;
     let reader = Arc::new(staged.reader()?);
     let header_sha1 = header_string(&headers, "x-checksum-sha1")
@@ -283,36 +358,46 @@ async fn download(
         if wants_sidecar {
             fetch_sidecar(repo, i, &url).await
         } else {
-            None
+            Ok(None)
         }
     };
     let mut writer = BodyWriter::start(staged.file().try_clone()?, tx.clone());
     let mut hashers = Hashers::new(res, len);
-    let body = receive(repo, res, i, &url, resp, len, &mut writer, &mut hashers);
+    let transfer = Transfer {
+        repo,
+        res,
+        len,
+        limits,
+        tx,
+    };
+    let body = transfer.receive(i, &url, resp, &mut writer, &mut hashers);
     let (received, sidecar) = tokio::join!(body, sidecar);
     // Whatever happened, no write of this attempt may land after it ends.
     writer.finish().await?;
     received?;
+    let sidecar = sidecar.map_err(AttemptError::Failed)?;
     let digests = hashers.finish().await?;
     let written = tx.borrow().written;
 
-    let expected = match &res.verify {
-        Verify::None => None,
-        Verify::Sidecar => header_sha1
-            .or_else(|| sidecar.as_ref().map(|(hex, _)| hex.clone()))
-            .map(|h| ("SHA-1", h)),
-        Verify::Sha1(h) => Some(("SHA-1", h.clone())),
-        Verify::Sha256(h) => Some(("SHA-256", h.clone())),
-        Verify::Sha512(h) => Some(("SHA-512", h.clone())),
+    let (expected, verification) = match &res.verify {
+        Verify::None => (None, Verification::Length),
+        Verify::Sidecar => match header_sha1.or_else(|| sidecar.as_ref().map(|(h, _)| h.clone())) {
+            Some(h) => (Some(("SHA-1", h)), Verification::Sha1),
+            None => (None, Verification::Unavailable),
+        },
+        Verify::Sha1(h) => (Some(("SHA-1", h.clone())), Verification::Sha1),
+        Verify::Sha256(h) => (Some(("SHA-256", h.clone())), Verification::Sha256),
+        Verify::Cksum(h) => (Some(("SHA-256", h.clone())), Verification::Cksum),
+        Verify::Sha512(h) => (Some(("SHA-512", h.clone())), Verification::Sha512),
     };
-    if let Some((algorithm, want)) = expected {
-        let got = match algorithm {
+    if let Some((algorithm, want)) = &expected {
+        let got = match *algorithm {
             "SHA-1" => digests.sha1.clone().unwrap_or_default(),
             "SHA-256" => digests.sha256.clone(),
             _ => digests.sha512.clone().unwrap_or_default(),
         };
-        if !got.eq_ignore_ascii_case(&want) {
-            return Err(AttemptError::Mismatch(format!(
+        if !got.eq_ignore_ascii_case(want) {
+            return Err(AttemptError::Failed(format!(
                 "{algorithm} is {got}, expected {want}"
             )));
         }
@@ -326,13 +411,35 @@ async fn download(
         upstream_etag: head.etag.clone(),
         upstream_last_modified: head.last_modified.clone(),
         fetched_at: now_secs(),
+        verification,
         extra: serde_json::Value::Null,
     };
-    repo.services
+    if expected.is_none() && !framed {
+        // Nothing proves the body whole: the waiting clients get it, the cache does not.
+        tracing::warn!(
+            key = %res.key,
+            upstream = %upstream.name,
+            "not caching a body of unknown length with no digest to check it against"
+        );
+        tx.send_modify(|s| s.verified = true);
+        return Ok(Entry {
+            meta: Arc::new(meta),
+            body: Body::File(reader),
+        });
+    }
+    if let Err(e) = repo
+        .services
         .store
         .put(&res.key, staged, meta.clone())
-        .await?;
+        .await
+    {
+        tracing::warn!(key = %res.key, upstream = %upstream.name, "cannot commit the download: {e}");
+        return Err(e.into());
+    }
     repo.services.metrics.cache_grew(written);
+    if !verification.is_digest() {
+        repo.services.metrics.unverified_commit(&repo.name);
+    }
     repo.mark_fresh(&res.key);
     if let Some((_, body)) = sidecar {
         let key = format!("{}.sha1", res.key);
@@ -358,67 +465,175 @@ async fn download(
     })
 }
 
-/// Hands the body's chunks to the writer and the hashers, resuming after stalls.
-#[allow(clippy::too_many_arguments)]
-async fn receive(
-    repo: &Repository,
-    res: &Resource,
-    i: usize,
-    url: &Url,
-    resp: reqwest::Response,
+/// What one attempt's body loop needs besides the body.
+struct Transfer<'a> {
+    repo: &'a Repository,
+    res: &'a Resource,
     len: Option<u64>,
-    writer: &mut BodyWriter,
-    hashers: &mut Hashers,
-) -> Result<(), AttemptError> {
-    let mut accepts_ranges = resp
-        .headers()
-        .get(header::ACCEPT_RANGES)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
-    let mut received = 0u64;
-    let mut body: ByteStream = Box::pin(resp.bytes_stream());
-    let (mut source, mut source_url) = (i, url.clone());
-    let mut resumes = 0;
-    loop {
-        let idle = repo.upstreams[source].idle_timeout;
-        let problem = match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                if len.is_some_and(|l| received + chunk.len() as u64 > l) {
-                    return Err(AttemptError::Mismatch(
-                        "more bytes than its Content-Length".into(),
-                    ));
-                }
-                received += chunk.len() as u64;
-                writer.write(chunk.clone()).await?;
-                hashers.update(&chunk).await?;
-                continue;
-            }
-            Ok(None) if len.is_none_or(|l| received == l) => return Ok(()),
-            Ok(None) => format!(
-                "connection closed after {received} of {} bytes",
-                len.unwrap_or(0)
-            ),
-            Ok(Some(Err(e))) => error_chain(&e),
-            Err(_) => format!("no data for {}", humantime::format_duration(idle)),
-        };
-        resumes += 1;
-        let name = &repo.upstreams[source].name;
-        if resumes > repo.upstreams.len() + 2 {
-            return Err(AttemptError::Fatal(Failure::Upstream(format!(
-                "{name}: {problem}; giving up"
-            ))));
-        }
-        tracing::warn!(key = %res.key, "{name}: {problem}; resuming at byte {received}");
-        match resume(repo, res, source, &source_url, accepts_ranges, received).await {
-            Some((j, j_url, stream, ranges)) => {
-                (source, source_url, body, accepts_ranges) = (j, j_url, stream, ranges);
-            }
-            None => {
-                return Err(AttemptError::Fatal(Failure::Upstream(format!(
-                    "{name}: {problem}; no upstream could resume"
+    limits: &'a Limits,
+    tx: &'a watch::Sender<FillStatus>,
+}
+
+impl Transfer<'_> {
+    /// Hands the body's chunks to the writer and the hashers, resuming after stalls, and
+    /// enforcing the limits: size, total time, minimum rate, someone still waiting.
+    async fn receive(
+        &self,
+        i: usize,
+        url: &Url,
+        resp: reqwest::Response,
+        writer: &mut BodyWriter,
+        hashers: &mut Hashers,
+    ) -> Result<(), AttemptError> {
+        let (repo, res, len, limits) = (self.repo, self.res, self.len, self.limits);
+        let mut accepts_ranges = resp
+            .headers()
+            .get(header::ACCEPT_RANGES)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bytes"));
+        let mut received = 0u64;
+        let mut body: ByteStream = Box::pin(resp.bytes_stream());
+        let (mut source, mut source_url) = (i, url.clone());
+        let mut resumes = 0;
+        // Chunks held back until the start of the body shows it is not an HTML page.
+        let mut sniffing = binary_artifact(res.path.as_str()).then(Vec::<Bytes>::new);
+        let mut window = (Instant::now(), 0u64);
+        let mut orphaned: Option<Instant> = None;
+        loop {
+            let idle = repo.upstreams[source].idle_timeout;
+            let left = limits.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(AttemptError::Fatal(Failure::Timeout(format!(
+                    "{}: download took longer than max_download_time ({})",
+                    repo.upstreams[source].name,
+                    humantime::format_duration(limits.max_time)
                 ))));
+            }
+            self.check_waiting(&mut orphaned, received)?;
+            let problem = match tokio::time::timeout(idle.min(left), body.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    let pending = pending_len(&sniffing);
+                    let total = received + pending + chunk.len() as u64;
+                    if len.is_some_and(|l| total > l) {
+                        return Err(AttemptError::Failed(
+                            "more bytes than its Content-Length".into(),
+                        ));
+                    }
+                    if total > limits.max_size {
+                        return Err(AttemptError::Failed(format!(
+                            "body grew past max_file_size ({} bytes)",
+                            limits.max_size
+                        )));
+                    }
+                    window.1 += chunk.len() as u64;
+                    match &mut sniffing {
+                        Some(held) if (pending as usize) + chunk.len() < SNIFF => {
+                            held.push(chunk);
+                        }
+                        Some(held) => {
+                            held.push(chunk);
+                            let held = std::mem::take(held);
+                            sniffing = None;
+                            received += flush(held, writer, hashers).await?;
+                        }
+                        None => {
+                            received += chunk.len() as u64;
+                            writer.write(chunk.clone()).await?;
+                            hashers.update(&chunk).await?;
+                        }
+                    }
+                    let elapsed = window.0.elapsed();
+                    if elapsed < idle {
+                        continue;
+                    }
+                    let rate = window.1 as f64 / elapsed.as_secs_f64();
+                    window = (Instant::now(), 0);
+                    if rate >= limits.min_rate as f64 {
+                        continue;
+                    }
+                    format!("{rate:.0} bytes/s, below min_rate ({} bytes/s)", limits.min_rate)
+                }
+                Ok(None) if len.is_none_or(|l| received + pending_len(&sniffing) == l) => {
+                    if let Some(held) = sniffing.take() {
+                        received += flush(held, writer, hashers).await?;
+                    }
+                    let _ = received;
+                    return Ok(());
+                }
+                Ok(None) => format!(
+                    "connection closed after {received} of {} bytes",
+                    len.unwrap_or(0)
+                ),
+                Ok(Some(Err(e))) => error_chain(&e),
+                Err(_) if left <= idle => continue,
+                Err(_) => format!("no data for {}", humantime::format_duration(idle)),
+            };
+            if let Some(held) = &mut sniffing {
+                // Resuming starts from what was written: bytes held back are fetched again.
+                held.clear();
+            }
+            window = (Instant::now(), 0);
+            resumes += 1;
+            let name = &repo.upstreams[source].name;
+            if resumes > repo.upstreams.len() + 2 {
+                return Err(AttemptError::Failed(format!("{problem}; giving up")));
+            }
+            tracing::warn!(key = %res.key, "{name}: {problem}; resuming at byte {received}");
+            match resume(repo, res, source, &source_url, accepts_ranges, received).await {
+                Some((j, j_url, stream, ranges)) => {
+                    (source, source_url, body, accepts_ranges) = (j, j_url, stream, ranges);
+                }
+                None => {
+                    return Err(AttemptError::Failed(format!(
+                        "{problem}; no upstream could resume"
+                    )));
+                }
             }
         }
     }
+
+    /// Fails the attempt when no client has waited for it for [`ORPHAN_GRACE`], unless it is
+    /// nearly done. The in-flight map holds one receiver; every waiting client holds another.
+    fn check_waiting(&self, since: &mut Option<Instant>, received: u64) -> Result<(), AttemptError> {
+        if self.tx.receiver_count() > 1 {
+            *since = None;
+            return Ok(());
+        }
+        let since = *since.get_or_insert_with(Instant::now);
+        let nearly_done = self
+            .len
+            .is_some_and(|l| received.saturating_mul(100) >= l.saturating_mul(NEARLY_DONE));
+        if since.elapsed() >= ORPHAN_GRACE && !nearly_done {
+            return Err(AttemptError::Fatal(Failure::Upstream(
+                "download cancelled: no client is waiting for it".into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn pending_len(sniffing: &Option<Vec<Bytes>>) -> u64 {
+    sniffing.iter().flatten().map(|c| c.len() as u64).sum()
+}
+
+/// Writes the chunks held back for sniffing, refusing an HTML page; returns their length.
+async fn flush(
+    held: Vec<Bytes>,
+    writer: &mut BodyWriter,
+    hashers: &mut Hashers,
+) -> Result<u64, AttemptError> {
+    let start: Vec<u8> = held.iter().flat_map(|c| c.iter().copied()).take(SNIFF).collect();
+    if looks_like_html(&start) {
+        return Err(AttemptError::Failed(
+            "sent an HTML page instead of the file".into(),
+        ));
+    }
+    let mut n = 0;
+    for chunk in held {
+        n += chunk.len() as u64;
+        writer.write(chunk.clone()).await?;
+        hashers.update(&chunk).await?;
+    }
+    Ok(n)
 }
 
 /// Appends a download's chunks to its staged file on a blocking thread and publishes each one
@@ -584,6 +799,7 @@ impl Repository {
             upstream_etag: None,
             upstream_last_modified: None,
             fetched_at: now_secs(),
+            verification: Verification::Derived,
             extra,
         };
         self.services.store.put(key, staged, meta.clone()).await?;

@@ -42,6 +42,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Number of timed upstream requests, by upstream.",
     ),
     (
+        "repox_unverified_commits_total",
+        "counter",
+        "Entries committed without a digest check (verification `length` or `unavailable`), by repository.",
+    ),
+    (
         "repox_cache_size_bytes",
         "gauge",
         "Bytes held in the cache.",
@@ -118,6 +123,15 @@ impl Metrics {
         self.add(
             "repox_upstream_latency_seconds_count",
             &[("upstream", upstream)],
+            1.0,
+        );
+    }
+
+    /// One entry committed without a digest check.
+    pub fn unverified_commit(&self, repository: &str) {
+        self.add(
+            "repox_unverified_commits_total",
+            &[("repository", repository)],
             1.0,
         );
     }

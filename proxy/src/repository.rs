@@ -86,6 +86,8 @@ pub enum Verify {
     Sha1(String),
     /// A known SHA-512 (hex).
     Sha512(String),
+    /// The SHA-256 `cksum` of a cargo index entry (hex).
+    Cksum(String),
 }
 
 /// A thing to serve: where it is cached, where upstreams have it, and how it behaves.

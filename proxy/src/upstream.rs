@@ -173,6 +173,30 @@ pub fn is_html(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
 }
 
+/// True for paths of binary artifacts, whose body can never be an HTML page whatever its
+/// `Content-Type` says (a mirror's error or maintenance page sent as `application/octet-stream`).
+pub fn binary_artifact(path: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        ".jar", ".war", ".aar", ".ear", ".zip", ".whl", ".tar.gz", ".tgz", ".crate", ".conda",
+        ".tar.bz2", ".tar.xz", ".tar.zst", ".egg", ".gz", ".bz2", ".zst",
+    ];
+    let path = path.to_ascii_lowercase();
+    // cargo downloads are `.../<crate>/<version>/download`.
+    path.ends_with("/download") || SUFFIXES.iter().any(|s| path.ends_with(s))
+}
+
+/// True when a body starts like an HTML page: `<!DOCTYPE html` or `<html`, case-insensitive,
+/// after an optional UTF-8 byte order mark and whitespace.
+pub fn looks_like_html(start: &[u8]) -> bool {
+    let start = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(start);
+    let i = start
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(start.len());
+    let head: Vec<u8> = start[i..].iter().take(14).map(u8::to_ascii_lowercase).collect();
+    head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
+}
+
 /// An error and its causes on one line.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -186,4 +210,29 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_sniffed_after_bom_and_whitespace() {
+        assert!(looks_like_html(b"<!DOCTYPE html><html>"));
+        assert!(looks_like_html(b"\xEF\xBB\xBF \r\n\t<HTML lang=en>"));
+        assert!(looks_like_html(b"  <!doctype HTML>"));
+        assert!(!looks_like_html(b"PK\x03\x04<html>"));
+        assert!(!looks_like_html(b"<?xml version=\"1.0\"?><project/>"));
+        assert!(!looks_like_html(b""));
+    }
+
+    #[test]
+    fn binary_artifacts_by_suffix() {
+        for p in ["a/b/c-1.0.jar", "x-1.0-py3-none-any.whl", "tarballs/a/a-1.0.tgz", "linux-64/p-1-0.conda", "pkg-1.tar.bz2"] {
+            assert!(binary_artifact(p), "{p}");
+        }
+        for p in ["a/b/c-1.0.pom", "simple/x/", "a/maven-metadata.xml", "x.jar.sha1"] {
+            assert!(!binary_artifact(p), "{p}");
+        }
+    }
 }

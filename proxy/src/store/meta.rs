@@ -30,9 +30,64 @@ pub struct Meta {
     /// Seconds since the epoch when the body was fetched; served as Last-Modified when the
     /// upstream gave none.
     pub fetched_at: u64,
+    /// How the body was checked before it was committed.
+    #[serde(default)]
+    pub verification: Verification,
     /// Ecosystem-specific data (e.g. the per-upstream sources of merged Maven metadata).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub extra: serde_json::Value,
+}
+
+/// How an entry's body was checked before it was committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verification {
+    /// Against a SHA-1 the upstream published (Maven `.sha1` / `X-Checksum-SHA1`, npm `shasum`).
+    Sha1,
+    /// Against a SHA-256 an index listed (PyPI, conda repodata, content-addressed shards).
+    Sha256,
+    /// Against a SHA-512 (an npm `integrity`, a PyPI `sha512=` link).
+    Sha512,
+    /// Against the `cksum` of the cargo index.
+    Cksum,
+    /// Only its declared length (or complete HTTP framing) was checked: the resource has no
+    /// digest anywhere (index pages, metadata).
+    Length,
+    /// The upstream publishes no digest for it (e.g. Maven `.sha1` answered 404); complete by
+    /// length only.
+    Unavailable,
+    /// Made by repox itself from verified inputs (merged metadata, rewritten pages).
+    Derived,
+    /// Written by a repox version that did not record it.
+    #[default]
+    Unknown,
+}
+
+impl Verification {
+    /// True when a digest published upstream was checked.
+    pub fn is_digest(self) -> bool {
+        matches!(
+            self,
+            Verification::Sha1
+                | Verification::Sha256
+                | Verification::Sha512
+                | Verification::Cksum
+        )
+    }
+
+    /// The lowercase name stored in metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Sha1 => "sha1",
+            Verification::Sha256 => "sha256",
+            Verification::Sha512 => "sha512",
+            Verification::Cksum => "cksum",
+            Verification::Length => "length",
+            Verification::Unavailable => "unavailable",
+            Verification::Derived => "derived",
+            Verification::Unknown => "unknown",
+        }
+    }
 }
 
 /// Hex digests computed while streaming.
@@ -74,4 +129,21 @@ pub fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_of_older_versions_read_as_unknown() {
+        let old = r#"{"len":3,"digests":{"sha256":"ab"},"fetched_at":1}"#;
+        let meta: Meta = serde_json::from_str(old).unwrap();
+        assert_eq!(meta.verification, Verification::Unknown);
+        let mut new = meta.clone();
+        new.verification = Verification::Cksum;
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(text.contains(r#""verification":"cksum""#), "{text}");
+        assert_eq!(serde_json::from_str::<Meta>(&text).unwrap(), new);
+    }
 }

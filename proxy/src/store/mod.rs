@@ -15,7 +15,7 @@ mod fs;
 mod meta;
 
 pub use fs::FsStore;
-pub use meta::{Digests, Meta, now_secs};
+pub use meta::{Digests, Meta, Verification, now_secs};
 
 use std::fs::File;
 use std::io;

@@ -31,6 +31,9 @@ pub fn repo(kind: Kind, upstreams: &[(&str, &Url, i32)]) -> RepositoryConfig {
         metadata_ttl: None,
         index_ttl: None,
         block: Vec::new(),
+        max_file_size: None,
+        max_download_time: None,
+        min_rate: None,
         upstreams: upstreams
             .iter()
             .map(|(name, url, priority)| {

@@ -238,6 +238,9 @@ pub fn pypi(upstreams: Vec<UpstreamConfig>) -> RepositoryConfig {
         metadata_ttl: None,
         index_ttl: None,
         block: Vec::new(),
+        max_file_size: None,
+        max_download_time: None,
+        min_rate: None,
         upstreams,
     }
 }

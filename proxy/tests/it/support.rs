@@ -247,6 +247,9 @@ pub fn maven(upstreams: &[(&str, &TestUpstream, i32)]) -> RepositoryConfig {
         metadata_ttl: None,
         index_ttl: None,
         block: Vec::new(),
+        max_file_size: None,
+        max_download_time: None,
+        min_rate: None,
         upstreams: upstreams
             .iter()
             .map(|(name, up, priority)| {

@@ -30,7 +30,7 @@ pub(super) async fn serve(
     if !matches!(repo.services.store.get(&res.key).await, Ok(Some(_))) {
         let cksum = checksum(repo, name, version).await;
         if let Some(c) = &cksum {
-            res.verify = Verify::Sha256(c.clone());
+            res.verify = Verify::Cksum(c.clone());
         }
         let mut targets = Vec::new();
         for i in 0..repo.upstreams.len() {
