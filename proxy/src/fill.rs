@@ -347,12 +347,20 @@ async fn download(
         sha1: header_sha1.clone(),
         file: reader.clone(),
     });
-    tx.send_modify(|s| {
-        s.attempt = attempt;
-        s.head = Some(head.clone());
-        s.written = 0;
-        s.verified = false;
-    });
+    let publish = || {
+        tx.send_modify(|s| {
+            s.attempt = attempt;
+            s.head = Some(head.clone());
+            s.written = 0;
+            s.verified = false;
+        })
+    };
+    // A binary artifact's head waits until its first bytes show it is not an HTML page, so
+    // that a client of a refused page gets a clean 502.
+    let sniff = binary_artifact(res.path.as_str());
+    if !sniff {
+        publish();
+    }
     let wants_sidecar = res.verify == Verify::Sidecar && header_sha1.is_none();
     let sidecar = async {
         if wants_sidecar {
@@ -369,6 +377,7 @@ async fn download(
         len,
         limits,
         tx,
+        publish: &publish,
     };
     let body = transfer.receive(i, &url, resp, &mut writer, &mut hashers);
     let (received, sidecar) = tokio::join!(body, sidecar);
@@ -472,6 +481,8 @@ struct Transfer<'a> {
     len: Option<u64>,
     limits: &'a Limits,
     tx: &'a watch::Sender<FillStatus>,
+    /// Shows the response to the clients (deferred while sniffing).
+    publish: &'a (dyn Fn() + Sync),
 }
 
 impl Transfer<'_> {
@@ -533,7 +544,7 @@ impl Transfer<'_> {
                             held.push(chunk);
                             let held = std::mem::take(held);
                             sniffing = None;
-                            received += flush(held, writer, hashers).await?;
+                            received += flush(held, writer, hashers, self.publish).await?;
                         }
                         None => {
                             received += chunk.len() as u64;
@@ -554,9 +565,8 @@ impl Transfer<'_> {
                 }
                 Ok(None) if len.is_none_or(|l| received + pending_len(&sniffing) == l) => {
                     if let Some(held) = sniffing.take() {
-                        received += flush(held, writer, hashers).await?;
+                        flush(held, writer, hashers, self.publish).await?;
                     }
-                    let _ = received;
                     return Ok(());
                 }
                 Ok(None) => format!(
@@ -620,6 +630,7 @@ async fn flush(
     held: Vec<Bytes>,
     writer: &mut BodyWriter,
     hashers: &mut Hashers,
+    publish: &(dyn Fn() + Sync),
 ) -> Result<u64, AttemptError> {
     let start: Vec<u8> = held.iter().flat_map(|c| c.iter().copied()).take(SNIFF).collect();
     if looks_like_html(&start) {
@@ -627,6 +638,7 @@ async fn flush(
             "sent an HTML page instead of the file".into(),
         ));
     }
+    publish();
     let mut n = 0;
     for chunk in held {
         n += chunk.len() as u64;

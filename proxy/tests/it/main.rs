@@ -3,6 +3,8 @@
 mod cargo;
 mod conda;
 mod conda_support;
+mod fault_upstream;
+mod faults;
 mod maven;
 mod npm;
 mod npm_support;
