@@ -3,7 +3,8 @@
 //! crate's index file before they are committed.
 //!
 //! cargo reads the index file before it downloads, so the checksum is normally in the cache;
-//! otherwise the index file is fetched. Each upstream's own `dl` template says where it serves
+//! otherwise the index file is fetched, and a download is never committed without it: an
+//! index that fails (5xx, timeout) fails the download. Each upstream's own `dl` template says where it serves
 //! the file (crates.io: `https://static.crates.io/crates/<crate>/<version>/download`).
 
 use std::sync::Arc;
@@ -28,10 +29,13 @@ pub(super) async fn serve(
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/crates/{name}/{name}-{version}.crate", repo.name);
     if !matches!(repo.services.store.get(&res.key).await, Ok(Some(_))) {
-        let cksum = checksum(repo, name, version).await;
-        if let Some(c) = &cksum {
-            res.verify = Verify::Cksum(c.clone());
-        }
+        // No commit without the index's checksum: a failing index fails the download.
+        let cksum = match checksum(repo, name, version).await {
+            Ok(c) => c,
+            Err(e) => return tagged(e.into_response(), "miss", None),
+        };
+        res.verify = Verify::Cksum(cksum.clone());
+        let cksum = Some(cksum);
         let mut targets = Vec::new();
         for i in 0..repo.upstreams.len() {
             if let Some(url) =
@@ -50,15 +54,17 @@ pub(super) async fn serve(
 }
 
 /// The crate's `cksum` from its index file: the cached copy, or a fresh one when the cached
-/// copy does not list the version yet (or there is none).
-async fn checksum(repo: &Arc<Repository>, name: &str, version: &str) -> Option<String> {
-    let res = index_resource(repo, &index::path_of(name))?;
+/// copy does not list the version yet (or there is none). A version the index does not list is
+/// 404; an index that cannot be fetched is that failure (502/504).
+async fn checksum(repo: &Arc<Repository>, name: &str, version: &str) -> Result<String, Failure> {
+    let res = index_resource(repo, &index::path_of(name)).ok_or(Failure::NotFound)?;
     if let Ok(Some(cached)) = repo.services.store.get(&res.key).await
         && let Ok(body) = cached.bytes().await
         && let Some(c) = index::checksum(&body, version)
     {
-        return Some(c);
+        return Ok(c);
     }
-    let (entry, _) = repo.entry(&res).await.ok()?;
-    index::checksum(&entry.bytes().await.ok()?, version)
+    let (entry, _) = repo.entry(&res).await?;
+    let body = entry.bytes().await.map_err(Failure::internal)?;
+    index::checksum(&body, version).ok_or(Failure::NotFound)
 }

@@ -3,8 +3,7 @@
 //! the package's CEP 16 shard (found through the cached shard index).
 //!
 //! Clients always read an index before they download, so a package miss normally finds its
-//! digest here; when none is cached the package is served unverified (the client still checks
-//! it against its own repodata).
+//! digest here; when none is cached, `package.rs` fetches the subdir's repodata first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};

@@ -111,6 +111,36 @@ pub(super) async fn serve(
         Some(_) => Variant::Full,
         None => Variant::from_request(req),
     };
+    let res = resource(repo, path, name, version, variant);
+    let (entry, cache) = match repo.entry(&res).await {
+        Ok(found) => found,
+        Err(e) => return tagged(e.into_response(), "miss", None),
+    };
+    let upstream = Some(entry.meta.upstream.clone());
+    let origin = request_origin(req, uri);
+    let rewritten = match rewritten(repo, &entry, &origin, name, variant, version.is_none()).await {
+        Ok(e) => e,
+        Err(e) => return tagged(e.into_response(), cache, upstream),
+    };
+    let presentation = Presentation {
+        cache_control: repo.presentation(&res, entry.meta.fetched_at).cache_control,
+        checksum_headers: false,
+    };
+    let mut resp = respond::entry_response(method, req, &rewritten, presentation);
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    tagged(resp, cache, upstream)
+}
+
+/// The cached resource of `name`'s packument in `variant`, or with `version` one version's
+/// document.
+fn resource(
+    repo: &Repository,
+    path: RepoPath,
+    name: &str,
+    version: Option<&str>,
+    variant: Variant,
+) -> Resource {
     // npm spells the scope's slash `%2f` (npm-package-arg `escapedName`).
     let escaped = utf8_percent_encode(name, NAME)
         .to_string()
@@ -136,24 +166,20 @@ pub(super) async fn serve(
             .filter_map(|(i, u)| u.base.join(&upstream_path).ok().map(|url| (i, url)))
             .collect(),
     );
-    let (entry, cache) = match repo.entry(&res).await {
-        Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
-    };
-    let upstream = Some(entry.meta.upstream.clone());
-    let origin = request_origin(req, uri);
-    let rewritten = match rewritten(repo, &entry, &origin, name, variant, version.is_none()).await {
-        Ok(e) => e,
-        Err(e) => return tagged(e.into_response(), cache, upstream),
-    };
-    let presentation = Presentation {
-        cache_control: repo.presentation(&res, entry.meta.fetched_at).cache_control,
-        checksum_headers: false,
-    };
-    let mut resp = respond::entry_response(method, req, &rewritten, presentation);
-    resp.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept"));
-    tagged(resp, cache, upstream)
+    res
+}
+
+/// Fetches `name`'s full packument through the engine (so it is cached too) and records its
+/// tarball index: what verifies a tarball asked for before its packument (`npm ci`).
+pub(super) async fn fetch_index(
+    repo: &Arc<Repository>,
+    path: RepoPath,
+    name: &str,
+) -> Result<(), Failure> {
+    let res = resource(repo, path, name, None, Variant::Full);
+    let (entry, _) = repo.entry(&res).await?;
+    rewritten(repo, &entry, "", name, Variant::Full, true).await?;
+    Ok(())
 }
 
 /// The rewritten document for an upstream entry, from memory or made now (recording the

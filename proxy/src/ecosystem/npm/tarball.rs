@@ -6,21 +6,25 @@
 //! tarball index for the package (file name → upstream URL and digests) in the store; a
 //! tarball miss reads that index instead of the packument. The index also keeps the upstream
 //! URL for registries whose tarballs do not live at `<base>/<name>/-/<file>`. A tarball asked
-//! for before any packument (`npm ci` from a lock file) is fetched unverified: npm checks the
-//! lock file's integrity itself.
+//! for before any packument (`npm ci` from a lock file) makes repox fetch the packument first
+//! (cached like any other), so every tarball is verified; one its packument does not list is
+//! a 404, and a packument that cannot be fetched fails the tarball (502/504), never an
+//! unverified commit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::packument;
+use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Repository, Resource, Verify};
+use crate::repository::{Repository, Resource, Verify, tagged};
 
 /// Where a package's tarballs come from and what they must hash to.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -60,7 +64,26 @@ pub(super) async fn serve(
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/tarballs/{name}/{file}", repo.name);
     let cached = matches!(repo.services.store.get(&res.key).await, Ok(Some(_)));
-    if !cached && let Some((upstream, info)) = lookup(repo, name, file).await {
+    let mut found = None;
+    if !cached {
+        found = lookup(repo, name, file).await;
+        if found.is_none() && method == Method::GET && !repo.services.offline {
+            // Asked for before its packument: fetch that first, it holds the digest.
+            let listed = match RepoPath::parse(name) {
+                Ok(p) => packument::fetch_index(repo, p, name).await,
+                Err(_) => Err(Failure::NotFound),
+            };
+            if let Err(e) = listed {
+                return tagged(e.into_response(), "miss", None);
+            }
+            found = lookup(repo, name, file).await;
+            if found.is_none() {
+                let e = Failure::NotFound;
+                return tagged(e.into_response(), "miss", None);
+            }
+        }
+    }
+    if let Some((upstream, info)) = found {
         res.verify = verify_for(&info);
         let standard = repo
             .upstreams
