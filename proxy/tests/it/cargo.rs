@@ -350,3 +350,27 @@ async fn cargo_fetch_through_repox() {
         "no index request upstream again"
     );
 }
+
+#[tokio::test]
+async fn a_crate_whose_index_fails_is_not_downloaded_unverified() {
+    let reg = Registry::start().await;
+    let krate = reg.publish("flaky", "1.0.0", &[]);
+    let failing = crate::support::Behavior {
+        status: Some(500),
+        ..Default::default()
+    };
+    reg.index.behave(&index_path("flaky"), failing);
+    let proxy = cargo_proxy(&reg, None).await;
+    let url = proxy.at("cargo/dl/flaky/1.0.0/download");
+    let resp = client().get(url.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(reg.dl.count(Method::GET, "crates/flaky/1.0.0/download"), 0);
+    reg.index
+        .behave(&index_path("flaky"), crate::support::Behavior::default());
+    let resp = client().get(url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.unwrap(), krate);
+    let meta = crate::faults::stored_meta(proxy.cache.path(), "cargo/crates/flaky/flaky-1.0.0.crate")
+        .unwrap();
+    assert_eq!(meta["verification"], "cksum");
+}

@@ -243,3 +243,47 @@ async fn max_download_time_bounds_a_download() {
     assert_eq!(resp.status(), 504);
     assert!(stored_meta(proxy.cache.path(), &format!("maven/{JAR}")).is_none());
 }
+
+/// An npm packument listing one tarball of `body` under `base`.
+fn packument(base: &url::Url, body: &[u8]) -> String {
+    use base64::Engine;
+    let integrity = base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(body));
+    serde_json::json!({
+        "name": "p",
+        "dist-tags": { "latest": "1.0.0" },
+        "versions": { "1.0.0": {
+            "name": "p", "version": "1.0.0",
+            "dist": { "tarball": format!("{base}p/-/p-1.0.0.tgz"), "integrity": format!("sha512-{integrity}") }
+        } }
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_npm_tarball_asked_for_first_is_verified_and_an_html_page_never_cached() {
+    const TGZ: &str = "p/-/p-1.0.0.tgz";
+    let up = FaultUpstream::start().await;
+    let body = bytes(4000, 9);
+    up.put("p", packument(&up.url, &body))
+        .put(TGZ, body.clone())
+        .fault(TGZ, Fault::Html);
+    let proxy = Proxy::start_repos(vec![("npm", repo(Kind::Npm, &[("a", &up.url, 0)]))]).await;
+    let url = proxy.at(&format!("npm/{TGZ}"));
+    let key = "npm/tarballs/p/p-1.0.0.tgz";
+    assert_eq!(seen(client().get(url.clone()).send().await.unwrap(), &body).await, "502");
+    assert_eq!(up.hits("p"), 1, "the packument was fetched first");
+    assert!(stored_meta(proxy.cache.path(), key).is_none());
+    up.fault(TGZ, Fault::None);
+    assert_eq!(seen(client().get(url.clone()).send().await.unwrap(), &body).await, "200 ok");
+    assert_eq!(stored_meta(proxy.cache.path(), key).unwrap()["verification"], "sha512");
+
+    // A packument that cannot be fetched fails the tarball instead of an unverified commit.
+    let up = FaultUpstream::start().await;
+    up.put("p", packument(&up.url, &body))
+        .put(TGZ, body.clone())
+        .fault("p", Fault::Status(500));
+    let proxy = Proxy::start_repos(vec![("npm", repo(Kind::Npm, &[("a", &up.url, 0)]))]).await;
+    let resp = client().get(proxy.at(&format!("npm/{TGZ}"))).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    assert_eq!(up.hits(TGZ), 0);
+}
