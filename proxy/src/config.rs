@@ -541,7 +541,12 @@ mod tests {
         assert!(parse_size("1e400GiB").is_err());
         let text = "[repositories.m]\nkind = \"maven\"\nmax_file_size = \"2 MiB\"\nmin_rate = \"1KiB\"\nmax_download_time = \"30m\"\n";
         let config = Config::parse(text, Path::new("r.toml")).unwrap();
-        let m = &config.repositories.values().next().unwrap();
+        let m = config
+            .repositories
+            .iter()
+            .find(|(name, _)| name.as_str() == "m")
+            .unwrap()
+            .1;
         assert_eq!(m.max_file_size(), 2 << 20);
         assert_eq!(m.min_rate(), 1024);
         assert_eq!(m.max_download_time(), Duration::from_secs(1800));

@@ -77,7 +77,7 @@ impl App {
         let negative = NegativeCache::open(&cache_dir).map_err(cache_err)?;
         let staging = store::staging_dir(&cache_dir);
         std::fs::create_dir_all(&staging).map_err(cache_err)?;
-        store::clean_staging(&staging);
+        store::clean_staging(&staging, staging_max_age(config));
         let services = Arc::new(Services {
             store: Arc::new(store),
             negative,
@@ -113,6 +113,18 @@ impl App {
     }
 }
 
+/// How old a staging file must be to belong to no running download: twice the longest
+/// `max_download_time`.
+fn staging_max_age(config: &Config) -> Duration {
+    let longest = config
+        .repositories
+        .values()
+        .map(|r| r.max_download_time())
+        .max()
+        .unwrap_or(Duration::from_secs(3600));
+    longest.saturating_mul(2)
+}
+
 /// A bound, ready server.
 pub struct Server {
     listener: TcpListener,
@@ -132,6 +144,20 @@ impl Server {
         tokio::spawn(async move {
             if let Ok(bytes) = services.store.usage().await {
                 services.metrics.cache_grew(bytes);
+            }
+        });
+        // Staging files of killed processes, also while this one runs for months.
+        let (staging, max_age) = (app.services.staging.clone(), staging_max_age(&config));
+        let services = Arc::downgrade(&app.services);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                if services.strong_count() == 0 {
+                    break;
+                }
+                let dir = staging.clone();
+                let _ = tokio::task::spawn_blocking(move || store::clean_staging(&dir, max_age))
+                    .await;
             }
         });
         let cache_dir = config.server.cache_dir.unwrap_or_default();

@@ -13,9 +13,11 @@
 
 mod fs;
 mod meta;
+mod staging;
 
 pub use fs::FsStore;
 pub use meta::{Digests, Meta, Verification, now_secs};
+pub use staging::clean_staging;
 
 use std::fs::File;
 use std::io;
@@ -119,7 +121,9 @@ impl Staged {
     /// Creates an empty staged file in `dir` (created if needed).
     pub fn create(dir: &Path) -> io::Result<Staged> {
         std::fs::create_dir_all(dir)?;
-        let file = tempfile::Builder::new().prefix("fill-").tempfile_in(dir)?;
+        let file = tempfile::Builder::new()
+            .prefix(&staging::prefix())
+            .tempfile_in(dir)?;
         Ok(Staged { file })
     }
 
@@ -140,24 +144,6 @@ impl Staged {
 
     pub(crate) fn into_inner(self) -> tempfile::NamedTempFile {
         self.file
-    }
-}
-
-/// Removes staging files left by a process that was killed (older than an hour, so that
-/// another instance sharing the directory keeps its own).
-pub fn clean_staging(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let hour = std::time::Duration::from_secs(3600);
-    for entry in entries.flatten() {
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(|t| t.elapsed().unwrap_or_default() > hour);
-        if old.unwrap_or(false) {
-            let _ = std::fs::remove_file(entry.path());
-        }
     }
 }
 
