@@ -202,8 +202,7 @@ impl RepositoryConfig {
 
     /// `max_download_time` with the default (1 h) filled in.
     pub fn max_download_time(&self) -> Duration {
-        self.max_download_time
-            .unwrap_or(Duration::from_secs(3600))
+        self.max_download_time.unwrap_or(Duration::from_secs(3600))
     }
 
     /// `min_rate` in bytes per second with the default (1 KiB/s) filled in.

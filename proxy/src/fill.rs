@@ -307,7 +307,10 @@ fn framed(resp: &reqwest::Response) -> bool {
             .headers()
             .get_all(header::TRANSFER_ENCODING)
             .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")))
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+            })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -561,7 +564,10 @@ impl Transfer<'_> {
                     if rate >= limits.min_rate as f64 {
                         continue;
                     }
-                    format!("{rate:.0} bytes/s, below min_rate ({} bytes/s)", limits.min_rate)
+                    format!(
+                        "{rate:.0} bytes/s, below min_rate ({} bytes/s)",
+                        limits.min_rate
+                    )
                 }
                 Ok(None) if len.is_none_or(|l| received + pending_len(&sniffing) == l) => {
                     if let Some(held) = sniffing.take() {
@@ -603,7 +609,11 @@ impl Transfer<'_> {
 
     /// Fails the attempt when no client has waited for it for [`ORPHAN_GRACE`], unless it is
     /// nearly done. The in-flight map holds one receiver; every waiting client holds another.
-    fn check_waiting(&self, since: &mut Option<Instant>, received: u64) -> Result<(), AttemptError> {
+    fn check_waiting(
+        &self,
+        since: &mut Option<Instant>,
+        received: u64,
+    ) -> Result<(), AttemptError> {
         if self.tx.receiver_count() > 1 {
             *since = None;
             return Ok(());
@@ -632,7 +642,11 @@ async fn flush(
     hashers: &mut Hashers,
     publish: &(dyn Fn() + Sync),
 ) -> Result<u64, AttemptError> {
-    let start: Vec<u8> = held.iter().flat_map(|c| c.iter().copied()).take(SNIFF).collect();
+    let start: Vec<u8> = held
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .take(SNIFF)
+        .collect();
     if looks_like_html(&start) {
         return Err(AttemptError::Failed(
             "sent an HTML page instead of the file".into(),

@@ -156,8 +156,8 @@ impl Server {
                     break;
                 }
                 let dir = staging.clone();
-                let _ = tokio::task::spawn_blocking(move || store::clean_staging(&dir, max_age))
-                    .await;
+                let _ =
+                    tokio::task::spawn_blocking(move || store::clean_staging(&dir, max_age)).await;
             }
         });
         let cache_dir = config.server.cache_dir.unwrap_or_default();

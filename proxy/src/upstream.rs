@@ -193,7 +193,11 @@ pub fn looks_like_html(start: &[u8]) -> bool {
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(start.len());
-    let head: Vec<u8> = start[i..].iter().take(14).map(u8::to_ascii_lowercase).collect();
+    let head: Vec<u8> = start[i..]
+        .iter()
+        .take(14)
+        .map(u8::to_ascii_lowercase)
+        .collect();
     head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
 }
 
@@ -228,10 +232,21 @@ mod tests {
 
     #[test]
     fn binary_artifacts_by_suffix() {
-        for p in ["a/b/c-1.0.jar", "x-1.0-py3-none-any.whl", "tarballs/a/a-1.0.tgz", "linux-64/p-1-0.conda", "pkg-1.tar.bz2"] {
+        for p in [
+            "a/b/c-1.0.jar",
+            "x-1.0-py3-none-any.whl",
+            "tarballs/a/a-1.0.tgz",
+            "linux-64/p-1-0.conda",
+            "pkg-1.tar.bz2",
+        ] {
             assert!(binary_artifact(p), "{p}");
         }
-        for p in ["a/b/c-1.0.pom", "simple/x/", "a/maven-metadata.xml", "x.jar.sha1"] {
+        for p in [
+            "a/b/c-1.0.pom",
+            "simple/x/",
+            "a/maven-metadata.xml",
+            "x.jar.sha1",
+        ] {
             assert!(!binary_artifact(p), "{p}");
         }
     }

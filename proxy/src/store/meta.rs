@@ -68,10 +68,7 @@ impl Verification {
     pub fn is_digest(self) -> bool {
         matches!(
             self,
-            Verification::Sha1
-                | Verification::Sha256
-                | Verification::Sha512
-                | Verification::Cksum
+            Verification::Sha1 | Verification::Sha256 | Verification::Sha512 | Verification::Cksum
         )
     }
 

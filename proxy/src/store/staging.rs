@@ -76,7 +76,10 @@ mod tests {
             assert_eq!(removed, 1);
             assert!(!dead.exists());
         }
-        assert_eq!(clean_staging(dir.path(), Duration::ZERO), 2 + usize::from(!cfg!(target_os = "linux")));
+        assert_eq!(
+            clean_staging(dir.path(), Duration::ZERO),
+            2 + usize::from(!cfg!(target_os = "linux"))
+        );
         assert!(!ours.path().exists(), "anything older than max_age goes");
     }
 }

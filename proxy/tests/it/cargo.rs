@@ -370,7 +370,8 @@ async fn a_crate_whose_index_fails_is_not_downloaded_unverified() {
     let resp = client().get(url).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.bytes().await.unwrap(), krate);
-    let meta = crate::faults::stored_meta(proxy.cache.path(), "cargo/crates/flaky/flaky-1.0.0.crate")
-        .unwrap();
+    let meta =
+        crate::faults::stored_meta(proxy.cache.path(), "cargo/crates/flaky/flaky-1.0.0.crate")
+            .unwrap();
     assert_eq!(meta["verification"], "cksum");
 }

@@ -82,7 +82,10 @@ impl FaultUpstream {
     pub fn put_with_sha1(&self, path: &str, body: impl Into<Bytes>) -> &Self {
         use sha1::Digest;
         let body = body.into();
-        self.put(&format!("{path}.sha1"), hex::encode(sha1::Sha1::digest(&body)));
+        self.put(
+            &format!("{path}.sha1"),
+            hex::encode(sha1::Sha1::digest(&body)),
+        );
         self.put(path, body)
     }
 
@@ -141,7 +144,11 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) {
     let range_start = text.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.eq_ignore_ascii_case("range").then_some(())?;
-        v.trim().strip_prefix("bytes=")?.strip_suffix('-')?.parse::<usize>().ok()
+        v.trim()
+            .strip_prefix("bytes=")?
+            .strip_suffix('-')?
+            .parse::<usize>()
+            .ok()
     });
     let (body, fault) = {
         let mut st = state.lock().unwrap();
@@ -186,7 +193,9 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) {
             body.len(),
             part.len()
         );
-        let _ = socket.write_all(&send("206 Partial Content", &headers)).await;
+        let _ = socket
+            .write_all(&send("206 Partial Content", &headers))
+            .await;
         if !head_only {
             let _ = socket.write_all(&part).await;
         }

@@ -68,21 +68,111 @@ fn cases() -> Vec<Case> {
     let sha1 = format!("{JAR}.sha1");
     let _ = sha1;
     vec![
-        Case { name: "hang", expect: &["504"], inject: |u, _| { u.fault(JAR, Fault::Hang); } },
-        Case { name: "stall", expect: &["200 cut"], inject: |u, _| { u.fault(JAR, Fault::Stall(100_000)); } },
-        Case { name: "reset", expect: &["200 cut"], inject: |u, _| { u.fault(JAR, Fault::Reset(100_000)); } },
-        Case { name: "cut, with length", expect: &["200 cut"], inject: |u, _| { u.fault(JAR, Fault::CutWithLength(100_000)); } },
-        Case { name: "cut, no length", expect: &["200 cut"], inject: |u, _| { u.fault(JAR, Fault::CutNoLength(100_000)); } },
-        Case { name: "wrong bytes", expect: &["200 cut"], inject: |u, _| { u.fault(JAR, Fault::WrongBytes); } },
-        Case { name: "wrong .sha1", expect: &["200 cut"], inject: |u, _| { u.put(&format!("{JAR}.sha1"), "0".repeat(40)); } },
-        Case { name: ".sha1 500", expect: &["200 cut"], inject: |u, _| { u.fault(&format!("{JAR}.sha1"), Fault::Status(500)); } },
-        Case { name: ".sha1 timeout", expect: &["200 cut"], inject: |u, _| { u.fault(&format!("{JAR}.sha1"), Fault::Hang); } },
-        Case { name: "HTML as octet-stream", expect: &["502"], inject: |u, _| { u.fault(JAR, Fault::Html); } },
-        Case { name: "endless body", expect: &["200 cut"], inject: |u, _| { u.fault(JAR, Fault::Endless); } },
-        Case { name: "drip (1 byte/50 ms)", expect: &["502"], inject: |u, _| { u.fault(JAR, Fault::Drip); } },
-        Case { name: "huge Content-Length", expect: &["502"], inject: |u, _| { u.fault(JAR, Fault::HugeLength); } },
-        Case { name: "500", expect: &["502"], inject: |u, _| { u.fault(JAR, Fault::Status(500)); } },
-        Case { name: "503", expect: &["502"], inject: |u, _| { u.fault(JAR, Fault::Status(503)); } },
+        Case {
+            name: "hang",
+            expect: &["504"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::Hang);
+            },
+        },
+        Case {
+            name: "stall",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::Stall(100_000));
+            },
+        },
+        Case {
+            name: "reset",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::Reset(100_000));
+            },
+        },
+        Case {
+            name: "cut, with length",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::CutWithLength(100_000));
+            },
+        },
+        Case {
+            name: "cut, no length",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::CutNoLength(100_000));
+            },
+        },
+        Case {
+            name: "wrong bytes",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::WrongBytes);
+            },
+        },
+        Case {
+            name: "wrong .sha1",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.put(&format!("{JAR}.sha1"), "0".repeat(40));
+            },
+        },
+        Case {
+            name: ".sha1 500",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(&format!("{JAR}.sha1"), Fault::Status(500));
+            },
+        },
+        Case {
+            name: ".sha1 timeout",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(&format!("{JAR}.sha1"), Fault::Hang);
+            },
+        },
+        Case {
+            name: "HTML as octet-stream",
+            expect: &["502"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::Html);
+            },
+        },
+        Case {
+            name: "endless body",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::Endless);
+            },
+        },
+        Case {
+            name: "drip (1 byte/50 ms)",
+            expect: &["502"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::Drip);
+            },
+        },
+        Case {
+            name: "huge Content-Length",
+            expect: &["502"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::HugeLength);
+            },
+        },
+        Case {
+            name: "500",
+            expect: &["502"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::Status(500));
+            },
+        },
+        Case {
+            name: "503",
+            expect: &["502"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::Status(503));
+            },
+        },
     ]
 }
 
@@ -99,7 +189,8 @@ async fn run(case: &Case, seed: u8) -> (String, bool) {
     let mut held = stored_meta(proxy.cache.path(), &format!("maven/{JAR}")).is_none();
     // The fault goes away: the next request must reach the upstream again and get the file.
     up.put_with_sha1(JAR, body.clone());
-    up.fault(JAR, Fault::None).fault(&format!("{JAR}.sha1"), Fault::None);
+    up.fault(JAR, Fault::None)
+        .fault(&format!("{JAR}.sha1"), Fault::None);
     let before = up.hits(JAR);
     let mut fixed = String::new();
     // The failed fill may still be leaving the in-flight map: a few tries, bounded.
@@ -113,7 +204,8 @@ async fn run(case: &Case, seed: u8) -> (String, bool) {
     held &= fixed == "200 ok" && up.hits(JAR) > before;
     let meta = stored_meta(proxy.cache.path(), &format!("maven/{JAR}"));
     held &= meta.is_some_and(|m| {
-        m["verification"] == "sha1" && m["digests"]["sha256"] == hex::encode(sha2::Sha256::digest(&body))
+        m["verification"] == "sha1"
+            && m["digests"]["sha256"] == hex::encode(sha2::Sha256::digest(&body))
     });
     (saw, held)
 }
@@ -121,10 +213,9 @@ async fn run(case: &Case, seed: u8) -> (String, bool) {
 #[tokio::test]
 async fn every_fault_fails_cleanly_and_commits_nothing() {
     let cases = cases();
-    let results = futures_util::future::join_all(
-        cases.iter().enumerate().map(|(i, c)| run(c, i as u8)),
-    )
-    .await;
+    let results =
+        futures_util::future::join_all(cases.iter().enumerate().map(|(i, c)| run(c, i as u8)))
+            .await;
     let mut table = String::from("fault | client saw | held\n");
     let mut bad = Vec::new();
     for (case, (saw, held)) in cases.iter().zip(&results) {
@@ -141,7 +232,8 @@ async fn every_fault_fails_cleanly_and_commits_nothing() {
 async fn a_mismatch_fails_over_to_the_next_upstream_and_is_not_a_404() {
     let (bad, good) = (FaultUpstream::start().await, FaultUpstream::start().await);
     let body = bytes(LEN, 7);
-    bad.put_with_sha1(JAR, body.clone()).fault(JAR, Fault::WrongBytes);
+    bad.put_with_sha1(JAR, body.clone())
+        .fault(JAR, Fault::WrongBytes);
     good.put_with_sha1(JAR, body.clone());
     let mut config = repo(Kind::Maven, &[("bad", &bad.url, 0), ("good", &good.url, 1)]);
     config.upstreams[0].idle_timeout = Duration::from_millis(500);
@@ -151,19 +243,27 @@ async fn a_mismatch_fails_over_to_the_next_upstream_and_is_not_a_404() {
     let first = seen(client().get(url.clone()).send().await.unwrap(), &body).await;
     assert_ne!(first, "200 WRONG (300000 bytes)");
     // ...but the fill went on to the next upstream and committed its verified copy.
-    assert_eq!(seen(client().get(url.clone()).send().await.unwrap(), &body).await, "200 ok");
+    assert_eq!(
+        seen(client().get(url.clone()).send().await.unwrap(), &body).await,
+        "200 ok"
+    );
     assert_eq!(good.hits(JAR), 1);
 
     // A single upstream with a bad copy: 502, never a remembered 404.
     let only = FaultUpstream::start().await;
-    only.put_with_sha1(JAR, body.clone()).fault(JAR, Fault::WrongBytes);
+    only.put_with_sha1(JAR, body.clone())
+        .fault(JAR, Fault::WrongBytes);
     let proxy = Proxy::start_repos(vec![("maven", config_of(&only))]).await;
     let url = proxy.at(&format!("maven/{JAR}"));
     for _ in 0..2 {
         let saw = seen(client().get(url.clone()).send().await.unwrap(), &body).await;
         assert!(saw.starts_with("200 cut") || saw == "502", "{saw}");
     }
-    assert_eq!(only.hits(JAR), 2, "the second request asked the upstream again");
+    assert_eq!(
+        only.hits(JAR),
+        2,
+        "the second request asked the upstream again"
+    );
 }
 
 fn config_of(up: &FaultUpstream) -> RepositoryConfig {
@@ -175,14 +275,29 @@ async fn a_body_cut_without_length_or_digest_is_served_but_not_cached() {
     let up = FaultUpstream::start().await;
     let asc = format!("{JAR}.asc");
     let body = bytes(3000, 3);
-    up.put(&asc, body.clone()).fault(&asc, Fault::CutNoLength(1000));
+    up.put(&asc, body.clone())
+        .fault(&asc, Fault::CutNoLength(1000));
     let proxy = Proxy::start_repos(vec![("maven", config(&up))]).await;
     let url = proxy.at(&format!("maven/{asc}"));
-    let got = client().get(url.clone()).send().await.unwrap().bytes().await.unwrap();
+    let got = client()
+        .get(url.clone())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1000, "the client gets what came");
     assert!(stored_meta(proxy.cache.path(), &format!("maven/{asc}")).is_none());
     up.fault(&asc, Fault::None);
-    let got = client().get(url.clone()).send().await.unwrap().bytes().await.unwrap();
+    let got = client()
+        .get(url.clone())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(got, body);
     assert_eq!(up.hits(&asc), 2);
     let meta = stored_meta(proxy.cache.path(), &format!("maven/{asc}")).unwrap();
@@ -197,13 +312,28 @@ async fn verification_is_recorded_and_unverified_commits_counted() {
     up.put_with_sha1(JAR, jar.clone()).put(other, nosha.clone());
     let proxy = Proxy::start_repos(vec![("maven", config(&up))]).await;
     for (path, body) in [(JAR, &jar), (other, &nosha)] {
-        let resp = client().get(proxy.at(&format!("maven/{path}"))).send().await.unwrap();
+        let resp = client()
+            .get(proxy.at(&format!("maven/{path}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(seen(resp, body).await, "200 ok");
     }
     let meta = |p: &str| stored_meta(proxy.cache.path(), &format!("maven/{p}")).unwrap();
     assert_eq!(meta(JAR)["verification"], "sha1");
-    assert_eq!(meta(other)["verification"], "unavailable", "its .sha1 is a 404");
-    let metrics = client().get(proxy.at("-/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        meta(other)["verification"],
+        "unavailable",
+        "its .sha1 is a 404"
+    );
+    let metrics = client()
+        .get(proxy.at("-/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("repox_unverified_commits_total{repository=\"maven\"} 1"),
         "{metrics}"
@@ -213,11 +343,16 @@ async fn verification_is_recorded_and_unverified_commits_counted() {
 #[tokio::test]
 async fn a_download_nobody_waits_for_is_cancelled() {
     let up = FaultUpstream::start().await;
-    up.put_with_sha1(JAR, bytes(1000, 4)).fault(JAR, Fault::Endless);
+    up.put_with_sha1(JAR, bytes(1000, 4))
+        .fault(JAR, Fault::Endless);
     let mut config = config(&up);
     config.max_file_size = Some(1 << 40);
     let proxy = Proxy::start_repos(vec![("maven", config)]).await;
-    let mut resp = client().get(proxy.at(&format!("maven/{JAR}"))).send().await.unwrap();
+    let mut resp = client()
+        .get(proxy.at(&format!("maven/{JAR}")))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.chunk().await.unwrap().is_some());
     drop(resp);
     let mut closed = false;
@@ -228,18 +363,26 @@ async fn a_download_nobody_waits_for_is_cancelled() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(closed, "the endless download was still running 15 s after its client left");
+    assert!(
+        closed,
+        "the endless download was still running 15 s after its client left"
+    );
 }
 
 #[tokio::test]
 async fn max_download_time_bounds_a_download() {
     let up = FaultUpstream::start().await;
-    up.put_with_sha1(JAR, bytes(1000, 5)).fault(JAR, Fault::Drip);
+    up.put_with_sha1(JAR, bytes(1000, 5))
+        .fault(JAR, Fault::Drip);
     let mut config = config(&up);
     config.min_rate = Some(0);
     config.max_download_time = Some(Duration::from_secs(1));
     let proxy = Proxy::start_repos(vec![("maven", config)]).await;
-    let resp = client().get(proxy.at(&format!("maven/{JAR}"))).send().await.unwrap();
+    let resp = client()
+        .get(proxy.at(&format!("maven/{JAR}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 504);
     assert!(stored_meta(proxy.cache.path(), &format!("maven/{JAR}")).is_none());
 }
@@ -270,12 +413,21 @@ async fn an_npm_tarball_asked_for_first_is_verified_and_an_html_page_never_cache
     let proxy = Proxy::start_repos(vec![("npm", repo(Kind::Npm, &[("a", &up.url, 0)]))]).await;
     let url = proxy.at(&format!("npm/{TGZ}"));
     let key = "npm/tarballs/p/p-1.0.0.tgz";
-    assert_eq!(seen(client().get(url.clone()).send().await.unwrap(), &body).await, "502");
+    assert_eq!(
+        seen(client().get(url.clone()).send().await.unwrap(), &body).await,
+        "502"
+    );
     assert_eq!(up.hits("p"), 1, "the packument was fetched first");
     assert!(stored_meta(proxy.cache.path(), key).is_none());
     up.fault(TGZ, Fault::None);
-    assert_eq!(seen(client().get(url.clone()).send().await.unwrap(), &body).await, "200 ok");
-    assert_eq!(stored_meta(proxy.cache.path(), key).unwrap()["verification"], "sha512");
+    assert_eq!(
+        seen(client().get(url.clone()).send().await.unwrap(), &body).await,
+        "200 ok"
+    );
+    assert_eq!(
+        stored_meta(proxy.cache.path(), key).unwrap()["verification"],
+        "sha512"
+    );
 
     // A packument that cannot be fetched fails the tarball instead of an unverified commit.
     let up = FaultUpstream::start().await;
@@ -283,7 +435,11 @@ async fn an_npm_tarball_asked_for_first_is_verified_and_an_html_page_never_cache
         .put(TGZ, body.clone())
         .fault("p", Fault::Status(500));
     let proxy = Proxy::start_repos(vec![("npm", repo(Kind::Npm, &[("a", &up.url, 0)]))]).await;
-    let resp = client().get(proxy.at(&format!("npm/{TGZ}"))).send().await.unwrap();
+    let resp = client()
+        .get(proxy.at(&format!("npm/{TGZ}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 502);
     assert_eq!(up.hits(TGZ), 0);
 }
