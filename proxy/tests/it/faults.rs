@@ -443,3 +443,48 @@ async fn an_npm_tarball_asked_for_first_is_verified_and_an_html_page_never_cache
     assert_eq!(resp.status(), 502);
     assert_eq!(up.hits(TGZ), 0);
 }
+
+#[tokio::test]
+async fn a_conda_package_asked_for_first_is_verified_against_fresh_repodata() {
+    const DIR: &str = "conda-forge/noarch";
+    let pkg = format!("{DIR}/p-1.0-0.tar.bz2");
+    let body = bytes(4000, 11);
+    let repodata = serde_json::json!({
+        "info": { "subdir": "noarch" },
+        "packages": { "p-1.0-0.tar.bz2": {
+            "name": "p", "version": "1.0", "build": "0",
+            "sha256": hex::encode(sha2::Sha256::digest(&body)),
+        } },
+        "packages.conda": {},
+    })
+    .to_string();
+    let up = FaultUpstream::start().await;
+    up.put(&format!("{DIR}/repodata.json"), repodata.clone())
+        .put(&pkg, body.clone())
+        .fault(&format!("{DIR}/repodata.json"), Fault::Status(503));
+    let proxy = Proxy::start_repos(vec![("conda", repo(Kind::Conda, &[("a", &up.url, 0)]))]).await;
+    let url = proxy.at(&format!("conda/{pkg}"));
+    let key = format!("conda/{pkg}");
+    let resp = client().get(url.clone()).send().await.unwrap();
+    assert_eq!(resp.status(), 502, "no repodata, no unverified commit");
+    assert_eq!(up.hits(&pkg), 0);
+    up.fault(&format!("{DIR}/repodata.json"), Fault::None);
+    assert_eq!(
+        seen(client().get(url.clone()).send().await.unwrap(), &body).await,
+        "200 ok"
+    );
+    assert_eq!(
+        stored_meta(proxy.cache.path(), &key).unwrap()["verification"],
+        "sha256"
+    );
+    // A package the repodata does not list is a 404, and is not fetched.
+    let unlisted = format!("{DIR}/q-1.0-0.tar.bz2");
+    up.put(&unlisted, body.clone());
+    let resp = client()
+        .get(proxy.at(&format!("conda/{unlisted}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(up.hits(&unlisted), 0);
+}
