@@ -1,14 +1,21 @@
 //! A fill: the one download of a key, shared by every client that wants it meanwhile.
 //!
 //! The fill task owns the upstream transfer; it does not belong to any client, so a client that
-//! disconnects does not abort it. It streams the body into a [`Staged`] file and publishes its
+//! disconnects does not abort it (but a fill no client has waited for during a short grace is
+//! cancelled, unless nearly done). It streams the body into a [`Staged`] file and publishes its
 //! progress on a `watch` channel ([`FillStatus`]); clients tail the staged file up to `written`
-//! bytes (see `respond::tail_stream`). When the upstream stalls (no bytes for `idle_timeout`)
-//! or closes early, the fill resumes with `Range` from the same upstream if it accepts ranges,
-//! else from another upstream, skipping the bytes it already has, so clients see one continuous
-//! body. At the end the body is verified (a known digest, or Maven's `X-Checksum-SHA1` / `.sha1`
-//! from the same upstream); a mismatch discards it and tries the next upstream. Only then is it
-//! committed with an atomic rename.
+//! bytes (see `respond::tail_stream`). When the upstream stalls (no bytes for `idle_timeout`, or
+//! fewer than `min_rate`) or closes early, the fill resumes with `Range` from the same upstream
+//! if it accepts ranges, else from another upstream, skipping the bytes it already has, so
+//! clients see one continuous body. `max_file_size` and `max_download_time` bound it.
+//!
+//! At the end the body is verified (a known digest, or Maven's `X-Checksum-SHA1` / `.sha1` from
+//! the same upstream). A copy that fails (wrong digest, cut short, an HTML page where a binary
+//! belongs, a checksum file that cannot be fetched) is a failure of that upstream: the next one
+//! is tried, and 502 is answered when none is left; it is never remembered as "not there". Only
+//! a complete body is committed, with an atomic rename, and its metadata records how it was
+//! verified; a body whose end cannot be told from a dropped connection and that has no digest
+//! is given to the waiting clients but not committed.
 
 use std::fs::File;
 use std::pin::Pin;

@@ -40,7 +40,7 @@ fn client() -> reqwest::Client {
 async fn seen(resp: reqwest::Response, want: &Bytes) -> String {
     let status = resp.status().as_u16();
     match resp.bytes().await {
-        Ok(b) if status == 200 && &b == want => "200 ok".into(),
+        Ok(b) if status == 200 && b == want => "200 ok".into(),
         Ok(b) if status == 200 => format!("200 WRONG ({} bytes)", b.len()),
         Ok(_) => status.to_string(),
         Err(_) => format!("{status} cut"),
@@ -65,8 +65,6 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let sha1 = format!("{JAR}.sha1");
-    let _ = sha1;
     vec![
         Case {
             name: "hang",
@@ -253,7 +251,7 @@ async fn a_mismatch_fails_over_to_the_next_upstream_and_is_not_a_404() {
     let only = FaultUpstream::start().await;
     only.put_with_sha1(JAR, body.clone())
         .fault(JAR, Fault::WrongBytes);
-    let proxy = Proxy::start_repos(vec![("maven", config_of(&only))]).await;
+    let proxy = Proxy::start_repos(vec![("maven", config(&only))]).await;
     let url = proxy.at(&format!("maven/{JAR}"));
     for _ in 0..2 {
         let saw = seen(client().get(url.clone()).send().await.unwrap(), &body).await;
@@ -264,10 +262,6 @@ async fn a_mismatch_fails_over_to_the_next_upstream_and_is_not_a_404() {
         2,
         "the second request asked the upstream again"
     );
-}
-
-fn config_of(up: &FaultUpstream) -> RepositoryConfig {
-    config(up)
 }
 
 #[tokio::test]
