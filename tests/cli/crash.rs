@@ -236,3 +236,30 @@ fn kill_9_during_downloads_never_leaves_a_bad_entry() {
         );
     }
 }
+
+#[test]
+fn a_commit_that_fails_is_logged_and_never_a_complete_answer() {
+    let files: BTreeMap<String, Vec<u8>> = (0..1).map(|i| (jar(i), body(i))).collect();
+    let upstream = slow_upstream(files);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[repositories.maven]\nkind = \"maven\"\n[[repositories.maven.upstreams]]\nname = \"slow\"\nurl = \"http://{upstream}/\"\n"
+    );
+    // A file where the entry's directory must go: the commit's rename cannot succeed.
+    let blocker = dir.path().join("cache/data-v1/maven/org/crash");
+    fs_err::create_dir_all(blocker.parent().unwrap()).unwrap();
+    fs_err::write(&blocker, b"in the way").unwrap();
+    let server = RepoxServer::start(dir.path(), &config);
+    let addr = server
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert_eq!(get(&addr, &format!("maven/{}", jar(0))), None);
+    assert!(
+        server.logged("cannot commit the download"),
+        "{}",
+        server.log()
+    );
+    assert!(server.log().contains(&format!("maven/{}", jar(0))));
+}
