@@ -233,9 +233,9 @@ async fn a_mismatch_fails_over_to_the_next_upstream_and_is_not_a_404() {
     bad.put_with_sha1(JAR, body.clone())
         .fault(JAR, Fault::WrongBytes);
     good.put_with_sha1(JAR, body.clone());
-    let mut config = repo(Kind::Maven, &[("bad", &bad.url, 0), ("good", &good.url, 1)]);
-    config.upstreams[0].idle_timeout = Duration::from_millis(500);
-    let proxy = Proxy::start_repos(vec![("maven", config)]).await;
+    let mut two = repo(Kind::Maven, &[("bad", &bad.url, 0), ("good", &good.url, 1)]);
+    two.upstreams[0].idle_timeout = Duration::from_millis(500);
+    let proxy = Proxy::start_repos(vec![("maven", two)]).await;
     let url = proxy.at(&format!("maven/{JAR}"));
     // The first answer streams the wrong bytes, so this client's body breaks off...
     let first = seen(client().get(url.clone()).send().await.unwrap(), &body).await;
