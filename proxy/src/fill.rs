@@ -263,12 +263,13 @@ fn header_string(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option
         .map(str::to_owned)
 }
 
-/// The first 40-hex-digit word of a `.sha1` file (`<hex>` or `<hex>  <filename>`).
+/// The first 40-hex-digit word of a `.sha1` file (`<hex>`, `<hex>  <filename>`, or openssl's
+/// `SHA1(<filename>)= <hex>`, which some old Maven uploads have).
 pub fn parse_sha1_file(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
-    let word = text.split_whitespace().next()?;
-    (word.len() == 40 && word.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| word.to_ascii_lowercase())
+    text.split_whitespace()
+        .find(|w| w.len() == 40 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase)
 }
 
 /// Fetches `<url>.sha1` from the same upstream: `Ok(None)` when the upstream has none (404, or
@@ -854,6 +855,10 @@ mod tests {
         assert_eq!(parse_sha1_file(hex.as_bytes()).as_deref(), Some(hex));
         assert_eq!(
             parse_sha1_file(format!("{}  abc.jar\n", hex.to_uppercase()).as_bytes()).as_deref(),
+            Some(hex)
+        );
+        assert_eq!(
+            parse_sha1_file(format!("SHA1(abc.jar)= {hex}\n").as_bytes()).as_deref(),
             Some(hex)
         );
         assert_eq!(parse_sha1_file(b"<html>not found</html>"), None);

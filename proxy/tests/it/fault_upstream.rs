@@ -29,6 +29,8 @@ pub enum Fault {
     CutNoLength(usize),
     /// A body of the right length with different bytes.
     WrongBytes,
+    /// The right body with an `X-Checksum-SHA1` header that does not match it.
+    WrongChecksumHeader,
     /// A 200 HTML maintenance page labelled `application/octet-stream`.
     Html,
     /// No `Content-Length` and bytes forever, as fast as they are taken.
@@ -231,6 +233,11 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) {
             Fault::CutNoLength(n) => {
                 socket.write_all(&send("200 OK", BIN)).await?;
                 socket.write_all(&body[..n.min(body.len())]).await?;
+            }
+            Fault::WrongChecksumHeader => {
+                let headers = format!("{with_len}X-Checksum-SHA1: {}\r\n", "0".repeat(40));
+                socket.write_all(&send("200 OK", &headers)).await?;
+                socket.write_all(&body).await?;
             }
             Fault::WrongBytes => {
                 socket.write_all(&send("200 OK", &with_len)).await?;

@@ -1,6 +1,7 @@
 //! Fault injection: a fake upstream that hangs, stalls, resets, cuts bodies short with and
-//! without `Content-Length`, sends wrong bytes, a wrong or failing `.sha1`, an HTML page as
-//! `application/octet-stream`, an endless body, a drip, or a huge `Content-Length`. For each:
+//! without `Content-Length`, sends wrong bytes, a wrong `X-Checksum-SHA1`, a wrong or failing
+//! `.sha1`, an HTML page as `application/octet-stream`, an endless body, a drip, or a huge
+//! `Content-Length`. For each:
 //! what the client sees, and that nothing wrong was committed: once the fault is gone, the
 //! next request is fetched again and gets the right bytes (no bad entry, no remembered 404).
 
@@ -106,6 +107,13 @@ fn cases() -> Vec<Case> {
             expect: &["200 cut"],
             inject: |u, _| {
                 u.fault(JAR, Fault::WrongBytes);
+            },
+        },
+        Case {
+            name: "wrong X-Checksum-SHA1",
+            expect: &["200 cut"],
+            inject: |u, _| {
+                u.fault(JAR, Fault::WrongChecksumHeader);
             },
         },
         Case {
