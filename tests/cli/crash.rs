@@ -15,14 +15,15 @@ use sha1::{Digest, Sha1};
 use crate::repox_server::RepoxServer;
 
 const FILES: usize = 6;
-const LEN: usize = 1 << 20;
 
 fn jar(i: usize) -> String {
     format!("org/crash/f{i}/1.0/f{i}-1.0.jar")
 }
 
+/// File `i` is `i + 1` times 256 KiB: at 16 KiB per 10 ms, 0.16 s to 0.96 s of download, so a
+/// kill between 50 and 600 ms lands while some files are done and others are not.
 fn body(i: usize) -> Vec<u8> {
-    (0..LEN)
+    (0..(i + 1) * 256 * 1024)
         .map(|n| {
             (n as u32)
                 .wrapping_mul(2_654_435_761)
@@ -32,8 +33,7 @@ fn body(i: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A slow upstream: each file in 16 KiB chunks, 5 ms apart (about 0.3 s per file), and its
-/// `.sha1` at once. One thread per connection; it lives as long as the test process.
+/// A slow upstream: each file in 16 KiB chunks, 10 ms apart, and its `.sha1` at once. One thread per connection; it lives as long as the test process.
 fn slow_upstream(files: BTreeMap<String, Vec<u8>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -85,7 +85,7 @@ fn answer(mut stream: TcpStream, files: &BTreeMap<String, Vec<u8>>) -> std::io::
     for chunk in body.chunks(16 * 1024) {
         stream.write_all(chunk)?;
         if slow {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
     Ok(())
@@ -168,7 +168,7 @@ fn kill_9_during_downloads_never_leaves_a_bad_entry() {
             .wrapping_add(1_442_695_040_888_963_407);
         seed >> 33
     };
-    let mut left_behind = 0;
+    let (mut left_behind, mut checked) = (0, 0);
     for _round in 0..5 {
         let server = RepoxServer::start(dir.path(), &config);
         let addr = server
@@ -182,7 +182,7 @@ fn kill_9_during_downloads_never_leaves_a_bad_entry() {
                 std::thread::spawn(move || get(&addr, &format!("maven/{}", jar(i))))
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(50 + next() % 500));
+        std::thread::sleep(Duration::from_millis(50 + next() % 550));
         // `Child::kill` is SIGKILL: no destructor, no cleanup in repox runs.
         drop(server);
         for c in clients {
@@ -193,6 +193,12 @@ fn kill_9_during_downloads_never_leaves_a_bad_entry() {
             .unwrap_or(0);
         for (key, bytes, meta) in entries(&dir.path().join("cache")) {
             let file = key.strip_prefix("maven/").unwrap_or(&key);
+            if let Some(jar) = file.strip_suffix(".sha1") {
+                // The checksum file repox keeps beside a verified jar.
+                let want = hex(&Sha1::digest(&files[jar]));
+                assert_eq!(String::from_utf8_lossy(&bytes).trim(), want, "{key}");
+                continue;
+            }
             let want = &files
                 .get(file)
                 .unwrap_or_else(|| panic!("unexpected entry {key}"));
@@ -207,8 +213,10 @@ fn kill_9_during_downloads_never_leaves_a_bad_entry() {
                 "{key}: bytes"
             );
             assert_eq!(meta["verification"], "sha1", "{key}");
+            checked += 1;
         }
     }
+    eprintln!("5 kills: {left_behind} staging files left behind, {checked} entry checks passed");
     assert!(
         left_behind > 0,
         "no kill landed mid-download: the test proves nothing"

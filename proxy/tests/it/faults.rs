@@ -19,11 +19,13 @@ use crate::support::{Proxy, bytes};
 const JAR: &str = "org/x/lib/1.0/lib-1.0.jar";
 const LEN: usize = 300_000;
 
+/// One Maven upstream with short timeouts (a second without bytes is a stall) and a 1 MiB
+/// `max_file_size`, so hangs, stalls and endless bodies end quickly.
 fn config(up: &FaultUpstream) -> RepositoryConfig {
     let mut config = repo(Kind::Maven, &[("a", &up.url, 0)]);
     for u in &mut config.upstreams {
-        u.idle_timeout = Duration::from_millis(500);
-        u.connect_timeout = Duration::from_millis(500);
+        u.idle_timeout = Duration::from_secs(1);
+        u.connect_timeout = Duration::from_secs(1);
     }
     config.max_file_size = Some(1 << 20);
     config
