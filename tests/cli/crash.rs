@@ -271,3 +271,29 @@ fn a_commit_that_fails_is_logged_and_never_a_complete_answer() {
     );
     assert!(server.log().contains(&format!("maven/{}", jar(0))));
 }
+
+#[test]
+fn a_fill_that_cannot_write_is_logged_with_key_upstream_and_cause() {
+    let files: BTreeMap<String, Vec<u8>> = (0..1).map(|i| (jar(i), body(i))).collect();
+    let upstream = slow_upstream(files);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[repositories.maven]\nkind = \"maven\"\n[[repositories.maven.upstreams]]\nname = \"slow\"\nurl = \"http://{upstream}/\"\n"
+    );
+    let server = RepoxServer::start(dir.path(), &config);
+    // The staging directory becomes a file: every staged write fails, as on a full disk.
+    let staging = dir.path().join("cache/tmp");
+    fs_err::remove_dir_all(&staging).unwrap();
+    fs_err::write(&staging, b"not a directory").unwrap();
+    let addr = server
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert_eq!(get(&addr, &format!("maven/{}", jar(0))), None);
+    assert!(server.logged("download failed"), "{}", server.log());
+    let log = server.log();
+    let line = log.lines().find(|l| l.contains("download failed")).unwrap();
+    assert!(line.contains(&format!("maven/{}", jar(0))), "{line}");
+    assert!(line.contains("slow"), "{line}");
+}
