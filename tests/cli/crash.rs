@@ -2,7 +2,10 @@
 //! (fixed seed, five rounds) while clients download several files at once from a slow
 //! upstream, then restarted on the same cache. Every entry that was committed must hold
 //! exactly the bytes of its file (checked against the known SHA-1), nothing half-written may
-//! be served, and the staging files the killed processes left are removed at start-up.
+//! be served, and the staging files the killed processes left are removed at start-up. Also
+//! here: cache writes that fail (a staging directory that cannot be written, as on a full disk;
+//! a commit whose rename cannot succeed) are logged with the key, upstream and cause, and never
+//! answered as a complete file.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
