@@ -56,7 +56,7 @@ pub enum Verification {
     /// The upstream publishes no digest for it (e.g. Maven `.sha1` answered 404); complete by
     /// length only.
     Unavailable,
-    /// Made by repox itself from verified inputs (merged metadata, rewritten pages).
+    /// Written by repox itself (merged metadata, rewritten documents, a kept checksum file).
     Derived,
     /// Written by a repox version that did not record it.
     #[default]
