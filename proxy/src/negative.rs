@@ -336,6 +336,27 @@ mod tests {
     }
 
     #[test]
+    fn after_a_torn_append_the_next_fact_starts_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let neg = NegativeCache::open(dir.path());
+        // What a write cut short by a full disk leaves behind.
+        {
+            let mut log = neg.log.lock().unwrap();
+            log.file
+                .as_mut()
+                .unwrap()
+                .write_all(b"{\"k\":\"maven/\xc3")
+                .unwrap();
+            log.torn = true;
+        }
+        neg.insert("maven/b.jar", "central", 3600);
+        drop(neg);
+        let text = std::fs::read(log_of(dir.path())).unwrap();
+        assert!(text.starts_with(b"{\"k\":\"maven/\xc3\n{"), "{text:?}");
+        assert!(NegativeCache::open(dir.path()).lacks("maven/b.jar", "central"));
+    }
+
+    #[test]
     fn scan_counts_bad_lines_and_a_torn_tail() {
         let mut map = HashMap::new();
         let found = scan(

@@ -233,7 +233,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
                     let b = u.breaker.snapshot();
                     serde_json::json!({
                         "name": u.name,
-                        "url": u.base.as_str(),
+                        "url": crate::breaker::redact(u.base.as_str()),
                         "priority": u.priority,
                         "state": b.state,
                         "consecutive_failures": b.consecutive_failures,
