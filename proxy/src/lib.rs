@@ -23,6 +23,7 @@ mod hashing;
 mod memo;
 pub mod metrics;
 pub mod negative;
+mod passthrough;
 pub mod path;
 mod race;
 pub mod repository;

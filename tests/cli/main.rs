@@ -1,4 +1,5 @@
 mod configure;
+mod disk_full;
 mod fixture_server;
 mod generated;
 mod maven_client;
