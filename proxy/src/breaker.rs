@@ -234,13 +234,14 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// The failure text when `verdict` is an outage (connection error, timeout, 5xx). Any other
-/// answer, 404 and 401/403 included, shows the upstream is up.
+/// The failure text when `verdict` is an outage (connection error, timeout, 5xx, or 429 Too
+/// Many Requests, which asks for exactly this back-off). Any other answer, 404 and 401/403
+/// included, shows the upstream is up.
 pub fn outage(verdict: &Verdict) -> Option<String> {
     match verdict {
         Verdict::TimedOut => Some("no response in time".to_owned()),
         // `upstream::judge` words a bad status "HTTP <code> <reason>"; a 4xx is an answer.
-        Verdict::Failed(why) if why.starts_with("HTTP 4") => None,
+        Verdict::Failed(why) if why.starts_with("HTTP 4") && !why.starts_with("HTTP 429") => None,
         Verdict::Failed(why) => Some(why.clone()),
         Verdict::Found(_) | Verdict::NotModified | Verdict::Missing => None,
     }
@@ -336,6 +337,19 @@ mod tests {
             assert_eq!(b.admit().unwrap().failed("boom"), Transition::None);
         }
         assert!(b.is_up());
+    }
+
+    #[test]
+    fn outages_are_timeouts_connection_errors_5xx_and_429() {
+        let failed = |s: &str| outage(&Verdict::Failed(s.to_owned()));
+        assert!(outage(&Verdict::TimedOut).is_some());
+        assert!(failed("error sending request: connection refused").is_some());
+        assert!(failed("HTTP 503 Service Unavailable").is_some());
+        assert!(failed("HTTP 429 Too Many Requests").is_some());
+        assert_eq!(failed("HTTP 401 Unauthorized"), None);
+        assert_eq!(failed("HTTP 403 Forbidden"), None);
+        assert_eq!(outage(&Verdict::Missing), None);
+        assert_eq!(outage(&Verdict::NotModified), None);
     }
 
     #[test]
