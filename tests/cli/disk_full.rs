@@ -1,7 +1,8 @@
 //! `repox serve` on a full cache disk: a 2 MiB tmpfs is mounted as the cache, filled up, and the
 //! server must keep serving what it cached, answer a miss it cannot cache with the right bytes or
 //! a clear 5xx (never a truncated body, never a truncated entry), restart on the full disk
-//! (even with a negative-cache log torn by it), and cache again once space is freed.
+//! (even with a negative-cache log torn by it, even with a new, empty cache), and cache again
+//! once space is freed.
 //!
 //! Mounting needs root. Where it is not allowed the test says so and fails, unless
 //! `REPOX_ALLOW_SKIP=1` lets it pass.
@@ -137,8 +138,20 @@ fn a_full_cache_disk_serves_what_is_cached_and_recovers() {
         .build()
         .unwrap();
 
-    let server = RepoxServer::start(tmp.path(), &config);
     let url = |server: &RepoxServer, path: &str| format!("{}maven/{path}", server.url());
+
+    // A new cache on a disk that is already full: the server starts and passes misses through.
+    let filler = fill(&mount.dir);
+    let server = RepoxServer::start(tmp.path(), &config);
+    assert!(server.logged("cache disk full"), "{}", server.log());
+    assert_eq!(
+        get(&rt, &url(&server, SMALL)),
+        (200, "uncached".into(), small.clone())
+    );
+    drop(server);
+    fs_err::remove_file(filler).unwrap();
+
+    let server = RepoxServer::start(tmp.path(), &config);
     assert_eq!(
         get(&rt, &url(&server, SMALL)),
         (200, "miss".into(), small.clone())
@@ -193,5 +206,7 @@ fn a_full_cache_disk_serves_what_is_cached_and_recovers() {
         server.log()
     );
     drop(server);
+    let tag = fs_err::read_to_string(cache.join("CACHEDIR.TAG")).unwrap();
+    assert!(tag.starts_with("Signature: "), "{tag}");
     drop(mount);
 }
