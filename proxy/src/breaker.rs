@@ -20,6 +20,8 @@ use crate::upstream::Verdict;
 /// The breaker of one upstream.
 #[derive(Debug)]
 pub struct Breaker {
+    /// The upstream's name, for the log.
+    name: String,
     threshold: u32,
     base: Duration,
     max: Duration,
@@ -99,9 +101,10 @@ pub struct Snapshot {
 
 impl Breaker {
     /// A closed breaker. `threshold` 0 disables it (the upstream is always asked).
-    pub fn new(threshold: u32, backoff: Duration, max: Duration) -> Breaker {
+    pub fn new(name: &str, threshold: u32, backoff: Duration, max: Duration) -> Breaker {
         let base = backoff.max(Duration::from_millis(1));
         Breaker {
+            name: name.to_owned(),
             threshold,
             base,
             max: max.max(base),
@@ -152,6 +155,7 @@ impl Breaker {
         st.probing = false;
         st.backoff = self.base;
         if was_down {
+            tracing::info!("upstream `{}` answers again: it is asked again", self.name);
             Transition::Recovered
         } else {
             Transition::None
@@ -179,6 +183,13 @@ impl Breaker {
             .unwrap_or_else(SystemTime::now);
         st.down_until = Some((until, wall));
         self.trips.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            "upstream `{}` is down after {} consecutive failures (last: {}); not asked until {}",
+            self.name,
+            st.failures,
+            st.last_error.as_deref().unwrap_or_default(),
+            humantime::format_rfc3339_seconds(wall)
+        );
         Transition::Tripped
     }
 
@@ -284,7 +295,7 @@ mod tests {
 
     #[test]
     fn trips_after_the_threshold_and_a_404_resets_the_count() {
-        let b = Breaker::new(3, Duration::from_secs(60), Duration::from_secs(300));
+        let b = Breaker::new("t", 3, Duration::from_secs(60), Duration::from_secs(300));
         assert_eq!(b.admit().unwrap().failed("boom"), Transition::None);
         assert_eq!(b.admit().unwrap().failed("boom"), Transition::None);
         assert_eq!(b.admit().unwrap().succeeded(), Transition::None);
@@ -303,7 +314,7 @@ mod tests {
 
     #[test]
     fn one_probe_after_the_back_off_and_it_doubles_on_failure() {
-        let b = Breaker::new(1, Duration::from_millis(1), Duration::from_millis(3));
+        let b = Breaker::new("t", 1, Duration::from_millis(1), Duration::from_millis(3));
         assert_eq!(b.admit().unwrap().failed("boom"), Transition::Tripped);
         std::thread::sleep(Duration::from_millis(5));
         let probe = b.admit().unwrap();
@@ -323,7 +334,7 @@ mod tests {
 
     #[test]
     fn a_cancelled_probe_lets_the_next_request_probe() {
-        let b = Breaker::new(1, Duration::from_millis(1), Duration::from_millis(1));
+        let b = Breaker::new("t", 1, Duration::from_millis(1), Duration::from_millis(1));
         let _ = b.admit().unwrap().failed("boom");
         std::thread::sleep(Duration::from_millis(3));
         drop(b.admit().unwrap());
@@ -332,7 +343,7 @@ mod tests {
 
     #[test]
     fn threshold_zero_never_trips() {
-        let b = Breaker::new(0, Duration::from_secs(1), Duration::from_secs(1));
+        let b = Breaker::new("t", 0, Duration::from_secs(1), Duration::from_secs(1));
         for _ in 0..100 {
             assert_eq!(b.admit().unwrap().failed("boom"), Transition::None);
         }

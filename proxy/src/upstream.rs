@@ -105,6 +105,7 @@ impl Upstream {
             idle_timeout: config.idle_timeout,
             connect_timeout: config.connect_timeout,
             breaker: Breaker::new(
+                &config.name,
                 config.breaker_failures,
                 config.breaker_backoff,
                 config.breaker_backoff_max,
