@@ -3,7 +3,8 @@
 //! Repox remembers every upstream 404 per (key, upstream) so that later GETs skip upstreams known
 //! to lack a file, and answer 404 at once when all of them do. Unlike the original Repox the
 //! memory survives a restart: each fact is appended as a JSON line to
-//! `<cache_dir>/negative-v1.jsonl` and read back at start-up.
+//! `<cache_dir>/negative-v1.jsonl` and read back at start-up; when most of the log has expired
+//! it is compacted (at start-up, and by a running server as it grows).
 //!
 //! The log is only a cache, so it must never stop the server: any bytes are tolerated (invalid
 //! UTF-8, a line torn by a full disk or a crash, garbage: skipped, counted, one warning naming
@@ -55,6 +56,15 @@ struct Log {
     torn: bool,
     /// A failed append was already reported.
     warned: bool,
+    /// Lines in the file (as far as this process knows).
+    lines: usize,
+    /// At this many lines a running server checks whether the log is worth compacting.
+    next_check: usize,
+}
+
+/// When to look at the log again after it holds `lines` lines.
+fn next_check(lines: usize) -> usize {
+    lines.saturating_mul(2).max(COMPACT_MIN_LINES)
 }
 
 /// What reading the log found.
@@ -182,10 +192,12 @@ impl NegativeCache {
         let worth = found.lines >= COMPACT_MIN_LINES
             && (live as f64) <= (found.lines as f64) * COMPACT_LIVE_SHARE;
         let mut torn = found.torn_tail;
+        let mut lines = found.lines;
         if (worth || too_big || found.bad > 0) && dead > 0 {
             match compact(&path, &render(&map)) {
                 Ok(()) => {
                     torn = false;
+                    lines = live;
                     tracing::debug!(path = %path.display(), live, dead, "compacted the negative-cache log");
                 }
                 Err(e) => tracing::warn!(
@@ -210,6 +222,8 @@ impl NegativeCache {
                 file,
                 torn,
                 warned: false,
+                lines,
+                next_check: next_check(lines),
             }),
             path,
         }
@@ -263,6 +277,10 @@ impl NegativeCache {
         match file.write_all(&line) {
             Ok(()) => {
                 log.torn = false;
+                log.lines = log.lines.saturating_add(1);
+                if log.lines >= log.next_check {
+                    self.compact_running(log);
+                }
                 if log.warned {
                     log.warned = false;
                     tracing::info!(path = %self.path.display(), "the negative-cache log is written again");
@@ -280,6 +298,43 @@ impl NegativeCache {
                 }
             }
         }
+    }
+
+    /// Compacts the log of a running server when most of it is dead, so that it does not grow
+    /// with every 404 for as long as the server runs. Called with the log locked.
+    fn compact_running(&self, log: &mut Log) {
+        let now = now_secs();
+        let text = {
+            let mut map = self.map.lock().expect("negative cache lock");
+            map.retain(|_, ups| {
+                ups.retain(|(_, e)| *e > now);
+                !ups.is_empty()
+            });
+            let live: usize = map.values().map(Vec::len).sum();
+            if (live as f64) > (log.lines as f64) * COMPACT_LIVE_SHARE {
+                log.next_check = next_check(log.lines);
+                return;
+            }
+            render(&map)
+        };
+        let live = text.iter().filter(|&&b| b == b'\n').count();
+        match compact(&self.path, &text).and_then(|()| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        }) {
+            Ok(file) => {
+                log.file = Some(file);
+                log.lines = live;
+                log.torn = false;
+            }
+            Err(e) => tracing::warn!(
+                "cannot compact the negative-cache log `{}`: {e}; it keeps growing",
+                self.path.display()
+            ),
+        }
+        log.next_check = next_check(log.lines);
     }
 
     /// Forgets what is known about `key` (e.g. after a successful fetch).
@@ -411,6 +466,27 @@ mod tests {
         assert!(neg.lacks("maven/live.jar", "central"));
         let left = std::fs::read_to_string(log_of(dir.path())).unwrap();
         assert_eq!(left.lines().count(), 1, "{left}");
+    }
+
+    #[test]
+    fn a_running_server_compacts_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let neg = NegativeCache::open(dir.path());
+        neg.insert("maven/live.jar", "central", 3600);
+        for i in 0..3000 {
+            // Expired as soon as written.
+            neg.insert(&format!("maven/{i}.jar"), "central", 0);
+        }
+        neg.insert("maven/last.jar", "central", 3600);
+        let lines = std::fs::read_to_string(log_of(dir.path()))
+            .unwrap()
+            .lines()
+            .count();
+        assert!(lines < COMPACT_MIN_LINES, "{lines} lines");
+        drop(neg);
+        let neg = NegativeCache::open(dir.path());
+        assert!(neg.lacks("maven/live.jar", "central"));
+        assert!(neg.lacks("maven/last.jar", "central"));
     }
 
     #[test]
