@@ -56,7 +56,11 @@ fn fill(dir: &Path) -> PathBuf {
         }
     }
     // Whatever is left is less than one small write.
-    while file.write_all(&[0u8; 512]).is_ok() {}
+    for _ in 0..8192 {
+        if file.write_all(&[0u8; 512]).is_err() {
+            break;
+        }
+    }
     let _ = file.write_all(&[0u8; 1]);
     path
 }
