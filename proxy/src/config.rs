@@ -230,10 +230,10 @@ pub struct UpstreamConfig {
     #[serde(default = "yes")]
     pub head: bool,
     /// TCP/TLS connect timeout.
-    #[serde(default = "connect_timeout", with = "duration")]
+    #[serde(default = "connect_timeout", with = "connect_timeout_key")]
     pub connect_timeout: Duration,
     /// No bytes for this long means the transfer stalled.
-    #[serde(default = "idle_timeout", with = "duration")]
+    #[serde(default = "idle_timeout", with = "idle_timeout_key")]
     pub idle_timeout: Duration,
     /// HTTP proxy for this upstream only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,6 +249,16 @@ pub struct UpstreamConfig {
     /// excludes. Empty: every channel.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<String>,
+    /// Consecutive failures (connection errors, timeouts, 5xx) after which the upstream is
+    /// marked down and not asked for a while; 0 never marks it down.
+    #[serde(default = "breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an upstream stays down before one probe request is let through.
+    #[serde(default = "breaker_backoff", with = "duration")]
+    pub breaker_backoff: Duration,
+    /// The back-off doubles at each failed probe, up to this.
+    #[serde(default = "breaker_backoff_max", with = "duration")]
+    pub breaker_backoff_max: Duration,
 }
 
 impl UpstreamConfig {
@@ -266,6 +276,9 @@ impl UpstreamConfig {
             username: None,
             password_env: None,
             channels: Vec::new(),
+            breaker_failures: breaker_failures(),
+            breaker_backoff: breaker_backoff(),
+            breaker_backoff_max: breaker_backoff_max(),
         }
     }
 }
@@ -278,6 +291,15 @@ fn connect_timeout() -> Duration {
 }
 fn idle_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn breaker_failures() -> u32 {
+    5
+}
+fn breaker_backoff() -> Duration {
+    Duration::from_secs(5)
+}
+fn breaker_backoff_max() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn with_trailing_slash(mut url: Url) -> Url {
@@ -300,10 +322,35 @@ fn base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
     Ok(with_trailing_slash(url))
 }
 
-/// Parses "90s", "5m", "1h 30m".
+/// The longest duration any key accepts: far beyond any sane setting, and far enough from the
+/// limits of `Instant` and `SystemTime` that adding it to "now" cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Parses "90s", "5m", "1h 30m" (at most [`MAX_DURATION`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("invalid duration `{s}` ({e}); write e.g. \"30s\", \"5m\" or \"1h\""))
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!("invalid duration `{s}` ({e}); write e.g. \"30s\", \"5m\" or \"1h\"")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration `{s}` is too long; at most 100 years (\"100y\") is accepted"
+        ));
+    }
+    Ok(d)
+}
+
+/// [`parse_duration`] within `min..=max`, for timeouts that break the server when too short.
+fn parse_bounded(s: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    if d < min || d > max {
+        return Err(format!(
+            "`{s}` is out of range; write a duration from \"{}\" to \"{}\"",
+            show(min),
+            show(max)
+        ));
+    }
+    Ok(d)
 }
 
 fn format_duration(d: &Duration) -> String {
@@ -359,6 +406,29 @@ mod opt_size {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         parse_size(&String::deserialize(d)?)
             .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `connect_timeout`: 0 would fail every connection, and it also bounds the wait for headers.
+mod connect_timeout_key {
+    use super::*;
+    pub use duration::serialize;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_bounded(&s, Duration::from_millis(100), Duration::from_secs(600))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `idle_timeout`: below a second, ordinary network jitter counts as a stall and nearly every
+/// download is cut and resumed.
+mod idle_timeout_key {
+    use super::*;
+    pub use duration::serialize;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_bounded(&s, Duration::from_secs(1), Duration::from_secs(3600))
             .map_err(serde::de::Error::custom)
     }
 }
@@ -420,47 +490,69 @@ impl Config {
         let mut config = Config::embedded();
         config.server = file.server;
         config.repositories.extend(file.repositories);
-        config.check(origin)?;
+        config.check(text, origin)?;
         Ok(config)
     }
 
-    /// Rules that span several keys.
-    fn check(&self, origin: &Path) -> Result<(), ConfigError> {
+    /// Rules that span several keys, reported at the line of the offending value of `text`.
+    fn check(&self, text: &str, origin: &Path) -> Result<(), ConfigError> {
+        let spans: Spans = toml::from_str(text).unwrap_or_default();
+        let at = |span: Option<std::ops::Range<usize>>, message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            line: span.map_or(0, |s| line_of(text, s.start)),
+            message,
+        };
         for (name, repo) in &self.repositories {
+            let found = spans.repositories.get(name.as_str());
+            let upstream_spans = |up: &str| -> Vec<&UpstreamSpans> {
+                found
+                    .into_iter()
+                    .flat_map(|r| &r.upstreams)
+                    .filter(|u| u.name.get_ref() == up)
+                    .collect()
+            };
             let mut seen = std::collections::HashSet::new();
             for up in &repo.upstreams {
                 if !seen.insert(up.name.as_str()) {
-                    return Err(ConfigError::Invalid {
-                        path: origin.to_owned(),
-                        line: 0,
-                        message: format!(
+                    let second = upstream_spans(&up.name).get(1).map(|u| u.name.span());
+                    return Err(at(
+                        second,
+                        format!(
                             "repositories.{name}: two upstreams are named `{}`; names must be unique",
                             up.name
                         ),
-                    });
+                    ));
                 }
             }
             for up in &repo.upstreams {
                 for pattern in &up.channels {
                     if let Err(e) = globset::Glob::new(pattern.trim_start_matches('!')) {
-                        return Err(ConfigError::Invalid {
-                            path: origin.to_owned(),
-                            line: 0,
-                            message: format!(
-                                "repositories.{name}.upstreams `{}`: bad channel glob `{pattern}`: {e}",
+                        let span = upstream_spans(&up.name)
+                            .into_iter()
+                            .flat_map(|u| &u.channels)
+                            .find(|c| c.get_ref() == pattern)
+                            .map(toml::Spanned::span);
+                        return Err(at(
+                            span,
+                            format!(
+                                "repositories.{name}.upstreams `{}`: `channels`: bad channel glob `{pattern}`: {e}",
                                 up.name
                             ),
-                        });
+                        ));
                     }
                 }
             }
             for pattern in &repo.block {
                 if let Err(e) = globset::Glob::new(pattern) {
-                    return Err(ConfigError::Invalid {
-                        path: origin.to_owned(),
-                        line: 0,
-                        message: format!("repositories.{name}.block: bad glob `{pattern}`: {e}"),
-                    });
+                    let span = found
+                        .into_iter()
+                        .flat_map(|r| &r.block)
+                        .find(|b| b.get_ref() == pattern)
+                        .map(toml::Spanned::span);
+                    return Err(at(
+                        span,
+                        format!("repositories.{name}.block: bad glob `{pattern}`: {e}"),
+                    ));
                 }
             }
         }
@@ -473,11 +565,39 @@ impl Config {
     }
 }
 
+/// Where the values checked across keys are in the file: the same shape as [`Config`], every
+/// other key ignored.
+#[derive(Debug, Default, Deserialize)]
+struct Spans {
+    #[serde(default)]
+    repositories: BTreeMap<String, RepositorySpans>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RepositorySpans {
+    #[serde(default)]
+    block: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    upstreams: Vec<UpstreamSpans>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UpstreamSpans {
+    name: toml::Spanned<String>,
+    #[serde(default)]
+    channels: Vec<toml::Spanned<String>>,
+}
+
+/// The 1-based line of byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
 /// Turns a toml error into "file:line: `key`: message".
 fn invalid(text: &str, origin: &Path, err: &toml::de::Error) -> ConfigError {
     let (line, key) = match err.span() {
         Some(span) => {
-            let line = text[..span.start].matches('\n').count() + 1;
+            let line = line_of(text, span.start);
             let line_text = text.lines().nth(line - 1).unwrap_or("");
             let key = line_text.split_once('=').map(|(k, _)| k.trim().to_owned());
             (line, key)
@@ -588,6 +708,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad channel glob `a[`"), "{err}");
+    }
+
+    fn upstream_with(extra: &str) -> String {
+        format!(
+            "[repositories.m]\nkind = \"maven\"\n[[repositories.m.upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n{extra}\n"
+        )
+    }
+
+    #[test]
+    fn durations_that_overflow_are_refused_at_their_line() {
+        for (extra, key) in [
+            ("connect_timeout = \"580000000000y\"", "connect_timeout"),
+            ("idle_timeout = \"580000000000y\"", "idle_timeout"),
+            ("breaker_backoff = \"580000000000y\"", "breaker_backoff"),
+        ] {
+            let err = Config::parse(&upstream_with(extra), Path::new("r.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("r.toml:6: `{key}`: ")), "{err}");
+        }
+        let ttl = "[repositories.m]\nkind = \"maven\"\nnegative_ttl = \"580000000000y\"\n";
+        let err = Config::parse(ttl, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml:3: `negative_ttl`: "), "{err}");
+        assert!(err.contains("too long"), "{err}");
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused() {
+        for extra in [
+            "idle_timeout = \"0s\"",
+            "connect_timeout = \"0s\"",
+            "idle_timeout = \"10ms\"",
+        ] {
+            let err = Config::parse(&upstream_with(extra), Path::new("r.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("r.toml:6: "), "{err}");
+            assert!(err.contains("out of range"), "{err}");
+        }
+        let ok = upstream_with("idle_timeout = \"1s\"\nconnect_timeout = \"100ms\"");
+        let c = Config::parse(&ok, Path::new("r.toml")).unwrap();
+        assert_eq!(
+            c.repositories[&RepoName("m".into())].upstreams[0].idle_timeout,
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn cross_key_errors_name_their_line() {
+        let dup = "[repositories.m]\nkind = \"maven\"\n\n[[repositories.m.upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n\n[[repositories.m.upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:2/\"\n";
+        let err = Config::parse(dup, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml:9: "), "{err}");
+
+        let block = "[repositories.m]\nkind = \"maven\"\nblock = [\n  \"ok/**\",\n  \"a[\",\n]\n";
+        let err = Config::parse(block, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml:5: "), "{err}");
+
+        let channels = "[repositories.c]\nkind = \"conda\"\n[[repositories.c.upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n\nchannels = [\"a[\"]\n";
+        let err = Config::parse(channels, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml:7: "), "{err}");
     }
 
     #[test]

@@ -13,7 +13,9 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+pub mod breaker;
 pub mod config;
+mod disk;
 pub mod ecosystem;
 pub mod error;
 pub mod fill;
@@ -21,6 +23,7 @@ mod hashing;
 mod memo;
 pub mod metrics;
 pub mod negative;
+mod passthrough;
 pub mod path;
 mod race;
 pub mod repository;

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::breaker::Transition;
+
 /// Metric families: name, type, help.
 const FAMILIES: &[(&str, &str, &str)] = &[
     (
@@ -45,6 +47,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "repox_unverified_commits_total",
         "counter",
         "Entries committed without a digest check (verification `length` or `unavailable`), by repository.",
+    ),
+    (
+        "repox_upstream_up",
+        "gauge",
+        "1 while the upstream is asked, 0 while its circuit breaker holds it down.",
+    ),
+    (
+        "repox_upstream_breaker_trips_total",
+        "counter",
+        "Times the upstream was marked down after consecutive failures, by upstream.",
     ),
     (
         "repox_cache_size_bytes",
@@ -136,6 +148,28 @@ impl Metrics {
         );
     }
 
+    /// Declares an upstream, so that its breaker series exist (up, no trips) before any event.
+    pub fn upstream_known(&self, upstream: &str) {
+        let mut series = self.series.lock().expect("metrics lock");
+        let pairs = labels(&[("upstream", upstream)]);
+        series.insert(("repox_upstream_up", pairs.clone()), 1.0);
+        series
+            .entry(("repox_upstream_breaker_trips_total", pairs))
+            .or_default();
+    }
+
+    /// The breaker state after an upstream call.
+    pub fn breaker(&self, upstream: &str, transition: Transition, up: bool) {
+        let pairs = labels(&[("upstream", upstream)]);
+        let mut series = self.series.lock().expect("metrics lock");
+        if transition == Transition::Tripped {
+            *series
+                .entry(("repox_upstream_breaker_trips_total", pairs.clone()))
+                .or_default() += 1.0;
+        }
+        series.insert(("repox_upstream_up", pairs), if up { 1.0 } else { 0.0 });
+    }
+
     /// Adjusts the cache size gauge.
     pub fn cache_grew(&self, bytes: u64) {
         self.cache_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -211,5 +245,35 @@ mod tests {
             text.contains("repox_upstream_latency_seconds_sum{upstream=\"cen\\\"tral\"} 0.5\n")
         );
         assert!(text.contains("# TYPE repox_cache_size_bytes gauge\nrepox_cache_size_bytes 42\n"));
+    }
+
+    #[test]
+    fn breaker_series() {
+        let m = Metrics::default();
+        m.upstream_known("central");
+        m.upstream_known("google");
+        m.breaker("central", Transition::Tripped, false);
+        let text = m.render();
+        assert!(
+            text.contains("repox_upstream_up{upstream=\"central\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("repox_upstream_up{upstream=\"google\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("repox_upstream_breaker_trips_total{upstream=\"central\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("repox_upstream_breaker_trips_total{upstream=\"google\"} 0\n"),
+            "{text}"
+        );
+        m.breaker("central", Transition::Recovered, true);
+        assert!(
+            m.render()
+                .contains("repox_upstream_up{upstream=\"central\"} 1\n")
+        );
     }
 }

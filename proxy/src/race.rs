@@ -62,6 +62,11 @@ impl Repository {
         reject_html: bool,
     ) -> (usize, Verdict) {
         let up = &self.upstreams[i];
+        // A down upstream is not asked: the caller fails over, serves stale or fails fast.
+        let permit = match up.breaker.admit() {
+            Ok(permit) => permit,
+            Err(down) => return (i, Verdict::Failed(down.to_string())),
+        };
         let started = Instant::now();
         let verdict = up.send(request, reject_html).await;
         let result = match &verdict {
@@ -72,6 +77,13 @@ impl Repository {
         self.services
             .metrics
             .upstream(&up.name, result, started.elapsed());
+        let transition = match crate::breaker::outage(&verdict) {
+            Some(why) => permit.failed(&why),
+            None => permit.succeeded(),
+        };
+        self.services
+            .metrics
+            .breaker(&up.name, transition, up.breaker.is_up());
         (i, verdict)
     }
 

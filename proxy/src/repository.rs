@@ -130,7 +130,7 @@ impl Resource {
 /// How a response was produced, for the request log and metrics.
 #[derive(Debug, Clone)]
 pub struct Served {
-    /// `hit`, `miss`, `stale`, `revalidated`, `blocked`, `error`.
+    /// `hit`, `miss`, `stale`, `revalidated`, `blocked`, `error`, `uncached` (disk full).
     pub cache: &'static str,
     /// The upstream that supplied the bytes, if any.
     pub upstream: Option<String>,
@@ -289,6 +289,9 @@ impl Repository {
                 return resp;
             }
             return self.race_head(&res).await;
+        }
+        if crate::disk::is_full(&self.services.staging) {
+            return self.pass_through(&res).await;
         }
         let rx = self.start_fill(res.clone(), None);
         self.respond_to_fill(rx, &res, method, req).await

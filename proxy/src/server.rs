@@ -74,10 +74,11 @@ impl App {
             source,
         };
         let store = FsStore::open(&cache_dir).map_err(cache_err)?;
-        let negative = NegativeCache::open(&cache_dir).map_err(cache_err)?;
+        let negative = NegativeCache::open(&cache_dir);
         let staging = store::staging_dir(&cache_dir);
         std::fs::create_dir_all(&staging).map_err(cache_err)?;
         store::clean_staging(&staging, staging_max_age(config));
+        crate::disk::warn_if_full(&cache_dir);
         let services = Arc::new(Services {
             store: Arc::new(store),
             negative,
@@ -88,6 +89,9 @@ impl App {
         let mut repositories = BTreeMap::new();
         for (name, repo) in &config.repositories {
             let repository = Repository::new(name.as_str(), repo.clone(), services.clone())?;
+            for up in &repository.upstreams {
+                services.metrics.upstream_known(&up.name);
+            }
             repositories.insert(name.as_str().to_owned(), Arc::new(repository));
         }
         Ok(Arc::new(App {
@@ -251,7 +255,19 @@ async fn health(State(app): State<Arc<App>>) -> Response {
             serde_json::json!({
                 "name": r.name,
                 "kind": r.config.kind.as_str(),
-                "upstreams": r.upstreams.iter().map(|u| serde_json::json!({"name": u.name, "url": u.base.as_str(), "priority": u.priority})).collect::<Vec<_>>(),
+                "upstreams": r.upstreams.iter().map(|u| {
+                    let b = u.breaker.snapshot();
+                    serde_json::json!({
+                        "name": u.name,
+                        "url": crate::breaker::redact(u.base.as_str()),
+                        "priority": u.priority,
+                        "state": b.state,
+                        "consecutive_failures": b.consecutive_failures,
+                        "down_until": b.down_until,
+                        "last_error": b.last_error,
+                        "trips": b.trips,
+                    })
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode, header};
 use url::Url;
 
+use crate::breaker::Breaker;
 use crate::config::UpstreamConfig;
 use crate::path::RepoPath;
 
@@ -27,6 +28,8 @@ pub struct Upstream {
     pub idle_timeout: Duration,
     /// Connect timeout (also bounds the wait for response headers, with `idle_timeout`).
     pub connect_timeout: Duration,
+    /// Marks the upstream down after consecutive failures (see `breaker.rs`).
+    pub breaker: Breaker,
     client: reqwest::Client,
     auth: Option<(String, Option<String>)>,
 }
@@ -101,6 +104,12 @@ impl Upstream {
             head: config.head,
             idle_timeout: config.idle_timeout,
             connect_timeout: config.connect_timeout,
+            breaker: Breaker::new(
+                &config.name,
+                config.breaker_failures,
+                config.breaker_backoff,
+                config.breaker_backoff_max,
+            ),
             client,
             auth,
         })
@@ -135,7 +144,7 @@ impl Upstream {
 
     /// How long to wait for response headers.
     pub fn header_timeout(&self) -> Duration {
-        self.connect_timeout + self.idle_timeout
+        self.connect_timeout.saturating_add(self.idle_timeout)
     }
 
     /// Sends a request and judges the answer. `reject_html` treats a 2xx HTML page as missing

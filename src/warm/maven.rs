@@ -128,6 +128,9 @@ impl Element {
     }
 }
 
+/// Deepest element nesting accepted in a `pom.xml`.
+const MAX_DEPTH: usize = 256;
+
 const POM_FIX: &str = "fix the XML (an editor or `xmllint --noout pom.xml` shows where)";
 
 fn parse_xml(source: &Source) -> anyhow::Result<Element> {
@@ -149,7 +152,18 @@ fn parse_xml(source: &Source) -> anyhow::Result<Element> {
             ..Element::default()
         };
         match event {
-            Event::Start(e) => stack.push(open(&e)),
+            Event::Start(e) => {
+                // The tree is dropped (and walked) recursively: a hostile nesting depth would
+                // overflow the stack. Real POMs nest about 8 deep.
+                if stack.len() > MAX_DEPTH {
+                    return Err(bad_input(
+                        &source.origin_at(offset),
+                        format!("elements nest deeper than {MAX_DEPTH} levels"),
+                        "this is not a usable pom.xml; check that the right file is given",
+                    ));
+                }
+                stack.push(open(&e));
+            }
             Event::Empty(e) => {
                 let element = open(&e);
                 if let Some(parent) = stack.last_mut() {
@@ -518,6 +532,32 @@ mod tests {
             "{:?}",
             plan.skipped
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pom.xml");
+        let depth = 150_000;
+        let text = format!(
+            "<project>\n{}{}</project>\n",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        fs_err::write(&path, text).unwrap();
+        let err = error_text(&parse_file(&path, None).unwrap_err());
+        assert!(
+            err.contains("pom.xml:2: elements nest deeper than 256 levels"),
+            "{err}"
+        );
+        // A POM at the limit still parses.
+        let ok = format!(
+            "<project>{}{}<groupId>g</groupId></project>",
+            "<a>".repeat(250),
+            "</a>".repeat(250)
+        );
+        fs_err::write(&path, ok).unwrap();
+        parse_file(&path, None).unwrap();
     }
 
     #[test]

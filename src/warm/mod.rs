@@ -22,6 +22,7 @@ mod endpoint;
 pub mod fetch;
 mod format;
 mod hash;
+mod input_file;
 mod locked_file;
 mod maven;
 mod npm;
@@ -66,7 +67,8 @@ pub fn parse_file_with_env(
     forced: Option<Format>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Plan> {
-    let bytes = fs_err::read(path)?;
+    let bytes = input_file::read(path)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
     let format = match forced {
         Some(format) => format,
         None => detect_format(path, &String::from_utf8_lossy(&bytes)).ok_or_else(|| {

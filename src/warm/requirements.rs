@@ -154,7 +154,7 @@ impl Parser<'_> {
             );
         }
         let target = join_lexically(path.parent().unwrap_or(Path::new("")), Path::new(value));
-        let loaded = std::fs::read(&target).and_then(|bytes| {
+        let loaded = super::input_file::read(&target).and_then(|bytes| {
             let canonical = std::fs::canonicalize(&target)?;
             Ok((canonical, bytes))
         });
@@ -599,6 +599,25 @@ mod tests {
                 .ends_with("requirements.txt:2: not valid UTF-8"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn includes_of_devices_are_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("requirements.txt");
+        fs_err::write(&a, "-r /dev/zero\n-c /dev/zero\nsix\n").unwrap();
+        let plan = parse(&a, &fs_err::read(&a).unwrap(), &env).unwrap();
+        assert_eq!(items(&plan), ["3 pypi-requirement six"]);
+        assert_eq!(plan.skipped.len(), 2, "{:?}", plan.skipped);
+        for skipped in &plan.skipped {
+            assert!(
+                skipped
+                    .why
+                    .starts_with("cannot read /dev/zero: it is a device"),
+                "{:?}",
+                plan.skipped
+            );
+        }
     }
 
     #[test]

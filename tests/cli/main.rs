@@ -1,5 +1,6 @@
 mod configure;
 mod crash;
+mod disk_full;
 mod fixture_server;
 mod generated;
 mod maven_client;

@@ -100,11 +100,14 @@ impl FsStore {
         std::fs::create_dir_all(&root)?;
         let hot = quick_cache::sync::Cache::with_weighter(4096, HOT_BYTES, HotWeight);
         let tag = cache_dir.join("CACHEDIR.TAG");
-        if !tag.exists() {
-            std::fs::write(
+        if std::fs::metadata(&tag).map_or(true, |m| m.len() == 0) {
+            // Only a marker for backup tools: a full disk must not stop the server for it.
+            if let Err(e) = std::fs::write(
                 &tag,
                 "Signature: 8a477f597d28d172789f06886806bc55\n# This directory is a cache made by repox.\n",
-            )?;
+            ) {
+                tracing::warn!("cannot write `{}`: {e}", tag.display());
+            }
         }
         Ok(FsStore {
             root,

@@ -9,5 +9,6 @@ mod maven;
 mod npm;
 mod npm_support;
 mod pypi;
+mod resilience;
 mod strategy;
 mod support;
