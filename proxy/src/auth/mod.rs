@@ -152,7 +152,16 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
                 return too_many(wait);
             }
             let found = match presented {
-                Ok(Some(c)) => auth.directory.authenticate(&users, c).await,
+                Ok(Some(c)) => {
+                    let found = auth.directory.authenticate(&users, c.clone()).await;
+                    let fresh = auth.directory.fresh();
+                    match found {
+                        None if !Arc::ptr_eq(&users, &fresh) => {
+                            auth.directory.authenticate(&fresh, c).await
+                        }
+                        found => found,
+                    }
+                }
                 _ => None,
             };
             if found.is_none() {
