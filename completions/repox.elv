@@ -138,6 +138,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand passwd 'Set a user''s password; asks twice unless --password-stdin. Their tokens stay valid'
             cand list 'List users with their role and number of tokens'
             cand remove 'Remove a user and all their tokens'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -154,6 +155,16 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand --quiet 'Only errors'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+        }
+        &'repox;user;passwd'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --password-stdin 'Read the password from the first line of standard input'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
         }
         &'repox;user;list'= {
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
@@ -175,11 +186,14 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;user;help'= {
             cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand passwd 'Set a user''s password; asks twice unless --password-stdin. Their tokens stay valid'
             cand list 'List users with their role and number of tokens'
             cand remove 'Remove a user and all their tokens'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;user;help;add'= {
+        }
+        &'repox;user;help;passwd'= {
         }
         &'repox;user;help;list'= {
         }
@@ -279,10 +293,13 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;help;user'= {
             cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand passwd 'Set a user''s password; asks twice unless --password-stdin. Their tokens stay valid'
             cand list 'List users with their role and number of tokens'
             cand remove 'Remove a user and all their tokens'
         }
         &'repox;help;user;add'= {
+        }
+        &'repox;help;user;passwd'= {
         }
         &'repox;help;user;list'= {
         }
