@@ -563,3 +563,58 @@ async fn a_repox_token_in_a_conda_path_logs_in_and_never_goes_upstream() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The real cargo against a repox with anonymous access off: without a token it fails, with a
+/// repox token (sent because `config.json` says `auth-required`) it fetches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_fetches_with_a_token_and_fails_without() {
+    if !crate::npm_support::have(env!("CARGO"), &["--version"]) {
+        return;
+    }
+    let reg = crate::cargo::Registry::start().await;
+    reg.publish("fixture-leaf", "1.0.0", &[]);
+    let (file, token) = team_file();
+    let cargo_repo = repo(Kind::Cargo, &[("crates-io", &reg.index.url, 0)]);
+    let team = Team::start(Anonymous::None, &[], vec![("cargo", cargo_repo)], &file).await;
+
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("app");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nfixture-leaf = \"1\"\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("src/lib.rs"), "").unwrap();
+    let cargo_home = |name: &str| {
+        let home = work.path().join(name).join(".cargo");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join("config.toml"),
+            format!(
+                "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n\n[source.crates-io]\nreplace-with = \"repox\"\n\n[registries.repox]\nindex = \"sparse+{}\"\n",
+                team.at("cargo/index/")
+            ),
+        )
+        .unwrap();
+        home
+    };
+
+    let without = crate::cargo::cargo(&cargo_home("anon"), &project, &["fetch"]);
+    let out = tokio::task::spawn_blocking(move || { without }.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!out.status.success(), "cargo fetched without a token");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no token found"), "{stderr}");
+
+    let mut with = crate::cargo::cargo(&cargo_home("user"), &project, &["fetch"]);
+    with.env("CARGO_REGISTRIES_REPOX_TOKEN", &token);
+    crate::support::run(with).await;
+    assert_eq!(
+        reg.dl
+            .count(Method::GET, "crates/fixture-leaf/1.0.0/download"),
+        1
+    );
+}
