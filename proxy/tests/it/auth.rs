@@ -618,3 +618,30 @@ async fn cargo_fetches_with_a_token_and_fails_without() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_bad_users_file_stops_the_server_from_starting_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, "[users.x]\nrole = \"boss\"\n").unwrap();
+    let config = Config {
+        server: ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cache_dir: Some(dir.path().join("cache")),
+            ..ServerConfig::default()
+        },
+        repositories: BTreeMap::new(),
+        auth: AuthConfig {
+            anonymous: Anonymous::None,
+            users_file: Some(users.clone()),
+        },
+    };
+    let Err(err) = repox_proxy::Server::bind(config).await else {
+        panic!("the server started with a broken users file");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains(&format!("users file `{}` is invalid", users.display())),
+        "{err}"
+    );
+}
