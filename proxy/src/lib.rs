@@ -13,6 +13,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+pub mod auth;
 pub mod breaker;
 pub mod config;
 mod disk;
@@ -23,6 +24,7 @@ mod hashing;
 mod memo;
 pub mod metrics;
 pub mod negative;
+pub mod origin;
 mod passthrough;
 pub mod path;
 mod race;

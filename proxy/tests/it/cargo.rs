@@ -16,9 +16,9 @@ use crate::support::{Proxy, TestUpstream, assert_immutable, client, run};
 
 /// A sparse index upstream and a separate download host, like index.crates.io and
 /// static.crates.io.
-struct Registry {
-    index: TestUpstream,
-    dl: TestUpstream,
+pub(crate) struct Registry {
+    pub(crate) index: TestUpstream,
+    pub(crate) dl: TestUpstream,
     lines: Mutex<BTreeMap<String, String>>,
 }
 
@@ -32,7 +32,7 @@ fn index_path(name: &str) -> String {
 }
 
 impl Registry {
-    async fn start() -> Registry {
+    pub(crate) async fn start() -> Registry {
         let (index, dl) = (TestUpstream::start().await, TestUpstream::start().await);
         let config = serde_json::json!({
             "dl": format!("{}crates", dl.url),
@@ -47,7 +47,7 @@ impl Registry {
     }
 
     /// Publishes a crate version depending on `deps` (name, requirement); returns the `.crate`.
-    fn publish(&self, name: &str, version: &str, deps: &[(&str, &str)]) -> Bytes {
+    pub(crate) fn publish(&self, name: &str, version: &str, deps: &[(&str, &str)]) -> Bytes {
         let dep_toml: String = deps
             .iter()
             .map(|(n, r)| format!("{n} = \"{r}\"\n"))
@@ -243,7 +243,7 @@ async fn the_web_api_is_passed_through_uncached() {
 }
 
 /// cargo with its home in `cargo_home`, crates-io replaced by repox.
-fn cargo(
+pub(crate) fn cargo(
     cargo_home: &std::path::Path,
     project: &std::path::Path,
     args: &[&str],
