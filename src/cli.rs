@@ -106,12 +106,18 @@ pub struct ConfigureArgs {
     /// Maven: mirror only external repositories (`external:*`) instead of all (`*`).
     #[arg(long)]
     pub maven_external_only: bool,
-    /// Environment variable holding the token or password the server needs, if any.
-    #[arg(long, value_name = "VAR")]
+    /// Store credentials for this repox user where each client keeps them (netrc, settings.xml
+    /// `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or
+    /// --password-env, else from a hidden prompt.
+    #[arg(long, visible_alias = "username", value_name = "NAME")]
+    pub user: Option<String>,
+    /// Environment variable holding a repox token (`repox token create`), the best secret for
+    /// every client; without --user, basic-auth clients send it as user `repox`.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_env")]
     pub token_env: Option<String>,
-    /// User name to pair with --token-env, for clients that use basic auth.
-    #[arg(long, value_name = "NAME", requires = "token_env")]
-    pub username: Option<String>,
+    /// Environment variable holding the password of --user.
+    #[arg(long, value_name = "VAR", requires = "user")]
+    pub password_env: Option<String>,
 }
 
 /// `repox warm`.

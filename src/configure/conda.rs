@@ -427,6 +427,7 @@ ssl_verify: true   # corporate CA is in the system store
         t.credentials = Some(super::super::target::Credentials {
             username: None,
             token: "tok".into(),
+            password: false,
         });
         let after = edit("", &t, &Inherited::default()).unwrap();
         assert!(

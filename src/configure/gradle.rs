@@ -198,6 +198,7 @@ mod tests {
         target.credentials = Some(super::super::target::Credentials {
             username: None,
             token: "it's\\x".into(),
+            password: false,
         });
         let script = edit("", &target).unwrap();
         assert!(

@@ -492,6 +492,7 @@ mod tests {
         t.credentials = Some(super::super::target::Credentials {
             username: Some("ci".into()),
             token: "a<b&c".into(),
+            password: false,
         });
         let after = edit(before, &t).unwrap();
         insta::assert_snapshot!("maven_no_mirrors_credentials", after);

@@ -3,20 +3,38 @@
 //!
 //! Every editor derives its URLs from here, so the path scheme (`/pypi/simple/`, `/conda/`,
 //! `/maven/`, `/npm/`, `/cargo/index/`) is written down once. Credentials come from an
-//! environment variable named with `--token-env`, never from the command line, and each client
-//! module decides how its client expects them (URL userinfo, `<server>`, `_authToken`, …).
+//! environment variable (`--password-env`, `--token-env`) or a hidden prompt, never from the
+//! command line, and each client module stores them where its client keeps credentials (netrc,
+//! `<server>`, `_authToken`, `credentials.toml`, …), not in the index URL where it can help it.
 
 use url::Url;
 
-/// User name sent with the token to clients that only speak basic auth, when `--username` is
-/// not given. The server is expected to check the token only.
+/// User name sent with the token to clients that only speak basic auth, when `--user` is not
+/// given. The server is expected to check the token only.
 pub const DEFAULT_USERNAME: &str = "repox";
 
-/// Credentials for the repox server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The prefix of tokens made by `repox token create`.
+pub const TOKEN_PREFIX: &str = "repox_";
+
+/// Credentials for the repox server. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: Option<String>,
+    /// A repox token or the user's password.
     pub token: String,
+    /// The secret is a password (from `--password-env`, or typed at the prompt and not shaped
+    /// like a repox token): it only works as the password of basic auth.
+    pub password: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("token", &"***")
+            .field("password", &self.password)
+            .finish()
+    }
 }
 
 impl Credentials {
@@ -24,6 +42,74 @@ impl Credentials {
     pub fn username(&self) -> &str {
         self.username.as_deref().unwrap_or(DEFAULT_USERNAME)
     }
+
+    /// Whether the secret is a repox token (which clients may send as a bearer token) rather
+    /// than a password (which only works as the password of basic auth).
+    pub fn is_token(&self) -> bool {
+        !self.password
+    }
+
+    /// `Basic base64(user:secret)`, for clients that send a configured header value verbatim.
+    pub fn basic_header(&self) -> String {
+        use base64::Engine as _;
+        let raw = format!("{}:{}", self.username(), self.token);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    /// Every spelling of the secret an editor may write (raw, percent-encoded, XML- and
+    /// string-escaped, inside base64), longest first: what a diff shown on screen must mask.
+    pub fn secret_forms(&self) -> Vec<String> {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let mut forms = vec![
+            self.token.clone(),
+            percent_encoding::utf8_percent_encode(&self.token, USERINFO).to_string(),
+            super::xml::escape(&self.token),
+            self.token.replace('\\', "\\\\").replace('"', "\\\""),
+            self.token.replace('\\', "\\\\").replace('\'', "\\'"),
+            b64(&self.token),
+            b64(&format!("{}:{}", self.username(), self.token)),
+        ];
+        forms.retain(|f| !f.is_empty());
+        forms.sort();
+        forms.dedup();
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms
+    }
+}
+
+/// The characters `Url::set_password` percent-encodes (WHATWG userinfo set).
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'=')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'|');
+
+/// `text` with every form of `secrets` replaced by `***`.
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
 }
 
 /// Where clients should send their requests.
@@ -60,7 +146,7 @@ impl Target {
         if !base.username().is_empty() || base.password().is_some() {
             return Err(
                 "--url must not contain credentials; put the token in an environment variable \
-                 and pass --token-env VAR (and --username NAME if needed)"
+                 and pass --user NAME --token-env VAR"
                     .to_owned(),
             );
         }
@@ -101,9 +187,9 @@ impl Target {
         url
     }
 
-    /// PyPI simple index, with userinfo.
+    /// PyPI simple index, without userinfo (pip and uv read credentials from netrc).
     pub fn pypi_simple(&self) -> String {
-        self.join_with_userinfo("pypi/simple/").to_string()
+        self.join("pypi/simple/").to_string()
     }
 
     /// conda channel base (`…/conda/`), with userinfo.
@@ -221,11 +307,15 @@ mod tests {
         t.credentials = Some(Credentials {
             username: None,
             token: "he//o:@".into(),
+            password: false,
         });
         assert_eq!(
-            t.pypi_simple(),
-            "https://repox:he%2F%2Fo%3A%40@repox.lan/pypi/simple/"
+            t.conda(),
+            "https://repox:he%2F%2Fo%3A%40@repox.lan/conda/"
         );
+        assert_eq!(t.pypi_simple(), "https://repox.lan/pypi/simple/");
+        let forms = t.credentials.as_ref().unwrap().secret_forms();
+        assert!(forms.contains(&"he%2F%2Fo%3A%40".to_owned()), "{forms:?}");
         assert_eq!(t.maven(), "https://repox.lan/maven/");
     }
 

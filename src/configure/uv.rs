@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{Item, Table};
 
 use super::env::{Env, Os};
+use super::netrc;
 use super::plan::{Context, FileEdit, Plan};
 use super::status::Status;
 use super::target::Target;
@@ -181,12 +182,10 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     let (path, pyproject) = file(&ctx.env, ctx.scope);
     let prefix: &[&str] = if pyproject { &["tool", "uv"] } else { &[] };
     let mut plan = Plan::new(Client::Uv, ctx.scope);
-    plan.edits.push(FileEdit::compute(
-        Client::Uv,
-        &path,
-        ctx.target.credentials.is_some(),
-        |old| edit_at(old, &ctx.target, prefix),
-    )?);
+    plan.edits.push(FileEdit::compute(Client::Uv, &path, false, |old| {
+        edit_at(old, &ctx.target, prefix)
+    })?);
+    plan.edits.extend(netrc::plan_edit(ctx, Client::Uv)?);
     if ctx.scope == Scope::Project {
         plan.notes.push(
             "uv.lock records index URLs: run `uv lock` to re-resolve through repox".to_owned(),
