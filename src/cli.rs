@@ -140,6 +140,11 @@ pub struct WarmArgs {
     /// proxy on the configured cache directory]
     #[arg(long, value_name = "URL")]
     pub server: Option<url::Url>,
+    /// Log in to repox as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else
+    /// from the netrc entry of the server's host. Without --user, REPOX_TOKEN is sent as a bearer
+    /// token, and a netrc entry for the host is used when there is one.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
     /// Parallel downloads.
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]

@@ -254,6 +254,11 @@ pub fn run(global: &GlobalArgs, args: &ConfigureArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+/// The netrc file pip and uv read on this machine (for `repox warm`).
+pub fn netrc_file() -> Option<std::path::PathBuf> {
+    Env::from_process().ok().map(|env| netrc::file(&env))
+}
+
 fn unique(clients: &[Client]) -> Vec<Client> {
     let mut out: Vec<Client> = Vec::new();
     for c in clients {

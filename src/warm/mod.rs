@@ -23,6 +23,7 @@ pub mod fetch;
 mod format;
 mod hash;
 mod locked_file;
+mod login;
 mod maven;
 mod npm;
 mod pdm_lock;
