@@ -238,7 +238,25 @@ pub fn status(ctx: &Context) -> Status {
             )),
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// The token of the `repox` registry in cargo's credentials file.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let home = cargo_home(&ctx.env);
+    for path in [home.join("credentials.toml"), home.join("credentials")] {
+        let Some(doc) = status.read(&ctx.env, &path, tomldoc::parse) else {
+            continue;
+        };
+        let has_token = tomldoc::table(doc.as_table(), &["registries", NAME])
+            .and_then(|t| t.get("token"))
+            .and_then(Item::as_str)
+            .is_some();
+        if has_token {
+            status.credentials_in(&ctx.env, &path, "registries.repox.token", None);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -196,7 +196,31 @@ pub fn status(ctx: &Context) -> Status {
             status.extra(i);
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// Entries of `credentials.properties` for repox's host.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let path = config_dirs(&ctx.env)[0].join("credentials.properties");
+    let Some(entries) = status.read(&ctx.env, &path, properties::parse) else {
+        return;
+    };
+    let host = status.target_host().to_owned();
+    for entry in entries.iter().filter(|e| e.key.ends_with(".host") && e.value == host) {
+        let name = entry.key.trim_end_matches(".host");
+        let get = |key: &str| {
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.key == format!("{name}.{key}"))
+                .map(|e| e.value.clone())
+        };
+        if get("password").is_some() {
+            let what = format!("{name}.host");
+            status.credentials_in(&ctx.env, &path, &what, get("username").as_deref());
+        }
+    }
 }
 
 #[cfg(test)]

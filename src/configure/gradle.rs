@@ -207,7 +207,21 @@ pub fn status(ctx: &Context) -> Status {
             }
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// `repoxPassword` in the `gradle.properties` the init script reads.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let path = properties_file(&ctx.env);
+    let Some(entries) = status.read(&ctx.env, &path, properties::parse) else {
+        return;
+    };
+    let value = |key: &str| entries.iter().rev().find(|e| e.key == key).map(|e| e.value.clone());
+    if value("repoxPassword").is_some() {
+        let user = value("repoxUsername");
+        status.credentials_in(&ctx.env, &path, "repoxPassword", user.as_deref());
+    }
 }
 
 #[cfg(test)]

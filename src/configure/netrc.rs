@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use super::Client;
 use super::env::{Env, Os};
 use super::plan::{Context, FileEdit};
+use super::status::Status;
 use super::text::{Malformed, line_of, newline};
 use crate::settings::Hinted;
 
@@ -322,6 +323,18 @@ pub fn plan_edit(ctx: &Context, client: Client) -> anyhow::Result<Option<FileEdi
         edit(old, &host, creds.username(), &creds.token)
     })
     .map(Some)
+}
+
+/// Names the netrc entry for repox's host in `status`, if there is one.
+pub fn status(env: &Env, status: &mut Status) {
+    let path = file(env);
+    let host = status.target_host().to_owned();
+    let Some(text) = status.read(env, &path, |t| Ok(t.to_owned())) else {
+        return;
+    };
+    if let Some(login) = login_for(&text, &host) {
+        status.credentials_in(env, &path, &format!("machine {host}"), Some(&login));
+    }
 }
 
 #[cfg(test)]

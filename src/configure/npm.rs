@@ -319,7 +319,34 @@ pub fn status(ctx: &Context) -> Status {
     if let Some(i) = yarn {
         status.extra(i);
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// Per-registry credentials for repox's registry in the `.npmrc` files npm reads.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let env = &ctx.env;
+    let nerf = nerf_dart(&ctx.target.npm());
+    let mut files = vec![user_npmrc(env)];
+    files.extend(project_dir(env).map(|d| d.join(".npmrc")));
+    for path in files {
+        let Some((entries, _)) = status.read(env, &path, |t| Ok(parse(t))) else {
+            continue;
+        };
+        let value = |suffix: &str| {
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.key == format!("{nerf}{suffix}"))
+                .map(|e| e.value.clone())
+        };
+        let user = value(":username");
+        if value(":_authToken").is_some() {
+            status.credentials_in(env, &path, &format!("{nerf}:_authToken"), None);
+        } else if value(":_password").is_some() || value(":_auth").is_some() {
+            status.credentials_in(env, &path, &format!("{nerf}:_password"), user.as_deref());
+        }
+    }
 }
 
 #[cfg(test)]

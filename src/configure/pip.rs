@@ -262,7 +262,13 @@ pub fn status(ctx: &Context) -> Status {
             status.extra(i);
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// The netrc entry pip would send to repox.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    netrc::status(&ctx.env, status);
 }
 
 #[cfg(test)]

@@ -480,7 +480,21 @@ pub fn status(ctx: &Context) -> Status {
             "not true: builds use their own resolvers too",
         );
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// `~/.sbt/.credentials` when it holds the login for repox's host.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let path = ctx.env.home.join(".sbt").join(".credentials");
+    let Some(entries) = status.read(&ctx.env, &path, properties::parse) else {
+        return;
+    };
+    let value = |key: &str| entries.iter().rev().find(|e| e.key == key).map(|e| e.value.clone());
+    if value("host").as_deref() == Some(status.target_host()) && value("password").is_some() {
+        let what = format!("realm {}", value("realm").unwrap_or_default());
+        status.credentials_in(&ctx.env, &path, &what, value("user").as_deref());
+    }
 }
 
 #[cfg(test)]

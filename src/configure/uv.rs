@@ -280,7 +280,13 @@ pub fn status(ctx: &Context) -> Status {
             }
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// The netrc entry uv would send to repox.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    netrc::status(&ctx.env, status);
 }
 
 #[cfg(test)]
