@@ -5,7 +5,8 @@
 //! entry is placed before any other default one. The legacy top-level `index-url`, if present,
 //! is updated too. uv merges configuration project > user > system and concatenates index lists,
 //! so `--status` lists every `[[index]]` of every file (astral-sh/uv
-//! `docs/concepts/configuration-files.md`).
+//! `docs/concepts/configuration-files.md`). With `--user` the URL stays credential-free: the login
+//! goes to netrc, and `authenticate = "always"` makes uv send it from the first request.
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,11 @@ pub fn edit_at(old: &str, target: &Target, prefix: &[&str]) -> Result<String, Ma
     let table = indexes.get_mut(i).expect("index in range");
     tomldoc::set_str(table, "url", &url);
     tomldoc::set_bool(table, "default", true);
+    if target.credentials.is_some() {
+        // Look the netrc login up before the first request instead of after a 401, and fail
+        // clearly when it is missing.
+        tomldoc::set_str(table, "authenticate", "always");
+    }
 
     if root.contains_key("index-url") {
         tomldoc::set_str(root, "index-url", &url);
