@@ -82,7 +82,13 @@ pub fn edit_credentials(old: &str, target: &Target) -> Result<String, Malformed>
     let new = properties::set(old, &entries, &pairs);
     let reread = properties::parse(&new)?;
     for (key, value) in &pairs {
-        if reread.iter().rev().find(|e| e.key == *key).map(|e| e.value.as_str()) != Some(value) {
+        if reread
+            .iter()
+            .rev()
+            .find(|e| e.key == *key)
+            .map(|e| e.value.as_str())
+            != Some(value)
+        {
             return Err(Malformed::new(
                 1,
                 format!("internal error: {key} does not read back"),
@@ -207,7 +213,10 @@ fn find_credentials(ctx: &Context, status: &mut Status) {
         return;
     };
     let host = status.target_host().to_owned();
-    for entry in entries.iter().filter(|e| e.key.ends_with(".host") && e.value == host) {
+    for entry in entries
+        .iter()
+        .filter(|e| e.key.ends_with(".host") && e.value == host)
+    {
         let name = entry.key.trim_end_matches(".host");
         let get = |key: &str| {
             entries

@@ -89,7 +89,13 @@ pub fn edit_properties(old: &str, username: &str, password: &str) -> Result<Stri
     let new = properties::set(old, &entries, &wanted);
     let reread = properties::parse(&new)?;
     for (key, value) in wanted {
-        if reread.iter().rev().find(|e| e.key == key).map(|e| e.value.as_str()) != Some(value) {
+        if reread
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+            != Some(value)
+        {
             return Err(Malformed::new(
                 1,
                 format!("internal error: {key} does not read back"),
@@ -217,7 +223,13 @@ fn find_credentials(ctx: &Context, status: &mut Status) {
     let Some(entries) = status.read(&ctx.env, &path, properties::parse) else {
         return;
     };
-    let value = |key: &str| entries.iter().rev().find(|e| e.key == key).map(|e| e.value.clone());
+    let value = |key: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.clone())
+    };
     if value("repoxPassword").is_some() {
         let user = value("repoxUsername");
         status.credentials_in(&ctx.env, &path, "repoxPassword", user.as_deref());

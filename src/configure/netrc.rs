@@ -174,7 +174,9 @@ fn parse(text: &str) -> Result<Vec<Entry>, Malformed> {
                 return Err(Malformed::at(
                     text,
                     t.start,
-                    format!("unexpected token `{other}` (expected machine, default, login, password, account or macdef)"),
+                    format!(
+                        "unexpected token `{other}` (expected machine, default, login, password, account or macdef)"
+                    ),
                 ));
             }
         }
@@ -269,7 +271,11 @@ pub fn lookup(text: &str, host: &str) -> Option<(String, String)> {
         .find(|e| e.machine.as_deref() == Some(host))
         .or_else(|| entries.iter().find(|e| e.machine.is_none()))?;
     Some((
-        entry.login.as_ref().map(|t| t.value.clone()).unwrap_or_default(),
+        entry
+            .login
+            .as_ref()
+            .map(|t| t.value.clone())
+            .unwrap_or_default(),
         entry.password.as_ref()?.value.clone(),
     ))
 }
@@ -281,7 +287,12 @@ pub fn login_for(text: &str, host: &str) -> Option<String> {
         .iter()
         .rev()
         .find(|e| e.machine.as_deref() == Some(host) && e.password.is_some())
-        .map(|e| e.login.as_ref().map(|t| t.value.clone()).unwrap_or_default())
+        .map(|e| {
+            e.login
+                .as_ref()
+                .map(|t| t.value.clone())
+                .unwrap_or_default()
+        })
 }
 
 /// The netrc file pip and uv read: `$NETRC`, else `~/.netrc` (`~/_netrc` on Windows when only
@@ -361,7 +372,10 @@ default login anonymous password guest
     fn before_after() {
         let after = edit(BEFORE, "127.0.0.1", "alice", "repox_tok").unwrap();
         insta::assert_snapshot!("netrc_new_entry", after);
-        assert_eq!(edit(&after, "127.0.0.1", "alice", "repox_tok").unwrap(), after);
+        assert_eq!(
+            edit(&after, "127.0.0.1", "alice", "repox_tok").unwrap(),
+            after
+        );
         let updated = edit(BEFORE, "repox.lan", "alice", "repox_tok").unwrap();
         insta::assert_snapshot!("netrc_updated_entry", updated);
         assert_eq!(
@@ -370,7 +384,9 @@ default login anonymous password guest
         );
         // Everything else survives byte for byte.
         assert_eq!(
-            updated.replace("alice", "old").replace("repox_tok", "oldsecret"),
+            updated
+                .replace("alice", "old")
+                .replace("repox_tok", "oldsecret"),
             BEFORE
         );
     }

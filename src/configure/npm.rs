@@ -108,9 +108,7 @@ pub fn edit_npmrc(old: &str, target: &Target) -> Result<String, Malformed> {
     if target.credentials.is_some() {
         // Credentials of the other kind for the same registry would compete with the new ones.
         for entry in &entries {
-            let stale = AUTH_KEYS
-                .iter()
-                .any(|k| entry.key == format!("{nerf}{k}"))
+            let stale = AUTH_KEYS.iter().any(|k| entry.key == format!("{nerf}{k}"))
                 && !wanted.iter().any(|(k, _)| *k == entry.key);
             if stale {
                 splices.replace(entry.line, entry.line + 1, Vec::new());

@@ -188,9 +188,10 @@ pub fn file(env: &Env, scope: Scope) -> anyhow::Result<PathBuf> {
 pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     let path = file(&ctx.env, ctx.scope)?;
     let mut plan = Plan::new(Client::Pip, ctx.scope);
-    plan.edits.push(FileEdit::compute(Client::Pip, &path, false, |old| {
-        edit(old, &ctx.target)
-    })?);
+    plan.edits
+        .push(FileEdit::compute(Client::Pip, &path, false, |old| {
+            edit(old, &ctx.target)
+        })?);
     plan.edits.extend(netrc::plan_edit(ctx, Client::Pip)?);
     Ok(plan)
 }

@@ -294,14 +294,14 @@ mod tests {
         let edit = FileEdit {
             path: "/home/u/.npmrc".into(),
             before: None,
-            after: Some(format!(
-                "a=pa/ss\nb=pa%2Fss\nc={}\n",
-                creds.basic_header()
-            )),
+            after: Some(format!("a=pa/ss\nb=pa%2Fss\nc={}\n", creds.basic_header())),
             secret: true,
         };
         let shown = mask(&diff(&env, &edit), &creds.secret_forms());
-        assert!(!shown.contains("pa/ss") && !shown.contains("pa%2Fss"), "{shown}");
+        assert!(
+            !shown.contains("pa/ss") && !shown.contains("pa%2Fss"),
+            "{shown}"
+        );
         assert!(!shown.contains("YWw6cGEvc3M="), "{shown}");
         assert!(shown.contains("+a=***\n+b=***\n+c=Basic ***\n"), "{shown}");
     }

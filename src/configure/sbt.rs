@@ -102,7 +102,8 @@ fn parse(input: &str) -> Result<Vec<Section>, Malformed> {
 /// The realm of repox's basic-auth challenge (`WWW-Authenticate: Basic realm="repox"`).
 const REALM: &str = "repox";
 /// The global setting that makes every build read the credentials file.
-const GLOBAL_SETTING: &str = "credentials += Credentials(Path.userHome / \".sbt\" / \".credentials\")";
+const GLOBAL_SETTING: &str =
+    "credentials += Credentials(Path.userHome / \".sbt\" / \".credentials\")";
 
 fn wanted_lines(target: &Target) -> [String; 2] {
     let url = target.join("maven/").to_string();
@@ -214,7 +215,12 @@ pub fn edit_sbtopts(old: &str, options: &[String]) -> String {
 }
 
 /// Sets the login for `host` in the text of an Ivy credentials file (`~/.sbt/.credentials`).
-pub fn edit_credentials(old: &str, host: &str, user: &str, password: &str) -> Result<String, Malformed> {
+pub fn edit_credentials(
+    old: &str,
+    host: &str,
+    user: &str,
+    password: &str,
+) -> Result<String, Malformed> {
     let entries = properties::parse(old)?;
     if let Some(other) = entries
         .iter()
@@ -240,7 +246,13 @@ pub fn edit_credentials(old: &str, host: &str, user: &str, password: &str) -> Re
     let new = properties::set(old, &entries, &wanted);
     let reread = properties::parse(&new)?;
     for (key, value) in wanted {
-        if reread.iter().rev().find(|e| e.key == key).map(|e| e.value.as_str()) != Some(value) {
+        if reread
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+            != Some(value)
+        {
             return Err(Malformed::new(
                 1,
                 format!("internal error: {key} does not read back"),
@@ -332,12 +344,10 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     if let Some(creds) = &ctx.target.credentials {
         let credentials = env.home.join(".sbt").join(".credentials");
         let host = ctx.target.host().to_owned();
-        plan.edits.push(FileEdit::compute(
-            Client::Sbt,
-            &credentials,
-            true,
-            |old| edit_credentials(old, &host, creds.username(), &creds.token),
-        )?);
+        plan.edits
+            .push(FileEdit::compute(Client::Sbt, &credentials, true, |old| {
+                edit_credentials(old, &host, creds.username(), &creds.token)
+            })?);
         let global = env.home.join(".sbt").join("1.0").join("global.sbt");
         plan.edits
             .push(FileEdit::compute(Client::Sbt, &global, false, |old| {
@@ -490,7 +500,13 @@ fn find_credentials(ctx: &Context, status: &mut Status) {
     let Some(entries) = status.read(&ctx.env, &path, properties::parse) else {
         return;
     };
-    let value = |key: &str| entries.iter().rev().find(|e| e.key == key).map(|e| e.value.clone());
+    let value = |key: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.clone())
+    };
     if value("host").as_deref() == Some(status.target_host()) && value("password").is_some() {
         let what = format!("realm {}", value("realm").unwrap_or_default());
         status.credentials_in(&ctx.env, &path, &what, value("user").as_deref());
@@ -578,7 +594,10 @@ mod tests {
             after,
             "realm=repox\nhost=repox.lan\nuser=ci\npassword=repox_t\n"
         );
-        assert_eq!(edit_credentials(&after, "repox.lan", "ci", "repox_t").unwrap(), after);
+        assert_eq!(
+            edit_credentials(&after, "repox.lan", "ci", "repox_t").unwrap(),
+            after
+        );
         // One Ivy credentials file holds one login: another server's is never overwritten.
         let err = edit_credentials(before, "repox.lan", "ci", "repox_t").unwrap_err();
         assert_eq!(err.line, 3);

@@ -279,11 +279,18 @@ mod tests {
             "http://al:s3cret@127.0.0.1:8078/conda/",
         );
         s.set_effective(i);
-        s.credentials_in(&env, Path::new("/home/u/.netrc"), "machine 127.0.0.1", Some("al"));
+        s.credentials_in(
+            &env,
+            Path::new("/home/u/.netrc"),
+            "machine 127.0.0.1",
+            Some("al"),
+        );
         let text = s.render();
         assert!(!text.contains("s3cret"), "{text}");
         assert!(
-            text.contains("  credentials for repox: ~/.condarc channel_alias (in the URL, user al)\n"),
+            text.contains(
+                "  credentials for repox: ~/.condarc channel_alias (in the URL, user al)\n"
+            ),
             "{text}"
         );
         assert!(

@@ -309,10 +309,7 @@ mod tests {
             token: "he//o:@".into(),
             password: false,
         });
-        assert_eq!(
-            t.conda(),
-            "https://repox:he%2F%2Fo%3A%40@repox.lan/conda/"
-        );
+        assert_eq!(t.conda(), "https://repox:he%2F%2Fo%3A%40@repox.lan/conda/");
         assert_eq!(t.pypi_simple(), "https://repox.lan/pypi/simple/");
         let forms = t.credentials.as_ref().unwrap().secret_forms();
         assert!(forms.contains(&"he%2F%2Fo%3A%40".to_owned()), "{forms:?}");

@@ -188,9 +188,10 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     let (path, pyproject) = file(&ctx.env, ctx.scope);
     let prefix: &[&str] = if pyproject { &["tool", "uv"] } else { &[] };
     let mut plan = Plan::new(Client::Uv, ctx.scope);
-    plan.edits.push(FileEdit::compute(Client::Uv, &path, false, |old| {
-        edit_at(old, &ctx.target, prefix)
-    })?);
+    plan.edits
+        .push(FileEdit::compute(Client::Uv, &path, false, |old| {
+            edit_at(old, &ctx.target, prefix)
+        })?);
     plan.edits.extend(netrc::plan_edit(ctx, Client::Uv)?);
     if ctx.scope == Scope::Project {
         plan.notes.push(

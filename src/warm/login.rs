@@ -111,7 +111,8 @@ mod tests {
         assert_eq!(header(got.unwrap()).as_deref(), Some("Basic YWw6dA=="));
         let got = authorization(Some("al"), &base(), &vars(&[]), Some(NETRC));
         assert_eq!(header(got.unwrap()).as_deref(), Some("Basic YWw6cHc="));
-        let from_password = authorization(Some("al"), &base(), &vars(&[("REPOX_PASSWORD", "p")]), None);
+        let from_password =
+            authorization(Some("al"), &base(), &vars(&[("REPOX_PASSWORD", "p")]), None);
         assert!(from_password.unwrap().unwrap().is_sensitive());
         // Another user's netrc entry is not used.
         let err = authorization(Some("bo"), &base(), &vars(&[]), Some(NETRC)).unwrap_err();

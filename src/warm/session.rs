@@ -69,13 +69,8 @@ pub async fn run(
         .pool_max_idle_per_host(options.jobs.max(8))
         .user_agent(concat!("repox-warm/", env!("CARGO_PKG_VERSION")))
         .build()?;
-    let endpoint = Endpoint::connect(
-        &http,
-        config,
-        options.server.as_ref(),
-        !headers_empty,
-    )
-    .await?;
+    let endpoint =
+        Endpoint::connect(&http, config, options.server.as_ref(), !headers_empty).await?;
     let fetcher = Fetcher::new(
         http,
         endpoint.base.clone(),

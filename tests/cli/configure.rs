@@ -516,10 +516,16 @@ fn user_credentials_are_masked_named_by_status_and_undone() {
         )
     );
     for (file, needle) in [
-        (".npmrc", format!("//127.0.0.1:8078/npm/:_authToken={SECRET}")),
+        (
+            ".npmrc",
+            format!("//127.0.0.1:8078/npm/:_authToken={SECRET}"),
+        ),
         (".cargo/credentials.toml", format!("token = \"{SECRET}\"")),
         (".m2/settings.xml", format!("<password>{SECRET}</password>")),
-        (".gradle/gradle.properties", format!("repoxPassword={SECRET}")),
+        (
+            ".gradle/gradle.properties",
+            format!("repoxPassword={SECRET}"),
+        ),
         (".sbt/.credentials", format!("password={SECRET}")),
         (
             ".config/coursier/credentials.properties",
@@ -529,9 +535,16 @@ fn user_credentials_are_masked_named_by_status_and_undone() {
         let content = String::from_utf8(sandbox.read(file).unwrap()).unwrap();
         assert!(content.contains(&needle), "{file}: {content}");
     }
-    for file in [".config/pip/pip.conf", ".config/uv/uv.toml", ".sbt/repositories"] {
+    for file in [
+        ".config/pip/pip.conf",
+        ".config/uv/uv.toml",
+        ".sbt/repositories",
+    ] {
         let content = String::from_utf8(sandbox.read(file).unwrap()).unwrap();
-        assert!(!content.contains(SECRET), "{file} holds the secret: {content}");
+        assert!(
+            !content.contains(SECRET),
+            "{file} holds the secret: {content}"
+        );
     }
 
     // --status names where the credentials are, never the secret.
@@ -573,7 +586,10 @@ fn user_without_a_secret_or_terminal_is_a_clear_error() {
         stderr.starts_with("error: --user alice: no secret given and no terminal"),
         "{stderr}"
     );
-    assert!(stderr.contains("hint: ") && stderr.contains("--token-env"), "{stderr}");
+    assert!(
+        stderr.contains("hint: ") && stderr.contains("--token-env"),
+        "{stderr}"
+    );
     assert!(sandbox.read(".netrc").is_none());
     // A password with a space cannot go to netrc: said before anything is written.
     let out = sandbox.repox_env(
@@ -581,6 +597,10 @@ fn user_without_a_secret_or_terminal_is_a_clear_error() {
         &[("PW", "two words")],
     );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("netrc cannot hold"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("netrc cannot hold"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(sandbox.read(".config/pip/pip.conf").is_none());
 }
