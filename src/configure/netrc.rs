@@ -437,6 +437,81 @@ default login anonymous password guest
         assert!(edit("machine \"open", "h", "u", "p").is_err());
     }
 
+    /// Random netrc-like texts (a fixed-seed generator, 3000 cases): the editor never panics; when
+    /// it accepts a file, the entry reads back, a second run changes nothing, and every other
+    /// host still reads as before.
+    #[test]
+    fn random_files_keep_their_other_entries() {
+        const KEYWORDS: &[&str] = &[
+            "machine", "login", "password", "account", "macdef", "default", "# note", "bogus",
+        ];
+        const VALUES: &[&str] = &[
+            "h",
+            "other",
+            "127.0.0.1",
+            "repox.lan",
+            "u",
+            "#p",
+            "\"q x\"",
+            "\"a\\\"b\"",
+            "é",
+            "\"open",
+        ];
+        const SEPS: &[&str] = &[" ", "\n", "\r\n", "\t", "\n\n", "  "];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..next(12) {
+                // Mostly well-formed pairs, sometimes a stray keyword or value.
+                let keyword = KEYWORDS[next(KEYWORDS.len())];
+                text.push_str(keyword);
+                text.push_str(SEPS[next(SEPS.len())]);
+                let takes_value = !matches!(keyword, "default" | "# note") || next(8) == 0;
+                if takes_value && next(30) != 0 {
+                    text.push_str(VALUES[next(VALUES.len() - 1)]);
+                    if keyword == "macdef" {
+                        text.push_str("\ncd /x\n\n");
+                    }
+                    text.push_str(SEPS[next(SEPS.len())]);
+                }
+                if next(40) == 0 {
+                    text.push_str(VALUES[VALUES.len() - 1]);
+                }
+            }
+            let hosts = ["h", "other", "127.0.0.1"];
+            let before: Vec<_> = hosts.iter().map(|h| lookup(&text, h)).collect();
+            match edit(&text, "repox.lan", "al", "repox_t0k") {
+                Ok(new) => {
+                    accepted += 1;
+                    assert_eq!(
+                        lookup(&new, "repox.lan"),
+                        Some(("al".into(), "repox_t0k".into())),
+                        "{text:?} -> {new:?}"
+                    );
+                    assert_eq!(edit(&new, "repox.lan", "al", "repox_t0k").unwrap(), new);
+                    let after: Vec<_> = hosts.iter().map(|h| lookup(&new, h)).collect();
+                    assert_eq!(before, after, "{text:?} -> {new:?}");
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert!(e.line >= 1, "{text:?}");
+                }
+            }
+        }
+        eprintln!("netrc editor: 3000 random files, {accepted} accepted, {refused} refused");
+        assert!(
+            accepted > 300 && refused > 300,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
+
     #[test]
     fn file_location() {
         let home = std::path::Path::new("/home/u");
