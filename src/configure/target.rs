@@ -103,13 +103,65 @@ const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'^')
     .add(b'|');
 
-/// `text` with every form of `secrets` replaced by `***`.
+/// `text` (a diff) with every form of `secrets` replaced by `***`, and then, line by line, every
+/// value that looks like a credential (for `--undo`, which does not know the secret).
 pub fn mask(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for s in secrets {
         out = out.replace(s.as_str(), "***");
     }
-    out
+    out.split_inclusive('\n').map(mask_line).collect()
+}
+
+/// Keys whose value is a secret, lower-cased, matched at the end of a key (`//host/:_authToken`,
+/// `repox.password`, `repoxPassword`, netrc's `password`, `<password>`).
+const SECRET_KEYS: &[&str] = &["password", "_authtoken", "_auth", "token", "npmauthident"];
+
+/// One line with credential-looking values masked.
+fn mask_line(line: &str) -> String {
+    let mut line = line.to_owned();
+    // URL userinfo: scheme://user:SECRET@
+    if let Some(at) = line.find("://") {
+        let rest = &line[at + 3..];
+        let end = rest.find(['/', ' ', '"', '\'', '<']).unwrap_or(rest.len());
+        if let Some(amp) = rest[..end].rfind('@')
+            && let Some(colon) = rest[..amp].find(':')
+            && &rest[colon + 1..amp] != "***"
+        {
+            line.replace_range(at + 3 + colon + 1..at + 3 + amp, "***");
+        }
+    }
+    let lower = line.to_ascii_lowercase();
+    // <password>SECRET</password>
+    if let (Some(open), Some(close)) = (lower.find("<password>"), lower.find("</password>"))
+        && open + 10 <= close
+    {
+        line.replace_range(open + 10..close, "***");
+        return line;
+    }
+    // netrc: `password SECRET` anywhere on the line.
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if let Some(i) = words.iter().position(|w| *w == "password")
+        && let Some(secret) = words.get(i + 1)
+        && *secret != "***"
+    {
+        return line.replacen(&format!("password {secret}"), "password ***", 1);
+    }
+    // key=value, key = "value", key: value
+    let body = line.trim_start_matches(['+', '-', ' ']);
+    if let Some(sep) = body.find('=').or_else(|| body.find(':'))
+        && SECRET_KEYS
+            .iter()
+            .any(|k| body[..sep].trim().to_ascii_lowercase().ends_with(k))
+    {
+        let after = line.len() - body.len() + sep + 1;
+        let start = after + (line[after..].len() - line[after..].trim_start().len());
+        let end = line.trim_end().len().max(start);
+        if start < end && line[start..end].trim_matches('"') != "***" {
+            line.replace_range(start..end, "***");
+        }
+    }
+    line
 }
 
 /// Where clients should send their requests.
@@ -347,6 +399,26 @@ mod tests {
             "repox.lan:8078"
         );
         assert_eq!(target("http://repox.lan").host_port(), "repox.lan");
+    }
+
+    #[test]
+    fn masks_credential_looking_values() {
+        let diff = "--- a\n+++ b\n\
+                    +machine h login u password s3cret\n\
+                    -//h/npm/:_authToken=npm_abc\n\
+                    +repox.password=x\n\
+                    +  <password>p&amp;w</password>\n\
+                    +[registries.repox]\n\
+                    +token = \"cio\"\n\
+                    +channel_alias: http://al:pw@h/conda/\n\
+                    +registry=http://h/npm/\n";
+        let masked = mask(diff, &[]);
+        for secret in ["s3cret", "npm_abc", "=x", "p&amp;w", "cio", ":pw@"] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        assert!(masked.contains("+registry=http://h/npm/\n"), "{masked}");
+        assert!(masked.contains("+[registries.repox]\n"), "{masked}");
+        assert!(masked.contains("al:***@h"), "{masked}");
     }
 
     #[test]
