@@ -31,6 +31,8 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand config 'Show or write the repox configuration'
             cand configure 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
             cand warm 'Pre-fetch what a requirements or lock file needs into the cache'
+            cand user 'Manage the users who may log in to a shared repox'
+            cand token 'Create, list and revoke users'' access tokens'
             cand generate 'Write shell completions and man pages (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -130,6 +132,120 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'repox;user'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand list 'List users with their role and number of tokens'
+            cand remove 'Remove a user and all their tokens'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;user;add'= {
+            cand --role 'The user''s role on every repository'
+            cand --repo 'A different role on one repository, e.g. `--repo pypi=write`; repeatable'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --password-stdin 'Read the password from the first line of standard input'
+            cand --no-password 'No password: the user logs in with tokens only (`repox token create`)'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'repox;user;list'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;user;remove'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;user;help'= {
+            cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand list 'List users with their role and number of tokens'
+            cand remove 'Remove a user and all their tokens'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;user;help;add'= {
+        }
+        &'repox;user;help;list'= {
+        }
+        &'repox;user;help;remove'= {
+        }
+        &'repox;user;help;help'= {
+        }
+        &'repox;token'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand create 'Create a token for USER and print it (only the token, on standard output). It is shown this once; only its hash is kept'
+            cand list 'List tokens (ids, users, labels, dates; never the tokens themselves)'
+            cand revoke 'Revoke a token by its id (from `repox token list`)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;token;create'= {
+            cand --name 'A label to tell tokens apart, e.g. `ci` or `laptop`'
+            cand --expires 'Lifetime, e.g. `90d`, `12h`, `1y` [default: never expires]'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;token;list'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;token;revoke'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;token;help'= {
+            cand create 'Create a token for USER and print it (only the token, on standard output). It is shown this once; only its hash is kept'
+            cand list 'List tokens (ids, users, labels, dates; never the tokens themselves)'
+            cand revoke 'Revoke a token by its id (from `repox token list`)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;token;help;create'= {
+        }
+        &'repox;token;help;list'= {
+        }
+        &'repox;token;help;revoke'= {
+        }
+        &'repox;token;help;help'= {
+        }
         &'repox;generate'= {
             cand --out-dir 'Directory that receives `completions/` and `man/`'
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
@@ -145,6 +261,8 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand config 'Show or write the repox configuration'
             cand configure 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
             cand warm 'Pre-fetch what a requirements or lock file needs into the cache'
+            cand user 'Manage the users who may log in to a shared repox'
+            cand token 'Create, list and revoke users'' access tokens'
             cand generate 'Write shell completions and man pages (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -161,6 +279,28 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;help;configure'= {
         }
         &'repox;help;warm'= {
+        }
+        &'repox;help;user'= {
+            cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand list 'List users with their role and number of tokens'
+            cand remove 'Remove a user and all their tokens'
+        }
+        &'repox;help;user;add'= {
+        }
+        &'repox;help;user;list'= {
+        }
+        &'repox;help;user;remove'= {
+        }
+        &'repox;help;token'= {
+            cand create 'Create a token for USER and print it (only the token, on standard output). It is shown this once; only its hash is kept'
+            cand list 'List tokens (ids, users, labels, dates; never the tokens themselves)'
+            cand revoke 'Revoke a token by its id (from `repox token list`)'
+        }
+        &'repox;help;token;create'= {
+        }
+        &'repox;help;token;list'= {
+        }
+        &'repox;help;token;revoke'= {
         }
         &'repox;help;generate'= {
         }

@@ -44,6 +44,12 @@ pub enum Command {
     /// Pre-fetch what a requirements or lock file needs into the cache.
     #[command(long_about = WARM_LONG_ABOUT)]
     Warm(WarmArgs),
+    /// Manage the users who may log in to a shared repox.
+    #[command(subcommand, long_about = USER_LONG_ABOUT)]
+    User(UserCommand),
+    /// Create, list and revoke users' access tokens.
+    #[command(subcommand, long_about = TOKEN_LONG_ABOUT)]
+    Token(TokenCommand),
     /// Write shell completions and man pages (for maintainers).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -191,3 +197,112 @@ pub struct GenerateArgs {
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub out_dir: PathBuf,
 }
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Read every repository.
+    Read,
+    /// Read, and upload to hosted repositories.
+    Write,
+    /// Write, and use the operator endpoints (/-/metrics).
+    Admin,
+}
+
+/// `repox user`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; asks for the password twice unless --password-stdin or --no-password.
+    Add {
+        /// User name: letters, digits and `._@+-`.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "no_password")]
+        password_stdin: bool,
+        /// No password: the user logs in with tokens only (`repox token create`).
+        #[arg(long)]
+        no_password: bool,
+        /// The user's role on every repository.
+        #[arg(long, value_enum, default_value = "read")]
+        role: RoleArg,
+        /// A different role on one repository, e.g. `--repo pypi=write`; repeatable.
+        #[arg(long = "repo", value_name = "REPO=ROLE", action = clap::ArgAction::Append)]
+        repos: Vec<String>,
+    },
+    /// List users with their role and number of tokens.
+    List,
+    /// Remove a user and all their tokens.
+    Remove {
+        /// User name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+/// `repox token`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for USER and print it (only the token, on standard output). It is shown
+    /// this once; only its hash is kept.
+    Create {
+        /// The user the token logs in as.
+        #[arg(value_name = "USER")]
+        user: String,
+        /// A label to tell tokens apart, e.g. `ci` or `laptop`.
+        #[arg(long, value_name = "LABEL")]
+        name: Option<String>,
+        /// Lifetime, e.g. `90d`, `12h`, `1y` [default: never expires]
+        #[arg(long, value_name = "DURATION", value_parser = repox_proxy::config::parse_duration)]
+        expires: Option<std::time::Duration>,
+    },
+    /// List tokens (ids, users, labels, dates; never the tokens themselves).
+    List {
+        /// Only this user's tokens.
+        #[arg(value_name = "USER")]
+        user: Option<String>,
+    },
+    /// Revoke a token by its id (from `repox token list`).
+    Revoke {
+        /// Token id.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+const USER_LONG_ABOUT: &str = "\
+Manage the users who may log in to a shared repox.
+
+Users and tokens live in the users file: `[auth] users_file` in the config, by default \
+users.toml beside the config file (--config, REPOX_CONFIG, ~/.config/repox/repox.toml). It keeps \
+only argon2id password hashes and SHA-256 token hashes, is written atomically with mode 0600, and \
+a running `repox serve` re-reads it when it changes: no restart needed.
+
+Set `[auth] anonymous = \"none\"` in the config so that every request needs a login. Clients \
+send the user name with the password or a token (HTTP Basic), or a token alone (Bearer, \
+cargo, conda's /t/TOKEN/ prefix). `repox configure CLIENT --user NAME` stores them where each \
+client looks.
+
+Roles: read (download from every repository), write (read, and upload to hosted repositories), \
+admin (write, and the operator endpoints such as /-/metrics). --repo gives a user another role \
+on one repository.
+
+Examples:
+  repox user add alice
+  echo \"$PASSWORD\" | repox user add ci --password-stdin --role read --repo pypi=write
+  repox user add deploy --no-password
+  repox user list
+  repox user remove alice";
+
+const TOKEN_LONG_ABOUT: &str = "\
+Create, list and revoke access tokens. A token logs in as its user, with that user's role; \
+give each machine or CI job its own, so one can be revoked without touching the others.
+
+`repox token create` prints the token, and nothing else, on standard output: it is shown only \
+this once. Tokens look like `repox_` followed by 40 letters and digits.
+
+Examples:
+  repox token create alice --name laptop --expires 90d
+  TOKEN=$(repox token create ci --name github-actions --expires 30d)
+  repox token list alice
+  repox token revoke 3f9a2b1c0d4e";

@@ -69,7 +69,34 @@ pub fn load(global: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Co
     if config.server.cache_dir.is_none() {
         config.server.cache_dir = Some(default_cache_dir()?);
     }
+    if config.auth.users_file.is_none() {
+        config.auth.users_file = Some(default_users_file(global)?);
+    }
     Ok(config)
+}
+
+/// `users.toml` beside the config file in effect (`--config`, `REPOX_CONFIG`, else the default
+/// path), whether or not that file exists.
+fn default_users_file(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    let config = match &global.config {
+        Some(path) => path.clone(),
+        None => default_config_path()?,
+    };
+    let dir = config.parent().unwrap_or(Path::new(""));
+    Ok(dir.join("users.toml"))
+}
+
+/// The users file of the effective configuration.
+pub fn users_file(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    // `repox user add` may come before the config file does.
+    if global.config.as_ref().is_some_and(|c| !c.exists()) {
+        return default_users_file(global);
+    }
+    let config = load(global, None)?;
+    match config.auth.users_file {
+        Some(path) => Ok(path),
+        None => default_users_file(global),
+    }
 }
 
 /// The base URL clients should use for the server described by `config`.

@@ -28,6 +28,33 @@ pub struct Config {
     /// Repositories by name; each is served under `/NAME/`.
     #[serde(default)]
     pub repositories: BTreeMap<RepoName, RepositoryConfig>,
+    /// Who may read and write: anonymous access and the users file.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// What a request without credentials may do.
+    #[serde(default)]
+    pub anonymous: Anonymous,
+    /// The users and tokens file; the CLI fills in `users.toml` beside the config file. A
+    /// relative path is relative to the config file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_file: Option<PathBuf>,
+}
+
+/// `[auth] anonymous`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Anonymous {
+    /// Anyone who reaches the port reads every repository (the zero-config local default).
+    #[default]
+    Read,
+    /// Every request but `/-/health` needs a user's password or token.
+    None,
 }
 
 /// `[server]`.
@@ -43,6 +70,10 @@ pub struct ServerConfig {
     /// Serve only what is cached; misses get 504.
     #[serde(default)]
     pub offline: bool,
+    /// Reverse proxies (addresses or CIDRs) whose `X-Forwarded-For`/`-Host`/`-Proto` are
+    /// believed; from any other peer those headers are ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "nets")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +82,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             cache_dir: None,
             offline: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -304,6 +336,35 @@ mod opt_duration {
     }
 }
 
+/// Addresses (`10.1.2.3`, `::1`) or networks (`10.0.0.0/8`).
+mod nets {
+    use super::*;
+    use ipnet::IpNet;
+    pub fn serialize<S: Serializer>(nets: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            nets.iter()
+                .map(|n| match n.prefix_len() == n.max_prefix_len() {
+                    true => n.addr().to_string(),
+                    false => n.to_string(),
+                }),
+        )
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "`{s}` is not an IP address or network; write e.g. \"10.0.0.1\" or \"10.0.0.0/8\""
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -348,6 +409,12 @@ impl Config {
         let mut config = Config::embedded();
         config.server = file.server;
         config.repositories.extend(file.repositories);
+        config.auth = file.auth;
+        if let (Some(users), Some(dir)) = (&mut config.auth.users_file, origin.parent())
+            && users.is_relative()
+        {
+            *users = dir.join(&*users);
+        }
         config.check(origin)?;
         Ok(config)
     }
@@ -495,6 +562,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad channel glob `a[`"), "{err}");
+    }
+
+    #[test]
+    fn auth_and_trusted_proxies_parse() {
+        let c = Config::embedded();
+        assert_eq!(c.auth.anonymous, Anonymous::Read);
+        assert!(c.server.trusted_proxies.is_empty());
+        let text = "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n[auth]\nanonymous = \"none\"\nusers_file = \"u.toml\"\n";
+        let c = Config::parse(text, Path::new("/etc/repox/repox.toml")).unwrap();
+        assert_eq!(c.auth.anonymous, Anonymous::None);
+        assert_eq!(
+            c.auth.users_file.as_deref(),
+            Some(Path::new("/etc/repox/u.toml"))
+        );
+        let nets = &c.server.trusted_proxies;
+        assert!(nets[0].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        assert!(nets[1].contains(&"10.9.8.7".parse::<std::net::IpAddr>().unwrap()));
+        assert!(!nets[1].contains(&"11.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        let again = Config::parse(&c.to_toml(), Path::new("/etc/repox/shown.toml")).unwrap();
+        assert_eq!(again.server.trusted_proxies, c.server.trusted_proxies);
+        let bad = "[server]\ntrusted_proxies = [\"proxy.example\"]\n";
+        let err = Config::parse(bad, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`proxy.example` is not an IP address"),
+            "{err}"
+        );
+        let bad = "[auth]\nanonymous = \"write\"\n";
+        let err = Config::parse(bad, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml:2: `anonymous`"), "{err}");
     }
 
     #[test]

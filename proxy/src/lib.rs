@@ -13,6 +13,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod ecosystem;
 pub mod error;
@@ -21,6 +22,7 @@ mod hashing;
 mod memo;
 pub mod metrics;
 pub mod negative;
+pub mod origin;
 pub mod path;
 mod race;
 pub mod repository;

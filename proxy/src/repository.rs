@@ -46,6 +46,8 @@ pub struct Services {
     pub staging: std::path::PathBuf,
     /// Serve only what is cached.
     pub offline: bool,
+    /// Clients must log in (`[auth] anonymous = "none"`): cargo's `config.json` says so.
+    pub auth_required: bool,
 }
 
 /// One configured repository with its upstream clients and in-flight fills.

@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,8 @@ use crate::path::RepoPath;
 use crate::repository::{Repository, Served, Services, tagged};
 use crate::store::{self, FsStore};
 use crate::upstream::UpstreamSetupError;
+
+pub use crate::origin::request_origin;
 
 /// Says whether the answer came from the cache (`hit`, `miss`, `stale`, ...).
 const X_REPOX_CACHE: HeaderName = HeaderName::from_static("x-repox-cache");
@@ -44,6 +46,9 @@ pub enum StartError {
     /// An upstream is misconfigured.
     #[error(transparent)]
     Upstream(#[from] UpstreamSetupError),
+    /// The users file is unreadable or invalid.
+    #[error(transparent)]
+    Users(#[from] crate::auth::UsersError),
     /// The address is taken or not allowed.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -58,6 +63,7 @@ pub enum StartError {
 pub struct App {
     repositories: BTreeMap<String, Arc<Repository>>,
     services: Arc<Services>,
+    auth: Arc<crate::auth::Auth>,
     started: Instant,
 }
 
@@ -84,6 +90,7 @@ impl App {
             metrics: Metrics::default(),
             staging,
             offline: config.server.offline,
+            auth_required: config.auth.anonymous == crate::config::Anonymous::None,
         });
         let mut repositories = BTreeMap::new();
         for (name, repo) in &config.repositories {
@@ -93,6 +100,7 @@ impl App {
         Ok(Arc::new(App {
             repositories,
             services,
+            auth: Arc::new(crate::auth::Auth::new(config)?),
             started: Instant::now(),
         }))
     }
@@ -108,6 +116,10 @@ impl App {
             .route("/-/health", get(health))
             .route("/-/metrics", get(metrics))
             .fallback(dispatch)
+            .layer(middleware::from_fn_with_state(
+                self.auth.clone(),
+                crate::auth::gate,
+            ))
             .layer(middleware::from_fn_with_state(self.clone(), log_request))
             .with_state(self.clone())
     }
@@ -128,6 +140,9 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        if let Ok(bound) = listener.local_addr() {
+            app.auth.listening_on(bound);
+        }
         let services = app.services.clone();
         tokio::spawn(async move {
             if let Ok(bytes) = services.store.usage().await {
@@ -179,7 +194,9 @@ impl Server {
             self.listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             }),
-            self.app.router(),
+            self.app
+                .router()
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             graceful.cancelled().await;
@@ -328,34 +345,6 @@ async fn serve_path(
         Kind::Npm => npm::handle(repo, method, headers, uri, path).await,
         Kind::Cargo => cargo::handle(repo, method, headers, uri, path).await,
     }
-}
-
-/// The scheme and authority clients use to reach repox (`http://host:port`), for documents that
-/// must carry absolute URLs back to it (npm tarballs, cargo `dl`, conda `base_url`). Taken from
-/// `X-Forwarded-Proto`/`X-Forwarded-Host` when a reverse proxy sets them, else from `Host` (or
-/// the HTTP/2 authority).
-pub fn request_origin(headers: &HeaderMap, uri: &Uri) -> String {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
-    let scheme = header("x-forwarded-proto")
-        .filter(|p| matches!(*p, "http" | "https"))
-        .unwrap_or("http");
-    let host = header("x-forwarded-host")
-        .or_else(|| header(header::HOST.as_str()))
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .filter(|h| {
-            h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
-        })
-        .unwrap_or_else(|| format!("127.0.0.1:{}", crate::config::DEFAULT_PORT));
-    format!("{scheme}://{host}")
 }
 
 async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {

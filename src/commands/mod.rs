@@ -3,6 +3,8 @@
 mod config;
 mod generate;
 mod serve;
+mod token;
+mod user;
 mod warm;
 
 use std::process::ExitCode;
@@ -15,6 +17,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(cmd) => config::run(&cli.global, cmd),
         Command::Configure(args) => crate::configure::run(&cli.global, &args),
         Command::Warm(args) => warm::run(&cli.global, &args),
+        Command::User(cmd) => user::run(&cli.global, cmd),
+        Command::Token(cmd) => token::run(&cli.global, cmd),
         Command::Generate(args) => generate::run(&args),
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the proxy against real HTTP upstreams on 127.0.0.1.
 
+mod auth;
 mod cargo;
 mod conda;
 mod conda_support;

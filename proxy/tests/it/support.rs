@@ -302,8 +302,10 @@ impl Proxy {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 cache_dir: Some(cache.path().to_owned()),
                 offline,
+                ..ServerConfig::default()
             },
             repositories,
+            auth: Default::default(),
         };
         let server = repox_proxy::Server::bind(config).await.unwrap();
         let url = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();

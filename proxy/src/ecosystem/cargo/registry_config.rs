@@ -4,8 +4,9 @@
 //! Each upstream's own `config.json` is cached (revalidated after `index_ttl`) because repox
 //! needs its `dl` template to download crates from that upstream. Clients get the first
 //! upstream's document with `dl` and `api` pointing at repox and other keys passed through,
-//! except `auth-required`: repox authenticates to upstreams itself, so its clients need no
-//! token. The URLs are absolute (cargo requires it), built from the origin the client used.
+//! except `auth-required`: repox authenticates to upstreams itself, so it is `true` exactly
+//! when repox wants its own clients to log in (`[auth] anonymous = "none"`; only then does cargo
+//! send its token). The URLs are absolute (cargo requires it), built from the origin the client used.
 
 use std::sync::Arc;
 
@@ -54,7 +55,7 @@ pub(super) async fn serve(
             Err(e) => return tagged(Failure::internal(e).into_response(), cache, None),
         };
         let base = format!("{}/{}", request_origin(req, uri), repo.name);
-        let Some(rewritten) = rewrite(&body, &base) else {
+        let Some(rewritten) = rewrite(&body, &base, repo.services.auth_required) else {
             let why = format!(
                 "{}: config.json is not a JSON object",
                 repo.upstreams[i].name
@@ -77,14 +78,18 @@ pub(super) async fn serve(
     tagged(last.into_response(), "miss", None)
 }
 
-/// The upstream document with `dl` and `api` at `base` (`http://host/cargo`).
-fn rewrite(upstream: &[u8], base: &str) -> Option<Vec<u8>> {
+/// The upstream document with `dl` and `api` at `base` (`http://host/cargo`), and
+/// `auth-required` as repox needs it.
+fn rewrite(upstream: &[u8], base: &str, auth_required: bool) -> Option<Vec<u8>> {
     let serde_json::Value::Object(mut doc) = serde_json::from_slice(upstream).ok()? else {
         return None;
     };
     doc.insert("dl".into(), format!("{base}/dl").into());
     doc.insert("api".into(), base.into());
     doc.remove("auth-required");
+    if auth_required {
+        doc.insert("auth-required".into(), true.into());
+    }
     serde_json::to_vec_pretty(&doc).ok()
 }
 
@@ -146,12 +151,15 @@ mod tests {
     fn dl_and_api_point_at_repox_and_other_keys_survive() {
         let up = br#"{"dl":"https://static.crates.io/crates","api":"https://crates.io","auth-required":true,"x-extra":1}"#;
         let out: serde_json::Value =
-            serde_json::from_slice(&rewrite(up, "http://h:1/cargo").unwrap()).unwrap();
+            serde_json::from_slice(&rewrite(up, "http://h:1/cargo", false).unwrap()).unwrap();
         assert_eq!(out["dl"], "http://h:1/cargo/dl");
         assert_eq!(out["api"], "http://h:1/cargo");
         assert_eq!(out["x-extra"], 1);
         assert!(out.get("auth-required").is_none());
-        assert!(rewrite(b"[1]", "x").is_none());
+        assert!(rewrite(b"[1]", "x", false).is_none());
+        let out: serde_json::Value =
+            serde_json::from_slice(&rewrite(b"{}", "http://h:1/cargo", true).unwrap()).unwrap();
+        assert_eq!(out["auth-required"], true);
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub(super) enum Compression {
     Bzip2,
 }
 
+/// Splits a `t/<token>/` prefix off a path below the repository: `(token, rest)`.
+pub fn split_token(path: &str) -> Option<(&str, &str)> {
+    path.strip_prefix("t/")
+        .and_then(|r| r.split_once('/'))
+        .filter(|(token, _)| !token.is_empty())
+}
+
 /// A classified path.
 #[derive(Debug)]
 pub(super) struct ChannelPath<'a> {
@@ -64,9 +71,9 @@ const REPODATA: &[&str] = &["repodata", "current_repodata", "repodata_from_packa
 impl<'a> ChannelPath<'a> {
     /// Classifies a validated path.
     pub(super) fn parse(path: &'a str) -> ChannelPath<'a> {
-        let (token, below) = match path.strip_prefix("t/").and_then(|r| r.split_once('/')) {
-            Some((token, below)) if !token.is_empty() => (Some(token), below),
-            _ => (None, path),
+        let (token, below) = match split_token(path) {
+            Some((token, below)) => (Some(token), below),
+            None => (None, path),
         };
         let file = below.rsplit('/').next().unwrap_or("");
         let kind = if path.ends_with('/') {

@@ -17,6 +17,8 @@ mod digests;
 mod package;
 mod repodata;
 
+pub use channel::split_token;
+
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};

@@ -1,0 +1,223 @@
+//! The users file as the running server sees it: re-read when it changes (checked at most once
+//! a second), and the credential checks against it. Successful password checks are remembered
+//! for a short while, because argon2 is slow on purpose and `pip install` sends the same
+//! password with every one of its requests.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::credentials::Credentials;
+use super::secret::{self, Secret};
+use super::users::{UserRecord, UsersError, UsersFile};
+
+/// How often the file's metadata is looked at.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long a verified password is taken on trust.
+const VERIFIED_FOR: Duration = Duration::from_secs(120);
+/// Remembered verifications at most.
+const MAX_VERIFIED: usize = 10_000;
+
+/// User name that Basic auth may carry with a token instead of the owner's name (PyPI's
+/// convention for API tokens, which pip and twine users know).
+const TOKEN_USER: &str = "__token__";
+
+/// A logged-in user.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The user's name.
+    pub name: String,
+    /// Their record.
+    pub user: UserRecord,
+}
+
+/// One reading of the users file, indexed for lookups.
+#[derive(Default)]
+pub struct Snapshot {
+    file: UsersFile,
+    /// Token id by token hash.
+    by_hash: HashMap<String, String>,
+}
+
+impl Snapshot {
+    fn new(file: UsersFile) -> Snapshot {
+        let by_hash = file
+            .tokens
+            .iter()
+            .map(|(id, t)| (t.sha256.clone(), id.clone()))
+            .collect();
+        Snapshot { file, by_hash }
+    }
+
+    /// Whether the file defines no user at all.
+    pub fn is_empty(&self) -> bool {
+        self.file.users.is_empty()
+    }
+
+    /// The owner of `token`, when it is a current token.
+    fn token_owner(&self, token: &Secret) -> Option<&str> {
+        if !token.is_token() {
+            return None;
+        }
+        let id = self.by_hash.get(&secret::token_hash(token.expose()))?;
+        let record = self.file.tokens.get(id)?;
+        (!record.expired(SystemTime::now())).then_some(record.user.as_str())
+    }
+
+    fn identity(&self, name: &str) -> Option<Identity> {
+        let user = self.file.users.get(name)?.clone();
+        Some(Identity {
+            name: name.to_owned(),
+            user,
+        })
+    }
+}
+
+/// What identifies one version of the file: a rename gives a new inode even within the mtime
+/// granularity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        #[cfg(unix)]
+        inode: std::os::unix::fs::MetadataExt::ino(&meta),
+    })
+}
+
+type VerifiedKey = (String, [u8; 32], [u8; 32]);
+
+/// The users file of a running server.
+pub struct Directory {
+    path: Option<PathBuf>,
+    current: RwLock<Arc<Snapshot>>,
+    checked: Mutex<(Instant, Option<Stamp>)>,
+    /// (user, secret fingerprint, password hash fingerprint) → verified until. The password
+    /// hash is part of the key, so a changed password invalidates at once.
+    verified: Mutex<HashMap<VerifiedKey, Instant>>,
+}
+
+impl Directory {
+    /// Reads the users file at `path` (`None`: no users). A missing file has no users yet;
+    /// a bad one is an error.
+    pub fn open(path: Option<PathBuf>) -> Result<Directory, UsersError> {
+        let (file, stamp) = match &path {
+            Some(p) => (UsersFile::load(p)?, stamp(p)),
+            None => (UsersFile::default(), None),
+        };
+        Ok(Directory {
+            path,
+            current: RwLock::new(Arc::new(Snapshot::new(file))),
+            checked: Mutex::new((Instant::now(), stamp)),
+            verified: Mutex::default(),
+        })
+    }
+
+    /// The current users, re-read first when the file changed.
+    pub fn current(&self) -> Arc<Snapshot> {
+        if let Some(path) = &self.path {
+            let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.0.elapsed() >= CHECK_EVERY {
+                checked.0 = Instant::now();
+                let now = stamp(path);
+                if now != checked.1 {
+                    checked.1 = now;
+                    match UsersFile::load(path) {
+                        Ok(file) => {
+                            tracing::info!("re-read users file {}", path.display());
+                            *self.current.write().unwrap_or_else(|e| e.into_inner()) =
+                                Arc::new(Snapshot::new(file));
+                        }
+                        // Keep serving with the users we had; the operator sees why.
+                        Err(e) => tracing::error!("{e}; keeping the previous users"),
+                    }
+                }
+            }
+        }
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Who `credentials` log in as, if anyone.
+    pub async fn authenticate(
+        &self,
+        users: &Snapshot,
+        credentials: Credentials,
+    ) -> Option<Identity> {
+        match credentials {
+            Credentials::Token(token) => users.identity(users.token_owner(&token)?),
+            Credentials::Basic { user, secret } => {
+                if let Some(owner) = users.token_owner(&secret) {
+                    return (owner == user || user == TOKEN_USER || user.is_empty())
+                        .then(|| users.identity(owner))
+                        .flatten();
+                }
+                let record = users.file.users.get(&user);
+                let phc = record.and_then(|r| r.password.clone());
+                if self.password_ok(&user, &secret, phc).await {
+                    users.identity(&user)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    async fn password_ok(&self, user: &str, password: &Secret, phc: Option<String>) -> bool {
+        let Some(phc) = phc else {
+            // Unknown user or no password: spend the same time as a real check, so the answer's
+            // timing does not tell which user names exist.
+            let password = password.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                secret::verify_password(password.expose(), dummy_hash())
+            })
+            .await;
+            return false;
+        };
+        let key = (
+            user.to_owned(),
+            secret::fingerprint(password.expose()),
+            secret::fingerprint(&phc),
+        );
+        let now = Instant::now();
+        {
+            let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if verified.get(&key).is_some_and(|until| *until > now) {
+                return true;
+            }
+        }
+        let password = password.clone();
+        let ok =
+            tokio::task::spawn_blocking(move || secret::verify_password(password.expose(), &phc))
+                .await
+                .unwrap_or(false);
+        if ok {
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if verified.len() >= MAX_VERIFIED {
+                verified.retain(|_, until| *until > now);
+                if verified.len() >= MAX_VERIFIED {
+                    verified.clear();
+                }
+            }
+            verified.insert(key, now + VERIFIED_FOR);
+        }
+        ok
+    }
+}
+
+/// A password hash nobody knows the password of.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| secret::hash_password("repox dummy password").unwrap_or_default())
+}
