@@ -98,7 +98,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand --scope 'Which config file to edit'
             cand --user 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt'
             cand --username 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt'
-            cand --token-env 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `repox`'
+            cand --token-env 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`'
             cand --password-env 'Environment variable holding the password of --user'
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
             cand --dry-run 'Print the change as a unified diff and write nothing'

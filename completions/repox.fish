@@ -71,7 +71,7 @@ complete -c repox -n "__fish_repox_using_subcommand configure" -l scope -d 'Whic
 project\t'The current project\'s (or active environment\'s) file'
 global\t'The machine-wide file (usually needs root)'"
 complete -c repox -n "__fish_repox_using_subcommand configure" -l user -l username -d 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt' -r
-complete -c repox -n "__fish_repox_using_subcommand configure" -l token-env -d 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `repox`' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l token-env -d 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l password-env -d 'Environment variable holding the password of --user' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
 complete -c repox -n "__fish_repox_using_subcommand configure" -l dry-run -d 'Print the change as a unified diff and write nothing'

@@ -118,7 +118,7 @@ pub struct ConfigureArgs {
     #[arg(long, visible_alias = "username", value_name = "NAME")]
     pub user: Option<String>,
     /// Environment variable holding a repox token (`repox token create`), the best secret for
-    /// every client; without --user, basic-auth clients send it as user `repox`.
+    /// every client; without --user, basic-auth clients send it as user `__token__`.
     #[arg(long, value_name = "VAR", conflicts_with = "password_env")]
     pub token_env: Option<String>,
     /// Environment variable holding the password of --user.

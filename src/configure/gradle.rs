@@ -41,7 +41,7 @@ def repoxProperties = new Properties()
 def repoxPropertiesFile = new File(gradle.gradleUserHomeDir, 'gradle.properties')
 if (repoxPropertiesFile.isFile()) repoxPropertiesFile.withInputStream {{ repoxProperties.load(it) }}
 def repoxCredentials = repoxProperties.getProperty('repoxPassword') == null ? null :
-    [username: repoxProperties.getProperty('repoxUsername', 'repox'),
+    [username: repoxProperties.getProperty('repoxUsername', '__token__'),
      password: repoxProperties.getProperty('repoxPassword')]
 
 def repoxRedirect = {{ RepositoryHandler repositories ->

@@ -9,9 +9,10 @@
 
 use url::Url;
 
-/// User name sent with the token to clients that only speak basic auth, when `--user` is not
-/// given. The server is expected to check the token only.
-pub const DEFAULT_USERNAME: &str = "repox";
+/// User name sent with a token to clients that only speak basic auth, when `--user` is not
+/// given: repox takes a token with this user name (or its owner's) as the token's owner, like
+/// PyPI does.
+pub const DEFAULT_USERNAME: &str = "__token__";
 
 /// The prefix of tokens made by `repox token create`.
 pub const TOKEN_PREFIX: &str = "repox_";
@@ -361,7 +362,10 @@ mod tests {
             token: "he//o:@".into(),
             password: false,
         });
-        assert_eq!(t.conda(), "https://repox:he%2F%2Fo%3A%40@repox.lan/conda/");
+        assert_eq!(
+            t.conda(),
+            "https://__token__:he%2F%2Fo%3A%40@repox.lan/conda/"
+        );
         assert_eq!(t.pypi_simple(), "https://repox.lan/pypi/simple/");
         let forms = t.credentials.as_ref().unwrap().secret_forms();
         assert!(forms.contains(&"he%2F%2Fo%3A%40".to_owned()), "{forms:?}");

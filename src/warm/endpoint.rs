@@ -80,6 +80,7 @@ impl Endpoint {
                 }
                 .into()
             })?;
+            login_check(client, &base, authenticated).await?;
             return Ok(Endpoint {
                 base,
                 repositories,
@@ -89,6 +90,7 @@ impl Endpoint {
         let configured = crate::settings::server_url(config);
         match health(client, &configured).await {
             Ok(repositories) => {
+                login_check(client, &configured, authenticated).await?;
                 tracing::info!("warming the repox running at {configured}");
                 return Ok(Endpoint {
                     base: configured,
@@ -100,12 +102,13 @@ impl Endpoint {
             Err(e) if e.downcast_ref::<Denied>().is_some() => return Err(denied(e, authenticated)),
             Err(_) => {}
         }
-        Self::start_in_process(client, config).await
+        Self::start_in_process(client, config, authenticated).await
     }
 
     async fn start_in_process(
         client: &reqwest::Client,
         config: &Config,
+        authenticated: bool,
     ) -> anyhow::Result<Endpoint> {
         let mut config = config.clone();
         config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -125,6 +128,7 @@ impl Endpoint {
         let repositories = health(client, &base)
             .await
             .context("the in-process proxy does not answer")?;
+        login_check(client, &base, authenticated).await?;
         Ok(Endpoint {
             base,
             repositories,
@@ -318,6 +322,30 @@ fn denied(e: anyhow::Error, authenticated: bool) -> anyhow::Error {
         hint,
     }
     .into()
+}
+
+/// Fails early, with what to do, when repox will refuse every request of the warm.
+///
+/// `/-/health` is open to everyone, so it cannot tell; `/-/metrics` is the cheapest endpoint
+/// behind the login (and free of side effects): 401 means no or wrong credentials, while 403 (a
+/// user without the admin role) and 200 mean the login works.
+async fn login_check(
+    client: &reqwest::Client,
+    base: &Url,
+    authenticated: bool,
+) -> anyhow::Result<()> {
+    let url = base.join("-/metrics")?;
+    let resp = client
+        .get(url.clone())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(denied(Denied { url, status }.into(), authenticated));
+    }
+    Ok(())
 }
 
 async fn health(client: &reqwest::Client, base: &Url) -> anyhow::Result<Vec<RepositoryInfo>> {

@@ -441,14 +441,6 @@ fn warm_logs_in_with_the_user_and_is_refused_without() {
     );
     assert!(stderr.contains("hint: pass --user NAME"), "{stderr}");
 
-    let out = warm(
-        &["--user", USER],
-        Some("repox_wrongwrongwrongwrongwrongwrongwrong"),
-    );
-    assert!(!out.status.success());
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("refused the credentials"), "{stderr}");
-
     let out = warm(&["--user", USER, "--json"], Some(&team.token));
     assert!(
         out.status.success(),
@@ -459,4 +451,13 @@ fn warm_logs_in_with_the_user_and_is_refused_without() {
     );
     assert!(text(&out.stdout).contains("tiny-lib-1.2.3.crate"));
     assert!(!team.serve.log().contains(&team.token));
+
+    // Wrong credentials last: failed logins count towards the per-address lockout.
+    let out = warm(
+        &["--user", USER],
+        Some("repox_wrongwrongwrongwrongwrongwrongwrong"),
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("refused the credentials"), "{stderr}");
 }
