@@ -92,6 +92,22 @@ impl Team {
         );
     }
 
+    /// `repox configure CLIENT --user alice --password-env REPOX_PASSWORD --yes` into the HOME.
+    fn configure_password(&self, client: &str) {
+        let out = repox(&self.config, &self.home)
+            .args(["configure", client, "--yes", "--user", USER])
+            .args(["--password-env", "REPOX_PASSWORD"])
+            .env("REPOX_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "repox configure {client} with a password: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+
     /// A client command with only the HOME and `PATH` (plus what toolchains need) from outside.
     fn client(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
@@ -475,4 +491,49 @@ fn warm_logs_in_with_the_user_and_is_refused_without() {
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("refused the credentials"), "{stderr}");
+}
+
+#[test]
+fn npm_and_cargo_log_in_with_a_password_too() {
+    let team = Team::start("cargo", &e2e("upstream"), "cargo/index/");
+    team.configure_password("cargo");
+    let project = team.tmp.path().join("app");
+    fs_err::create_dir_all(project.join("src")).unwrap();
+    for file in ["Cargo.toml", "Cargo.lock", "src/lib.rs"] {
+        fs_err::copy(e2e("inputs/cargo").join(file), project.join(file)).unwrap();
+    }
+    // cargo sends the stored value verbatim: `Basic base64(alice:PASSWORD)`.
+    let credentials = fs_err::read_to_string(team.path(".cargo/credentials.toml")).unwrap();
+    assert!(credentials.contains("token = \"Basic "), "{credentials}");
+    let mut cargo = team.client(
+        std::env::var_os("CARGO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "cargo".into()),
+    );
+    cargo
+        .current_dir(&project)
+        .args(["fetch", "--locked"])
+        .env("CARGO_HOME", team.path(".cargo"))
+        .env("CARGO_NET_RETRY", "0");
+    team.succeeds(&mut cargo, "cargo fetch with the password");
+
+    if !have("npm", "apt-get install npm") {
+        return;
+    }
+    let team = Team::start("npm", &e2e("upstream"), "npm/");
+    team.configure_password("npm");
+    let npmrc = fs_err::read_to_string(team.path(".npmrc")).unwrap();
+    assert!(npmrc.contains("/npm/:_password="), "{npmrc}");
+    let project = team.tmp.path().join("app");
+    fs_err::create_dir_all(&project).unwrap();
+    for file in ["package.json", "package-lock.json"] {
+        fs_err::copy(e2e("inputs/npm").join(file), project.join(file)).unwrap();
+    }
+    let mut npm = team.client("npm");
+    npm.current_dir(&project)
+        .args(["ci", "--no-audit", "--no-fund"])
+        .env("npm_config_cache", team.tmp.path().join("npm-cache"))
+        .env("npm_config_update_notifier", "false");
+    team.succeeds(&mut npm, "npm ci with the password");
+    assert!(project.join("node_modules/left-pad/package.json").is_file());
 }
