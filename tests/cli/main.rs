@@ -5,6 +5,7 @@ mod generated;
 mod maven_client;
 mod repox_server;
 mod serve;
+mod users;
 mod warm_cargo;
 mod warm_conda;
 mod warm_hashes;

@@ -9,6 +9,7 @@ use http::HeaderMap;
 use super::secret::Secret;
 
 /// What a request presented.
+#[derive(Clone)]
 pub enum Credentials {
     /// A user name and their password or one of their tokens.
     Basic {

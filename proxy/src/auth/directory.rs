@@ -122,11 +122,21 @@ impl Directory {
         })
     }
 
-    /// The current users, re-read first when the file changed.
+    /// The current users, re-read first when the file changed (looked at once a second).
     pub fn current(&self) -> Arc<Snapshot> {
+        self.check(false)
+    }
+
+    /// The current users, the file looked at now: before a login is refused, so that a user or
+    /// token added a moment ago works at once.
+    pub fn fresh(&self) -> Arc<Snapshot> {
+        self.check(true)
+    }
+
+    fn check(&self, now: bool) -> Arc<Snapshot> {
         if let Some(path) = &self.path {
             let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-            if checked.0.elapsed() >= CHECK_EVERY {
+            if now || checked.0.elapsed() >= CHECK_EVERY {
                 checked.0 = Instant::now();
                 let now = stamp(path);
                 if now != checked.1 {

@@ -142,17 +142,29 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
     }
     req.headers_mut().remove(header::AUTHORIZATION);
     let users = auth.directory.current();
+    if users.is_empty() && auth.anonymous == Anonymous::Read {
+        // Zero-config use: with no users there is nobody to check, so everything stays as it
+        // always was; credentials a client sends anyway (say, from an old
+        // `configure --token-env`) are ignored.
+        return next.run(req).await;
+    }
     let identity: Option<Identity> = match credentials {
         Ok(None) => None,
-        // Zero-config use: no users exist, so credentials a client sends anyway (say, from an
-        // old `configure --token-env`) are ignored, as they always were.
-        _ if users.is_empty() && auth.anonymous == Anonymous::Read => None,
         presented => {
             if let Some(wait) = auth.limiter.locked(client, Instant::now()) {
                 return too_many(wait);
             }
             let found = match presented {
-                Ok(Some(c)) => auth.directory.authenticate(&users, c).await,
+                Ok(Some(c)) => {
+                    let found = auth.directory.authenticate(&users, c.clone()).await;
+                    let fresh = auth.directory.fresh();
+                    match found {
+                        None if !Arc::ptr_eq(&users, &fresh) => {
+                            auth.directory.authenticate(&fresh, c).await
+                        }
+                        found => found,
+                    }
+                }
                 _ => None,
             };
             if found.is_none() {

@@ -249,6 +249,18 @@ async fn anonymous_read_keeps_working_and_bad_credentials_are_still_refused() {
         alone.status(JAR, Some(&basic("someone", "whatever"))).await,
         StatusCode::OK
     );
+    let put = client().put(alone.at(JAR)).body("x").send().await.unwrap();
+    assert_eq!(
+        put.status(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "no users: writes as before"
+    );
+    let put = client().put(team.at(JAR)).body("x").send().await.unwrap();
+    assert_eq!(
+        put.status(),
+        StatusCode::UNAUTHORIZED,
+        "with users, a write needs a login"
+    );
     let none = Team::start(Anonymous::None, &[], vec![], &UsersFile::default()).await;
     assert_eq!(
         none.status("-/metrics", Some(&basic("x", "y"))).await,
