@@ -344,6 +344,20 @@ compile-bytecode = true
     }
 
     #[test]
+    fn credentials_make_uv_authenticate_from_the_first_request() {
+        let mut t = target("http://127.0.0.1:8078/");
+        t.credentials = Some(super::super::target::Credentials {
+            username: Some("al".into()),
+            token: "repox_t".into(),
+            password: false,
+        });
+        let after = edit("", &t).unwrap();
+        assert!(after.contains("authenticate = \"always\"\n"), "{after}");
+        assert!(!after.contains("repox_t"), "{after}");
+        assert_eq!(edit(&after, &t).unwrap(), after);
+    }
+
+    #[test]
     fn url_change_updates_in_place() {
         let once = edit(BEFORE, &target("http://127.0.0.1:8078/")).unwrap();
         let twice = edit(&once, &target("http://127.0.0.1:9000/")).unwrap();
