@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -104,6 +105,13 @@ pub struct Directory {
     /// (user, secret fingerprint, password hash fingerprint) → verified until. The password
     /// hash is part of the key, so a changed password invalidates at once.
     verified: Mutex<HashMap<VerifiedKey, Instant>>,
+    /// argon2 runs at once at most: each takes 19 MiB and a core for tens of milliseconds, and
+    /// a burst of logins must not starve the blocking pool that cache writes use.
+    hashing: tokio::sync::Semaphore,
+    /// Verifications in progress, shared by the requests that wait for them.
+    running: Mutex<HashMap<VerifiedKey, Arc<tokio::sync::OnceCell<bool>>>>,
+    /// argon2 verifications run so far (tests check the cache with it).
+    argon2_runs: AtomicUsize,
 }
 
 impl Directory {
@@ -119,6 +127,11 @@ impl Directory {
             current: RwLock::new(Arc::new(Snapshot::new(file))),
             checked: Mutex::new((Instant::now(), stamp)),
             verified: Mutex::default(),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+            ),
+            running: Mutex::default(),
+            argon2_runs: AtomicUsize::new(0),
         })
     }
 
@@ -189,6 +202,7 @@ impl Directory {
             // Unknown user or no password: spend the same time as a real check, so the answer's
             // timing does not tell which user names exist.
             let password = password.clone();
+            let _permit = self.hashing.acquire().await;
             let _ = tokio::task::spawn_blocking(move || {
                 secret::verify_password(password.expose(), dummy_hash())
             })
@@ -200,19 +214,35 @@ impl Directory {
             secret::fingerprint(password.expose()),
             secret::fingerprint(&phc),
         );
-        let now = Instant::now();
-        {
+        let known = || {
             let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-            if verified.get(&key).is_some_and(|until| *until > now) {
-                return true;
-            }
+            verified
+                .get(&key)
+                .is_some_and(|until| *until > Instant::now())
+        };
+        if known() {
+            return true;
         }
-        let password = password.clone();
-        let ok =
-            tokio::task::spawn_blocking(move || secret::verify_password(password.expose(), &phc))
+        // The requests of one `pip install` arrive together with the same password: one of them
+        // runs argon2, the others wait for its answer.
+        let cell = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running.entry(key.clone()).or_default().clone()
+        };
+        let ok = *cell
+            .get_or_init(|| async {
+                let _permit = self.hashing.acquire().await;
+                let password = password.clone();
+                self.argon2_runs.fetch_add(1, Ordering::Relaxed);
+                tokio::task::spawn_blocking(move || {
+                    secret::verify_password(password.expose(), &phc)
+                })
                 .await
-                .unwrap_or(false);
+                .unwrap_or(false)
+            })
+            .await;
         if ok {
+            let now = Instant::now();
             let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
             if verified.len() >= MAX_VERIFIED {
                 verified.retain(|_, until| *until > now);
@@ -220,7 +250,14 @@ impl Directory {
                     verified.clear();
                 }
             }
-            verified.insert(key, now + VERIFIED_FOR);
+            verified.insert(key.clone(), now + VERIFIED_FOR);
+        }
+        // Remembered first, then retired: a request in between finds one or the other.
+        {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if running.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                running.remove(&key);
+            }
         }
         ok
     }
@@ -230,4 +267,48 @@ impl Directory {
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| secret::hash_password("repox dummy password").unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::auth::permission::Role;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_argon2_run_serves_a_burst_of_logins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let mut file = UsersFile::default();
+        file.add_user("alice", Role::Read, Some("pw"), BTreeMap::new())
+            .unwrap();
+        file.save(&path).unwrap();
+        let directory = Arc::new(Directory::open(Some(path)).unwrap());
+        let login = |secret: &str| Credentials::Basic {
+            user: "alice".into(),
+            secret: Secret::new(secret),
+        };
+        let users = directory.current();
+        let burst: Vec<_> = (0..8)
+            .map(|_| {
+                let (directory, users, creds) = (directory.clone(), users.clone(), login("pw"));
+                tokio::spawn(async move { directory.authenticate(&users, creds).await })
+            })
+            .collect();
+        for task in burst {
+            assert_eq!(task.await.unwrap().unwrap().name, "alice");
+        }
+        assert_eq!(directory.argon2_runs.load(Ordering::Relaxed), 1);
+        // A wrong password is never remembered: each try costs a verification.
+        for _ in 0..2 {
+            assert!(
+                directory
+                    .authenticate(&users, login("nope"))
+                    .await
+                    .is_none()
+            );
+        }
+        assert_eq!(directory.argon2_runs.load(Ordering::Relaxed), 3);
+    }
 }
