@@ -200,6 +200,13 @@ pub fn run(global: &GlobalArgs, args: &ConfigureArgs) -> anyhow::Result<ExitCode
         env,
         scope: args.scope,
     };
+    if ctx.target.credentials.is_some() && ctx.target.is_insecure_remote() {
+        eprintln!(
+            "warning: clients will send these credentials over plain http to {}; serve repox \
+             over https (or behind a TLS proxy) when it is reached across a network",
+            ctx.target.host_port()
+        );
+    }
     // Every plan is computed before anything is written, so one malformed file stops the whole
     // command with nothing changed.
     let mut plans = clients

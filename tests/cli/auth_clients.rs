@@ -483,6 +483,15 @@ fn warm_logs_in_with_the_user_and_is_refused_without() {
     assert!(text(&out.stdout).contains("tiny-lib-1.2.3.crate"));
     assert!(!team.serve.log().contains(&team.token));
 
+    // The netrc entry `configure pip --user` wrote is enough, with neither --user nor a variable.
+    team.configure("pip");
+    let out = warm(&["--json"], None);
+    assert!(
+        out.status.success(),
+        "warm with the netrc login: {}",
+        text(&out.stderr)
+    );
+
     // Wrong credentials last: failed logins count towards the per-address lockout.
     let out = warm(
         &["--user", USER],
