@@ -604,3 +604,32 @@ fn user_without_a_secret_or_terminal_is_a_clear_error() {
     );
     assert!(sandbox.read(".config/pip/pip.conf").is_none());
 }
+
+#[test]
+fn credentials_over_plain_http_across_a_network_are_warned_about() {
+    let sandbox = Sandbox::new();
+    let args = [
+        "pip",
+        "--dry-run",
+        "--user",
+        "alice",
+        "--token-env",
+        "T",
+        "--url",
+    ];
+    let remote = [&args[..], &["http://repox.lan:8078/"]].concat();
+    let out = sandbox.repox_env(&remote, &[("T", "repox_x")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "warning: clients will send these credentials over plain http to repox.lan:8078"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    for quiet in ["https://repox.lan/", "http://127.0.0.1:8078/"] {
+        let out = sandbox.repox_env(&[&args[..], &[quiet]].concat(), &[("T", "repox_x")]);
+        assert!(out.status.success());
+        assert!(!text(&out.stderr).contains("plain http"), "{quiet}");
+    }
+}
