@@ -103,6 +103,9 @@ _repox() {
             repox__subcmd__help__subcmd__user,list)
                 cmd="repox__subcmd__help__subcmd__user__subcmd__list"
                 ;;
+            repox__subcmd__help__subcmd__user,passwd)
+                cmd="repox__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
             repox__subcmd__help__subcmd__user,remove)
                 cmd="repox__subcmd__help__subcmd__user__subcmd__remove"
                 ;;
@@ -139,6 +142,9 @@ _repox() {
             repox__subcmd__user,list)
                 cmd="repox__subcmd__user__subcmd__list"
                 ;;
+            repox__subcmd__user,passwd)
+                cmd="repox__subcmd__user__subcmd__passwd"
+                ;;
             repox__subcmd__user,remove)
                 cmd="repox__subcmd__user__subcmd__remove"
                 ;;
@@ -150,6 +156,9 @@ _repox() {
                 ;;
             repox__subcmd__user__subcmd__help,list)
                 cmd="repox__subcmd__user__subcmd__help__subcmd__list"
+                ;;
+            repox__subcmd__user__subcmd__help,passwd)
+                cmd="repox__subcmd__user__subcmd__help__subcmd__passwd"
                 ;;
             repox__subcmd__user__subcmd__help,remove)
                 cmd="repox__subcmd__user__subcmd__help__subcmd__remove"
@@ -529,7 +538,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__help__subcmd__user)
-            opts="add list remove"
+            opts="add passwd list remove"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -557,6 +566,20 @@ _repox() {
             return 0
             ;;
         repox__subcmd__help__subcmd__user__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__help__subcmd__user__subcmd__passwd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -775,7 +798,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__user)
-            opts="-v -q -h --config --verbose --quiet --help add list remove help"
+            opts="-v -q -h --config --verbose --quiet --help add passwd list remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -819,7 +842,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__user__subcmd__help)
-            opts="add list remove help"
+            opts="add passwd list remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -874,6 +897,20 @@ _repox() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        repox__subcmd__user__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         repox__subcmd__user__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -890,6 +927,24 @@ _repox() {
             ;;
         repox__subcmd__user__subcmd__list)
             opts="-v -q -h --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__user__subcmd__passwd)
+            opts="-v -q -h --password-stdin --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

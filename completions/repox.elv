@@ -141,6 +141,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand passwd 'Set a user''s password; asks twice unless --password-stdin. Their tokens stay valid'
             cand list 'List users with their role and number of tokens'
             cand remove 'Remove a user and all their tokens'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -157,6 +158,16 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand --quiet 'Only errors'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+        }
+        &'repox;user;passwd'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --password-stdin 'Read the password from the first line of standard input'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
         }
         &'repox;user;list'= {
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
@@ -178,11 +189,14 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;user;help'= {
             cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand passwd 'Set a user''s password; asks twice unless --password-stdin. Their tokens stay valid'
             cand list 'List users with their role and number of tokens'
             cand remove 'Remove a user and all their tokens'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;user;help;add'= {
+        }
+        &'repox;user;help;passwd'= {
         }
         &'repox;user;help;list'= {
         }
@@ -282,10 +296,13 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;help;user'= {
             cand add 'Add a user; asks for the password twice unless --password-stdin or --no-password'
+            cand passwd 'Set a user''s password; asks twice unless --password-stdin. Their tokens stay valid'
             cand list 'List users with their role and number of tokens'
             cand remove 'Remove a user and all their tokens'
         }
         &'repox;help;user;add'= {
+        }
+        &'repox;help;user;passwd'= {
         }
         &'repox;help;user;list'= {
         }

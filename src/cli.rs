@@ -230,6 +230,15 @@ pub enum UserCommand {
         #[arg(long = "repo", value_name = "REPO=ROLE", action = clap::ArgAction::Append)]
         repos: Vec<String>,
     },
+    /// Set a user's password; asks twice unless --password-stdin. Their tokens stay valid.
+    Passwd {
+        /// User name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// List users with their role and number of tokens.
     List,
     /// Remove a user and all their tokens.
@@ -291,6 +300,7 @@ Examples:
   repox user add alice
   echo \"$PASSWORD\" | repox user add ci --password-stdin --role read --repo pypi=write
   repox user add deploy --no-password
+  repox user passwd alice
   repox user list
   repox user remove alice";
 

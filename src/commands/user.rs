@@ -46,6 +46,21 @@ pub fn run(global: &GlobalArgs, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("Create a token for it with `repox token create {name}`.");
             }
         }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            if !file.users.contains_key(&name) {
+                anyhow::bail!("no user `{name}` in {}", path.display());
+            }
+            let password = match password_stdin {
+                true => password_from_stdin()?,
+                false => prompt_password(&name)?,
+            };
+            file.set_password(&name, &password)?;
+            file.save(&path)?;
+            eprintln!("Changed the password of `{name}` in {}", path.display());
+        }
         UserCommand::List => {
             if file.users.is_empty() {
                 eprintln!("No users in {}", path.display());

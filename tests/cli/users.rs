@@ -154,6 +154,22 @@ fn user_and_token_commands_keep_hashes_in_a_private_file() {
     let err = fails(repox(&config, &["token", "revoke", &id], None));
     assert!(err.contains(&format!("no token with id `{id}`")), "{err}");
 
+    let before = fs_err::read_to_string(&file).unwrap();
+    ok(repox(
+        &config,
+        &["user", "passwd", "alice", "--password-stdin"],
+        Some("n3w-pw\n"),
+    ));
+    let after = fs_err::read_to_string(&file).unwrap();
+    assert_ne!(before, after);
+    assert!(!after.contains("n3w-pw"));
+    let err = fails(repox(
+        &config,
+        &["user", "passwd", "nobody", "--password-stdin"],
+        Some("x\n"),
+    ));
+    assert!(err.contains("no user `nobody`"), "{err}");
+
     let (_, stderr) = ok(repox(&config, &["user", "remove", "ci"], None));
     assert!(stderr.contains("1 token(s)"), "{stderr}");
     let (list, _) = ok(repox(&config, &["user", "list"], None));

@@ -51,6 +51,11 @@ impl Snapshot {
         Snapshot { file, by_hash }
     }
 
+    /// How many users the file defines.
+    pub fn len(&self) -> usize {
+        self.file.users.len()
+    }
+
     /// Whether the file defines no user at all.
     pub fn is_empty(&self) -> bool {
         self.file.users.is_empty()

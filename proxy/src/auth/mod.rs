@@ -53,6 +53,17 @@ impl Auth {
     /// Reads the users file named by `config` and sets up the checks.
     pub fn new(config: &Config) -> Result<Auth, UsersError> {
         let directory = Directory::open(config.auth.users_file.clone())?;
+        if let Some(path) = &config.auth.users_file {
+            tracing::info!(
+                "anonymous access: {}; users file {} ({} users)",
+                match config.auth.anonymous {
+                    Anonymous::Read => "read",
+                    Anonymous::None => "none",
+                },
+                path.display(),
+                directory.current().len()
+            );
+        }
         if config.auth.anonymous == Anonymous::None && directory.current().is_empty() {
             tracing::warn!(
                 "[auth] anonymous = \"none\" and no users yet: every request but /-/health gets \

@@ -233,6 +233,16 @@ impl UsersFile {
         Ok(())
     }
 
+    /// Replaces a user's password (hashed here); their tokens stay valid.
+    pub fn set_password(&mut self, name: &str, password: &str) -> Result<(), UsersError> {
+        let user = self
+            .users
+            .get_mut(name)
+            .ok_or_else(|| UsersError::Refused(format!("no user `{name}`")))?;
+        user.password = Some(secret::hash_password(password)?);
+        Ok(())
+    }
+
     /// Removes a user and their tokens; returns how many tokens went with them.
     pub fn remove_user(&mut self, name: &str) -> Result<usize, UsersError> {
         if self.users.remove(name).is_none() {
@@ -253,6 +263,18 @@ impl UsersFile {
     ) -> Result<(String, String), UsersError> {
         if !self.users.contains_key(user) {
             return Err(UsersError::Refused(format!("no user `{user}`")));
+        }
+        if let Some(label) = name
+            && (label.is_empty() || label.len() > 64 || label.chars().any(char::is_control))
+        {
+            return Err(UsersError::Refused(
+                "a token name must be 1 to 64 characters, none of them control characters".into(),
+            ));
+        }
+        if lifetime.is_some_and(|l| l.is_zero()) {
+            return Err(UsersError::Refused(
+                "a token that expires at once is of no use; give --expires e.g. 90d".into(),
+            ));
         }
         let token = secret::new_token()?;
         let mut id = secret::new_token_id()?;
@@ -357,6 +379,16 @@ mod tests {
         assert_eq!(again.remove_user("alice").unwrap(), 1);
         assert!(again.tokens.is_empty());
         assert!(again.revoke_token(&id).is_err());
+        assert!(again.create_token("ci", Some("a\nb"), None, now).is_err());
+        assert!(
+            again
+                .create_token("ci", None, Some(Duration::ZERO), now)
+                .is_err()
+        );
+        let old = again.users["ci"].password.clone();
+        again.set_password("ci", "new").unwrap();
+        assert_ne!(again.users["ci"].password, old);
+        assert!(again.set_password("nobody", "x").is_err());
     }
 
     #[test]
