@@ -264,8 +264,8 @@ fn a_running_server_lets_in_the_users_the_cli_adds() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(last, 200);
-    assert!(
-        !server.log().contains(token.trim_end()),
-        "a token reached the log"
-    );
+    let log = server.log();
+    assert!(!log.contains(token.trim_end()), "a token reached the log");
+    assert!(!log.contains("root-pw"), "a password reached the log");
+    assert!(log.contains("anonymous access: none"), "{log}");
 }

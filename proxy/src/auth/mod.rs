@@ -247,3 +247,49 @@ fn too_many(wait: Duration) -> Response {
     }
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_classified_by_repository_and_method() {
+        let auth = Auth::new(&Config::embedded()).unwrap();
+        let (get, post, put) = (Method::GET, Method::POST, Method::PUT);
+        assert_eq!(
+            auth.classify(&get, "/pypi/simple/x/"),
+            (Target::Repository("pypi"), Action::Read)
+        );
+        assert_eq!(
+            auth.classify(&Method::HEAD, "/-/metrics"),
+            (Target::Operator, Action::Read)
+        );
+        assert_eq!(
+            auth.classify(&post, "/npm/-/npm/v1/security/advisories/bulk"),
+            (Target::Repository("npm"), Action::Read),
+            "npm audit only reads"
+        );
+        assert_eq!(
+            auth.classify(&post, "/maven/-/npm/v1/security/advisories/bulk"),
+            (Target::Repository("maven"), Action::Write)
+        );
+        assert_eq!(
+            auth.classify(&put, "/npm/left-pad"),
+            (Target::Repository("npm"), Action::Write)
+        );
+    }
+
+    #[test]
+    fn conda_tokens_are_found_only_below_conda_repositories() {
+        let auth = Auth::new(&Config::embedded()).unwrap();
+        assert_eq!(
+            auth.conda_token("/conda/t/repox_abc/conda-forge/noarch/x.json"),
+            Some(("conda", "repox_abc", "conda-forge/noarch/x.json"))
+        );
+        assert_eq!(auth.conda_token("/pypi/t/repox_abc/x"), None);
+        assert_eq!(auth.conda_token("/conda/t//x"), None);
+        let uri: Uri = "/conda/t/repox_abc/cf/noarch/x.json?a=1".parse().unwrap();
+        let stripped = strip_path(&uri, "conda", "cf/noarch/x.json").unwrap();
+        assert_eq!(stripped.to_string(), "/conda/cf/noarch/x.json?a=1");
+    }
+}
