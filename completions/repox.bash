@@ -306,7 +306,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__configure)
-            opts="-y -v -q -h --url --scope --dry-run --yes --undo --status --maven-external-only --token-env --username --config --verbose --quiet --help pip uv conda pixi sbt coursier maven gradle npm cargo"
+            opts="-y -v -q -h --url --scope --dry-run --yes --undo --status --maven-external-only --username --user --token-env --password-env --config --verbose --quiet --help pip uv conda pixi sbt coursier maven gradle npm cargo"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,11 +320,19 @@ _repox() {
                     COMPREPLY=($(compgen -W "user project global" -- "${cur}"))
                     return 0
                     ;;
-                --token-env)
+                --user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-env)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -972,7 +980,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__warm)
-            opts="-j -v -q -h --format --python --platform --server --jobs --dry-run --json --config --verbose --quiet --help"
+            opts="-j -v -q -h --format --python --platform --server --user --jobs --dry-run --json --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -991,6 +999,10 @@ _repox() {
                     return 0
                     ;;
                 --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -70,8 +70,9 @@ complete -c repox -n "__fish_repox_using_subcommand configure" -l url -d 'Base U
 complete -c repox -n "__fish_repox_using_subcommand configure" -l scope -d 'Which config file to edit' -r -f -a "user\t'The current user\'s file (the default)'
 project\t'The current project\'s (or active environment\'s) file'
 global\t'The machine-wide file (usually needs root)'"
-complete -c repox -n "__fish_repox_using_subcommand configure" -l token-env -d 'Environment variable holding the token or password the server needs, if any' -r
-complete -c repox -n "__fish_repox_using_subcommand configure" -l username -d 'User name to pair with --token-env, for clients that use basic auth' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l user -l username -d 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l token-env -d 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l password-env -d 'Environment variable holding the password of --user' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
 complete -c repox -n "__fish_repox_using_subcommand configure" -l dry-run -d 'Print the change as a unified diff and write nothing'
 complete -c repox -n "__fish_repox_using_subcommand configure" -s y -l yes -d 'Do not ask for confirmation'
@@ -98,6 +99,7 @@ pom\t'Maven `pom.xml`'"
 complete -c repox -n "__fish_repox_using_subcommand warm" -l python -d 'Python version to resolve requirements for, e.g. 3.12 [default: the `python3` on PATH]' -r
 complete -c repox -n "__fish_repox_using_subcommand warm" -l platform -d 'Wheel platform tag to resolve for, e.g. manylinux_2_28_x86_64, macosx_11_0_arm64, win_amd64; repeat for several [default: this machine]' -r
 complete -c repox -n "__fish_repox_using_subcommand warm" -l server -d 'The repox to fill [default: the configured server if it answers, else an in-process proxy on the configured cache directory]' -r
+complete -c repox -n "__fish_repox_using_subcommand warm" -l user -d 'Log in to repox as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else from the netrc entry of the server\'s host. Without --user, REPOX_TOKEN is sent as a bearer token, and a netrc entry for the host is used when there is one' -r
 complete -c repox -n "__fish_repox_using_subcommand warm" -s j -l jobs -d 'Parallel downloads' -r
 complete -c repox -n "__fish_repox_using_subcommand warm" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
 complete -c repox -n "__fish_repox_using_subcommand warm" -l dry-run -d 'Resolve and list what would be fetched; download no package files'

@@ -112,12 +112,18 @@ pub struct ConfigureArgs {
     /// Maven: mirror only external repositories (`external:*`) instead of all (`*`).
     #[arg(long)]
     pub maven_external_only: bool,
-    /// Environment variable holding the token or password the server needs, if any.
-    #[arg(long, value_name = "VAR")]
+    /// Store credentials for this repox user where each client keeps them (netrc, settings.xml
+    /// `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or
+    /// --password-env, else from a hidden prompt.
+    #[arg(long, visible_alias = "username", value_name = "NAME")]
+    pub user: Option<String>,
+    /// Environment variable holding a repox token (`repox token create`), the best secret for
+    /// every client; without --user, basic-auth clients send it as user `__token__`.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_env")]
     pub token_env: Option<String>,
-    /// User name to pair with --token-env, for clients that use basic auth.
-    #[arg(long, value_name = "NAME", requires = "token_env")]
-    pub username: Option<String>,
+    /// Environment variable holding the password of --user.
+    #[arg(long, value_name = "VAR", requires = "user")]
+    pub password_env: Option<String>,
 }
 
 /// `repox warm`.
@@ -140,6 +146,11 @@ pub struct WarmArgs {
     /// proxy on the configured cache directory]
     #[arg(long, value_name = "URL")]
     pub server: Option<url::Url>,
+    /// Log in to repox as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else
+    /// from the netrc entry of the server's host. Without --user, REPOX_TOKEN is sent as a bearer
+    /// token, and a netrc entry for the host is used when there is one.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
     /// Parallel downloads.
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]

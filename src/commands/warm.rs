@@ -37,6 +37,7 @@ pub fn run(global: &GlobalArgs, args: &WarmArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         server: args.server.clone(),
         environments,
+        user: args.user.clone(),
     };
 
     let display = Display::choose(global.quiet);

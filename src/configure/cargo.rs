@@ -97,6 +97,15 @@ pub fn edit_credentials(old: &str, token: &str) -> Result<String, Malformed> {
     Ok(doc.to_string())
 }
 
+/// What cargo sends as `Authorization`, verbatim: a token as is, a password as basic auth.
+fn cargo_token(creds: &super::target::Credentials) -> String {
+    if creds.is_token() {
+        creds.token.clone()
+    } else {
+        creds.basic_header()
+    }
+}
+
 fn cargo_home(env: &Env) -> PathBuf {
     env.path_var("CARGO_HOME")
         .unwrap_or_else(|| env.home.join(".cargo"))
@@ -151,7 +160,7 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
             Client::Cargo,
             &credentials,
             true,
-            |old| edit_credentials(old, &creds.token),
+            |old| edit_credentials(old, &cargo_token(creds)),
         )?);
         plan.notes.push(
             "cargo sends the token only if the index's config.json has \"auth-required\": true"
@@ -229,7 +238,25 @@ pub fn status(ctx: &Context) -> Status {
             )),
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// The token of the `repox` registry in cargo's credentials file.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let home = cargo_home(&ctx.env);
+    for path in [home.join("credentials.toml"), home.join("credentials")] {
+        let Some(doc) = status.read(&ctx.env, &path, tomldoc::parse) else {
+            continue;
+        };
+        let has_token = tomldoc::table(doc.as_table(), &["registries", NAME])
+            .and_then(|t| t.get("token"))
+            .and_then(Item::as_str)
+            .is_some();
+        if has_token {
+            status.credentials_in(&ctx.env, &path, "registries.repox.token", None);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +299,7 @@ git-fetch-with-cli = true
         t.credentials = Some(super::super::target::Credentials {
             username: None,
             token: "cio_tok".into(),
+            password: false,
         });
         let after = edit(&plain, &t).unwrap();
         insta::assert_snapshot!("cargo_credentials", after);

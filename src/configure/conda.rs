@@ -427,10 +427,11 @@ ssl_verify: true   # corporate CA is in the system store
         t.credentials = Some(super::super::target::Credentials {
             username: None,
             token: "tok".into(),
+            password: false,
         });
         let after = edit("", &t, &Inherited::default()).unwrap();
         assert!(
-            after.starts_with("channel_alias: https://repox:tok@repox.corp/conda/\n"),
+            after.starts_with("channel_alias: https://__token__:tok@repox.corp/conda/\n"),
             "{after}"
         );
     }

@@ -5,6 +5,9 @@
 //! covers Ivy repositories such as sbt's plugin repository, which repox serves at the same
 //! `/maven/` endpoint. coursier looks for the file in its config directory (directories-jvm
 //! "Coursier"), which `COURSIER_CONFIG_DIR` overrides; there is no project or system file.
+//! With `--user`, the mirror URL stays credential-free and the login goes to
+//! `credentials.properties` in the same directory (`repox.host`, `.username`, `.password`, sent
+//! without waiting for a 401 (`auto`), and over plain http only when `https-only` is false).
 
 use std::path::PathBuf;
 
@@ -26,7 +29,7 @@ pub fn edit(old: &str, target: &Target) -> Result<String, Malformed> {
     let entries = properties::parse(old)?;
     let from = target.maven_upstreams.join(";");
     let to = target
-        .join_with_userinfo("maven/")
+        .join("maven/")
         .to_string()
         .trim_end_matches('/')
         .to_owned();
@@ -34,6 +37,43 @@ pub fn edit(old: &str, target: &Target) -> Result<String, Malformed> {
         (format!("{NAME}.from"), from),
         (format!("{NAME}.to"), to),
         (format!("{NAME}.type"), "tree".to_owned()),
+    ];
+    let pairs: Vec<(&str, &str)> = wanted
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let new = properties::set(old, &entries, &pairs);
+    let reread = properties::parse(&new)?;
+    for (key, value) in &pairs {
+        if reread
+            .iter()
+            .rev()
+            .find(|e| e.key == *key)
+            .map(|e| e.value.as_str())
+            != Some(value)
+        {
+            return Err(Malformed::new(
+                1,
+                format!("internal error: {key} does not read back"),
+            ));
+        }
+    }
+    Ok(new)
+}
+
+/// Sets repox's login in the text of coursier's `credentials.properties`.
+pub fn edit_credentials(old: &str, target: &Target) -> Result<String, Malformed> {
+    let Some(creds) = &target.credentials else {
+        return Ok(old.to_owned());
+    };
+    let entries = properties::parse(old)?;
+    let https_only = if target.is_http() { "false" } else { "true" };
+    let wanted = [
+        (format!("{NAME}.host"), target.host().to_owned()),
+        (format!("{NAME}.username"), creds.username().to_owned()),
+        (format!("{NAME}.password"), creds.token.clone()),
+        (format!("{NAME}.https-only"), https_only.to_owned()),
+        (format!("{NAME}.auto"), "true".to_owned()),
     ];
     let pairs: Vec<(&str, &str)> = wanted
         .iter()
@@ -94,12 +134,19 @@ fn file(env: &Env, scope: Scope) -> anyhow::Result<PathBuf> {
 pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     let path = file(&ctx.env, ctx.scope)?;
     let mut plan = Plan::new(Client::Coursier, ctx.scope);
-    plan.edits.push(FileEdit::compute(
-        Client::Coursier,
-        &path,
-        ctx.target.credentials.is_some(),
-        |old| edit(old, &ctx.target),
-    )?);
+    plan.edits
+        .push(FileEdit::compute(Client::Coursier, &path, false, |old| {
+            edit(old, &ctx.target)
+        })?);
+    if ctx.target.credentials.is_some() {
+        let credentials = path.with_file_name("credentials.properties");
+        plan.edits.push(FileEdit::compute(
+            Client::Coursier,
+            &credentials,
+            true,
+            |old| edit_credentials(old, &ctx.target),
+        )?);
+    }
     Ok(plan)
 }
 
@@ -155,7 +202,34 @@ pub fn status(ctx: &Context) -> Status {
             status.extra(i);
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// Entries of `credentials.properties` for repox's host.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let path = config_dirs(&ctx.env)[0].join("credentials.properties");
+    let Some(entries) = status.read(&ctx.env, &path, properties::parse) else {
+        return;
+    };
+    let host = status.target_host().to_owned();
+    for entry in entries
+        .iter()
+        .filter(|e| e.key.ends_with(".host") && e.value == host)
+    {
+        let name = entry.key.trim_end_matches(".host");
+        let get = |key: &str| {
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.key == format!("{name}.{key}"))
+                .map(|e| e.value.clone())
+        };
+        if get("password").is_some() {
+            let what = format!("{name}.host");
+            status.credentials_in(&ctx.env, &path, &what, get("username").as_deref());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +244,21 @@ mod tests {
         let after = edit(before, &target).unwrap();
         insta::assert_snapshot!("coursier_before_after", after);
         assert_eq!(edit(&after, &target).unwrap(), after);
+    }
+
+    #[test]
+    fn credentials_properties() {
+        let mut target = Target::new(&Url::parse("http://repox.lan:8078/").unwrap()).unwrap();
+        target.credentials = Some(super::super::target::Credentials {
+            username: Some("ci".into()),
+            token: "repox_t".into(),
+            password: false,
+        });
+        let before = "# other server\nnexus.host=nexus.corp\nnexus.password=x\n";
+        let after = edit_credentials(before, &target).unwrap();
+        insta::assert_snapshot!("coursier_credentials", after);
+        assert_eq!(edit_credentials(&after, &target).unwrap(), after);
+        assert!(!edit("", &target).unwrap().contains("repox_t"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Reading and writing client configuration files safely.
 //!
 //! A write goes to a temporary file in the same directory and is renamed over the target, so a
-//! client never sees half a file; the target's permissions are kept, and a file that holds a
-//! secret is created readable by its owner only. A symlinked file (dotfile managers) is written
+//! client never sees half a file; the target's permissions are kept, except that a file that
+//! holds a secret is made readable by its owner only. A symlinked file (dotfile managers) is written
 //! through the link instead of replacing it.
 
 use std::io::Write;
@@ -71,7 +71,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], secret: bool) -> anyhow::Resul
         file.write_all(contents)?;
         if let Some(meta) = &previous {
             fs_err::set_permissions(&tmp_path, meta.permissions())?;
-        } else if secret {
+        }
+        if secret {
+            // Also when the old file was readable by others: Python's netrc module, for one,
+            // refuses such a file once it holds a password.
             restrict(&tmp_path)?;
         }
         file.sync_all()?;
@@ -175,6 +178,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials.toml");
         write_atomic(&path, b"token", true).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&path, b"token2", true).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }

@@ -2,7 +2,10 @@
 //! and Ivy repository of every build to repox.
 //!
 //! Gradle runs `init.d/*.gradle` before each build (docs.gradle.org `init_scripts.html`; the
-//! `.init.gradle` suffix satisfies both the old and the new naming rule). The script redirects the
+//! `.init.gradle` suffix satisfies both the old and the new naming rule). Credentials stay out of
+//! the script: `--user` puts `repoxUsername`/`repoxPassword` in `$GRADLE_USER_HOME/gradle.properties`
+//! (Gradle's own place for them, named as `credentials(PasswordCredentials)` would look them up
+//! for a repository called `repox`), and the script reads them from there. The script redirects the
 //! repositories of settings (`pluginManagement`, `dependencyResolutionManagement`, Gradle ≥ 6.8),
 //! of `buildscript` blocks and of projects, including repositories added later, and lists the
 //! Gradle Plugin Portal explicitly so the implicit portal is redirected too. The whole file
@@ -12,6 +15,7 @@ use std::path::PathBuf;
 
 use super::env::Env;
 use super::plan::{Context, FileEdit, Plan};
+use super::properties;
 use super::status::Status;
 use super::target::Target;
 use super::text::Malformed;
@@ -28,19 +32,17 @@ fn groovy(s: &str) -> String {
 /// The init script for `target` (the old text is replaced: the file is repox's).
 pub fn edit(_old: &str, target: &Target) -> Result<String, Malformed> {
     let url = target.maven();
-    let credentials = match &target.credentials {
-        Some(c) => format!(
-            "[username: {}, password: {}]",
-            groovy(c.username()),
-            groovy(&c.token)
-        ),
-        None => "null".to_owned(),
-    };
     Ok(format!(
         r#"// Written by `repox configure gradle`: every Maven and Ivy repository of every build goes
 // through repox. Delete this file (or run `repox configure --undo gradle`) to stop.
 def repoxUrl = {url}
-def repoxCredentials = {credentials}
+// Credentials, if `repox configure gradle --user NAME` stored them in gradle.properties.
+def repoxProperties = new Properties()
+def repoxPropertiesFile = new File(gradle.gradleUserHomeDir, 'gradle.properties')
+if (repoxPropertiesFile.isFile()) repoxPropertiesFile.withInputStream {{ repoxProperties.load(it) }}
+def repoxCredentials = repoxProperties.getProperty('repoxPassword') == null ? null :
+    [username: repoxProperties.getProperty('repoxUsername', '__token__'),
+     password: repoxProperties.getProperty('repoxPassword')]
 
 def repoxRedirect = {{ RepositoryHandler repositories ->
     repositories.configureEach {{ repo ->
@@ -80,9 +82,37 @@ allprojects {{
     ))
 }
 
+/// Sets `repoxUsername` and `repoxPassword` in the text of a `gradle.properties`.
+pub fn edit_properties(old: &str, username: &str, password: &str) -> Result<String, Malformed> {
+    let entries = properties::parse(old)?;
+    let wanted = [("repoxUsername", username), ("repoxPassword", password)];
+    let new = properties::set(old, &entries, &wanted);
+    let reread = properties::parse(&new)?;
+    for (key, value) in wanted {
+        if reread
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+            != Some(value)
+        {
+            return Err(Malformed::new(
+                1,
+                format!("internal error: {key} does not read back"),
+            ));
+        }
+    }
+    Ok(new)
+}
+
 fn user_home(env: &Env) -> PathBuf {
     env.path_var("GRADLE_USER_HOME")
         .unwrap_or_else(|| env.home.join(".gradle"))
+}
+
+/// Where the init script looks for credentials (the user's, whatever the scope of the script).
+fn properties_file(env: &Env) -> PathBuf {
+    user_home(env).join("gradle.properties")
 }
 
 fn gradle_home(env: &Env) -> Option<PathBuf> {
@@ -119,12 +149,19 @@ fn file(env: &Env, scope: Scope) -> anyhow::Result<PathBuf> {
 pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     let path = file(&ctx.env, ctx.scope)?;
     let mut plan = Plan::new(Client::Gradle, ctx.scope);
-    plan.edits.push(FileEdit::compute(
-        Client::Gradle,
-        &path,
-        ctx.target.credentials.is_some(),
-        |old| edit(old, &ctx.target),
-    )?);
+    plan.edits
+        .push(FileEdit::compute(Client::Gradle, &path, false, |old| {
+            edit(old, &ctx.target)
+        })?);
+    if let Some(creds) = &ctx.target.credentials {
+        let properties = properties_file(&ctx.env);
+        plan.edits.push(FileEdit::compute(
+            Client::Gradle,
+            &properties,
+            true,
+            |old| edit_properties(old, creds.username(), &creds.token),
+        )?);
+    }
     plan.notes
         .push("the Gradle wrapper's own download (distributionUrl) is not redirected".to_owned());
     Ok(plan)
@@ -176,7 +213,27 @@ pub fn status(ctx: &Context) -> Status {
             }
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// `repoxPassword` in the `gradle.properties` the init script reads.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let path = properties_file(&ctx.env);
+    let Some(entries) = status.read(&ctx.env, &path, properties::parse) else {
+        return;
+    };
+    let value = |key: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.clone())
+    };
+    if value("repoxPassword").is_some() {
+        let user = value("repoxUsername");
+        status.credentials_in(&ctx.env, &path, "repoxPassword", user.as_deref());
+    }
 }
 
 #[cfg(test)]
@@ -193,17 +250,24 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_groovy_strings() {
+    fn credentials_go_to_gradle_properties() {
+        let before = "# build speed\norg.gradle.daemon=true\nrepoxPassword=old\n";
+        let after = edit_properties(before, "ci", "it's\\x").unwrap();
+        assert_eq!(
+            after,
+            "# build speed\norg.gradle.daemon=true\nrepoxPassword=it's\\\\x\nrepoxUsername=ci\n"
+        );
+        assert_eq!(edit_properties(&after, "ci", "it's\\x").unwrap(), after);
+        // The script is the same with or without credentials: it reads them at build time.
         let mut target = Target::new(&Url::parse("https://repox.corp/").unwrap()).unwrap();
+        let plain = edit("", &target).unwrap();
         target.credentials = Some(super::super::target::Credentials {
             username: None,
-            token: "it's\\x".into(),
+            token: "secret".into(),
+            password: false,
         });
-        let script = edit("", &target).unwrap();
-        assert!(
-            script.contains(r"def repoxCredentials = [username: 'repox', password: 'it\'s\\x']"),
-            "{script}"
-        );
+        assert_eq!(edit("", &target).unwrap(), plain);
+        assert!(!plain.contains("secret"));
     }
 
     #[test]

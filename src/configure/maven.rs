@@ -444,7 +444,29 @@ pub fn status(ctx: &Context) -> Status {
     if let (Some(_), Some(w)) = (exact, wildcard) {
         status.extra(w);
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// `<server>` entries with repox's id and a password in the settings files Maven reads.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let env = &ctx.env;
+    let mut files: Vec<PathBuf> = Vec::new();
+    files.extend(project_file(env));
+    files.push(env.home.join(".m2").join("settings.xml"));
+    for path in files {
+        let Some(root) = status.read(env, &path, xml::parse) else {
+            continue;
+        };
+        let server = root.child("servers").and_then(|s| {
+            s.children_named("server")
+                .find(|s| s.child_text("id") == Some(ID) && s.child("password").is_some())
+        });
+        if let Some(server) = server {
+            let user = server.child_text("username").map(str::to_owned);
+            status.credentials_in(env, &path, "<server> repox", user.as_deref());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -492,6 +514,7 @@ mod tests {
         t.credentials = Some(super::super::target::Credentials {
             username: Some("ci".into()),
             token: "a<b&c".into(),
+            password: false,
         });
         let after = edit(before, &t).unwrap();
         insta::assert_snapshot!("maven_no_mirrors_credentials", after);

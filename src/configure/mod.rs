@@ -15,6 +15,7 @@ mod gradle;
 mod history;
 mod ini;
 mod maven;
+pub(crate) mod netrc;
 mod npm;
 mod pip;
 mod pixi;
@@ -199,16 +200,39 @@ pub fn run(global: &GlobalArgs, args: &ConfigureArgs) -> anyhow::Result<ExitCode
         env,
         scope: args.scope,
     };
+    if ctx.target.credentials.is_some() && ctx.target.is_insecure_remote() {
+        eprintln!(
+            "warning: clients will send these credentials over plain http to {}; serve repox \
+             over https (or behind a TLS proxy) when it is reached across a network",
+            ctx.target.host_port()
+        );
+    }
     // Every plan is computed before anything is written, so one malformed file stops the whole
     // command with nothing changed.
-    let plans = clients
+    let mut plans = clients
         .iter()
         .map(|client| client.plan(&ctx))
         .collect::<anyhow::Result<Vec<Plan>>>()?;
-    for plan in &plans {
+    let masks = ctx
+        .target
+        .credentials
+        .as_ref()
+        .map(|c| c.secret_forms())
+        .unwrap_or_default();
+    // pip and uv share the netrc file: a later plan starts from what an earlier one wrote.
+    let mut written: Vec<std::path::PathBuf> = Vec::new();
+    for plan in &mut plans {
+        plan.masks = masks.clone();
+        for edit in &mut plan.edits {
+            if written.contains(&edit.path) {
+                edit.before = files::read(&edit.path)?;
+            }
+        }
+        let plan = &*plan;
         let write = plan::confirm(&ctx.env, plan, mode)?;
         if write {
             plan::write(&ctx.env, Some(&history), plan)?;
+            written.extend(plan.changed().map(|e| e.path.clone()));
             println!(
                 "{}: to put the files back: repox configure --undo {}",
                 plan.client.name(),
@@ -235,6 +259,11 @@ pub fn run(global: &GlobalArgs, args: &ConfigureArgs) -> anyhow::Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The netrc file pip and uv read on this machine (for `repox warm`).
+pub fn netrc_file() -> Option<std::path::PathBuf> {
+    Env::from_process().ok().map(|env| netrc::file(&env))
 }
 
 fn unique(clients: &[Client]) -> Vec<Client> {
@@ -274,20 +303,71 @@ fn target(
     if args.maven_external_only {
         target.maven_mirror_of = "external:*";
     }
-    if with_credentials && let Some(var) = &args.token_env {
-        let token = env.var(var).ok_or_else(|| Hinted {
-            message: format!("--token-env {var}: the variable {var} is not set or empty"),
-            hint: format!(
-                "export the token first without typing it on the command line, e.g. \
-                 `read -rs {var} && export {var}`"
-            ),
-        })?;
-        target.credentials = Some(Credentials {
-            username: args.username.clone(),
-            token: token.to_owned(),
-        });
+    if with_credentials {
+        target.credentials = credentials(args, env)?;
     }
     Ok(target)
+}
+
+/// The credentials asked for: `--user` and/or a secret from `--token-env`/`--password-env`,
+/// else from a hidden prompt on the terminal.
+fn credentials(args: &ConfigureArgs, env: &Env) -> anyhow::Result<Option<Credentials>> {
+    let var = args.token_env.as_ref().or(args.password_env.as_ref());
+    let token = match (var, &args.user) {
+        (None, None) => return Ok(None),
+        (Some(var), _) => {
+            let flag = if args.token_env.is_some() {
+                "--token-env"
+            } else {
+                "--password-env"
+            };
+            env.var(var)
+                .ok_or_else(|| Hinted {
+                    message: format!("{flag} {var}: the variable {var} is not set or empty"),
+                    hint: format!(
+                        "export the secret first without typing it on the command line, e.g. \
+                         `read -rs {var} && export {var}`"
+                    ),
+                })?
+                .to_owned()
+        }
+        (None, Some(user)) => prompt_secret(user)?,
+    };
+    if let Some(user) = &args.user
+        && (user.is_empty() || user.contains(|c: char| c == ':' || c.is_whitespace()))
+    {
+        return Err(Hinted {
+            message: format!("--user {user:?}: a user name cannot be empty or hold `:` or spaces"),
+            hint: "pass the name given to `repox user add`".to_owned(),
+        }
+        .into());
+    }
+    let password = args.password_env.is_some()
+        || (args.token_env.is_none() && !token.starts_with(target::TOKEN_PREFIX));
+    Ok(Some(Credentials {
+        username: args.user.clone(),
+        token,
+        password,
+    }))
+}
+
+/// Asks for the secret of `user` without echoing it.
+fn prompt_secret(user: &str) -> anyhow::Result<String> {
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(Hinted {
+            message: format!("--user {user}: no secret given and no terminal to ask for it on"),
+            hint: "put a token in a variable and pass --token-env VAR (or the password with \
+                   --password-env VAR)"
+                .to_owned(),
+        }
+        .into());
+    }
+    let secret = dialoguer::Password::new()
+        .with_prompt(format!("Token or password of repox user {user}"))
+        .interact()
+        .map_err(|e| anyhow::anyhow!("cannot read the secret from the terminal: {e}"))?;
+    anyhow::ensure!(!secret.is_empty(), "no secret given for --user {user}");
+    Ok(secret)
 }
 
 /// The upstream URLs of the `maven` repository of the effective config, plus `repo1.maven.org`

@@ -65,15 +65,26 @@ fn nerf_dart(url: &str) -> String {
     format!("//{}", rest.trim_end_matches('/')) + "/"
 }
 
-/// Sets `registry=` (and the token) in the text of an `.npmrc`.
+/// Per-registry credential keys of `.npmrc` (after the nerf dart): a token, or a user name with a
+/// base64 password (npm sends the latter as basic auth).
+const AUTH_KEYS: &[&str] = &[":_authToken", ":username", ":_password", ":_auth"];
+
+/// Sets `registry=` (and the credentials) in the text of an `.npmrc`.
 pub fn edit_npmrc(old: &str, target: &Target) -> Result<String, Malformed> {
+    use base64::Engine as _;
     let registry = target.npm();
+    let nerf = nerf_dart(&registry);
     let mut wanted = vec![("registry".to_owned(), registry.clone())];
     if let Some(creds) = &target.credentials {
-        wanted.push((
-            format!("{}:_authToken", nerf_dart(&registry)),
-            creds.token.clone(),
-        ));
+        if creds.is_token() {
+            wanted.push((format!("{nerf}:_authToken"), creds.token.clone()));
+        } else {
+            wanted.push((format!("{nerf}:username"), creds.username().to_owned()));
+            wanted.push((
+                format!("{nerf}:_password"),
+                base64::engine::general_purpose::STANDARD.encode(&creds.token),
+            ));
+        }
     }
     let (entries, region_end) = parse(old);
     let lines = text::lines(old);
@@ -91,6 +102,16 @@ pub fn edit_npmrc(old: &str, target: &Target) -> Result<String, Malformed> {
                     entry.line + 1,
                     vec![super::ini::with_value(lines[entry.line], value)],
                 );
+            }
+        }
+    }
+    if target.credentials.is_some() {
+        // Credentials of the other kind for the same registry would compete with the new ones.
+        for entry in &entries {
+            let stale = AUTH_KEYS.iter().any(|k| entry.key == format!("{nerf}{k}"))
+                && !wanted.iter().any(|(k, _)| *k == entry.key);
+            if stale {
+                splices.replace(entry.line, entry.line + 1, Vec::new());
             }
         }
     }
@@ -140,7 +161,12 @@ pub fn edit_yarnrc(old: &str, target: &Target) -> Result<String, Malformed> {
         wanted.push(("unsafeHttpWhitelist", Node::List(hosts)));
     }
     if let Some(creds) = &target.credentials {
-        wanted.push(("npmAuthToken", Node::Str(creds.token.clone())));
+        if creds.is_token() {
+            wanted.push(("npmAuthToken", Node::Str(creds.token.clone())));
+        } else {
+            let ident = format!("{}:{}", creds.username(), creds.token);
+            wanted.push(("npmAuthIdent", Node::Str(ident)));
+        }
         wanted.push(("npmAlwaysAuth", Node::Bool(true)));
     }
     let new = yaml::set(old, &doc, &wanted);
@@ -291,7 +317,34 @@ pub fn status(ctx: &Context) -> Status {
     if let Some(i) = yarn {
         status.extra(i);
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// Per-registry credentials for repox's registry in the `.npmrc` files npm reads.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let env = &ctx.env;
+    let nerf = nerf_dart(&ctx.target.npm());
+    let mut files = vec![user_npmrc(env)];
+    files.extend(project_dir(env).map(|d| d.join(".npmrc")));
+    for path in files {
+        let Some((entries, _)) = status.read(env, &path, |t| Ok(parse(t))) else {
+            continue;
+        };
+        let value = |suffix: &str| {
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.key == format!("{nerf}{suffix}"))
+                .map(|e| e.value.clone())
+        };
+        let user = value(":username");
+        if value(":_authToken").is_some() {
+            status.credentials_in(env, &path, &format!("{nerf}:_authToken"), None);
+        } else if value(":_password").is_some() || value(":_auth").is_some() {
+            status.credentials_in(env, &path, &format!("{nerf}:_password"), user.as_deref());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +380,7 @@ registry = https://registry.npmmirror.com/
         t.credentials = Some(super::super::target::Credentials {
             username: None,
             token: "npm_tok".into(),
+            password: false,
         });
         let before = "# comment\nfund=false\n\n[some-section]\nregistry=ignored\n";
         let after = edit_npmrc(before, &t).unwrap();
@@ -336,6 +390,23 @@ registry = https://registry.npmmirror.com/
         );
         assert_eq!(edit_npmrc(&after, &t).unwrap(), after);
         assert_eq!(edit_npmrc("", &t).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn npmrc_password_is_basic_auth_and_replaces_a_token() {
+        let mut t = target("http://repox.lan:8078/");
+        t.credentials = Some(super::super::target::Credentials {
+            username: Some("al".into()),
+            token: "pw".into(),
+            password: true,
+        });
+        let before = "registry=http://repox.lan:8078/npm/\n//repox.lan:8078/npm/:_authToken=old\n//other/:_authToken=keep\n";
+        let after = edit_npmrc(before, &t).unwrap();
+        assert_eq!(
+            after,
+            "registry=http://repox.lan:8078/npm/\n//other/:_authToken=keep\n//repox.lan:8078/npm/:username=al\n//repox.lan:8078/npm/:_password=cHc=\n"
+        );
+        assert_eq!(edit_npmrc(&after, &t).unwrap(), after);
     }
 
     #[test]

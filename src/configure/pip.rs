@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::env::{Env, Os};
 use super::ini;
+use super::netrc;
 use super::plan::{Context, FileEdit, Plan};
 use super::status::Status;
 use super::target::Target;
@@ -187,12 +188,11 @@ pub fn file(env: &Env, scope: Scope) -> anyhow::Result<PathBuf> {
 pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     let path = file(&ctx.env, ctx.scope)?;
     let mut plan = Plan::new(Client::Pip, ctx.scope);
-    plan.edits.push(FileEdit::compute(
-        Client::Pip,
-        &path,
-        ctx.target.credentials.is_some(),
-        |old| edit(old, &ctx.target),
-    )?);
+    plan.edits
+        .push(FileEdit::compute(Client::Pip, &path, false, |old| {
+            edit(old, &ctx.target)
+        })?);
+    plan.edits.extend(netrc::plan_edit(ctx, Client::Pip)?);
     Ok(plan)
 }
 
@@ -263,7 +263,13 @@ pub fn status(ctx: &Context) -> Status {
             status.extra(i);
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// The netrc entry pip would send to repox.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    netrc::status(&ctx.env, status);
 }
 
 #[cfg(test)]
@@ -344,16 +350,30 @@ timeout = 10
     }
 
     #[test]
-    fn credentials_in_userinfo() {
+    fn credentials_go_to_netrc_not_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::fake(dir.path(), dir.path(), Os::Linux, &[]);
         let mut t = target("https://repox.corp/");
         t.credentials = Some(super::super::target::Credentials {
             username: Some("ci".into()),
-            token: "s3cr/t".into(),
+            token: "repox_s3cret".into(),
+            password: false,
         });
-        let after = edit("", &t).unwrap();
+        let ctx = Context {
+            env,
+            target: t,
+            scope: Scope::User,
+        };
+        let plan = plan(&ctx).unwrap();
         assert_eq!(
-            after,
-            "[global]\nindex-url = https://ci:s3cr%2Ft@repox.corp/pypi/simple/\n"
+            plan.edits[0].after.as_deref(),
+            Some("[global]\nindex-url = https://repox.corp/pypi/simple/\n")
+        );
+        assert_eq!(plan.edits[1].path, dir.path().join(".netrc"));
+        assert!(plan.edits[1].secret);
+        assert_eq!(
+            plan.edits[1].after.as_deref(),
+            Some("machine repox.corp login ci password repox_s3cret\n")
         );
     }
 

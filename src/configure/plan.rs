@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use super::env::Env;
 use super::files;
 use super::history::{Change, History};
-use super::target::Target;
+use super::target::{Target, mask};
 use super::text::Malformed;
 use super::{Client, Scope};
 use crate::settings::Hinted;
@@ -83,6 +83,8 @@ pub struct Plan {
     pub edits: Vec<FileEdit>,
     /// Said to the user after the change (what else was done, what to run next).
     pub notes: Vec<String>,
+    /// Spellings of the secret to show as `***` in diffs.
+    pub masks: Vec<String>,
 }
 
 impl Plan {
@@ -92,6 +94,7 @@ impl Plan {
             scope,
             edits: Vec::new(),
             notes: Vec::new(),
+            masks: Vec::new(),
         }
     }
 
@@ -174,7 +177,7 @@ pub fn confirm(env: &Env, plan: &Plan, mode: Mode) -> anyhow::Result<bool> {
     }
     if mode != Mode::Yes {
         for edit in plan.changed() {
-            print!("{}", diff(env, edit));
+            print!("{}", mask(&diff(env, edit), &plan.masks));
         }
     }
     match mode {
@@ -278,6 +281,29 @@ mod tests {
         let text = diff(&env, &edit);
         assert!(text.starts_with("--- /dev/null\n+++ ~"), "{text}");
         assert!(text.contains("+registry=http://x/\n"), "{text}");
+    }
+
+    #[test]
+    fn dry_run_masks_the_secret() {
+        let env = Env::fake(Path::new("/home/u"), Path::new("/"), Os::Linux, &[]);
+        let creds = super::super::target::Credentials {
+            username: Some("al".into()),
+            token: "pa/ss".into(),
+            password: false,
+        };
+        let edit = FileEdit {
+            path: "/home/u/.npmrc".into(),
+            before: None,
+            after: Some(format!("a=pa/ss\nb=pa%2Fss\nc={}\n", creds.basic_header())),
+            secret: true,
+        };
+        let shown = mask(&diff(&env, &edit), &creds.secret_forms());
+        assert!(
+            !shown.contains("pa/ss") && !shown.contains("pa%2Fss"),
+            "{shown}"
+        );
+        assert!(!shown.contains("YWw6cGEvc3M="), "{shown}");
+        assert!(shown.contains("+a=***\n+b=***\n+c=Basic ***\n"), "{shown}");
     }
 
     #[test]

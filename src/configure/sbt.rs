@@ -10,11 +10,17 @@
 //! `$SBT_ETC_FILE` (default `/etc/sbt/sbtopts`), the project's `.sbtopts` and `SBT_OPTS`, so for
 //! the user scope the flag goes to `$SBT_ETC_FILE` or `~/.config/sbt/sbtopts` and the notes say
 //! what else is needed.
+//!
+//! With `--user`, the URLs stay credential-free and the login goes to `~/.sbt/.credentials`
+//! (`realm`, `host`, `user`, `password`; Ivy matches the realm of repox's `WWW-Authenticate`
+//! challenge and the host name). Builds read it through a global setting in
+//! `~/.sbt/1.0/global.sbt`, the launcher through `-Dsbt.boot.credentials` in the same sbtopts.
 
 use std::path::{Path, PathBuf};
 
 use super::env::{Env, Os};
 use super::plan::{Context, FileEdit, Plan};
+use super::properties;
 use super::status::Status;
 use super::target::Target;
 use super::text::{self, Malformed, Splices, needs_separator};
@@ -93,8 +99,14 @@ fn parse(input: &str) -> Result<Vec<Section>, Malformed> {
     Ok(sections)
 }
 
+/// The realm of repox's basic-auth challenge (`WWW-Authenticate: Basic realm="repox"`).
+const REALM: &str = "repox";
+/// The global setting that makes every build read the credentials file.
+const GLOBAL_SETTING: &str =
+    "credentials += Credentials(Path.userHome / \".sbt\" / \".credentials\")";
+
 fn wanted_lines(target: &Target) -> [String; 2] {
-    let url = target.join_with_userinfo("maven/").to_string();
+    let url = target.join("maven/").to_string();
     let options = if target.is_insecure_remote() {
         ", allowInsecureProtocol"
     } else {
@@ -202,6 +214,67 @@ pub fn edit_sbtopts(old: &str, options: &[String]) -> String {
     splices.apply(old)
 }
 
+/// Sets the login for `host` in the text of an Ivy credentials file (`~/.sbt/.credentials`).
+pub fn edit_credentials(
+    old: &str,
+    host: &str,
+    user: &str,
+    password: &str,
+) -> Result<String, Malformed> {
+    let entries = properties::parse(old)?;
+    if let Some(other) = entries
+        .iter()
+        .rev()
+        .find(|e| e.key == "host" && e.value != host)
+    {
+        // One Ivy credentials file holds one login: never overwrite another server's.
+        return Err(Malformed::new(
+            other.first + 1,
+            format!(
+                "holds the login for {}, and a credentials file holds only one; move it to \
+                 another file (and its `credentials +=` line)",
+                other.value
+            ),
+        ));
+    }
+    let wanted = [
+        ("realm", REALM),
+        ("host", host),
+        ("user", user),
+        ("password", password),
+    ];
+    let new = properties::set(old, &entries, &wanted);
+    let reread = properties::parse(&new)?;
+    for (key, value) in wanted {
+        if reread
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+            != Some(value)
+        {
+            return Err(Malformed::new(
+                1,
+                format!("internal error: {key} does not read back"),
+            ));
+        }
+    }
+    Ok(new)
+}
+
+/// Adds the setting that loads `~/.sbt/.credentials` to the text of a global `.sbt` file.
+pub fn edit_global_sbt(old: &str) -> String {
+    if text::lines(old)
+        .iter()
+        .any(|l| text::content(l).trim() == GLOBAL_SETTING)
+    {
+        return old.to_owned();
+    }
+    let mut splices = Splices::default();
+    splices.insert(text::lines(old).len(), vec![GLOBAL_SETTING.to_owned()]);
+    splices.apply(old)
+}
+
 /// The repositories file and the sbtopts file of `scope`, and the options for the latter.
 fn files(env: &Env, scope: Scope) -> anyhow::Result<(PathBuf, PathBuf, Vec<String>)> {
     Ok(match scope {
@@ -260,14 +333,28 @@ fn user_sbtopts(env: &Env) -> PathBuf {
 pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     let env = &ctx.env;
     let (repositories, sbtopts, options) = files(env, ctx.scope)?;
-    let secret = ctx.target.credentials.is_some();
     let mut plan = Plan::new(Client::Sbt, ctx.scope);
     plan.edits.push(FileEdit::compute(
         Client::Sbt,
         &repositories,
-        secret,
+        false,
         |old| edit_repositories(old, &ctx.target),
     )?);
+    let mut options = options;
+    if let Some(creds) = &ctx.target.credentials {
+        let credentials = env.home.join(".sbt").join(".credentials");
+        let host = ctx.target.host().to_owned();
+        plan.edits
+            .push(FileEdit::compute(Client::Sbt, &credentials, true, |old| {
+                edit_credentials(old, &host, creds.username(), &creds.token)
+            })?);
+        let global = env.home.join(".sbt").join("1.0").join("global.sbt");
+        plan.edits
+            .push(FileEdit::compute(Client::Sbt, &global, false, |old| {
+                Ok(edit_global_sbt(old))
+            })?);
+        options.push(format!("-Dsbt.boot.credentials={}", credentials.display()));
+    }
     plan.edits
         .push(FileEdit::compute(Client::Sbt, &sbtopts, false, |old| {
             Ok(edit_sbtopts(old, &options))
@@ -403,7 +490,27 @@ pub fn status(ctx: &Context) -> Status {
             "not true: builds use their own resolvers too",
         );
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// `~/.sbt/.credentials` when it holds the login for repox's host.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    let path = ctx.env.home.join(".sbt").join(".credentials");
+    let Some(entries) = status.read(&ctx.env, &path, properties::parse) else {
+        return;
+    };
+    let value = |key: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.clone())
+    };
+    if value("host").as_deref() == Some(status.target_host()) && value("password").is_some() {
+        let what = format!("realm {}", value("realm").unwrap_or_default());
+        status.credentials_in(&ctx.env, &path, &what, value("user").as_deref());
+    }
 }
 
 #[cfg(test)]
@@ -477,6 +584,34 @@ mod tests {
         let err = edit_repositories("[repositories]\n corp:\n", &target("http://127.0.0.1/"))
             .unwrap_err();
         assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn credentials_file_and_global_setting() {
+        let before = "# nexus\nrealm=Sonatype Nexus Repository Manager\nhost=nexus.corp\n";
+        let after = edit_credentials("", "repox.lan", "ci", "repox_t").unwrap();
+        assert_eq!(
+            after,
+            "realm=repox\nhost=repox.lan\nuser=ci\npassword=repox_t\n"
+        );
+        assert_eq!(
+            edit_credentials(&after, "repox.lan", "ci", "repox_t").unwrap(),
+            after
+        );
+        // One Ivy credentials file holds one login: another server's is never overwritten.
+        let err = edit_credentials(before, "repox.lan", "ci", "repox_t").unwrap_err();
+        assert_eq!(err.line, 3);
+        let global = edit_global_sbt("ThisBuild / scalaVersion := \"3.3.1\"\n");
+        insta::assert_snapshot!("sbt_global_sbt", global);
+        assert_eq!(edit_global_sbt(&global), global);
+        // URLs stay credential-free.
+        let mut t = target("https://repox.lan/");
+        t.credentials = Some(super::super::target::Credentials {
+            username: Some("ci".into()),
+            token: "repox_t".into(),
+            password: false,
+        });
+        assert!(!edit_repositories("", &t).unwrap().contains("repox_t"));
     }
 
     #[test]

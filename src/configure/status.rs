@@ -3,7 +3,9 @@
 //!
 //! Client modules fill a [`Status`] in their client's precedence order (lowest first) and point
 //! at the finding that wins; this module only stores and prints. The same report runs after a
-//! configure, so a user learns right away when a project file or a variable still wins.
+//! configure, so a user learns right away when a project file or a variable still wins. Where a
+//! client keeps a login for the repox host, the report names the file and the user name, never
+//! the secret.
 
 use std::path::Path;
 
@@ -41,6 +43,8 @@ pub struct Status {
     pub findings: Vec<Finding>,
     effective: Option<usize>,
     pub notes: Vec<String>,
+    /// Where the client keeps credentials for repox (file and user name, no secret).
+    pub credentials: Vec<String>,
 }
 
 impl Status {
@@ -52,11 +56,34 @@ impl Status {
             findings: Vec::new(),
             effective: None,
             notes: Vec::new(),
+            credentials: Vec::new(),
         }
+    }
+
+    /// Records that `path` holds credentials for repox (`user`: the user name, if known).
+    pub fn credentials_in(&mut self, env: &Env, path: &Path, what: &str, user: Option<&str>) {
+        let user = user.map(|u| format!(", user {u}")).unwrap_or_default();
+        self.credentials
+            .push(format!("{} ({what}{user})", env.display(path)));
+    }
+
+    /// The repox server's host (the key of netrc, Ivy and coursier credentials).
+    pub fn target_host(&self) -> &str {
+        self.target.host()
     }
 
     fn push(&mut self, source: String, setting: String, value: &str, judge: bool) -> usize {
         let repox = judge.then(|| self.target.serves(value));
+        if repox == Some(true)
+            && let Ok(url) = url::Url::parse(value.trim().trim_start_matches("sparse+"))
+            && url.password().is_some()
+        {
+            let place = format!("{source} {setting}").trim().to_owned();
+            let entry = format!("{place} (in the URL, user {})", url.username());
+            if !self.credentials.contains(&entry) {
+                self.credentials.push(entry);
+            }
+        }
         self.findings.push(Finding {
             source,
             setting,
@@ -191,6 +218,9 @@ impl Status {
             };
             out.push_str(&format!("  {}{setting} = {}{tags}\n", f.source, f.value));
         }
+        for place in &self.credentials {
+            out.push_str(&format!("  credentials for repox: {place}\n"));
+        }
         for note in &self.notes {
             out.push_str(&format!("  note: {note}\n"));
         }
@@ -235,6 +265,38 @@ mod tests {
             "{text}"
         );
         assert!(!s.all_repox());
+    }
+
+    #[test]
+    fn credentials_are_named_never_shown() {
+        let target = Target::new(&url::Url::parse("http://127.0.0.1:8078/").unwrap()).unwrap();
+        let env = Env::fake(Path::new("/home/u"), Path::new("/"), Os::Linux, &[]);
+        let mut s = Status::new(Client::Conda, "https://conda.anaconda.org/", &target);
+        let i = s.file(
+            &env,
+            Path::new("/home/u/.condarc"),
+            "channel_alias",
+            "http://al:s3cret@127.0.0.1:8078/conda/",
+        );
+        s.set_effective(i);
+        s.credentials_in(
+            &env,
+            Path::new("/home/u/.netrc"),
+            "machine 127.0.0.1",
+            Some("al"),
+        );
+        let text = s.render();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains(
+                "  credentials for repox: ~/.condarc channel_alias (in the URL, user al)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  credentials for repox: ~/.netrc (machine 127.0.0.1, user al)\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -3,20 +3,39 @@
 //!
 //! Every editor derives its URLs from here, so the path scheme (`/pypi/simple/`, `/conda/`,
 //! `/maven/`, `/npm/`, `/cargo/index/`) is written down once. Credentials come from an
-//! environment variable named with `--token-env`, never from the command line, and each client
-//! module decides how its client expects them (URL userinfo, `<server>`, `_authToken`, …).
+//! environment variable (`--password-env`, `--token-env`) or a hidden prompt, never from the
+//! command line, and each client module stores them where its client keeps credentials (netrc,
+//! `<server>`, `_authToken`, `credentials.toml`, …), not in the index URL where it can help it.
 
 use url::Url;
 
-/// User name sent with the token to clients that only speak basic auth, when `--username` is
-/// not given. The server is expected to check the token only.
-pub const DEFAULT_USERNAME: &str = "repox";
+/// User name sent with a token to clients that only speak basic auth, when `--user` is not
+/// given: repox takes a token with this user name (or its owner's) as the token's owner, like
+/// PyPI does.
+pub const DEFAULT_USERNAME: &str = "__token__";
 
-/// Credentials for the repox server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The prefix of tokens made by `repox token create`.
+pub const TOKEN_PREFIX: &str = "repox_";
+
+/// Credentials for the repox server. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: Option<String>,
+    /// A repox token or the user's password.
     pub token: String,
+    /// The secret is a password (from `--password-env`, or typed at the prompt and not shaped
+    /// like a repox token): it only works as the password of basic auth.
+    pub password: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("token", &"***")
+            .field("password", &self.password)
+            .finish()
+    }
 }
 
 impl Credentials {
@@ -24,6 +43,126 @@ impl Credentials {
     pub fn username(&self) -> &str {
         self.username.as_deref().unwrap_or(DEFAULT_USERNAME)
     }
+
+    /// Whether the secret is a repox token (which clients may send as a bearer token) rather
+    /// than a password (which only works as the password of basic auth).
+    pub fn is_token(&self) -> bool {
+        !self.password
+    }
+
+    /// `Basic base64(user:secret)`, for clients that send a configured header value verbatim.
+    pub fn basic_header(&self) -> String {
+        use base64::Engine as _;
+        let raw = format!("{}:{}", self.username(), self.token);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    /// Every spelling of the secret an editor may write (raw, percent-encoded, XML- and
+    /// string-escaped, inside base64), longest first: what a diff shown on screen must mask.
+    pub fn secret_forms(&self) -> Vec<String> {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let mut forms = vec![
+            self.token.clone(),
+            percent_encoding::utf8_percent_encode(&self.token, USERINFO).to_string(),
+            super::xml::escape(&self.token),
+            self.token.replace('\\', "\\\\").replace('"', "\\\""),
+            self.token.replace('\\', "\\\\").replace('\'', "\\'"),
+            b64(&self.token),
+            b64(&format!("{}:{}", self.username(), self.token)),
+        ];
+        forms.retain(|f| !f.is_empty());
+        forms.sort();
+        forms.dedup();
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms
+    }
+}
+
+/// The characters `Url::set_password` percent-encodes (WHATWG userinfo set).
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'=')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'|');
+
+/// `text` (a diff) with every form of `secrets` replaced by `***`, and then, line by line, every
+/// value that looks like a credential (for `--undo`, which does not know the secret).
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        out = out.replace(s.as_str(), "***");
+    }
+    out.split_inclusive('\n').map(mask_line).collect()
+}
+
+/// Keys whose value is a secret, lower-cased, matched at the end of a key (`//host/:_authToken`,
+/// `repox.password`, `repoxPassword`, netrc's `password`, `<password>`).
+const SECRET_KEYS: &[&str] = &["password", "_authtoken", "_auth", "token", "npmauthident"];
+
+/// One line with credential-looking values masked.
+fn mask_line(line: &str) -> String {
+    let mut line = line.to_owned();
+    // URL userinfo: scheme://user:SECRET@
+    if let Some(at) = line.find("://") {
+        let rest = &line[at + 3..];
+        let end = rest.find(['/', ' ', '"', '\'', '<']).unwrap_or(rest.len());
+        if let Some(amp) = rest[..end].rfind('@')
+            && let Some(colon) = rest[..amp].find(':')
+            && &rest[colon + 1..amp] != "***"
+        {
+            line.replace_range(at + 3 + colon + 1..at + 3 + amp, "***");
+        }
+    }
+    let lower = line.to_ascii_lowercase();
+    // <password>SECRET</password>
+    if let (Some(open), Some(close)) = (lower.find("<password>"), lower.find("</password>"))
+        && open + 10 <= close
+    {
+        line.replace_range(open + 10..close, "***");
+        return line;
+    }
+    // netrc: `password SECRET` anywhere on the line.
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if let Some(i) = words.iter().position(|w| *w == "password")
+        && let Some(secret) = words.get(i + 1)
+        && *secret != "***"
+    {
+        return line.replacen(&format!("password {secret}"), "password ***", 1);
+    }
+    // key=value, key = "value", key: value
+    let body = line.trim_start_matches(['+', '-', ' ']);
+    if let Some(sep) = body.find('=').or_else(|| body.find(':'))
+        && SECRET_KEYS
+            .iter()
+            .any(|k| body[..sep].trim().to_ascii_lowercase().ends_with(k))
+    {
+        let after = line.len() - body.len() + sep + 1;
+        let start = after + (line[after..].len() - line[after..].trim_start().len());
+        let end = line.trim_end().len().max(start);
+        if start < end && line[start..end].trim_matches('"') != "***" {
+            line.replace_range(start..end, "***");
+        }
+    }
+    line
 }
 
 /// Where clients should send their requests.
@@ -60,7 +199,7 @@ impl Target {
         if !base.username().is_empty() || base.password().is_some() {
             return Err(
                 "--url must not contain credentials; put the token in an environment variable \
-                 and pass --token-env VAR (and --username NAME if needed)"
+                 and pass --user NAME --token-env VAR"
                     .to_owned(),
             );
         }
@@ -101,9 +240,9 @@ impl Target {
         url
     }
 
-    /// PyPI simple index, with userinfo.
+    /// PyPI simple index, without userinfo (pip and uv read credentials from netrc).
     pub fn pypi_simple(&self) -> String {
-        self.join_with_userinfo("pypi/simple/").to_string()
+        self.join("pypi/simple/").to_string()
     }
 
     /// conda channel base (`…/conda/`), with userinfo.
@@ -221,11 +360,15 @@ mod tests {
         t.credentials = Some(Credentials {
             username: None,
             token: "he//o:@".into(),
+            password: false,
         });
         assert_eq!(
-            t.pypi_simple(),
-            "https://repox:he%2F%2Fo%3A%40@repox.lan/pypi/simple/"
+            t.conda(),
+            "https://__token__:he%2F%2Fo%3A%40@repox.lan/conda/"
         );
+        assert_eq!(t.pypi_simple(), "https://repox.lan/pypi/simple/");
+        let forms = t.credentials.as_ref().unwrap().secret_forms();
+        assert!(forms.contains(&"he%2F%2Fo%3A%40".to_owned()), "{forms:?}");
         assert_eq!(t.maven(), "https://repox.lan/maven/");
     }
 
@@ -260,6 +403,70 @@ mod tests {
             "repox.lan:8078"
         );
         assert_eq!(target("http://repox.lan").host_port(), "repox.lan");
+    }
+
+    #[test]
+    fn masks_credential_looking_values() {
+        let diff = "--- a\n+++ b\n\
+                    +machine h login u password s3cret\n\
+                    -//h/npm/:_authToken=npm_abc\n\
+                    +repox.password=x\n\
+                    +  <password>p&amp;w</password>\n\
+                    +[registries.repox]\n\
+                    +token = \"cio\"\n\
+                    +channel_alias: http://al:pw@h/conda/\n\
+                    +registry=http://h/npm/\n";
+        let masked = mask(diff, &[]);
+        for secret in ["s3cret", "npm_abc", "=x", "p&amp;w", "cio", ":pw@"] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        assert!(masked.contains("+registry=http://h/npm/\n"), "{masked}");
+        assert!(masked.contains("+[registries.repox]\n"), "{masked}");
+        assert!(masked.contains("al:***@h"), "{masked}");
+    }
+
+    /// 5000 random lines from credential-ish pieces (multi-byte characters included): masking
+    /// never panics and never lets a planted secret through.
+    #[test]
+    fn masking_random_lines() {
+        const PIECES: &[&str] = &[
+            "password",
+            "Password",
+            " ",
+            "=",
+            ":",
+            "\"",
+            "<password>",
+            "</password>",
+            "://",
+            "@",
+            "_authToken",
+            "token",
+            "é",
+            "ß",
+            "/",
+            "+",
+            "-",
+            "\n",
+            "http",
+            "u",
+            "SECRET",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..5000 {
+            let mut line = String::new();
+            for _ in 0..next(14) {
+                line.push_str(PIECES[next(PIECES.len())]);
+            }
+            let masked = mask(&line, &["SECRET".to_owned()]);
+            assert!(!masked.contains("SECRET"), "{line:?} -> {masked:?}");
+        }
     }
 
     #[test]

@@ -5,13 +5,15 @@
 //! entry is placed before any other default one. The legacy top-level `index-url`, if present,
 //! is updated too. uv merges configuration project > user > system and concatenates index lists,
 //! so `--status` lists every `[[index]]` of every file (astral-sh/uv
-//! `docs/concepts/configuration-files.md`).
+//! `docs/concepts/configuration-files.md`). With `--user` the URL stays credential-free: the login
+//! goes to netrc, and `authenticate = "always"` makes uv send it from the first request.
 
 use std::path::{Path, PathBuf};
 
 use toml_edit::{Item, Table};
 
 use super::env::{Env, Os};
+use super::netrc;
 use super::plan::{Context, FileEdit, Plan};
 use super::status::Status;
 use super::target::Target;
@@ -65,6 +67,11 @@ pub fn edit_at(old: &str, target: &Target, prefix: &[&str]) -> Result<String, Ma
     let table = indexes.get_mut(i).expect("index in range");
     tomldoc::set_str(table, "url", &url);
     tomldoc::set_bool(table, "default", true);
+    if target.credentials.is_some() {
+        // Look the netrc login up before the first request instead of after a 401, and fail
+        // clearly when it is missing.
+        tomldoc::set_str(table, "authenticate", "always");
+    }
 
     if root.contains_key("index-url") {
         tomldoc::set_str(root, "index-url", &url);
@@ -181,12 +188,11 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
     let (path, pyproject) = file(&ctx.env, ctx.scope);
     let prefix: &[&str] = if pyproject { &["tool", "uv"] } else { &[] };
     let mut plan = Plan::new(Client::Uv, ctx.scope);
-    plan.edits.push(FileEdit::compute(
-        Client::Uv,
-        &path,
-        ctx.target.credentials.is_some(),
-        |old| edit_at(old, &ctx.target, prefix),
-    )?);
+    plan.edits
+        .push(FileEdit::compute(Client::Uv, &path, false, |old| {
+            edit_at(old, &ctx.target, prefix)
+        })?);
+    plan.edits.extend(netrc::plan_edit(ctx, Client::Uv)?);
     if ctx.scope == Scope::Project {
         plan.notes.push(
             "uv.lock records index URLs: run `uv lock` to re-resolve through repox".to_owned(),
@@ -281,7 +287,13 @@ pub fn status(ctx: &Context) -> Status {
             }
         }
     }
+    find_credentials(ctx, &mut status);
     status
+}
+
+/// The netrc entry uv would send to repox.
+fn find_credentials(ctx: &Context, status: &mut Status) {
+    netrc::status(&ctx.env, status);
 }
 
 #[cfg(test)]
@@ -329,6 +341,20 @@ compile-bytecode = true
             after,
             "[[index]]\nname = \"repox\"\nurl = \"http://127.0.0.1:8078/pypi/simple/\"\ndefault = true\n\n[pip]\nindex-url = \"http://127.0.0.1:8078/pypi/simple/\"\n"
         );
+    }
+
+    #[test]
+    fn credentials_make_uv_authenticate_from_the_first_request() {
+        let mut t = target("http://127.0.0.1:8078/");
+        t.credentials = Some(super::super::target::Credentials {
+            username: Some("al".into()),
+            token: "repox_t".into(),
+            password: false,
+        });
+        let after = edit("", &t).unwrap();
+        assert!(after.contains("authenticate = \"always\"\n"), "{after}");
+        assert!(!after.contains("repox_t"), "{after}");
+        assert_eq!(edit(&after, &t).unwrap(), after);
     }
 
     #[test]

@@ -59,19 +59,28 @@ struct Health {
 impl Endpoint {
     /// Connects to `explicit` (which must answer), else to the configured server if it answers,
     /// else starts the proxy in-process with `config`.
+    /// `authenticated`: the client sends credentials (for the error when repox refuses them).
     pub async fn connect(
         client: &reqwest::Client,
         config: &Config,
         explicit: Option<&Url>,
+        authenticated: bool,
     ) -> anyhow::Result<Endpoint> {
         if let Some(url) = explicit {
             let base = with_slash(url);
-            let repositories = health(client, &base).await.map_err(|e| Hinted {
-                message: format!("no repox answers at {base}: {e:#}"),
-                hint: "start it with `repox serve`, or leave out --server to warm the cache \
-                       directly"
-                    .to_string(),
+            let repositories = health(client, &base).await.map_err(|e| {
+                if e.downcast_ref::<Denied>().is_some() {
+                    return denied(e, authenticated);
+                }
+                Hinted {
+                    message: format!("no repox answers at {base}: {e:#}"),
+                    hint: "start it with `repox serve`, or leave out --server to warm the cache \
+                           directly"
+                        .to_string(),
+                }
+                .into()
             })?;
+            login_check(client, &base, authenticated).await?;
             return Ok(Endpoint {
                 base,
                 repositories,
@@ -79,20 +88,27 @@ impl Endpoint {
             });
         }
         let configured = crate::settings::server_url(config);
-        if let Ok(repositories) = health(client, &configured).await {
-            tracing::info!("warming the repox running at {configured}");
-            return Ok(Endpoint {
-                base: configured,
-                repositories,
-                in_process: None,
-            });
+        match health(client, &configured).await {
+            Ok(repositories) => {
+                login_check(client, &configured, authenticated).await?;
+                tracing::info!("warming the repox running at {configured}");
+                return Ok(Endpoint {
+                    base: configured,
+                    repositories,
+                    in_process: None,
+                });
+            }
+            // It runs but wants a login: warming its cache behind its back is not the answer.
+            Err(e) if e.downcast_ref::<Denied>().is_some() => return Err(denied(e, authenticated)),
+            Err(_) => {}
         }
-        Self::start_in_process(client, config).await
+        Self::start_in_process(client, config, authenticated).await
     }
 
     async fn start_in_process(
         client: &reqwest::Client,
         config: &Config,
+        authenticated: bool,
     ) -> anyhow::Result<Endpoint> {
         let mut config = config.clone();
         config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -112,6 +128,7 @@ impl Endpoint {
         let repositories = health(client, &base)
             .await
             .context("the in-process proxy does not answer")?;
+        login_check(client, &base, authenticated).await?;
         Ok(Endpoint {
             base,
             repositories,
@@ -262,6 +279,75 @@ fn with_slash(url: &Url) -> Url {
     url
 }
 
+/// repox answered 401 or 403: it runs, but not for us as we are.
+#[derive(Debug)]
+struct Denied {
+    url: Url,
+    status: reqwest::StatusCode,
+}
+
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GET {}: {}", self.url, self.status)
+    }
+}
+
+impl std::error::Error for Denied {}
+
+/// The error for a repox that turned us away, with what to do about it.
+fn denied(e: anyhow::Error, authenticated: bool) -> anyhow::Error {
+    let Some(d) = e.downcast_ref::<Denied>() else {
+        return e;
+    };
+    let (what, hint) = match (d.status.as_u16(), authenticated) {
+        (403, _) => (
+            "the user may not read from this repox",
+            "ask its admin for a user with the read role".to_owned(),
+        ),
+        (_, true) => (
+            "this repox refused the credentials",
+            "check --user and REPOX_TOKEN/REPOX_PASSWORD (or the netrc entry of the host); a \
+             revoked or expired token needs a new one from `repox token create`"
+                .to_owned(),
+        ),
+        (_, false) => (
+            "this repox requires a login",
+            "pass --user NAME with REPOX_TOKEN or REPOX_PASSWORD set, or keep the login in \
+             ~/.netrc with `repox configure pip --user NAME`"
+                .to_owned(),
+        ),
+    };
+    Hinted {
+        message: format!("{d}: {what}"),
+        hint,
+    }
+    .into()
+}
+
+/// Fails early, with what to do, when repox will refuse every request of the warm.
+///
+/// `/-/health` is open to everyone, so it cannot tell; `/-/metrics` is the cheapest endpoint
+/// behind the login (and free of side effects): 401 means no or wrong credentials, while 403 (a
+/// user without the admin role) and 200 mean the login works.
+async fn login_check(
+    client: &reqwest::Client,
+    base: &Url,
+    authenticated: bool,
+) -> anyhow::Result<()> {
+    let url = base.join("-/metrics")?;
+    let resp = client
+        .get(url.clone())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(denied(Denied { url, status }.into(), authenticated));
+    }
+    Ok(())
+}
+
 async fn health(client: &reqwest::Client, base: &Url) -> anyhow::Result<Vec<RepositoryInfo>> {
     let url = base.join("-/health")?;
     let resp = client
@@ -270,8 +356,12 @@ async fn health(client: &reqwest::Client, base: &Url) -> anyhow::Result<Vec<Repo
         .send()
         .await
         .with_context(|| format!("GET {url}"))?;
-    if !resp.status().is_success() {
-        anyhow::bail!("GET {url}: {}", resp.status());
+    let status = resp.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(Denied { url, status }.into());
+    }
+    if !status.is_success() {
+        anyhow::bail!("GET {url}: {status}");
     }
     let body = resp.bytes().await.with_context(|| format!("GET {url}"))?;
     let health: Health = serde_json::from_slice(&body)

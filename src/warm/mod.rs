@@ -24,6 +24,7 @@ mod format;
 mod hash;
 mod input_file;
 mod locked_file;
+mod login;
 mod maven;
 mod npm;
 mod pdm_lock;

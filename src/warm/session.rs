@@ -31,6 +31,8 @@ pub struct Options {
     pub server: Option<Url>,
     /// Target environments for Python requirements.
     pub environments: Vec<Environment>,
+    /// `--user`: log in to repox as this user (see [`super::login`]).
+    pub user: Option<String>,
 }
 
 /// Runs the warm; the summary says what happened to every file.
@@ -41,7 +43,24 @@ pub async fn run(
     recorder: Arc<Recorder>,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    // Every request of a warm goes to repox, so its credentials ride on every request; reqwest
+    // drops them on a redirect to another host.
+    let server = options
+        .server
+        .clone()
+        .unwrap_or_else(|| crate::settings::server_url(config));
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = super::login::authorization(
+        options.user.as_deref(),
+        &server,
+        &|name| std::env::var(name).ok(),
+        super::login::read_netrc().as_deref(),
+    )? {
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let headers_empty = headers.is_empty();
     let http = reqwest::Client::builder()
+        .default_headers(headers)
         .no_proxy()
         // repox gives up on a stalled upstream itself (`idle_timeout`); this only guards
         // against a repox that stops answering altogether.
@@ -50,7 +69,8 @@ pub async fn run(
         .pool_max_idle_per_host(options.jobs.max(8))
         .user_agent(concat!("repox-warm/", env!("CARGO_PKG_VERSION")))
         .build()?;
-    let endpoint = Endpoint::connect(&http, config, options.server.as_ref()).await?;
+    let endpoint =
+        Endpoint::connect(&http, config, options.server.as_ref(), !headers_empty).await?;
     let fetcher = Fetcher::new(
         http,
         endpoint.base.clone(),

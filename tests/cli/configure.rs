@@ -97,6 +97,11 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Whether a missing client fails its test (CI and `.ci/run` set these) instead of skipping.
+fn clients_required() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("REPOX_REQUIRE_CLIENTS").is_some()
+}
+
 /// The first executable called `name` on `PATH`.
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -472,4 +477,159 @@ fn project_scope_edits_the_project_file() {
         "registry=http://127.0.0.1:8078/npm/\n"
     );
     assert!(sandbox.read(".npmrc").is_none());
+}
+
+#[test]
+fn user_credentials_are_masked_named_by_status_and_undone() {
+    const SECRET: &str = "repox_Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg";
+    let sandbox = Sandbox::new();
+    sandbox.write(".netrc", "machine other.example login me password keep\n");
+    let clients = [
+        "pip", "uv", "npm", "cargo", "maven", "gradle", "sbt", "coursier",
+    ];
+    let mut args = clients.to_vec();
+    args.extend(["--user", "alice", "--token-env", "REPOX_TOKEN"]);
+
+    // --dry-run shows every diff with the secret masked, and writes nothing.
+    let mut dry = args.clone();
+    dry.push("--dry-run");
+    let out = sandbox.repox_env(&dry, &[("REPOX_TOKEN", SECRET)]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(!stdout.contains(SECRET), "{stdout}");
+    assert!(
+        stdout.contains("+machine 127.0.0.1 login alice password ***"),
+        "{stdout}"
+    );
+    assert!(sandbox.read(".npmrc").is_none());
+
+    let mut yes = args.clone();
+    yes.push("--yes");
+    let out = sandbox.repox_env(&yes, &[("REPOX_TOKEN", SECRET)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(SECRET));
+    // pip and uv share one netrc entry; the other machine's stays.
+    assert_eq!(
+        String::from_utf8(sandbox.read(".netrc").unwrap()).unwrap(),
+        format!(
+            "machine other.example login me password keep\nmachine 127.0.0.1 login alice password {SECRET}\n"
+        )
+    );
+    for (file, needle) in [
+        (
+            ".npmrc",
+            format!("//127.0.0.1:8078/npm/:_authToken={SECRET}"),
+        ),
+        (".cargo/credentials.toml", format!("token = \"{SECRET}\"")),
+        (".m2/settings.xml", format!("<password>{SECRET}</password>")),
+        (
+            ".gradle/gradle.properties",
+            format!("repoxPassword={SECRET}"),
+        ),
+        (".sbt/.credentials", format!("password={SECRET}")),
+        (
+            ".config/coursier/credentials.properties",
+            format!("repox.password={SECRET}"),
+        ),
+    ] {
+        let content = String::from_utf8(sandbox.read(file).unwrap()).unwrap();
+        assert!(content.contains(&needle), "{file}: {content}");
+    }
+    for file in [
+        ".config/pip/pip.conf",
+        ".config/uv/uv.toml",
+        ".sbt/repositories",
+    ] {
+        let content = String::from_utf8(sandbox.read(file).unwrap()).unwrap();
+        assert!(
+            !content.contains(SECRET),
+            "{file} holds the secret: {content}"
+        );
+    }
+
+    // --status names where the credentials are, never the secret.
+    let out = sandbox.repox(&["--status"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(!stdout.contains(SECRET), "{stdout}");
+    for client in clients {
+        let block = stdout
+            .split("\n\n")
+            .find(|b| b.starts_with(&format!("{client}:")))
+            .unwrap();
+        assert!(
+            block.contains("  credentials for repox: "),
+            "{client} shows no credentials:\n{block}"
+        );
+    }
+    assert!(
+        stdout.contains("credentials for repox: ~/.netrc (machine 127.0.0.1, user alice)"),
+        "{stdout}"
+    );
+
+    // Undo puts back the exact bytes, the shared netrc included.
+    let out = sandbox.repox(&["--undo", "uv", "pip", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        sandbox.read(".netrc").unwrap(),
+        b"machine other.example login me password keep\n"
+    );
+}
+
+#[test]
+fn user_without_a_secret_or_terminal_is_a_clear_error() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.repox(&["pip", "--yes", "--user", "alice"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: --user alice: no secret given and no terminal"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: ") && stderr.contains("--token-env"),
+        "{stderr}"
+    );
+    assert!(sandbox.read(".netrc").is_none());
+    // A password with a space cannot go to netrc: said before anything is written.
+    let out = sandbox.repox_env(
+        &["pip", "--yes", "--user", "alice", "--password-env", "PW"],
+        &[("PW", "two words")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("netrc cannot hold"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(sandbox.read(".config/pip/pip.conf").is_none());
+}
+
+#[test]
+fn credentials_over_plain_http_across_a_network_are_warned_about() {
+    let sandbox = Sandbox::new();
+    let args = [
+        "pip",
+        "--dry-run",
+        "--user",
+        "alice",
+        "--token-env",
+        "T",
+        "--url",
+    ];
+    let remote = [&args[..], &["http://repox.lan:8078/"]].concat();
+    let out = sandbox.repox_env(&remote, &[("T", "repox_x")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "warning: clients will send these credentials over plain http to repox.lan:8078"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    for quiet in ["https://repox.lan/", "http://127.0.0.1:8078/"] {
+        let out = sandbox.repox_env(&[&args[..], &[quiet]].concat(), &[("T", "repox_x")]);
+        assert!(out.status.success());
+        assert!(!text(&out.stderr).contains("plain http"), "{quiet}");
+    }
 }

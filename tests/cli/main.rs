@@ -1,3 +1,4 @@
+mod auth_clients;
 mod configure;
 mod crash;
 mod disk_full;

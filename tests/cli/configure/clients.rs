@@ -1,19 +1,25 @@
 //! Real clients read what `repox configure` wrote and fetch through it: pip, uv, npm, cargo and
 //! mvn, each under the sandbox HOME, against the test server, with the credentials repox put in
-//! their files. A client that is not installed is skipped with a note (CI installs them).
+//! their files. A client that is not installed fails the test under `CI` or
+//! `REPOX_REQUIRE_CLIENTS` (as `.ci/run` sets), and is otherwise skipped with a note.
 
 use std::path::{Path, PathBuf};
 
 use super::http::{Server, base64, start_with_own_url};
 use super::{Sandbox, text, which};
 
-/// Skips a real-client test, with a note, when the client is not installed.
+/// The path of a client, or: a failure when clients are required, else a skip with a note.
 macro_rules! require {
     ($($tool:expr),+) => {
         match None$(.or_else(|| which($tool)))+ {
             Some(path) => path,
             None => {
-                eprintln!("skipping: {} is not installed", [$($tool),+].join(" / "));
+                let names = [$($tool),+].join(" / ");
+                assert!(
+                    !super::clients_required(),
+                    "{names} is required (CI or REPOX_REQUIRE_CLIENTS is set) but not installed"
+                );
+                eprintln!("skipping: {names} is not installed");
                 return;
             }
         }
@@ -35,7 +41,7 @@ fn pip_reads_the_index_and_sends_the_token() {
             "text/html",
             page.to_owned(),
         )],
-        vec![format!("Basic {}", base64(&format!("repox:{TOKEN}")))],
+        vec![format!("Basic {}", base64(&format!("ci:{TOKEN}")))],
     );
     let sandbox = Sandbox::new();
     let out = sandbox.repox_env(
@@ -44,12 +50,15 @@ fn pip_reads_the_index_and_sends_the_token() {
             "--yes",
             "--url",
             &server.url,
+            "--user",
+            "ci",
             "--token-env",
             "REPOX_TOKEN",
         ],
         &[("REPOX_TOKEN", TOKEN)],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(TOKEN), "{}", text(&out.stdout));
 
     let run = |args: &[&str]| {
         let out = sandbox
@@ -61,16 +70,24 @@ fn pip_reads_the_index_and_sends_the_token() {
             .unwrap();
         (out.status.success(), text(&out.stdout) + &text(&out.stderr))
     };
+    // The index URL is credential-free; the login is in ~/.netrc, private to the user.
     let (ok, listed) = run(&["config", "list"]);
-    let port = server
-        .url
-        .trim_start_matches("http://127.0.0.1:")
-        .trim_end_matches('/');
-    let expected = format!("global.index-url='http://repox:{TOKEN}@127.0.0.1:{port}/pypi/simple/'");
+    let expected = format!("global.index-url='{}pypi/simple/'", server.url);
     assert!(
         ok && listed.contains(&expected),
         "pip config list:\n{listed}"
     );
+    let netrc = sandbox.path(".netrc");
+    assert_eq!(
+        std::fs::read_to_string(&netrc).unwrap(),
+        format!("machine 127.0.0.1 login ci password {TOKEN}\n")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&netrc).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 
     let (ok, versions) = run(&["index", "versions", "tinypkg"]);
     assert!(
@@ -80,7 +97,7 @@ fn pip_reads_the_index_and_sends_the_token() {
     let seen = server.seen("/pypi/simple/tinypkg/");
     assert!(
         seen.iter().any(|s| s.authorization.as_deref()
-            == Some(&format!("Basic {}", base64(&format!("repox:{TOKEN}")))[..])),
+            == Some(&format!("Basic {}", base64(&format!("ci:{TOKEN}")))[..])),
         "{seen:?}"
     );
 }
@@ -93,7 +110,7 @@ fn uv_resolves_through_the_default_index_with_the_token() {
         <a href=\"../../packages/tinypkg-1.1-py3-none-any.whl\" data-core-metadata=\"true\" \
         data-dist-info-metadata=\"true\">tinypkg-1.1-py3-none-any.whl</a></body></html>";
     let metadata = "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.1\n";
-    let basic = format!("Basic {}", base64(&format!("repox:{TOKEN}")));
+    let basic = format!("Basic {}", base64(&format!("ci:{TOKEN}")));
     let server = Server::start(
         vec![
             (
@@ -116,6 +133,8 @@ fn uv_resolves_through_the_default_index_with_the_token() {
             "--yes",
             "--url",
             &server.url,
+            "--user",
+            "ci",
             "--token-env",
             "REPOX_TOKEN",
         ],
