@@ -309,7 +309,7 @@ Create, list and revoke access tokens. A token logs in as its user, with that us
 give each machine or CI job its own, so one can be revoked without touching the others.
 
 `repox token create` prints the token, and nothing else, on standard output: it is shown only \
-this once. Tokens look like `repox_` followed by 40 letters and digits.
+this once. Tokens look like `repox-` followed by 40 letters and digits.
 
 Examples:
   repox token create alice --name laptop --expires 90d

@@ -251,14 +251,14 @@ mod tests {
         let mut target = Target::new(&Url::parse("http://repox.lan:8078/").unwrap()).unwrap();
         target.credentials = Some(super::super::target::Credentials {
             username: Some("ci".into()),
-            token: "repox_t".into(),
+            token: "repox-t".into(),
             password: false,
         });
         let before = "# other server\nnexus.host=nexus.corp\nnexus.password=x\n";
         let after = edit_credentials(before, &target).unwrap();
         insta::assert_snapshot!("coursier_credentials", after);
         assert_eq!(edit_credentials(&after, &target).unwrap(), after);
-        assert!(!edit("", &target).unwrap().contains("repox_t"));
+        assert!(!edit("", &target).unwrap().contains("repox-t"));
     }
 
     #[test]

@@ -370,23 +370,23 @@ default login anonymous password guest
 
     #[test]
     fn before_after() {
-        let after = edit(BEFORE, "127.0.0.1", "alice", "repox_tok").unwrap();
+        let after = edit(BEFORE, "127.0.0.1", "alice", "repox-tok").unwrap();
         insta::assert_snapshot!("netrc_new_entry", after);
         assert_eq!(
-            edit(&after, "127.0.0.1", "alice", "repox_tok").unwrap(),
+            edit(&after, "127.0.0.1", "alice", "repox-tok").unwrap(),
             after
         );
-        let updated = edit(BEFORE, "repox.lan", "alice", "repox_tok").unwrap();
+        let updated = edit(BEFORE, "repox.lan", "alice", "repox-tok").unwrap();
         insta::assert_snapshot!("netrc_updated_entry", updated);
         assert_eq!(
             lookup(&updated, "repox.lan"),
-            Some(("alice".into(), "repox_tok".into()))
+            Some(("alice".into(), "repox-tok".into()))
         );
         // Everything else survives byte for byte.
         assert_eq!(
             updated
                 .replace("alice", "old")
-                .replace("repox_tok", "oldsecret"),
+                .replace("repox-tok", "oldsecret"),
             BEFORE
         );
     }
@@ -487,15 +487,15 @@ default login anonymous password guest
             }
             let hosts = ["h", "other", "127.0.0.1"];
             let before: Vec<_> = hosts.iter().map(|h| lookup(&text, h)).collect();
-            match edit(&text, "repox.lan", "al", "repox_t0k") {
+            match edit(&text, "repox.lan", "al", "repox-t0k") {
                 Ok(new) => {
                     accepted += 1;
                     assert_eq!(
                         lookup(&new, "repox.lan"),
-                        Some(("al".into(), "repox_t0k".into())),
+                        Some(("al".into(), "repox-t0k".into())),
                         "{text:?} -> {new:?}"
                     );
-                    assert_eq!(edit(&new, "repox.lan", "al", "repox_t0k").unwrap(), new);
+                    assert_eq!(edit(&new, "repox.lan", "al", "repox-t0k").unwrap(), new);
                     let after: Vec<_> = hosts.iter().map(|h| lookup(&new, h)).collect();
                     assert_eq!(before, after, "{text:?} -> {new:?}");
                 }

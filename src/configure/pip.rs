@@ -356,7 +356,7 @@ timeout = 10
         let mut t = target("https://repox.corp/");
         t.credentials = Some(super::super::target::Credentials {
             username: Some("ci".into()),
-            token: "repox_s3cret".into(),
+            token: "repox-s3cret".into(),
             password: false,
         });
         let ctx = Context {
@@ -373,7 +373,7 @@ timeout = 10
         assert!(plan.edits[1].secret);
         assert_eq!(
             plan.edits[1].after.as_deref(),
-            Some("machine repox.corp login ci password repox_s3cret\n")
+            Some("machine repox.corp login ci password repox-s3cret\n")
         );
     }
 

@@ -589,17 +589,17 @@ mod tests {
     #[test]
     fn credentials_file_and_global_setting() {
         let before = "# nexus\nrealm=Sonatype Nexus Repository Manager\nhost=nexus.corp\n";
-        let after = edit_credentials("", "repox.lan", "ci", "repox_t").unwrap();
+        let after = edit_credentials("", "repox.lan", "ci", "repox-t").unwrap();
         assert_eq!(
             after,
-            "realm=repox\nhost=repox.lan\nuser=ci\npassword=repox_t\n"
+            "realm=repox\nhost=repox.lan\nuser=ci\npassword=repox-t\n"
         );
         assert_eq!(
-            edit_credentials(&after, "repox.lan", "ci", "repox_t").unwrap(),
+            edit_credentials(&after, "repox.lan", "ci", "repox-t").unwrap(),
             after
         );
         // One Ivy credentials file holds one login: another server's is never overwritten.
-        let err = edit_credentials(before, "repox.lan", "ci", "repox_t").unwrap_err();
+        let err = edit_credentials(before, "repox.lan", "ci", "repox-t").unwrap_err();
         assert_eq!(err.line, 3);
         let global = edit_global_sbt("ThisBuild / scalaVersion := \"3.3.1\"\n");
         insta::assert_snapshot!("sbt_global_sbt", global);
@@ -608,10 +608,10 @@ mod tests {
         let mut t = target("https://repox.lan/");
         t.credentials = Some(super::super::target::Credentials {
             username: Some("ci".into()),
-            token: "repox_t".into(),
+            token: "repox-t".into(),
             password: false,
         });
-        assert!(!edit_repositories("", &t).unwrap().contains("repox_t"));
+        assert!(!edit_repositories("", &t).unwrap().contains("repox-t"));
     }
 
     #[test]

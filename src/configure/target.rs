@@ -15,7 +15,7 @@ use url::Url;
 pub const DEFAULT_USERNAME: &str = "__token__";
 
 /// The prefix of tokens made by `repox token create`.
-pub const TOKEN_PREFIX: &str = "repox_";
+pub use repox_proxy::auth::secret::TOKEN_PREFIX;
 
 /// Credentials for the repox server. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]

@@ -348,12 +348,12 @@ compile-bytecode = true
         let mut t = target("http://127.0.0.1:8078/");
         t.credentials = Some(super::super::target::Credentials {
             username: Some("al".into()),
-            token: "repox_t".into(),
+            token: "repox-t".into(),
             password: false,
         });
         let after = edit("", &t).unwrap();
         assert!(after.contains("authenticate = \"always\"\n"), "{after}");
-        assert!(!after.contains("repox_t"), "{after}");
+        assert!(!after.contains("repox-t"), "{after}");
         assert_eq!(edit(&after, &t).unwrap(), after);
     }
 

@@ -121,8 +121,8 @@ mod tests {
 
     #[test]
     fn without_user() {
-        let got = authorization(None, &base(), &vars(&[("REPOX_TOKEN", "repox_x")]), None);
-        assert_eq!(header(got.unwrap()).as_deref(), Some("Bearer repox_x"));
+        let got = authorization(None, &base(), &vars(&[("REPOX_TOKEN", "repox-x")]), None);
+        assert_eq!(header(got.unwrap()).as_deref(), Some("Bearer repox-x"));
         let got = authorization(None, &base(), &vars(&[]), Some(NETRC));
         assert_eq!(header(got.unwrap()).as_deref(), Some("Basic YWw6cHc="));
         let other = Url::parse("http://127.0.0.1:8078/").unwrap();

@@ -58,7 +58,7 @@ impl Team {
         );
         let token = text(&out.stdout).trim().to_owned();
         assert!(
-            token.starts_with("repox_") && !token.contains(char::is_whitespace),
+            token.starts_with("repox-") && !token.contains(char::is_whitespace),
             "token create printed {token:?}"
         );
         let serve = RepoxServer::with_config(&config);
@@ -297,7 +297,7 @@ fn uv_installs_with_the_netrc_login_and_fails_without_it() {
         team.path(".netrc"),
         netrc.replace(
             &team.token,
-            "repox_wrongwrongwrongwrongwrongwrongwrongwrong",
+            "repox-wrongwrongwrongwrongwrongwrongwrongwrong",
         ),
     )
     .unwrap();
@@ -378,7 +378,7 @@ fn cargo_fetches_with_the_registry_token_and_fails_with_a_wrong_one() {
         &credentials,
         toml.replace(
             &team.token,
-            "repox_wrongwrongwrongwrongwrongwrongwrongwrong",
+            "repox-wrongwrongwrongwrongwrongwrongwrongwrong",
         ),
     )
     .unwrap();
@@ -495,7 +495,7 @@ fn warm_logs_in_with_the_user_and_is_refused_without() {
     // Wrong credentials last: failed logins count towards the per-address lockout.
     let out = warm(
         &["--user", USER],
-        Some("repox_wrongwrongwrongwrongwrongwrongwrong"),
+        Some("repox-wrongwrongwrongwrongwrongwrongwrong"),
     );
     assert!(!out.status.success());
     let stderr = text(&out.stderr);

@@ -481,7 +481,7 @@ fn project_scope_edits_the_project_file() {
 
 #[test]
 fn user_credentials_are_masked_named_by_status_and_undone() {
-    const SECRET: &str = "repox_Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg";
+    const SECRET: &str = "repox-Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg";
     let sandbox = Sandbox::new();
     sandbox.write(".netrc", "machine other.example login me password keep\n");
     let clients = [
@@ -618,7 +618,7 @@ fn credentials_over_plain_http_across_a_network_are_warned_about() {
         "--url",
     ];
     let remote = [&args[..], &["http://repox.lan:8078/"]].concat();
-    let out = sandbox.repox_env(&remote, &[("T", "repox_x")]);
+    let out = sandbox.repox_env(&remote, &[("T", "repox-x")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains(
@@ -628,7 +628,7 @@ fn credentials_over_plain_http_across_a_network_are_warned_about() {
         text(&out.stderr)
     );
     for quiet in ["https://repox.lan/", "http://127.0.0.1:8078/"] {
-        let out = sandbox.repox_env(&[&args[..], &[quiet]].concat(), &[("T", "repox_x")]);
+        let out = sandbox.repox_env(&[&args[..], &[quiet]].concat(), &[("T", "repox-x")]);
         assert!(out.status.success());
         assert!(!text(&out.stderr).contains("plain http"), "{quiet}");
     }

@@ -132,14 +132,14 @@ fn user_and_token_commands_keep_hashes_in_a_private_file() {
     let (stdout, stderr) = ok(repox(&config, &create, None));
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let token = stdout.trim_end();
-    assert!(token.starts_with("repox_") && token.len() >= 46, "{token}");
+    assert!(token.starts_with("repox-") && token.len() >= 46, "{token}");
     assert!(stderr.contains("shown only this once"), "{stderr}");
     assert!(!fs_err::read_to_string(&file).unwrap().contains(token));
     let (second, _) = ok(repox(&config, &["token", "create", "ci"], None));
     assert_ne!(second, stdout);
 
     let (list, _) = ok(repox(&config, &["token", "list", "alice"], None));
-    assert!(!list.contains(token) && !list.contains("repox_"), "{list}");
+    assert!(!list.contains(token) && !list.contains("repox-"), "{list}");
     let row = list.lines().find(|l| l.contains("laptop")).unwrap();
     assert!(!row.contains("never"), "90d tokens expire: {row}");
     let id = row.split_whitespace().next().unwrap().to_owned();

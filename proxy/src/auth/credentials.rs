@@ -86,9 +86,9 @@ mod tests {
             }
             Credentials::Token(_) => panic!("basic expected"),
         }
-        for v in ["Bearer repox_abc", "bearer  repox_abc", "repox_abc"] {
+        for v in ["Bearer repox-abc", "bearer  repox-abc", "repox-abc"] {
             match parse(v).unwrap().unwrap() {
-                Credentials::Token(t) => assert_eq!(t.expose(), "repox_abc"),
+                Credentials::Token(t) => assert_eq!(t.expose(), "repox-abc"),
                 Credentials::Basic { .. } => panic!("token expected for {v}"),
             }
         }

@@ -283,12 +283,12 @@ mod tests {
     fn conda_tokens_are_found_only_below_conda_repositories() {
         let auth = Auth::new(&Config::embedded()).unwrap();
         assert_eq!(
-            auth.conda_token("/conda/t/repox_abc/conda-forge/noarch/x.json"),
-            Some(("conda", "repox_abc", "conda-forge/noarch/x.json"))
+            auth.conda_token("/conda/t/repox-abc/conda-forge/noarch/x.json"),
+            Some(("conda", "repox-abc", "conda-forge/noarch/x.json"))
         );
-        assert_eq!(auth.conda_token("/pypi/t/repox_abc/x"), None);
+        assert_eq!(auth.conda_token("/pypi/t/repox-abc/x"), None);
         assert_eq!(auth.conda_token("/conda/t//x"), None);
-        let uri: Uri = "/conda/t/repox_abc/cf/noarch/x.json?a=1".parse().unwrap();
+        let uri: Uri = "/conda/t/repox-abc/cf/noarch/x.json?a=1".parse().unwrap();
         let stripped = strip_path(&uri, "conda", "cf/noarch/x.json").unwrap();
         assert_eq!(stripped.to_string(), "/conda/cf/noarch/x.json?a=1");
     }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 /// Every token starts with this, so a leaked one is recognisable (secret scanners) and repox
 /// can tell its own tokens from anaconda.org channel tokens.
-pub const TOKEN_PREFIX: &str = "repox_";
+pub const TOKEN_PREFIX: &str = "repox-";
 
 /// Random base62 characters after the prefix: 40 × log2(62) ≈ 238 bits.
 const TOKEN_CHARS: usize = 40;
@@ -75,7 +75,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     }
 }
 
-/// A new token: `repox_` and 40 random base62 characters.
+/// A new token: `repox-` and 40 random base62 characters.
 pub fn new_token() -> Result<String, HashError> {
     let mut token = String::from(TOKEN_PREFIX);
     while token.len() < TOKEN_PREFIX.len() + TOKEN_CHARS {

@@ -163,7 +163,7 @@ async fn every_client_scheme_is_accepted_and_the_rest_refused() {
         (basic("alice", &token), denied, "another user's token"),
         (basic("bob", ""), denied, "token-only user without a token"),
         (format!("Bearer {token}x"), denied, "unknown token"),
-        ("Bearer repox_".to_owned(), denied, "empty token"),
+        ("Bearer repox-".to_owned(), denied, "empty token"),
         ("Basic !!".to_owned(), denied, "malformed Basic"),
         ("Digest x".to_owned(), denied, "unknown scheme"),
     ];
@@ -557,7 +557,7 @@ async fn a_repox_token_in_a_conda_path_logs_in_and_never_goes_upstream() {
         up.count(Method::GET, "t/anaconda-tok/private/channeldata.json"),
         1
     );
-    let wrong_open = format!("conda/t/repox_{}/fixture/channeldata.json", "0".repeat(40));
+    let wrong_open = format!("conda/t/repox-{}/fixture/channeldata.json", "0".repeat(40));
     assert_eq!(
         open.status(&wrong_open, None).await,
         StatusCode::UNAUTHORIZED
