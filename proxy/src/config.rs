@@ -43,6 +43,15 @@ pub struct ServerConfig {
     /// Serve only what is cached; misses get 504.
     #[serde(default)]
     pub offline: bool,
+    /// PEM certificate chain: with `tls_key`, serve HTTPS instead of HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Open connections allowed from one client address; more are closed at once.
+    #[serde(default = "max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerConfig {
@@ -51,8 +60,15 @@ impl Default for ServerConfig {
             listen: default_listen(),
             cache_dir: None,
             offline: false,
+            tls_cert: None,
+            tls_key: None,
+            max_connections_per_ip: max_connections_per_ip(),
         }
     }
+}
+
+fn max_connections_per_ip() -> usize {
+    256
 }
 
 fn default_listen() -> SocketAddr {

@@ -1,25 +1,36 @@
 //! The HTTP server: one port, one path prefix per repository (`/maven/`, `/pypi/`, …), operator
 //! endpoints under `/-/`, one log line and one metrics update per request, and a graceful stop.
+//!
+//! The accept loop is hyper's own (not `axum::serve`) so that it can guard the edge: a client
+//! that does not finish its request headers within [`HEADER_READ_TIMEOUT`] is disconnected, one
+//! address holds at most `[server] max_connections_per_ip` connections, HTTPS is served with
+//! rustls when `[server] tls_cert`/`tls_key` are set, and every request carries the peer address
+//! as `ConnectInfo<SocketAddr>`. A panic in a handler is caught and answered 500 (`catch_panic`).
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
+use futures_util::FutureExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Kind};
 use crate::ecosystem::{cargo, conda, maven, npm, pypi};
-use crate::error::Failure;
+use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
@@ -29,6 +40,12 @@ use crate::upstream::UpstreamSetupError;
 
 /// Says whether the answer came from the cache (`hit`, `miss`, `stale`, ...).
 const X_REPOX_CACHE: HeaderName = HeaderName::from_static("x-repox-cache");
+
+/// A connection that has not sent complete request headers by then is closed (slowloris).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time allowed for a TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +68,16 @@ pub enum StartError {
         addr: SocketAddr,
         /// Why.
         source: std::io::Error,
+    },
+    /// `tls_cert` or `tls_key` cannot be used.
+    #[error("TLS: cannot use `{}` ([server] {key}): {why}", path.display())]
+    Tls {
+        /// `tls_cert` or `tls_key`.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the fix.
+        why: String,
     },
 }
 
@@ -104,10 +131,18 @@ impl App {
 
     /// The router for this app.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
+        let router = Router::new()
             .route("/-/health", get(health))
-            .route("/-/metrics", get(metrics))
+            .route("/-/metrics", get(metrics));
+        // Lets the unit tests prove that a panic is one failed request; absent from builds.
+        #[cfg(test)]
+        let router = router.route(
+            "/-/test-panic",
+            get(|| async { panic!("a test asked for a panic") }),
+        );
+        router
             .fallback(dispatch)
+            .layer(middleware::from_fn(catch_panic))
             .layer(middleware::from_fn_with_state(self.clone(), log_request))
             .with_state(self.clone())
     }
@@ -118,11 +153,14 @@ pub struct Server {
     listener: TcpListener,
     app: Arc<App>,
     cache_dir: PathBuf,
+    tls: Option<TlsAcceptor>,
+    max_per_ip: usize,
 }
 
 impl Server {
     /// Opens the cache, builds the repositories and binds the listener.
     pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let tls = tls_acceptor(&config.server)?;
         let app = App::new(&config)?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
@@ -139,6 +177,8 @@ impl Server {
             listener,
             app,
             cache_dir,
+            tls,
+            max_per_ip: config.server.max_connections_per_ip.max(1),
         })
     }
 
@@ -146,7 +186,12 @@ impl Server {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .expect("a bound listener has an address")
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// True when the server speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The cache directory.
@@ -172,24 +217,219 @@ impl Server {
             signal.await;
             stopping.cancel();
         });
-        let graceful = stop.clone();
-        let serve = axum::serve(
+        let router = self.app.router();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        let limit = Arc::new(PerAddress::new(self.max_per_ip));
+        loop {
+            let (tcp, peer) = tokio::select! {
+                () = stop.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let Some(slot) = limit.take(peer.ip()) else {
+                tracing::warn!(
+                    "refused a connection from {}: it already has {} open",
+                    peer.ip(),
+                    self.max_per_ip
+                );
+                continue;
+            };
             // Bodies of fills in progress end with a small write (the held-back last byte):
             // without TCP_NODELAY it could wait for the client's delayed ACK.
-            self.listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            }),
-            self.app.router(),
-        )
-        .with_graceful_shutdown(async move {
-            graceful.cancelled().await;
-        });
+            let _ = tcp.set_nodelay(true);
+            let service = with_peer(router.clone(), peer);
+            let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), self.tls.clone());
+            tokio::spawn(async move {
+                let _slot = slot;
+                match tls {
+                    None => serve_connection(&builder, watcher, tcp, service).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(stream)) => {
+                                serve_connection(&builder, watcher, stream, service).await;
+                            }
+                            Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                            Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
+                        }
+                    }
+                }
+            });
+        }
+        drop(self.listener);
         tokio::select! {
-            result = serve => result,
-            () = async { stop.cancelled().await; tokio::time::sleep(Duration::from_secs(10)).await } => {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(Duration::from_secs(10)) => {
                 tracing::warn!("open requests did not finish within 10 s; stopping anyway");
-                Ok(())
             }
+        }
+        Ok(())
+    }
+}
+
+/// The router as a hyper service that puts `ConnectInfo(peer)` into every request.
+fn with_peer(
+    router: Router,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone
++ Send
++ 'static {
+    hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        tower::ServiceExt::oneshot(router.clone(), req)
+    })
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2) until it closes or the server stops.
+async fn serve_connection<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    service: S,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!("connection ended: {e}");
+    }
+}
+
+/// Open connections per client address.
+struct PerAddress {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`PerAddress`]; given back when dropped.
+struct Slot {
+    limit: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn new(max: usize) -> PerAddress {
+        PerAddress {
+            max,
+            open: Mutex::default(),
+        }
+    }
+
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            limit: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.limit.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The TLS acceptor for `tls_cert`/`tls_key`, with the crypto provider reqwest uses
+/// (aws-lc-rs). Both or neither must be set.
+fn tls_acceptor(server: &crate::config::ServerConfig) -> Result<Option<TlsAcceptor>, StartError> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = match (&server.tls_cert, &server.tls_key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(cert), None) => {
+            return Err(StartError::Tls {
+                key: "tls_cert",
+                path: cert.clone(),
+                why: "`tls_key` is not set; set both or neither".into(),
+            });
+        }
+        (None, Some(key)) => {
+            return Err(StartError::Tls {
+                key: "tls_key",
+                path: key.clone(),
+                why: "`tls_cert` is not set; set both or neither".into(),
+            });
+        }
+    };
+    let bad = |key: &'static str, path: &Path, why: String| StartError::Tls {
+        key,
+        path: path.to_owned(),
+        why,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| bad("tls_cert", cert, format!("{e} (expected a PEM certificate chain)")))?;
+    if certs.is_empty() {
+        return Err(bad("tls_cert", cert, "no PEM certificate in the file".into()));
+    }
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad("tls_key", key, format!("{e} (expected a PEM private key)")))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("tls_cert", cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, private)
+        .map_err(|e| bad("tls_key", key, format!("{e} (does the key match the certificate?)")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+}
+
+/// Turns a panic in a handler into a 500 and a log line naming the request, so one bug fails
+/// one request instead of dropping the client's connection.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            tracing::error!("{method} {} panicked: {what}", redact(&path));
+            Failure::Internal("the request failed inside repox; see its log".into())
+                .into_response()
         }
     }
 }
@@ -225,6 +465,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
             serde_json::json!({
                 "name": r.name,
                 "kind": r.config.kind.as_str(),
+                // `base` never carries credentials (they are moved out in `Upstream::new`).
                 "upstreams": r.upstreams.iter().map(|u| serde_json::json!({"name": u.name, "url": u.base.as_str(), "priority": u.priority})).collect::<Vec<_>>(),
             })
         })
@@ -393,6 +634,8 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         .metrics
         .request(repository, status.as_u16(), cache, bytes);
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // conda's `/t/<token>/` is a credential: never in the log.
+    let path = redact(&path);
     if path.starts_with("/-/") {
         tracing::debug!("{method} {path} {} {ms:.1}ms", status.as_u16());
     } else {

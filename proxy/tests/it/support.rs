@@ -302,6 +302,7 @@ impl Proxy {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 cache_dir: Some(cache.path().to_owned()),
                 offline,
+                ..ServerConfig::default()
             },
             repositories,
         };

@@ -30,6 +30,7 @@ use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, Presentation};
 use crate::server::request_origin;
 use crate::store::Entry;
+use crate::upstream::push_under;
 
 /// Rewritten documents by (upstream digest, origin, repository, name).
 static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(256 << 20));
@@ -45,7 +46,9 @@ const NAME: &AsciiSet = &CONTROLS
     .add(b'?')
     .add(b'`')
     .add(b'{')
-    .add(b'}');
+    .add(b'}')
+    .add(b'/')
+    .add(b'\\');
 
 const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 
@@ -112,17 +115,18 @@ pub(super) async fn serve(
         None => Variant::from_request(req),
     };
     // npm spells the scope's slash `%2f` (npm-package-arg `escapedName`).
+    // Every segment is escaped whole (`/` too) and pushed onto the base, never joined.
     let escaped = utf8_percent_encode(name, NAME)
         .to_string()
-        .replacen('/', "%2f", 1);
+        .replacen("%2F", "%2f", 1);
     let (key, upstream_path) = match version {
         None => (
             format!("{}/packuments/{name}/{}", repo.name, variant.key()),
-            escaped,
+            vec![escaped],
         ),
         Some(v) => (
             format!("{}/versions/{name}/{v}", repo.name),
-            format!("{escaped}/{}", utf8_percent_encode(v, NAME)),
+            vec![escaped, utf8_percent_encode(v, NAME).to_string()],
         ),
     };
     let mut res = Resource::new(repo, path);
@@ -133,7 +137,7 @@ pub(super) async fn serve(
         repo.upstreams
             .iter()
             .enumerate()
-            .filter_map(|(i, u)| u.base.join(&upstream_path).ok().map(|url| (i, url)))
+            .filter_map(|(i, u)| Some((i, push_under(&u.base, &upstream_path, false).ok()?)))
             .collect(),
     );
     let (entry, cache) = match repo.entry(&res).await {

@@ -65,7 +65,7 @@ pub(super) async fn serve(
         let standard = repo
             .upstreams
             .iter()
-            .any(|u| u.url_for(&res.path).as_str() == info.url);
+            .any(|u| u.url_for(&res.path).is_ok_and(|url| url.as_str() == info.url));
         if !standard && let Ok(url) = Url::parse(&info.url) {
             let i = repo
                 .upstreams

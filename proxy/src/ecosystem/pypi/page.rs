@@ -124,7 +124,8 @@ fn resource(repo: &Repository, i: usize, which: Which<'_>) -> Resource {
     };
     let path = RepoPath::parse(&path).expect("a valid project name is a valid path");
     let url = match which {
-        Which::Project(_) => up.url_for(&path),
+        // A normalized project name is one plain segment: this cannot leave the base.
+        Which::Project(_) => up.url_for(&path).unwrap_or_else(|_| up.base.clone()),
         Which::Index => up.base.clone(),
     };
     let mut res = Resource::new(repo, path);
