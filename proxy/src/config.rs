@@ -52,6 +52,9 @@ pub struct ServerConfig {
     /// Open connections allowed from one client address; more are closed at once.
     #[serde(default = "max_connections_per_ip")]
     pub max_connections_per_ip: usize,
+    /// A client that has not sent its request headers by then is disconnected.
+    #[serde(default = "header_read_timeout", with = "duration")]
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -63,12 +66,17 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             max_connections_per_ip: max_connections_per_ip(),
+            header_read_timeout: header_read_timeout(),
         }
     }
 }
 
 fn max_connections_per_ip() -> usize {
     256
+}
+
+fn header_read_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_listen() -> SocketAddr {
