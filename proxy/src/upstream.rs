@@ -374,10 +374,7 @@ impl Reach {
             }
         };
         if internal && !self.internal_ok() {
-            return Err(format!(
-                "`{}` is a loopback, link-local or private address",
-                url.host_str().unwrap_or_default()
-            ));
+            return Err("the host is a loopback, link-local or private address".into());
         }
         Ok(())
     }
@@ -403,10 +400,8 @@ impl reqwest::dns::Resolve for GuardedDns {
                 .filter(|a| !is_internal(a.ip()))
                 .collect();
             if public.is_empty() {
-                return Err(format!(
-                    "`{host}` resolves only to loopback, link-local or private addresses"
-                )
-                .into());
+                tracing::warn!("not connecting to `{host}`: it resolves only to internal addresses");
+                return Err("the host resolves only to loopback, link-local or private addresses".into());
             }
             Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
         })
