@@ -403,6 +403,11 @@ async fn npm_and_cargo_account_endpoints_never_get_repox_credentials() {
     assert_eq!(proxy.get("cargo/api/v1/crates?q=serde").await.status(), 200);
     let search = cargo.log().into_iter().find(|l| l.path == "api/v1/crates").unwrap();
     assert!(search.headers.contains_key(http::header::AUTHORIZATION));
+    // config.json embeds the client's origin: a shared cache must key it by Host.
+    let config = proxy.get("cargo/index/config.json").await;
+    assert_eq!(config.status(), 200);
+    let vary = config.headers()[http::header::VARY].to_str().unwrap();
+    assert!(vary.contains("Host") && vary.contains("X-Forwarded-Proto"), "{vary}");
     // The credentials are not shown by health.
     let health = proxy.get("-/health").await.text().await.unwrap();
     assert!(!health.contains("s3cret") && !health.contains("t0ken"), "{health}");
@@ -508,4 +513,62 @@ async fn https_is_served_with_the_configured_certificate() {
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
     let _ = stop.send(());
     let _ = task.await;
+}
+
+/// Files below `dir`, recursively.
+fn files_below(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            if e.file_type().unwrap().is_dir() {
+                files_below(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn many_host_headers_do_not_grow_the_cache_and_origin_documents_vary() {
+    use crate::conda_support::{Channel, Variants, package};
+    let up = TestUpstream::start().await;
+    let variants = Variants {
+        zst: false,
+        bz2: false,
+        shards: false,
+    };
+    let ch = Channel::new(&up, "fixture", variants);
+    let base = format!("{}fixture/noarch/", up.url);
+    ch.info
+        .lock()
+        .unwrap()
+        .insert("base_url".into(), base.into());
+    ch.publish("noarch", &[&package("a", "1.0", &[], "noarch")]);
+    let proxy = Proxy::start_repos(vec![("conda", repo(Kind::Conda, &[("org", &up.url, 0)]))]).await;
+    let c = client();
+    for n in 0..200 {
+        let resp = c
+            .get(proxy.at("conda/fixture/noarch/repodata.json"))
+            .header(http::header::HOST, format!("h{n}.example"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let vary = resp.headers()[http::header::VARY].to_str().unwrap().to_owned();
+        assert!(vary.contains("Host") && vary.contains("X-Forwarded-Host"), "{vary}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(
+            body["info"]["base_url"],
+            format!("http://h{n}.example/conda/fixture/noarch/")
+        );
+    }
+    let rewritten = files_below(&proxy.cache.path().join("data-v1/conda/~rewritten"));
+    assert!(
+        (1..=8).contains(&rewritten),
+        "{rewritten} files for 200 hosts (an entry is a body and its metadata)"
+    );
 }

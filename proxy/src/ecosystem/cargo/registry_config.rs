@@ -71,7 +71,8 @@ pub(super) async fn serve(
             cache_control: repo.presentation(&res, entry.meta.fetched_at).cache_control,
             checksum_headers: false,
         };
-        let resp = respond::entry_response(method, req, &served, presentation);
+        let mut resp = respond::entry_response(method, req, &served, presentation);
+        respond::vary_on_origin(resp.headers_mut());
         return tagged(resp, cache, Some(entry.meta.upstream.clone()));
     }
     tagged(last.into_response(), "miss", None)

@@ -157,6 +157,7 @@ pub(super) async fn serve(
     let mut resp = respond::entry_response(method, req, &rewritten, presentation);
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
+    respond::vary_on_origin(resp.headers_mut());
     tagged(resp, cache, upstream)
 }
 

@@ -106,11 +106,9 @@ pub async fn serve(
         checksum_headers: false,
     };
     let upstream = Some(entry.meta.upstream.clone());
-    tagged(
-        respond::entry_response(method, req, &rewritten, pres),
-        cache,
-        upstream,
-    )
+    let mut resp = respond::entry_response(method, req, &rewritten, pres);
+    respond::vary_on_origin(resp.headers_mut());
+    tagged(resp, cache, upstream)
 }
 
 /// Rewrites every file URL of a legacy JSON document to `base` + its repox location.
