@@ -119,6 +119,19 @@ impl RepoPath {
         self.segments().map(encode_segment)
     }
 
+    /// This path with `suffix` cut from its end (`x.xml.sha1` → `x.xml`), without decoding it
+    /// again; `None` when it does not end so or the last segment would be left empty.
+    pub fn strip_suffix(&self, suffix: &str) -> Option<RepoPath> {
+        let rest = self.path.strip_suffix(suffix)?;
+        let last = rest.rsplit('/').next().unwrap_or("");
+        if last.is_empty() || last == "." || last == ".." {
+            return None;
+        }
+        Some(RepoPath {
+            path: rest.to_owned(),
+        })
+    }
+
     /// A sibling path with `suffix` appended (`x.jar` → `x.jar.sha1`).
     pub fn with_suffix(&self, suffix: &str) -> RepoPath {
         RepoPath {
@@ -159,6 +172,15 @@ mod tests {
         ] {
             assert!(RepoPath::parse(raw).is_err(), "{raw} should be refused");
         }
+    }
+
+    #[test]
+    fn suffixes_are_cut_without_decoding_again() {
+        let p = RepoPath::parse("a%2500/maven-metadata.xml.sha1").unwrap();
+        let cut = p.strip_suffix(".sha1").unwrap();
+        assert_eq!(cut.as_str(), "a%00/maven-metadata.xml");
+        assert!(RepoPath::parse("a/.sha1").unwrap().strip_suffix(".sha1").is_none());
+        assert!(RepoPath::parse("a/x.md5").unwrap().strip_suffix(".sha1").is_none());
     }
 
     #[test]

@@ -48,10 +48,10 @@ pub async fn serve(
     checksum: Option<&str>,
 ) -> Response {
     let meta_path = match checksum {
-        Some(algorithm) => {
-            let base = &path.as_str()[..path.as_str().len() - algorithm.len() - 1];
-            RepoPath::parse(base).expect("a prefix of a valid path is valid")
-        }
+        Some(algorithm) => match path.strip_suffix(&format!(".{algorithm}")) {
+            Some(base) => base,
+            None => return tagged(Failure::NotFound.into_response(), "miss", None),
+        },
         None => path.clone(),
     };
     let mut res = Resource::new(repo, meta_path);

@@ -158,6 +158,10 @@ fn pieces(canary: &str) -> Vec<String> {
         "\\\\CANARY\\x",
         "%00",
         "a%00b",
+        "%2500",
+        "a%2500b",
+        "%255C",
+        "%252F",
         "..",
         ".",
         "%2e%2e",
@@ -209,6 +213,12 @@ fn pieces(canary: &str) -> Vec<String> {
         "x.jar",
         "repodata.json",
         "serde",
+        "maven-metadata.xml",
+        "maven-metadata.xml.sha1",
+        "maven-metadata.xml.md5",
+        "x.metadata",
+        "simple",
+        "packages",
     ]
     .iter()
     .map(|s| s.replace("CANARY", canary))
@@ -238,6 +248,18 @@ async fn hostile_paths_make_no_escapes_no_5xx_and_the_server_keeps_serving() {
                 format!("{prefix}{piece}/{piece}/download"),
             ] {
                 targets.push(("GET", shape));
+            }
+            // Before the file names each ecosystem treats specially.
+            for last in [
+                "maven-metadata.xml.sha1",
+                "maven-metadata.xml",
+                "repodata.json",
+                "download",
+                "x.tgz",
+                "json",
+                "x.whl.metadata",
+            ] {
+                targets.push(("GET", format!("{prefix}{piece}/{last}")));
             }
             targets.push(("HEAD", format!("{prefix}{piece}")));
         }
