@@ -135,7 +135,9 @@ mod tests {
         );
         let resp = failure.into_response();
         assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
         let body = String::from_utf8_lossy(&body);
         assert_eq!(
             body,

@@ -179,8 +179,18 @@ mod tests {
         let p = RepoPath::parse("a%2500/maven-metadata.xml.sha1").unwrap();
         let cut = p.strip_suffix(".sha1").unwrap();
         assert_eq!(cut.as_str(), "a%00/maven-metadata.xml");
-        assert!(RepoPath::parse("a/.sha1").unwrap().strip_suffix(".sha1").is_none());
-        assert!(RepoPath::parse("a/x.md5").unwrap().strip_suffix(".sha1").is_none());
+        assert!(
+            RepoPath::parse("a/.sha1")
+                .unwrap()
+                .strip_suffix(".sha1")
+                .is_none()
+        );
+        assert!(
+            RepoPath::parse("a/x.md5")
+                .unwrap()
+                .strip_suffix(".sha1")
+                .is_none()
+        );
     }
 
     #[test]

@@ -254,7 +254,9 @@ impl Server {
                 match tls {
                     None => serve_connection(&builder, watcher, tcp, service).await,
                     Some(acceptor) => {
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+                            .await
+                        {
                             Ok(Ok(stream)) => {
                                 serve_connection(&builder, watcher, stream, service).await;
                             }
@@ -394,9 +396,19 @@ fn tls_acceptor(server: &crate::config::ServerConfig) -> Result<Option<TlsAccept
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<_, _>>())
-        .map_err(|e| bad("tls_cert", cert, format!("{e} (expected a PEM certificate chain)")))?;
+        .map_err(|e| {
+            bad(
+                "tls_cert",
+                cert,
+                format!("{e} (expected a PEM certificate chain)"),
+            )
+        })?;
     if certs.is_empty() {
-        return Err(bad("tls_cert", cert, "no PEM certificate in the file".into()));
+        return Err(bad(
+            "tls_cert",
+            cert,
+            "no PEM certificate in the file".into(),
+        ));
     }
     let private = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| bad("tls_key", key, format!("{e} (expected a PEM private key)")))?;
@@ -406,7 +418,13 @@ fn tls_acceptor(server: &crate::config::ServerConfig) -> Result<Option<TlsAccept
         .map_err(|e| bad("tls_cert", cert, e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, private)
-        .map_err(|e| bad("tls_key", key, format!("{e} (does the key match the certificate?)")))?;
+        .map_err(|e| {
+            bad(
+                "tls_key",
+                key,
+                format!("{e} (does the key match the certificate?)"),
+            )
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
@@ -416,7 +434,10 @@ fn tls_acceptor(server: &crate::config::ServerConfig) -> Result<Option<TlsAccept
 async fn catch_panic(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
         Ok(resp) => resp,
         Err(panic) => {
             let what = panic
@@ -425,8 +446,7 @@ async fn catch_panic(req: Request, next: Next) -> Response {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".to_owned());
             tracing::error!("{method} {} panicked: {what}", redact(&path));
-            Failure::Internal("the request failed inside repox; see its log".into())
-                .into_response()
+            Failure::Internal("the request failed inside repox; see its log".into()).into_response()
         }
     }
 }
@@ -734,7 +754,10 @@ mod tests {
             .await;
         let mut buf = Vec::new();
         let read = third.read_to_end(&mut buf).await;
-        assert!(read.is_err() || buf.is_empty(), "the third connection was served");
+        assert!(
+            read.is_err() || buf.is_empty(),
+            "the third connection was served"
+        );
         drop(held);
         // Once they close, the address may connect again (bounded retries: the server sees
         // the close asynchronously).
@@ -769,7 +792,10 @@ mod tests {
             repositories: BTreeMap::new(),
         };
         let err = Server::bind(settings).await.err().unwrap().to_string();
-        assert!(err.contains("nope.pem") && err.contains("tls_cert"), "{err}");
+        assert!(
+            err.contains("nope.pem") && err.contains("tls_cert"),
+            "{err}"
+        );
         let only_cert = ServerConfig {
             tls_cert: Some(missing),
             ..config(&cache)
@@ -788,7 +814,9 @@ mod tests {
         })
         .await;
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-        slow.write_all(b"GET /-/health HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        slow.write_all(b"GET /-/health HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
         // Without the timeout this read never ends; the outer bound only keeps a failing test
         // from hanging.
         let mut buf = Vec::new();

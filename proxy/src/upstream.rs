@@ -219,7 +219,9 @@ impl Upstream {
             .header(header::ACCEPT_ENCODING, "identity");
         match &self.auth {
             _ if !same_origin => builder,
-            Some(c) if c.user.is_empty() => builder.bearer_auth(c.secret.as_deref().unwrap_or_default()),
+            Some(c) if c.user.is_empty() => {
+                builder.bearer_auth(c.secret.as_deref().unwrap_or_default())
+            }
             Some(c) => builder.basic_auth(&c.user, c.secret.as_deref()),
             None => builder,
         }
@@ -315,7 +317,10 @@ pub fn lies_under(url: &Url, base: &Url) -> bool {
         && url.username() == base.username()
         && url.password() == base.password()
         && (url.path().starts_with(&dir) || url.path() == base_path)
-        && !url.path().split('/').any(|s| s == ".." || s.eq_ignore_ascii_case("%2e%2e"))
+        && !url
+            .path()
+            .split('/')
+            .any(|s| s == ".." || s.eq_ignore_ascii_case("%2e%2e"))
 }
 
 /// Which addresses one upstream may reach: its own host always; loopback, link-local and
@@ -369,9 +374,7 @@ impl Reach {
             None => return Err("no host".into()),
             Some(Host::Ipv4(ip)) => is_internal(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => is_internal(IpAddr::V6(ip)),
-            Some(Host::Domain(d)) => {
-                is_local_name(d) && !d.eq_ignore_ascii_case(&self.base_host)
-            }
+            Some(Host::Domain(d)) => is_local_name(d) && !d.eq_ignore_ascii_case(&self.base_host),
         };
         if internal && !self.internal_ok() {
             return Err("the host is a loopback, link-local or private address".into());
@@ -389,19 +392,20 @@ impl reqwest::dns::Resolve for GuardedDns {
         let reach = self.0.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if host.eq_ignore_ascii_case(&reach.base_host) || reach.internal_ok_resolved().await {
                 return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
             }
-            let public: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|a| !is_internal(a.ip()))
-                .collect();
+            let public: Vec<SocketAddr> =
+                addrs.into_iter().filter(|a| !is_internal(a.ip())).collect();
             if public.is_empty() {
-                tracing::warn!("not connecting to `{host}`: it resolves only to internal addresses");
-                return Err("the host resolves only to loopback, link-local or private addresses".into());
+                tracing::warn!(
+                    "not connecting to `{host}`: it resolves only to internal addresses"
+                );
+                return Err(
+                    "the host resolves only to loopback, link-local or private addresses".into(),
+                );
             }
             Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
         })
@@ -474,8 +478,14 @@ mod tests {
     #[test]
     fn pushed_segments_stay_under_the_base() {
         for (raw, want) in [
-            ("org/a/1.0/a.jar", "https://repo.example/maven2/org/a/1.0/a.jar"),
-            ("http:127.0.0.1:9/secret", "https://repo.example/maven2/http:127.0.0.1:9/secret"),
+            (
+                "org/a/1.0/a.jar",
+                "https://repo.example/maven2/org/a/1.0/a.jar",
+            ),
+            (
+                "http:127.0.0.1:9/secret",
+                "https://repo.example/maven2/http:127.0.0.1:9/secret",
+            ),
             ("ftp:x", "https://repo.example/maven2/ftp:x"),
             ("a%3Fb=c/d%23e", "https://repo.example/maven2/a%3Fb=c/d%23e"),
             ("%252e%252e/x", "https://repo.example/maven2/%252e%252e/x"),
@@ -490,7 +500,10 @@ mod tests {
     #[test]
     fn segments_that_would_leave_the_base_are_refused() {
         assert_eq!(push_under(&base(), ["..", "x"], false), Err(OutsideBase));
-        assert_eq!(push_under(&base(), ["%2e%2e", "x"], false), Err(OutsideBase));
+        assert_eq!(
+            push_under(&base(), ["%2e%2e", "x"], false),
+            Err(OutsideBase)
+        );
         assert_eq!(push_under(&base(), ["", "x"], false), Err(OutsideBase));
         let other = Url::parse("https://repo.example/other/x").unwrap();
         assert!(!lies_under(&other, &base()));
@@ -513,9 +526,17 @@ mod tests {
         ] {
             assert!(public.allows(&Url::parse(url).unwrap()).is_err(), "{url}");
         }
-        assert!(public.allows(&Url::parse("https://files.example/x").unwrap()).is_ok());
+        assert!(
+            public
+                .allows(&Url::parse("https://files.example/x").unwrap())
+                .is_ok()
+        );
         let local = Reach::new(&Url::parse("http://127.0.0.1:9000/m/").unwrap());
-        assert!(local.allows(&Url::parse("http://10.1.2.3/x").unwrap()).is_ok());
+        assert!(
+            local
+                .allows(&Url::parse("http://10.1.2.3/x").unwrap())
+                .is_ok()
+        );
     }
 
     #[test]
@@ -524,7 +545,10 @@ mod tests {
         let up = Upstream::new(&UpstreamConfig::new("m", url)).unwrap();
         assert_eq!(up.base.as_str(), "https://repo.example/m/");
         let auth = up.auth.clone().unwrap();
-        assert_eq!((auth.user.as_str(), auth.secret.as_deref()), ("alice", Some("s:cret")));
+        assert_eq!(
+            (auth.user.as_str(), auth.secret.as_deref()),
+            ("alice", Some("s:cret"))
+        );
         assert!(!format!("{up:?}").contains("s:cret"));
     }
 }

@@ -155,9 +155,16 @@ fn config_show_hides_passwords_written_in_urls() {
         .args(["--config", file.to_str().unwrap(), "config", "show"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let shown = String::from_utf8(out.stdout).unwrap();
-    assert!(!shown.contains("hunter2") && !shown.contains("pw-77"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("pw-77"),
+        "{shown}"
+    );
     assert!(
         shown.contains("url = \"https://alice:***@repo.corp.example/maven2/\""),
         "{shown}"

@@ -117,7 +117,8 @@ async fn raw(proxy: &Proxy, method: &str, target: &str) -> Option<u16> {
         proxy.url.port().unwrap()
     );
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("{method} {target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+    let request =
+        format!("{method} {target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
     tcp.write_all(request.as_bytes()).await.ok()?;
     let mut answer = Vec::new();
     let _ = tcp.read_to_end(&mut answer).await;
@@ -286,7 +287,9 @@ async fn hostile_paths_make_no_escapes_no_5xx_and_the_server_keeps_serving() {
     for (method, target) in &targets {
         tried += 1;
         match raw(&fleet.proxy, method, target).await {
-            Some(status) if status >= 500 => server_errors.push(format!("{status} {method} {target}")),
+            Some(status) if status >= 500 => {
+                server_errors.push(format!("{status} {method} {target}"))
+            }
             Some(_) => {}
             // hyper drops requests it cannot parse (raw `\` or `%` are fine; this is a guard).
             None => closed += 1,
@@ -322,8 +325,16 @@ async fn the_ssrf_and_panics_of_issue_10_are_gone() {
         fleet.canary.url.port().unwrap()
     );
     fleet.canary.put("secret.txt", "the secret");
-    let status = raw(&fleet.proxy, "GET", &format!("/maven/http:{canary}/secret.txt")).await;
-    assert!(status.is_some_and(|s| (400..500).contains(&s)), "{status:?}");
+    let status = raw(
+        &fleet.proxy,
+        "GET",
+        &format!("/maven/http:{canary}/secret.txt"),
+    )
+    .await;
+    assert!(
+        status.is_some_and(|s| (400..500).contains(&s)),
+        "{status:?}"
+    );
     assert_eq!(fleet.canary.total(), 0, "repox fetched the client's URL");
     let maven = fleet.upstream("maven");
     assert_eq!(
@@ -333,9 +344,15 @@ async fn the_ssrf_and_panics_of_issue_10_are_gone() {
         maven.log()
     );
     let status = raw(&fleet.proxy, "GET", "/maven/http:").await;
-    assert!(status.is_some_and(|s| (400..500).contains(&s)), "{status:?}");
+    assert!(
+        status.is_some_and(|s| (400..500).contains(&s)),
+        "{status:?}"
+    );
     let status = raw(&fleet.proxy, "HEAD", "/maven/ftp:").await;
-    assert!(status.is_some_and(|s| (400..500).contains(&s)), "{status:?}");
+    assert!(
+        status.is_some_and(|s| (400..500).contains(&s)),
+        "{status:?}"
+    );
     assert!(fleet.escapes().is_empty(), "{:?}", fleet.escapes());
 }
 
@@ -348,7 +365,11 @@ async fn cargo_versions_are_semver_only() {
         "/cargo/dl/serde/1.0.0%23x/download",
         "/cargo/dl/serde/1.0.0%2F..%2F..%2Fx/download",
     ] {
-        assert_eq!(raw(&fleet.proxy, "GET", target).await, Some(400), "{target}");
+        assert_eq!(
+            raw(&fleet.proxy, "GET", target).await,
+            Some(400),
+            "{target}"
+        );
     }
     let cargo = fleet.upstream("cargo");
     assert!(
@@ -399,11 +420,20 @@ async fn npm_and_cargo_account_endpoints_never_get_repox_credentials() {
         assert!(body.contains("repox"), "{path}: {body}");
     }
     assert!(
-        npm.log().iter().all(|l| l.path.ends_with("search") || l.path.ends_with("ping")),
+        npm.log()
+            .iter()
+            .all(|l| l.path.ends_with("search") || l.path.ends_with("ping")),
         "{:?}",
         npm.log()
     );
-    assert_eq!(cargo.log().iter().filter(|l| l.path.contains("api/v1/me")).count(), 0);
+    assert_eq!(
+        cargo
+            .log()
+            .iter()
+            .filter(|l| l.path.contains("api/v1/me"))
+            .count(),
+        0
+    );
     // Search passes with the credential (moved out of the URL into basic auth), ping without.
     assert_eq!(proxy.get("npm/-/v1/search?text=x").await.status(), 200);
     assert_eq!(proxy.get("npm/-/ping").await.status(), 200);
@@ -423,16 +453,26 @@ async fn npm_and_cargo_account_endpoints_never_get_repox_credentials() {
     assert_eq!(auth("search").as_deref(), Some(basic.as_str()));
     assert_eq!(auth("ping"), None);
     assert_eq!(proxy.get("cargo/api/v1/crates?q=serde").await.status(), 200);
-    let search = cargo.log().into_iter().find(|l| l.path == "api/v1/crates").unwrap();
+    let search = cargo
+        .log()
+        .into_iter()
+        .find(|l| l.path == "api/v1/crates")
+        .unwrap();
     assert!(search.headers.contains_key(http::header::AUTHORIZATION));
     // config.json embeds the client's origin: a shared cache must key it by Host.
     let config = proxy.get("cargo/index/config.json").await;
     assert_eq!(config.status(), 200);
     let vary = config.headers()[http::header::VARY].to_str().unwrap();
-    assert!(vary.contains("Host") && vary.contains("X-Forwarded-Proto"), "{vary}");
+    assert!(
+        vary.contains("Host") && vary.contains("X-Forwarded-Proto"),
+        "{vary}"
+    );
     // The credentials are not shown by health.
     let health = proxy.get("-/health").await.text().await.unwrap();
-    assert!(!health.contains("s3cret") && !health.contains("t0ken"), "{health}");
+    assert!(
+        !health.contains("s3cret") && !health.contains("t0ken"),
+        "{health}"
+    );
     assert!(!health.contains("alice"), "{health}");
 }
 
@@ -570,7 +610,8 @@ async fn many_host_headers_do_not_grow_the_cache_and_origin_documents_vary() {
         .unwrap()
         .insert("base_url".into(), base.into());
     ch.publish("noarch", &[&package("a", "1.0", &[], "noarch")]);
-    let proxy = Proxy::start_repos(vec![("conda", repo(Kind::Conda, &[("org", &up.url, 0)]))]).await;
+    let proxy =
+        Proxy::start_repos(vec![("conda", repo(Kind::Conda, &[("org", &up.url, 0)]))]).await;
     let c = client();
     for n in 0..200 {
         let resp = c
@@ -580,8 +621,14 @@ async fn many_host_headers_do_not_grow_the_cache_and_origin_documents_vary() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        let vary = resp.headers()[http::header::VARY].to_str().unwrap().to_owned();
-        assert!(vary.contains("Host") && vary.contains("X-Forwarded-Host"), "{vary}");
+        let vary = resp.headers()[http::header::VARY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            vary.contains("Host") && vary.contains("X-Forwarded-Host"),
+            "{vary}"
+        );
         let body: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
         assert_eq!(
             body["info"]["base_url"],

@@ -1,9 +1,9 @@
 //! Integration tests of the proxy against real HTTP upstreams on 127.0.0.1.
 
 mod cargo;
-mod hostile;
 mod conda;
 mod conda_support;
+mod hostile;
 mod maven;
 mod npm;
 mod npm_support;

@@ -61,7 +61,11 @@ pub async fn handle(
         ["api", ..] => {
             let why = "repox passes only `cargo search` (api/v1/crates) to the registry's web \
                        API; publish, yank, owners and tokens go to the registry itself\n";
-            tagged((http::StatusCode::NOT_FOUND, why).into_response(), "pass", None)
+            tagged(
+                (http::StatusCode::NOT_FOUND, why).into_response(),
+                "pass",
+                None,
+            )
         }
         _ => tagged(Failure::NotFound.into_response(), "miss", None),
     }

@@ -28,7 +28,13 @@ fn resource(repo: &Repository, i: usize) -> Resource {
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/upstream-config/{}", repo.name, up.name);
     res.class = Class::Mutable(repo.config.index_ttl());
-    res.targets = Some(up.url_for(&res.path).ok().map(|url| (i, url)).into_iter().collect());
+    res.targets = Some(
+        up.url_for(&res.path)
+            .ok()
+            .map(|url| (i, url))
+            .into_iter()
+            .collect(),
+    );
     res
 }
 

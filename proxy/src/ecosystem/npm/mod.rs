@@ -80,15 +80,16 @@ fn read_only_endpoint(segments: &[&str]) -> Option<(Vec<String>, bool)> {
         ["-", "ping"] => Some((owned(segments), false)),
         ["-", "package", name @ .., "dist-tags"] if matches!(name.len(), 1 | 2) => {
             let name = match name {
-                [scope, name] if scope.starts_with('@') => format!(
-                    "{}%2f{}",
-                    encode_segment(scope),
-                    encode_segment(name)
-                ),
+                [scope, name] if scope.starts_with('@') => {
+                    format!("{}%2f{}", encode_segment(scope), encode_segment(name))
+                }
                 [name] if !name.starts_with('@') => encode_segment(name),
                 _ => return None,
             };
-            Some((vec!["-".into(), "package".into(), name, "dist-tags".into()], false))
+            Some((
+                vec!["-".into(), "package".into(), name, "dist-tags".into()],
+                false,
+            ))
         }
         _ => None,
     }
@@ -135,7 +136,15 @@ pub async fn audit(repo: &Arc<Repository>, parts: &http::request::Parts, body: B
         .map(encode_segment)
         .collect();
     let targets = passthrough::below_bases(repo, &segments, parts.uri.query());
-    passthrough::forward(repo, targets, Method::POST, &parts.headers, Some(body), true).await
+    passthrough::forward(
+        repo,
+        targets,
+        Method::POST,
+        &parts.headers,
+        Some(body),
+        true,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -169,6 +178,9 @@ mod tests {
         let (search, creds) = read_only_endpoint(&["-", "v1", "search"]).unwrap();
         assert_eq!((search.join("/").as_str(), creds), ("-/v1/search", true));
         let (tags, creds) = read_only_endpoint(&["-", "package", "@s", "n", "dist-tags"]).unwrap();
-        assert_eq!((tags.join("/").as_str(), creds), ("-/package/@s%2fn/dist-tags", false));
+        assert_eq!(
+            (tags.join("/").as_str(), creds),
+            ("-/package/@s%2fn/dist-tags", false)
+        );
     }
 }

@@ -62,10 +62,10 @@ pub(super) async fn serve(
     let cached = matches!(repo.services.store.get(&res.key).await, Ok(Some(_)));
     if !cached && let Some((upstream, info)) = lookup(repo, name, file).await {
         res.verify = verify_for(&info);
-        let standard = repo
-            .upstreams
-            .iter()
-            .any(|u| u.url_for(&res.path).is_ok_and(|url| url.as_str() == info.url));
+        let standard = repo.upstreams.iter().any(|u| {
+            u.url_for(&res.path)
+                .is_ok_and(|url| url.as_str() == info.url)
+        });
         if !standard && let Ok(url) = Url::parse(&info.url) {
             let i = repo
                 .upstreams

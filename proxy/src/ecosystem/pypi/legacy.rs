@@ -22,9 +22,9 @@ use crate::memo::Memo;
 use crate::path::{RepoPath, encode_segment};
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
-use crate::upstream::push_under;
 use crate::server::request_origin;
 use crate::store::{Entry, now_secs};
+use crate::upstream::push_under;
 
 static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(64 << 20));
 
@@ -44,7 +44,11 @@ pub async fn serve(
         ),
         Some(v) => (
             format!("{}/api/{project}/v/{v}", repo.name),
-            vec![encode_segment(project), encode_segment(v), "json".to_owned()],
+            vec![
+                encode_segment(project),
+                encode_segment(v),
+                "json".to_owned(),
+            ],
         ),
     };
     // The API sits beside the simple index: `<base>/../pypi/`, a constant, then pushed segments.
@@ -63,7 +67,13 @@ pub async fn serve(
     }
     let path = match RepoPath::parse(&format!("pypi/{}/json", encode_segment(project))) {
         Ok(path) => path,
-        Err(e) => return tagged(Failure::BadRequest(e.to_string()).into_response(), "miss", None),
+        Err(e) => {
+            return tagged(
+                Failure::BadRequest(e.to_string()).into_response(),
+                "miss",
+                None,
+            );
+        }
     };
     let mut res = Resource::new(repo, path);
     res.key = key;
