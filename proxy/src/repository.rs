@@ -196,7 +196,7 @@ impl Repository {
         t.retain(|(i, url)| match self.upstreams[*i].allows(url) {
             Ok(()) => true,
             Err(why) => {
-                tracing::warn!(key = %res.key, upstream = %self.upstreams[*i].name, "not fetching {url}: {why}");
+                tracing::warn!(key = %res.key, upstream = %self.upstreams[*i].name, "not fetching {}: {why}", crate::error::redact(url.as_str()));
                 false
             }
         });

@@ -134,7 +134,9 @@ impl App {
             .route("/-/metrics", get(metrics));
         // Lets the unit tests prove that a panic is one failed request; absent from builds.
         #[cfg(test)]
-        let router = router.route("/-/test-panic", get(tests::panic_handler));
+        let router = router
+            .route("/-/test-panic", get(tests::panic_handler))
+            .route("/-/test-peer", get(tests::peer_handler));
         router
             .fallback(dispatch)
             .layer(middleware::from_fn(catch_panic))
@@ -668,6 +670,26 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
 mod tests {
     use super::*;
     use crate::config::ServerConfig;
+
+    pub(super) async fn peer_handler(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
+        peer.ip().to_string()
+    }
+
+    #[tokio::test]
+    async fn requests_carry_the_peer_address() {
+        let cache = tempfile::tempdir().unwrap();
+        let (addr, _stop) = start(config(&cache)).await;
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://{addr}/-/test-peer"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.text().await.unwrap(), "127.0.0.1");
+    }
 
     pub(super) async fn panic_handler() -> Response {
         panic!("a test asked for a panic")

@@ -452,8 +452,12 @@ pub fn is_html(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line, conda tokens masked (reqwest names the URL).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
+    crate::error::redact(&chain(e))
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -537,6 +541,26 @@ mod tests {
                 .allows(&Url::parse("http://10.1.2.3/x").unwrap())
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn the_resolver_drops_internal_addresses_of_other_hosts() {
+        use reqwest::dns::Resolve;
+        let public = Arc::new(Reach::new(&Url::parse("https://93.184.216.34/m/").unwrap()));
+        let dns = GuardedDns(public);
+        let name = "localhost".parse().unwrap();
+        assert!(
+            dns.resolve(name).await.is_err(),
+            "localhost must not resolve"
+        );
+        let internal = Arc::new(Reach::new(&Url::parse("http://127.0.0.1:1/m/").unwrap()));
+        let dns = GuardedDns(internal);
+        let addrs: Vec<SocketAddr> = dns
+            .resolve("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
     }
 
     #[test]
