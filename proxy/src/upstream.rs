@@ -127,19 +127,9 @@ impl Upstream {
         let reach = Arc::new(Reach::new(&base));
         let policy_reach = reach.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-            }
-            let downgrade = attempt
-                .previous()
-                .last()
-                .is_some_and(|from| from.scheme() == "https" && attempt.url().scheme() != "https");
-            if downgrade {
-                return attempt.error("refused a redirect from https to http");
-            }
-            match policy_reach.allows(attempt.url()) {
+            match redirect_allowed(&policy_reach, attempt.previous(), attempt.url()) {
                 Ok(()) => attempt.follow(),
-                Err(why) => attempt.error(format!("refused a redirect: {why}")),
+                Err(why) => attempt.error(why),
             }
         });
         let mut builder = reqwest::Client::builder()
@@ -257,6 +247,21 @@ fn judge(resp: reqwest::Response, reject_html: bool) -> Verdict {
         StatusCode::NOT_FOUND | StatusCode::GONE => Verdict::Missing,
         _ => Verdict::Failed(format!("HTTP {status}")),
     }
+}
+
+/// Whether to follow a redirect to `next` after visiting `previous` (the first request
+/// included): at most [`MAX_REDIRECTS`] hops, never from https to http, and only where
+/// [`Reach::allows`] says the upstream may go.
+fn redirect_allowed(reach: &Reach, previous: &[Url], next: &Url) -> Result<(), String> {
+    if previous.len() > MAX_REDIRECTS {
+        return Err(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    if previous.last().is_some_and(|from| from.scheme() == "https") && next.scheme() != "https" {
+        return Err("refused a redirect from https to http".into());
+    }
+    reach
+        .allows(next)
+        .map_err(|why| format!("refused a redirect: {why}"))
 }
 
 /// `base` with the already-encoded `segments` pushed onto its path (and a trailing `/` when
@@ -541,6 +546,27 @@ mod tests {
                 .allows(&Url::parse("http://10.1.2.3/x").unwrap())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn redirects_are_bounded_and_never_downgrade() {
+        let reach = Reach::new(&base());
+        let u = |s: &str| Url::parse(s).unwrap();
+        let start = [u("https://repo.example/maven2/a")];
+        assert!(redirect_allowed(&reach, &start, &u("https://cdn.example/a")).is_ok());
+        assert!(redirect_allowed(&reach, &start, &u("http://cdn.example/a")).is_err());
+        assert!(redirect_allowed(&reach, &start, &u("https://10.0.0.1/a")).is_err());
+        assert!(redirect_allowed(&reach, &start, &u("ftp://cdn.example/a")).is_err());
+        let plain = [u("http://repo.example/maven2/a")];
+        assert!(redirect_allowed(&reach, &plain, &u("https://cdn.example/a")).is_ok());
+        let five: Vec<Url> = (0..5)
+            .map(|n| u(&format!("https://cdn.example/{n}")))
+            .collect();
+        assert!(redirect_allowed(&reach, &five, &u("https://cdn.example/5")).is_ok());
+        let six: Vec<Url> = (0..6)
+            .map(|n| u(&format!("https://cdn.example/{n}")))
+            .collect();
+        assert!(redirect_allowed(&reach, &six, &u("https://cdn.example/6")).is_err());
     }
 
     #[tokio::test]
