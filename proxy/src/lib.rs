@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod ecosystem;
+mod edge;
 pub mod error;
 pub mod fill;
 mod hashing;

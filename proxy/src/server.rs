@@ -1,36 +1,36 @@
 //! The HTTP server: one port, one path prefix per repository (`/maven/`, `/pypi/`, …), operator
 //! endpoints under `/-/`, one log line and one metrics update per request, and a graceful stop.
 //!
-//! The accept loop is hyper's own (not `axum::serve`) so that it can guard the edge: a client
-//! that does not finish its request headers within `[server] header_read_timeout` (30 s) is
-//! disconnected, one
-//! address holds at most `[server] max_connections_per_ip` connections, HTTPS is served with
-//! rustls when `[server] tls_cert`/`tls_key` are set, and every request carries the peer address
-//! as `ConnectInfo<SocketAddr>`. A panic in a handler is caught and answered 500 (`catch_panic`).
+//! The accept loop is hyper's own (not `axum::serve`) so that it can guard the edge (`edge.rs`):
+//! a client that does not finish its request headers within `[server] header_read_timeout`
+//! (30 s) is disconnected, one address holds at most `[server] max_connections_per_ip`
+//! connections, HTTPS is served with rustls when `[server] tls_cert`/`tls_key` are set, and
+//! every request carries the peer address as `ConnectInfo<SocketAddr>`. A panic in a handler is
+//! caught and answered 500 (`catch_panic`).
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Kind};
 use crate::ecosystem::{cargo, conda, maven, npm, pypi};
+use crate::edge::{PerAddress, serve_connection, tls_acceptor, with_peer};
 use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
@@ -280,157 +280,6 @@ impl Server {
     }
 }
 
-/// The router as a hyper service that puts `ConnectInfo(peer)` into every request.
-fn with_peer(
-    router: Router,
-    peer: SocketAddr,
-) -> impl hyper::service::Service<
-    http::Request<hyper::body::Incoming>,
-    Response = Response,
-    Error = std::convert::Infallible,
-    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
-> + Clone
-+ Send
-+ 'static {
-    hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        tower::ServiceExt::oneshot(router.clone(), req)
-    })
-}
-
-/// Serves one connection (HTTP/1.1 or HTTP/2) until it closes or the server stops.
-async fn serve_connection<I, S>(
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-    io: I,
-    service: S,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!("connection ended: {e}");
-    }
-}
-
-/// Open connections per client address.
-struct PerAddress {
-    max: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One connection's place in [`PerAddress`]; given back when dropped.
-struct Slot {
-    limit: Arc<PerAddress>,
-    ip: IpAddr,
-}
-
-impl PerAddress {
-    fn new(max: usize) -> PerAddress {
-        PerAddress {
-            max,
-            open: Mutex::default(),
-        }
-    }
-
-    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(ip).or_default();
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            limit: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.limit.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// The TLS acceptor for `tls_cert`/`tls_key`, with the crypto provider reqwest uses
-/// (aws-lc-rs). Both or neither must be set.
-fn tls_acceptor(server: &crate::config::ServerConfig) -> Result<Option<TlsAcceptor>, StartError> {
-    use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let (cert, key) = match (&server.tls_cert, &server.tls_key) {
-        (None, None) => return Ok(None),
-        (Some(cert), Some(key)) => (cert, key),
-        (Some(cert), None) => {
-            return Err(StartError::Tls {
-                key: "tls_cert",
-                path: cert.clone(),
-                why: "`tls_key` is not set; set both or neither".into(),
-            });
-        }
-        (None, Some(key)) => {
-            return Err(StartError::Tls {
-                key: "tls_key",
-                path: key.clone(),
-                why: "`tls_cert` is not set; set both or neither".into(),
-            });
-        }
-    };
-    let bad = |key: &'static str, path: &Path, why: String| StartError::Tls {
-        key,
-        path: path.to_owned(),
-        why,
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<_, _>>())
-        .map_err(|e| {
-            bad(
-                "tls_cert",
-                cert,
-                format!("{e} (expected a PEM certificate chain)"),
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(bad(
-            "tls_cert",
-            cert,
-            "no PEM certificate in the file".into(),
-        ));
-    }
-    let private = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| bad("tls_key", key, format!("{e} (expected a PEM private key)")))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad("tls_cert", cert, e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, private)
-        .map_err(|e| {
-            bad(
-                "tls_key",
-                key,
-                format!("{e} (does the key match the certificate?)"),
-            )
-        })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Some(TlsAcceptor::from(Arc::new(config))))
-}
-
 /// Turns a panic in a handler into a 500 and a log line naming the request, so one bug fails
 /// one request instead of dropping the client's connection.
 async fn catch_panic(req: Request, next: Next) -> Response {
@@ -671,7 +520,9 @@ mod tests {
     use super::*;
     use crate::config::ServerConfig;
 
-    pub(super) async fn peer_handler(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
+    pub(super) async fn peer_handler(
+        axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    ) -> String {
         peer.ip().to_string()
     }
 

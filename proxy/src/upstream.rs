@@ -30,7 +30,7 @@ const MAX_REDIRECTS: usize = 5;
 pub struct Upstream {
     /// Name from the config.
     pub name: String,
-    /// Base URL, ending in `/`.
+    /// Base URL, ending in `/`, without credentials (see [`Upstream::new`]).
     pub base: Url,
     /// Tier; lower is tried first.
     pub priority: i32,
@@ -183,11 +183,6 @@ impl Upstream {
     /// configured on one. The `Err` says why, for the log.
     pub fn allows(&self, url: &Url) -> Result<(), String> {
         self.reach.allows(url)
-    }
-
-    /// True when this upstream's credentials go with a request to `url`.
-    pub fn sends_credentials_to(&self, url: &Url) -> bool {
-        self.auth.is_some() && url.origin() == self.base.origin()
     }
 
     /// A request without this upstream's credentials, for URLs a client had a say in.
