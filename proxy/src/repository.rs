@@ -204,11 +204,20 @@ impl Repository {
         t
     }
 
-    /// Refuses a resource whose path cannot be placed under every upstream's base URL.
-    fn check_path(&self, res: &Resource) -> Result<(), Failure> {
-        if res.targets.is_none() {
-            for u in &self.upstreams {
-                u.url_for(&res.path)?;
+    /// Refuses a resource whose path cannot be placed under every upstream's base URL. For
+    /// explicit targets (URLs from upstream documents), makes sure each upstream knows whether
+    /// it is on an internal address before [`Repository::targets`] judges them.
+    async fn check_path(&self, res: &Resource) -> Result<(), Failure> {
+        match &res.targets {
+            None => {
+                for u in &self.upstreams {
+                    u.url_for(&res.path)?;
+                }
+            }
+            Some(targets) => {
+                for (i, _) in targets {
+                    self.upstreams[*i].learn_reach().await;
+                }
             }
         }
         Ok(())
@@ -272,7 +281,7 @@ impl Repository {
         method: &Method,
         req: &HeaderMap,
     ) -> Response {
-        if let Err(e) = self.check_path(&res) {
+        if let Err(e) = self.check_path(&res).await {
             return tagged(e.into_response(), "miss", None);
         }
         let cached = match self.services.store.get(&res.key).await {
@@ -315,7 +324,7 @@ impl Repository {
     /// that parse or rewrite what they serve (index pages, packuments). The `&str` says how it
     /// was obtained (`hit`, `miss`, `revalidated`, `stale`).
     pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, &'static str), Failure> {
-        self.check_path(res)?;
+        self.check_path(res).await?;
         let cached = self.services.store.get(&res.key).await.unwrap_or_else(|e| {
             tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
             None

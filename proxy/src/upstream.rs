@@ -178,6 +178,12 @@ impl Upstream {
         push_under(&self.base, path.url_segments(), path.is_dir())
     }
 
+    /// Resolves the base host once (if it is a name), so that [`Upstream::allows`] knows
+    /// whether this upstream lives on an internal address.
+    pub async fn learn_reach(&self) {
+        self.reach.internal_ok_resolved().await;
+    }
+
     /// Whether repox may fetch `url` for this upstream (a URL from its documents or a stored
     /// entry): http(s), and no loopback, link-local or private address unless the upstream is
     /// configured on one. The `Err` says why, for the log.
@@ -394,7 +400,13 @@ impl reqwest::dns::Resolve for GuardedDns {
         Box::pin(async move {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if host.eq_ignore_ascii_case(&reach.base_host) || reach.internal_ok_resolved().await {
+            if host.eq_ignore_ascii_case(&reach.base_host) {
+                let _ = reach
+                    .base_internal
+                    .set(addrs.iter().any(|a| is_internal(a.ip())));
+                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
+            }
+            if reach.internal_ok_resolved().await {
                 return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
             }
             let public: Vec<SocketAddr> =

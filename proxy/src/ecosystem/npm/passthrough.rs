@@ -48,6 +48,7 @@ pub(crate) async fn forward(
     let mut all_timeouts = true;
     for (i, url) in targets {
         let up = &repo.upstreams[i];
+        up.learn_reach().await;
         if let Err(why) = up.allows(&url) {
             tracing::warn!(upstream = %up.name, "not forwarding to {url}: {why}");
             continue;
