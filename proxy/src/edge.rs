@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -64,6 +65,7 @@ pub(crate) async fn serve_connection<I, S>(
 pub(crate) struct PerAddress {
     max: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
+    last_refusal_logged: Mutex<Option<Instant>>,
 }
 
 /// One connection's place in [`PerAddress`]; given back when dropped.
@@ -77,7 +79,21 @@ impl PerAddress {
         PerAddress {
             max,
             open: Mutex::default(),
+            last_refusal_logged: Mutex::default(),
         }
+    }
+
+    /// True at most once a second, for the "refusing connections" log line.
+    pub(crate) fn may_log_refusal(&self) -> bool {
+        let mut last = self
+            .last_refusal_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 
     /// A slot for one more connection from `ip`, or `None` when it holds `max` already.

@@ -239,11 +239,14 @@ impl Server {
                 },
             };
             let Some(slot) = limit.take(peer.ip()) else {
-                tracing::warn!(
-                    "refused a connection from {}: it already has {} open",
-                    peer.ip(),
-                    self.max_per_ip
-                );
+                // At most one line a second: a flood of refusals must not flood the log.
+                if limit.may_log_refusal() {
+                    tracing::warn!(
+                        "refusing connections from {}: it already has {} open (max_connections_per_ip)",
+                        peer.ip(),
+                        self.max_per_ip
+                    );
+                }
                 continue;
             };
             // Bodies of fills in progress end with a small write (the held-back last byte):
