@@ -24,10 +24,10 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, Uri};
 
 use crate::error::Failure;
+use crate::fence::push_under;
 use crate::path::RepoPath;
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond;
-use crate::upstream::push_under;
 
 use super::npm::passthrough;
 

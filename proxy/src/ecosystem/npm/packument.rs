@@ -24,13 +24,13 @@ use serde::Deserialize;
 
 use super::tarball::{self, TarballIndex, TarballInfo};
 use crate::error::Failure;
+use crate::fence::push_under;
 use crate::memo::Memo;
 use crate::path::RepoPath;
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, Presentation};
 use crate::server::request_origin;
 use crate::store::Entry;
-use crate::upstream::push_under;
 
 /// Rewritten documents by (upstream digest, origin, repository, name).
 static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(256 << 20));

@@ -16,8 +16,9 @@ use http::{HeaderMap, HeaderValue, Method, header};
 use url::Url;
 
 use crate::error::Failure;
+use crate::fence::push_under;
 use crate::repository::{Repository, tagged};
-use crate::upstream::{error_chain, push_under};
+use crate::upstream::error_chain;
 
 /// Request headers that describe the body or the wanted answer.
 const REQUEST_HEADERS: &[header::HeaderName] = &[

@@ -18,13 +18,13 @@ use url::Url;
 
 use super::link;
 use crate::error::Failure;
+use crate::fence::push_under;
 use crate::memo::Memo;
 use crate::path::{RepoPath, encode_segment};
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 use crate::server::request_origin;
 use crate::store::{Entry, now_secs};
-use crate::upstream::push_under;
 
 static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(64 << 20));
 
