@@ -17,7 +17,7 @@ pub mod config;
 pub mod ecosystem;
 mod edge;
 pub mod error;
-pub mod fence;
+mod fence;
 pub mod fill;
 mod hashing;
 mod memo;
