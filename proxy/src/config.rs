@@ -74,6 +74,18 @@ pub struct ServerConfig {
     /// believed; from any other peer those headers are ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "nets")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// PEM certificate chain: with `tls_key`, serve HTTPS instead of HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Open connections allowed from one client address; more are closed at once.
+    #[serde(default = "max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// A client that has not sent its request headers by then is disconnected.
+    #[serde(default = "header_read_timeout", with = "duration")]
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -83,8 +95,20 @@ impl Default for ServerConfig {
             cache_dir: None,
             offline: false,
             trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            max_connections_per_ip: max_connections_per_ip(),
+            header_read_timeout: header_read_timeout(),
         }
     }
+}
+
+fn max_connections_per_ip() -> usize {
+    256
+}
+
+fn header_read_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_listen() -> SocketAddr {

@@ -169,7 +169,12 @@ async fn revalidate(
     let Some(i) = repo.upstreams.iter().position(|u| u.name == meta.upstream) else {
         return fetch(repo, res, None, tx).await;
     };
-    let url = Url::parse(&meta.url).unwrap_or_else(|_| repo.upstreams[i].url_for(&res.path));
+    let Some(url) = Url::parse(&meta.url)
+        .ok()
+        .or_else(|| repo.upstreams[i].url_for(&res.path).ok())
+    else {
+        return fetch(repo, res, None, tx).await;
+    };
     let mut request = repo.upstreams[i].request(Method::GET, url.clone());
     if let Some(accept) = &res.accept {
         request = request.header(header::ACCEPT, accept.clone());

@@ -2,8 +2,8 @@
 //!
 //! A path is split on `/`, each segment percent-decoded, and refused when a segment is empty,
 //! `.` or `..` (also when written `%2e%2e`), or when decoding produces `/`, `\` or a control
-//! character. What passes can be joined under the cache directory and appended to an upstream
-//! URL without escaping either.
+//! character. What passes can be joined under the cache directory; for an upstream URL each
+//! segment is percent-encoded again and pushed onto the base (see `upstream.rs`).
 
 use percent_encoding::percent_decode_str;
 
@@ -11,6 +11,32 @@ use percent_encoding::percent_decode_str;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RepoPath {
     path: String,
+}
+
+/// Characters escaped in one path segment of an upstream URL: everything that could end the
+/// segment (`/`, `\`, `?`, `#`), start an escape (`%`), or that HTTP servers disagree on.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'^')
+    .add(b'|')
+    .add(b'[')
+    .add(b']');
+
+/// One decoded path segment percent-encoded for an upstream URL: `%2e%2e` stays `%252e%252e`,
+/// `a/b` becomes `a%2Fb`, so the segment can never be read as `..`, a separator or a query.
+pub fn encode_segment(segment: &str) -> String {
+    percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// Why a path was refused (answered 400).
@@ -83,24 +109,27 @@ impl RepoPath {
         self.path.rsplit('/').next().unwrap_or("")
     }
 
-    /// The path percent-encoded for use in an upstream URL.
-    pub fn to_url_path(&self) -> String {
-        const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-            .add(b' ')
-            .add(b'"')
-            .add(b'#')
-            .add(b'%')
-            .add(b'<')
-            .add(b'>')
-            .add(b'?')
-            .add(b'`')
-            .add(b'{')
-            .add(b'}')
-            .add(b'^')
-            .add(b'|')
-            .add(b'[')
-            .add(b']');
-        percent_encoding::utf8_percent_encode(&self.path, SEGMENT).to_string()
+    /// The decoded segments (without the empty one after a trailing `/`).
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.path.trim_end_matches('/').split('/')
+    }
+
+    /// The segments percent-encoded one by one, ready to push onto an upstream base URL.
+    pub fn url_segments(&self) -> impl Iterator<Item = String> {
+        self.segments().map(encode_segment)
+    }
+
+    /// This path with `suffix` cut from its end (`x.xml.sha1` → `x.xml`), without decoding it
+    /// again; `None` when it does not end so or the last segment would be left empty.
+    pub fn strip_suffix(&self, suffix: &str) -> Option<RepoPath> {
+        let rest = self.path.strip_suffix(suffix)?;
+        let last = rest.rsplit('/').next().unwrap_or("");
+        if last.is_empty() || last == "." || last == ".." {
+            return None;
+        }
+        Some(RepoPath {
+            path: rest.to_owned(),
+        })
     }
 
     /// A sibling path with `suffix` appended (`x.jar` → `x.jar.sha1`).
@@ -146,8 +175,28 @@ mod tests {
     }
 
     #[test]
+    fn suffixes_are_cut_without_decoding_again() {
+        let p = RepoPath::parse("a%2500/maven-metadata.xml.sha1").unwrap();
+        let cut = p.strip_suffix(".sha1").unwrap();
+        assert_eq!(cut.as_str(), "a%00/maven-metadata.xml");
+        assert!(
+            RepoPath::parse("a/.sha1")
+                .unwrap()
+                .strip_suffix(".sha1")
+                .is_none()
+        );
+        assert!(
+            RepoPath::parse("a/x.md5")
+                .unwrap()
+                .strip_suffix(".sha1")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn encodes_for_upstream() {
-        let p = RepoPath::parse("a/b%20c/d%23e").unwrap();
-        assert_eq!(p.to_url_path(), "a/b%20c/d%23e");
+        let p = RepoPath::parse("a/b%20c/d%23e/%252e%252e/http:x/").unwrap();
+        let segments: Vec<String> = p.url_segments().collect();
+        assert_eq!(segments, ["a", "b%20c", "d%23e", "%252e%252e", "http:x"]);
     }
 }

@@ -185,21 +185,46 @@ impl Repository {
             .map(|&i| self.config.block[i].as_str())
     }
 
-    /// (upstream index, URL) pairs for a resource, in priority order.
+    /// (upstream index, URL) pairs for a resource, in priority order. URLs an upstream may not
+    /// reach (see [`Upstream::allows`]) are left out, with a warning.
     pub fn targets(&self, res: &Resource) -> Vec<(usize, Url)> {
-        match &res.targets {
-            Some(t) => {
-                let mut t = t.clone();
-                t.sort_by_key(|(i, _)| self.upstreams[*i].priority);
-                t
-            }
+        let mut t: Vec<(usize, Url)> = match &res.targets {
+            Some(t) => t.clone(),
             None => self
                 .upstreams
                 .iter()
                 .enumerate()
-                .map(|(i, u)| (i, u.url_for(&res.path)))
+                .filter_map(|(i, u)| Some((i, u.url_for(&res.path).ok()?)))
                 .collect(),
+        };
+        t.retain(|(i, url)| match self.upstreams[*i].allows(url) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!(key = %res.key, upstream = %self.upstreams[*i].name, "not fetching {}: {why}", crate::error::redact(url.as_str()));
+                false
+            }
+        });
+        t.sort_by_key(|(i, _)| self.upstreams[*i].priority);
+        t
+    }
+
+    /// Refuses a resource whose path cannot be placed under every upstream's base URL. For
+    /// explicit targets (URLs from upstream documents), makes sure each upstream knows whether
+    /// it is on an internal address before [`Repository::targets`] judges them.
+    async fn check_path(&self, res: &Resource) -> Result<(), Failure> {
+        match &res.targets {
+            None => {
+                for u in &self.upstreams {
+                    u.url_for(&res.path)?;
+                }
+            }
+            Some(targets) => {
+                for (i, _) in targets {
+                    self.upstreams[*i].learn_reach().await;
+                }
+            }
         }
+        Ok(())
     }
 
     /// True when `upstream` is known to lack the resource.
@@ -260,6 +285,9 @@ impl Repository {
         method: &Method,
         req: &HeaderMap,
     ) -> Response {
+        if let Err(e) = self.check_path(&res).await {
+            return tagged(e.into_response(), "miss", None);
+        }
         let cached = match self.services.store.get(&res.key).await {
             Ok(entry) => entry,
             Err(e) => {
@@ -303,6 +331,7 @@ impl Repository {
     /// that parse or rewrite what they serve (index pages, packuments). The `&str` says how it
     /// was obtained (`hit`, `miss`, `revalidated`, `stale`).
     pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, &'static str), Failure> {
+        self.check_path(res).await?;
         let cached = self.services.store.get(&res.key).await.unwrap_or_else(|e| {
             tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
             None

@@ -58,6 +58,21 @@ impl CacheControl {
     }
 }
 
+/// The request headers [`crate::server::request_origin`] reads.
+const ORIGIN_HEADERS: &str = "Host, X-Forwarded-Host, X-Forwarded-Proto";
+
+/// Marks a response whose body embeds the origin the client used (absolute URLs back to repox):
+/// a shared cache in front of repox must not answer one host's request with another's copy.
+pub fn vary_on_origin(headers: &mut HeaderMap) {
+    let value = match headers.get(header::VARY).and_then(|v| v.to_str().ok()) {
+        Some(old) if !old.is_empty() => format!("{old}, {ORIGIN_HEADERS}"),
+        _ => ORIGIN_HEADERS.to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(header::VARY, v);
+    }
+}
+
 /// A single byte range requested by the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeSpec {

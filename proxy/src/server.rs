@@ -1,5 +1,12 @@
 //! The HTTP server: one port, one path prefix per repository (`/maven/`, `/pypi/`, …), operator
 //! endpoints under `/-/`, one log line and one metrics update per request, and a graceful stop.
+//!
+//! The accept loop is hyper's own (not `axum::serve`) so that it can guard the edge (`edge.rs`):
+//! a client that does not finish its request headers within `[server] header_read_timeout`
+//! (30 s) is disconnected, one address holds at most `[server] max_connections_per_ip`
+//! connections, HTTPS is served with rustls when `[server] tls_cert`/`tls_key` are set, and
+//! every request carries the peer address as `ConnectInfo<SocketAddr>`. A panic in a handler is
+//! caught and answered 500 (`catch_panic`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,14 +19,19 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
+use futures_util::FutureExt;
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Kind};
 use crate::ecosystem::{cargo, conda, maven, npm, pypi};
-use crate::error::Failure;
+use crate::edge::{PerAddress, serve_connection, tls_acceptor, with_peer};
+use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
@@ -31,6 +43,9 @@ pub use crate::origin::request_origin;
 
 /// Says whether the answer came from the cache (`hit`, `miss`, `stale`, ...).
 const X_REPOX_CACHE: HeaderName = HeaderName::from_static("x-repox-cache");
+
+/// Time allowed for a TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +71,16 @@ pub enum StartError {
         addr: SocketAddr,
         /// Why.
         source: std::io::Error,
+    },
+    /// `tls_cert` or `tls_key` cannot be used.
+    #[error("TLS: cannot use `{}` ([server] {key}): {why}", path.display())]
+    Tls {
+        /// `tls_cert` or `tls_key`.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the fix.
+        why: String,
     },
 }
 
@@ -116,14 +141,21 @@ impl App {
 
     /// The router for this app.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
+        let router = Router::new()
             .route("/-/health", get(health))
-            .route("/-/metrics", get(metrics))
+            .route("/-/metrics", get(metrics));
+        // Lets the unit tests prove that a panic is one failed request; absent from builds.
+        #[cfg(test)]
+        let router = router
+            .route("/-/test-panic", get(tests::panic_handler))
+            .route("/-/test-peer", get(tests::peer_handler));
+        router
             .fallback(dispatch)
             .layer(middleware::from_fn_with_state(
                 self.auth.clone(),
                 crate::auth::gate,
             ))
+            .layer(middleware::from_fn(catch_panic))
             .layer(middleware::from_fn_with_state(self.clone(), log_request))
             .with_state(self.clone())
     }
@@ -146,11 +178,15 @@ pub struct Server {
     listener: TcpListener,
     app: Arc<App>,
     cache_dir: PathBuf,
+    tls: Option<TlsAcceptor>,
+    max_per_ip: usize,
+    header_timeout: Duration,
 }
 
 impl Server {
     /// Opens the cache, builds the repositories and binds the listener.
     pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let tls = tls_acceptor(&config.server)?;
         let app = App::new(&config)?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
@@ -184,6 +220,9 @@ impl Server {
             listener,
             app,
             cache_dir,
+            tls,
+            max_per_ip: config.server.max_connections_per_ip.max(1),
+            header_timeout: config.server.header_read_timeout,
         })
     }
 
@@ -191,7 +230,12 @@ impl Server {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .expect("a bound listener has an address")
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// True when the server speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The cache directory.
@@ -217,26 +261,91 @@ impl Server {
             signal.await;
             stopping.cancel();
         });
-        let graceful = stop.clone();
-        let serve = axum::serve(
+        let router = self.app.router();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        let limit = Arc::new(PerAddress::new(self.max_per_ip));
+        loop {
+            let (tcp, peer) = tokio::select! {
+                () = stop.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let Some(slot) = limit.take(peer.ip()) else {
+                // At most one line a second: a flood of refusals must not flood the log.
+                if limit.may_log_refusal() {
+                    tracing::warn!(
+                        "refusing connections from {}: it already has {} open (max_connections_per_ip)",
+                        peer.ip(),
+                        self.max_per_ip
+                    );
+                }
+                continue;
+            };
             // Bodies of fills in progress end with a small write (the held-back last byte):
             // without TCP_NODELAY it could wait for the client's delayed ACK.
-            self.listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            }),
-            self.app
-                .router()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            graceful.cancelled().await;
-        });
+            let _ = tcp.set_nodelay(true);
+            let service = with_peer(router.clone(), peer);
+            let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), self.tls.clone());
+            tokio::spawn(async move {
+                let _slot = slot;
+                match tls {
+                    None => serve_connection(&builder, watcher, tcp, service).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+                            .await
+                        {
+                            Ok(Ok(stream)) => {
+                                serve_connection(&builder, watcher, stream, service).await;
+                            }
+                            Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                            Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
+                        }
+                    }
+                }
+            });
+        }
+        drop(self.listener);
         tokio::select! {
-            result = serve => result,
-            () = async { stop.cancelled().await; tokio::time::sleep(Duration::from_secs(10)).await } => {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(Duration::from_secs(10)) => {
                 tracing::warn!("open requests did not finish within 10 s; stopping anyway");
-                Ok(())
             }
+        }
+        Ok(())
+    }
+}
+
+/// Turns a panic in a handler into a 500 and a log line naming the request, so one bug fails
+/// one request instead of dropping the client's connection.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            tracing::error!("{method} {} panicked: {what}", redact(&path));
+            Failure::Internal("the request failed inside repox; see its log".into()).into_response()
         }
     }
 }
@@ -424,6 +533,8 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         .metrics
         .request(repository, status.as_u16(), cache, bytes);
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // conda's `/t/<token>/` is a credential: never in the log.
+    let path = redact(&path);
     if path.starts_with("/-/") {
         tracing::debug!("{method} {path} {} {ms:.1}ms", status.as_u16());
     } else {
@@ -433,4 +544,190 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         );
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+
+    pub(super) async fn peer_handler(
+        axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    ) -> String {
+        peer.ip().to_string()
+    }
+
+    #[tokio::test]
+    async fn requests_carry_the_peer_address() {
+        let cache = tempfile::tempdir().unwrap();
+        let (addr, _stop) = start(config(&cache)).await;
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://{addr}/-/test-peer"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.text().await.unwrap(), "127.0.0.1");
+    }
+
+    pub(super) async fn panic_handler() -> Response {
+        panic!("a test asked for a panic")
+    }
+
+    async fn start(server: ServerConfig) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let config = Config {
+            server,
+            repositories: BTreeMap::new(),
+            auth: Default::default(),
+        };
+        let server = Server::bind(config).await.unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        (addr, stop)
+    }
+
+    fn config(cache: &tempfile::TempDir) -> ServerConfig {
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cache_dir: Some(cache.path().to_owned()),
+            ..ServerConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_one_failed_request_on_a_connection_that_keeps_serving() {
+        let cache = tempfile::tempdir().unwrap();
+        let (addr, _stop) = start(config(&cache)).await;
+        // One connection for all requests: a dropped connection would fail the next one.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(1)
+            .http1_only()
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            let resp = client
+                .get(format!("http://{addr}/-/test-panic"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(!resp.text().await.unwrap().contains("a test asked"));
+            let health = client
+                .get(format!("http://{addr}/-/health"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(health.status(), StatusCode::OK);
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_per_address_limit_are_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let cache = tempfile::tempdir().unwrap();
+        let (addr, _stop) = start(ServerConfig {
+            max_connections_per_ip: 2,
+            ..config(&cache)
+        })
+        .await;
+        // Two idle connections hold both slots.
+        let held = [
+            tokio::net::TcpStream::connect(addr).await.unwrap(),
+            tokio::net::TcpStream::connect(addr).await.unwrap(),
+        ];
+        // The server counts a connection when it accepts it: a request on each proves both
+        // are accepted before the third arrives.
+        let mut held = held;
+        for conn in &mut held {
+            conn.write_all(b"GET /-/health HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 12];
+            conn.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"HTTP/1.1 200");
+        }
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = third
+            .write_all(b"GET /-/health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let read = third.read_to_end(&mut buf).await;
+        assert!(
+            read.is_err() || buf.is_empty(),
+            "the third connection was served"
+        );
+        drop(held);
+        // Once they close, the address may connect again (bounded retries: the server sees
+        // the close asynchronously).
+        let mut served = false;
+        for _ in 0..50 {
+            let resp = reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .get(format!("http://{addr}/-/health"))
+                .send()
+                .await;
+            if resp.is_ok_and(|r| r.status() == StatusCode::OK) {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(served);
+    }
+
+    #[tokio::test]
+    async fn tls_settings_name_the_file_that_is_wrong() {
+        let cache = tempfile::tempdir().unwrap();
+        let missing = cache.path().join("nope.pem");
+        let settings = Config {
+            server: ServerConfig {
+                tls_cert: Some(missing.clone()),
+                tls_key: Some(missing.clone()),
+                ..config(&cache)
+            },
+            repositories: BTreeMap::new(),
+            auth: Default::default(),
+        };
+        let err = Server::bind(settings).await.err().unwrap().to_string();
+        assert!(
+            err.contains("nope.pem") && err.contains("tls_cert"),
+            "{err}"
+        );
+        let only_cert = ServerConfig {
+            tls_cert: Some(missing),
+            ..config(&cache)
+        };
+        let err = tls_acceptor(&only_cert).err().unwrap().to_string();
+        assert!(err.contains("tls_key"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let cache = tempfile::tempdir().unwrap();
+        let (addr, _stop) = start(ServerConfig {
+            header_read_timeout: Duration::from_millis(300),
+            ..config(&cache)
+        })
+        .await;
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /-/health HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        // Without the timeout this read never ends; the outer bound only keeps a failing test
+        // from hanging.
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "the server kept a half-sent request open");
+    }
 }

@@ -3,14 +3,21 @@
 //!
 //! The client never decompresses: repox stores and forwards bytes exactly as the origin sent
 //! them, so digests and `Content-Length` stay true.
+//!
+//! Where the client may go is fenced by `fence.rs`: its redirect policy and DNS resolver are
+//! installed here, and [`Upstream::url_for`] / [`Upstream::allows`] apply its rules.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header};
+use percent_encoding::percent_decode_str;
 use url::Url;
 
 use crate::breaker::Breaker;
 use crate::config::UpstreamConfig;
+pub use crate::fence::OutsideBase;
+use crate::fence::{GuardedDns, Reach, push_under, redirect_allowed};
 use crate::path::RepoPath;
 
 /// An upstream with a ready client.
@@ -18,7 +25,7 @@ use crate::path::RepoPath;
 pub struct Upstream {
     /// Name from the config.
     pub name: String,
-    /// Base URL, ending in `/`.
+    /// Base URL, ending in `/`, without credentials (see [`Upstream::new`]).
     pub base: Url,
     /// Tier; lower is tried first.
     pub priority: i32,
@@ -31,7 +38,21 @@ pub struct Upstream {
     /// Marks the upstream down after consecutive failures (see `breaker.rs`).
     pub breaker: Breaker,
     client: reqwest::Client,
-    auth: Option<(String, Option<String>)>,
+    auth: Option<Credentials>,
+    reach: Arc<Reach>,
+}
+
+/// A user name and password or token; `Debug` never prints the secret.
+#[derive(Clone, PartialEq, Eq)]
+struct Credentials {
+    user: String,
+    secret: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({:?}, ***)", self.user)
+    }
 }
 
 /// Why an upstream could not be set up.
@@ -77,7 +98,29 @@ impl Upstream {
             upstream: config.name.clone(),
             source,
         };
+        // Credentials written into the URL (`https://user:pass@host/`) become basic auth: the
+        // base URL itself, which health, logs and error messages show, never carries them.
+        let mut base = config.url.clone();
+        let in_url = (!base.username().is_empty() || base.password().is_some()).then(|| {
+            let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+            Credentials {
+                user: decode(base.username()),
+                secret: base.password().map(decode),
+            }
+        });
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        let reach = Arc::new(Reach::new(&base));
+        let policy_reach = reach.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            match redirect_allowed(&policy_reach, attempt.previous(), attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(why) => attempt.error(why),
+            }
+        });
         let mut builder = reqwest::Client::builder()
+            .redirect(policy)
+            .dns_resolver(GuardedDns(reach.clone()))
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
@@ -87,19 +130,25 @@ impl Upstream {
         }
         let client = builder.build().map_err(client_err)?;
         let auth = match (&config.username, &config.password_env) {
-            (None, None) => None,
             (user, Some(var)) => {
                 let secret = std::env::var(var).map_err(|_| UpstreamSetupError::MissingSecret {
                     upstream: config.name.clone(),
                     var: var.clone(),
                 })?;
-                Some((user.clone().unwrap_or_default(), Some(secret)))
+                Some(Credentials {
+                    user: user.clone().unwrap_or_default(),
+                    secret: Some(secret),
+                })
             }
-            (Some(user), None) => Some((user.clone(), None)),
+            (Some(user), None) => Some(Credentials {
+                user: user.clone(),
+                secret: None,
+            }),
+            (None, None) => in_url,
         };
         Ok(Upstream {
             name: config.name.clone(),
-            base: config.url.clone(),
+            base,
             priority: config.priority,
             head: config.head,
             idle_timeout: config.idle_timeout,
@@ -112,14 +161,33 @@ impl Upstream {
             ),
             client,
             auth,
+            reach,
         })
     }
 
-    /// The URL of `path` on this upstream.
-    pub fn url_for(&self, path: &RepoPath) -> Url {
-        self.base
-            .join(&path.to_url_path())
-            .expect("a validated path joins a base URL")
+    /// The URL of `path` on this upstream: its segments, encoded, pushed onto the base.
+    pub fn url_for(&self, path: &RepoPath) -> Result<Url, OutsideBase> {
+        push_under(&self.base, path.url_segments(), path.is_dir())
+    }
+
+    /// Resolves the base host once (if it is a name), so that [`Upstream::allows`] knows
+    /// whether this upstream lives on an internal address.
+    pub async fn learn_reach(&self) {
+        self.reach.internal_ok_resolved().await;
+    }
+
+    /// Whether repox may fetch `url` for this upstream (a URL from its documents or a stored
+    /// entry): http(s), and no loopback, link-local or private address unless the upstream is
+    /// configured on one. The `Err` says why, for the log.
+    pub fn allows(&self, url: &Url) -> Result<(), String> {
+        self.reach.allows(url)
+    }
+
+    /// A request without this upstream's credentials, for URLs a client had a say in.
+    pub fn anonymous_request(&self, method: http::Method, url: Url) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, url)
+            .header(header::ACCEPT_ENCODING, "identity")
     }
 
     /// A request with this upstream's credentials. A user name with no password is basic auth
@@ -134,10 +202,10 @@ impl Upstream {
             .header(header::ACCEPT_ENCODING, "identity");
         match &self.auth {
             _ if !same_origin => builder,
-            Some((user, secret)) if user.is_empty() => {
-                builder.bearer_auth(secret.as_deref().unwrap_or_default())
+            Some(c) if c.user.is_empty() => {
+                builder.bearer_auth(c.secret.as_deref().unwrap_or_default())
             }
-            Some((user, secret)) => builder.basic_auth(user, secret.as_deref()),
+            Some(c) => builder.basic_auth(&c.user, c.secret.as_deref()),
             None => builder,
         }
     }
@@ -210,8 +278,12 @@ pub fn looks_like_html(start: &[u8]) -> bool {
     head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line, conda tokens masked (reqwest names the URL).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
+    crate::error::redact(&chain(e))
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -258,5 +330,18 @@ mod tests {
         ] {
             assert!(!binary_artifact(p), "{p}");
         }
+    }
+
+    #[test]
+    fn credentials_in_the_url_move_to_basic_auth() {
+        let url = Url::parse("https://alice:s%3Acret@repo.example/m/").unwrap();
+        let up = Upstream::new(&UpstreamConfig::new("m", url)).unwrap();
+        assert_eq!(up.base.as_str(), "https://repo.example/m/");
+        let auth = up.auth.clone().unwrap();
+        assert_eq!(
+            (auth.user.as_str(), auth.secret.as_deref()),
+            ("alice", Some("s:cret"))
+        );
+        assert!(!format!("{up:?}").contains("s:cret"));
     }
 }

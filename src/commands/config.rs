@@ -11,7 +11,8 @@ use crate::settings::{self, Hinted};
 pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ConfigCommand::Show(args) => {
-            let config = settings::load(global, Some(&args))?;
+            let mut config = settings::load(global, Some(&args))?;
+            redact_credentials(&mut config);
             print!("{}", config.to_toml());
         }
         ConfigCommand::Init { path, force } => {
@@ -37,4 +38,22 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCommand) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Passwords written into upstream or proxy URLs (`https://user:pass@host/`) are shown as
+/// `***`: `config show` output gets pasted into issues and chats.
+fn redact_credentials(config: &mut repox_proxy::config::Config) {
+    let hide = |url: &mut url::Url| {
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
+        }
+    };
+    for repo in config.repositories.values_mut() {
+        for up in &mut repo.upstreams {
+            hide(&mut up.url);
+            if let Some(proxy) = &mut up.proxy {
+                hide(proxy);
+            }
+        }
+    }
 }

@@ -17,7 +17,8 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot start the proxy")?;
         tracing::info!(
-            "repox listening on http://{} (cache: {})",
+            "repox listening on {}://{} (cache: {})",
+            if server.is_tls() { "https" } else { "http" },
             server.local_addr(),
             server.cache_dir().display()
         );

@@ -112,6 +112,9 @@ impl Endpoint {
     ) -> anyhow::Result<Endpoint> {
         let mut config = config.clone();
         config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        // Only this process talks to it, over loopback: plain HTTP.
+        config.server.tls_cert = None;
+        config.server.tls_key = None;
         let server = repox_proxy::Server::bind(config)
             .await
             .context("cannot start the proxy in-process")?;

@@ -142,6 +142,36 @@ fn config_show_combines_default_file_env_and_flags() {
 }
 
 #[test]
+fn config_show_hides_passwords_written_in_urls() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("repox.toml");
+    std::fs::write(
+        &file,
+        "[repositories.maven]\nkind = \"maven\"\n[[repositories.maven.upstreams]]\nname = \"corp\"\n\
+         url = \"https://alice:hunter2@repo.corp.example/maven2\"\nproxy = \"http://p:pw-77@proxy.corp:3128\"\n",
+    )
+    .unwrap();
+    let out = repox(home.path())
+        .args(["--config", file.to_str().unwrap(), "config", "show"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("pw-77"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("url = \"https://alice:***@repo.corp.example/maven2/\""),
+        "{shown}"
+    );
+}
+
+#[test]
 fn config_init_writes_the_commented_default_once() {
     let home = tempfile::tempdir().unwrap();
     let out = repox(home.path())

@@ -48,10 +48,10 @@ pub async fn serve(
     checksum: Option<&str>,
 ) -> Response {
     let meta_path = match checksum {
-        Some(algorithm) => {
-            let base = &path.as_str()[..path.as_str().len() - algorithm.len() - 1];
-            RepoPath::parse(base).expect("a prefix of a valid path is valid")
-        }
+        Some(algorithm) => match path.strip_suffix(&format!(".{algorithm}")) {
+            Some(base) => base,
+            None => return tagged(Failure::NotFound.into_response(), "miss", None),
+        },
         None => path.clone(),
     };
     let mut res = Resource::new(repo, meta_path);
@@ -146,9 +146,10 @@ async fn refresh(
         .iter()
         .enumerate()
         .filter(|(i, _)| !repo.lacks(res, *i))
-        .map(|(i, up)| {
+        .filter_map(|(i, up)| Some((i, up, up.url_for(&res.path).ok()?)))
+        .map(|(i, up, url)| {
             let prev = old.iter().find(|s| s.upstream == up.name).cloned();
-            let mut request = up.request(Method::GET, up.url_for(&res.path));
+            let mut request = up.request(Method::GET, url);
             if let Some(p) = &prev {
                 if let Some(etag) = &p.etag {
                     request = request.header(header::IF_NONE_MATCH, etag);
@@ -229,7 +230,8 @@ async fn refresh(
         .upstreams
         .iter()
         .find(|u| u.name == names[0])
-        .map(|u| u.url_for(&res.path).to_string());
+        .and_then(|u| u.url_for(&res.path).ok())
+        .map(|u| u.to_string());
     let extra = serde_json::json!({ "sources": sources });
     let entry = repo
         .store_bytes_with(

@@ -6,6 +6,7 @@ mod conda;
 mod conda_support;
 mod fault_upstream;
 mod faults;
+mod hostile;
 mod maven;
 mod npm;
 mod npm_support;

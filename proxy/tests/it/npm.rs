@@ -32,7 +32,10 @@ async fn packuments_come_in_two_variants_with_tarballs_pointing_at_repox() {
     let corgi = get(ABBREVIATED).await.unwrap();
     assert_eq!(corgi.status(), StatusCode::OK);
     assert_eq!(corgi.headers()[header::CONTENT_TYPE], ABBREVIATED);
-    assert_eq!(corgi.headers()[header::VARY], "Accept");
+    assert_eq!(
+        corgi.headers()[header::VARY],
+        "Accept, Host, X-Forwarded-Host, X-Forwarded-Proto"
+    );
     let etag = corgi.headers()[header::ETAG].clone();
     let corgi: serde_json::Value = corgi.json_value().await;
     let url = corgi["versions"]["1.3.0"]["dist"]["tarball"]

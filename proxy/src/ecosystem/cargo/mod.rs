@@ -9,7 +9,9 @@
 //!   with repox's ETag, which cargo revalidates its own copies against;
 //! - `dl/<crate>/<version>/download` serves `.crate` files, immutable and verified against the
 //!   index `cksum` (`download.rs`);
-//! - `api/…` (search, crate info) is passed through uncached to the upstream's `api`.
+//! - `api/v1/crates?q=…` (`cargo search`) is passed through uncached to the upstream's `api`;
+//!   the rest of the web API (publish, yank, owners, tokens) is answered 404, so no client acts
+//!   with repox's registry credentials.
 
 mod download;
 mod index;
@@ -22,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, Uri};
 
 use crate::error::Failure;
+use crate::fence::push_under;
 use crate::path::RepoPath;
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond;
@@ -47,10 +50,23 @@ pub async fn handle(
             }
         }
         ["dl", name, version, "download"] if valid_name(name) => {
+            if !valid_version(version) {
+                let why = format!("`{version}` is not a crate version (semver characters only)");
+                return tagged(Failure::BadRequest(why).into_response(), "miss", None);
+            }
             let (name, version) = ((*name).to_owned(), (*version).to_owned());
             download::serve(repo, method, req, path, &name, &version).await
         }
-        ["api", ..] => api(repo, method, req, uri).await,
+        ["api", "v1", "crates"] => api(repo, method, req, uri).await,
+        ["api", ..] => {
+            let why = "repox passes only `cargo search` (api/v1/crates) to the registry's web \
+                       API; publish, yank, owners and tokens go to the registry itself\n";
+            tagged(
+                (http::StatusCode::NOT_FOUND, why).into_response(),
+                "pass",
+                None,
+            )
+        }
         _ => tagged(Failure::NotFound.into_response(), "miss", None),
     }
 }
@@ -96,17 +112,18 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Passes a web API request to each upstream's `api` in turn, uncached.
+/// Versions are semver: ASCII letters, digits, `.`, `-` and `+` (build metadata).
+fn valid_version(version: &str) -> bool {
+    !version.is_empty()
+        && version.len() <= 128
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+        && version.bytes().next().is_some_and(|b| b.is_ascii_digit())
+}
+
+/// Passes a search (`api/v1/crates?q=…`) to each upstream's `api` in turn, uncached.
 async fn api(repo: &Arc<Repository>, method: &Method, req: &HeaderMap, uri: &Uri) -> Response {
-    let raw = uri.path().trim_start_matches('/');
-    let below = raw
-        .strip_prefix(repo.name.as_str())
-        .and_then(|r| r.strip_prefix('/'))
-        .unwrap_or(raw);
-    let target = match uri.query() {
-        Some(q) => format!("{below}?{q}"),
-        None => below.to_owned(),
-    };
     let mut targets = Vec::new();
     for i in 0..repo.upstreams.len() {
         let Some(config) = registry_config::of_upstream(repo, i).await else {
@@ -115,12 +132,15 @@ async fn api(repo: &Arc<Repository>, method: &Method, req: &HeaderMap, uri: &Uri
         let Some(api) = config.get("api").and_then(|a| a.as_str()) else {
             continue;
         };
-        let base = format!("{}/", api.trim_end_matches('/'));
-        if let Ok(url) = url::Url::parse(&base).and_then(|b| b.join(&target)) {
+        let Ok(base) = url::Url::parse(&format!("{}/", api.trim_end_matches('/'))) else {
+            continue;
+        };
+        if let Ok(mut url) = push_under(&base, ["api", "v1", "crates"], false) {
+            url.set_query(uri.query());
             targets.push((i, url));
         }
     }
-    passthrough::forward(repo, targets, method.clone(), req, None).await
+    passthrough::forward(repo, targets, method.clone(), req, None, true).await
 }
 
 #[cfg(test)]
@@ -134,5 +154,14 @@ mod tests {
         assert!(!valid_name("é"));
         assert!(!valid_name(""));
         assert!(!valid_name("a.b"));
+    }
+
+    #[test]
+    fn versions_are_checked() {
+        assert!(valid_version("1.0.0"));
+        assert!(valid_version("1.0.0-rc.1+build.5"));
+        for bad in ["1.0.0?a=b", "%2e%2e", "..", "", "1.0/../x", "1.0.0#x", "v1"] {
+            assert!(!valid_version(bad), "{bad}");
+        }
     }
 }

@@ -29,7 +29,13 @@ fn resource(repo: &Repository, i: usize) -> Resource {
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/upstream-config/{}", repo.name, up.name);
     res.class = Class::Mutable(repo.config.index_ttl());
-    res.targets = Some(vec![(i, up.url_for(&res.path))]);
+    res.targets = Some(
+        up.url_for(&res.path)
+            .ok()
+            .map(|url| (i, url))
+            .into_iter()
+            .collect(),
+    );
     res
 }
 
@@ -72,7 +78,8 @@ pub(super) async fn serve(
             cache_control: repo.presentation(&res, entry.meta.fetched_at).cache_control,
             checksum_headers: false,
         };
-        let resp = respond::entry_response(method, req, &served, presentation);
+        let mut resp = respond::entry_response(method, req, &served, presentation);
+        respond::vary_on_origin(resp.headers_mut());
         return tagged(resp, cache, Some(entry.meta.upstream.clone()));
     }
     tagged(last.into_response(), "miss", None)

@@ -44,13 +44,17 @@ pub async fn handle(
     if cp.kind == FileKind::Jlap || cp.dir().is_empty() || p.starts_with('~') {
         return tagged(Failure::NotFound.into_response(), "blocked", None);
     }
-    let targets: Vec<_> = repo
+    let targets: Result<Vec<_>, _> = repo
         .upstreams
         .iter()
         .enumerate()
         .filter(|(i, _)| channel::serves(channels(repo, *i), parent(p)))
-        .map(|(i, u)| (i, u.url_for(&path)))
+        .map(|(i, u)| u.url_for(&path).map(|url| (i, url)))
         .collect();
+    let targets = match targets {
+        Ok(t) => t,
+        Err(e) => return tagged(Failure::from(e).into_response(), "miss", None),
+    };
     if targets.is_empty() {
         return tagged(Failure::NotFound.into_response(), "miss", None);
     }

@@ -33,6 +33,9 @@ struct Absolute {
     span: Option<(usize, usize)>,
 }
 
+/// Rewritten copies of one file kept on disk at most (one per origin slot).
+const REWRITTEN_SLOTS: u8 = 4;
+
 /// Absolute URLs per upstream body digest (usually none).
 static INSPECTED: LazyLock<Memo<Arc<Vec<Absolute>>>> = LazyLock::new(|| Memo::new(1 << 20));
 
@@ -58,7 +61,11 @@ pub(super) async fn serve(
         _ => Ok(None),
     };
     let resp = match rewritten {
-        Ok(Some(rewritten)) => respond::entry_response(method, req, &rewritten, presentation),
+        Ok(Some(rewritten)) => {
+            let mut resp = respond::entry_response(method, req, &rewritten, presentation);
+            respond::vary_on_origin(resp.headers_mut());
+            resp
+        }
         Ok(None) => respond::entry_response(method, req, &entry, presentation),
         Err(e) => e.into_response(),
     };
@@ -104,18 +111,20 @@ async fn rewritten(
     if replacements.is_empty() {
         return Ok(None);
     }
-    // Rewritten copies can be hundreds of megabytes: they are stored, one per file and origin,
-    // under `~rewritten/` (no channel starts with `~`, so no request path reaches them).
+    // Rewritten copies can be hundreds of megabytes: they are stored under `~rewritten/` (no
+    // channel starts with `~`, so no request path reaches them), in one of a few slots per file
+    // chosen by the origin. Any number of `Host` values thus costs at most
+    // `REWRITTEN_SLOTS` copies of a file on disk; two origins sharing a slot take turns.
     let below = res
         .key
         .strip_prefix(&format!("{}/", repo.name))
         .unwrap_or(&res.key);
-    let key = format!(
-        "{}/~rewritten/{}/{below}",
-        repo.name,
-        &hex::encode(Sha256::digest(origin.as_bytes()))[..16]
-    );
-    let current = |e: &Entry| e.meta.extra.get("source").and_then(|s| s.as_str()) == Some(&digest);
+    let slot = Sha256::digest(origin.as_bytes())[0] % REWRITTEN_SLOTS;
+    let key = format!("{}/~rewritten/{slot}/{below}", repo.name);
+    let current = |e: &Entry| {
+        e.meta.extra.get("source").and_then(|s| s.as_str()) == Some(&digest)
+            && e.meta.extra.get("origin").and_then(|s| s.as_str()) == Some(origin)
+    };
     let lock = repo.lock_for(&key);
     let _guard = lock.lock().await;
     if let Ok(Some(done)) = repo.services.store.get(&key).await
@@ -135,7 +144,7 @@ async fn rewritten(
             entry.meta.content_type.as_deref(),
             &entry.meta.upstream,
             &entry.meta.url,
-            serde_json::json!({ "source": digest }),
+            serde_json::json!({ "source": digest, "origin": origin }),
         )
         .await
         .map_err(Failure::internal)?;

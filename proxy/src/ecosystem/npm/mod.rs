@@ -7,8 +7,10 @@
 //!   verified against the packument's integrity (`tarball.rs`). npm rewrites lock-file tarball
 //!   URLs onto the configured registry's host and drops its path, so `server.rs` routes these
 //!   paths here from the server root too;
-//! - everything under `/-/` (search, audit, ping, dist-tags) is passed through uncached
-//!   (`passthrough.rs`); `npm audit` is the one POST repox accepts.
+//! - search, audit, ping and dist-tags under `/-/` are passed through uncached
+//!   (`passthrough.rs`); `npm audit` is the one POST repox accepts. Every other `/-/` endpoint
+//!   (`whoami`, tokens, `user/org.couchdb.user:…`, login) is answered 404 here: forwarding them
+//!   would let any client act with repox's own registry credentials.
 
 mod packument;
 pub(crate) mod passthrough;
@@ -18,10 +20,10 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::error::Failure;
-use crate::path::RepoPath;
+use crate::path::{RepoPath, encode_segment};
 use crate::repository::{Repository, tagged};
 
 /// Audit requests are JSON lists of installed packages; a large tree is a few megabytes.
@@ -38,9 +40,13 @@ pub async fn handle(
     let p = path.as_str();
     let segments: Vec<&str> = p.trim_end_matches('/').split('/').collect();
     if segments[0] == "-" {
-        let target = raw_below_prefix(repo, uri);
-        let targets = passthrough::below_bases(repo, &target);
-        return passthrough::forward(repo, targets, method.clone(), req, None).await;
+        let Some((upstream_segments, credentials)) = read_only_endpoint(&segments) else {
+            let why = "repox does not forward this npm endpoint: log in to the registry itself \
+                       for accounts and tokens\n";
+            return tagged((StatusCode::NOT_FOUND, why).into_response(), "pass", None);
+        };
+        let targets = passthrough::below_bases(repo, &upstream_segments, uri.query());
+        return passthrough::forward(repo, targets, method.clone(), req, None, credentials).await;
     }
     let (name, rest) = match segments.as_slice() {
         [scope, name, rest @ ..] if scope.starts_with('@') => (format!("{scope}/{name}"), rest),
@@ -64,17 +70,28 @@ pub async fn handle(
     }
 }
 
-/// The request's raw path below `/<repository>/`, with its query: what a pass-through sends
-/// upstream (`@scope%2fname` stays escaped).
-fn raw_below_prefix(repo: &Repository, uri: &Uri) -> String {
-    let raw = uri.path().trim_start_matches('/');
-    let below = raw
-        .strip_prefix(repo.name.as_str())
-        .and_then(|r| r.strip_prefix('/'))
-        .unwrap_or(raw);
-    match uri.query() {
-        Some(q) => format!("{below}?{q}"),
-        None => below.to_owned(),
+/// The `/-/` endpoints passed through (GET/HEAD), as encoded upstream segments, and whether
+/// repox's credentials go along: search needs them on a private registry; ping and dist-tags
+/// are public reads. `None` for everything else.
+fn read_only_endpoint(segments: &[&str]) -> Option<(Vec<String>, bool)> {
+    let owned = |s: &[&str]| s.iter().map(|s| encode_segment(s)).collect::<Vec<_>>();
+    match segments {
+        ["-", "v1", "search"] => Some((owned(segments), true)),
+        ["-", "ping"] => Some((owned(segments), false)),
+        ["-", "package", name @ .., "dist-tags"] if matches!(name.len(), 1 | 2) => {
+            let name = match name {
+                [scope, name] if scope.starts_with('@') => {
+                    format!("{}%2f{}", encode_segment(scope), encode_segment(name))
+                }
+                [name] if !name.starts_with('@') => encode_segment(name),
+                _ => return None,
+            };
+            Some((
+                vec!["-".into(), "package".into(), name, "dist-tags".into()],
+                false,
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -108,9 +125,26 @@ pub async fn audit(repo: &Arc<Repository>, parts: &http::request::Parts, body: B
             );
         }
     };
-    let target = raw_below_prefix(repo, &parts.uri);
-    let targets = passthrough::below_bases(repo, &target);
-    passthrough::forward(repo, targets, Method::POST, &parts.headers, Some(body)).await
+    let raw = parts.uri.path().trim_start_matches('/');
+    let below = raw.split_once('/').map_or("", |(_, rest)| rest);
+    if !is_audit(below) {
+        return tagged(Failure::NotFound.into_response(), "pass", None);
+    }
+    let segments: Vec<String> = below
+        .trim_end_matches('/')
+        .split('/')
+        .map(encode_segment)
+        .collect();
+    let targets = passthrough::below_bases(repo, &segments, parts.uri.query());
+    passthrough::forward(
+        repo,
+        targets,
+        Method::POST,
+        &parts.headers,
+        Some(body),
+        true,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -125,5 +159,28 @@ mod tests {
         assert!(!is_root_tarball("maven/org/x.tgz"));
         assert!(is_audit("-/npm/v1/security/advisories/bulk"));
         assert!(!is_audit("-/v1/search"));
+    }
+
+    #[test]
+    fn login_token_and_user_endpoints_are_not_forwarded() {
+        for refused in [
+            &["-", "whoami"][..],
+            &["-", "npm", "v1", "tokens"],
+            &["-", "npm", "v1", "tokens", "token", "abc"],
+            &["-", "user", "org.couchdb.user:x"],
+            &["-", "v1", "login"],
+            &["-", "npm", "v1", "user"],
+            &["-", "org", "acme", "user"],
+            &["-", "package", "@evil", "x", "y", "dist-tags"],
+        ] {
+            assert!(read_only_endpoint(refused).is_none(), "{refused:?}");
+        }
+        let (search, creds) = read_only_endpoint(&["-", "v1", "search"]).unwrap();
+        assert_eq!((search.join("/").as_str(), creds), ("-/v1/search", true));
+        let (tags, creds) = read_only_endpoint(&["-", "package", "@s", "n", "dist-tags"]).unwrap();
+        assert_eq!(
+            (tags.join("/").as_str(), creds),
+            ("-/package/@s%2fn/dist-tags", false)
+        );
     }
 }

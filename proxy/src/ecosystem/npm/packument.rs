@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use super::tarball::{self, TarballIndex, TarballInfo};
 use crate::error::Failure;
+use crate::fence::push_under;
 use crate::memo::Memo;
 use crate::path::RepoPath;
 use crate::repository::{Class, Repository, Resource, tagged};
@@ -45,7 +46,9 @@ const NAME: &AsciiSet = &CONTROLS
     .add(b'?')
     .add(b'`')
     .add(b'{')
-    .add(b'}');
+    .add(b'}')
+    .add(b'/')
+    .add(b'\\');
 
 const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 
@@ -129,6 +132,7 @@ pub(super) async fn serve(
     let mut resp = respond::entry_response(method, req, &rewritten, presentation);
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
+    respond::vary_on_origin(resp.headers_mut());
     tagged(resp, cache, upstream)
 }
 
@@ -142,17 +146,18 @@ fn resource(
     variant: Variant,
 ) -> Resource {
     // npm spells the scope's slash `%2f` (npm-package-arg `escapedName`).
+    // Every segment is escaped whole (`/` too) and pushed onto the base, never joined.
     let escaped = utf8_percent_encode(name, NAME)
         .to_string()
-        .replacen('/', "%2f", 1);
+        .replacen("%2F", "%2f", 1);
     let (key, upstream_path) = match version {
         None => (
             format!("{}/packuments/{name}/{}", repo.name, variant.key()),
-            escaped,
+            vec![escaped],
         ),
         Some(v) => (
             format!("{}/versions/{name}/{v}", repo.name),
-            format!("{escaped}/{}", utf8_percent_encode(v, NAME)),
+            vec![escaped, utf8_percent_encode(v, NAME).to_string()],
         ),
     };
     let mut res = Resource::new(repo, path);
@@ -163,7 +168,7 @@ fn resource(
         repo.upstreams
             .iter()
             .enumerate()
-            .filter_map(|(i, u)| u.base.join(&upstream_path).ok().map(|url| (i, url)))
+            .filter_map(|(i, u)| Some((i, push_under(&u.base, &upstream_path, false).ok()?)))
             .collect(),
     );
     res

@@ -2,9 +2,11 @@
 //!
 //! Their answers depend on the request body or change with every call, so caching them would
 //! only serve wrong answers. The request goes to the first upstream (in priority order) that
-//! answers at all, with repox's own credentials for that upstream (the client's
-//! `Authorization` is never forwarded), and the answer streams back as it came, marked
-//! `Cache-Control: no-store`.
+//! answers at all and the answer streams back as it came, marked `Cache-Control: no-store`.
+//! The client's `Authorization` is never forwarded; repox's own credentials for that upstream
+//! go only with the read-only endpoints that need them (audit, search) and only to the
+//! upstream's own origin. Which endpoints pass at all is decided by the callers, from an
+//! allow-list: login, token and user endpoints never do.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,7 @@ use http::{HeaderMap, HeaderValue, Method, header};
 use url::Url;
 
 use crate::error::Failure;
+use crate::fence::push_under;
 use crate::repository::{Repository, tagged};
 use crate::upstream::error_chain;
 
@@ -40,12 +43,22 @@ pub(crate) async fn forward(
     method: Method,
     req: &HeaderMap,
     body: Option<Bytes>,
+    credentials: bool,
 ) -> Response {
     let mut failures = Vec::new();
     let mut all_timeouts = true;
     for (i, url) in targets {
         let up = &repo.upstreams[i];
-        let mut request = up.request(method.clone(), url);
+        up.learn_reach().await;
+        if let Err(why) = up.allows(&url) {
+            tracing::warn!(upstream = %up.name, "not forwarding to {url}: {why}");
+            continue;
+        }
+        let mut request = if credentials {
+            up.request(method.clone(), url)
+        } else {
+            up.anonymous_request(method.clone(), url)
+        };
         for name in REQUEST_HEADERS {
             if let Some(v) = req.get(name) {
                 request = request.header(name, v.clone());
@@ -94,11 +107,20 @@ pub(crate) async fn forward(
     tagged(failure.into_response(), "pass", None)
 }
 
-/// Each upstream's URL for `path_and_query` (relative to its base), in priority order.
-pub(crate) fn below_bases(repo: &Repository, path_and_query: &str) -> Vec<(usize, Url)> {
+/// Each upstream's URL for the (already encoded) `segments` below its base, with `query`, in
+/// priority order.
+pub(crate) fn below_bases(
+    repo: &Repository,
+    segments: &[String],
+    query: Option<&str>,
+) -> Vec<(usize, Url)> {
     repo.upstreams
         .iter()
         .enumerate()
-        .filter_map(|(i, u)| u.base.join(path_and_query).ok().map(|url| (i, url)))
+        .filter_map(|(i, u)| {
+            let mut url = push_under(&u.base, segments, false).ok()?;
+            url.set_query(query);
+            Some((i, url))
+        })
         .collect()
 }

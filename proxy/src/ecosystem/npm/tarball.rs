@@ -85,10 +85,10 @@ pub(super) async fn serve(
     }
     if let Some((upstream, info)) = found {
         res.verify = verify_for(&info);
-        let standard = repo
-            .upstreams
-            .iter()
-            .any(|u| u.url_for(&res.path).as_str() == info.url);
+        let standard = repo.upstreams.iter().any(|u| {
+            u.url_for(&res.path)
+                .is_ok_and(|url| url.as_str() == info.url)
+        });
         if !standard && let Ok(url) = Url::parse(&info.url) {
             let i = repo
                 .upstreams

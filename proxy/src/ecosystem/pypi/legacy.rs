@@ -18,8 +18,9 @@ use url::Url;
 
 use super::link;
 use crate::error::Failure;
+use crate::fence::push_under;
 use crate::memo::Memo;
-use crate::path::RepoPath;
+use crate::path::{RepoPath, encode_segment};
 use crate::repository::{Class, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 use crate::server::request_origin;
@@ -36,35 +37,45 @@ pub async fn serve(
     project: &str,
     version: Option<&str>,
 ) -> Response {
-    let (key, rel) = match version {
+    let (key, segments) = match version {
         None => (
             format!("{}/api/{project}/json", repo.name),
-            format!("../pypi/{project}/json"),
+            vec![encode_segment(project), "json".to_owned()],
         ),
         Some(v) => (
             format!("{}/api/{project}/v/{v}", repo.name),
-            format!(
-                "../pypi/{project}/{}/json",
-                RepoPath::parse(v)
-                    .map(|p| p.to_url_path())
-                    .unwrap_or_default()
-            ),
+            vec![
+                encode_segment(project),
+                encode_segment(v),
+                "json".to_owned(),
+            ],
         ),
     };
+    // The API sits beside the simple index: `<base>/../pypi/`, a constant, then pushed segments.
     let targets: Vec<(usize, Url)> = repo
         .upstreams
         .iter()
         .enumerate()
         .filter(|(_, u)| u.base.path().ends_with("/simple/"))
-        .filter_map(|(i, u)| Some((i, u.base.join(&rel).ok()?)))
+        .filter_map(|(i, u)| {
+            let api = u.base.join("../pypi/").ok()?;
+            Some((i, push_under(&api, &segments, false).ok()?))
+        })
         .collect();
     if targets.is_empty() {
         return tagged(Failure::NotFound.into_response(), "miss", None);
     }
-    let mut res = Resource::new(
-        repo,
-        RepoPath::parse(&format!("pypi/{project}/json")).expect("a valid project is a valid path"),
-    );
+    let path = match RepoPath::parse(&format!("pypi/{}/json", encode_segment(project))) {
+        Ok(path) => path,
+        Err(e) => {
+            return tagged(
+                Failure::BadRequest(e.to_string()).into_response(),
+                "miss",
+                None,
+            );
+        }
+    };
+    let mut res = Resource::new(repo, path);
     res.key = key;
     res.class = Class::Mutable(repo.config.index_ttl());
     res.accept = Some(HeaderValue::from_static("application/json"));
@@ -105,11 +116,9 @@ pub async fn serve(
         checksum_headers: false,
     };
     let upstream = Some(entry.meta.upstream.clone());
-    tagged(
-        respond::entry_response(method, req, &rewritten, pres),
-        cache,
-        upstream,
-    )
+    let mut resp = respond::entry_response(method, req, &rewritten, pres);
+    respond::vary_on_origin(resp.headers_mut());
+    tagged(resp, cache, upstream)
 }
 
 /// Rewrites every file URL of a legacy JSON document to `base` + its repox location.

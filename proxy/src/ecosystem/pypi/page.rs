@@ -109,6 +109,11 @@ enum Which<'a> {
     Index,
 }
 
+/// The placeholder path of the root index (a constant that parses).
+fn index_path() -> RepoPath {
+    RepoPath::parse("index/").unwrap_or_else(|_| unreachable!("`index/` is a valid path"))
+}
+
 fn resource(repo: &Repository, i: usize, which: Which<'_>) -> Resource {
     let up = &repo.upstreams[i];
     let (key, path) = match which {
@@ -122,16 +127,20 @@ fn resource(repo: &Repository, i: usize, which: Which<'_>) -> Resource {
             "index/".to_owned(),
         ),
     };
-    let path = RepoPath::parse(&path).expect("a valid project name is a valid path");
-    let url = match which {
-        Which::Project(_) => up.url_for(&path),
-        Which::Index => up.base.clone(),
+    // A normalized project name is one plain segment; anything else gets no upstream at all.
+    let (path, url) = match (RepoPath::parse(&path), which) {
+        (Ok(path), Which::Project(_)) => {
+            let url = up.url_for(&path).ok();
+            (path, url)
+        }
+        (Ok(path), Which::Index) => (path, Some(up.base.clone())),
+        (Err(_), _) => (index_path(), None),
     };
     let mut res = Resource::new(repo, path);
     res.key = key;
     res.class = Class::Mutable(repo.config.index_ttl());
     res.accept = Some(HeaderValue::from_static(UPSTREAM_ACCEPT));
-    res.targets = Some(vec![(i, url)]);
+    res.targets = Some(url.map(|url| (i, url)).into_iter().collect());
     res
 }
 

@@ -1,0 +1,190 @@
+//! The connection edge below the router: what happens between `accept` and the first request
+//! reaching axum. Each connection takes a slot of its client address ([`PerAddress`], so one
+//! address cannot hold every socket), is wrapped in TLS when `[server] tls_cert`/`tls_key` are
+//! set ([`tls_acceptor`]), and is served by hyper (HTTP/1.1 with a header-read timeout, or
+//! HTTP/2) with the peer address put into every request as `ConnectInfo<SocketAddr>`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsAcceptor;
+
+use crate::server::StartError;
+
+/// The router as a hyper service that puts `ConnectInfo(peer)` into every request.
+pub(crate) fn with_peer(
+    router: Router,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone
++ Send
++ 'static {
+    hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        tower::ServiceExt::oneshot(router.clone(), req)
+    })
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2) until it closes or the server stops.
+pub(crate) async fn serve_connection<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    service: S,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!("connection ended: {e}");
+    }
+}
+
+/// Open connections per client address.
+pub(crate) struct PerAddress {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+    last_refusal_logged: Mutex<Option<Instant>>,
+}
+
+/// One connection's place in [`PerAddress`]; given back when dropped.
+pub(crate) struct Slot {
+    limit: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    pub(crate) fn new(max: usize) -> PerAddress {
+        PerAddress {
+            max,
+            open: Mutex::default(),
+            last_refusal_logged: Mutex::default(),
+        }
+    }
+
+    /// True at most once a second, for the "refusing connections" log line.
+    pub(crate) fn may_log_refusal(&self) -> bool {
+        let mut last = self
+            .last_refusal_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
+    /// A slot for one more connection from `ip`, or `None` when it holds `max` already.
+    pub(crate) fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            limit: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.limit.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The TLS acceptor for `tls_cert`/`tls_key`, with the crypto provider reqwest uses
+/// (aws-lc-rs). Both or neither must be set.
+pub(crate) fn tls_acceptor(
+    server: &crate::config::ServerConfig,
+) -> Result<Option<TlsAcceptor>, StartError> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = match (&server.tls_cert, &server.tls_key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(cert), None) => {
+            return Err(StartError::Tls {
+                key: "tls_cert",
+                path: cert.clone(),
+                why: "`tls_key` is not set; set both or neither".into(),
+            });
+        }
+        (None, Some(key)) => {
+            return Err(StartError::Tls {
+                key: "tls_key",
+                path: key.clone(),
+                why: "`tls_cert` is not set; set both or neither".into(),
+            });
+        }
+    };
+    let bad = |key: &'static str, path: &Path, why: String| StartError::Tls {
+        key,
+        path: path.to_owned(),
+        why,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| {
+            bad(
+                "tls_cert",
+                cert,
+                format!("{e} (expected a PEM certificate chain)"),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(bad(
+            "tls_cert",
+            cert,
+            "no PEM certificate in the file".into(),
+        ));
+    }
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad("tls_key", key, format!("{e} (expected a PEM private key)")))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("tls_cert", cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, private)
+        .map_err(|e| {
+            bad(
+                "tls_key",
+                key,
+                format!("{e} (does the key match the certificate?)"),
+            )
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+}
