@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
+use super::index::{Index, is_mutable};
 use super::{Body, Entry, Meta, Staged, Store, read_exact_at};
 
 const MAGIC: &[u8; 8] = b"REPOXv1\n";
@@ -46,6 +47,8 @@ pub struct FsStore {
     /// The clock hot entries' check times count from.
     epoch: Instant,
     recheck: Duration,
+    /// Size and access accounting (`index.rs`).
+    index: Arc<Index>,
 }
 
 impl std::fmt::Debug for FsStore {
@@ -75,7 +78,7 @@ impl quick_cache::Weighter<PathBuf, Hot> for HotWeight {
 
 /// What tells one file from its replacement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct FileId {
+pub(super) struct FileId {
     len: u64,
     modified: Option<std::time::SystemTime>,
     #[cfg(unix)]
@@ -114,7 +117,18 @@ impl FsStore {
             hot,
             epoch: Instant::now(),
             recheck: RECHECK,
+            index: Arc::new(Index::open(cache_dir)?),
         })
+    }
+
+    /// The entry index of this cache directory.
+    pub fn index(&self) -> &Arc<Index> {
+        &self.index
+    }
+
+    /// Where committed entries live.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     fn file_path(&self, key: &str) -> PathBuf {
@@ -160,7 +174,7 @@ fn parse_meta(json: &[u8], body_len: u64) -> io::Result<Meta> {
     Ok(meta)
 }
 
-fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
+pub(super) fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e)
@@ -212,6 +226,7 @@ impl Store for FsStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Entry>>> {
         let path = self.file_path(key);
         Box::pin(async move {
+            self.index.touch(key);
             let now = self.epoch.elapsed().as_millis() as u64;
             if let Some(hot) = self.hot.get(&path) {
                 if now.saturating_sub(hot.checked.load(Ordering::Relaxed))
@@ -260,6 +275,7 @@ impl Store for FsStore {
     fn put<'a>(&'a self, key: &'a str, body: Staged, meta: Meta) -> BoxFuture<'a, io::Result<()>> {
         let path = self.file_path(key);
         let stale = path.clone();
+        let mutable = is_mutable(key, &meta);
         Box::pin(async move {
             let result = tokio::task::spawn_blocking(move || {
                 let json = serde_json::to_vec(&meta).map_err(io::Error::other)?;
@@ -277,12 +293,14 @@ impl Store for FsStore {
                     std::fs::create_dir_all(parent)?;
                 }
                 temp.persist(&path).map_err(|e| e.error)?;
-                Ok(())
+                Ok(body_len + json.len() as u64 + TRAILER)
             })
             .await
             .map_err(io::Error::other)?;
             self.hot.remove(&stale);
-            result
+            let on_disk = result?;
+            index_blocking(&self.index, move |i, k| i.record(k, on_disk, mutable), key).await;
+            Ok(())
         })
     }
 
@@ -292,7 +310,10 @@ impl Store for FsStore {
             self.hot.remove(&path);
             match tokio::fs::remove_file(&path).await {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
+                _ => {
+                    index_blocking(&self.index, |i, k| i.forget(k), key).await;
+                    Ok(())
+                }
             }
         })
     }
@@ -320,6 +341,21 @@ impl Store for FsStore {
             .await
             .map_err(io::Error::other)?
         })
+    }
+}
+
+/// Runs an index write on the blocking pool (SQLite may wait for another process's lock). A
+/// failure only costs accounting, never the entry: it is logged.
+async fn index_blocking(
+    index: &Arc<Index>,
+    write: impl FnOnce(&Index, &str) -> Result<(), super::index::IndexError> + Send + 'static,
+    key: &str,
+) {
+    let (index, key) = (index.clone(), key.to_owned());
+    match tokio::task::spawn_blocking(move || write(&index, &key)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("{e}"),
+        Err(e) => tracing::warn!("cache index update failed: {e}"),
     }
 }
 

@@ -12,10 +12,13 @@
 //! (`a/b` and `a/b/c`); ecosystems whose URLs do that choose distinct keys.
 
 mod fs;
+pub mod index;
 mod meta;
 mod staging;
+pub mod walk;
 
 pub use fs::FsStore;
+pub use index::Index;
 pub use meta::{Digests, Meta, Verification, now_secs};
 pub use staging::clean_staging;
 
