@@ -105,6 +105,7 @@ impl App {
             source,
         };
         let store = FsStore::open(&cache_dir).map_err(cache_err)?;
+        let (index, data_root) = (store.index().clone(), store.root().to_owned());
         let negative = NegativeCache::open(&cache_dir);
         let staging = store::staging_dir(&cache_dir);
         std::fs::create_dir_all(&staging).map_err(cache_err)?;
@@ -118,6 +119,9 @@ impl App {
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
         });
+        services.metrics.track_cache(index.clone());
+        let store: std::sync::Weak<dyn store::Store> = Arc::downgrade(&services.store);
+        store::evict::upkeep(store, &index, data_root, config.storage.clone());
         let mut repositories = BTreeMap::new();
         for (name, repo) in &config.repositories {
             let repository = Repository::new(name.as_str(), repo.clone(), services.clone())?;
@@ -195,12 +199,6 @@ impl Server {
         if let Ok(bound) = listener.local_addr() {
             app.auth.listening_on(bound);
         }
-        let services = app.services.clone();
-        tokio::spawn(async move {
-            if let Ok(bytes) = services.store.usage().await {
-                services.metrics.cache_grew(bytes);
-            }
-        });
         // Staging files of killed processes, also while this one runs for months.
         let (staging, max_age) = (app.services.staging.clone(), staging_max_age(&config));
         let services = Arc::downgrade(&app.services);
@@ -582,6 +580,7 @@ mod tests {
             server,
             repositories: BTreeMap::new(),
             auth: Default::default(),
+            storage: Default::default(),
         };
         let server = Server::bind(config).await.unwrap();
         let addr = server.local_addr();
@@ -696,6 +695,7 @@ mod tests {
             },
             repositories: BTreeMap::new(),
             auth: Default::default(),
+            storage: Default::default(),
         };
         let err = Server::bind(settings).await.err().unwrap().to_string();
         assert!(

@@ -11,6 +11,7 @@
 //! `/` is a directory listing. A key must not be both a file and the prefix of another key
 //! (`a/b` and `a/b/c`); ecosystems whose URLs do that choose distinct keys.
 
+pub mod evict;
 mod fs;
 pub mod index;
 mod meta;
