@@ -17,7 +17,6 @@
 //! verified; a body whose end cannot be told from a dropped connection and that has no digest
 //! is given to the waiting clients but not committed.
 
-use std::fs::File;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +34,7 @@ use crate::error::Failure;
 use crate::hashing::Hashers;
 use crate::race::Failures;
 use crate::repository::{Class, Repository, Resource, Verify};
-use crate::store::{Body, Digests, Entry, Meta, Staged, Verification, now_secs};
+use crate::store::{Body, Digests, Entry, Meta, Miss, Verification, now_secs};
 use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};
 
 /// Progress of a fill, as seen by the clients waiting on it.
@@ -78,8 +77,8 @@ pub struct StreamHead {
     pub etag: Option<String>,
     /// `X-Checksum-SHA1`.
     pub sha1: Option<String>,
-    /// The staged file, for tailing.
-    pub file: Arc<File>,
+    /// The body being written, for tailing.
+    pub file: Body,
 }
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
@@ -195,7 +194,7 @@ async fn revalidate(
             repo.remember_missing(res, i);
             let outcome = fetch(repo, res, None, tx).await;
             if outcome.as_ref().is_err_and(|e| *e == Failure::NotFound) {
-                let _ = repo.services.store.remove(&res.key).await;
+                let _ = repo.services.store.delete(&res.key).await;
             }
             outcome
         }
@@ -350,8 +349,8 @@ async fn download(
         )));
     }
     let framed = framed(&resp);
-    let staged = Staged::create(&repo.services.staging)?;
-    let reader = Arc::new(staged.reader()?);
+    let miss = repo.services.store.begin(&res.key).await?;
+    let reader = miss.tail()?;
     let header_sha1 = header_string(&headers, "x-checksum-sha1")
         .filter(|h| parse_sha1_file(h.as_bytes()).is_some());
     let head = Arc::new(StreamHead {
@@ -385,7 +384,7 @@ async fn download(
             Ok(None)
         }
     };
-    let mut writer = BodyWriter::start(staged.file().try_clone()?, tx.clone());
+    let mut writer = BodyWriter::start(miss, tx.clone());
     let mut hashers = Hashers::new(res, len);
     let transfer = Transfer {
         repo,
@@ -398,7 +397,7 @@ async fn download(
     let body = transfer.receive(i, &url, resp, &mut writer, &mut hashers);
     let (received, sidecar) = tokio::join!(body, sidecar);
     // Whatever happened, no write of this attempt may land after it ends.
-    writer.finish().await?;
+    let miss = writer.finish().await?;
     received?;
     let sidecar = sidecar.map_err(AttemptError::Failed)?;
     let digests = hashers.finish().await?;
@@ -449,18 +448,16 @@ async fn download(
         tx.send_modify(|s| s.verified = true);
         return Ok(Entry {
             meta: Arc::new(meta),
-            body: Body::File(reader),
+            body: reader,
         });
     }
-    if let Err(e) = repo
-        .services
-        .store
-        .put(&res.key, staged, meta.clone())
-        .await
-    {
-        tracing::warn!(key = %res.key, upstream = %upstream.name, "cannot commit the download: {e}");
-        return Err(e.into());
-    }
+    let entry = match miss.finish(meta).await {
+        Ok(entry) => entry,
+        Err(e) => {
+            tracing::warn!(key = %res.key, upstream = %upstream.name, "cannot commit the download: {e}");
+            return Err(e.into());
+        }
+    };
     repo.services.metrics.cache_grew(written);
     if !verification.is_digest() {
         repo.services.metrics.unverified_commit(&repo.name);
@@ -484,10 +481,7 @@ async fn download(
     // Only now may clients get the last byte: the entry (and its checksum file) is committed,
     // so a client that asks again at once is answered from the cache.
     tx.send_modify(|s| s.verified = true);
-    Ok(Entry {
-        meta: Arc::new(meta),
-        body: Body::File(reader),
-    })
+    Ok(entry)
 }
 
 /// What one attempt's body loop needs besides the body.
@@ -675,28 +669,28 @@ async fn flush(
     Ok(n)
 }
 
-/// Appends a download's chunks to its staged file on a blocking thread and publishes each one
-/// to the clients tailing the file as soon as it is written, so the network reads never wait
-/// for the disk.
+/// Appends a download's chunks to its miss handle on a blocking thread and publishes each one
+/// to the clients tailing it as soon as it is written, so the network reads never wait for the
+/// disk.
 struct BodyWriter {
     chunks: mpsc::Sender<Bytes>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<Box<dyn Miss>>>,
 }
 
 impl BodyWriter {
     /// Chunks queued before the download waits for the disk.
     const QUEUE: usize = 32;
 
-    fn start(mut file: File, tx: watch::Sender<FillStatus>) -> BodyWriter {
+    fn start(mut miss: Box<dyn Miss>, tx: watch::Sender<FillStatus>) -> BodyWriter {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut written = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
-                std::io::Write::write_all(&mut file, &chunk)?;
+                miss.write(&chunk)?;
                 written += chunk.len() as u64;
                 tx.send_modify(|s| s.written = written);
             }
-            Ok(())
+            Ok(miss)
         });
         BodyWriter { chunks, done }
     }
@@ -708,8 +702,9 @@ impl BodyWriter {
             .map_err(|_| std::io::Error::other("the staging writer stopped"))
     }
 
-    /// Waits until every chunk handed over is written; the writer's own error, if it failed.
-    async fn finish(self) -> std::io::Result<()> {
+    /// Waits until every chunk handed over is written and gives the miss handle back; the
+    /// writer's own error, if it failed.
+    async fn finish(self) -> std::io::Result<Box<dyn Miss>> {
         drop(self.chunks);
         self.done.await.map_err(std::io::Error::other)?
     }
@@ -821,9 +816,11 @@ impl Repository {
         url: &str,
         extra: serde_json::Value,
     ) -> std::io::Result<Entry> {
-        use std::io::Write;
-        let staged = Staged::create(&self.services.staging)?;
-        staged.file().write_all(&body)?;
+        let mut miss = self.services.store.begin(key).await?;
+        let chunk = body.clone();
+        let miss = tokio::task::spawn_blocking(move || miss.write(&chunk).map(|()| miss))
+            .await
+            .map_err(std::io::Error::other)??;
         let meta = Meta {
             len: body.len() as u64,
             content_type: content_type.map(str::to_owned),
@@ -841,7 +838,7 @@ impl Repository {
             verification: Verification::Derived,
             extra,
         };
-        self.services.store.put(key, staged, meta.clone()).await?;
+        miss.finish(meta.clone()).await?;
         self.services.metrics.cache_grew(body.len() as u64);
         Ok(Entry {
             meta: Arc::new(meta),

@@ -42,8 +42,6 @@ pub struct Services {
     pub negative: NegativeCache,
     /// Counters.
     pub metrics: Metrics,
-    /// Where fills stage their bodies.
-    pub staging: std::path::PathBuf,
     /// Serve only what is cached.
     pub offline: bool,
     /// Clients must log in (`[auth] anonymous = "none"`): cargo's `config.json` says so.
@@ -320,7 +318,7 @@ impl Repository {
             }
             return self.race_head(&res).await;
         }
-        if crate::disk::is_full(&self.services.staging) {
+        if !self.services.store.has_room() {
             return self.pass_through(&res).await;
         }
         let rx = self.start_fill(res.clone(), None);

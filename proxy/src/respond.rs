@@ -7,9 +7,7 @@
 //! never receives a complete-looking body that failed its checksum (RFC 9110 §8.6: a message
 //! shorter than its Content-Length is incomplete).
 
-use std::fs::File;
 use std::io;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -230,7 +228,7 @@ pub fn entry_response(
     }
     let body = match &entry.body {
         store::Body::Bytes(b) => Body::from(b.slice(start as usize..end as usize)),
-        store::Body::File(f) => Body::from_stream(file_stream(f.clone(), start, end)),
+        _ => Body::from_stream(entry.range(start, end)),
     };
     build(status, headers, body)
 }
@@ -243,30 +241,11 @@ pub fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     resp
 }
 
-/// Streams `[start, end)` of a complete file.
-pub fn file_stream(
-    file: Arc<File>,
-    start: u64,
-    end: u64,
-) -> impl Stream<Item = io::Result<Bytes>> + Send {
-    stream::try_unfold(start, move |pos| {
-        let file = file.clone();
-        async move {
-            if pos >= end {
-                return Ok(None);
-            }
-            let len = ((end - pos) as usize).min(CHUNK);
-            let chunk = store::read_bytes_at(file, pos, len).await?;
-            Ok(Some((chunk, pos + len as u64)))
-        }
-    })
-}
-
-/// Streams `[start, end)` of a file a fill is still writing; `end = None` means "until the fill
+/// Streams `[start, end)` of a body a fill is still writing; `end = None` means "until the fill
 /// is done". Fails (so the client sees a truncated body) when the fill fails or restarts.
 pub fn tail_stream(
     rx: watch::Receiver<FillStatus>,
-    file: Arc<File>,
+    file: store::Body,
     attempt: u32,
     start: u64,
     end: Option<u64>,
@@ -290,9 +269,9 @@ pub fn tail_stream(
                     (limit, complete || end.is_some_and(|e| e <= available))
                 };
                 if pos < limit {
-                    let len = ((limit - pos) as usize).min(CHUNK);
-                    let chunk = store::read_bytes_at(file, pos, len).await?;
-                    return Ok(Some((chunk, (pos + len as u64, rx))));
+                    let len = (limit - pos).min(CHUNK as u64);
+                    let chunk = file.read(pos, len).await?;
+                    return Ok(Some((chunk, (pos + len, rx))));
                 }
                 if finished {
                     return Ok(None);

@@ -36,7 +36,7 @@ use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
 use crate::repository::{Repository, Served, Services, tagged};
-use crate::store::{self, FsStore};
+use crate::store;
 use crate::upstream::UpstreamSetupError;
 
 pub use crate::origin::request_origin;
@@ -95,33 +95,27 @@ pub struct App {
 impl App {
     /// Opens the cache and builds every repository of `config`.
     pub fn new(config: &Config) -> Result<Arc<App>, StartError> {
-        let cache_dir = config
-            .server
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("repox-cache"));
+        let cache_dir = store::cache_dir(config);
         let cache_err = |source| StartError::Cache {
             path: cache_dir.clone(),
             source,
         };
-        let store = FsStore::open(&cache_dir).map_err(cache_err)?;
-        let (index, data_root) = (store.index().clone(), store.root().to_owned());
+        let store = store::open(config).map_err(cache_err)?;
         let negative = NegativeCache::open(&cache_dir);
-        let staging = store::staging_dir(&cache_dir);
-        std::fs::create_dir_all(&staging).map_err(cache_err)?;
-        store::clean_staging(&staging, staging_max_age(config));
+        store.clean_staging(staging_max_age(config));
         crate::disk::warn_if_full(&cache_dir);
         let services = Arc::new(Services {
-            store: Arc::new(store),
+            store,
             negative,
             metrics: Metrics::default(),
-            staging,
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
         });
-        services.metrics.track_cache(index.clone());
-        let store: std::sync::Weak<dyn store::Store> = Arc::downgrade(&services.store);
-        store::evict::upkeep(store, &index, data_root, config.storage.clone());
+        if let Some(index) = services.store.index() {
+            services.metrics.track_cache(index.clone());
+            let store = Arc::downgrade(&services.store);
+            store::evict::upkeep(store, index, config.storage.clone());
+        }
         let mut repositories = BTreeMap::new();
         for (name, repo) in &config.repositories {
             let repository = Repository::new(name.as_str(), repo.clone(), services.clone())?;
@@ -200,17 +194,16 @@ impl Server {
             app.auth.listening_on(bound);
         }
         // Staging files of killed processes, also while this one runs for months.
-        let (staging, max_age) = (app.services.staging.clone(), staging_max_age(&config));
+        let max_age = staging_max_age(&config);
         let services = Arc::downgrade(&app.services);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(600)).await;
-                if services.strong_count() == 0 {
+                let Some(services) = services.upgrade() else {
                     break;
-                }
-                let dir = staging.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || store::clean_staging(&dir, max_age)).await;
+                };
+                let _ = tokio::task::spawn_blocking(move || services.store.clean_staging(max_age))
+                    .await;
             }
         });
         let cache_dir = config.server.cache_dir.unwrap_or_default();

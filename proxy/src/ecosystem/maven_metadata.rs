@@ -77,7 +77,7 @@ pub async fn serve(
         "sha256" => Some(entry.meta.digests.sha256.clone()),
         _ => match &entry.body {
             crate::store::Body::Bytes(b) => Some(hex::encode(Sha512::digest(b))),
-            crate::store::Body::File(_) => None,
+            _ => None,
         },
     };
     let Some(digest) = digest else {
@@ -213,7 +213,7 @@ async fn refresh(
     if sources.is_empty() {
         return match (failures.into_failure(), cached) {
             (Failure::NotFound, _) => {
-                let _ = repo.services.store.remove(&res.key).await;
+                let _ = repo.services.store.delete(&res.key).await;
                 Err(Failure::NotFound)
             }
             (_, Some(stale)) => Ok((stale, "stale")),

@@ -5,7 +5,7 @@
 //! Mutable index documents (pages, metadata) are only removed by `unused_for`: while an
 //! upstream is down they may be the only copy clients can resolve from. Victims come from the
 //! index's `(last_access)` orders, so each one costs an index seek (O(log n)), never a scan.
-//! Removal goes through [`Store::remove`], which also forgets the index row and drops the hot
+//! Removal goes through [`Store::delete`], which also forgets the index row and drops the hot
 //! in-memory copy. A client being served an evicted file keeps reading it: on Unix an open file
 //! outlives its name.
 //!
@@ -15,7 +15,7 @@
 //! hourly. `repox cache gc` calls [`collect`] directly.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -134,8 +134,8 @@ async fn remove(store: &dyn Store, index: &Index, e: &Indexed, dry_run: bool) {
     if dry_run {
         return;
     }
-    match store.remove(&e.key).await {
-        Ok(()) => index.count_evictions(1),
+    match store.delete(&e.key).await {
+        Ok(_) => index.count_evictions(1),
         Err(err) => tracing::warn!(key = %e.key, "cannot evict: {err}"),
     }
 }
@@ -143,13 +143,15 @@ async fn remove(store: &dyn Store, index: &Index, e: &Indexed, dry_run: bool) {
 /// The server's background care of the index: the one-time walk of an unindexed cache
 /// (`walk.rs`), totals re-read every second, accesses written every minute, eviction when over
 /// `max_size`, `unused_for` hourly. Ends when the store is dropped.
-pub fn upkeep(store: Weak<dyn Store>, index: &Arc<Index>, root: PathBuf, limits: StorageConfig) {
-    let walker = index.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = super::walk::walk_once(&walker, &root) {
-            tracing::warn!("cannot index the cache directory: {e}");
-        }
-    });
+pub fn upkeep(store: Weak<dyn Store>, index: &Arc<Index>, limits: StorageConfig) {
+    if let Some(root) = index.files().map(Path::to_owned) {
+        let walker = index.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = super::walk::walk_once(&walker, &root) {
+                tracing::warn!("cannot index the cache directory: {e}");
+            }
+        });
+    }
     let weak_index = Arc::downgrade(index);
     tokio::spawn(async move {
         let mut tick: u64 = 0;
@@ -197,13 +199,11 @@ fn log(r: Result<(), IndexError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Digests, FsStore, Meta, Staged, Verification};
-    use std::io::Write;
-    use std::path::Path;
+    use crate::store::{Digests, FsStore, Meta, Verification};
 
-    async fn put(store: &FsStore, dir: &Path, key: &str, len: usize, v: Verification) {
-        let staged = Staged::create(&dir.join("tmp")).unwrap();
-        staged.file().write_all(&vec![b'x'; len]).unwrap();
+    async fn put(store: &FsStore, _dir: &Path, key: &str, len: usize, v: Verification) {
+        let mut miss = store.begin(key).await.unwrap();
+        miss.write(&vec![b'x'; len]).unwrap();
         let meta = Meta {
             len: len as u64,
             digests: Digests {
@@ -213,7 +213,7 @@ mod tests {
             verification: v,
             ..Default::default()
         };
-        store.put(key, staged, meta).await.unwrap();
+        miss.finish(meta).await.unwrap();
     }
 
     fn disk_bytes(root: &Path) -> u64 {
@@ -246,7 +246,7 @@ mod tests {
     async fn max_size_evicts_least_recently_used_artifacts_and_keeps_metadata() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
-        let index = store.index().clone();
+        let index = store.index().unwrap().clone();
         for i in 0..10 {
             let key = format!("m/a{i}.jar");
             put(&store, dir.path(), &key, 1000, Verification::Sha1).await;
@@ -287,7 +287,7 @@ mod tests {
     async fn unused_for_removes_old_entries_of_every_kind() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
-        let index = store.index().clone();
+        let index = store.index().unwrap().clone();
         put(&store, dir.path(), "m/old.jar", 10, Verification::Sha1).await;
         put(&store, dir.path(), "m/old/", 10, Verification::Length).await;
         put(&store, dir.path(), "m/new.jar", 10, Verification::Sha1).await;

@@ -104,6 +104,8 @@ pub struct RepoUsage {
 /// Size and access accounting of one cache directory.
 pub struct Index {
     path: PathBuf,
+    /// Where the entry files are, for the one-time walk.
+    files: Option<PathBuf>,
     conn: Mutex<Connection>,
     /// Accesses not yet written: key to seconds since the epoch.
     pending: Mutex<HashMap<Box<str>, u64>>,
@@ -157,6 +159,7 @@ impl Index {
         };
         let index = Index {
             path,
+            files: None,
             conn: Mutex::new(conn),
             pending: Mutex::new(HashMap::new()),
             bytes: AtomicU64::new(0),
@@ -165,6 +168,17 @@ impl Index {
         };
         index.refresh()?;
         Ok(index)
+    }
+
+    /// Names the directory of the entry files, which the one-time walk (`walk.rs`) indexes.
+    pub fn of_files(mut self, root: PathBuf) -> Index {
+        self.files = Some(root);
+        self
+    }
+
+    /// The directory of the entry files, when the store has one.
+    pub fn files(&self) -> Option<&Path> {
+        self.files.as_deref()
     }
 
     fn connect(path: &Path) -> rusqlite::Result<Connection> {

@@ -6,7 +6,7 @@
 use std::path::{Component, Path};
 use std::time::UNIX_EPOCH;
 
-use super::fs::read_entry;
+use super::fs::read_head;
 use super::index::{Index, IndexError, Indexed, is_mutable};
 
 /// Entries inserted per transaction.
@@ -61,7 +61,7 @@ pub fn walk_once(index: &Index, root: &Path) -> Result<u64, IndexError> {
                         continue;
                     };
                     // A torn or foreign file is no entry; `get` ignores it too.
-                    let Ok(Some((e, _))) = read_entry(&path) else {
+                    let Ok(Some((meta, _))) = read_head(&path) else {
                         continue;
                     };
                     let Ok(stat) = entry.metadata() else { continue };
@@ -71,7 +71,7 @@ pub fn walk_once(index: &Index, root: &Path) -> Result<u64, IndexError> {
                             .map_or(0, |d| d.as_secs())
                     };
                     batch.push(Indexed {
-                        mutable: is_mutable(&key, &e.meta),
+                        mutable: is_mutable(&key, &meta),
                         key,
                         size: stat.len(),
                         last_access: secs(stat.accessed()).max(secs(stat.modified())),
@@ -100,8 +100,7 @@ pub fn walk_once(index: &Index, root: &Path) -> Result<u64, IndexError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Digests, FsStore, Meta, Staged, Store, Verification};
-    use std::io::Write;
+    use crate::store::{Digests, FsStore, Meta, Store, Verification};
 
     #[test]
     fn keys_reverse_the_file_escapes() {
@@ -122,8 +121,8 @@ mod tests {
             ("m/.meta/x", 300_000, Verification::Sha256),
             ("m/a/", 4, Verification::Length),
         ] {
-            let staged = Staged::create(&dir.path().join("tmp")).unwrap();
-            staged.file().write_all(&vec![b'x'; len]).unwrap();
+            let mut miss = store.begin(key).await.unwrap();
+            miss.write(&vec![b'x'; len]).unwrap();
             let meta = Meta {
                 len: len as u64,
                 digests: Digests {
@@ -133,9 +132,9 @@ mod tests {
                 verification,
                 ..Default::default()
             };
-            store.put(key, staged, meta).await.unwrap();
+            miss.finish(meta).await.unwrap();
         }
-        let on_disk = store.index().bytes();
+        let on_disk = store.index().unwrap().bytes();
         drop(store);
         // As if written by an older version: no index at all.
         std::fs::remove_file(dir.path().join(crate::store::index::FILE_NAME)).unwrap();

@@ -28,7 +28,7 @@ pub(super) async fn serve(
 ) -> Response {
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/crates/{name}/{name}-{version}.crate", repo.name);
-    if !matches!(repo.services.store.get(&res.key).await, Ok(Some(_))) {
+    if !matches!(repo.services.store.head(&res.key).await, Ok(Some(_))) {
         // No commit without the index's checksum: a failing index fails the download.
         let cksum = match checksum(repo, name, version).await {
             Ok(c) => c,

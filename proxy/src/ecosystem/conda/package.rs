@@ -26,7 +26,7 @@ pub(super) async fn serve(
     mut res: Resource,
     cp: &ChannelPath<'_>,
 ) -> Response {
-    if !matches!(repo.services.store.get(&res.key).await, Ok(Some(_))) {
+    if !matches!(repo.services.store.head(&res.key).await, Ok(Some(_))) {
         let digest = match cp.kind {
             FileKind::Shard => shard_digest(cp.file).map(str::to_ascii_lowercase),
             _ => match digests::sha256(repo, cp).await {

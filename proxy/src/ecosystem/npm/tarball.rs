@@ -63,7 +63,7 @@ pub(super) async fn serve(
 ) -> Response {
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/tarballs/{name}/{file}", repo.name);
-    let cached = matches!(repo.services.store.get(&res.key).await, Ok(Some(_)));
+    let cached = matches!(repo.services.store.head(&res.key).await, Ok(Some(_)));
     let mut found = None;
     if !cached {
         found = lookup(repo, name, file).await;
@@ -119,8 +119,8 @@ async fn lookup(repo: &Repository, name: &str, file: &str) -> Option<(String, Ta
 /// stored one already came from it.
 pub(super) async fn record(repo: &Repository, name: &str, index: &TarballIndex, source: &str) {
     let key = index_key(repo, name);
-    if let Ok(Some(old)) = repo.services.store.get(&key).await
-        && old.meta.extra.get("source").and_then(|s| s.as_str()) == Some(source)
+    if let Ok(Some(old)) = repo.services.store.head(&key).await
+        && old.extra.get("source").and_then(|s| s.as_str()) == Some(source)
     {
         return;
     }

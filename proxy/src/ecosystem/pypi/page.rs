@@ -551,7 +551,7 @@ mod tests {
         fn bytes_now(&self) -> Bytes {
             match &self.body {
                 crate::store::Body::Bytes(b) => b.clone(),
-                crate::store::Body::File(_) => unreachable!("rendered pages are in memory"),
+                _ => unreachable!("rendered pages are in memory"),
             }
         }
     }
