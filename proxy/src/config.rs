@@ -45,7 +45,11 @@ pub struct StorageConfig {
     #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     pub max_size: Option<u64>,
     /// Entries nobody asked for in this long are removed (mutable index documents too).
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unused_for: Option<Duration>,
 }
 
@@ -766,7 +770,9 @@ mod tests {
         assert_eq!(c.storage.max_size, Some(50 << 30));
         assert_eq!(c.storage.unused_for, Some(Duration::from_secs(180 * 86400)));
         let bad = "[storage]\nmax_size = \"lots\"\n";
-        let err = Config::parse(bad, Path::new("repox.toml")).unwrap_err().to_string();
+        let err = Config::parse(bad, Path::new("repox.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("repox.toml"), "{err}");
         assert!(err.contains("invalid size `lots`"), "{err}");
     }

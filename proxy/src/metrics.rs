@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::breaker::Transition;
@@ -66,11 +66,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "gauge",
         "Bytes held in the cache.",
     ),
-    (
-        "repox_cache_entries",
-        "gauge",
-        "Entries held in the cache.",
-    ),
+    ("repox_cache_entries", "gauge", "Entries held in the cache."),
     (
         "repox_cache_evictions_total",
         "counter",

@@ -19,8 +19,8 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::index::{Index, IndexError, Indexed};
-use super::{Store, now_secs};
+use super::Store;
+use super::index::{Index, IndexError, Indexed, now_millis};
 use crate::config::StorageConfig;
 
 /// Victims fetched from the index per query.
@@ -44,7 +44,11 @@ pub struct Collected {
 impl Collected {
     /// Bytes freed.
     pub fn freed(&self) -> u64 {
-        self.unused.iter().chain(&self.over_size).map(|e| e.size).sum()
+        self.unused
+            .iter()
+            .chain(&self.over_size)
+            .map(|e| e.size)
+            .sum()
     }
 }
 
@@ -86,7 +90,7 @@ pub async fn collect(
     let mut chosen = HashSet::new();
     let mut bytes = blocking(index, |i| i.refresh().map(|()| i.bytes())).await?;
     if let Some(unused_for) = limits.unused_for {
-        let cutoff = now_secs().saturating_sub(unused_for.as_secs());
+        let cutoff = now_millis().saturating_sub(unused_for.as_millis() as u64);
         let mut after = None;
         'pages: loop {
             let entries = page(index, true, &after).await?;
@@ -237,7 +241,7 @@ mod tests {
         let conn = rusqlite::Connection::open(dir.join(super::super::index::FILE_NAME)).unwrap();
         conn.execute(
             "UPDATE entries SET last_access = ?2 WHERE key = ?1",
-            rusqlite::params![key, (now_secs() - age) as i64],
+            rusqlite::params![key, (now_millis() - age * 1000) as i64],
         )
         .unwrap();
     }
@@ -252,7 +256,14 @@ mod tests {
             put(&store, dir.path(), &key, 1000, Verification::Sha1).await;
             age(dir.path(), &key, 1000 - i);
         }
-        put(&store, dir.path(), "m/maven-metadata.xml", 1000, Verification::Length).await;
+        put(
+            &store,
+            dir.path(),
+            "m/maven-metadata.xml",
+            1000,
+            Verification::Length,
+        )
+        .await;
         age(dir.path(), "m/maven-metadata.xml", 5000);
         // a0 is the oldest artifact, but it was just used.
         assert!(store.get("m/a0.jar").await.unwrap().is_some());
@@ -275,7 +286,11 @@ mod tests {
             ["m/a1.jar", "m/a2.jar", "m/a3.jar", "m/a4.jar", "m/a5.jar"]
         );
         assert!(index.bytes() <= limit);
-        assert_eq!(index.bytes(), disk_bytes(&root), "gauge equals the bytes on disk");
+        assert_eq!(
+            index.bytes(),
+            disk_bytes(&root),
+            "gauge equals the bytes on disk"
+        );
         assert_eq!(index.evictions(), 5);
         for kept in ["m/a0.jar", "m/a9.jar", "m/maven-metadata.xml"] {
             assert!(store.get(kept).await.unwrap().is_some(), "{kept}");

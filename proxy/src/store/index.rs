@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::meta::{Meta, Verification, now_secs};
+use super::meta::{Meta, Verification};
 
 /// The index file under a cache directory.
 pub const FILE_NAME: &str = "index-v1.sqlite";
@@ -84,7 +84,8 @@ pub struct Indexed {
     pub key: String,
     /// Bytes on disk.
     pub size: u64,
-    /// Seconds since the epoch of the last access (or commit).
+    /// Milliseconds since the epoch of the last access (or commit): fine enough to order a
+    /// burst of requests.
     pub last_access: u64,
     /// A mutable index document (only `unused_for` removes it).
     pub mutable: bool,
@@ -107,7 +108,7 @@ pub struct Index {
     /// Where the entry files are, for the one-time walk.
     files: Option<PathBuf>,
     conn: Mutex<Connection>,
-    /// Accesses not yet written: key to seconds since the epoch.
+    /// Accesses not yet written: key to milliseconds since the epoch.
     pending: Mutex<HashMap<Box<str>, u64>>,
     bytes: AtomicU64,
     entries: AtomicU64,
@@ -133,6 +134,13 @@ pub fn is_mutable(key: &str, meta: &Meta) -> bool {
         )
 }
 
+/// Milliseconds since the epoch, now: the unit of [`Indexed::last_access`].
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn repo_of(key: &str) -> &str {
     key.split('/').next().unwrap_or(key)
 }
@@ -145,7 +153,10 @@ impl Index {
         let conn = match Self::connect(&path) {
             Ok(conn) => conn,
             Err(e) if is_corrupt(&e) => {
-                tracing::warn!("cache index `{}` is damaged ({e}); rebuilding it", path.display());
+                tracing::warn!(
+                    "cache index `{}` is damaged ({e}); rebuilding it",
+                    path.display()
+                );
                 let aside = path.with_extension("sqlite.broken");
                 let _ = std::fs::rename(&path, &aside);
                 let _ = std::fs::remove_file(path.with_extension("sqlite-wal"));
@@ -244,7 +255,7 @@ impl Index {
             "INSERT INTO entries (key, repo, size, last_access, mutable) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (key) DO UPDATE SET size = excluded.size,
                  last_access = excluded.last_access, mutable = excluded.mutable",
-            params![key, repo_of(key), size as i64, now_secs() as i64, mutable],
+            params![key, repo_of(key), size as i64, now_millis() as i64, mutable],
         )
         .and_then(|_| self.reload(&conn))
         .map_err(|e| self.err(e))
@@ -260,7 +271,7 @@ impl Index {
 
     /// Notes an access, in memory only; [`Index::flush`] writes it.
     pub fn touch(&self, key: &str) {
-        let now = now_secs();
+        let now = now_millis();
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(at) = pending.get_mut(key) {
             *at = now;
@@ -452,7 +463,11 @@ mod tests {
         index.record("pypi/simple/x/", 10, true).unwrap();
         assert_eq!((index.entries(), index.bytes()), (2, 110));
         index.record("maven/a.jar", 40, false).unwrap();
-        assert_eq!((index.entries(), index.bytes()), (2, 50), "a rewrite replaces");
+        assert_eq!(
+            (index.entries(), index.bytes()),
+            (2, 50),
+            "a rewrite replaces"
+        );
         index.forget("pypi/simple/x/").unwrap();
         index.forget("pypi/never").unwrap();
         assert_eq!((index.entries(), index.bytes()), (1, 40));
@@ -486,14 +501,23 @@ mod tests {
         index.insert_found(&found).unwrap();
         index.touch("m/a");
         let keys = |v: Vec<Indexed>| v.into_iter().map(|e| e.key).collect::<Vec<_>>();
-        assert_eq!(keys(index.oldest(false, None, 10).unwrap()), ["m/a", "m/b", "m/c"]);
+        assert_eq!(
+            keys(index.oldest(false, None, 10).unwrap()),
+            ["m/a", "m/b", "m/c"]
+        );
         index.flush().unwrap();
-        assert_eq!(keys(index.oldest(false, None, 10).unwrap()), ["m/b", "m/c", "m/a"]);
+        assert_eq!(
+            keys(index.oldest(false, None, 10).unwrap()),
+            ["m/b", "m/c", "m/a"]
+        );
         assert_eq!(
             keys(index.oldest(false, Some((1001, "m/b")), 10).unwrap()),
             ["m/c", "m/a"]
         );
-        assert_eq!(keys(index.list("m/", Some("m/a"), 10).unwrap()), ["m/b", "m/c"]);
+        assert_eq!(
+            keys(index.list("m/", Some("m/a"), 10).unwrap()),
+            ["m/b", "m/c"]
+        );
         assert!(index.list("n/", None, 10).unwrap().is_empty());
     }
 

@@ -65,16 +65,16 @@ pub fn walk_once(index: &Index, root: &Path) -> Result<u64, IndexError> {
                         continue;
                     };
                     let Ok(stat) = entry.metadata() else { continue };
-                    let secs = |t: std::io::Result<std::time::SystemTime>| {
+                    let millis = |t: std::io::Result<std::time::SystemTime>| {
                         t.ok()
                             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                            .map_or(0, |d| d.as_secs())
+                            .map_or(0, |d| d.as_millis() as u64)
                     };
                     batch.push(Indexed {
                         mutable: is_mutable(&key, &meta),
                         key,
                         size: stat.len(),
-                        last_access: secs(stat.accessed()).max(secs(stat.modified())),
+                        last_access: millis(stat.accessed()).max(millis(stat.modified())),
                     });
                     if batch.len() == BATCH {
                         found += batch.len() as u64;
