@@ -1,4 +1,5 @@
 mod auth_clients;
+mod cache;
 mod configure;
 mod crash;
 mod disk_full;

@@ -147,7 +147,8 @@ fn repo_of(key: &str) -> &str {
 
 impl Index {
     /// Opens (creating) the index of `cache_dir`. A file that is not a readable database is
-    /// moved aside (`index-v1.sqlite.broken`) and rebuilt by a walk.
+    /// moved aside (`index-v1.sqlite.broken`) and rebuilt by a walk; a file that cannot be
+    /// written (full disk) is replaced by an in-memory index for this run.
     pub fn open(cache_dir: &Path) -> Result<Index, IndexError> {
         let path = cache_dir.join(FILE_NAME);
         let conn = match Self::connect(&path) {
@@ -166,7 +167,18 @@ impl Index {
                     source,
                 })?
             }
-            Err(source) => return Err(IndexError { path, source }),
+            // A full or read-only disk must not keep the server from serving what it has:
+            // count in memory (the one-time walk fills it) until a restart finds room.
+            Err(e) => {
+                tracing::warn!(
+                    "cannot use the cache index `{}` ({e}); keeping it in memory for this run",
+                    path.display()
+                );
+                Self::connect(Path::new(":memory:")).map_err(|source| IndexError {
+                    path: path.clone(),
+                    source,
+                })?
+            }
         };
         let index = Index {
             path,
