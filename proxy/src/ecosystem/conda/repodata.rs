@@ -20,7 +20,7 @@ use super::channel::{Compression, FileKind};
 use super::codec;
 use crate::error::Failure;
 use crate::memo::Memo;
-use crate::repository::{Repository, Resource, tagged};
+use crate::repository::{Outcome, Repository, Resource, tagged};
 use crate::respond;
 use crate::server::request_origin;
 use crate::store::Entry;
@@ -50,7 +50,7 @@ pub(super) async fn serve(
 ) -> Response {
     let (entry, cache) = match repo.entry(res).await {
         Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
+        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let upstream = Some(entry.meta.upstream.clone());
     let presentation = repo.presentation(res, entry.meta.fetched_at);

@@ -27,7 +27,7 @@ use crate::error::Failure;
 use crate::fence::push_under;
 use crate::memo::Memo;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, Presentation};
 use crate::server::request_origin;
 use crate::store::Entry;
@@ -117,7 +117,7 @@ pub(super) async fn serve(
     let res = resource(repo, path, name, version, variant);
     let (entry, cache) = match repo.entry(&res).await {
         Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
+        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let upstream = Some(entry.meta.upstream.clone());
     let origin = request_origin(req, uri);

@@ -21,7 +21,7 @@ use crate::error::Failure;
 use crate::fence::push_under;
 use crate::memo::Memo;
 use crate::path::{RepoPath, encode_segment};
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 use crate::server::request_origin;
 use crate::store::{Entry, now_secs};
@@ -63,14 +63,14 @@ pub async fn serve(
         })
         .collect();
     if targets.is_empty() {
-        return tagged(Failure::NotFound.into_response(), "miss", None);
+        return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
     }
     let path = match RepoPath::parse(&format!("pypi/{}/json", encode_segment(project))) {
         Ok(path) => path,
         Err(e) => {
             return tagged(
                 Failure::BadRequest(e.to_string()).into_response(),
-                "miss",
+                Outcome::Miss,
                 None,
             );
         }
@@ -82,7 +82,7 @@ pub async fn serve(
     res.targets = Some(targets);
     let (entry, cache) = match repo.entry(&res).await {
         Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
+        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let origin = request_origin(req, uri);
     let memo_key = format!(

@@ -28,7 +28,7 @@ use super::{html, json, model, name};
 use crate::error::Failure;
 use crate::memo::Memo;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 use crate::store::{Entry, now_secs};
 
@@ -86,7 +86,7 @@ impl Rendered {
 pub struct Gathered {
     sources: Vec<(usize, Entry)>,
     /// How they were obtained, worst first: `stale`, `miss`, `revalidated`, `hit`.
-    cache: &'static str,
+    cache: Outcome,
     /// Seconds until the first of them must be revalidated (0 when an upstream failed).
     max_age: u64,
 }
@@ -144,11 +144,11 @@ fn resource(repo: &Repository, i: usize, which: Which<'_>) -> Resource {
     res
 }
 
-fn rank(cache: &str) -> u8 {
+fn rank(cache: Outcome) -> u8 {
     match cache {
-        "stale" => 3,
-        "miss" => 2,
-        "revalidated" => 1,
+        Outcome::Stale => 3,
+        Outcome::Miss => 2,
+        Outcome::Revalidated => 1,
         _ => 0,
     }
 }
@@ -164,7 +164,7 @@ async fn gather(repo: &Arc<Repository>, which: Which<'_>) -> Result<Gathered, Fa
     let ttl = repo.config.index_ttl();
     let mut out = Gathered {
         sources: Vec::new(),
-        cache: "hit",
+        cache: Outcome::Hit,
         max_age: ttl.as_secs(),
     };
     let mut failure = None;
@@ -412,7 +412,7 @@ pub async fn serve_project(
 ) -> Response {
     match project(repo, name).await {
         Ok((page, gathered)) => respond(repo, method, req, &page, &gathered, variant),
-        Err(e) => tagged(e.into_response(), "miss", None),
+        Err(e) => tagged(e.into_response(), Outcome::Miss, None),
     }
 }
 
@@ -430,7 +430,7 @@ pub async fn serve_index(
     };
     match outcome.await {
         Ok((page, gathered)) => respond(repo, method, req, &page, &gathered, variant),
-        Err(e) => tagged(e.into_response(), "miss", None),
+        Err(e) => tagged(e.into_response(), Outcome::Miss, None),
     }
 }
 
