@@ -42,6 +42,8 @@ pub struct Services {
     pub negative: NegativeCache,
     /// Counters.
     pub metrics: Metrics,
+    /// Documents derived from upstream bodies, under `[server] memory_budget`.
+    pub memos: crate::memo::Memos,
     /// Serve only what is cached.
     pub offline: bool,
     /// Clients must log in (`[auth] anonymous = "none"`): cargo's `config.json` says so.
@@ -655,7 +657,15 @@ mod tests {
         .collect();
         assert_eq!(
             names,
-            ["hit", "miss", "revalidated", "stale", "blocked", "uncached", "pass"]
+            [
+                "hit",
+                "miss",
+                "revalidated",
+                "stale",
+                "blocked",
+                "uncached",
+                "pass"
+            ]
         );
     }
 }

@@ -108,6 +108,12 @@ impl App {
             store,
             negative,
             metrics: Metrics::default(),
+            memos: crate::memo::Memos::new(
+                config
+                    .server
+                    .memory_budget
+                    .unwrap_or(crate::memo::DEFAULT_BUDGET),
+            ),
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
         });

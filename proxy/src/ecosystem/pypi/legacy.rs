@@ -8,7 +8,7 @@
 //! the page" rule), so they are built from the request's origin; the rewritten body is memoized
 //! by (upstream body digest, origin).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -19,14 +19,11 @@ use url::Url;
 use super::link;
 use crate::error::Failure;
 use crate::fence::push_under;
-use crate::memo::Memo;
 use crate::path::{RepoPath, encode_segment};
 use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 use crate::server::request_origin;
 use crate::store::{Entry, now_secs};
-
-static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(64 << 20));
 
 /// Answers `/pypi/<project>[/<version>]/json` (`project` normalized and valid).
 pub async fn serve(
@@ -89,7 +86,7 @@ pub async fn serve(
         "{}\0{project}\0{}\0{}\0{}\0{origin}",
         repo.name, entry.meta.upstream, entry.meta.url, entry.meta.digests.sha256
     );
-    let rewritten = match REWRITTEN.get(&memo_key) {
+    let rewritten = match repo.services.memos.get::<Entry>("pypi-legacy", &memo_key) {
         Some(e) => e,
         None => {
             let body = match entry.bytes().await {
@@ -103,7 +100,9 @@ pub async fn serve(
                 return tagged(e.into_response(), cache, None);
             };
             let e = Entry::from_bytes(Bytes::from(out), "application/json", None, now_secs());
-            REWRITTEN.insert(memo_key, e.clone(), e.meta.len as usize);
+            repo.services
+                .memos
+                .insert("pypi-legacy", memo_key, e.clone(), e.meta.len as usize);
             e
         }
     };

@@ -14,7 +14,7 @@
 //! after a restart finds its upstream URL and hash by parsing the stored page again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -26,7 +26,6 @@ use super::link::{self, Link};
 use super::negotiate::Variant;
 use super::{html, json, model, name};
 use crate::error::Failure;
-use crate::memo::Memo;
 use crate::path::RepoPath;
 use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
@@ -34,10 +33,6 @@ use crate::store::{Entry, now_secs};
 
 /// What repox asks upstreams for: JSON preferred, HTML for indexes without PEP 691 (uv's string).
 const UPSTREAM_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
-
-/// Rendered pages by the digests of their sources (128 MiB: numpy's page is about 1 MB a
-/// variant, PyPI's whole root index about 30 MB).
-static PAGES: LazyLock<Memo<Arc<Rendered>>> = LazyLock::new(|| Memo::new(128 << 20));
 
 /// A page rendered in every variant, with the links it hands out.
 pub struct Rendered {
@@ -240,12 +235,12 @@ async fn rendered(
     sources: &[(usize, Entry)],
 ) -> Result<Arc<Rendered>, Failure> {
     let key = memo_key(repo, which, sources);
-    if let Some(r) = PAGES.get(&key) {
+    if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
         return Ok(r);
     }
     let lock = repo.lock_for(&key);
     let _guard = lock.lock().await;
-    if let Some(r) = PAGES.get(&key) {
+    if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
         return Ok(r);
     }
     let mut bodies = Vec::with_capacity(sources.len());
@@ -270,7 +265,9 @@ async fn rendered(
     .await
     .map_err(Failure::internal)??;
     let built = Arc::new(built);
-    PAGES.insert(key, built.clone(), built.weight());
+    repo.services
+        .memos
+        .insert("pypi-page", key, built.clone(), built.weight());
     Ok(built)
 }
 
