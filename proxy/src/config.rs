@@ -51,6 +51,20 @@ pub struct StorageConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub unused_for: Option<Duration>,
+    /// Where entries live: `s3://bucket/prefix` for an S3-compatible bucket (`store/s3.rs`);
+    /// unset, the local `[server] cache_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The S3 endpoint (MinIO, Ceph RGW, Garage, R2...), path-style; unset, AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The S3 region (default `us-east-1`, or `AWS_REGION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// With an S3 `url`: bytes of hot immutable entries also kept on local disk (default 1GiB;
+    /// `0` turns the local copy off).
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    pub local_cache_size: Option<u64>,
 }
 
 /// `[auth]`.

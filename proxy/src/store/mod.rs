@@ -12,7 +12,8 @@
 //!   [`Store::delete`] and [`Store::purge`] of a prefix, [`Store::usage`];
 //! - the staging area, which belongs to the backend ([`Store::clean_staging`], [`Store::has_room`]).
 //!
-//! [`open`] builds the configured backend; today that is always [`FsStore`] on `cache_dir`.
+//! [`open`] builds the configured backend: [`FsStore`] on `cache_dir`, or [`S3Store`] when
+//! `[storage] url` names an S3-compatible bucket.
 //!
 //! Keys are `REPO/PATH` strings built from validated [`crate::path::RepoPath`]s. A key ending in
 //! `/` is a directory listing. A key must not be both a file and the prefix of another key
@@ -23,6 +24,7 @@ pub mod evict;
 mod fs;
 pub mod index;
 mod meta;
+mod s3;
 mod staging;
 pub mod walk;
 
@@ -30,6 +32,7 @@ pub use body::{Body, RangeRead};
 pub use fs::FsStore;
 pub use index::Index;
 pub use meta::{Digests, Meta, Verification, now_secs};
+pub use s3::S3Store;
 
 use std::fs::File;
 use std::io;
@@ -156,8 +159,12 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// Opens the store `config` asks for: the filesystem store under `[server] cache_dir`.
+/// Opens the store `config` asks for: the bucket of `[storage] url`, else the filesystem store
+/// under `[server] cache_dir`.
 pub fn open(config: &Config) -> io::Result<Arc<dyn Store>> {
+    if let Some(url) = &config.storage.url {
+        return Ok(Arc::new(s3::open(config, url)?));
+    }
     Ok(Arc::new(FsStore::open(&cache_dir(config))?))
 }
 
