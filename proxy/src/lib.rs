@@ -17,6 +17,8 @@ pub mod config;
 pub mod ecosystem;
 pub mod error;
 pub mod fill;
+#[cfg(test)]
+mod fuzz;
 mod hashing;
 mod memo;
 pub mod metrics;

@@ -1,3 +1,4 @@
+mod clients_support;
 mod configure;
 mod fixture_server;
 mod generated;

@@ -1,19 +1,22 @@
 //! Real clients read what `repox configure` wrote and fetch through it: pip, uv, npm, cargo and
 //! mvn, each under the sandbox HOME, against the test server, with the credentials repox put in
-//! their files. A client that is not installed is skipped with a note (CI installs them).
+//! their files. A client that is not installed fails the test unless `REPOX_SKIP_MISSING_CLIENTS`
+//! is set (see `clients_support`).
 
 use std::path::{Path, PathBuf};
 
 use super::http::{Server, base64, start_with_own_url};
 use super::{Sandbox, text, which};
 
-/// Skips a real-client test, with a note, when the client is not installed.
+/// The client's path; without it the test fails, or returns when `REPOX_SKIP_MISSING_CLIENTS`
+/// is set.
 macro_rules! require {
     ($($tool:expr),+) => {
         match None$(.or_else(|| which($tool)))+ {
             Some(path) => path,
             None => {
-                eprintln!("skipping: {} is not installed", [$($tool),+].join(" / "));
+                let tools = [$($tool),+].join(" / ");
+                crate::clients_support::clients_present(&[&tools], "install it (scripts/test does)");
                 return;
             }
         }

@@ -10,6 +10,8 @@
 //! - everything under `/-/` (search, audit, ping, dist-tags) is passed through uncached
 //!   (`passthrough.rs`); `npm audit` is the one POST repox accepts.
 
+#[cfg(test)]
+mod fuzz_tests;
 mod packument;
 pub(crate) mod passthrough;
 mod tarball;
