@@ -21,11 +21,14 @@ mod dist_filename;
 mod endpoint;
 pub mod fetch;
 mod format;
+#[cfg(test)]
+mod fuzz_tests;
 mod hash;
 mod locked_file;
 mod maven;
 mod npm;
 mod pdm_lock;
+mod pep508;
 mod pipfile_lock;
 mod pixi_lock;
 mod plan;
