@@ -24,11 +24,15 @@ pub fn runs(program: impl AsRef<OsStr>, args: &[&str]) -> bool {
 /// Whether a client test may go on. `missing` names what is absent (empty: all present);
 /// `install` says how to get it. Without [`SKIP_VAR`] a missing client fails the test.
 pub fn clients_present(missing: &[&str], install: &str) -> bool {
+    let skip = std::env::var(SKIP_VAR).is_ok_and(|v| !v.is_empty() && v != "0");
+    present_or_skipped(missing, install, skip)
+}
+
+fn present_or_skipped(missing: &[&str], install: &str, skip: bool) -> bool {
     if missing.is_empty() {
         return true;
     }
     let what = missing.join(", ");
-    let skip = std::env::var(SKIP_VAR).is_ok_and(|v| !v.is_empty() && v != "0");
     assert!(
         skip,
         "this test drives a real client and {what} is missing: {install} (or run scripts/test, \
@@ -52,4 +56,21 @@ pub fn client_runs(program: &str, args: &[&str], install: &str) -> bool {
         vec![program]
     };
     clients_present(&missing, install)
+}
+
+#[test]
+#[should_panic(expected = "this test drives a real client and nonexistent-client is missing")]
+fn a_missing_client_fails_the_test() {
+    present_or_skipped(&["nonexistent-client"], "nowhere", false);
+}
+
+#[test]
+fn a_missing_client_is_skipped_only_when_asked() {
+    assert!(!present_or_skipped(
+        &["nonexistent-client"],
+        "nowhere",
+        true
+    ));
+    assert!(present_or_skipped(&[], "nowhere", false));
+    assert!(!runs("/nonexistent/client", &["--version"]));
 }

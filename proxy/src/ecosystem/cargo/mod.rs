@@ -12,6 +12,8 @@
 //! - `api/…` (search, crate info) is passed through uncached to the upstream's `api`.
 
 mod download;
+#[cfg(test)]
+mod fuzz_tests;
 mod index;
 pub use index::{path_of as index_path, prefix as index_prefix};
 mod registry_config;
