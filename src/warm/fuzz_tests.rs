@@ -1,14 +1,16 @@
 //! Property tests of every `repox warm` input format (see `crate::fuzz`): the fixtures of
 //! `tests/fixtures/warm` with random edits, generated lines for the line formats, and random
 //! bytes, each parsed as its format (forced, and detected), must give a plan or an error naming
-//! the file, never a panic.
+//! the file, never a panic. The `--python`/`--platform` values, wheel and sdist file names and
+//! hash strings are checked the same way (what warm reads from indexes: `pypi/fuzz_tests.rs`).
 
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use super::{Format, detect_format, parse_file_with_env};
+use super::tags::{Environment, WheelName};
+use super::{Format, Hash, detect_format, dist_filename, parse_file_with_env};
 use crate::fuzz;
 
 macro_rules! fixture {
@@ -268,5 +270,58 @@ proptest! {
     fn generated_conda_explicit_lines(text in conda_explicit_lines()) {
         let dir = workdir();
         check(dir.path(), "explicit.txt", Format::CondaExplicit, text.as_bytes())?;
+    }
+
+    #[test]
+    fn target_environments_are_built_or_refused_in_bounded_time(
+        python in prop_oneof![
+            "3\\.[0-9]{1,3}(\\.[0-9]{1,3})?",
+            "[0-9]{1,21}(\\.[0-9]{1,21}){0,3}",
+            fuzz::text(),
+        ],
+        platform in prop_oneof![
+            "(manylinux|musllinux|macosx)_[0-9]{1,12}_[0-9]{1,12}_(x86_64|aarch64|arm64|universal2|i686|[a-z]{0,4})",
+            select(&["manylinux2014_x86_64", "manylinux1_i686", "win_amd64", "win32", "win_arm64", "linux_x86_64"][..])
+                .prop_map(str::to_owned),
+            fuzz::text(),
+        ],
+    ) {
+        if let Ok(env) = Environment::new(&python, &platform) {
+            let _ = env.short();
+        }
+    }
+
+    #[test]
+    fn file_names_and_hashes_are_read_without_panic(
+        file in prop_oneof![
+            "[A-Za-z0-9_.]{1,8}-[0-9.]{1,6}(-[0-9]{1,2}[a-z_]{0,3})?-(cp|py)[0-9]{1,3}-[a-z0-9_]{1,8}-[a-z0-9_.]{1,20}\\.whl",
+            "[A-Za-z0-9_.-]{1,12}\\.(tar\\.gz|zip|tar\\.bz2)",
+            fuzz::text(),
+        ],
+        hash in prop_oneof![
+            "(sha256|sha512|sha1|md5|SHA256|blake2b)[:=-][0-9a-zA-Z+/=]{0,90}( [a-z0-9]+-[A-Za-z0-9+/=?]{0,90})?",
+            fuzz::text(),
+        ],
+    ) {
+        let _ = dist_filename::parse(&file);
+        let _ = file.parse::<WheelName>();
+        let _ = Hash::parse_sri(&hash);
+        let _ = Hash::parse_prefixed(&hash, ':');
+        let _ = Hash::parse_prefixed(&hash, '=');
+    }
+}
+
+/// Found by `target_environments_are_built_or_refused_in_bounded_time`: one tag per older
+/// version made these run out of memory.
+#[test]
+fn huge_versions_in_targets_are_refused() {
+    for (python, platform) in [
+        ("3.4000000000", "win_amd64"),
+        ("3.12", "manylinux_2_4000000000_x86_64"),
+        ("3.12", "musllinux_1_4000000000_x86_64"),
+        ("3.12", "macosx_4000000000_0_arm64"),
+    ] {
+        let err = Environment::new(python, platform).err();
+        assert!(err.is_some(), "{python} {platform}");
     }
 }

@@ -1,8 +1,10 @@
-//! Requirement parsing that cannot panic. pep508_rs 0.9.2 ends `parse_name` and
-//! `parse_extras` with an `expect` that fails on a name or extra ending in `.`, `-` or `_` when
-//! more text follows (`foo- >=1`, `foo[bar- ]`). Requirements come from users' files and from
-//! upstream metadata (`Requires-Dist`), so every parse goes through [`requirement`], which refuses
-//! those first with the error pep508_rs would have given.
+//! Requirement parsing that cannot panic. pep508_rs 0.9.2 panics on two kinds of input:
+//! `parse_name` and `parse_extras` end with an `expect` that fails on a name or extra ending in
+//! `.`, `-` or `_` when more text follows (`foo- >=1`, `foo[bar- ]`), and the marker parser
+//! slices a byte string with a length counted in characters, which panics on non-ASCII text
+//! after a marker (`foo ; python_version >= "3.9"ꝸ`). Requirements come from users' files and
+//! from upstream metadata (`Requires-Dist`), so every parse goes through [`requirement`], which
+//! refuses those inputs first with an error like the one pep508_rs gives.
 
 use std::str::FromStr as _;
 
@@ -11,15 +13,22 @@ use url::Url;
 
 /// [`Requirement::from_str`], without the panic.
 pub fn requirement(text: &str) -> Result<Requirement<Url>, Pep508Error<Url>> {
+    let refuse = |at: usize, why: &str| Pep508Error {
+        message: Pep508ErrorSource::String(why.to_owned()),
+        start: at,
+        len: 1,
+        input: text.to_owned(),
+    };
     if let Some(at) = bad_name_end(text) {
-        return Err(Pep508Error {
-            message: Pep508ErrorSource::String(
-                "a name must end with a letter or digit, not `.`, `-` or `_`".to_owned(),
-            ),
-            start: at,
-            len: 1,
-            input: text.to_owned(),
-        });
+        let why = "a name must end with a letter or digit, not `.`, `-` or `_`";
+        return Err(refuse(at, why));
+    }
+    // Markers only start after a `;`.
+    if text.contains(';')
+        && let Some(at) = text.find(|c: char| !c.is_ascii())
+    {
+        let why = "a requirement with environment markers must be ASCII";
+        return Err(refuse(at, why));
     }
     Requirement::from_str(text)
 }
@@ -85,5 +94,17 @@ mod tests {
             let _ = requirement(text);
         }
         assert!(requirement("foo-bar[x-y]>=1").is_ok());
+    }
+
+    #[test]
+    fn non_ascii_after_a_marker_is_an_error_not_a_panic() {
+        for text in [
+            "requests ; python_version >= \"3.9\"ꝸ 0",
+            "a ; os_name == 'x' 'é'",
+        ] {
+            let err = requirement(text).expect_err(text);
+            assert!(err.message.to_string().contains("ASCII"), "{text}: {err}");
+        }
+        assert!(requirement("a ; python_version >= '3.9' and os_name == 'posix'").is_ok());
     }
 }

@@ -1,7 +1,8 @@
 //! Property tests of the PyPI page parsers and the rewrite (see `crate::fuzz`): upstream HTML
 //! (PEP 503) and JSON (PEP 691) pages of any content parse without panicking, and rewriting a
 //! generated page (parse, merge, link to repox, render both formats) keeps every file with its
-//! hash, `requires-python` and yank.
+//! hash, `requires-python` and yank. `Accept` headers, `?format=` values and the file names
+//! project names are read from are handled without panicking too.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +13,9 @@ use serde_json::json;
 use url::Url;
 
 use super::model::{Dist, Metadata, Page, merge};
-use super::{html, json, link};
+use super::{html, json, link, name, negotiate};
 use crate::fuzz;
+use crate::path::RepoPath;
 
 const HTML: &str = r#"<!DOCTYPE html>
 <html>
@@ -226,6 +228,49 @@ proptest! {
         prop_assert_eq!(&seen(&from_json), &files, "JSON rendering:\n{}", String::from_utf8_lossy(&json_out));
         for d in from_html.files.iter().chain(&from_json.files) {
             prop_assert!(d.url.starts_with("http://127.0.0.1:8078/pypi/"), "{} links to {}", d.filename, d.url);
+        }
+    }
+
+    #[test]
+    fn any_accept_header_and_format_are_negotiated(
+        accept in prop::collection::vec(
+            prop_oneof![
+                select(&[
+                    "text/html", "application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+html",
+                    "application/json", "*/*", "text/*", ";q=", "; q=0.5", ";q=NaN", ";q=-1", ";q=1e40", ",", " ",
+                ][..]).prop_map(str::to_owned),
+                fuzz::text(),
+            ],
+            0..8,
+        ),
+        query in proptest::option::of(fuzz::text()),
+    ) {
+        let accept = accept.concat();
+        let format = negotiate::format_param(query.as_deref());
+        let _ = negotiate::negotiate(Some(&accept), format.as_deref());
+        let _ = negotiate::negotiate(Some(&accept), None);
+    }
+
+    #[test]
+    fn any_file_name_links_back_to_its_cache_path(
+        file in prop_oneof![
+            "[A-Za-z0-9._-]{1,12}-[0-9.]{1,6}(-[0-9a-z_]{1,6}){0,3}(\\.tar\\.gz|\\.whl|\\.zip|\\.egg)?",
+            fuzz::text(),
+        ],
+        project in prop_oneof!["[a-zA-Z][a-zA-Z0-9._-]{0,8}[a-z0-9]", fuzz::text()],
+    ) {
+        let _ = name::projects_of(&file);
+        let _ = name::version_of(&file, &name::normalize(&project));
+        let _ = link::split_suffix(&file);
+        let project = name::normalize(&project);
+        for url in [format!("https://files.pythonhosted.org/packages/{file}"), format!("https://h.example/{file}")] {
+            let loc = link::locate(&url, &file, "up", &project);
+            // The link a client follows must come back as the same cache path.
+            let ok = !file.is_empty() && file != "." && file != ".." && !file.contains(['/', '\\']) && !file.chars().any(char::is_control);
+            if ok && name::is_valid(&project) {
+                let back = RepoPath::parse(&loc.href);
+                prop_assert_eq!(back.as_ref().map(RepoPath::as_str), Ok(loc.path.as_str()), "{:?}", loc);
+            }
         }
     }
 }
