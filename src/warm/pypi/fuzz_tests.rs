@@ -23,7 +23,16 @@ const METADATA: &str = "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequire
 /// Header lines with random values, in the shape of core metadata.
 fn metadata() -> impl Strategy<Value = String> {
     let header = (
-        select(&["Requires-Dist", "Requires-Python", "Provides-Extra", "Name", "Version", "X"][..]),
+        select(
+            &[
+                "Requires-Dist",
+                "Requires-Python",
+                "Provides-Extra",
+                "Name",
+                "Version",
+                "X",
+            ][..],
+        ),
         prop_oneof![
             "[a-zA-Z0-9_.-]{1,8}( ?\\[[a-z, -]{0,8}\\])? ?(\\(?[<>=!~]{1,3} ?[0-9.*]{1,6}\\)?)?( ; [a-z_]{1,14} [<>=!]{1,2} ['\"][^'\"]{0,6}['\"])?",
             fuzz::text(),
