@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, TestCaseError};
 
 /// 256 cases unless `PROPTEST_CASES` says otherwise; no regression files in the source tree
 /// (a failure prints its shrunk input).
@@ -119,6 +119,11 @@ pub fn mutated(samples: &'static [&'static str]) -> impl Strategy<Value = String
         }
         doc
     })
+}
+
+/// A failed case from any error, for `map_err` in property tests.
+pub fn fail(e: impl std::fmt::Display) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
 }
 
 /// Any bytes, mostly short.

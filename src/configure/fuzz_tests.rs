@@ -179,18 +179,29 @@ proptest! {
     #![proptest_config(fuzz::config())]
 
     #[test]
-    fn any_existing_file_is_edited_idempotently_or_refused((i, old) in editor(), target in target()) {
+    fn any_existing_file_is_edited_idempotently_or_refused(
+        (i, old) in editor(),
+        target in target(),
+    ) {
         let (name, edit, _, _) = EDITORS[i];
         if let Ok(once) = edit(&old, &target) {
             let twice = edit(&once, &target);
-            prop_assert_eq!(twice.as_ref(), Ok(&once), "{}: a second edit changed the file\n--- old:\n{}", name, old);
+            let why = "a second edit changed the file";
+            prop_assert_eq!(twice.as_ref(), Ok(&once), "{}: {}\n--- old:\n{}", name, why, old);
         }
     }
 
     #[test]
-    fn unrelated_content_survives(i in 0..EDITORS.len(), target in target(), before in any::<bool>()) {
+    fn unrelated_content_survives(
+        i in 0..EDITORS.len(),
+        target in target(),
+        before in any::<bool>(),
+    ) {
         let (name, edit, sample, unrelated) = EDITORS[i];
-        let old = if before { format!("{unrelated}{sample}") } else { format!("{sample}{unrelated}") };
+        let old = match before {
+            true => format!("{unrelated}{sample}"),
+            false => format!("{sample}{unrelated}"),
+        };
         let new = edit(&old, &target).map_err(|e| TestCaseError::fail(format!("{name}: {e:?}")))?;
         for line in unrelated.lines().filter(|l| !l.trim().is_empty()) {
             prop_assert!(new.contains(line), "{}: lost {:?}\n--- new:\n{}", name, line, new);

@@ -53,6 +53,16 @@ const CARGO_LOCK: &[&str] = &[
 const MAVEN_LIST: &[&str] = &[fixture!("maven/artifacts.txt")];
 const POM: &[&str] = &[fixture!("maven/pom.xml")];
 
+/// Platform tags without a version in them.
+const PLATFORMS: &[&str] = &[
+    "manylinux2014_x86_64",
+    "manylinux1_i686",
+    "win_amd64",
+    "win32",
+    "win_arm64",
+    "linux_x86_64",
+];
+
 /// A copy of the requirements fixture tree, so `-r`/`-c` includes resolve.
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -88,7 +98,7 @@ fn env(name: &str) -> Option<String> {
 /// detected; an error must name the file.
 fn check(dir: &Path, name: &str, format: Format, bytes: &[u8]) -> Result<(), TestCaseError> {
     let path: PathBuf = dir.join(name);
-    fs_err::write(&path, bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    fs_err::write(&path, bytes).map_err(fuzz::fail)?;
     for forced in [Some(format), None] {
         if let Err(err) = parse_file_with_env(&path, forced, &env) {
             let text = format!("{err:#}");
@@ -281,8 +291,7 @@ proptest! {
         ],
         platform in prop_oneof![
             "(manylinux|musllinux|macosx)_[0-9]{1,12}_[0-9]{1,12}_(x86_64|aarch64|arm64|universal2|i686|[a-z]{0,4})",
-            select(&["manylinux2014_x86_64", "manylinux1_i686", "win_amd64", "win32", "win_arm64", "linux_x86_64"][..])
-                .prop_map(str::to_owned),
+            select(PLATFORMS).prop_map(str::to_owned),
             fuzz::text(),
         ],
     ) {

@@ -1,8 +1,9 @@
 //! Property tests of what repox reads from a conda channel (see `crate::fuzz`): repodata of any
 //! content is scanned for `info.base_url` without panicking (the digest index has its own tests
-//! in `digests/fuzz_tests.rs`), the scan agrees with a full JSON parse on well-formed documents, a splice replaces exactly the
-//! value found, msgpack shard indexes of any bytes are read safely, and request paths classify
-//! without panicking or leaking a token into a cache key.
+//! in `digests/fuzz_tests.rs`), the scan agrees with a full JSON parse on well-formed
+//! documents, a splice replaces exactly the value found, msgpack shard indexes of any bytes are
+//! read safely, and request paths classify without panicking or leaking a token into a cache
+//! key.
 
 use std::io::Cursor;
 
@@ -53,14 +54,25 @@ pub(super) fn repodata() -> impl Strategy<Value = (String, Option<String>, Vec<(
             let mut digests = Vec::new();
             for (stem, ext, sha, text) in records {
                 let file = format!("{stem}{ext}");
-                let record = json!({"name": text, "sha256": sha, "depends": [text], "info": {"base_url": text}});
-                if ext == ".conda" { &mut conda } else { &mut packages }.insert(file.clone(), record);
+                let record = json!({
+                    "name": text, "sha256": sha, "depends": [text], "info": {"base_url": text},
+                });
+                let section = if ext == ".conda" {
+                    &mut conda
+                } else {
+                    &mut packages
+                };
+                section.insert(file.clone(), record);
                 digests.push((file, sha));
             }
             let pkgs = json!({"packages": packages, "packages.conda": conda});
             let (pkgs, info) = (pkgs.to_string(), json!({"info": info}).to_string());
             // Two objects' members, concatenated in the chosen order.
-            let (first, second) = if info_last { (&pkgs, &info) } else { (&info, &pkgs) };
+            let (first, second) = if info_last {
+                (&pkgs, &info)
+            } else {
+                (&info, &pkgs)
+            };
             let doc = format!("{},{}", &first[..first.len() - 1], &second[1..]);
             // Later duplicates win in a JSON parse; records are keyed by file, keep the last.
             let mut seen = std::collections::HashMap::new();
@@ -70,6 +82,21 @@ pub(super) fn repodata() -> impl Strategy<Value = (String, Option<String>, Vec<(
             (doc, base_url, seen.into_iter().collect())
         })
 }
+
+/// Path segments that mean something to the classifier.
+const FILES: &[&str] = &[
+    "t",
+    "repodata.json",
+    "repodata.json.zst",
+    "repodata.json.bz2",
+    "current_repodata.json",
+    "repodata_shards.msgpack.zst",
+    "repodata.jlap",
+    "x.conda",
+    "x.tar.bz2",
+    ".json",
+    ".zst",
+];
 
 fn check_locate(doc: &[u8]) -> Result<(), TestCaseError> {
     let Ok(Some(found)) = locate(Cursor::new(doc)) else {
@@ -116,9 +143,9 @@ proptest! {
 
     #[test]
     fn the_scan_agrees_with_a_json_parse((doc, base_url, digests) in repodata()) {
-        let parsed: Value = serde_json::from_str(&doc).map_err(|e| TestCaseError::fail(format!("{e}: {doc}")))?;
+        let parsed: Value = serde_json::from_str(&doc).map_err(fuzz::fail)?;
         prop_assert_eq!(parsed["info"]["base_url"].as_str(), base_url.as_deref());
-        let found = locate(Cursor::new(doc.as_bytes())).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let found = locate(Cursor::new(doc.as_bytes())).map_err(fuzz::fail)?;
         prop_assert_eq!(found.as_ref().map(|f| f.value.as_str()), base_url.as_deref(), "{}", doc);
         check_locate(doc.as_bytes())?;
         let _ = digests;
@@ -129,8 +156,7 @@ proptest! {
         segments in prop::collection::vec(
             prop_oneof![
                 "[a-z0-9_.-]{0,12}",
-                select(&["t", "repodata.json", "repodata.json.zst", "repodata.json.bz2", "current_repodata.json",
-                    "repodata_shards.msgpack.zst", "repodata.jlap", "x.conda", "x.tar.bz2", ".json", ".zst"][..]).prop_map(str::to_owned),
+                select(FILES).prop_map(str::to_owned),
                 "[0-9a-f]{64}\\.msgpack\\.zst",
             ],
             1..6,

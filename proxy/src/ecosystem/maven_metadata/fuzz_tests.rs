@@ -87,7 +87,7 @@ proptest! {
         let merged = merge(&refs);
         let parsed = parse(&merged);
         prop_assert!(parsed.is_some(), "the merged file does not parse:\n{}", merged);
-        let got: BTreeSet<String> = parsed.map(|p| p.versions).unwrap_or_default().into_iter().collect();
+        let got: BTreeSet<String> = parsed.into_iter().flat_map(|p| p.versions).collect();
         for v in copies.iter().flat_map(|(v, _)| v) {
             prop_assert!(got.contains(v), "{} is missing from\n{}", v, merged);
         }

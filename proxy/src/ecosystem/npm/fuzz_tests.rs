@@ -110,9 +110,9 @@ proptest! {
         pretty in any::<bool>(),
     ) {
         let doc = packument(&releases, pretty);
-        let (out, index) = rewrite(doc.as_bytes(), PREFIX, "npmjs").map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let out: Value = serde_json::from_slice(&out).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let mut want: Value = serde_json::from_str(&doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let (out, index) = rewrite(doc.as_bytes(), PREFIX, "npmjs").map_err(fuzz::fail)?;
+        let out: Value = serde_json::from_slice(&out).map_err(fuzz::fail)?;
+        let mut want: Value = serde_json::from_str(&doc).map_err(fuzz::fail)?;
         for (v, (_, file, integrity, shasum, _)) in &releases {
             want["versions"][v]["dist"]["tarball"] = json!(format!("{PREFIX}{file}"));
             let info = index.files.get(file);

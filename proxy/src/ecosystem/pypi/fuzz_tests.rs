@@ -41,6 +41,23 @@ const JSON: &str = r#"{"alternate-locations":[],"files":[
 const INDEX: &str = r#"<!DOCTYPE html><html><body><a href="/simple/pip/">pip</a><a href="tomli/">tomli</a></body></html>"#;
 const JSON_INDEX: &str = r#"{"meta":{"api-version":"1.1"},"projects":[{"name":"pip"},{"name":"tomli","_last-serial":1}]}"#;
 
+/// Pieces of `Accept` headers.
+const ACCEPT: &[&str] = &[
+    "text/html",
+    "application/vnd.pypi.simple.v1+json",
+    "application/vnd.pypi.simple.latest+html",
+    "application/json",
+    "*/*",
+    "text/*",
+    ";q=",
+    "; q=0.5",
+    ";q=NaN",
+    ";q=-1",
+    ";q=1e40",
+    ",",
+    " ",
+];
+
 fn page_url() -> Url {
     Url::parse("https://pypi.example/simple/demo/").unwrap()
 }
@@ -80,6 +97,10 @@ fn files() -> impl Strategy<Value = BTreeMap<String, File>> {
             metadata,
         });
     prop::collection::btree_map(filename, file, 0..8)
+}
+
+fn encoded(name: &str) -> String {
+    utf8_percent_encode(name, NON_ALPHANUMERIC).to_string()
 }
 
 /// The upstream's HTML page listing `files`.
@@ -122,7 +143,7 @@ fn json_page(files: &BTreeMap<String, File>) -> String {
         .map(|(name, f)| {
             let mut v = json!({
                 "filename": name,
-                "url": format!("https://files.example/p/{}", utf8_percent_encode(name, NON_ALPHANUMERIC)),
+                "url": format!("https://files.example/p/{}", encoded(name)),
                 "hashes": {"sha256": f.sha256},
                 "core-metadata": f.metadata,
             });
@@ -207,7 +228,8 @@ proptest! {
         let (html_out, json_out) = rewrite(pages);
         // What repox renders, it can read back.
         let _ = html::parse(&html_out, &repox_url());
-        prop_assert!(json::parse(&json_out, &repox_url()).is_ok(), "{}", String::from_utf8_lossy(&json_out));
+        let back = json::parse(&json_out, &repox_url());
+        prop_assert!(back.is_ok(), "{}", String::from_utf8_lossy(&json_out));
         let _ = html::parse_index(html_body.as_bytes());
         let _ = json::parse_index(json_body.as_bytes());
     }
@@ -216,18 +238,21 @@ proptest! {
     fn rewrite_keeps_every_file(files in files(), as_json in any::<bool>()) {
         let body = if as_json { json_page(&files) } else { html_page(&files) };
         let page = if as_json {
-            json::parse(body.as_bytes(), &page_url()).map_err(TestCaseError::fail)?
+            json::parse(body.as_bytes(), &page_url()).map_err(fuzz::fail)?
         } else {
             html::parse(body.as_bytes(), &page_url())
         };
         prop_assert_eq!(&seen(&page), &files, "upstream page parsed wrong:\n{}", body);
         let (html_out, json_out) = rewrite(vec![page]);
         let from_html = html::parse(&html_out, &repox_url());
-        prop_assert_eq!(&seen(&from_html), &files, "HTML rendering:\n{}", String::from_utf8_lossy(&html_out));
-        let from_json = json::parse(&json_out, &repox_url()).map_err(TestCaseError::fail)?;
-        prop_assert_eq!(&seen(&from_json), &files, "JSON rendering:\n{}", String::from_utf8_lossy(&json_out));
+        let html_text = String::from_utf8_lossy(&html_out);
+        prop_assert_eq!(&seen(&from_html), &files, "HTML rendering:\n{}", html_text);
+        let from_json = json::parse(&json_out, &repox_url()).map_err(fuzz::fail)?;
+        let json_text = String::from_utf8_lossy(&json_out);
+        prop_assert_eq!(&seen(&from_json), &files, "JSON rendering:\n{}", json_text);
         for d in from_html.files.iter().chain(&from_json.files) {
-            prop_assert!(d.url.starts_with("http://127.0.0.1:8078/pypi/"), "{} links to {}", d.filename, d.url);
+            let ours = d.url.starts_with("http://127.0.0.1:8078/pypi/");
+            prop_assert!(ours, "{} links to {}", d.filename, d.url);
         }
     }
 
@@ -235,10 +260,7 @@ proptest! {
     fn any_accept_header_and_format_are_negotiated(
         accept in prop::collection::vec(
             prop_oneof![
-                select(&[
-                    "text/html", "application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+html",
-                    "application/json", "*/*", "text/*", ";q=", "; q=0.5", ";q=NaN", ";q=-1", ";q=1e40", ",", " ",
-                ][..]).prop_map(str::to_owned),
+                select(ACCEPT).prop_map(str::to_owned),
                 fuzz::text(),
             ],
             0..8,
@@ -263,13 +285,20 @@ proptest! {
         let _ = name::version_of(&file, &name::normalize(&project));
         let _ = link::split_suffix(&file);
         let project = name::normalize(&project);
-        for url in [format!("https://files.pythonhosted.org/packages/{file}"), format!("https://h.example/{file}")] {
+        // A file name a merged page keeps (`model::is_filename`).
+        let listed = !file.is_empty()
+            && file != "."
+            && file != ".."
+            && !file.contains(['/', '\\'])
+            && !file.chars().any(char::is_control);
+        let hosts = ["https://files.pythonhosted.org/packages/", "https://h.example/"];
+        for url in hosts.map(|h| format!("{h}{file}")) {
             let loc = link::locate(&url, &file, "up", &project);
             // The link a client follows must come back as the same cache path.
-            let ok = !file.is_empty() && file != "." && file != ".." && !file.contains(['/', '\\']) && !file.chars().any(char::is_control);
-            if ok && name::is_valid(&project) {
+            if listed && name::is_valid(&project) {
                 let back = RepoPath::parse(&loc.href);
-                prop_assert_eq!(back.as_ref().map(RepoPath::as_str), Ok(loc.path.as_str()), "{:?}", loc);
+                let back = back.as_ref().map(RepoPath::as_str);
+                prop_assert_eq!(back, Ok(loc.path.as_str()), "{:?}", loc);
             }
         }
     }

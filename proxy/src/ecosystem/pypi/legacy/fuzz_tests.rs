@@ -17,7 +17,7 @@ const SAMPLE: &str = r#"{"info":{"name":"demo","project_url":"https://pypi.org/p
 "releases":{"0.9":[{"filename":"demo-0.9.zip","url":"../../d/demo-0.9.zip"}],"1.0":[],"x":{}}}"#;
 
 fn check_links(out: &[u8]) -> Result<(), TestCaseError> {
-    let v: Value = serde_json::from_slice(out).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let v: Value = serde_json::from_slice(out).map_err(fuzz::fail)?;
     let urls = v["urls"].as_array().into_iter().flatten();
     let releases = v["releases"]
         .as_object()
