@@ -55,7 +55,8 @@ proptest! {
     ) {
         let index: String = lines
             .iter()
-            .map(|(vers, cksum)| json!({"name": "x", "vers": vers, "cksum": cksum}).to_string() + "\n")
+            .map(|(vers, cksum)| json!({"name": "x", "vers": vers, "cksum": cksum}))
+            .map(|line| line.to_string() + "\n")
             .collect();
         for (vers, cksum) in &lines {
             let valid = cksum.len() == 64 && cksum.bytes().all(|b| b.is_ascii_hexdigit());
