@@ -334,3 +334,70 @@ fn huge_versions_in_targets_are_refused() {
         assert!(err.is_some(), "{python} {platform}");
     }
 }
+
+/// `[[package]]` entries of a Cargo.lock: (name, version, source, checksum).
+fn cargo_packages() -> impl Strategy<Value = Vec<(String, String, Option<String>, Option<String>)>>
+{
+    let source = proptest::option::of(prop_oneof![
+        Just("registry+https://github.com/rust-lang/crates.io-index".to_owned()),
+        Just("sparse+https://index.crates.io/".to_owned()),
+        Just("sparse+https://corp.example/index/".to_owned()),
+        Just("git+https://github.com/o/r?rev=1#abc".to_owned()),
+        Just("registry+https://corp.example/git-index".to_owned()),
+        fuzz::text(),
+    ]);
+    let checksum = proptest::option::of(prop_oneof!["[0-9a-f]{64}", fuzz::text()]);
+    prop::collection::btree_map(
+        (
+            "[a-z][a-z0-9_-]{0,10}",
+            "[0-9]{1,2}\\.[0-9]{1,2}\\.[0-9]{1,2}",
+        ),
+        (source, checksum),
+        0..8,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|((name, version), (source, checksum))| (name, version, source, checksum))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(fuzz::config())]
+
+    /// Every package of a well-formed Cargo.lock that has a source is planned or reported as
+    /// skipped, never dropped in silence.
+    #[test]
+    fn every_cargo_lock_package_is_planned_or_skipped(packages in cargo_packages()) {
+        let mut doc = String::from("version = 3\n");
+        for (name, version, source, checksum) in &packages {
+            doc += &format!("\n[[package]]\nname = \"{name}\"\nversion = \"{version}\"\n");
+            if let Some(s) = source {
+                doc += &format!("source = {}\n", toml_string(s));
+            }
+            if let Some(c) = checksum {
+                doc += &format!("checksum = {}\n", toml_string(c));
+            }
+        }
+        let dir = workdir();
+        let path = dir.path().join("Cargo.lock");
+        fs_err::write(&path, &doc).map_err(fuzz::fail)?;
+        let plan = parse_file_with_env(&path, Some(Format::CargoLock), &env).map_err(fuzz::fail)?;
+        let sourced = packages.iter().filter(|p| p.2.is_some()).count();
+        prop_assert_eq!(plan.items.len() + plan.skipped.len(), sourced, "{}", doc);
+    }
+}
+
+/// A TOML basic string holding `s`.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out + "\""
+}
