@@ -146,7 +146,11 @@ fn parse_trailer(trailer: &[u8], file_len: u64) -> io::Result<u64> {
         return Err(corrupt("bad trailer"));
     }
     let meta_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
-    if meta_len + TRAILER > file_len {
+    // A corrupt length near u64::MAX must not wrap around.
+    if meta_len
+        .checked_add(TRAILER)
+        .is_none_or(|end| end > file_len)
+    {
         return Err(corrupt("metadata longer than file"));
     }
     Ok(meta_len)
@@ -322,6 +326,9 @@ impl Store for FsStore {
         })
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cargo;
+mod clients_support;
 mod conda;
 mod conda_support;
 mod fault_upstream;
