@@ -3,6 +3,8 @@
 mod cli;
 mod commands;
 mod configure;
+#[cfg(test)]
+mod fuzz;
 mod logging;
 mod settings;
 mod warm;

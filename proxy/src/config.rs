@@ -748,6 +748,9 @@ fn invalid(text: &str, origin: &Path, err: &toml::de::Error) -> ConfigError {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

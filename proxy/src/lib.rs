@@ -22,6 +22,8 @@ mod edge;
 pub mod error;
 mod fence;
 pub mod fill;
+#[cfg(test)]
+mod fuzz;
 mod hashing;
 mod memo;
 pub mod metrics;

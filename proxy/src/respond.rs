@@ -97,7 +97,8 @@ pub fn parse_range(headers: &HeaderMap) -> Option<RangeSpec> {
         return Some(RangeSpec::From(start, None));
     }
     let last: u64 = b.parse().ok()?;
-    (last >= start).then_some(RangeSpec::From(start, Some(last + 1)))
+    // `last` = u64::MAX means "to the end"; `last + 1` would overflow.
+    (last >= start).then_some(RangeSpec::From(start, last.checked_add(1)))
 }
 
 /// A range that lies outside the body (answered 416).
@@ -283,6 +284,9 @@ pub fn tail_stream(
         }
     })
 }
+
+#[cfg(test)]
+mod fuzz_tests;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,8 @@ mod conda;
 mod coursier;
 mod env;
 mod files;
+#[cfg(test)]
+mod fuzz_tests;
 mod gradle;
 mod history;
 mod ini;

@@ -21,6 +21,8 @@ mod dist_filename;
 mod endpoint;
 pub mod fetch;
 mod format;
+#[cfg(test)]
+mod fuzz_tests;
 mod hash;
 mod input_file;
 mod locked_file;
@@ -28,6 +30,7 @@ mod login;
 mod maven;
 mod npm;
 mod pdm_lock;
+mod pep508;
 mod pipfile_lock;
 mod pixi_lock;
 mod plan;

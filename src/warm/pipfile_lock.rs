@@ -143,7 +143,7 @@ pub(super) fn parse(source: &Source) -> anyhow::Result<Plan> {
                 .as_deref()
                 .map(|m| format!(" ; {m}"))
                 .unwrap_or_default();
-            match format!("{name}{extras}{version}{markers}").parse() {
+            match super::pep508::requirement(&format!("{name}{extras}{version}{markers}")) {
                 Ok(requirement) => plan.items.push(Want::PypiRequirement(PypiRequirement {
                     requirement,
                     hashes,

@@ -8,9 +8,8 @@ mod lines;
 mod options;
 
 use std::path::{Component, Path, PathBuf};
-use std::str::FromStr;
 
-use pep508_rs::{Pep508ErrorSource, Requirement, VersionOrUrl};
+use pep508_rs::{Pep508ErrorSource, VersionOrUrl};
 use url::Url;
 
 use lines::{break_args_options, decode, expand_env, logical_lines};
@@ -236,7 +235,7 @@ impl Parser<'_> {
                 .skip(line, origin, SkipKind::Unsupported, LOCAL_PATH);
         }
 
-        let parsed = match Requirement::<Url>::from_str(requirement) {
+        let parsed = match super::pep508::requirement(requirement) {
             Ok(parsed) => parsed,
             Err(err) => {
                 if let Pep508ErrorSource::UrlError(url::ParseError::RelativeUrlWithoutBase) =

@@ -53,8 +53,9 @@ impl Environment {
             .map(|p| p.parse::<u64>())
             .collect::<Result<_, _>>()
             .map_err(|_| format!("`{python}` is not a Python version like 3.12"))?;
+        // The bound keeps the tag list finite (one tag per older minor version).
         let (major, minor) = match parts[..] {
-            [3, minor] | [3, minor, _] => (3, minor),
+            [3, minor] | [3, minor, _] if minor <= MAX_MINOR => (3, minor),
             _ => return Err(format!("`{python}` is not a Python 3 version like 3.12")),
         };
         let patch = parts.get(2).copied().unwrap_or(0);
@@ -252,13 +253,17 @@ fn platform_tags(platform: &str) -> Result<(Os, Vec<String>, String), String> {
     Ok((Os::Windows, vec![platform.to_owned()], machine.to_owned()))
 }
 
+/// The largest version number read from `--python` and `--platform`: a platform lists one tag
+/// per older version, so `manylinux_2_4000000000_x86_64` would never finish.
+const MAX_MINOR: u64 = 99;
+
 /// `2_28_x86_64` → `(2, 28, "x86_64")`.
 fn version_and_arch(rest: &str) -> Option<(u64, u64, String)> {
     let mut parts = rest.splitn(3, '_');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
     let arch = parts.next()?.to_owned();
-    (!arch.is_empty()).then_some((major, minor, arch))
+    (!arch.is_empty() && major <= MAX_MINOR && minor <= MAX_MINOR).then_some((major, minor, arch))
 }
 
 /// `packaging._manylinux.platform_tags` for one glibc version and arch, then `linux_<arch>`.

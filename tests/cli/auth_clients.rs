@@ -4,8 +4,8 @@
 //! and then real pip, uv, npm, cargo and mvn install through it with what configure wrote. Without
 //! the credential, or with a wrong one, each client fails and repox logs the 401.
 //!
-//! A missing client fails its test under `CI` or `REPOX_REQUIRE_CLIENTS` and is skipped (saying
-//! so) otherwise, like the other real-client tests.
+//! A missing client fails its test unless `REPOX_SKIP_MISSING_CLIENTS` is set, like the other
+//! real-client tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -217,21 +217,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Whether `program` runs; a missing one fails the test when clients are required.
+/// Whether `program` runs; a missing one fails the test (see `clients_support`).
 fn have(program: &str, install: &str) -> bool {
-    let ok = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let required =
-            std::env::var_os("CI").is_some() || std::env::var_os("REPOX_REQUIRE_CLIENTS").is_some();
-        assert!(!required, "needs `{program}`: {install}");
-        eprintln!("skipped: needs `{program}`: {install}");
-    }
-    ok
+    crate::clients_support::client_runs(program, &["--version"], install)
 }
 
 #[test]

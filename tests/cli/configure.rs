@@ -97,11 +97,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Whether a missing client fails its test (CI and `.ci/run` set these) instead of skipping.
-fn clients_required() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var_os("REPOX_REQUIRE_CLIENTS").is_some()
-}
-
 /// The first executable called `name` on `PATH`.
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;

@@ -1,5 +1,6 @@
 mod auth_clients;
 mod cache;
+mod clients_support;
 mod configure;
 mod crash;
 mod disk_full;

@@ -120,24 +120,21 @@ fn mvn_resolves_through_repox_and_a_second_build_never_reaches_upstream() {
     );
 }
 
-/// `mvn`, the plugin and the dependency are installed; without them the test is skipped, except
-/// in CI where `.ci/run` installs them.
+/// `mvn`, the plugin and the dependency are installed; a missing one fails the test unless
+/// `REPOX_SKIP_MISSING_CLIENTS` is set (see `clients_support`).
 fn prerequisites() -> bool {
     let fixture = Path::new(FIXTURE);
-    let present = Command::new("mvn")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        && fixture.join(PLUGIN_JAR).is_file()
-        && fixture.join(format!("{SIMPLE}.jar")).is_file();
-    if !present {
-        let message = format!("needs mvn and {FIXTURE}: apt-get install {PACKAGES}");
-        assert!(std::env::var_os("CI").is_none(), "{message}");
-        eprintln!("skipped: {message}");
+    let mut missing = Vec::new();
+    if !crate::clients_support::runs("mvn", &["--version"]) {
+        missing.push("mvn");
     }
-    present
+    if !fixture.join(PLUGIN_JAR).is_file() {
+        missing.push("exec-maven-plugin in /usr/share/maven-repo");
+    }
+    if !fixture.join(format!("{SIMPLE}.jar")).is_file() {
+        missing.push("slf4j-simple in /usr/share/maven-repo");
+    }
+    crate::clients_support::clients_present(&missing, &format!("apt-get install {PACKAGES}"))
 }
 
 /// Runs the exec plugin with `echo classpath=%classpath`: to build that argument Maven must

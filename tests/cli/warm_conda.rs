@@ -33,16 +33,11 @@ os._exit(0)
 "#;
 
 fn rattler() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import rattler"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let message = "needs py-rattler: pip install py-rattler";
-        assert!(std::env::var_os("CI").is_none(), "{message}");
-        eprintln!("skipped: {message}");
-    }
-    ok
+    let missing = match crate::clients_support::runs("python3", &["-c", "import rattler"]) {
+        true => vec![],
+        false => vec!["py-rattler"],
+    };
+    crate::clients_support::clients_present(&missing, "pip install py-rattler")
 }
 
 #[test]

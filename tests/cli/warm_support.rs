@@ -91,21 +91,10 @@ pub fn labels(summary: &serde_json::Value, list: &str) -> Vec<String> {
     out
 }
 
-/// True when `program --version` runs; otherwise says the test is skipped (and fails in CI,
-/// where `.ci/run` installs the clients).
+/// True when `program --version` runs; a missing client fails the test unless
+/// `REPOX_SKIP_MISSING_CLIENTS` is set (see `clients_support`).
 pub fn have(program: &str, install: &str) -> bool {
-    let ok = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let message = format!("needs `{program}`: {install}");
-        assert!(std::env::var_os("CI").is_none(), "{message}");
-        eprintln!("skipped: {message}");
-    }
-    ok
+    crate::clients_support::client_runs(program, &["--version"], install)
 }
 
 /// Runs a client command, failing with its output (and repox's log) unless it succeeds.

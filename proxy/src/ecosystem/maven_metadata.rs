@@ -453,6 +453,9 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

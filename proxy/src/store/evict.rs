@@ -274,6 +274,7 @@ mod tests {
         let limits = StorageConfig {
             max_size: Some(limit),
             unused_for: None,
+            ..StorageConfig::default()
         };
         let dry = collect(&store, &index, &limits, true).await.unwrap();
         assert_eq!(dry.over_size.len(), 5);
@@ -312,6 +313,7 @@ mod tests {
         let limits = StorageConfig {
             max_size: None,
             unused_for: Some(Duration::from_secs(180 * 86400)),
+            ..StorageConfig::default()
         };
         let done = collect(&store, &index, &limits, false).await.unwrap();
         let removed: Vec<&str> = done.unused.iter().map(|e| e.key.as_str()).collect();

@@ -102,6 +102,7 @@ async fn filling_past_max_size_evicts_the_least_recently_used_and_keeps_the_hot_
         StorageConfig {
             max_size: Some(limit),
             unused_for: None,
+            ..StorageConfig::default()
         },
     )
     .await;

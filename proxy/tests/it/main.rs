@@ -3,6 +3,7 @@
 mod auth;
 mod cache_size;
 mod cargo;
+mod clients_support;
 mod conda;
 mod conda_support;
 mod fault_upstream;

@@ -62,21 +62,15 @@ pub fn tar_gz(files: &[(&str, &[u8])]) -> Bytes {
     tar.into_inner().unwrap().finish().unwrap().into()
 }
 
-/// True when `program --version` runs. Client tests skip without their client unless
-/// `REPOX_REQUIRE_CLIENTS` is set (as CI does), in which case a missing client fails the test.
+/// True when `program version_args…` runs; a missing client fails the test unless
+/// `REPOX_SKIP_MISSING_CLIENTS` is set (see `clients_support`).
 pub fn have(program: &str, version_args: &[&str]) -> bool {
-    let ok = Command::new(program)
-        .args(version_args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("REPOX_REQUIRE_CLIENTS").is_none(),
-            "`{program}` is required (REPOX_REQUIRE_CLIENTS is set) but does not run"
-        );
-        eprintln!("skipping: `{program}` is not available");
-    }
-    ok
+    let install = if program.ends_with("npm") {
+        "apt-get install nodejs npm"
+    } else {
+        "install it and put it on PATH"
+    };
+    crate::clients_support::client_runs(program, version_args, install)
 }
 
 /// A command with an empty environment but `PATH` and `HOME`.

@@ -514,36 +514,24 @@ async fn handle(State(st): State<Arc<IndexState>>, req: Request) -> Response {
     }
 }
 
-/// True when the real clients (`python3` with pip and venv, and `uv`) run. Without them the
-/// client tests fail when `CI` or `REPOX_REQUIRE_CLIENTS` is set, and otherwise skip saying why.
+/// True when the real clients (`python3` with pip and venv, and `uv`) run; a missing one fails
+/// the test unless `REPOX_SKIP_MISSING_CLIENTS` is set (see `clients_support`).
 pub fn have_clients() -> bool {
-    let runs = |program: &str, args: &[&str]| {
-        Command::new(program)
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
+    use crate::clients_support::{clients_present, runs};
     let missing: Vec<&str> = [
-        ("python3", &["-m", "pip", "--version"][..]),
-        ("python3", &["-m", "venv", "--help"][..]),
-        ("uv", &["--version"][..]),
+        ("python3", &["-m", "pip", "--version"][..], "pip"),
+        ("python3", &["-m", "venv", "--help"][..], "venv"),
+        ("uv", &["--version"][..], "uv"),
     ]
-    .iter()
-    .filter(|(p, a)| !runs(p, a))
-    .map(|(p, a)| if *p == "uv" { "uv" } else { a[1] })
+    .into_iter()
+    .filter(|(program, args, _)| !runs(program, args))
+    .map(|(_, _, name)| name)
     .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let why = format!(
-        "the PyPI client tests need python3 with pip and venv, and uv on PATH (`pip install uv`); missing: {}",
-        missing.join(", ")
-    );
-    let required =
-        std::env::var_os("CI").is_some() || std::env::var_os("REPOX_REQUIRE_CLIENTS").is_some();
-    assert!(!required, "{why}");
-    eprintln!("skipping: {why}");
-    false
+    clients_present(
+        &missing,
+        "python3 with pip and venv (apt-get install python3-pip python3-venv), and uv on PATH \
+         (pip install uv)",
+    )
 }
 
 /// A client command that sees none of this machine's pip/uv configuration or proxies.

@@ -460,7 +460,7 @@ pub fn parse_metadata(text: &str) -> Metadata {
     }
     for (name, value) in headers {
         match name.as_str() {
-            "requires-dist" => match Requirement::<Url>::from_str(&value) {
+            "requires-dist" => match crate::warm::pep508::requirement(&value) {
                 Ok(r) => out.requires_dist.push(r),
                 Err(e) => tracing::debug!("ignoring Requires-Dist `{value}`: {e}"),
             },

@@ -7,6 +7,8 @@
 //! (`--index-url`, a lock file's source); an index repox does not know falls back to the
 //! default PyPI repository with a warning, since the file may well be there too.
 
+#[cfg(test)]
+mod fuzz_tests;
 mod index;
 mod resolver;
 

@@ -1,25 +1,22 @@
 //! Real clients read what `repox configure` wrote and fetch through it: pip, uv, npm, cargo and
 //! mvn, each under the sandbox HOME, against the test server, with the credentials repox put in
-//! their files. A client that is not installed fails the test under `CI` or
-//! `REPOX_REQUIRE_CLIENTS` (as `.ci/run` sets), and is otherwise skipped with a note.
+//! their files. A client that is not installed fails the test unless `REPOX_SKIP_MISSING_CLIENTS`
+//! is set (see `clients_support`).
 
 use std::path::{Path, PathBuf};
 
 use super::http::{Server, base64, start_with_own_url};
 use super::{Sandbox, text, which};
 
-/// The path of a client, or: a failure when clients are required, else a skip with a note.
+/// The client's path; without it the test fails, or returns when `REPOX_SKIP_MISSING_CLIENTS`
+/// is set.
 macro_rules! require {
     ($($tool:expr),+) => {
         match None$(.or_else(|| which($tool)))+ {
             Some(path) => path,
             None => {
-                let names = [$($tool),+].join(" / ");
-                assert!(
-                    !super::clients_required(),
-                    "{names} is required (CI or REPOX_REQUIRE_CLIENTS is set) but not installed"
-                );
-                eprintln!("skipping: {names} is not installed");
+                let tools = [$($tool),+].join(" / ");
+                crate::clients_support::clients_present(&[&tools], "install it (scripts/test does)");
                 return;
             }
         }

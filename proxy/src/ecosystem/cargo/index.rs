@@ -13,14 +13,17 @@ pub fn path_of(name: &str) -> String {
     format!("{}/{lower}", prefix(&lower))
 }
 
-/// The directory part of an index path, in the case given (the `{prefix}` of `dl`).
+/// The directory part of an index path, in the case given (the `{prefix}` of `dl`). Counted in
+/// characters: crate names are ASCII, but a lock file given to `repox warm` may hold anything.
 pub fn prefix(name: &str) -> String {
-    match name.len() {
+    let chars: Vec<char> = name.chars().take(4).collect();
+    let part = |r: std::ops::Range<usize>| chars[r].iter().collect::<String>();
+    match chars.len() {
         0 => String::new(),
         1 => "1".to_owned(),
         2 => "2".to_owned(),
-        3 => format!("3/{}", &name[..1]),
-        _ => format!("{}/{}", &name[..2], &name[2..4]),
+        3 if name.chars().nth(3).is_none() => format!("3/{}", part(0..1)),
+        _ => format!("{}/{}", part(0..2), part(2..4)),
     }
 }
 

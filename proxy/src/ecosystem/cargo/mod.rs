@@ -14,6 +14,8 @@
 //!   with repox's registry credentials.
 
 mod download;
+#[cfg(test)]
+mod fuzz_tests;
 mod index;
 pub use index::{path_of as index_path, prefix as index_prefix};
 mod registry_config;

@@ -242,6 +242,9 @@ async fn shard_index(repo: &Repository, index: Entry) -> Option<Arc<ShardIndex>>
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

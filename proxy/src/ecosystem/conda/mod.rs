@@ -14,6 +14,8 @@ mod base_url;
 mod channel;
 mod codec;
 mod digests;
+#[cfg(test)]
+mod fuzz_tests;
 mod package;
 mod repodata;
 

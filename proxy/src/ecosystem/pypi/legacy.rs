@@ -154,6 +154,9 @@ fn rewrite(body: &[u8], page: &str, upstream: &str, project: &str, base: &str) -
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -17,32 +17,11 @@
 
 use std::sync::Arc;
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-
-use crate::path::RepoPath;
+use crate::path::{RepoPath, encode_segment};
 use crate::repository::Verify;
 
 /// PyPI's file host.
 pub const PYTHONHOSTED: &str = "files.pythonhosted.org";
-
-/// Characters escaped in one path segment of a repox link.
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'\\')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'^')
-    .add(b'|')
-    .add(b'[')
-    .add(b']');
 
 /// Where repox serves one file, below the repository root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,10 +102,7 @@ pub fn locate(url: &str, filename: &str, upstream: &str, project: &str) -> Locat
     let up = segment(upstream);
     Location {
         path: format!("files/{up}/{project}/{filename}"),
-        href: format!(
-            "files/{up}/{project}/{}",
-            utf8_percent_encode(filename, SEGMENT)
-        ),
+        href: format!("files/{up}/{project}/{}", encode_segment(filename)),
     }
 }
 

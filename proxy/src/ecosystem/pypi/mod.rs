@@ -16,6 +16,8 @@
 //! with a 301 to the normalized URL, as PyPI does: links in pages are relative to it.
 
 mod files;
+#[cfg(test)]
+mod fuzz_tests;
 mod html;
 mod json;
 mod legacy;
