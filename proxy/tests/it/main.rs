@@ -14,5 +14,6 @@ mod npm;
 mod npm_support;
 mod pypi;
 mod resilience;
+mod s3;
 mod strategy;
 mod support;

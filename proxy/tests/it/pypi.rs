@@ -11,7 +11,7 @@ use http::{Method, StatusCode, header};
 use serde_json::Value;
 
 #[path = "pypi_support.rs"]
-mod fixture;
+pub(crate) mod fixture;
 
 use crate::support::{Proxy, assert_immutable, client, run};
 use fixture::{Dist, FileHost, Index, Mode, fixture_dists, have_clients, isolated, pypi};

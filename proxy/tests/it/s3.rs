@@ -1,0 +1,420 @@
+//! The S3 backend against a real S3-compatible server: `moto` in server mode on 127.0.0.1
+//! (PyPI `moto[server]`, installed by `scripts/test`), one per test with its own bucket. A miss
+//! through repox ends as exactly one object; a second node on the same bucket serves it with
+//! zero upstream requests; a fill that fails mid-download leaves no object; large bodies go up
+//! in parts and come back by range; hot entries are served from the local disk without S3.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use http::{Method, header};
+use repox_proxy::config::{Config, RepoName, RepositoryConfig, ServerConfig, StorageConfig};
+use repox_proxy::store::{self, Listed};
+use tokio::sync::oneshot;
+use url::Url;
+
+use crate::clients_support::clients_present;
+use crate::pypi::fixture::{Index, Mode, fixture_dists, pypi};
+use crate::support::{Behavior, TestUpstream, bytes, client, maven};
+
+/// A moto server on a free port of 127.0.0.1, killed on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `python3 -m moto.server` can run (else the test fails, or is skipped loudly with
+/// `REPOX_SKIP_MISSING_CLIENTS`).
+fn moto_present() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import moto.server, flask, werkzeug"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let missing: &[&str] = if ok { &[] } else { &["moto"] };
+    clients_present(missing, "python3 -m pip install 'moto[server]'")
+}
+
+impl Moto {
+    /// Starts moto and creates `bucket`; `None` when moto is missing and skipping is allowed.
+    async fn start(bucket: &str) -> Option<Moto> {
+        if !moto_present() {
+            return None;
+        }
+        credentials()?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start python3 -m moto.server");
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        // Bounded wait for the server, then one unsigned bucket creation (moto does not check).
+        for _ in 0..200 {
+            let made = client()
+                .put(format!("{}/{bucket}", moto.endpoint))
+                .send()
+                .await;
+            if made.is_ok_and(|r| r.status().is_success()) {
+                return Some(moto);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("moto did not start on {}", moto.endpoint);
+    }
+
+    fn storage(&self, bucket: &str) -> StorageConfig {
+        StorageConfig {
+            url: Some(format!("s3://{bucket}/repox")),
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            ..StorageConfig::default()
+        }
+    }
+}
+
+/// moto takes any credentials, but `object_store` reads them from the standard variables and
+/// this crate forbids the `unsafe` `set_var`: without them, the test runs itself again in a
+/// child process that has them, and passes when the child passes (`None` here).
+fn credentials() -> Option<()> {
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        return Some(());
+    }
+    let thread = std::thread::current();
+    let test = thread.name().expect("a test thread is named after its test");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("AWS_ACCESS_KEY_ID", "repox-test")
+        .env("AWS_SECRET_ACCESS_KEY", "repox-test-secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} with test credentials failed:\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    None
+}
+
+/// A repox node: its own local cache directory, the shared bucket.
+struct Node {
+    url: Url,
+    config: Config,
+    cache: tempfile::TempDir,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    async fn start(repos: Vec<(&str, RepositoryConfig)>, storage: StorageConfig) -> Node {
+        let cache = tempfile::tempdir().unwrap();
+        let config = Config {
+            server: ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                cache_dir: Some(cache.path().to_owned()),
+                ..ServerConfig::default()
+            },
+            repositories: repos
+                .into_iter()
+                .map(|(name, repo)| {
+                    let name: RepoName = serde_json::from_value(serde_json::json!(name)).unwrap();
+                    (name, repo)
+                })
+                .collect(),
+            auth: Default::default(),
+            storage,
+        };
+        let server = repox_proxy::Server::bind(config.clone()).await.unwrap();
+        let url = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Node {
+            url,
+            config,
+            cache: cache,
+            stop,
+            task,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        client()
+            .get(self.url.join(path).unwrap())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The objects of the bucket, through a store of its own.
+    async fn objects(&self, prefix: &str) -> Vec<Listed> {
+        let store = store::open(&self.config).unwrap();
+        let mut all: Vec<Listed> = store.list(prefix).try_collect().await.unwrap();
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all
+    }
+
+    fn staging(&self) -> usize {
+        let dir = self.cache.path().join("tmp");
+        std::fs::read_dir(dir).map_or(0, |d| d.count())
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+fn keys(listed: &[Listed]) -> Vec<&str> {
+    listed.iter().map(|l| l.key.as_str()).collect()
+}
+
+async fn ok_body(response: reqwest::Response) -> (String, bytes::Bytes) {
+    assert_eq!(response.status(), 200, "{}", response.url());
+    let cache = response
+        .headers()
+        .get("x-repox-cache")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (cache, response.bytes().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_miss_ends_as_one_object_and_another_node_hits_it_without_upstream() {
+    let Some(moto) = Moto::start("shared").await else {
+        return;
+    };
+    let up = TestUpstream::start().await;
+    let jar = bytes(40_000, 3);
+    up.put_with_sha1("g/a/1/a-1.jar", jar.clone());
+    let repo = || vec![("maven", maven(&[("central", &up, 0)]))];
+    let a = Node::start(repo(), moto.storage("shared")).await;
+    let b = Node::start(repo(), moto.storage("shared")).await;
+
+    let (_, body) = ok_body(a.get("maven/g/a/1/a-1.jar").await).await;
+    assert_eq!(body, jar);
+    let objects = a.objects("maven/g/a/1/").await;
+    assert!(
+        keys(&objects).contains(&"maven/g/a/1/a-1.jar"),
+        "{objects:?}"
+    );
+    let jar_objects = objects.iter().filter(|l| l.key.ends_with(".jar")).count();
+    assert_eq!(jar_objects, 1, "exactly one object for the jar: {objects:?}");
+    let upstream_before = up.total();
+
+    let (cache, body) = ok_body(b.get("maven/g/a/1/a-1.jar").await).await;
+    assert_eq!(cache, "hit", "node B reads what node A committed");
+    assert_eq!(body, jar);
+    let (_, sha1) = ok_body(b.get("maven/g/a/1/a-1.jar.sha1").await).await;
+    assert_eq!(
+        String::from_utf8_lossy(&sha1).trim(),
+        hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&jar))
+    );
+    assert_eq!(up.count(Method::GET, "g/a/1/a-1.jar"), 1);
+    assert_eq!(
+        up.total(),
+        upstream_before,
+        "node B made no upstream request at all"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_fill_that_fails_mid_download_leaves_no_object() {
+    let Some(moto) = Moto::start("torn").await else {
+        return;
+    };
+    let up = TestUpstream::start().await;
+    let jar = bytes(3_000_000, 5);
+    up.put_with_sha1("g/t/1/t-1.jar", jar.clone());
+    // The first GET sends 1 MB and then nothing: the idle timeout ends the fill.
+    up.behave(
+        "g/t/1/t-1.jar",
+        Behavior {
+            stall_after: Some(1_000_000),
+            ranges: false,
+            ..Behavior::default()
+        },
+    );
+    let node = Node::start(
+        vec![("maven", maven(&[("central", &up, 0)]))],
+        moto.storage("torn"),
+    )
+    .await;
+    let torn = node.get("maven/g/t/1/t-1.jar").await;
+    let read = torn.bytes().await;
+    assert!(
+        read.is_err() || read.is_ok_and(|b| b != jar),
+        "a stalled download cannot end as the whole body"
+    );
+    // The failed fill is dropped (its staging file removed) without any upload.
+    for _ in 0..100 {
+        if node.staging() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(node.staging(), 0, "the staging file went with the fill");
+    assert!(
+        node.objects("maven/g/t/").await.is_empty(),
+        "nothing another node could read as complete"
+    );
+
+    let (_, body) = ok_body(node.get("maven/g/t/1/t-1.jar").await).await;
+    assert_eq!(body, jar, "the next request fills it whole");
+    assert_eq!(keys(&node.objects("maven/g/t/1/t-1.jar").await).len(), 1);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_body_goes_up_in_parts_and_comes_back_by_range() {
+    let Some(moto) = Moto::start("large").await else {
+        return;
+    };
+    let up = TestUpstream::start().await;
+    // Above the 16 MiB single-PUT limit: a multipart upload.
+    let jar = bytes(17 * 1024 * 1024 + 123, 7);
+    up.put_with_sha1("g/l/1/l-1.jar", jar.clone());
+    let repo = || vec![("maven", maven(&[("central", &up, 0)]))];
+    let a = Node::start(repo(), moto.storage("large")).await;
+    let (_, body) = ok_body(a.get("maven/g/l/1/l-1.jar").await).await;
+    assert_eq!(body.len(), jar.len());
+    assert!(body == jar);
+    let objects = a.objects("maven/g/l/1/l-1.jar").await;
+    assert_eq!(objects.len(), 1);
+    assert!(objects[0].size > jar.len() as u64, "body and metadata");
+
+    let b = Node::start(repo(), moto.storage("large")).await;
+    let (cache, body) = ok_body(b.get("maven/g/l/1/l-1.jar").await).await;
+    assert_eq!(cache, "hit");
+    assert!(body == jar, "the whole body read back by ranges");
+    let part = client()
+        .get(b.url.join("maven/g/l/1/l-1.jar").unwrap())
+        .header(header::RANGE, "bytes=9000000-9000099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap(), jar.slice(9_000_000..9_000_100));
+    assert_eq!(up.count(Method::GET, "g/l/1/l-1.jar"), 1);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// With the local copy, a hot entry is served while the bucket is unreachable; with
+/// `local_cache_size = 0` every hit goes to S3.
+#[tokio::test]
+async fn hot_entries_are_served_from_the_local_disk() {
+    let Some(moto) = Moto::start("hot").await else {
+        return;
+    };
+    let up = TestUpstream::start().await;
+    let jar = bytes(10_000, 9);
+    up.put_with_sha1("g/h/1/h-1.jar", jar.clone());
+    let repo = || vec![("maven", maven(&[("central", &up, 0)]))];
+    let filler = Node::start(repo(), moto.storage("hot")).await;
+    ok_body(filler.get("maven/g/h/1/h-1.jar").await).await;
+    let local = Node::start(repo(), moto.storage("hot")).await;
+    let remote = Node::start(
+        repo(),
+        StorageConfig {
+            local_cache_size: Some(0),
+            ..moto.storage("hot")
+        },
+    )
+    .await;
+    for node in [&local, &remote] {
+        let (cache, body) = ok_body(node.get("maven/g/h/1/h-1.jar").await).await;
+        assert_eq!((cache.as_str(), body), ("hit", jar.clone()));
+    }
+    assert!(
+        local.cache.path().join("s3-local/data-v1/maven/g/h/1/h-1.jar").exists(),
+        "the hit left a local copy"
+    );
+    drop(moto);
+    let (cache, body) = ok_body(local.get("maven/g/h/1/h-1.jar").await).await;
+    assert_eq!((cache.as_str(), body), ("hit", jar.clone()));
+    let without = remote.get("maven/g/h/1/h-1.jar").await;
+    assert_ne!(
+        without.headers().get("x-repox-cache").map(|v| v.as_bytes()),
+        Some(&b"hit"[..]),
+        "without a local copy the hit needs the bucket"
+    );
+    assert_eq!(up.count(Method::GET, "g/h/1/h-1.jar"), 1);
+    for node in [filler, local, remote] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_pypi_page_and_file_work_on_s3() {
+    let Some(moto) = Moto::start("pypi").await else {
+        return;
+    };
+    let index = Index::start(Mode::Json, fixture_dists()).await;
+    let repo = || vec![("pypi", pypi(vec![index.upstream("idx", 0)]))];
+    let a = Node::start(repo(), moto.storage("pypi")).await;
+    let page = client()
+        .get(a.url.join("pypi/simple/lib-a/").unwrap())
+        .header(header::ACCEPT, "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await
+        .unwrap();
+    let (_, page) = ok_body(page).await;
+    let page: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    let file = page["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["filename"] == "lib_a-1.0.tar.gz")
+        .unwrap_or_else(|| panic!("no sdist in {page}"));
+    let url = a
+        .url
+        .join("pypi/simple/lib-a/")
+        .unwrap()
+        .join(file["url"].as_str().unwrap())
+        .unwrap();
+    let path = url.path().trim_start_matches('/').to_owned();
+    let dist = index.dist("lib_a-1.0.tar.gz");
+    let (_, body) = ok_body(a.get(&path).await).await;
+    assert_eq!(body, dist.body);
+    let files_before = index.file_requests();
+
+    let b = Node::start(repo(), moto.storage("pypi")).await;
+    let (cache, body) = ok_body(b.get(&path).await).await;
+    assert_eq!((cache.as_str(), body), ("hit", dist.body.clone()));
+    assert_eq!(index.file_requests(), files_before, "node B hit the bucket");
+    let stored = a.objects("pypi/").await;
+    assert!(
+        stored.iter().any(|l| l.key.ends_with("lib_a-1.0.tar.gz")),
+        "{stored:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
