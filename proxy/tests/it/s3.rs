@@ -253,42 +253,48 @@ async fn a_fill_that_fails_mid_download_leaves_no_object() {
     let up = TestUpstream::start().await;
     let jar = bytes(3_000_000, 5);
     up.put_with_sha1("g/t/1/t-1.jar", jar.clone());
-    // The first GET sends 1 MB and then nothing: the idle timeout ends the fill.
+    // 16 KiB every 50 ms: the download is cut by max_download_time, far from its end.
     up.behave(
         "g/t/1/t-1.jar",
         Behavior {
-            stall_after: Some(1_000_000),
-            ranges: false,
+            chunk_delay: Some(Duration::from_millis(50)),
             ..Behavior::default()
         },
     );
-    let node = Node::start(
-        vec![("maven", maven(&[("central", &up, 0)]))],
-        moto.storage("torn"),
-    )
-    .await;
+    // A body that fails its published SHA-1 is downloaded whole but never verified.
+    up.put("g/t/1/bad-1.jar", bytes(50_000, 6));
+    up.put("g/t/1/bad-1.jar.sha1", "0".repeat(40));
+    let mut repo = maven(&[("central", &up, 0)]);
+    repo.max_download_time = Some(Duration::from_secs(1));
+    let node = Node::start(vec![("maven", repo)], moto.storage("torn")).await;
     let torn = node.get("maven/g/t/1/t-1.jar").await;
     let read = torn.bytes().await;
     assert!(
         read.is_err() || read.is_ok_and(|b| b != jar),
-        "a stalled download cannot end as the whole body"
+        "a cut download cannot end as the whole body"
     );
-    // The failed fill is dropped (its staging file removed) without any upload.
+    // It streams while downloading: the client sees a 200 cut short, never a whole body.
+    let bad = node.get("maven/g/t/1/bad-1.jar").await.bytes().await;
+    assert!(bad.is_err() || bad.is_ok_and(|b| b != bytes(50_000, 6)));
+    // The failed fills are dropped (their staging files removed) without any upload.
     for _ in 0..100 {
         if node.staging() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(node.staging(), 0, "the staging file went with the fill");
+    assert_eq!(node.staging(), 0, "the staging files went with the fills");
+    let stored = node.objects("maven/g/t/").await;
     assert!(
-        node.objects("maven/g/t/").await.is_empty(),
-        "nothing another node could read as complete"
+        !keys(&stored).iter().any(|k| k.ends_with(".jar")),
+        "nothing another node could read as complete: {stored:?}"
     );
 
+    up.behave("g/t/1/t-1.jar", Behavior::default());
     let (_, body) = ok_body(node.get("maven/g/t/1/t-1.jar").await).await;
-    assert_eq!(body, jar, "the next request fills it whole");
-    assert_eq!(keys(&node.objects("maven/g/t/1/t-1.jar").await).len(), 1);
+    assert!(body == jar, "the next request fills it whole");
+    let stored = node.objects("maven/g/t/1/").await;
+    assert!(keys(&stored).contains(&"maven/g/t/1/t-1.jar"), "{stored:?}");
     node.stop().await;
 }
 
@@ -307,7 +313,8 @@ async fn a_large_body_goes_up_in_parts_and_comes_back_by_range() {
     assert_eq!(body.len(), jar.len());
     assert!(body == jar);
     let objects = a.objects("maven/g/l/1/l-1.jar").await;
-    assert_eq!(objects.len(), 1);
+    let objects: Vec<_> = objects.iter().filter(|l| l.key.ends_with(".jar")).collect();
+    assert_eq!(objects.len(), 1, "{objects:?}");
     assert!(objects[0].size > jar.len() as u64, "body and metadata");
 
     let b = Node::start(repo(), moto.storage("large")).await;
@@ -358,6 +365,7 @@ async fn hot_entries_are_served_from_the_local_disk() {
         "the hit left a local copy"
     );
     drop(moto);
+    let upstream_before = up.total();
     let (cache, body) = ok_body(local.get("maven/g/h/1/h-1.jar").await).await;
     assert_eq!((cache.as_str(), body), ("hit", jar.clone()));
     let without = remote.get("maven/g/h/1/h-1.jar").await;
@@ -366,7 +374,8 @@ async fn hot_entries_are_served_from_the_local_disk() {
         Some(&b"hit"[..]),
         "without a local copy the hit needs the bucket"
     );
-    assert_eq!(up.count(Method::GET, "g/h/1/h-1.jar"), 1);
+    assert_eq!(up.count(Method::GET, "g/h/1/h-1.jar"), 2, "only the remote node refetched");
+    assert!(up.total() > upstream_before);
     for node in [filler, local, remote] {
         node.stop().await;
     }
