@@ -9,10 +9,11 @@
 //! replacement by another node cannot mix two versions.
 //!
 //! A miss ([`S3Miss`]) is a local staging file, tailed by clients exactly as with the filesystem
-//! store. `finish` uploads it under its final key (one PUT, or a multipart upload completed only
-//! at the end), so another node can never read an object that is not whole and verified; a miss
-//! dropped before (or a node killed mid-download) uploads nothing, and a failed multipart upload
-//! is aborted.
+//! store. A large body is uploaded in parts while it downloads (a multipart upload, which S3
+//! keeps invisible until it is completed); `finish` completes it, or PUTs a small body whole, so
+//! the object appears under its final key only when it is whole and verified. A miss dropped
+//! before `finish` aborts its upload; a node killed mid-download leaves at most an incomplete
+//! multipart upload, which no reader can see (a bucket lifecycle rule reclaims its parts).
 //!
 //! Hot immutable entries are also kept on the local disk, in an [`FsStore`] under
 //! `<cache_dir>/s3-local/` bounded by `[storage] local_cache_size` through the usual eviction
@@ -41,7 +42,7 @@ const MAGIC: &[u8; 8] = b"REPOXv1\n";
 const TRAILER: u64 = 16;
 /// Bytes read from the end of an object on a hit: entries up to about this size are one GET.
 const TAIL: u64 = 256 * 1024;
-/// Bodies larger than this are uploaded in parts.
+/// Staging files larger than this are uploaded in parts when `finish` uploads them.
 const MULTIPART_ABOVE: u64 = 16 * 1024 * 1024;
 /// Part size of multipart uploads (S3 wants at least 5 MiB).
 const PART: usize = 8 * 1024 * 1024;
@@ -422,7 +423,11 @@ impl Store for S3Store {
             .await
             .map_err(io::Error::other)??;
             Ok(Box::new(S3Miss {
-                file,
+                file: Some(file),
+                handle: tokio::runtime::Handle::current(),
+                pending: Vec::new(),
+                parts: None,
+                parts_failed: false,
                 written: 0,
                 key: key.to_owned(),
                 path: self.object_path(key),
@@ -509,59 +514,135 @@ impl Store for S3Store {
     }
 }
 
-/// A body staged locally for one key; uploaded at `finish`, deleted on drop.
+/// A body staged locally for one key, deleted on drop. A body larger than [`PART`] is uploaded
+/// in parts while it is written (a multipart upload that is invisible until completed at
+/// `finish`, and aborted on drop); a smaller one is uploaded at `finish` with one PUT.
 pub struct S3Miss {
-    file: tempfile::NamedTempFile,
+    file: Option<tempfile::NamedTempFile>,
     written: u64,
     key: String,
     path: Path,
     objects: Arc<dyn ObjectStore>,
     local: Option<Arc<FsStore>>,
     local_max_entry: u64,
+    handle: tokio::runtime::Handle,
+    /// The first bytes, held until the body proves large enough for parts.
+    pending: Vec<u8>,
+    /// The multipart upload under way; `None` before it starts or after it failed.
+    parts: Option<WriteMultipart>,
+    /// A multipart upload failed: `finish` uploads the staging file instead.
+    parts_failed: bool,
 }
 
 impl std::fmt::Debug for S3Miss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Miss")
-            .field("staged", &self.file.path())
+            .field("staged", &self.file.as_ref().map(|f| f.path().to_owned()))
             .field("path", &self.path)
             .field("written", &self.written)
             .finish_non_exhaustive()
     }
 }
 
+impl S3Miss {
+    /// Feeds `chunk` to the multipart upload, starting it once [`PART`] bytes are held. Runs on
+    /// the blocking thread `write` is called from. A failure is logged and leaves the upload to
+    /// `finish`: the download itself goes on.
+    fn upload_part(&mut self, chunk: &[u8]) {
+        if self.parts_failed {
+            return;
+        }
+        let parts = match &mut self.parts {
+            Some(parts) => parts,
+            None => {
+                self.pending.extend_from_slice(chunk);
+                if self.pending.len() < PART {
+                    return;
+                }
+                let started = self.handle.block_on(self.objects.put_multipart(&self.path));
+                match started {
+                    Ok(upload) => {
+                        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
+                        parts.put(Bytes::from(std::mem::take(&mut self.pending)));
+                        self.parts = Some(parts);
+                    }
+                    Err(e) => self.fail_parts(e),
+                }
+                return;
+            }
+        };
+        parts.write(chunk);
+        if let Err(e) = self
+            .handle
+            .block_on(parts.wait_for_capacity(PART_CONCURRENCY))
+        {
+            self.fail_parts(e);
+        }
+    }
+
+    fn fail_parts(&mut self, e: object_store::Error) {
+        tracing::warn!(path = %self.path, "S3 multipart upload failed, uploading at the end: {e}");
+        self.parts_failed = true;
+        self.pending = Vec::new();
+        if let Some(parts) = self.parts.take() {
+            self.handle.spawn(parts.abort());
+        }
+    }
+}
+
+impl Drop for S3Miss {
+    fn drop(&mut self) {
+        // Never completed: nothing is visible; the parts already sent are freed.
+        if let Some(parts) = self.parts.take() {
+            let path = self.path.clone();
+            self.handle.spawn(async move {
+                if let Err(e) = parts.abort().await {
+                    tracing::warn!(%path, "cannot abort an S3 multipart upload: {e}");
+                }
+            });
+        }
+    }
+}
+
 impl Miss for S3Miss {
     fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.file.as_file_mut().write_all(chunk)?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("write after finish"))?;
+        file.as_file_mut().write_all(chunk)?;
         self.written += chunk.len() as u64;
+        self.upload_part(chunk);
         Ok(())
     }
 
     fn tail(&self) -> io::Result<Body> {
-        Ok(Body::File(Arc::new(self.file.as_file().try_clone()?)))
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("tail after finish"))?;
+        Ok(Body::File(Arc::new(file.as_file().try_clone()?)))
     }
 
-    fn finish(self: Box<Self>, meta: Meta) -> BoxFuture<'static, io::Result<Entry>> {
-        let S3Miss {
-            mut file,
-            written,
-            key,
-            path,
-            objects,
-            local,
-            local_max_entry,
-        } = *self;
+    fn finish(mut self: Box<Self>, meta: Meta) -> BoxFuture<'static, io::Result<Entry>> {
         Box::pin(async move {
-            if written != meta.len {
+            if self.written != meta.len {
                 return Err(corrupt("staged body length differs from its metadata"));
             }
+            let mut file = self
+                .file
+                .take()
+                .ok_or_else(|| io::Error::other("finished twice"))?;
             let json = serde_json::to_vec(&meta).map_err(io::Error::other)?;
+            let mut tail = json.clone();
+            tail.extend_from_slice(&(json.len() as u64).to_le_bytes());
+            tail.extend_from_slice(MAGIC);
+            let written = self.written;
+            let appended = tail.clone();
             let file = tokio::task::spawn_blocking(move || -> io::Result<_> {
                 let f = file.as_file_mut();
                 f.seek(SeekFrom::Start(written))?;
-                f.write_all(&json)?;
-                f.write_all(&(json.len() as u64).to_le_bytes())?;
-                f.write_all(MAGIC)?;
+                f.write_all(&appended)?;
                 f.flush()?;
                 Ok(file)
             })
@@ -569,14 +650,24 @@ impl Miss for S3Miss {
             .map_err(io::Error::other)??;
             let size = file.as_file().metadata()?.len();
             let reader = Arc::new(file.as_file().try_clone()?);
-            upload(&objects, &path, &reader, size).await?;
+            let path = self.path.clone();
+            if let Some(mut parts) = self.parts.take() {
+                parts.write(&tail);
+                if let Err(e) = parts.finish().await {
+                    // WriteMultipart aborts the upload itself when a part or completion fails.
+                    return Err(s3_error(&path, e));
+                }
+            } else {
+                upload(&self.objects, &path, &reader, size).await?;
+            }
             tracing::debug!(%path, size, "uploaded cache entry");
             let entry = Entry {
                 meta: Arc::new(meta),
                 body: Body::File(reader),
             };
-            if let Some(local) = &local
-                && entry.meta.len <= local_max_entry
+            let key = self.key.clone();
+            if let Some(local) = &self.local
+                && entry.meta.len <= self.local_max_entry
                 && !is_mutable(&key, &entry.meta)
             {
                 // Replace (or drop) any older local copy; a small body is copied in.
@@ -593,7 +684,7 @@ impl Miss for S3Miss {
                     tracing::debug!(key, "no local copy of an S3 entry: {e}");
                     let _ = local.delete(&key).await;
                 }
-            } else if let Some(local) = &local {
+            } else if let Some(local) = &self.local {
                 let _ = local.delete(&key).await;
             }
             // The staging file's name goes with `file`; `reader` keeps its bytes readable.
