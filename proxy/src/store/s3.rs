@@ -30,9 +30,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::{Path, PathPart};
-use object_store::{
-    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
-};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use super::index::is_mutable;
 use super::{Body, Entry, FsStore, Listed, Meta, Miss, Purged, RangeRead, Store, staging};
@@ -269,13 +267,14 @@ impl S3Store {
         }))
     }
 
-    /// Keeps a local copy of a small immutable entry; a failure costs only the copy.
-    async fn keep_local(&self, key: &str, entry: &Entry) {
+    /// Keeps a local copy of a small immutable entry; a failure costs only the copy. True when
+    /// the copy was made.
+    async fn keep_local(&self, key: &str, entry: &Entry) -> bool {
         let Some(local) = &self.local else {
-            return;
+            return false;
         };
         if entry.meta.len > self.local_max_entry || is_mutable(key, &entry.meta) {
-            return;
+            return false;
         }
         let result = async {
             let bytes = entry.bytes().await?;
@@ -286,8 +285,12 @@ impl S3Store {
             miss.finish((*entry.meta).clone()).await
         }
         .await;
-        if let Err(e) = result {
-            tracing::debug!(key, "no local copy of an S3 entry: {e}");
+        match result {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(key, "no local copy of an S3 entry: {e}");
+                false
+            }
         }
     }
 }
@@ -389,10 +392,14 @@ impl Store for S3Store {
             }
             let path = self.object_path(key);
             let entry = damaged_is_none(&path, self.read(&path, TAIL).await)?;
-            if let Some(entry) = &entry
-                && matches!(entry.body, Body::Bytes(_))
+            if let Some(found) = &entry
+                && self.keep_local(key, found).await
+                && !matches!(found.body, Body::Bytes(_))
+                && let Some(local) = &self.local
+                && let Ok(Some(copy)) = local.get(key).await
             {
-                self.keep_local(key, entry).await;
+                // A body read by ranges was just copied whole: serve the copy.
+                return Ok(Some(copy));
             }
             Ok(entry)
         })

@@ -58,7 +58,14 @@ impl Moto {
             .unwrap()
             .port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -99,7 +106,9 @@ fn credentials() -> Option<()> {
         return Some(());
     }
     let thread = std::thread::current();
-    let test = thread.name().expect("a test thread is named after its test");
+    let test = thread
+        .name()
+        .expect("a test thread is named after its test");
     let out = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("AWS_ACCESS_KEY_ID", "repox-test")
@@ -224,7 +233,10 @@ async fn a_miss_ends_as_one_object_and_another_node_hits_it_without_upstream() {
         "{objects:?}"
     );
     let jar_objects = objects.iter().filter(|l| l.key.ends_with(".jar")).count();
-    assert_eq!(jar_objects, 1, "exactly one object for the jar: {objects:?}");
+    assert_eq!(
+        jar_objects, 1,
+        "exactly one object for the jar: {objects:?}"
+    );
     let upstream_before = up.total();
 
     let (cache, body) = ok_body(b.get("maven/g/a/1/a-1.jar").await).await;
@@ -368,7 +380,11 @@ async fn hot_entries_are_served_from_the_local_disk() {
         assert_eq!((cache.as_str(), body), ("hit", jar.clone()));
     }
     assert!(
-        local.cache.path().join("s3-local/data-v1/maven/g/h/1/h-1.jar").exists(),
+        local
+            .cache
+            .path()
+            .join("s3-local/data-v1/maven/g/h/1/h-1.jar")
+            .exists(),
         "the hit left a local copy"
     );
     drop(moto);
@@ -381,7 +397,11 @@ async fn hot_entries_are_served_from_the_local_disk() {
         Some(&b"hit"[..]),
         "without a local copy the hit needs the bucket"
     );
-    assert_eq!(up.count(Method::GET, "g/h/1/h-1.jar"), 2, "only the remote node refetched");
+    assert_eq!(
+        up.count(Method::GET, "g/h/1/h-1.jar"),
+        2,
+        "only the remote node refetched"
+    );
     assert!(up.total() > upstream_before);
     for node in [filler, local, remote] {
         node.stop().await;
