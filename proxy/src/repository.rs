@@ -12,6 +12,12 @@
 //! - a first GET joins the fill already running for that key, or starts one (see `fill.rs`):
 //!   upstreams known to lack the path are skipped, the best tier is raced, the next tier is
 //!   tried when a whole tier fails, and 404 is answered only when every upstream said 404.
+//!
+//! Whether a cached copy may be served is decided once, by [`Repository::freshness`]
+//! ([`Freshness`]); how the cache took part in an answer is an [`Outcome`], attached to the
+//! response with [`tagged`] for the log, the metrics and `X-Repox-Cache`. Work for one key runs
+//! once at a time: downloads through the fills' flights, documents derived from cached bodies
+//! through [`Repository::coalesce`] (both in `flight.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
