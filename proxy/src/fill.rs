@@ -2,9 +2,10 @@
 //!
 //! The fill task owns the upstream transfer; it does not belong to any client, so a client that
 //! disconnects does not abort it (but a fill no client has waited for during a short grace is
-//! cancelled, unless nearly done). It streams the body into a [`Staged`] file and publishes its
-//! progress on a `watch` channel ([`FillStatus`]); clients tail the staged file up to `written`
-//! bytes (see `respond::tail_stream`). When the upstream stalls (no bytes for `idle_timeout`, or
+//! cancelled, unless nearly done). It streams the body into the store's miss handle
+//! ([`crate::store::Miss`]) and publishes its progress on a `watch` channel ([`FillStatus`]);
+//! clients tail the miss handle up to `written` bytes (see `respond::tail_stream`). Fills are
+//! coalesced by key through `flight.rs`. When the upstream stalls (no bytes for `idle_timeout`, or
 //! fewer than `min_rate`) or closes early, the fill resumes with `Range` from the same upstream
 //! if it accepts ranges, else from another upstream, skipping the bytes it already has, so
 //! clients see one continuous body. `max_file_size` and `max_download_time` bound it.
@@ -13,7 +14,7 @@
 //! the same upstream). A copy that fails (wrong digest, cut short, an HTML page where a binary
 //! belongs, a checksum file that cannot be fetched) is a failure of that upstream: the next one
 //! is tried, and 502 is answered when none is left; it is never remembered as "not there". Only
-//! a complete body is committed, with an atomic rename, and its metadata records how it was
+//! a complete body is committed (`Miss::finish`, atomic), and its metadata records how it was
 //! verified; a body whose end cannot be told from a dropped connection and that has no digest
 //! is given to the waiting clients but not committed.
 
@@ -31,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::error::Failure;
+use crate::flight::Lead;
 use crate::hashing::Hashers;
 use crate::race::Failures;
 use crate::repository::{Freshness, Repository, Resource, Verify};
@@ -125,37 +127,23 @@ impl Limits {
     }
 }
 
-/// Removes the fill from the in-flight map however the task ends (even by panic).
-struct InFlight<'a> {
-    repo: &'a Repository,
-    key: &'a str,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.repo.fills.lock().expect("fills lock").remove(self.key);
-    }
-}
-
 /// The fill task: fetch `res` (or revalidate `stale`), then publish the outcome.
 pub(crate) async fn run(
     repo: Arc<Repository>,
     res: Resource,
     stale: Option<Entry>,
-    tx: watch::Sender<FillStatus>,
+    lead: Lead<FillStatus>,
 ) {
-    let in_flight = InFlight {
-        repo: &repo,
-        key: &res.key,
-    };
+    // The lead takes the fill out of the in-flight map however the task ends (even by panic).
+    let tx = &lead.tx;
     let outcome = match stale {
-        Some(entry) => revalidate(&repo, &res, &entry, &tx).await,
-        None => fetch(&repo, &res, None, &tx).await,
+        Some(entry) => revalidate(&repo, &res, &entry, tx).await,
+        None => fetch(&repo, &res, None, tx).await,
     };
     // Publish the outcome before leaving the in-flight map: a request that joins in between
     // sees the committed entry, never a half-finished stream.
     tx.send_modify(|s| s.done = Some(outcome));
-    drop(in_flight);
+    drop(lead);
 }
 
 async fn revalidate(
@@ -214,10 +202,10 @@ async fn fetch(
 ) -> Result<Done, Failure> {
     if first.is_none() {
         // A fill that finished just before this one started may have committed the entry.
-        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await {
-            if repo.freshness(res, Some(&entry)) == Freshness::Fresh {
-                return Ok(Done::Stored(entry));
-            }
+        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
+            && repo.freshness(res, Some(&entry)) == Freshness::Fresh
+        {
+            return Ok(Done::Stored(entry));
         }
     }
     let mut excluded = Vec::new();
