@@ -33,7 +33,7 @@ use url::Url;
 use crate::error::Failure;
 use crate::hashing::Hashers;
 use crate::race::Failures;
-use crate::repository::{Class, Repository, Resource, Verify};
+use crate::repository::{Freshness, Repository, Resource, Verify};
 use crate::store::{Body, Digests, Entry, Meta, Miss, Verification, now_secs};
 use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};
 
@@ -215,11 +215,7 @@ async fn fetch(
     if first.is_none() {
         // A fill that finished just before this one started may have committed the entry.
         if let Ok(Some(entry)) = repo.services.store.get(&res.key).await {
-            let fresh = match res.class {
-                Class::Immutable => true,
-                Class::Mutable(ttl) => repo.fresh_for(&res.key, entry.meta.fetched_at, ttl) > 0,
-            };
-            if fresh {
+            if repo.freshness(res, Some(&entry)) == Freshness::Fresh {
                 return Ok(Done::Stored(entry));
             }
         }

@@ -42,6 +42,8 @@ pub struct Services {
     pub negative: NegativeCache,
     /// Counters.
     pub metrics: Metrics,
+    /// Documents derived from upstream bodies, under `[server] memory_budget`.
+    pub memos: crate::memo::Memos,
     /// Serve only what is cached.
     pub offline: bool,
     /// Clients must log in (`[auth] anonymous = "none"`): cargo's `config.json` says so.
@@ -71,6 +73,18 @@ pub enum Class {
     Immutable,
     /// Revalidated upstream after this long.
     Mutable(Duration),
+}
+
+/// Whether the store's copy of a resource may be served without asking an upstream: decided in
+/// one place, [`Repository::freshness`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Serve it.
+    Fresh,
+    /// Revalidate it first (serve it if every upstream fails).
+    Stale,
+    /// Not in the store.
+    Missing,
 }
 
 /// What a fetched body is checked against before it is committed.
@@ -127,17 +141,57 @@ impl Resource {
     }
 }
 
+/// How the cache took part in an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// Served from the store, no upstream asked.
+    Hit,
+    /// Fetched from an upstream (or failed to be).
+    Miss,
+    /// A stale entry the upstream confirmed (304).
+    Revalidated,
+    /// A stale entry served because every upstream failed.
+    Stale,
+    /// Refused by a `block` rule.
+    Blocked,
+    /// Passed through without being cached (disk full).
+    Uncached,
+    /// Not a cacheable resource: forwarded upstream as is (npm audit and search, cargo's API).
+    Pass,
+}
+
+impl Outcome {
+    /// The name in the request log, the metrics and `X-Repox-Cache`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::Miss => "miss",
+            Outcome::Revalidated => "revalidated",
+            Outcome::Stale => "stale",
+            Outcome::Blocked => "blocked",
+            Outcome::Uncached => "uncached",
+            Outcome::Pass => "pass",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a response was produced, for the request log and metrics.
 #[derive(Debug, Clone)]
 pub struct Served {
-    /// `hit`, `miss`, `stale`, `revalidated`, `blocked`, `error`, `uncached` (disk full).
-    pub cache: &'static str,
+    /// The cache's part in it.
+    pub cache: Outcome,
     /// The upstream that supplied the bytes, if any.
     pub upstream: Option<String>,
 }
 
 /// Attaches [`Served`] to a response.
-pub fn tagged(mut resp: Response, cache: &'static str, upstream: Option<String>) -> Response {
+pub fn tagged(mut resp: Response, cache: Outcome, upstream: Option<String>) -> Response {
     resp.extensions_mut().insert(Served { cache, upstream });
     resp
 }
@@ -257,6 +311,21 @@ impl Repository {
         ttl.as_secs().saturating_sub(age)
     }
 
+    /// Whether `entry`, the store's copy of `res`, may be served as it is. Immutable entries
+    /// are always fresh; mutable ones for their TTL since they were fetched or last confirmed.
+    pub fn freshness(&self, res: &Resource, entry: Option<&Entry>) -> Freshness {
+        match (entry, res.class) {
+            (None, _) => Freshness::Missing,
+            (Some(_), Class::Immutable) => Freshness::Fresh,
+            (Some(e), Class::Mutable(ttl))
+                if self.fresh_for(&res.key, e.meta.fetched_at, ttl) > 0 =>
+            {
+                Freshness::Fresh
+            }
+            (Some(_), Class::Mutable(_)) => Freshness::Stale,
+        }
+    }
+
     /// A per-key async lock, for ecosystems that compute entries from several upstreams.
     pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("locks lock");
@@ -284,7 +353,7 @@ impl Repository {
         req: &HeaderMap,
     ) -> Response {
         if let Err(e) = self.check_path(&res).await {
-            return tagged(e.into_response(), "miss", None);
+            return tagged(e.into_response(), Outcome::Miss, None);
         }
         let cached = match self.services.store.get(&res.key).await {
             Ok(entry) => entry,
@@ -294,10 +363,7 @@ impl Repository {
             }
         };
         if let Some(entry) = cached {
-            let stale = match res.class {
-                Class::Immutable => false,
-                Class::Mutable(ttl) => self.fresh_for(&res.key, entry.meta.fetched_at, ttl) == 0,
-            };
+            let stale = self.freshness(&res, Some(&entry)) == Freshness::Stale;
             if stale && !self.services.offline {
                 return self.revalidate(res, entry, method, req).await;
             }
@@ -305,12 +371,16 @@ impl Repository {
             let pres = self.presentation(&res, entry.meta.fetched_at);
             return tagged(
                 respond::entry_response(method, req, &entry, pres),
-                "hit",
+                Outcome::Hit,
                 upstream,
             );
         }
         if self.services.offline {
-            return tagged(Failure::Offline(res.key).into_response(), "miss", None);
+            return tagged(
+                Failure::Offline(res.key).into_response(),
+                Outcome::Miss,
+                None,
+            );
         }
         if method == Method::HEAD {
             if let Some(resp) = self.head_from_fill(&res) {
@@ -326,9 +396,9 @@ impl Repository {
     }
 
     /// The committed entry for a resource, fetched or revalidated as needed, for ecosystems
-    /// that parse or rewrite what they serve (index pages, packuments). The `&str` says how it
-    /// was obtained (`hit`, `miss`, `revalidated`, `stale`).
-    pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, &'static str), Failure> {
+    /// that parse or rewrite what they serve (index pages, packuments), with how it was
+    /// obtained.
+    pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, Outcome), Failure> {
         self.check_path(res).await?;
         let cached = self.services.store.get(&res.key).await.unwrap_or_else(|e| {
             tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
@@ -336,28 +406,23 @@ impl Repository {
         });
         match cached {
             Some(entry) => {
-                let stale = match res.class {
-                    Class::Immutable => false,
-                    Class::Mutable(ttl) => {
-                        self.fresh_for(&res.key, entry.meta.fetched_at, ttl) == 0
-                    }
-                };
+                let stale = self.freshness(res, Some(&entry)) == Freshness::Stale;
                 if !stale || self.services.offline {
-                    return Ok((entry, "hit"));
+                    return Ok((entry, Outcome::Hit));
                 }
                 match Self::outcome(self.start_fill(res.clone(), Some(entry.clone()))).await {
-                    Ok(Done::Stored(new)) => Ok((new, "miss")),
-                    Ok(Done::NotModified) => Ok((entry, "revalidated")),
+                    Ok(Done::Stored(new)) => Ok((new, Outcome::Miss)),
+                    Ok(Done::NotModified) => Ok((entry, Outcome::Revalidated)),
                     Err(Failure::NotFound) => Err(Failure::NotFound),
                     Err(e) => {
                         tracing::warn!(key = %res.key, "serving stale: {e}");
-                        Ok((entry, "stale"))
+                        Ok((entry, Outcome::Stale))
                     }
                 }
             }
             None if self.services.offline => Err(Failure::Offline(res.key.clone())),
             None => match Self::outcome(self.start_fill(res.clone(), None)).await? {
-                Done::Stored(entry) => Ok((entry, "miss")),
+                Done::Stored(entry) => Ok((entry, Outcome::Miss)),
                 Done::NotModified => Err(Failure::Internal("unexpected revalidation".into())),
             },
         }
@@ -403,14 +468,14 @@ impl Repository {
     ) -> Response {
         let rx = self.start_fill(res.clone(), Some(entry.clone()));
         let (entry, cache) = match Self::outcome(rx).await {
-            Ok(Done::Stored(new)) => (new, "miss"),
-            Ok(Done::NotModified) => (entry, "revalidated"),
+            Ok(Done::Stored(new)) => (new, Outcome::Miss),
+            Ok(Done::NotModified) => (entry, Outcome::Revalidated),
             Err(Failure::NotFound) => {
-                return tagged(Failure::NotFound.into_response(), "miss", None);
+                return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
             }
             Err(e) => {
                 tracing::warn!(key = %res.key, "serving stale: {e}");
-                (entry, "stale")
+                (entry, Outcome::Stale)
             }
         };
         let pres = self.presentation(&res, entry.meta.fetched_at);
@@ -435,13 +500,15 @@ impl Repository {
                     (Some(Ok(Done::Stored(entry))), _) => {
                         let pres = self.presentation(res, entry.meta.fetched_at);
                         let resp = respond::entry_response(method, req, entry, pres);
-                        return tagged(resp, "miss", Some(entry.meta.upstream.clone()));
+                        return tagged(resp, Outcome::Miss, Some(entry.meta.upstream.clone()));
                     }
                     (Some(Ok(Done::NotModified)), _) => {
                         let e = Failure::Internal("unexpected revalidation".into());
-                        return tagged(e.into_response(), "miss", None);
+                        return tagged(e.into_response(), Outcome::Miss, None);
                     }
-                    (Some(Err(e)), _) => return tagged(e.clone().into_response(), "miss", None),
+                    (Some(Err(e)), _) => {
+                        return tagged(e.clone().into_response(), Outcome::Miss, None);
+                    }
                     (None, Some(head)) => Some((head.clone(), st.attempt)),
                     (None, None) => None,
                 }
@@ -450,14 +517,14 @@ impl Repository {
                 let upstream = Some(head.upstream.clone());
                 return tagged(
                     self.streaming_response(rx, &head, attempt, res, method, req),
-                    "miss",
+                    Outcome::Miss,
                     upstream,
                 );
             }
             if rx.changed().await.is_err() {
                 return tagged(
                     Failure::Internal("download task ended".into()).into_response(),
-                    "miss",
+                    Outcome::Miss,
                     None,
                 );
             }
@@ -564,8 +631,41 @@ impl Repository {
         let upstream = Some(head.upstream.clone());
         Some(tagged(
             respond::build(StatusCode::OK, headers, Body::empty()),
-            "miss",
+            Outcome::Miss,
             upstream,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_keep_the_names_logs_and_metrics_use() {
+        let names: Vec<&str> = [
+            Outcome::Hit,
+            Outcome::Miss,
+            Outcome::Revalidated,
+            Outcome::Stale,
+            Outcome::Blocked,
+            Outcome::Uncached,
+            Outcome::Pass,
+        ]
+        .into_iter()
+        .map(Outcome::as_str)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "hit",
+                "miss",
+                "revalidated",
+                "stale",
+                "blocked",
+                "uncached",
+                "pass"
+            ]
+        );
     }
 }

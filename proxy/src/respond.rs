@@ -56,7 +56,7 @@ impl CacheControl {
     }
 }
 
-/// The request headers [`crate::server::request_origin`] reads.
+/// The request headers [`crate::origin::request_origin`] reads.
 const ORIGIN_HEADERS: &str = "Host, X-Forwarded-Host, X-Forwarded-Proto";
 
 /// Marks a response whose body embeds the origin the client used (absolute URLs back to repox):

@@ -35,7 +35,7 @@ use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
-use crate::repository::{Repository, Served, Services, tagged};
+use crate::repository::{Outcome, Repository, Served, Services, tagged};
 use crate::store;
 use crate::upstream::UpstreamSetupError;
 
@@ -108,6 +108,12 @@ impl App {
             store,
             negative,
             metrics: Metrics::default(),
+            memos: crate::memo::Memos::new(
+                config
+                    .server
+                    .memory_budget
+                    .unwrap_or(crate::memo::DEFAULT_BUDGET),
+            ),
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
         });
@@ -475,7 +481,7 @@ async fn serve_path(
     if let Some(rule) = repo.blocked(path.as_str()) {
         return tagged(
             Failure::Blocked(rule.to_owned()).into_response(),
-            "blocked",
+            Outcome::Blocked,
             None,
         );
     }
@@ -502,7 +508,7 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         "-"
     };
     let served = resp.extensions().get::<Served>().cloned();
-    let cache = served.as_ref().map_or("-", |s| s.cache);
+    let cache = served.as_ref().map_or("-", |s| s.cache.as_str());
     let upstream = served
         .as_ref()
         .and_then(|s| s.upstream.as_deref())

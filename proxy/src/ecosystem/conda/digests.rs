@@ -6,22 +6,18 @@
 //! digest here; when none is cached, `package.rs` fetches the subdir's repodata first.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 use super::base_url::{map_get, msgpack_info};
 use super::channel::{ChannelPath, Compression};
 use super::{codec, repodata};
-use crate::memo::Memo;
 use crate::repository::Repository;
 use crate::store::Entry;
 
 /// File name → SHA-256, as listed by one repodata body.
 type Index = Arc<HashMap<String, [u8; 32]>>;
-
-/// Indexes by the digest of the repodata body they come from.
-static INDEXES: LazyLock<Memo<Index>> = LazyLock::new(|| Memo::new(256 << 20));
 
 /// Repodata variants consulted, most complete first.
 const REPODATA: &[(&str, Compression)] = &[
@@ -57,13 +53,13 @@ async fn repodata_index(
     compression: Compression,
 ) -> Option<Index> {
     let digest = entry.meta.digests.sha256.clone();
-    if let Some(index) = INDEXES.get(&digest) {
+    if let Some(index) = repo.services.memos.get::<Index>("conda-index", &digest) {
         return Some(index);
     }
     // Rattler downloads dozens of packages at once: build each index once.
     let lock = repo.lock_for(&format!("conda-digests/{digest}"));
     let _guard = lock.lock().await;
-    if let Some(index) = INDEXES.get(&digest) {
+    if let Some(index) = repo.services.memos.get::<Index>("conda-index", &digest) {
         return Some(index);
     }
     let index = tokio::task::spawn_blocking(move || {
@@ -75,7 +71,9 @@ async fn repodata_index(
     })
     .await
     .ok()??;
-    INDEXES.insert(digest, index.clone(), index.len() * 120);
+    repo.services
+        .memos
+        .insert("conda-index", digest, index.clone(), index.len() * 120);
     Some(index)
 }
 
@@ -197,17 +195,22 @@ struct ShardIndex {
     base: String,
 }
 
-/// Parsed shard indexes by the digest of their body.
-static SHARD_INDEXES: LazyLock<Memo<Arc<ShardIndex>>> = LazyLock::new(|| Memo::new(64 << 20));
-
 async fn shard_index(repo: &Repository, index: Entry) -> Option<Arc<ShardIndex>> {
     let digest = index.meta.digests.sha256.clone();
-    if let Some(parsed) = SHARD_INDEXES.get(&digest) {
+    if let Some(parsed) = repo
+        .services
+        .memos
+        .get::<Arc<ShardIndex>>("conda-shard-index", &digest)
+    {
         return Some(parsed);
     }
     let lock = repo.lock_for(&format!("conda-shard-index/{digest}"));
     let _guard = lock.lock().await;
-    if let Some(parsed) = SHARD_INDEXES.get(&digest) {
+    if let Some(parsed) = repo
+        .services
+        .memos
+        .get::<Arc<ShardIndex>>("conda-shard-index", &digest)
+    {
         return Some(parsed);
     }
     let parsed = tokio::task::spawn_blocking(move || {
@@ -232,7 +235,9 @@ async fn shard_index(repo: &Repository, index: Entry) -> Option<Arc<ShardIndex>>
     .await
     .ok()??;
     let weight = parsed.hashes.len() * 120;
-    SHARD_INDEXES.insert(digest, parsed.clone(), weight);
+    repo.services
+        .memos
+        .insert("conda-shard-index", digest, parsed.clone(), weight);
     Some(parsed)
 }
 

@@ -16,7 +16,7 @@ use super::channel::{ChannelPath, FileKind, shard_digest};
 use super::digests;
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, Verify, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, Verify, tagged};
 
 /// Serves a package or shard.
 pub(super) async fn serve(
@@ -34,7 +34,7 @@ pub(super) async fn serve(
                 None if method == Method::GET && !repo.services.offline => {
                     match from_fresh_repodata(repo, &res, cp).await {
                         Ok(d) => Some(d),
-                        Err(e) => return tagged(e.into_response(), "miss", None),
+                        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
                     }
                 }
                 None => None,

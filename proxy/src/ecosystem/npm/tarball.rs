@@ -24,7 +24,7 @@ use url::Url;
 use super::packument;
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Repository, Resource, Verify, tagged};
+use crate::repository::{Outcome, Repository, Resource, Verify, tagged};
 
 /// Where a package's tarballs come from and what they must hash to.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -74,12 +74,12 @@ pub(super) async fn serve(
                 Err(_) => Err(Failure::NotFound),
             };
             if let Err(e) = listed {
-                return tagged(e.into_response(), "miss", None);
+                return tagged(e.into_response(), Outcome::Miss, None);
             }
             found = lookup(repo, name, file).await;
             if found.is_none() {
                 let e = Failure::NotFound;
-                return tagged(e.into_response(), "miss", None);
+                return tagged(e.into_response(), Outcome::Miss, None);
             }
         }
     }
