@@ -19,9 +19,9 @@ use super::base_url::{self, SHARD_INDEX_URLS};
 use super::channel::{Compression, FileKind};
 use super::codec;
 use crate::error::Failure;
+use crate::origin::request_origin;
 use crate::repository::{Outcome, Repository, Resource, tagged};
 use crate::respond;
-use crate::origin::request_origin;
 use crate::store::Entry;
 
 /// An absolute URL found in an index: which field, its value, and for JSON its byte range.
