@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::error::Failure;
+use crate::flight::Lead;
 use crate::hashing::Hashers;
 use crate::race::Failures;
 use crate::repository::{Freshness, Repository, Resource, Verify};
@@ -125,37 +126,23 @@ impl Limits {
     }
 }
 
-/// Removes the fill from the in-flight map however the task ends (even by panic).
-struct InFlight<'a> {
-    repo: &'a Repository,
-    key: &'a str,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.repo.fills.lock().expect("fills lock").remove(self.key);
-    }
-}
-
 /// The fill task: fetch `res` (or revalidate `stale`), then publish the outcome.
 pub(crate) async fn run(
     repo: Arc<Repository>,
     res: Resource,
     stale: Option<Entry>,
-    tx: watch::Sender<FillStatus>,
+    lead: Lead<FillStatus>,
 ) {
-    let in_flight = InFlight {
-        repo: &repo,
-        key: &res.key,
-    };
+    // The lead takes the fill out of the in-flight map however the task ends (even by panic).
+    let tx = &lead.tx;
     let outcome = match stale {
-        Some(entry) => revalidate(&repo, &res, &entry, &tx).await,
-        None => fetch(&repo, &res, None, &tx).await,
+        Some(entry) => revalidate(&repo, &res, &entry, tx).await,
+        None => fetch(&repo, &res, None, tx).await,
     };
     // Publish the outcome before leaving the in-flight map: a request that joins in between
     // sees the committed entry, never a half-finished stream.
     tx.send_modify(|s| s.done = Some(outcome));
-    drop(in_flight);
+    drop(lead);
 }
 
 async fn revalidate(

@@ -22,6 +22,7 @@ mod edge;
 pub mod error;
 mod fence;
 pub mod fill;
+mod flight;
 mod hashing;
 mod memo;
 pub mod metrics;

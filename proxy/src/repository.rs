@@ -27,6 +27,7 @@ use url::Url;
 use crate::config::RepositoryConfig;
 use crate::error::Failure;
 use crate::fill::{self, Done, FillStatus, StreamHead};
+use crate::flight::{Derived, Flights, Joined};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
@@ -61,9 +62,11 @@ pub struct Repository {
     /// Shared services.
     pub services: Arc<Services>,
     block: GlobSet,
-    pub(crate) fills: Mutex<HashMap<String, watch::Receiver<FillStatus>>>,
+    /// Downloads running, by key.
+    pub(crate) fills: Arc<Flights<FillStatus>>,
     fresh: Mutex<HashMap<String, Instant>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Derived documents being made, by key.
+    derived: Arc<Flights<Derived>>,
 }
 
 /// How a resource may change.
@@ -223,9 +226,9 @@ impl Repository {
             upstreams,
             services,
             block: block.build().unwrap_or_else(|_| GlobSet::empty()),
-            fills: Mutex::default(),
+            fills: Arc::default(),
             fresh: Mutex::default(),
-            locks: Mutex::default(),
+            derived: Arc::default(),
         })
     }
 
@@ -326,11 +329,16 @@ impl Repository {
         }
     }
 
-    /// A per-key async lock, for ecosystems that compute entries from several upstreams.
-    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().expect("locks lock");
-        locks.retain(|_, l| Arc::strong_count(l) > 1);
-        locks.entry(key.to_owned()).or_default().clone()
+    /// Runs `make` for `key` unless it is already running, in which case its result is
+    /// awaited instead: for ecosystems that derive documents from cached bodies (merged
+    /// metadata, rendered pages, digest indexes). A caller whose leader goes away without a
+    /// result (its client disconnected) takes over.
+    pub async fn coalesce<T, F>(&self, key: &str, make: F) -> T
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Future<Output = T>,
+    {
+        self.derived.coalesce(key, make).await
     }
 
     /// Response details for a resource.
@@ -434,15 +442,14 @@ impl Repository {
         res: Resource,
         stale: Option<Entry>,
     ) -> watch::Receiver<FillStatus> {
-        let mut fills = self.fills.lock().expect("fills lock");
-        if let Some(rx) = fills.get(&res.key) {
-            return rx.clone();
+        match self.fills.join(&res.key) {
+            Joined::Follow(rx) => rx,
+            Joined::Lead(lead) => {
+                let rx = lead.tx.subscribe();
+                tokio::spawn(fill::run(self.clone(), res, stale, lead));
+                rx
+            }
         }
-        let (tx, rx) = watch::channel(FillStatus::default());
-        fills.insert(res.key.clone(), rx.clone());
-        drop(fills);
-        tokio::spawn(fill::run(self.clone(), res, stale, tx));
-        rx
     }
 
     /// Waits for a fill's outcome (not its first bytes).
@@ -616,12 +623,7 @@ impl Repository {
     }
 
     fn head_from_fill(&self, res: &Resource) -> Option<Response> {
-        let rx = self
-            .fills
-            .lock()
-            .expect("fills lock")
-            .get(&res.key)?
-            .clone();
+        let rx = self.fills.get(&res.key)?;
         let st = rx.borrow();
         let head = st.head.as_ref()?;
         let mut headers = self.streaming_headers(head, res);

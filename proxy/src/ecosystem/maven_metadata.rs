@@ -120,13 +120,14 @@ async fn current(repo: &Arc<Repository>, res: &Resource) -> Result<(Entry, Outco
         None if repo.services.offline => return Err(Failure::Offline(res.key.clone())),
         _ => {}
     }
-    let lock = repo.lock_for(&res.key);
-    let _guard = lock.lock().await;
-    let (cached, fresh) = lookup().await?;
-    match cached {
-        Some(entry) if fresh => Ok((entry, Outcome::Hit)),
-        cached => refresh(repo, res, cached).await,
-    }
+    repo.coalesce(&format!("maven-metadata/{}", res.key), async {
+        let (cached, fresh) = lookup().await?;
+        match cached {
+            Some(entry) if fresh => Ok((entry, Outcome::Hit)),
+            cached => refresh(repo, res, cached).await,
+        }
+    })
+    .await
 }
 
 async fn refresh(

@@ -57,24 +57,25 @@ async fn repodata_index(
         return Some(index);
     }
     // Rattler downloads dozens of packages at once: build each index once.
-    let lock = repo.lock_for(&format!("conda-digests/{digest}"));
-    let _guard = lock.lock().await;
-    if let Some(index) = repo.services.memos.get::<Index>("conda-index", &digest) {
-        return Some(index);
-    }
-    let index = tokio::task::spawn_blocking(move || {
-        let reader = codec::decoded(&entry, compression).ok()?;
-        let parsed: Repodata = serde_json::from_reader(reader).ok()?;
-        let mut all = parsed.packages.0;
-        all.extend(parsed.conda.0);
-        Some(Arc::new(all))
+    repo.coalesce(&format!("conda-digests/{digest}"), async {
+        if let Some(index) = repo.services.memos.get::<Index>("conda-index", &digest) {
+            return Some(index);
+        }
+        let index = tokio::task::spawn_blocking(move || {
+            let reader = codec::decoded(&entry, compression).ok()?;
+            let parsed: Repodata = serde_json::from_reader(reader).ok()?;
+            let mut all = parsed.packages.0;
+            all.extend(parsed.conda.0);
+            Some(Arc::new(all))
+        })
+        .await
+        .ok()??;
+        repo.services
+            .memos
+            .insert("conda-index", digest, index.clone(), index.len() * 120);
+        Some(index)
     })
     .await
-    .ok()??;
-    repo.services
-        .memos
-        .insert("conda-index", digest, index.clone(), index.len() * 120);
-    Some(index)
 }
 
 #[derive(serde::Deserialize)]
@@ -204,41 +205,42 @@ async fn shard_index(repo: &Repository, index: Entry) -> Option<Arc<ShardIndex>>
     {
         return Some(parsed);
     }
-    let lock = repo.lock_for(&format!("conda-shard-index/{digest}"));
-    let _guard = lock.lock().await;
-    if let Some(parsed) = repo
-        .services
-        .memos
-        .get::<Arc<ShardIndex>>("conda-shard-index", &digest)
-    {
-        return Some(parsed);
-    }
-    let parsed = tokio::task::spawn_blocking(move || {
-        let doc = repodata::decode_msgpack(&index)?;
-        let hashes = map_get(&doc, "shards")?
-            .as_map()?
-            .iter()
-            .filter_map(|(name, hash)| {
-                let hex = match hash {
-                    rmpv::Value::Binary(b) => hex::encode(b),
-                    rmpv::Value::String(s) => s.as_str()?.to_owned(),
-                    _ => return None,
-                };
-                Some((name.as_str()?.to_owned(), hex))
-            })
-            .collect::<HashMap<_, _>>();
-        let base = msgpack_info(&doc, "shards_base_url")
-            .unwrap_or("")
-            .to_owned();
-        Some(Arc::new(ShardIndex { hashes, base }))
+    repo.coalesce(&format!("conda-shard-index/{digest}"), async {
+        if let Some(parsed) = repo
+            .services
+            .memos
+            .get::<Arc<ShardIndex>>("conda-shard-index", &digest)
+        {
+            return Some(parsed);
+        }
+        let parsed = tokio::task::spawn_blocking(move || {
+            let doc = repodata::decode_msgpack(&index)?;
+            let hashes = map_get(&doc, "shards")?
+                .as_map()?
+                .iter()
+                .filter_map(|(name, hash)| {
+                    let hex = match hash {
+                        rmpv::Value::Binary(b) => hex::encode(b),
+                        rmpv::Value::String(s) => s.as_str()?.to_owned(),
+                        _ => return None,
+                    };
+                    Some((name.as_str()?.to_owned(), hex))
+                })
+                .collect::<HashMap<_, _>>();
+            let base = msgpack_info(&doc, "shards_base_url")
+                .unwrap_or("")
+                .to_owned();
+            Some(Arc::new(ShardIndex { hashes, base }))
+        })
+        .await
+        .ok()??;
+        let weight = parsed.hashes.len() * 120;
+        repo.services
+            .memos
+            .insert("conda-shard-index", digest, parsed.clone(), weight);
+        Some(parsed)
     })
     .await
-    .ok()??;
-    let weight = parsed.hashes.len() * 120;
-    repo.services
-        .memos
-        .insert("conda-shard-index", digest, parsed.clone(), weight);
-    Some(parsed)
 }
 
 #[cfg(test)]

@@ -127,30 +127,33 @@ async fn rewritten(
         e.meta.extra.get("source").and_then(|s| s.as_str()) == Some(&digest)
             && e.meta.extra.get("origin").and_then(|s| s.as_str()) == Some(origin)
     };
-    let lock = repo.lock_for(&key);
-    let _guard = lock.lock().await;
-    if let Ok(Some(done)) = repo.services.store.get(&key).await
-        && current(&done)
-    {
-        return Ok(Some(done));
-    }
-    let e = entry.clone();
-    let body = tokio::task::spawn_blocking(move || rewrite(&e, kind, &replacements))
-        .await
-        .map_err(Failure::internal)?
-        .map_err(|why| Failure::Internal(format!("cannot rewrite {}: {why}", entry.meta.url)))?;
-    let done = repo
-        .store_bytes_with(
-            &key,
-            body.into(),
-            entry.meta.content_type.as_deref(),
-            &entry.meta.upstream,
-            &entry.meta.url,
-            serde_json::json!({ "source": digest, "origin": origin }),
-        )
-        .await
-        .map_err(Failure::internal)?;
-    Ok(Some(done))
+    repo.coalesce(&format!("conda-rewritten/{key}"), async {
+        if let Ok(Some(done)) = repo.services.store.get(&key).await
+            && current(&done)
+        {
+            return Ok(Some(done));
+        }
+        let e = entry.clone();
+        let body = tokio::task::spawn_blocking(move || rewrite(&e, kind, &replacements))
+            .await
+            .map_err(Failure::internal)?
+            .map_err(|why| {
+                Failure::Internal(format!("cannot rewrite {}: {why}", entry.meta.url))
+            })?;
+        let done = repo
+            .store_bytes_with(
+                &key,
+                body.into(),
+                entry.meta.content_type.as_deref(),
+                &entry.meta.upstream,
+                &entry.meta.url,
+                serde_json::json!({ "source": digest, "origin": origin }),
+            )
+            .await
+            .map_err(Failure::internal)?;
+        Ok(Some(done))
+    })
+    .await
 }
 
 fn compression(kind: FileKind) -> Compression {

@@ -199,45 +199,46 @@ async fn rewritten(
         return Ok(done);
     }
     // Concurrent installs ask for the same packument at once: rewrite it once.
-    let lock = repo.lock_for(&memo_key);
-    let _guard = lock.lock().await;
-    if let Some(done) = repo.services.memos.get::<Entry>("npm-packument", &memo_key) {
-        return Ok(done);
-    }
-    let body = entry.bytes().await.map_err(Failure::internal)?;
-    let prefix = format!("{origin}/{}/{name}/-/", repo.name);
-    let upstream = entry.meta.upstream.clone();
-    let (body, tarballs) =
-        tokio::task::spawn_blocking(move || match rewrite(&body, &prefix, &upstream) {
-            Ok((body, tarballs)) => (body, Some(tarballs)),
-            Err(e) => {
-                tracing::warn!("cannot parse a packument, passing it through untouched: {e}");
-                (body, None)
-            }
-        })
-        .await
-        .map_err(Failure::internal)?;
-    if index && let Some(tarballs) = &tarballs {
-        tarball::record(repo, name, tarballs, &source).await;
-    }
-    let content_type = entry
-        .meta
-        .content_type
-        .clone()
-        .unwrap_or_else(|| variant.content_type().to_owned());
-    let done = Entry::from_bytes(
-        body,
-        &content_type,
-        entry.meta.upstream_last_modified.clone(),
-        entry.meta.fetched_at,
-    );
-    repo.services.memos.insert(
-        "npm-packument",
-        memo_key,
-        done.clone(),
-        done.meta.len as usize,
-    );
-    Ok(done)
+    repo.coalesce(&format!("npm-packument/{memo_key}"), async {
+        if let Some(done) = repo.services.memos.get::<Entry>("npm-packument", &memo_key) {
+            return Ok(done);
+        }
+        let body = entry.bytes().await.map_err(Failure::internal)?;
+        let prefix = format!("{origin}/{}/{name}/-/", repo.name);
+        let upstream = entry.meta.upstream.clone();
+        let (body, tarballs) =
+            tokio::task::spawn_blocking(move || match rewrite(&body, &prefix, &upstream) {
+                Ok((body, tarballs)) => (body, Some(tarballs)),
+                Err(e) => {
+                    tracing::warn!("cannot parse a packument, passing it through untouched: {e}");
+                    (body, None)
+                }
+            })
+            .await
+            .map_err(Failure::internal)?;
+        if index && let Some(tarballs) = &tarballs {
+            tarball::record(repo, name, tarballs, &source).await;
+        }
+        let content_type = entry
+            .meta
+            .content_type
+            .clone()
+            .unwrap_or_else(|| variant.content_type().to_owned());
+        let done = Entry::from_bytes(
+            body,
+            &content_type,
+            entry.meta.upstream_last_modified.clone(),
+            entry.meta.fetched_at,
+        );
+        repo.services.memos.insert(
+            "npm-packument",
+            memo_key,
+            done.clone(),
+            done.meta.len as usize,
+        );
+        Ok(done)
+    })
+    .await
 }
 
 #[derive(Deserialize)]

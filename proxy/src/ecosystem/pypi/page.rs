@@ -238,37 +238,38 @@ async fn rendered(
     if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
         return Ok(r);
     }
-    let lock = repo.lock_for(&key);
-    let _guard = lock.lock().await;
-    if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
-        return Ok(r);
-    }
-    let mut bodies = Vec::with_capacity(sources.len());
-    for (i, entry) in sources {
-        let up = &repo.upstreams[*i];
-        bodies.push(Body {
-            upstream: *i,
-            bytes: entry.bytes().await.map_err(Failure::internal)?,
-            content_type: entry.meta.content_type.clone(),
-            url: Url::parse(&entry.meta.url).unwrap_or_else(|_| up.base.clone()),
-        });
-    }
-    let names: Vec<String> = repo.upstreams.iter().map(|u| u.name.clone()).collect();
-    let project = match which {
-        Which::Project(p) => Some(p.to_owned()),
-        Which::Index => None,
-    };
-    let built = tokio::task::spawn_blocking(move || match project {
-        Some(p) => build_project(&p, bodies, &names),
-        None => build_index(bodies, &names),
+    repo.coalesce(&format!("pypi-page/{key}"), async {
+        if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
+            return Ok(r);
+        }
+        let mut bodies = Vec::with_capacity(sources.len());
+        for (i, entry) in sources {
+            let up = &repo.upstreams[*i];
+            bodies.push(Body {
+                upstream: *i,
+                bytes: entry.bytes().await.map_err(Failure::internal)?,
+                content_type: entry.meta.content_type.clone(),
+                url: Url::parse(&entry.meta.url).unwrap_or_else(|_| up.base.clone()),
+            });
+        }
+        let names: Vec<String> = repo.upstreams.iter().map(|u| u.name.clone()).collect();
+        let project = match which {
+            Which::Project(p) => Some(p.to_owned()),
+            Which::Index => None,
+        };
+        let built = tokio::task::spawn_blocking(move || match project {
+            Some(p) => build_project(&p, bodies, &names),
+            None => build_index(bodies, &names),
+        })
+        .await
+        .map_err(Failure::internal)??;
+        let built = Arc::new(built);
+        repo.services
+            .memos
+            .insert("pypi-page", key, built.clone(), built.weight());
+        Ok(built)
     })
     .await
-    .map_err(Failure::internal)??;
-    let built = Arc::new(built);
-    repo.services
-        .memos
-        .insert("pypi-page", key, built.clone(), built.weight());
-    Ok(built)
 }
 
 fn is_json(content_type: Option<&str>, body: &[u8]) -> bool {
