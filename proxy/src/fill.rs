@@ -201,10 +201,10 @@ async fn fetch(
 ) -> Result<Done, Failure> {
     if first.is_none() {
         // A fill that finished just before this one started may have committed the entry.
-        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await {
-            if repo.freshness(res, Some(&entry)) == Freshness::Fresh {
-                return Ok(Done::Stored(entry));
-            }
+        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
+            && repo.freshness(res, Some(&entry)) == Freshness::Fresh
+        {
+            return Ok(Done::Stored(entry));
         }
     }
     let mut excluded = Vec::new();
