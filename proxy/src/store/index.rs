@@ -534,6 +534,38 @@ mod tests {
     }
 
     #[test]
+    fn eviction_queries_seek_an_index_instead_of_scanning() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Index::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT key FROM entries WHERE mutable = 0 AND (last_access, key) > (1, 'k')
+                 ORDER BY last_access, key LIMIT 5",
+                "entries_by_kind_access",
+            ),
+            (
+                "SELECT key FROM entries WHERE (last_access, key) > (1, 'k')
+                 ORDER BY last_access, key LIMIT 5",
+                "entries_by_access",
+            ),
+        ] {
+            let mut q = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = q
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("SEARCH") && plan.contains(index), "{plan}");
+            assert!(
+                !plan.contains("TEMP B-TREE"),
+                "sorted without the index:\n{plan}"
+            );
+        }
+    }
+
+    #[test]
     fn a_damaged_index_is_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE_NAME), vec![7u8; 8192]).unwrap();
