@@ -166,7 +166,7 @@ impl Node {
         Node {
             url,
             config,
-            cache: cache,
+            cache,
             stop,
             task,
         }
