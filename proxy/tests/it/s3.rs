@@ -317,6 +317,45 @@ async fn a_fill_that_fails_mid_download_leaves_no_object() {
     other.stop().await;
 }
 
+/// A body over 8 MiB is uploaded in parts while it downloads: cut after its first parts went
+/// up, the upload is aborted and no object appears.
+#[tokio::test]
+async fn a_large_fill_cut_after_its_first_parts_leaves_no_object() {
+    let Some(moto) = Moto::start("parts").await else {
+        return;
+    };
+    let up = TestUpstream::start().await;
+    let jar = bytes(64 * 1024 * 1024, 11);
+    up.put_with_sha1("g/p/1/p-1.jar", jar.clone());
+    // 16 KiB a millisecond at most: well past the first 8 MiB part, far from the end, at 3 s.
+    up.behave(
+        "g/p/1/p-1.jar",
+        Behavior {
+            chunk_delay: Some(Duration::from_millis(1)),
+            ..Behavior::default()
+        },
+    );
+    let mut repo = maven(&[("central", &up, 0)]);
+    repo.max_download_time = Some(Duration::from_secs(3));
+    let node = Node::start(vec![("maven", repo)], moto.storage("parts")).await;
+    let read = node.get("maven/g/p/1/p-1.jar").await.bytes().await;
+    let got = read.as_ref().map_or(0, |b| b.len());
+    assert!(got < jar.len(), "the download was cut ({got} bytes)");
+    for _ in 0..100 {
+        if node.staging() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(node.staging(), 0);
+    let stored = node.objects("maven/g/p/").await;
+    assert!(
+        !keys(&stored).iter().any(|k| k.ends_with(".jar")),
+        "no object from a cut multipart upload: {stored:?}"
+    );
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn a_large_body_goes_up_in_parts_and_comes_back_by_range() {
     let Some(moto) = Moto::start("large").await else {
