@@ -185,21 +185,7 @@ impl S3Store {
 
     /// The key of the object at `path`: the inverse of [`S3Store::object_path`].
     fn key_of(&self, path: &Path) -> Option<String> {
-        let rel: Vec<PathPart<'_>> = path.prefix_match(&self.root)?.collect();
-        let (last, dirs) = rel.split_last()?;
-        let mut key = String::new();
-        for segment in dirs {
-            let segment = segment.as_ref();
-            key.push_str(segment.strip_prefix('~').unwrap_or(segment));
-            key.push('/');
-        }
-        let last = last.as_ref();
-        if last != "~listing" {
-            key.push_str(last.strip_prefix('~').unwrap_or(last));
-        } else if dirs.is_empty() {
-            return None;
-        }
-        Some(key)
+        key_of(&self.root, path)
     }
 
     /// Reads the entry at `path` with one GET of its last `tail` bytes (a second one only when
@@ -293,6 +279,32 @@ impl S3Store {
             }
         }
     }
+}
+
+/// The key of the object at `path` under `root` (segments are percent-decoded: `object_store`
+/// encodes `~`, `%` and a few more).
+fn key_of(root: &Path, path: &Path) -> Option<String> {
+    let rel: Vec<String> = path
+        .prefix_match(root)?
+        .map(|part| {
+            percent_encoding::percent_decode_str(part.as_ref())
+                .decode_utf8()
+                .map(|s| s.into_owned())
+        })
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let (last, dirs) = rel.split_last()?;
+    let mut key = String::new();
+    for segment in dirs {
+        key.push_str(segment.strip_prefix('~').unwrap_or(segment));
+        key.push('/');
+    }
+    if last != "~listing" {
+        key.push_str(last.strip_prefix('~').unwrap_or(last));
+    } else if dirs.is_empty() {
+        return None;
+    }
+    Some(key)
 }
 
 fn encode_segment(segment: &str) -> String {
@@ -771,6 +783,38 @@ pub fn open(config: &Config, url: &str) -> io::Result<S3Store> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn keys_and_object_paths_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = StorageConfig {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            region: Some("us-east-1".into()),
+            local_cache_size: Some(0),
+            ..StorageConfig::default()
+        };
+        let store = S3Store::open(&storage, "s3://b/p/q", dir.path()).unwrap();
+        for key in [
+            "m/a/b.jar",
+            "m/.meta/x",
+            "m/a/",
+            "m/~t/%41 x#y",
+            "pypi/files/lib_c-1.0+cpu-py3-none-any.whl",
+        ] {
+            let path = store.object_path(key);
+            assert!(path.as_ref().starts_with("p/q/data-v1/"), "{path}");
+            assert_eq!(store.key_of(&path).as_deref(), Some(key), "{path}");
+        }
+        assert_eq!(
+            store.object_path("m/a/").as_ref(),
+            "p/q/data-v1/m/a/%7Elisting"
+        );
+        assert_eq!(
+            store.key_of(&Path::parse("p/q/data-v1/%7Elisting").unwrap()),
+            None
+        );
+        assert_eq!(store.key_of(&Path::from("elsewhere/m/a")), None);
+    }
 
     #[test]
     fn urls_parse_and_bad_ones_say_how_to_write_them() {

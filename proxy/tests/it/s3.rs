@@ -493,3 +493,56 @@ async fn a_pypi_page_and_file_work_on_s3() {
     a.stop().await;
     b.stop().await;
 }
+
+/// The store calls the cache commands and ecosystems use: `head`, `list` of a prefix (listing
+/// keys and `.`-segments included), `delete` and `purge`.
+#[tokio::test]
+async fn head_list_delete_and_purge_on_the_bucket() {
+    let Some(moto) = Moto::start("calls").await else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let config = Config {
+        server: ServerConfig {
+            cache_dir: Some(cache.path().to_owned()),
+            ..ServerConfig::default()
+        },
+        repositories: Default::default(),
+        auth: Default::default(),
+        storage: moto.storage("calls"),
+    };
+    let store = store::open(&config).unwrap();
+    for (key, len) in [("m/a/", 10), ("m/.x/y", 20), ("m/b.jar", 30), ("n/c", 5)] {
+        let body = bytes(len, 1);
+        let mut miss = store.begin(key).await.unwrap();
+        let chunk = body.clone();
+        let miss = tokio::task::spawn_blocking(move || miss.write(&chunk).map(|()| miss))
+            .await
+            .unwrap()
+            .unwrap();
+        let meta = store::Meta {
+            len: len as u64,
+            ..store::Meta::default()
+        };
+        miss.finish(meta).await.unwrap();
+        assert_eq!(store.head(key).await.unwrap().unwrap().len, len as u64);
+    }
+    let listed = |prefix: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut all: Vec<Listed> = store.list(prefix).try_collect().await.unwrap();
+            all.sort_by(|a, b| a.key.cmp(&b.key));
+            all.into_iter().map(|l| l.key).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("m/").await, ["m/.x/y", "m/a/", "m/b.jar"]);
+    assert_eq!(listed("m/b").await, ["m/b.jar"]);
+    assert_eq!(listed("").await.len(), 4);
+    assert!(store.delete("m/b.jar").await.unwrap().unwrap() > 30);
+    assert_eq!(store.delete("m/b.jar").await.unwrap(), None);
+    assert!(store.head("m/b.jar").await.unwrap().is_none());
+    let purged = store.purge("m/").await.unwrap();
+    assert_eq!(purged.entries, 2);
+    assert!(listed("m/").await.is_empty());
+    assert_eq!(listed("").await, ["n/c"]);
+}
