@@ -31,6 +31,13 @@ pub fn run(global: &GlobalArgs, cmd: CacheCommand) -> anyhow::Result<ExitCode> {
     };
     let config = settings::load(global, Some(&serve))?;
     let dir = config.server.cache_dir.clone().unwrap_or_default();
+    if let Some(url) = &config.storage.url {
+        return Err(Hinted {
+            message: format!("`repox cache` works on local caches, and [storage] url is `{url}`"),
+            hint: "bound an S3 bucket with its lifecycle rules (see docs/storage.md)".to_owned(),
+        }
+        .into());
+    }
     if !dir.join("data-v1").is_dir() {
         return Err(Hinted {
             message: format!("no repox cache in `{}`", dir.display()),

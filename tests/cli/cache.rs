@@ -82,6 +82,18 @@ fn totals(stats: &str) -> (u64, u64) {
 }
 
 #[test]
+fn cache_commands_refuse_an_s3_bucket_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("repox.toml");
+    fs_err::write(&config, "[storage]\nurl = \"s3://bucket/p\"\n").unwrap();
+    let out = repox(&config, &["cache", "stats"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(stderr.contains("s3://bucket/p"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
+
+#[test]
 fn stats_ls_gc_and_rm_on_a_stopped_servers_cache() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
