@@ -392,6 +392,59 @@ async fn a_large_body_goes_up_in_parts_and_comes_back_by_range() {
     b.stop().await;
 }
 
+/// Three nodes on one bucket, 24 concurrent cold GETs spread over them: 24 whole bodies, at
+/// most one upstream download per node (no cross-node lease yet), one object; then a hit on
+/// every node.
+#[tokio::test]
+async fn three_nodes_share_one_bucket() {
+    let Some(moto) = Moto::start("three").await else {
+        return;
+    };
+    let up = TestUpstream::start().await;
+    let jar = bytes(2_000_000, 13);
+    up.put_with_sha1("g/n/1/n-1.jar", jar.clone());
+    // Slow enough that the 24 requests overlap the download.
+    up.behave(
+        "g/n/1/n-1.jar",
+        Behavior {
+            chunk_delay: Some(Duration::from_millis(5)),
+            ..Behavior::default()
+        },
+    );
+    let repo = || vec![("maven", maven(&[("central", &up, 0)]))];
+    let nodes = [
+        Node::start(repo(), moto.storage("three")).await,
+        Node::start(repo(), moto.storage("three")).await,
+        Node::start(repo(), moto.storage("three")).await,
+    ];
+    let gets = (0..24).map(|i| {
+        let url = nodes[i % 3].url.join("maven/g/n/1/n-1.jar").unwrap();
+        async move { client().get(url).send().await.unwrap().bytes().await }
+    });
+    let bodies = futures_util::future::join_all(gets).await;
+    for body in bodies {
+        assert!(body.unwrap() == jar, "every client gets the whole body");
+    }
+    let downloads = up.count(Method::GET, "g/n/1/n-1.jar");
+    eprintln!("three nodes, 24 concurrent cold GETs: {downloads} upstream downloads");
+    assert!(
+        (1..=3).contains(&downloads),
+        "{downloads} downloads for 3 nodes"
+    );
+    let stored = nodes[0].objects("maven/g/n/1/n-1.jar").await;
+    let jars = stored.iter().filter(|l| l.key.ends_with(".jar")).count();
+    assert_eq!(jars, 1, "{stored:?}");
+    for node in &nodes {
+        let (cache, body) = ok_body(node.get("maven/g/n/1/n-1.jar").await).await;
+        assert_eq!(cache, "hit");
+        assert!(body == jar);
+    }
+    assert_eq!(up.count(Method::GET, "g/n/1/n-1.jar"), downloads);
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
 /// With the local copy, a hot entry is served while the bucket is unreachable; with
 /// `local_cache_size = 0` every hit goes to S3.
 #[tokio::test]
