@@ -18,6 +18,14 @@
 //! response with [`tagged`] for the log, the metrics and `X-Repox-Cache`. Work for one key runs
 //! once at a time: downloads through the fills' flights, documents derived from cached bodies
 //! through [`Repository::coalesce`] (both in `flight.rs`).
+//!
+//! This file is the door: [`Repository::serve`] and [`Repository::entry`] read top to bottom
+//! (store lookup, freshness, revalidation, fill, response). The two halves of the upstream side
+//! live beside it: `race.rs` asks upstreams (HEAD races, tiers, failures to 404/502/504) and
+//! [`fill`] runs one download into the store's miss handle.
+
+pub mod fill;
+pub(crate) mod race;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,7 +40,6 @@ use url::Url;
 
 use crate::config::RepositoryConfig;
 use crate::error::Failure;
-use crate::fill::{self, Done, FillStatus, StreamHead};
 use crate::flight::{Derived, Flights, Joined};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
@@ -40,6 +47,7 @@ use crate::path::RepoPath;
 use crate::respond::{self, CacheControl, Presentation};
 use crate::store::{Entry, Store, now_secs};
 use crate::upstream::{Upstream, UpstreamSetupError};
+use fill::{Done, FillStatus, StreamHead};
 
 /// What all repositories of one server share.
 pub struct Services {
