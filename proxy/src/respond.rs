@@ -17,7 +17,7 @@ use futures_util::stream::{self, Stream};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::sync::watch;
 
-use crate::fill::FillStatus;
+use crate::repository::fill::FillStatus;
 use crate::store::{self, Entry, Meta};
 
 const CHUNK: usize = 256 * 1024;

@@ -31,10 +31,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use url::Url;
 
+use super::race::Failures;
 use crate::error::Failure;
 use crate::flight::Lead;
 use crate::hashing::Hashers;
-use crate::race::Failures;
 use crate::repository::{Freshness, Repository, Resource, Verify};
 use crate::store::{Body, Digests, Entry, Meta, Miss, Verification, now_secs};
 use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};
