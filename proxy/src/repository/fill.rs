@@ -36,7 +36,7 @@ use crate::error::Failure;
 use crate::flight::Lead;
 use crate::hashing::Hashers;
 use crate::repository::{Freshness, Repository, Resource, Verify};
-use crate::store::{Body, Digests, Entry, Meta, Miss, Verification, now_secs};
+use crate::store::{Body, Claim, Digests, Entry, Meta, Miss, Verification, now_secs};
 use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};
 
 /// Progress of a fill, as seen by the clients waiting on it.
@@ -200,12 +200,26 @@ async fn fetch(
     mut first: Option<(usize, Url, reqwest::Response)>,
     tx: &watch::Sender<FillStatus>,
 ) -> Result<Done, Failure> {
+    // Held until the download is committed or abandoned.
+    let mut _claim = None;
     if first.is_none() {
         // A fill that finished just before this one started may have committed the entry.
         if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
             && repo.freshness(res, Some(&entry)) == Freshness::Fresh
         {
             return Ok(Done::Stored(entry));
+        }
+        // Nodes sharing a store (S3) download a key once: wait for the one that claimed it.
+        match repo.services.store.claim(&res.key).await {
+            Ok(Claim::Fill(guard)) => _claim = guard,
+            Ok(Claim::Committed) => {
+                if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
+                    && repo.freshness(res, Some(&entry)) == Freshness::Fresh
+                {
+                    return Ok(Done::Stored(entry));
+                }
+            }
+            Err(e) => tracing::debug!(key = %res.key, "downloading without a claim: {e}"),
         }
     }
     let mut excluded = Vec::new();

@@ -131,6 +131,15 @@ pub trait Miss: Send + 'static {
     fn finish(self: Box<Self>, meta: Meta) -> BoxFuture<'static, io::Result<Entry>>;
 }
 
+/// What [`Store::claim`] found for a key about to be downloaded.
+pub enum Claim {
+    /// This process downloads it. Other processes sharing the store wait while the guard lives;
+    /// dropping it releases the key. `None`: the backend has no such guard.
+    Fill(Option<Box<dyn std::any::Any + Send + Sync>>),
+    /// Another node committed the key while this one waited: read it from the store.
+    Committed,
+}
+
 /// A storage backend for committed entries.
 pub trait Store: Send + Sync + 'static {
     /// Looks up an entry. A missing, truncated or unreadable entry is `None`.
@@ -153,6 +162,12 @@ pub trait Store: Send + Sync + 'static {
     fn clean_staging(&self, max_age: Duration) -> usize;
     /// False when new bodies cannot be staged (a full disk): misses are then passed through.
     fn has_room(&self) -> bool;
+    /// Called before a cold download of `key`. A store shared by several nodes (S3) returns
+    /// when this node may download it, or when another node's download of it was committed,
+    /// so that the nodes download it once in total. Default: download now.
+    fn claim<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, io::Result<Claim>> {
+        Box::pin(async { Ok(Claim::Fill(None)) })
+    }
     /// The entry index that accounts for this store's size and accesses (`index.rs`), if any.
     fn index(&self) -> Option<&Arc<Index>> {
         None

@@ -30,10 +30,12 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::{Path, PathPart};
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload, WriteMultipart,
+};
 
 use super::index::is_mutable;
-use super::{Body, Entry, FsStore, Listed, Meta, Miss, Purged, RangeRead, Store, staging};
+use super::{Body, Claim, Entry, FsStore, Listed, Meta, Miss, Purged, RangeRead, Store, staging};
 use crate::config::{Config, StorageConfig};
 
 const MAGIC: &[u8; 8] = b"REPOXv1\n";
@@ -46,6 +48,11 @@ const MULTIPART_ABOVE: u64 = 16 * 1024 * 1024;
 const PART: usize = 8 * 1024 * 1024;
 /// Parts uploaded at once.
 const PART_CONCURRENCY: usize = 4;
+/// How long a node waits for another node's download of the same key, and how old a lease
+/// must be to be taken over.
+const LEASE_WAIT: Duration = Duration::from_secs(120);
+/// How often a waiting node looks for the committed object.
+const LEASE_POLL: Duration = Duration::from_millis(100);
 /// Default `local_cache_size`.
 const LOCAL_DEFAULT: u64 = 1 << 30;
 
@@ -54,6 +61,8 @@ pub struct S3Store {
     objects: Arc<dyn ObjectStore>,
     /// `<prefix>/data-v1`.
     root: Path,
+    /// `<prefix>/lease-v1`: who is downloading what (see [`Store::claim`]).
+    leases: Path,
     staging: PathBuf,
     /// Local copies of hot immutable entries.
     local: Option<Arc<FsStore>>,
@@ -116,12 +125,15 @@ impl S3Store {
                 format!("[storage] url `{url}`: {e}"),
             )
         })?;
-        let root = Path::from_iter(
-            prefix
-                .iter()
-                .map(|s| PathPart::from(s.as_str()))
-                .chain([PathPart::from("data-v1")]),
-        );
+        let under = |dir: &'static str| {
+            Path::from_iter(
+                prefix
+                    .iter()
+                    .map(|s| PathPart::from(s.as_str()))
+                    .chain([PathPart::from(dir)]),
+            )
+        };
+        let (root, leases) = (under("data-v1"), under("lease-v1"));
         let staging = super::staging_dir(cache_dir);
         std::fs::create_dir_all(&staging)?;
         let local_size = storage.local_cache_size.unwrap_or(LOCAL_DEFAULT);
@@ -149,6 +161,7 @@ impl S3Store {
         Ok(S3Store {
             objects: Arc::new(objects),
             root,
+            leases,
             staging,
             local,
             local_max_entry: (local_size / 8).min(TAIL * 64),
@@ -158,18 +171,7 @@ impl S3Store {
     /// The object of `key`: segments as in `FsStore` (`.`/`~` get a `~` prefix, a listing is
     /// `~listing`).
     fn object_path(&self, key: &str) -> Path {
-        let (body, dir) = match key.strip_suffix('/') {
-            Some(body) => (body, true),
-            None => (key, false),
-        };
-        let mut parts: Vec<PathPart<'_>> = self.root.parts().collect();
-        for segment in body.split('/') {
-            parts.push(PathPart::from(encode_segment(segment)));
-        }
-        if dir {
-            parts.push(PathPart::from("~listing"));
-        }
-        Path::from_iter(parts)
+        path_under(&self.root, key)
     }
 
     /// The directory (object prefix) holding every key that starts with `prefix`.
@@ -305,6 +307,22 @@ fn key_of(root: &Path, path: &Path) -> Option<String> {
         return None;
     }
     Some(key)
+}
+
+/// The object of `key` under `root`.
+fn path_under(root: &Path, key: &str) -> Path {
+    let (body, dir) = match key.strip_suffix('/') {
+        Some(body) => (body, true),
+        None => (key, false),
+    };
+    let mut parts: Vec<PathPart<'_>> = root.parts().collect();
+    for segment in body.split('/') {
+        parts.push(PathPart::from(encode_segment(segment)));
+    }
+    if dir {
+        parts.push(PathPart::from("~listing"));
+    }
+    Path::from_iter(parts)
 }
 
 fn encode_segment(segment: &str) -> String {
@@ -524,12 +542,79 @@ impl Store for S3Store {
         })
     }
 
+    fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Claim>> {
+        Box::pin(async move {
+            let lease = path_under(&self.leases, key);
+            // Bounded: past this a waiter downloads itself (twice is harmless, never corrupt).
+            let mut waited = false;
+            for _ in 0..LEASE_WAIT.as_millis() / LEASE_POLL.as_millis() {
+                let body = format!("{} {}\n", super::now_secs(), std::process::id());
+                let created = self
+                    .objects
+                    .put_opts(&lease, PutPayload::from(body), PutMode::Create.into())
+                    .await;
+                match created {
+                    Ok(_) => {
+                        let held = Lease {
+                            objects: self.objects.clone(),
+                            path: lease,
+                            handle: tokio::runtime::Handle::current(),
+                        };
+                        // After a wait, the lease may be free because its holder committed.
+                        if waited && self.head(key).await?.is_some() {
+                            return Ok(Claim::Committed);
+                        }
+                        return Ok(Claim::Fill(Some(Box::new(held))));
+                    }
+                    Err(
+                        object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ) => {}
+                    Err(e) => return Err(s3_error(&lease, e)),
+                }
+                if self.head(key).await?.is_some() {
+                    return Ok(Claim::Committed);
+                }
+                // A lease older than LEASE_WAIT is a node that died downloading: take over.
+                if let Ok(held) = self.objects.head(&lease).await
+                    && (super::now_secs() as i64).saturating_sub(held.last_modified.timestamp())
+                        > LEASE_WAIT.as_secs() as i64
+                {
+                    let _ = self.objects.delete(&lease).await;
+                    continue;
+                }
+                tokio::time::sleep(LEASE_POLL).await;
+                waited = true;
+            }
+            Ok(Claim::Fill(None))
+        })
+    }
+
     fn clean_staging(&self, max_age: Duration) -> usize {
         staging::clean(&self.staging, max_age)
     }
 
     fn has_room(&self) -> bool {
         !crate::disk::is_full(&self.staging)
+    }
+}
+
+/// This node's claim on a key: an object under `lease-v1/` created only if absent (a
+/// conditional PUT), deleted when the download ends however it ends.
+struct Lease {
+    objects: Arc<dyn ObjectStore>,
+    path: Path,
+    handle: tokio::runtime::Handle,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let (objects, path) = (self.objects.clone(), self.path.clone());
+        self.handle.spawn(async move {
+            if let Err(e) = objects.delete(&path).await {
+                tracing::debug!(%path, "cannot release a download lease: {e}");
+            }
+        });
     }
 }
 
