@@ -15,6 +15,11 @@
 //! before `finish` aborts its upload; a node killed mid-download leaves at most an incomplete
 //! multipart upload, which no reader can see (a bucket lifecycle rule reclaims its parts).
 //!
+//! Nodes download a key once between them ([`Store::claim`]): the first creates a lease object
+//! under `<prefix>/lease-v1/` with a conditional PUT (`If-None-Match: *`), the others poll for
+//! the committed object; the lease is deleted when the download ends, and an old one (a dead
+//! node) is taken over.
+//!
 //! Hot immutable entries are also kept on the local disk, in an [`FsStore`] under
 //! `<cache_dir>/s3-local/` bounded by `[storage] local_cache_size` through the usual eviction
 //! (`evict.rs`): entries never change once committed, so the copy stays right. Mutable documents
