@@ -37,7 +37,7 @@ fn body(i: usize) -> Vec<u8> {
 }
 
 /// A slow upstream: each file in 16 KiB chunks, 10 ms apart, and its `.sha1` at once. One thread per connection; it lives as long as the test process.
-fn slow_upstream(files: BTreeMap<String, Vec<u8>>) -> SocketAddr {
+pub(crate) fn slow_upstream(files: BTreeMap<String, Vec<u8>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let files = std::sync::Arc::new(files);

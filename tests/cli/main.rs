@@ -8,6 +8,7 @@ mod fixture_server;
 mod generated;
 mod maven_client;
 mod repox_server;
+mod s3_crash;
 mod serve;
 mod users;
 mod warm_cargo;

@@ -17,8 +17,8 @@
 //!
 //! Nodes download a key once between them ([`Store::claim`]): the first creates a lease object
 //! under `<prefix>/lease-v1/` with a conditional PUT (`If-None-Match: *`), the others poll for
-//! the committed object; the lease is deleted when the download ends, and an old one (a dead
-//! node) is taken over.
+//! the committed object; the lease is renewed while the download runs and deleted when it ends,
+//! and one nobody renewed (a dead node) is taken over.
 //!
 //! Hot immutable entries are also kept on the local disk, in an [`FsStore`] under
 //! `<cache_dir>/s3-local/` bounded by `[storage] local_cache_size` through the usual eviction
@@ -53,9 +53,13 @@ const MULTIPART_ABOVE: u64 = 16 * 1024 * 1024;
 const PART: usize = 8 * 1024 * 1024;
 /// Parts uploaded at once.
 const PART_CONCURRENCY: usize = 4;
-/// How long a node waits for another node's download of the same key, and how old a lease
-/// must be to be taken over.
-const LEASE_WAIT: Duration = Duration::from_secs(120);
+/// How long a node waits for another node's download of the same key before downloading it
+/// too.
+const LEASE_WAIT: Duration = Duration::from_secs(600);
+/// A lease not renewed for this long belongs to a dead node and is taken over...
+const LEASE_STALE: Duration = Duration::from_secs(20);
+/// ...while a live node renews its lease this often.
+const LEASE_RENEW: Duration = Duration::from_secs(5);
 /// How often a waiting node looks for the committed object.
 const LEASE_POLL: Duration = Duration::from_millis(100);
 /// Default `local_cache_size`.
@@ -560,11 +564,7 @@ impl Store for S3Store {
                     .await;
                 match created {
                     Ok(_) => {
-                        let held = Lease {
-                            objects: self.objects.clone(),
-                            path: lease,
-                            handle: tokio::runtime::Handle::current(),
-                        };
+                        let held = Lease::hold(self.objects.clone(), lease);
                         // After a wait, the lease may be free because its holder committed.
                         if waited && self.head(key).await?.is_some() {
                             return Ok(Claim::Committed);
@@ -580,10 +580,10 @@ impl Store for S3Store {
                 if self.head(key).await?.is_some() {
                     return Ok(Claim::Committed);
                 }
-                // A lease older than LEASE_WAIT is a node that died downloading: take over.
+                // A lease nobody renewed is a node that died downloading: take over.
                 if let Ok(held) = self.objects.head(&lease).await
                     && (super::now_secs() as i64).saturating_sub(held.last_modified.timestamp())
-                        > LEASE_WAIT.as_secs() as i64
+                        > LEASE_STALE.as_secs() as i64
                 {
                     let _ = self.objects.delete(&lease).await;
                     continue;
@@ -605,15 +605,39 @@ impl Store for S3Store {
 }
 
 /// This node's claim on a key: an object under `lease-v1/` created only if absent (a
-/// conditional PUT), deleted when the download ends however it ends.
+/// conditional PUT), rewritten every [`LEASE_RENEW`] while the download runs, deleted when it
+/// ends however it ends.
 struct Lease {
     objects: Arc<dyn ObjectStore>,
     path: Path,
     handle: tokio::runtime::Handle,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    fn hold(objects: Arc<dyn ObjectStore>, path: Path) -> Lease {
+        let (o, p) = (objects.clone(), path.clone());
+        let renew = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_RENEW).await;
+                let body = format!("{} {}\n", super::now_secs(), std::process::id());
+                if let Err(e) = o.put(&p, PutPayload::from(body)).await {
+                    tracing::debug!(path = %p, "cannot renew a download lease: {e}");
+                }
+            }
+        });
+        Lease {
+            objects,
+            path,
+            handle: tokio::runtime::Handle::current(),
+            renew,
+        }
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        self.renew.abort();
         let (objects, path) = (self.objects.clone(), self.path.clone());
         self.handle.spawn(async move {
             if let Err(e) = objects.delete(&path).await {
