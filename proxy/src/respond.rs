@@ -1,8 +1,9 @@
 //! Turning cache entries and in-progress fills into HTTP responses: validators, `304`,
-//! single ranges (`a-b`, `a-`, suffix `-N`) with `206`/`416`, `If-Range`, and bodies read
-//! positionally from files, including files that are still growing.
+//! single ranges (`a-b`, `a-`, suffix `-N`) with `206`/`416`, `If-Range`, and bodies read from
+//! the store's hit handle by range (positional reads for files), including bodies that are still
+//! growing.
 //!
-//! A response for a fill in progress tails the staged file: it sends bytes as the fill writes
+//! A response for a fill in progress tails the miss handle: it sends bytes as the fill writes
 //! them, but holds back the last byte until the fill has verified the whole body, so a client
 //! never receives a complete-looking body that failed its checksum (RFC 9110 §8.6: a message
 //! shorter than its Content-Length is incomplete).
@@ -16,7 +17,7 @@ use futures_util::stream::{self, Stream};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::sync::watch;
 
-use crate::fill::FillStatus;
+use crate::repository::fill::FillStatus;
 use crate::store::{self, Entry, Meta};
 
 const CHUNK: usize = 256 * 1024;

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha512};
 
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::race::Failures;
+use crate::repository::race::Failures;
 use crate::repository::{Class, Freshness, Outcome, Repository, Resource, tagged};
 use crate::respond;
 use crate::store::Entry;

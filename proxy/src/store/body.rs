@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 /// Chunk size of body streams.
-pub const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 
 /// A body read by byte range, for backends whose bodies are not local files.
 pub trait RangeRead: std::fmt::Debug + Send + Sync + 'static {
@@ -49,7 +49,7 @@ impl Body {
         }
     }
 
-    /// The bytes `[start, end)` as a stream of chunks of at most [`CHUNK`] bytes.
+    /// The bytes `[start, end)` as a stream of chunks of at most 256 KiB.
     pub fn stream(&self, start: u64, end: u64) -> BoxStream<'static, io::Result<Bytes>> {
         if let Body::Bytes(b) = self {
             let (s, e) = (start.min(end) as usize, (end as usize).min(b.len()));

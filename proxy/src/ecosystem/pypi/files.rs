@@ -18,8 +18,8 @@ use url::Url;
 use super::link::{self, Link};
 use super::{name, page};
 use crate::error::Failure;
-use crate::fill::Done;
 use crate::path::RepoPath;
+use crate::repository::fill::Done;
 use crate::repository::{Outcome, Repository, Resource, Served, Verify, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 

@@ -2,9 +2,10 @@
 //!
 //! The fill task owns the upstream transfer; it does not belong to any client, so a client that
 //! disconnects does not abort it (but a fill no client has waited for during a short grace is
-//! cancelled, unless nearly done). It streams the body into a [`Staged`] file and publishes its
-//! progress on a `watch` channel ([`FillStatus`]); clients tail the staged file up to `written`
-//! bytes (see `respond::tail_stream`). When the upstream stalls (no bytes for `idle_timeout`, or
+//! cancelled, unless nearly done). It streams the body into the store's miss handle
+//! ([`crate::store::Miss`]) and publishes its progress on a `watch` channel ([`FillStatus`]);
+//! clients tail the miss handle up to `written` bytes (see `respond::tail_stream`). Fills are
+//! coalesced by key through `flight.rs`. When the upstream stalls (no bytes for `idle_timeout`, or
 //! fewer than `min_rate`) or closes early, the fill resumes with `Range` from the same upstream
 //! if it accepts ranges, else from another upstream, skipping the bytes it already has, so
 //! clients see one continuous body. `max_file_size` and `max_download_time` bound it.
@@ -13,7 +14,7 @@
 //! the same upstream). A copy that fails (wrong digest, cut short, an HTML page where a binary
 //! belongs, a checksum file that cannot be fetched) is a failure of that upstream: the next one
 //! is tried, and 502 is answered when none is left; it is never remembered as "not there". Only
-//! a complete body is committed, with an atomic rename, and its metadata records how it was
+//! a complete body is committed (`Miss::finish`, atomic), and its metadata records how it was
 //! verified; a body whose end cannot be told from a dropped connection and that has no digest
 //! is given to the waiting clients but not committed.
 
@@ -30,10 +31,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use url::Url;
 
+use super::race::Failures;
 use crate::error::Failure;
 use crate::flight::Lead;
 use crate::hashing::Hashers;
-use crate::race::Failures;
 use crate::repository::{Freshness, Repository, Resource, Verify};
 use crate::store::{Body, Digests, Entry, Meta, Miss, Verification, now_secs};
 use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};

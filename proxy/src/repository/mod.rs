@@ -12,6 +12,20 @@
 //! - a first GET joins the fill already running for that key, or starts one (see `fill.rs`):
 //!   upstreams known to lack the path are skipped, the best tier is raced, the next tier is
 //!   tried when a whole tier fails, and 404 is answered only when every upstream said 404.
+//!
+//! Whether a cached copy may be served is decided once, by [`Repository::freshness`]
+//! ([`Freshness`]); how the cache took part in an answer is an [`Outcome`], attached to the
+//! response with [`tagged`] for the log, the metrics and `X-Repox-Cache`. Work for one key runs
+//! once at a time: downloads through the fills' flights, documents derived from cached bodies
+//! through [`Repository::coalesce`] (both in `flight.rs`).
+//!
+//! This file is the door: [`Repository::serve`] and [`Repository::entry`] read top to bottom
+//! (store lookup, freshness, revalidation, fill, response). The two halves of the upstream side
+//! live beside it: `race.rs` asks upstreams (HEAD races, tiers, failures to 404/502/504) and
+//! [`fill`] runs one download into the store's miss handle.
+
+pub mod fill;
+pub(crate) mod race;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,7 +40,6 @@ use url::Url;
 
 use crate::config::RepositoryConfig;
 use crate::error::Failure;
-use crate::fill::{self, Done, FillStatus, StreamHead};
 use crate::flight::{Derived, Flights, Joined};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
@@ -34,6 +47,7 @@ use crate::path::RepoPath;
 use crate::respond::{self, CacheControl, Presentation};
 use crate::store::{Entry, Store, now_secs};
 use crate::upstream::{Upstream, UpstreamSetupError};
+use fill::{Done, FillStatus, StreamHead};
 
 /// What all repositories of one server share.
 pub struct Services {
@@ -232,6 +246,80 @@ impl Repository {
         })
     }
 
+    /// Serves a resource for GET or HEAD following the upstream strategy.
+    pub async fn serve(
+        self: &Arc<Self>,
+        res: Resource,
+        method: &Method,
+        req: &HeaderMap,
+    ) -> Response {
+        if let Err(e) = self.check_path(&res).await {
+            return tagged(e.into_response(), Outcome::Miss, None);
+        }
+        let cached = self.cached(&res).await;
+        let offline = self.services.offline;
+        match (self.freshness(&res, cached.as_ref()), cached) {
+            (Freshness::Stale, Some(entry)) if !offline => {
+                self.revalidate(res, entry, method, req).await
+            }
+            (_, Some(entry)) => {
+                let upstream = Some(entry.meta.upstream.clone());
+                let pres = self.presentation(&res, entry.meta.fetched_at);
+                let resp = respond::entry_response(method, req, &entry, pres);
+                tagged(resp, Outcome::Hit, upstream)
+            }
+            (_, None) if offline => {
+                let resp = Failure::Offline(res.key).into_response();
+                tagged(resp, Outcome::Miss, None)
+            }
+            (_, None) if method == Method::HEAD => match self.head_from_fill(&res) {
+                Some(resp) => resp,
+                None => self.race_head(&res).await,
+            },
+            (_, None) if !self.services.store.has_room() => self.pass_through(&res).await,
+            (_, None) => {
+                let rx = self.start_fill(res.clone(), None);
+                self.respond_to_fill(rx, &res, method, req).await
+            }
+        }
+    }
+
+    /// The committed entry for a resource, fetched or revalidated as needed, for ecosystems
+    /// that parse or rewrite what they serve (index pages, packuments), with how it was
+    /// obtained.
+    pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, Outcome), Failure> {
+        self.check_path(res).await?;
+        let cached = self.cached(res).await;
+        let offline = self.services.offline;
+        match (self.freshness(res, cached.as_ref()), cached) {
+            (Freshness::Stale, Some(entry)) if !offline => {
+                match Self::outcome(self.start_fill(res.clone(), Some(entry.clone()))).await {
+                    Ok(Done::Stored(new)) => Ok((new, Outcome::Miss)),
+                    Ok(Done::NotModified) => Ok((entry, Outcome::Revalidated)),
+                    Err(Failure::NotFound) => Err(Failure::NotFound),
+                    Err(e) => {
+                        tracing::warn!(key = %res.key, "serving stale: {e}");
+                        Ok((entry, Outcome::Stale))
+                    }
+                }
+            }
+            (_, Some(entry)) => Ok((entry, Outcome::Hit)),
+            (_, None) if offline => Err(Failure::Offline(res.key.clone())),
+            (_, None) => match Self::outcome(self.start_fill(res.clone(), None)).await? {
+                Done::Stored(entry) => Ok((entry, Outcome::Miss)),
+                Done::NotModified => Err(Failure::Internal("unexpected revalidation".into())),
+            },
+        }
+    }
+
+    /// The store's copy of a resource; an unreadable one is a miss.
+    async fn cached(&self, res: &Resource) -> Option<Entry> {
+        self.services.store.get(&res.key).await.unwrap_or_else(|e| {
+            tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
+            None
+        })
+    }
+
     /// The block rule matching `path`, if any.
     pub fn blocked(&self, path: &str) -> Option<&str> {
         self.block
@@ -350,89 +438,6 @@ impl Repository {
         Presentation {
             cache_control,
             checksum_headers: res.checksums,
-        }
-    }
-
-    /// Serves a resource for GET or HEAD following the upstream strategy.
-    pub async fn serve(
-        self: &Arc<Self>,
-        res: Resource,
-        method: &Method,
-        req: &HeaderMap,
-    ) -> Response {
-        if let Err(e) = self.check_path(&res).await {
-            return tagged(e.into_response(), Outcome::Miss, None);
-        }
-        let cached = match self.services.store.get(&res.key).await {
-            Ok(entry) => entry,
-            Err(e) => {
-                tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
-                None
-            }
-        };
-        if let Some(entry) = cached {
-            let stale = self.freshness(&res, Some(&entry)) == Freshness::Stale;
-            if stale && !self.services.offline {
-                return self.revalidate(res, entry, method, req).await;
-            }
-            let upstream = Some(entry.meta.upstream.clone());
-            let pres = self.presentation(&res, entry.meta.fetched_at);
-            return tagged(
-                respond::entry_response(method, req, &entry, pres),
-                Outcome::Hit,
-                upstream,
-            );
-        }
-        if self.services.offline {
-            return tagged(
-                Failure::Offline(res.key).into_response(),
-                Outcome::Miss,
-                None,
-            );
-        }
-        if method == Method::HEAD {
-            if let Some(resp) = self.head_from_fill(&res) {
-                return resp;
-            }
-            return self.race_head(&res).await;
-        }
-        if !self.services.store.has_room() {
-            return self.pass_through(&res).await;
-        }
-        let rx = self.start_fill(res.clone(), None);
-        self.respond_to_fill(rx, &res, method, req).await
-    }
-
-    /// The committed entry for a resource, fetched or revalidated as needed, for ecosystems
-    /// that parse or rewrite what they serve (index pages, packuments), with how it was
-    /// obtained.
-    pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, Outcome), Failure> {
-        self.check_path(res).await?;
-        let cached = self.services.store.get(&res.key).await.unwrap_or_else(|e| {
-            tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
-            None
-        });
-        match cached {
-            Some(entry) => {
-                let stale = self.freshness(res, Some(&entry)) == Freshness::Stale;
-                if !stale || self.services.offline {
-                    return Ok((entry, Outcome::Hit));
-                }
-                match Self::outcome(self.start_fill(res.clone(), Some(entry.clone()))).await {
-                    Ok(Done::Stored(new)) => Ok((new, Outcome::Miss)),
-                    Ok(Done::NotModified) => Ok((entry, Outcome::Revalidated)),
-                    Err(Failure::NotFound) => Err(Failure::NotFound),
-                    Err(e) => {
-                        tracing::warn!(key = %res.key, "serving stale: {e}");
-                        Ok((entry, Outcome::Stale))
-                    }
-                }
-            }
-            None if self.services.offline => Err(Failure::Offline(res.key.clone())),
-            None => match Self::outcome(self.start_fill(res.clone(), None)).await? {
-                Done::Stored(entry) => Ok((entry, Outcome::Miss)),
-                Done::NotModified => Err(Failure::Internal("unexpected revalidation".into())),
-            },
         }
     }
 
