@@ -86,6 +86,10 @@ pub struct ServerConfig {
     /// A client that has not sent its request headers by then is disconnected.
     #[serde(default = "header_read_timeout", with = "duration")]
     pub header_read_timeout: Duration,
+    /// Memory for documents derived from upstream bodies (rendered index pages, rewritten
+    /// packuments, digest indexes), `"128MiB"` when unset.
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    pub memory_budget: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +103,7 @@ impl Default for ServerConfig {
             tls_key: None,
             max_connections_per_ip: max_connections_per_ip(),
             header_read_timeout: header_read_timeout(),
+            memory_budget: None,
         }
     }
 }
@@ -763,6 +768,9 @@ mod tests {
         assert_eq!(m.max_file_size(), 2 << 20);
         assert_eq!(m.min_rate(), 1024);
         assert_eq!(m.max_download_time(), Duration::from_secs(1800));
+        let server = Config::parse("[server]\nmemory_budget = \"64MiB\"\n", Path::new("r.toml"));
+        assert_eq!(server.unwrap().server.memory_budget, Some(64 << 20));
+        assert!(Config::parse("[server]\nmemory_budget = \"x\"\n", Path::new("r.toml")).is_err());
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! ecosystem module ([`ecosystem`]). The ecosystem decides what a path *is* (cache key,
 //! mutability, how to verify it) and hands a [`repository::Resource`] to the shared upstream
 //! strategy in [`repository`]: cached files answer at once, first HEADs race every upstream,
-//! first GETs race the best priority tier through a single coalesced [`fill`] that streams to
-//! every waiting client while it writes a staging file. Only verified, complete bodies are
-//! committed to the [`store`], always by atomic rename; upstream 404s are remembered in the
-//! persistent [`negative`] cache.
+//! first GETs race the best priority tier through a single coalesced [`repository::fill`] that
+//! streams to every waiting client while it writes the store's miss handle. Only verified,
+//! complete bodies are committed to the [`store`] (`Miss::finish`, an atomic rename for the
+//! filesystem store); upstream 404s are remembered in the persistent [`negative`] cache.
 //!
 //! This crate does no terminal I/O; the `repox` binary owns the command line.
 
@@ -21,7 +21,7 @@ pub mod ecosystem;
 mod edge;
 pub mod error;
 mod fence;
-pub mod fill;
+mod flight;
 #[cfg(test)]
 mod fuzz;
 mod hashing;
@@ -31,7 +31,6 @@ pub mod negative;
 pub mod origin;
 mod passthrough;
 pub mod path;
-mod race;
 pub mod repository;
 pub mod respond;
 pub mod server;

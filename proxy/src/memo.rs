@@ -7,9 +7,58 @@
 //! absolute URLs). Keys are content addresses, so an entry never goes stale: a changed upstream
 //! body has a different digest. The least recently used entries go when the byte budget is
 //! exceeded.
+//!
+//! The memos belong to the server ([`Memos`] in `Services`), not to the process, so two servers
+//! in one process (tests, reloads) share nothing, and one budget (`[server] memory_budget`)
+//! bounds them all: every kind of derived document competes in one least-recently-used map.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// Memory for derived documents when `[server] memory_budget` is not set.
+pub const DEFAULT_BUDGET: u64 = 128 << 20;
+
+/// Every derived document a server keeps, under one byte budget.
+pub struct Memos {
+    memo: Memo<Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Memos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memos")
+            .field("budget", &self.memo.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Memos {
+    /// Empty memos holding up to `budget` bytes together.
+    pub fn new(budget: u64) -> Memos {
+        Memos {
+            memo: Memo::new(usize::try_from(budget).unwrap_or(usize::MAX)),
+        }
+    }
+
+    /// The `kind` document for `key` (a kind names what was derived, so keys of different
+    /// kinds never meet), marking it recently used.
+    pub(crate) fn get<T: Clone + Send + Sync + 'static>(&self, kind: &str, key: &str) -> Option<T> {
+        let value = self.memo.get(&format!("{kind}\0{key}"))?;
+        value.downcast_ref::<T>().cloned()
+    }
+
+    /// Keeps `value` as the `kind` document for `key`, weighing `weight` bytes.
+    pub(crate) fn insert<T: Send + Sync + 'static>(
+        &self,
+        kind: &str,
+        key: String,
+        value: T,
+        weight: usize,
+    ) {
+        self.memo
+            .insert(format!("{kind}\0{key}"), Arc::new(value), weight);
+    }
+}
 
 /// A byte-budgeted least-recently-used map.
 pub(crate) struct Memo<V> {
@@ -103,5 +152,26 @@ mod tests {
         assert_eq!(memo.get("c"), Some(3));
         memo.insert("huge".into(), 4, 11);
         assert_eq!(memo.get("huge"), None);
+    }
+
+    #[test]
+    fn kinds_share_one_budget_and_never_mix() {
+        let memos = Memos::new(10);
+        memos.insert("page", "k".into(), String::from("html"), 6);
+        memos.insert("index", "k".into(), 7u32, 2);
+        assert_eq!(memos.get::<String>("page", "k").as_deref(), Some("html"));
+        assert_eq!(memos.get::<u32>("index", "k"), Some(7));
+        assert_eq!(
+            memos.get::<u32>("page", "k"),
+            None,
+            "a kind's type is its own"
+        );
+        memos.insert("other", "x".into(), 1u8, 6);
+        assert_eq!(
+            memos.get::<String>("page", "k"),
+            None,
+            "the least recently used document went to make room"
+        );
+        assert_eq!(Memos::new(DEFAULT_BUDGET).get::<u32>("index", "k"), None);
     }
 }

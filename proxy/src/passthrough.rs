@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::repository::{Repository, Resource, tagged};
+use crate::repository::{Outcome, Repository, Resource, tagged};
 
 /// Response headers passed on from the upstream.
 const RELAYED: [header::HeaderName; 4] = [
@@ -25,7 +25,7 @@ impl Repository {
     pub(crate) async fn pass_through(&self, res: &Resource) -> Response {
         let (i, _, resp) = match self.race_get(res, &[]).await {
             Ok(winner) => winner,
-            Err(e) => return tagged(e.into_response(), "uncached", None),
+            Err(e) => return tagged(e.into_response(), Outcome::Uncached, None),
         };
         let up = &self.upstreams[i];
         let mut headers = HeaderMap::new();
@@ -51,6 +51,6 @@ impl Repository {
         let mut out = Response::new(Body::from_stream(body));
         *out.status_mut() = StatusCode::OK;
         *out.headers_mut() = headers;
-        tagged(out, "uncached", Some(up.name.clone()))
+        tagged(out, Outcome::Uncached, Some(up.name.clone()))
     }
 }

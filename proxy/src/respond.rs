@@ -1,15 +1,14 @@
 //! Turning cache entries and in-progress fills into HTTP responses: validators, `304`,
-//! single ranges (`a-b`, `a-`, suffix `-N`) with `206`/`416`, `If-Range`, and bodies read
-//! positionally from files, including files that are still growing.
+//! single ranges (`a-b`, `a-`, suffix `-N`) with `206`/`416`, `If-Range`, and bodies read from
+//! the store's hit handle by range (positional reads for files), including bodies that are still
+//! growing.
 //!
-//! A response for a fill in progress tails the staged file: it sends bytes as the fill writes
+//! A response for a fill in progress tails the miss handle: it sends bytes as the fill writes
 //! them, but holds back the last byte until the fill has verified the whole body, so a client
 //! never receives a complete-looking body that failed its checksum (RFC 9110 §8.6: a message
 //! shorter than its Content-Length is incomplete).
 
-use std::fs::File;
 use std::io;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -18,7 +17,7 @@ use futures_util::stream::{self, Stream};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::sync::watch;
 
-use crate::fill::FillStatus;
+use crate::repository::fill::FillStatus;
 use crate::store::{self, Entry, Meta};
 
 const CHUNK: usize = 256 * 1024;
@@ -58,7 +57,7 @@ impl CacheControl {
     }
 }
 
-/// The request headers [`crate::server::request_origin`] reads.
+/// The request headers [`crate::origin::request_origin`] reads.
 const ORIGIN_HEADERS: &str = "Host, X-Forwarded-Host, X-Forwarded-Proto";
 
 /// Marks a response whose body embeds the origin the client used (absolute URLs back to repox):
@@ -231,7 +230,7 @@ pub fn entry_response(
     }
     let body = match &entry.body {
         store::Body::Bytes(b) => Body::from(b.slice(start as usize..end as usize)),
-        store::Body::File(f) => Body::from_stream(file_stream(f.clone(), start, end)),
+        _ => Body::from_stream(entry.range(start, end)),
     };
     build(status, headers, body)
 }
@@ -244,30 +243,11 @@ pub fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     resp
 }
 
-/// Streams `[start, end)` of a complete file.
-pub fn file_stream(
-    file: Arc<File>,
-    start: u64,
-    end: u64,
-) -> impl Stream<Item = io::Result<Bytes>> + Send {
-    stream::try_unfold(start, move |pos| {
-        let file = file.clone();
-        async move {
-            if pos >= end {
-                return Ok(None);
-            }
-            let len = ((end - pos) as usize).min(CHUNK);
-            let chunk = store::read_bytes_at(file, pos, len).await?;
-            Ok(Some((chunk, pos + len as u64)))
-        }
-    })
-}
-
-/// Streams `[start, end)` of a file a fill is still writing; `end = None` means "until the fill
+/// Streams `[start, end)` of a body a fill is still writing; `end = None` means "until the fill
 /// is done". Fails (so the client sees a truncated body) when the fill fails or restarts.
 pub fn tail_stream(
     rx: watch::Receiver<FillStatus>,
-    file: Arc<File>,
+    file: store::Body,
     attempt: u32,
     start: u64,
     end: Option<u64>,
@@ -291,9 +271,9 @@ pub fn tail_stream(
                     (limit, complete || end.is_some_and(|e| e <= available))
                 };
                 if pos < limit {
-                    let len = ((limit - pos) as usize).min(CHUNK);
-                    let chunk = store::read_bytes_at(file, pos, len).await?;
-                    return Ok(Some((chunk, (pos + len as u64, rx))));
+                    let len = (limit - pos).min(CHUNK as u64);
+                    let chunk = file.read(pos, len).await?;
+                    return Ok(Some((chunk, (pos + len, rx))));
                 }
                 if finished {
                     return Ok(None);

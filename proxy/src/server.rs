@@ -35,8 +35,8 @@ use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
-use crate::repository::{Repository, Served, Services, tagged};
-use crate::store::{self, FsStore};
+use crate::repository::{Outcome, Repository, Served, Services, tagged};
+use crate::store;
 use crate::upstream::UpstreamSetupError;
 
 pub use crate::origin::request_origin;
@@ -95,26 +95,25 @@ pub struct App {
 impl App {
     /// Opens the cache and builds every repository of `config`.
     pub fn new(config: &Config) -> Result<Arc<App>, StartError> {
-        let cache_dir = config
-            .server
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("repox-cache"));
+        let cache_dir = store::cache_dir(config);
         let cache_err = |source| StartError::Cache {
             path: cache_dir.clone(),
             source,
         };
-        let store = FsStore::open(&cache_dir).map_err(cache_err)?;
+        let store = store::open(config).map_err(cache_err)?;
         let negative = NegativeCache::open(&cache_dir);
-        let staging = store::staging_dir(&cache_dir);
-        std::fs::create_dir_all(&staging).map_err(cache_err)?;
-        store::clean_staging(&staging, staging_max_age(config));
+        store.clean_staging(staging_max_age(config));
         crate::disk::warn_if_full(&cache_dir);
         let services = Arc::new(Services {
-            store: Arc::new(store),
+            store,
             negative,
             metrics: Metrics::default(),
-            staging,
+            memos: crate::memo::Memos::new(
+                config
+                    .server
+                    .memory_budget
+                    .unwrap_or(crate::memo::DEFAULT_BUDGET),
+            ),
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
         });
@@ -202,17 +201,16 @@ impl Server {
             }
         });
         // Staging files of killed processes, also while this one runs for months.
-        let (staging, max_age) = (app.services.staging.clone(), staging_max_age(&config));
+        let max_age = staging_max_age(&config);
         let services = Arc::downgrade(&app.services);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(600)).await;
-                if services.strong_count() == 0 {
+                let Some(services) = services.upgrade() else {
                     break;
-                }
-                let dir = staging.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || store::clean_staging(&dir, max_age)).await;
+                };
+                let _ = tokio::task::spawn_blocking(move || services.store.clean_staging(max_age))
+                    .await;
             }
         });
         let cache_dir = config.server.cache_dir.unwrap_or_default();
@@ -484,7 +482,7 @@ async fn serve_path(
     if let Some(rule) = repo.blocked(path.as_str()) {
         return tagged(
             Failure::Blocked(rule.to_owned()).into_response(),
-            "blocked",
+            Outcome::Blocked,
             None,
         );
     }
@@ -511,7 +509,7 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         "-"
     };
     let served = resp.extensions().get::<Served>().cloned();
-    let cache = served.as_ref().map_or("-", |s| s.cache);
+    let cache = served.as_ref().map_or("-", |s| s.cache.as_str());
     let upstream = served
         .as_ref()
         .and_then(|s| s.upstream.as_deref())

@@ -154,9 +154,7 @@ impl Endpoint {
                 let store = repo.services.store.clone();
                 let mut removed = false;
                 for key in store_keys(repo.config.kind.as_str(), name, below) {
-                    if let Ok(Some(_)) = store.get(&key).await {
-                        removed |= store.remove(&key).await.is_ok();
-                    }
+                    removed |= matches!(store.delete(&key).await, Ok(Some(_)));
                 }
                 removed
             }

@@ -20,7 +20,7 @@ use http::{HeaderMap, Method};
 
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, Verify, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, Verify, tagged};
 
 use super::maven_metadata;
 
@@ -35,7 +35,7 @@ pub async fn handle(
 ) -> Response {
     let p = path.as_str();
     if p.starts_with(".meta/") {
-        return tagged(Failure::NotFound.into_response(), "blocked", None);
+        return tagged(Failure::NotFound.into_response(), Outcome::Blocked, None);
     }
     let (base, checksum) = split_checksum(p);
     if base.rsplit('/').next() == Some("maven-metadata.xml") {

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha512};
 
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::race::Failures;
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::race::Failures;
+use crate::repository::{Class, Freshness, Outcome, Repository, Resource, tagged};
 use crate::respond;
 use crate::store::Entry;
 use crate::upstream::Verdict;
@@ -50,7 +50,7 @@ pub async fn serve(
     let meta_path = match checksum {
         Some(algorithm) => match path.strip_suffix(&format!(".{algorithm}")) {
             Some(base) => base,
-            None => return tagged(Failure::NotFound.into_response(), "miss", None),
+            None => return tagged(Failure::NotFound.into_response(), Outcome::Miss, None),
         },
         None => path.clone(),
     };
@@ -60,7 +60,7 @@ pub async fn serve(
     res.reject_html = true;
     let (entry, cache) = match current(repo, &res).await {
         Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
+        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let upstream = Some(entry.meta.upstream.clone());
     let pres = repo.presentation(&res, entry.meta.fetched_at);
@@ -77,7 +77,7 @@ pub async fn serve(
         "sha256" => Some(entry.meta.digests.sha256.clone()),
         _ => match &entry.body {
             crate::store::Body::Bytes(b) => Some(hex::encode(Sha512::digest(b))),
-            crate::store::Body::File(_) => None,
+            _ => None,
         },
     };
     let Some(digest) = digest else {
@@ -103,8 +103,7 @@ pub async fn serve(
 }
 
 /// The merged entry, refreshed when stale.
-async fn current(repo: &Arc<Repository>, res: &Resource) -> Result<(Entry, &'static str), Failure> {
-    let ttl = repo.config.metadata_ttl();
+async fn current(repo: &Arc<Repository>, res: &Resource) -> Result<(Entry, Outcome), Failure> {
     let lookup = || async {
         let entry = repo
             .services
@@ -112,31 +111,30 @@ async fn current(repo: &Arc<Repository>, res: &Resource) -> Result<(Entry, &'sta
             .get(&res.key)
             .await
             .map_err(Failure::internal)?;
-        let fresh = entry
-            .as_ref()
-            .is_some_and(|e| repo.fresh_for(&res.key, e.meta.fetched_at, ttl) > 0);
+        let fresh = repo.freshness(res, entry.as_ref()) == Freshness::Fresh;
         Ok::<_, Failure>((entry, fresh))
     };
     let (cached, fresh) = lookup().await?;
     match cached {
-        Some(entry) if fresh || repo.services.offline => return Ok((entry, "hit")),
+        Some(entry) if fresh || repo.services.offline => return Ok((entry, Outcome::Hit)),
         None if repo.services.offline => return Err(Failure::Offline(res.key.clone())),
         _ => {}
     }
-    let lock = repo.lock_for(&res.key);
-    let _guard = lock.lock().await;
-    let (cached, fresh) = lookup().await?;
-    match cached {
-        Some(entry) if fresh => Ok((entry, "hit")),
-        cached => refresh(repo, res, cached).await,
-    }
+    repo.coalesce(&format!("maven-metadata/{}", res.key), async {
+        let (cached, fresh) = lookup().await?;
+        match cached {
+            Some(entry) if fresh => Ok((entry, Outcome::Hit)),
+            cached => refresh(repo, res, cached).await,
+        }
+    })
+    .await
 }
 
 async fn refresh(
     repo: &Repository,
     res: &Resource,
     cached: Option<Entry>,
-) -> Result<(Entry, &'static str), Failure> {
+) -> Result<(Entry, Outcome), Failure> {
     let old: Vec<Source> = cached
         .as_ref()
         .and_then(|e| serde_json::from_value(e.meta.extra.get("sources")?.clone()).ok())
@@ -213,16 +211,16 @@ async fn refresh(
     if sources.is_empty() {
         return match (failures.into_failure(), cached) {
             (Failure::NotFound, _) => {
-                let _ = repo.services.store.remove(&res.key).await;
+                let _ = repo.services.store.delete(&res.key).await;
                 Err(Failure::NotFound)
             }
-            (_, Some(stale)) => Ok((stale, "stale")),
+            (_, Some(stale)) => Ok((stale, Outcome::Stale)),
             (e, None) => Err(e),
         };
     }
     if let (false, Some(entry)) = (changed, &cached) {
         repo.mark_fresh(&res.key);
-        return Ok((entry.clone(), "revalidated"));
+        return Ok((entry.clone(), Outcome::Revalidated));
     }
     let merged = merge(&sources.iter().map(|s| s.body.as_str()).collect::<Vec<_>>());
     let names: Vec<&str> = sources.iter().map(|s| s.upstream.as_str()).collect();
@@ -245,7 +243,7 @@ async fn refresh(
         .await
         .map_err(Failure::internal)?;
     repo.mark_fresh(&res.key);
-    Ok((entry, "miss"))
+    Ok((entry, Outcome::Miss))
 }
 
 /// What the merge needs from one copy.

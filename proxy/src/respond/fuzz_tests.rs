@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use super::{if_range_allows, not_modified, parse_range, resolve_range};
-use crate::fill::parse_sha1_file;
 use crate::fuzz;
+use crate::repository::fill::parse_sha1_file;
 
 /// `Range` values: well-formed with any numbers, and pieces of the syntax in any order.
 fn range() -> impl Strategy<Value = String> {

@@ -8,7 +8,12 @@
 //! trailer or length does not check out is ignored, so a torn write is a miss, never bad bytes.
 //!
 //! Key segments starting with `.` or `~` are stored with a `~` prefix and a directory listing
-//! (`a/b/`) as `a/b/~listing`, so no key can name a file repox uses itself or escape the tree.
+//! (`a/b/`) as `a/b/~listing`, so no key can name a file repox uses itself or escape the tree;
+//! the mapping is reversible, which is how [`Store::list`] names what it finds.
+//!
+//! A miss ([`FsMiss`]) is a staging file in `tmp/` (named by [`super::staging`]); `finish`
+//! appends the metadata and renames it into place, so the file clients were tailing is the
+//! committed entry. Dropping it deletes the staging file.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -19,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use futures_util::stream::{BoxStream, StreamExt};
 
-use super::{Body, Entry, Meta, Staged, Store, read_exact_at};
+use super::{Body, Entry, Listed, Meta, Miss, Purged, Store, read_exact_at, staging};
 
 const MAGIC: &[u8; 8] = b"REPOXv1\n";
 const TRAILER: u64 = 16;
@@ -32,6 +38,8 @@ const HOT_BYTES: u64 = 32 * 1024 * 1024;
 /// How long a hot entry is served without checking its file again.
 const RECHECK: Duration = Duration::from_secs(1);
 
+type HotCache = quick_cache::sync::Cache<PathBuf, Hot, HotWeight>;
+
 /// Entries as files under a cache directory.
 ///
 /// Small entries are also kept in memory (up to [`HOT_BYTES`]), so a hit on a hot file costs no
@@ -42,7 +50,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// its changes show within that interval.
 pub struct FsStore {
     root: PathBuf,
-    hot: quick_cache::sync::Cache<PathBuf, Hot, HotWeight>,
+    staging: PathBuf,
+    hot: Arc<HotCache>,
     /// The clock hot entries' check times count from.
     epoch: Instant,
     recheck: Duration,
@@ -94,11 +103,15 @@ impl FileId {
 }
 
 impl FsStore {
-    /// Opens (creating) the store under `cache_dir`.
+    /// Opens (creating) the store under `cache_dir`, with its staging directory.
     pub fn open(cache_dir: &Path) -> io::Result<FsStore> {
         let root = cache_dir.join("data-v1");
         std::fs::create_dir_all(&root)?;
-        let hot = quick_cache::sync::Cache::with_weighter(4096, HOT_BYTES, HotWeight);
+        let staging = super::staging_dir(cache_dir);
+        std::fs::create_dir_all(&staging)?;
+        let hot = Arc::new(quick_cache::sync::Cache::with_weighter(
+            4096, HOT_BYTES, HotWeight,
+        ));
         let tag = cache_dir.join("CACHEDIR.TAG");
         if std::fs::metadata(&tag).map_or(true, |m| m.len() == 0) {
             // Only a marker for backup tools: a full disk must not stop the server for it.
@@ -111,6 +124,7 @@ impl FsStore {
         }
         Ok(FsStore {
             root,
+            staging,
             hot,
             epoch: Instant::now(),
             recheck: RECHECK,
@@ -124,17 +138,52 @@ impl FsStore {
             None => (key, false),
         };
         for segment in body.split('/') {
-            if segment.starts_with('.') || segment.starts_with('~') {
-                path.push(format!("~{segment}"));
-            } else {
-                path.push(segment);
-            }
+            path.push(&*encode_segment(segment));
         }
         if dir {
             path.push("~listing");
         }
         path
     }
+
+    /// The directory holding every key that starts with `prefix`.
+    fn prefix_dir(&self, prefix: &str) -> PathBuf {
+        let mut path = self.root.clone();
+        if let Some((dirs, _)) = prefix.rsplit_once('/') {
+            for segment in dirs.split('/') {
+                path.push(&*encode_segment(segment));
+            }
+        }
+        path
+    }
+}
+
+fn encode_segment(segment: &str) -> std::borrow::Cow<'_, str> {
+    if segment.starts_with('.') || segment.starts_with('~') {
+        format!("~{segment}").into()
+    } else {
+        segment.into()
+    }
+}
+
+/// The key of the file at `rel` (relative to the data root): the inverse of `file_path`.
+fn key_of(rel: &Path) -> Option<String> {
+    let mut key = String::new();
+    let segments: Vec<&str> = rel
+        .components()
+        .map(|c| c.as_os_str().to_str())
+        .collect::<Option<_>>()?;
+    let (last, dirs) = segments.split_last()?;
+    for segment in dirs {
+        key.push_str(segment.strip_prefix('~').unwrap_or(segment));
+        key.push('/');
+    }
+    if *last != "~listing" {
+        key.push_str(last.strip_prefix('~').unwrap_or(last));
+    } else if dirs.is_empty() {
+        return None;
+    }
+    Some(key)
 }
 
 fn corrupt(why: &str) -> io::Error {
@@ -145,12 +194,10 @@ fn parse_trailer(trailer: &[u8], file_len: u64) -> io::Result<u64> {
     if &trailer[8..16] != MAGIC {
         return Err(corrupt("bad trailer"));
     }
-    let meta_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
-    // A corrupt length near u64::MAX must not wrap around.
-    if meta_len
-        .checked_add(TRAILER)
-        .is_none_or(|end| end > file_len)
-    {
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&trailer[..8]);
+    let meta_len = u64::from_le_bytes(len);
+    if meta_len.saturating_add(TRAILER) > file_len {
         return Err(corrupt("metadata longer than file"));
     }
     Ok(meta_len)
@@ -164,15 +211,36 @@ fn parse_meta(json: &[u8], body_len: u64) -> io::Result<Meta> {
     Ok(meta)
 }
 
-fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
+fn open_entry(path: &Path) -> io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
         Err(e)
             if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
         {
-            return Ok(None);
+            Ok(None)
         }
-        Err(e) => return Err(e),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the metadata at the end of an open entry file of `len` bytes.
+fn read_tail_meta(file: &mut File, len: u64) -> io::Result<Meta> {
+    if len < TRAILER {
+        return Err(corrupt("too short"));
+    }
+    let mut trailer = [0u8; TRAILER as usize];
+    file.seek(SeekFrom::Start(len - TRAILER))?;
+    file.read_exact(&mut trailer)?;
+    let meta_len = parse_trailer(&trailer, len)?;
+    let body_len = len - TRAILER - meta_len;
+    let mut json = vec![0u8; meta_len as usize];
+    read_exact_at(file, &mut json, body_len)?;
+    parse_meta(&json, body_len)
+}
+
+fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
+    let Some(mut file) = open_entry(path)? else {
+        return Ok(None);
     };
     let stat = file.metadata()?;
     let id = FileId::of(&stat);
@@ -197,19 +265,131 @@ fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
         };
         return Ok(Some((entry, id)));
     }
-    let mut trailer = [0u8; TRAILER as usize];
-    file.seek(SeekFrom::Start(len - TRAILER))?;
-    file.read_exact(&mut trailer)?;
-    let meta_len = parse_trailer(&trailer, len)?;
-    let body_len = len - TRAILER - meta_len;
-    let mut json = vec![0u8; meta_len as usize];
-    read_exact_at(&file, &mut json, body_len)?;
-    let meta = parse_meta(&json, body_len)?;
+    let meta = read_tail_meta(&mut file, len)?;
     let entry = Entry {
         meta: Arc::new(meta),
         body: Body::File(Arc::new(file)),
     };
     Ok(Some((entry, id)))
+}
+
+/// The metadata of the entry at `path`, and the file's size.
+fn read_head(path: &Path) -> io::Result<Option<(Meta, u64)>> {
+    let Some(mut file) = open_entry(path)? else {
+        return Ok(None);
+    };
+    let len = file.metadata()?.len();
+    Ok(Some((read_tail_meta(&mut file, len)?, len)))
+}
+
+/// Damaged entries are misses (logged); other errors are errors.
+fn damaged_is_none<T>(path: &Path, result: io::Result<Option<T>>) -> io::Result<Option<T>> {
+    match result {
+        Err(e)
+            if e.kind() == io::ErrorKind::InvalidData
+                || e.kind() == io::ErrorKind::UnexpectedEof =>
+        {
+            tracing::warn!(path = %path.display(), "ignoring damaged cache entry: {e}");
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)
+}
+
+/// Removes the file at `path`; the bytes it held, `None` when it was not there.
+fn remove_file(path: &Path) -> io::Result<Option<u64>> {
+    let size = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => return Ok(None),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(Some(size)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Walks `dir` (under `root`) and sends each entry file whose key starts with `prefix`.
+fn walk(
+    root: &Path,
+    dir: PathBuf,
+    prefix: &str,
+    out: &tokio::sync::mpsc::Sender<io::Result<(Listed, PathBuf)>>,
+) {
+    let mut stack = vec![dir];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                if out.blocking_send(Err(e)).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let Some(key) = path.strip_prefix(root).ok().and_then(key_of) else {
+                continue;
+            };
+            if kind.is_dir() {
+                // Descend only where keys may still start with the prefix.
+                let dir_key = format!("{key}/");
+                if dir_key.starts_with(prefix) || prefix.starts_with(&dir_key) {
+                    stack.push(path);
+                }
+                continue;
+            }
+            if !kind.is_file() || !key.starts_with(prefix) {
+                continue;
+            }
+            let listed = match damaged_is_none(&path, read_head(&path)) {
+                Ok(Some((meta, size))) => Ok((
+                    Listed {
+                        key,
+                        size,
+                        fetched_at: meta.fetched_at,
+                    },
+                    path,
+                )),
+                Ok(None) => continue,
+                Err(e) => Err(e),
+            };
+            if out.blocking_send(listed).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl FsStore {
+    /// Like [`Store::list`], with each entry's path.
+    fn list_paths(&self, prefix: &str) -> BoxStream<'static, io::Result<(Listed, PathBuf)>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let (root, dir, prefix) = (
+            self.root.clone(),
+            self.prefix_dir(prefix),
+            prefix.to_owned(),
+        );
+        tokio::task::spawn_blocking(move || walk(&root, dir, &prefix, &tx));
+        tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
+    }
 }
 
 impl Store for FsStore {
@@ -234,11 +414,9 @@ impl Store for FsStore {
                     }
                 }
             }
-            let (result, path) = tokio::task::spawn_blocking(move || (read_entry(&path), path))
-                .await
-                .map_err(io::Error::other)?;
-            match result {
-                Ok(Some((entry, id))) => {
+            let (result, path) = blocking(move || (read_entry(&path), path)).await?;
+            match damaged_is_none(&path, result)? {
+                Some((entry, id)) => {
                     if matches!(entry.body, Body::Bytes(_)) {
                         self.hot.insert(
                             path,
@@ -251,60 +429,82 @@ impl Store for FsStore {
                     }
                     Ok(Some(entry))
                 }
-                Ok(None) => Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    tracing::warn!(path = %path.display(), "ignoring damaged cache entry: {e}");
-                    Ok(None)
-                }
-                Err(e) => Err(e),
+                None => Ok(None),
             }
         })
     }
 
-    fn put<'a>(&'a self, key: &'a str, body: Staged, meta: Meta) -> BoxFuture<'a, io::Result<()>> {
+    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Arc<Meta>>>> {
         let path = self.file_path(key);
-        let stale = path.clone();
         Box::pin(async move {
-            let result = tokio::task::spawn_blocking(move || {
-                let json = serde_json::to_vec(&meta).map_err(io::Error::other)?;
-                let mut temp = body.into_inner();
-                let file = temp.as_file_mut();
-                let body_len = file.metadata()?.len();
-                if body_len != meta.len {
-                    return Err(corrupt("staged body length differs from its metadata"));
+            if let Some(hot) = self.hot.get(&path) {
+                let now = self.epoch.elapsed().as_millis() as u64;
+                if now.saturating_sub(hot.checked.load(Ordering::Relaxed))
+                    < self.recheck.as_millis() as u64
+                {
+                    return Ok(Some(hot.entry.meta));
                 }
-                file.seek(SeekFrom::End(0))?;
-                file.write_all(&json)?;
-                file.write_all(&(json.len() as u64).to_le_bytes())?;
-                file.write_all(MAGIC)?;
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                temp.persist(&path).map_err(|e| e.error)?;
-                Ok(())
-            })
-            .await
-            .map_err(io::Error::other)?;
-            self.hot.remove(&stale);
-            result
+            }
+            let (result, path) = blocking(move || (read_head(&path), path)).await?;
+            Ok(damaged_is_none(&path, result)?.map(|(meta, _)| Arc::new(meta)))
         })
     }
 
-    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<()>> {
+    fn begin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Box<dyn Miss>>> {
+        let path = self.file_path(key);
+        let dir = self.staging.clone();
+        let hot = self.hot.clone();
+        Box::pin(async move {
+            let file = blocking(move || {
+                std::fs::create_dir_all(&dir)?;
+                tempfile::Builder::new()
+                    .prefix(&staging::prefix())
+                    .tempfile_in(&dir)
+            })
+            .await??;
+            Ok(Box::new(FsMiss {
+                file,
+                path,
+                hot,
+                written: 0,
+            }) as Box<dyn Miss>)
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, io::Result<Listed>> {
+        self.list_paths(prefix)
+            .map(|r| r.map(|(listed, _)| listed))
+            .boxed()
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>> {
         let path = self.file_path(key);
         Box::pin(async move {
             self.hot.remove(&path);
-            match tokio::fs::remove_file(&path).await {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
+            blocking(move || remove_file(&path)).await?
+        })
+    }
+
+    fn purge<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, io::Result<Purged>> {
+        Box::pin(async move {
+            let mut purged = Purged::default();
+            let mut found = self.list_paths(prefix);
+            while let Some(item) = found.next().await {
+                let (_, path) = item?;
+                self.hot.remove(&path);
+                if let Some(bytes) = blocking(move || remove_file(&path)).await?? {
+                    purged.entries += 1;
+                    purged.bytes += bytes;
+                }
             }
+            Ok(purged)
         })
     }
 
     fn usage(&self) -> BoxFuture<'_, io::Result<u64>> {
         let root = self.root.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
+            blocking(move || {
                 let mut total = 0;
                 let mut stack = vec![root];
                 while let Some(dir) = stack.pop() {
@@ -321,9 +521,83 @@ impl Store for FsStore {
                 }
                 Ok(total)
             })
-            .await
-            .map_err(io::Error::other)?
+            .await?
         })
+    }
+
+    fn clean_staging(&self, max_age: Duration) -> usize {
+        staging::clean(&self.staging, max_age)
+    }
+
+    fn has_room(&self) -> bool {
+        !crate::disk::is_full(&self.staging)
+    }
+}
+
+/// A body being written in the staging directory, deleted on drop unless committed.
+pub struct FsMiss {
+    file: tempfile::NamedTempFile,
+    /// Where it goes when finished.
+    path: PathBuf,
+    hot: Arc<HotCache>,
+    written: u64,
+}
+
+impl Miss for FsMiss {
+    fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.file.as_file_mut().write_all(chunk)?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    fn tail(&self) -> io::Result<Body> {
+        Ok(Body::File(Arc::new(self.file.as_file().try_clone()?)))
+    }
+
+    fn finish(self: Box<Self>, meta: Meta) -> BoxFuture<'static, io::Result<Entry>> {
+        let FsMiss {
+            mut file,
+            path,
+            hot,
+            written,
+        } = *self;
+        Box::pin(async move {
+            let stale = path.clone();
+            let result = blocking(move || {
+                if written != meta.len {
+                    return Err(corrupt("staged body length differs from its metadata"));
+                }
+                let json = serde_json::to_vec(&meta).map_err(io::Error::other)?;
+                let f = file.as_file_mut();
+                f.seek(SeekFrom::Start(written))?;
+                f.write_all(&json)?;
+                f.write_all(&(json.len() as u64).to_le_bytes())?;
+                f.write_all(MAGIC)?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                // The committed file is the one written: its handle reads the entry's body.
+                let reader = file.as_file().try_clone()?;
+                file.persist(&path).map_err(|e| e.error)?;
+                Ok(Entry {
+                    meta: Arc::new(meta),
+                    body: Body::File(Arc::new(reader)),
+                })
+            })
+            .await?;
+            hot.remove(&stale);
+            result
+        })
+    }
+}
+
+impl std::fmt::Debug for FsMiss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsMiss")
+            .field("staged", &self.file.path())
+            .field("path", &self.path)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
     }
 }
 
@@ -333,7 +607,8 @@ mod fuzz_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Digests, read_at};
+    use crate::store::Digests;
+    use futures_util::TryStreamExt;
 
     fn meta(len: u64) -> Meta {
         Meta {
@@ -346,8 +621,15 @@ mod tests {
         }
     }
 
+    async fn put(store: &FsStore, key: &str, body: &[u8], mut m: Meta) -> Entry {
+        let mut miss = store.begin(key).await.unwrap();
+        miss.write(body).unwrap();
+        m.len = body.len() as u64;
+        miss.finish(m).await.unwrap()
+    }
+
     #[tokio::test]
-    async fn put_then_get_small_and_large() {
+    async fn write_then_get_small_and_large() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
         for (key, len) in [
@@ -356,28 +638,159 @@ mod tests {
             ("m/.meta/x", 3),
             ("m/a/", 4),
         ] {
-            let staged = Staged::create(&dir.path().join("tmp")).unwrap();
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            staged.file().write_all(&data).unwrap();
-            store.put(key, staged, meta(len as u64)).await.unwrap();
+            let committed = put(&store, key, &data, meta(0)).await;
+            assert_eq!(
+                committed.bytes().await.unwrap(),
+                data,
+                "the finished handle reads it"
+            );
             let entry = store.get(key).await.unwrap().expect("stored");
             assert_eq!(entry.meta.len, len as u64);
-            let body = match entry.body {
-                Body::Bytes(b) => b.to_vec(),
-                Body::File(f) => {
-                    let mut buf = vec![0; len];
-                    let n = read_at(&f, &mut buf, 0).unwrap();
-                    buf.truncate(n);
-                    buf
-                }
-            };
-            assert_eq!(body.len(), len);
-            assert_eq!(body, data);
+            assert_eq!(entry.bytes().await.unwrap(), data);
+            let tail: Vec<Bytes> = entry
+                .stream_from(len as u64 / 2)
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(tail.concat(), &data[len / 2..]);
+            assert_eq!(store.head(key).await.unwrap().unwrap().len, len as u64);
         }
         assert!(dir.path().join("data-v1/m/~.meta/x").exists());
         assert!(dir.path().join("data-v1/m/a/~listing").exists());
         assert!(dir.path().join("CACHEDIR.TAG").exists());
         assert!(store.usage().await.unwrap() > 600_000);
+        assert!(store.head("m/a/none.jar").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_miss_is_readable_while_it_grows_and_invisible_until_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let mut miss = store.begin("m/a.jar").await.unwrap();
+        miss.write(b"hello ").unwrap();
+        let tail = miss.tail().unwrap();
+        assert_eq!(tail.read(0, 6).await.unwrap(), "hello ");
+        miss.write(b"world").unwrap();
+        assert_eq!(tail.read(6, 5).await.unwrap(), "world");
+        assert!(store.head("m/a.jar").await.unwrap().is_none());
+        assert!(store.get("m/a.jar").await.unwrap().is_none());
+        assert!(
+            miss.finish(meta(3)).await.is_err(),
+            "a length that disagrees with the bytes written is refused"
+        );
+        assert!(store.get("m/a.jar").await.unwrap().is_none());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn dropped_miss_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        {
+            let mut miss = store.begin("m/a.jar").await.unwrap();
+            miss.write(b"partial").unwrap();
+            assert_eq!(
+                std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+                1
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        assert!(store.get("m/a.jar").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn list_delete_and_purge_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let keys = [
+            "maven/org/a/1/a.jar",
+            "maven/org/a/1/a.pom",
+            "maven/org/ab/x.jar",
+            "maven/org/.hidden/~x",
+            "maven/org/",
+            "npm/left-pad",
+        ];
+        for (i, key) in keys.iter().enumerate() {
+            let mut m = meta(0);
+            m.fetched_at = 1000 + i as u64;
+            put(&store, key, key.as_bytes(), m).await;
+        }
+        std::fs::write(dir.path().join("data-v1/maven/org/junk"), b"no trailer").unwrap();
+        let listed = |prefix: &'static str| {
+            let store = &store;
+            async move {
+                let mut got: Vec<Listed> = store.list(prefix).try_collect().await.unwrap();
+                got.sort_by(|a, b| a.key.cmp(&b.key));
+                got
+            }
+        };
+        let all = listed("").await;
+        let mut names: Vec<&str> = all.iter().map(|l| l.key.as_str()).collect();
+        let mut expected = keys.to_vec();
+        expected.sort();
+        names.sort();
+        assert_eq!(
+            names, expected,
+            "every entry, named by its key; damaged files skipped"
+        );
+        let pom = all.iter().find(|l| l.key == "maven/org/a/1/a.pom").unwrap();
+        assert_eq!(pom.fetched_at, 1001);
+        assert!(
+            pom.size > "maven/org/a/1/a.pom".len() as u64,
+            "size counts the whole file"
+        );
+        let a: Vec<String> = listed("maven/org/a")
+            .await
+            .into_iter()
+            .map(|l| l.key)
+            .collect();
+        assert_eq!(
+            a,
+            [
+                "maven/org/a/1/a.jar",
+                "maven/org/a/1/a.pom",
+                "maven/org/ab/x.jar"
+            ],
+            "a prefix is a string prefix, not a directory"
+        );
+        assert_eq!(listed("maven/org/a/").await.len(), 2);
+        assert!(listed("pypi/").await.is_empty());
+
+        store.get("npm/left-pad").await.unwrap().expect("now hot");
+        let freed = store.delete("npm/left-pad").await.unwrap();
+        assert!(freed.is_some_and(|b| b > 12));
+        assert!(
+            store.get("npm/left-pad").await.unwrap().is_none(),
+            "not served hot"
+        );
+        assert_eq!(store.delete("npm/left-pad").await.unwrap(), None);
+
+        let purged = store.purge("maven/org/a/").await.unwrap();
+        assert_eq!(purged.entries, 2);
+        let under_a = all.iter().filter(|l| l.key.starts_with("maven/org/a/"));
+        assert_eq!(purged.bytes, under_a.map(|l| l.size).sum::<u64>());
+        assert!(store.head("maven/org/a/1/a.jar").await.unwrap().is_none());
+        assert!(store.head("maven/org/ab/x.jar").await.unwrap().is_some());
+        assert_eq!(store.purge("").await.unwrap().entries, 3);
+        assert!(listed("").await.is_empty());
+    }
+
+    #[test]
+    fn keys_map_to_paths_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        for key in ["m/a/b.jar", "m/.x/~y", "m/a/", "m/~listing", "m/~listing/"] {
+            let rel = store.file_path(key);
+            let rel = rel.strip_prefix(&store.root).unwrap();
+            assert_eq!(key_of(rel).as_deref(), Some(key), "{}", rel.display());
+        }
     }
 
     #[tokio::test]
@@ -388,15 +801,12 @@ mod tests {
             FsStore::open(dir.path()).unwrap(),
         );
         ours.recheck = Duration::from_secs(3600);
-        let staged = |body: &[u8]| {
-            let staged = Staged::create(&dir.path().join("tmp")).unwrap();
-            staged.file().write_all(body).unwrap();
+        let with_url = |body: &[u8]| {
             let mut m = meta(body.len() as u64);
             m.url = String::from_utf8_lossy(body).into_owned();
-            (staged, m)
+            m
         };
-        let (s, m) = staged(b"old");
-        ours.put("m/meta.xml", s, m).await.unwrap();
+        put(&ours, "m/meta.xml", b"old", with_url(b"old")).await;
         assert_eq!(
             ours.get("m/meta.xml").await.unwrap().unwrap().meta.url,
             "old"
@@ -406,8 +816,7 @@ mod tests {
             "old",
             "served hot"
         );
-        let (s, m) = staged(b"newer");
-        theirs.put("m/meta.xml", s, m).await.unwrap();
+        put(&theirs, "m/meta.xml", b"newer", with_url(b"newer")).await;
         assert_eq!(
             ours.get("m/meta.xml").await.unwrap().unwrap().meta.url,
             "old",
@@ -418,7 +827,7 @@ mod tests {
             ours.get("m/meta.xml").await.unwrap().unwrap().meta.url,
             "newer"
         );
-        theirs.remove("m/meta.xml").await.unwrap();
+        theirs.delete("m/meta.xml").await.unwrap();
         assert!(ours.get("m/meta.xml").await.unwrap().is_none());
     }
 
@@ -433,17 +842,7 @@ mod tests {
         )
         .unwrap();
         assert!(store.get("m/x.jar").await.unwrap().is_none());
+        assert!(store.head("m/x.jar").await.unwrap().is_none());
         assert!(store.get("m/missing.jar").await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn dropped_staged_file_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let staging = dir.path().join("tmp");
-        {
-            let staged = Staged::create(&staging).unwrap();
-            staged.file().write_all(b"partial").unwrap();
-        }
-        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
     }
 }

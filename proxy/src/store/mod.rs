@@ -1,33 +1,45 @@
-//! The cache store: where committed entries live, behind a small interface so that an
-//! object-store backend can sit beside the filesystem one.
+//! The cache store: where committed entries live, behind one interface so that an object-store
+//! backend (S3) can sit beside the filesystem one. The shape follows pingora-cache's storage:
 //!
-//! An entry is a body plus its [`Meta`]. Bodies are written first to a [`Staged`] file in the
-//! local staging directory (the fill streams into it and concurrent clients tail it); only a
-//! complete, verified body is handed to [`Store::put`], which makes it visible atomically. A
-//! staged file dropped without `put` is deleted, so a partial or corrupt download never becomes
-//! a cache entry.
+//! - a **hit handle** ([`Entry`]): the [`Meta`] plus a [`Body`] read whole, as a stream from an
+//!   offset, or by range; a backend on the local disk also exposes the open file, so the hit
+//!   path stays positional reads (and zero-copy later);
+//! - a **miss handle** ([`Miss`], from [`Store::begin`]): the fill writes chunks into it, clients
+//!   coalesced on the fill tail it while it grows ([`Miss::tail`]), and [`Miss::finish`] commits
+//!   it atomically. A miss dropped without `finish` is discarded, so a partial or corrupt
+//!   download never becomes a cache entry;
+//! - [`Store::head`] (metadata only, for existence checks), [`Store::list`] of a key prefix,
+//!   [`Store::delete`] and [`Store::purge`] of a prefix, [`Store::usage`];
+//! - the staging area, which belongs to the backend ([`Store::clean_staging`], [`Store::has_room`]).
+//!
+//! [`open`] builds the configured backend; today that is always [`FsStore`] on `cache_dir`.
 //!
 //! Keys are `REPO/PATH` strings built from validated [`crate::path::RepoPath`]s. A key ending in
 //! `/` is a directory listing. A key must not be both a file and the prefix of another key
 //! (`a/b` and `a/b/c`); ecosystems whose URLs do that choose distinct keys.
 
+mod body;
 mod fs;
 mod meta;
 mod staging;
 
+pub use body::{Body, RangeRead};
 pub use fs::FsStore;
 pub use meta::{Digests, Meta, Verification, now_secs};
-pub use staging::clean_staging;
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 
-/// A committed entry.
+use crate::config::Config;
+
+/// A committed entry: the hit handle.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// What is known about the body.
@@ -64,87 +76,90 @@ impl Entry {
 
     /// The whole body in memory (reads the file for large entries).
     pub async fn bytes(&self) -> io::Result<Bytes> {
-        match &self.body {
-            Body::Bytes(b) => Ok(b.clone()),
-            Body::File(f) => {
-                let (file, len) = (f.clone(), self.meta.len as usize);
-                tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; len];
-                    let mut filled = 0;
-                    while filled < len {
-                        let n = read_at(&file, &mut buf[filled..], filled as u64)?;
-                        if n == 0 {
-                            return Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "cache entry shorter than its metadata",
-                            ));
-                        }
-                        filled += n;
-                    }
-                    Ok(Bytes::from(buf))
-                })
-                .await
-                .map_err(io::Error::other)?
-            }
-        }
+        self.body.read(0, self.meta.len).await
+    }
+
+    /// The bytes `[start, end)` of the body as a stream of chunks.
+    pub fn range(&self, start: u64, end: u64) -> BoxStream<'static, io::Result<Bytes>> {
+        self.body.stream(start, end.min(self.meta.len))
+    }
+
+    /// The body from `offset` to its end as a stream of chunks.
+    pub fn stream_from(&self, offset: u64) -> BoxStream<'static, io::Result<Bytes>> {
+        self.range(offset, self.meta.len)
     }
 }
 
-/// Where an entry's body can be read.
-#[derive(Debug, Clone)]
-pub enum Body {
-    /// Small bodies are read whole with the metadata.
-    Bytes(Bytes),
-    /// Larger bodies are read from an open file, `len` bytes from offset 0.
-    File(Arc<File>),
+/// One committed entry as [`Store::list`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key.
+    pub key: String,
+    /// Bytes it takes in the store (body and metadata).
+    pub size: u64,
+    /// When its body was fetched (Unix seconds), from its metadata.
+    pub fetched_at: u64,
+}
+
+/// What a [`Store::purge`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Entries removed.
+    pub entries: u64,
+    /// Bytes freed.
+    pub bytes: u64,
+}
+
+/// A body being written for one key: the miss handle.
+///
+/// Dropped without [`Miss::finish`], it is discarded and nothing becomes visible.
+pub trait Miss: Send + 'static {
+    /// Appends a chunk. This may block on disk or network I/O: call it from a blocking thread.
+    fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// A reader of what was written so far, for the clients that tail the download while it
+    /// grows. Read only bytes the writer reported as written.
+    fn tail(&self) -> io::Result<Body>;
+    /// Commits the body under its key with `meta` (whose `len` must equal the bytes written),
+    /// replacing any previous entry atomically, and returns the committed entry.
+    fn finish(self: Box<Self>, meta: Meta) -> BoxFuture<'static, io::Result<Entry>>;
 }
 
 /// A storage backend for committed entries.
 pub trait Store: Send + Sync + 'static {
     /// Looks up an entry. A missing, truncated or unreadable entry is `None`.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Entry>>>;
-    /// Commits a staged body under `key` with `meta`, replacing any previous entry atomically.
-    fn put<'a>(&'a self, key: &'a str, body: Staged, meta: Meta) -> BoxFuture<'a, io::Result<()>>;
-    /// Removes an entry, if present.
-    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<()>>;
+    /// The metadata of an entry, without opening its body: for existence checks.
+    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Arc<Meta>>>>;
+    /// Starts writing a new body for `key`; see [`Miss`].
+    fn begin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Box<dyn Miss>>>;
+    /// Every committed entry whose key starts with `prefix` (`""` lists all), in no particular
+    /// order. Damaged files are skipped.
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, io::Result<Listed>>;
+    /// Removes an entry; returns the bytes freed, `None` when there was none.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>>;
+    /// Removes every entry whose key starts with `prefix`.
+    fn purge<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, io::Result<Purged>>;
     /// Total bytes held, computed by a walk (used once at start-up for the size metric).
     fn usage(&self) -> BoxFuture<'_, io::Result<u64>>;
+    /// Removes staging leftovers of ended processes and anything staged longer than `max_age`
+    /// ago; returns how many. Blocking.
+    fn clean_staging(&self, max_age: Duration) -> usize;
+    /// False when new bodies cannot be staged (a full disk): misses are then passed through.
+    fn has_room(&self) -> bool;
 }
 
-/// A body being written in the staging directory, deleted on drop unless committed.
-#[derive(Debug)]
-pub struct Staged {
-    file: tempfile::NamedTempFile,
+/// Opens the store `config` asks for: the filesystem store under `[server] cache_dir`.
+pub fn open(config: &Config) -> io::Result<Arc<dyn Store>> {
+    Ok(Arc::new(FsStore::open(&cache_dir(config))?))
 }
 
-impl Staged {
-    /// Creates an empty staged file in `dir` (created if needed).
-    pub fn create(dir: &Path) -> io::Result<Staged> {
-        std::fs::create_dir_all(dir)?;
-        let file = tempfile::Builder::new()
-            .prefix(&staging::prefix())
-            .tempfile_in(dir)?;
-        Ok(Staged { file })
-    }
-
-    /// A second handle on the same file, for positional reads while it grows.
-    pub fn reader(&self) -> io::Result<File> {
-        self.file.as_file().try_clone()
-    }
-
-    /// The writable file.
-    pub fn file(&self) -> &File {
-        self.file.as_file()
-    }
-
-    /// Where the file is (for backends that upload it).
-    pub fn path(&self) -> &Path {
-        self.file.path()
-    }
-
-    pub(crate) fn into_inner(self) -> tempfile::NamedTempFile {
-        self.file
-    }
+/// The cache directory of `config` (`repox-cache` when unset).
+pub fn cache_dir(config: &Config) -> PathBuf {
+    config
+        .server
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("repox-cache"))
 }
 
 /// Reads up to `buf.len()` bytes at `offset` without moving any shared cursor.

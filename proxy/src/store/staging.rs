@@ -1,4 +1,4 @@
-//! Cleaning the staging directory. A fill's staged file is deleted when the fill ends, but a
+//! Cleaning [`super::FsStore`]'s staging directory (`tmp/`). A fill's staged file is deleted when the fill ends, but a
 //! process killed with `kill -9` (or a crash, or a power cut) leaves its files behind. Each
 //! staged file's name carries the pid of the process that made it (`fill-<pid>-…`), so at
 //! start-up and periodically a server removes the files of processes that are gone, while the
@@ -33,7 +33,7 @@ fn alive(pid: u32) -> bool {
 
 /// Removes staged files of dead processes, and every staged file older than `max_age`.
 /// Returns how many were removed.
-pub fn clean_staging(dir: &Path, max_age: Duration) -> usize {
+pub(super) fn clean(dir: &Path, max_age: Duration) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -58,18 +58,20 @@ pub fn clean_staging(dir: &Path, max_age: Duration) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Staged;
 
     #[test]
     fn files_of_dead_processes_go_and_live_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
-        let ours = Staged::create(dir.path()).unwrap();
+        let ours = tempfile::Builder::new()
+            .prefix(&prefix())
+            .tempfile_in(dir.path())
+            .unwrap();
         // pid 0 is never a process of ours; on Linux no /proc/4194305 (above pid_max) exists.
         let dead = dir.path().join("fill-4194305-abc");
         std::fs::write(&dead, b"partial").unwrap();
         let unrelated = dir.path().join("notes.txt");
         std::fs::write(&unrelated, b"x").unwrap();
-        let removed = clean_staging(dir.path(), Duration::from_secs(3600));
+        let removed = clean(dir.path(), Duration::from_secs(3600));
         assert!(ours.path().exists(), "a live process's file is kept");
         assert!(unrelated.exists(), "a young file without a pid is kept");
         if cfg!(target_os = "linux") {
@@ -77,7 +79,7 @@ mod tests {
             assert!(!dead.exists());
         }
         assert_eq!(
-            clean_staging(dir.path(), Duration::ZERO),
+            clean(dir.path(), Duration::ZERO),
             2 + usize::from(!cfg!(target_os = "linux"))
         );
         assert!(!ours.path().exists(), "anything older than max_age goes");

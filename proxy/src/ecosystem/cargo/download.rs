@@ -15,7 +15,7 @@ use http::{HeaderMap, Method};
 use super::{index, index_resource, registry_config};
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Repository, Resource, Verify, tagged};
+use crate::repository::{Outcome, Repository, Resource, Verify, tagged};
 
 /// Serves one `.crate` file.
 pub(super) async fn serve(
@@ -28,11 +28,11 @@ pub(super) async fn serve(
 ) -> Response {
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/crates/{name}/{name}-{version}.crate", repo.name);
-    if !matches!(repo.services.store.get(&res.key).await, Ok(Some(_))) {
+    if !matches!(repo.services.store.head(&res.key).await, Ok(Some(_))) {
         // No commit without the index's checksum: a failing index fails the download.
         let cksum = match checksum(repo, name, version).await {
             Ok(c) => c,
-            Err(e) => return tagged(e.into_response(), "miss", None),
+            Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
         };
         res.verify = Verify::Cksum(cksum.clone());
         let cksum = Some(cksum);
@@ -46,7 +46,7 @@ pub(super) async fn serve(
         }
         if targets.is_empty() {
             let why = "no upstream config.json says where crates are downloaded".to_owned();
-            return tagged(Failure::Upstream(why).into_response(), "miss", None);
+            return tagged(Failure::Upstream(why).into_response(), Outcome::Miss, None);
         }
         res.targets = Some(targets);
     }

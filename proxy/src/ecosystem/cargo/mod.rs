@@ -28,7 +28,7 @@ use http::{HeaderMap, Method, Uri};
 use crate::error::Failure;
 use crate::fence::push_under;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond;
 
 use super::npm::passthrough;
@@ -48,13 +48,17 @@ pub async fn handle(
         ["index", rest @ ..] if !rest.is_empty() && !p.ends_with('/') => {
             match index_resource(repo, &rest.join("/")) {
                 Some(res) => serve_whole(repo, &res, method, req).await,
-                None => tagged(Failure::NotFound.into_response(), "miss", None),
+                None => tagged(Failure::NotFound.into_response(), Outcome::Miss, None),
             }
         }
         ["dl", name, version, "download"] if valid_name(name) => {
             if !valid_version(version) {
                 let why = format!("`{version}` is not a crate version (semver characters only)");
-                return tagged(Failure::BadRequest(why).into_response(), "miss", None);
+                return tagged(
+                    Failure::BadRequest(why).into_response(),
+                    Outcome::Miss,
+                    None,
+                );
             }
             let (name, version) = ((*name).to_owned(), (*version).to_owned());
             download::serve(repo, method, req, path, &name, &version).await
@@ -65,11 +69,11 @@ pub async fn handle(
                        API; publish, yank, owners and tokens go to the registry itself\n";
             tagged(
                 (http::StatusCode::NOT_FOUND, why).into_response(),
-                "pass",
+                Outcome::Pass,
                 None,
             )
         }
-        _ => tagged(Failure::NotFound.into_response(), "miss", None),
+        _ => tagged(Failure::NotFound.into_response(), Outcome::Miss, None),
     }
 }
 
@@ -101,7 +105,7 @@ async fn serve_whole(
             let resp = respond::entry_response(method, req, &entry, presentation);
             tagged(resp, cache, Some(entry.meta.upstream.clone()))
         }
-        Err(e) => tagged(e.into_response(), "miss", None),
+        Err(e) => tagged(e.into_response(), Outcome::Miss, None),
     }
 }
 

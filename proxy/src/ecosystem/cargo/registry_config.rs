@@ -17,7 +17,7 @@ use url::Url;
 use super::index;
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, Presentation};
 use crate::server::request_origin;
 use crate::store::Entry;
@@ -82,7 +82,7 @@ pub(super) async fn serve(
         respond::vary_on_origin(resp.headers_mut());
         return tagged(resp, cache, Some(entry.meta.upstream.clone()));
     }
-    tagged(last.into_response(), "miss", None)
+    tagged(last.into_response(), Outcome::Miss, None)
 }
 
 /// The upstream document with `dl` and `api` at `base` (`http://host/cargo`), and

@@ -38,6 +38,7 @@ pub(super) fn raw(entry: &Entry) -> Box<dyn Read + Send> {
             pos: 0,
             len: entry.meta.len,
         }),
+        other => other.blocking_reader(entry.meta.len),
     }
 }
 

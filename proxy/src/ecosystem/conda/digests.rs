@@ -6,22 +6,18 @@
 //! digest here; when none is cached, `package.rs` fetches the subdir's repodata first.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 use super::base_url::{map_get, msgpack_info};
 use super::channel::{ChannelPath, Compression};
 use super::{codec, repodata};
-use crate::memo::Memo;
 use crate::repository::Repository;
 use crate::store::Entry;
 
 /// File name → SHA-256, as listed by one repodata body.
 type Index = Arc<HashMap<String, [u8; 32]>>;
-
-/// Indexes by the digest of the repodata body they come from.
-static INDEXES: LazyLock<Memo<Index>> = LazyLock::new(|| Memo::new(256 << 20));
 
 /// Repodata variants consulted, most complete first.
 const REPODATA: &[(&str, Compression)] = &[
@@ -57,26 +53,29 @@ async fn repodata_index(
     compression: Compression,
 ) -> Option<Index> {
     let digest = entry.meta.digests.sha256.clone();
-    if let Some(index) = INDEXES.get(&digest) {
+    if let Some(index) = repo.services.memos.get::<Index>("conda-index", &digest) {
         return Some(index);
     }
     // Rattler downloads dozens of packages at once: build each index once.
-    let lock = repo.lock_for(&format!("conda-digests/{digest}"));
-    let _guard = lock.lock().await;
-    if let Some(index) = INDEXES.get(&digest) {
-        return Some(index);
-    }
-    let index = tokio::task::spawn_blocking(move || {
-        let reader = codec::decoded(&entry, compression).ok()?;
-        let parsed: Repodata = serde_json::from_reader(reader).ok()?;
-        let mut all = parsed.packages.0;
-        all.extend(parsed.conda.0);
-        Some(Arc::new(all))
+    repo.coalesce(&format!("conda-digests/{digest}"), async {
+        if let Some(index) = repo.services.memos.get::<Index>("conda-index", &digest) {
+            return Some(index);
+        }
+        let index = tokio::task::spawn_blocking(move || {
+            let reader = codec::decoded(&entry, compression).ok()?;
+            let parsed: Repodata = serde_json::from_reader(reader).ok()?;
+            let mut all = parsed.packages.0;
+            all.extend(parsed.conda.0);
+            Some(Arc::new(all))
+        })
+        .await
+        .ok()??;
+        repo.services
+            .memos
+            .insert("conda-index", digest, index.clone(), index.len() * 120);
+        Some(index)
     })
     .await
-    .ok()??;
-    INDEXES.insert(digest, index.clone(), index.len() * 120);
-    Some(index)
 }
 
 #[derive(serde::Deserialize)]
@@ -197,43 +196,51 @@ struct ShardIndex {
     base: String,
 }
 
-/// Parsed shard indexes by the digest of their body.
-static SHARD_INDEXES: LazyLock<Memo<Arc<ShardIndex>>> = LazyLock::new(|| Memo::new(64 << 20));
-
 async fn shard_index(repo: &Repository, index: Entry) -> Option<Arc<ShardIndex>> {
     let digest = index.meta.digests.sha256.clone();
-    if let Some(parsed) = SHARD_INDEXES.get(&digest) {
+    if let Some(parsed) = repo
+        .services
+        .memos
+        .get::<Arc<ShardIndex>>("conda-shard-index", &digest)
+    {
         return Some(parsed);
     }
-    let lock = repo.lock_for(&format!("conda-shard-index/{digest}"));
-    let _guard = lock.lock().await;
-    if let Some(parsed) = SHARD_INDEXES.get(&digest) {
-        return Some(parsed);
-    }
-    let parsed = tokio::task::spawn_blocking(move || {
-        let doc = repodata::decode_msgpack(&index)?;
-        let hashes = map_get(&doc, "shards")?
-            .as_map()?
-            .iter()
-            .filter_map(|(name, hash)| {
-                let hex = match hash {
-                    rmpv::Value::Binary(b) => hex::encode(b),
-                    rmpv::Value::String(s) => s.as_str()?.to_owned(),
-                    _ => return None,
-                };
-                Some((name.as_str()?.to_owned(), hex))
-            })
-            .collect::<HashMap<_, _>>();
-        let base = msgpack_info(&doc, "shards_base_url")
-            .unwrap_or("")
-            .to_owned();
-        Some(Arc::new(ShardIndex { hashes, base }))
+    repo.coalesce(&format!("conda-shard-index/{digest}"), async {
+        if let Some(parsed) = repo
+            .services
+            .memos
+            .get::<Arc<ShardIndex>>("conda-shard-index", &digest)
+        {
+            return Some(parsed);
+        }
+        let parsed = tokio::task::spawn_blocking(move || {
+            let doc = repodata::decode_msgpack(&index)?;
+            let hashes = map_get(&doc, "shards")?
+                .as_map()?
+                .iter()
+                .filter_map(|(name, hash)| {
+                    let hex = match hash {
+                        rmpv::Value::Binary(b) => hex::encode(b),
+                        rmpv::Value::String(s) => s.as_str()?.to_owned(),
+                        _ => return None,
+                    };
+                    Some((name.as_str()?.to_owned(), hex))
+                })
+                .collect::<HashMap<_, _>>();
+            let base = msgpack_info(&doc, "shards_base_url")
+                .unwrap_or("")
+                .to_owned();
+            Some(Arc::new(ShardIndex { hashes, base }))
+        })
+        .await
+        .ok()??;
+        let weight = parsed.hashes.len() * 120;
+        repo.services
+            .memos
+            .insert("conda-shard-index", digest, parsed.clone(), weight);
+        Some(parsed)
     })
     .await
-    .ok()??;
-    let weight = parsed.hashes.len() * 120;
-    SHARD_INDEXES.insert(digest, parsed.clone(), weight);
-    Some(parsed)
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 
 use channel::{ChannelPath, FileKind};
 
@@ -44,7 +44,7 @@ pub async fn handle(
     let cp = ChannelPath::parse(p);
     // No channel starts with `~`; repox keeps derived entries there (`repodata.rs`).
     if cp.kind == FileKind::Jlap || cp.dir().is_empty() || p.starts_with('~') {
-        return tagged(Failure::NotFound.into_response(), "blocked", None);
+        return tagged(Failure::NotFound.into_response(), Outcome::Blocked, None);
     }
     let targets: Result<Vec<_>, _> = repo
         .upstreams
@@ -55,10 +55,10 @@ pub async fn handle(
         .collect();
     let targets = match targets {
         Ok(t) => t,
-        Err(e) => return tagged(Failure::from(e).into_response(), "miss", None),
+        Err(e) => return tagged(Failure::from(e).into_response(), Outcome::Miss, None),
     };
     if targets.is_empty() {
-        return tagged(Failure::NotFound.into_response(), "miss", None);
+        return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
     }
     let mut res = Resource::new(repo, path.clone());
     res.key = cp.key(repo);

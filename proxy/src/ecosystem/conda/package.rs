@@ -16,7 +16,7 @@ use super::channel::{ChannelPath, FileKind, shard_digest};
 use super::digests;
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, Verify, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, Verify, tagged};
 
 /// Serves a package or shard.
 pub(super) async fn serve(
@@ -26,7 +26,7 @@ pub(super) async fn serve(
     mut res: Resource,
     cp: &ChannelPath<'_>,
 ) -> Response {
-    if !matches!(repo.services.store.get(&res.key).await, Ok(Some(_))) {
+    if !matches!(repo.services.store.head(&res.key).await, Ok(Some(_))) {
         let digest = match cp.kind {
             FileKind::Shard => shard_digest(cp.file).map(str::to_ascii_lowercase),
             _ => match digests::sha256(repo, cp).await {
@@ -34,7 +34,7 @@ pub(super) async fn serve(
                 None if method == Method::GET && !repo.services.offline => {
                     match from_fresh_repodata(repo, &res, cp).await {
                         Ok(d) => Some(d),
-                        Err(e) => return tagged(e.into_response(), "miss", None),
+                        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
                     }
                 }
                 None => None,

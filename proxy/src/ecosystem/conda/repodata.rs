@@ -9,7 +9,7 @@
 //! original, and is stored per file and origin until the upstream body changes.
 
 use std::io::Read;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, Uri};
@@ -19,10 +19,9 @@ use super::base_url::{self, SHARD_INDEX_URLS};
 use super::channel::{Compression, FileKind};
 use super::codec;
 use crate::error::Failure;
-use crate::memo::Memo;
-use crate::repository::{Repository, Resource, tagged};
+use crate::origin::request_origin;
+use crate::repository::{Outcome, Repository, Resource, tagged};
 use crate::respond;
-use crate::server::request_origin;
 use crate::store::Entry;
 
 /// An absolute URL found in an index: which field, its value, and for JSON its byte range.
@@ -36,9 +35,6 @@ struct Absolute {
 /// Rewritten copies of one file kept on disk at most (one per origin slot).
 const REWRITTEN_SLOTS: u8 = 4;
 
-/// Absolute URLs per upstream body digest (usually none).
-static INSPECTED: LazyLock<Memo<Arc<Vec<Absolute>>>> = LazyLock::new(|| Memo::new(1 << 20));
-
 /// Serves a mutable channel file.
 pub(super) async fn serve(
     repo: &Arc<Repository>,
@@ -50,7 +46,7 @@ pub(super) async fn serve(
 ) -> Response {
     let (entry, cache) = match repo.entry(res).await {
         Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
+        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let upstream = Some(entry.meta.upstream.clone());
     let presentation = repo.presentation(res, entry.meta.fetched_at);
@@ -81,7 +77,11 @@ async fn rewritten(
     origin: &str,
 ) -> Result<Option<Entry>, Failure> {
     let digest = entry.meta.digests.sha256.clone();
-    let (absolute, first_look) = match INSPECTED.get(&digest) {
+    let (absolute, first_look) = match repo
+        .services
+        .memos
+        .get::<Arc<Vec<Absolute>>>("conda-inspected", &digest)
+    {
         Some(found) => (found, false),
         None => {
             let e = entry.clone();
@@ -89,7 +89,9 @@ async fn rewritten(
                 .await
                 .map_err(Failure::internal)?;
             let found = Arc::new(found);
-            INSPECTED.insert(digest.clone(), found.clone(), 64);
+            repo.services
+                .memos
+                .insert("conda-inspected", digest.clone(), found.clone(), 64);
             (found, true)
         }
     };
@@ -125,30 +127,33 @@ async fn rewritten(
         e.meta.extra.get("source").and_then(|s| s.as_str()) == Some(&digest)
             && e.meta.extra.get("origin").and_then(|s| s.as_str()) == Some(origin)
     };
-    let lock = repo.lock_for(&key);
-    let _guard = lock.lock().await;
-    if let Ok(Some(done)) = repo.services.store.get(&key).await
-        && current(&done)
-    {
-        return Ok(Some(done));
-    }
-    let e = entry.clone();
-    let body = tokio::task::spawn_blocking(move || rewrite(&e, kind, &replacements))
-        .await
-        .map_err(Failure::internal)?
-        .map_err(|why| Failure::Internal(format!("cannot rewrite {}: {why}", entry.meta.url)))?;
-    let done = repo
-        .store_bytes_with(
-            &key,
-            body.into(),
-            entry.meta.content_type.as_deref(),
-            &entry.meta.upstream,
-            &entry.meta.url,
-            serde_json::json!({ "source": digest, "origin": origin }),
-        )
-        .await
-        .map_err(Failure::internal)?;
-    Ok(Some(done))
+    repo.coalesce(&format!("conda-rewritten/{key}"), async {
+        if let Ok(Some(done)) = repo.services.store.get(&key).await
+            && current(&done)
+        {
+            return Ok(Some(done));
+        }
+        let e = entry.clone();
+        let body = tokio::task::spawn_blocking(move || rewrite(&e, kind, &replacements))
+            .await
+            .map_err(Failure::internal)?
+            .map_err(|why| {
+                Failure::Internal(format!("cannot rewrite {}: {why}", entry.meta.url))
+            })?;
+        let done = repo
+            .store_bytes_with(
+                &key,
+                body.into(),
+                entry.meta.content_type.as_deref(),
+                &entry.meta.upstream,
+                &entry.meta.url,
+                serde_json::json!({ "source": digest, "origin": origin }),
+            )
+            .await
+            .map_err(Failure::internal)?;
+        Ok(Some(done))
+    })
+    .await
 }
 
 fn compression(kind: FileKind) -> Compression {

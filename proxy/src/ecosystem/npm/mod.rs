@@ -26,7 +26,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::error::Failure;
 use crate::path::{RepoPath, encode_segment};
-use crate::repository::{Repository, tagged};
+use crate::repository::{Outcome, Repository, tagged};
 
 /// Audit requests are JSON lists of installed packages; a large tree is a few megabytes.
 const AUDIT_BODY_LIMIT: usize = 64 << 20;
@@ -45,7 +45,11 @@ pub async fn handle(
         let Some((upstream_segments, credentials)) = read_only_endpoint(&segments) else {
             let why = "repox does not forward this npm endpoint: log in to the registry itself \
                        for accounts and tokens\n";
-            return tagged((StatusCode::NOT_FOUND, why).into_response(), "pass", None);
+            return tagged(
+                (StatusCode::NOT_FOUND, why).into_response(),
+                Outcome::Pass,
+                None,
+            );
         };
         let targets = passthrough::below_bases(repo, &upstream_segments, uri.query());
         return passthrough::forward(repo, targets, method.clone(), req, None, credentials).await;
@@ -53,10 +57,10 @@ pub async fn handle(
     let (name, rest) = match segments.as_slice() {
         [scope, name, rest @ ..] if scope.starts_with('@') => (format!("{scope}/{name}"), rest),
         [scope] if scope.starts_with('@') => {
-            return tagged(Failure::NotFound.into_response(), "miss", None);
+            return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
         }
         [name, rest @ ..] => ((*name).to_owned(), rest),
-        [] => return tagged(Failure::NotFound.into_response(), "miss", None),
+        [] => return tagged(Failure::NotFound.into_response(), Outcome::Miss, None),
     };
     match rest {
         [] => packument::serve(repo, method, req, uri, path.clone(), &name, None).await,
@@ -68,7 +72,7 @@ pub async fn handle(
             let version = (*version).to_owned();
             packument::serve(repo, method, req, uri, path, &name, Some(&version)).await
         }
-        _ => tagged(Failure::NotFound.into_response(), "miss", None),
+        _ => tagged(Failure::NotFound.into_response(), Outcome::Miss, None),
     }
 }
 
@@ -122,7 +126,7 @@ pub async fn audit(repo: &Arc<Repository>, parts: &http::request::Parts, body: B
         Err(e) => {
             return tagged(
                 Failure::BadRequest(format!("cannot read the audit request: {e}")).into_response(),
-                "pass",
+                Outcome::Pass,
                 None,
             );
         }
@@ -130,7 +134,7 @@ pub async fn audit(repo: &Arc<Repository>, parts: &http::request::Parts, body: B
     let raw = parts.uri.path().trim_start_matches('/');
     let below = raw.split_once('/').map_or("", |(_, rest)| rest);
     if !is_audit(below) {
-        return tagged(Failure::NotFound.into_response(), "pass", None);
+        return tagged(Failure::NotFound.into_response(), Outcome::Pass, None);
     }
     let segments: Vec<String> = below
         .trim_end_matches('/')

@@ -14,7 +14,7 @@
 //! digest of the rewritten bytes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -25,15 +25,11 @@ use serde::Deserialize;
 use super::tarball::{self, TarballIndex, TarballInfo};
 use crate::error::Failure;
 use crate::fence::push_under;
-use crate::memo::Memo;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, Presentation};
 use crate::server::request_origin;
 use crate::store::Entry;
-
-/// Rewritten documents by (upstream digest, origin, repository, name).
-static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(256 << 20));
 
 /// Characters escaped in a package name or version placed in an upstream URL.
 const NAME: &AsciiSet = &CONTROLS
@@ -117,7 +113,7 @@ pub(super) async fn serve(
     let res = resource(repo, path, name, version, variant);
     let (entry, cache) = match repo.entry(&res).await {
         Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
+        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let upstream = Some(entry.meta.upstream.clone());
     let origin = request_origin(req, uri);
@@ -199,44 +195,50 @@ async fn rewritten(
 ) -> Result<Entry, Failure> {
     let source = entry.meta.digests.sha256.clone();
     let memo_key = format!("{source}\n{origin}\n{}\n{name}", repo.name);
-    if let Some(done) = REWRITTEN.get(&memo_key) {
+    if let Some(done) = repo.services.memos.get::<Entry>("npm-packument", &memo_key) {
         return Ok(done);
     }
     // Concurrent installs ask for the same packument at once: rewrite it once.
-    let lock = repo.lock_for(&memo_key);
-    let _guard = lock.lock().await;
-    if let Some(done) = REWRITTEN.get(&memo_key) {
-        return Ok(done);
-    }
-    let body = entry.bytes().await.map_err(Failure::internal)?;
-    let prefix = format!("{origin}/{}/{name}/-/", repo.name);
-    let upstream = entry.meta.upstream.clone();
-    let (body, tarballs) =
-        tokio::task::spawn_blocking(move || match rewrite(&body, &prefix, &upstream) {
-            Ok((body, tarballs)) => (body, Some(tarballs)),
-            Err(e) => {
-                tracing::warn!("cannot parse a packument, passing it through untouched: {e}");
-                (body, None)
-            }
-        })
-        .await
-        .map_err(Failure::internal)?;
-    if index && let Some(tarballs) = &tarballs {
-        tarball::record(repo, name, tarballs, &source).await;
-    }
-    let content_type = entry
-        .meta
-        .content_type
-        .clone()
-        .unwrap_or_else(|| variant.content_type().to_owned());
-    let done = Entry::from_bytes(
-        body,
-        &content_type,
-        entry.meta.upstream_last_modified.clone(),
-        entry.meta.fetched_at,
-    );
-    REWRITTEN.insert(memo_key, done.clone(), done.meta.len as usize);
-    Ok(done)
+    repo.coalesce(&format!("npm-packument/{memo_key}"), async {
+        if let Some(done) = repo.services.memos.get::<Entry>("npm-packument", &memo_key) {
+            return Ok(done);
+        }
+        let body = entry.bytes().await.map_err(Failure::internal)?;
+        let prefix = format!("{origin}/{}/{name}/-/", repo.name);
+        let upstream = entry.meta.upstream.clone();
+        let (body, tarballs) =
+            tokio::task::spawn_blocking(move || match rewrite(&body, &prefix, &upstream) {
+                Ok((body, tarballs)) => (body, Some(tarballs)),
+                Err(e) => {
+                    tracing::warn!("cannot parse a packument, passing it through untouched: {e}");
+                    (body, None)
+                }
+            })
+            .await
+            .map_err(Failure::internal)?;
+        if index && let Some(tarballs) = &tarballs {
+            tarball::record(repo, name, tarballs, &source).await;
+        }
+        let content_type = entry
+            .meta
+            .content_type
+            .clone()
+            .unwrap_or_else(|| variant.content_type().to_owned());
+        let done = Entry::from_bytes(
+            body,
+            &content_type,
+            entry.meta.upstream_last_modified.clone(),
+            entry.meta.fetched_at,
+        );
+        repo.services.memos.insert(
+            "npm-packument",
+            memo_key,
+            done.clone(),
+            done.meta.len as usize,
+        );
+        Ok(done)
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::error::Failure;
 use crate::fence::push_under;
-use crate::repository::{Repository, tagged};
+use crate::repository::{Outcome, Repository, tagged};
 use crate::upstream::error_chain;
 
 /// Request headers that describe the body or the wanted answer.
@@ -95,7 +95,7 @@ pub(crate) async fn forward(
         let mut out = Response::new(body);
         *out.status_mut() = status;
         *out.headers_mut() = headers;
-        return tagged(out, "pass", Some(up.name.clone()));
+        return tagged(out, Outcome::Pass, Some(up.name.clone()));
     }
     let failure = if failures.is_empty() {
         Failure::NotFound
@@ -104,7 +104,7 @@ pub(crate) async fn forward(
     } else {
         Failure::Upstream(failures.join("; "))
     };
-    tagged(failure.into_response(), "pass", None)
+    tagged(failure.into_response(), Outcome::Pass, None)
 }
 
 /// Each upstream's URL for the (already encoded) `segments` below its base, with `query`, in

@@ -24,7 +24,7 @@ use url::Url;
 use super::packument;
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Repository, Resource, Verify, tagged};
+use crate::repository::{Outcome, Repository, Resource, Verify, tagged};
 
 /// Where a package's tarballs come from and what they must hash to.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -63,7 +63,7 @@ pub(super) async fn serve(
 ) -> Response {
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/tarballs/{name}/{file}", repo.name);
-    let cached = matches!(repo.services.store.get(&res.key).await, Ok(Some(_)));
+    let cached = matches!(repo.services.store.head(&res.key).await, Ok(Some(_)));
     let mut found = None;
     if !cached {
         found = lookup(repo, name, file).await;
@@ -74,12 +74,12 @@ pub(super) async fn serve(
                 Err(_) => Err(Failure::NotFound),
             };
             if let Err(e) = listed {
-                return tagged(e.into_response(), "miss", None);
+                return tagged(e.into_response(), Outcome::Miss, None);
             }
             found = lookup(repo, name, file).await;
             if found.is_none() {
                 let e = Failure::NotFound;
-                return tagged(e.into_response(), "miss", None);
+                return tagged(e.into_response(), Outcome::Miss, None);
             }
         }
     }
@@ -119,8 +119,8 @@ async fn lookup(repo: &Repository, name: &str, file: &str) -> Option<(String, Ta
 /// stored one already came from it.
 pub(super) async fn record(repo: &Repository, name: &str, index: &TarballIndex, source: &str) {
     let key = index_key(repo, name);
-    if let Ok(Some(old)) = repo.services.store.get(&key).await
-        && old.meta.extra.get("source").and_then(|s| s.as_str()) == Some(source)
+    if let Ok(Some(old)) = repo.services.store.head(&key).await
+        && old.extra.get("source").and_then(|s| s.as_str()) == Some(source)
     {
         return;
     }

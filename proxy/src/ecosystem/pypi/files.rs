@@ -18,9 +18,9 @@ use url::Url;
 use super::link::{self, Link};
 use super::{name, page};
 use crate::error::Failure;
-use crate::fill::Done;
 use crate::path::RepoPath;
-use crate::repository::{Repository, Resource, Served, Verify, tagged};
+use crate::repository::fill::Done;
+use crate::repository::{Outcome, Repository, Resource, Served, Verify, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 
 /// Answers a request for a file (or its `.metadata` / `.asc`) at `path` below the repository.
@@ -39,18 +39,18 @@ pub async fn serve(
         let upstream = Some(entry.meta.upstream.clone());
         return tagged(
             respond::entry_response(method, req, &entry, pres),
-            "hit",
+            Outcome::Hit,
             upstream,
         );
     }
     let (file, suffix) = link::split_suffix(path.as_str());
     let found = match find(repo, file).await {
         Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
+        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let Ok(file_url) = Url::parse(&found.url) else {
         let e = Failure::Upstream(format!("the page gives a bad URL: {}", found.url));
-        return tagged(e.into_response(), "miss", None);
+        return tagged(e.into_response(), Outcome::Miss, None);
     };
     let (url, verify) = match suffix {
         None => (file_url, found.verify.clone()),
@@ -60,7 +60,7 @@ pub async fn serve(
                 _ => found.gpg_sig.then_some(Verify::None),
             };
             let Some(check) = check else {
-                return tagged(Failure::NotFound.into_response(), "miss", None);
+                return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
             };
             (with_suffix(&file_url, suffix), check)
         }
@@ -70,7 +70,7 @@ pub async fn serve(
         .iter()
         .position(|u| *u.name == *found.upstream)
     else {
-        return tagged(Failure::NotFound.into_response(), "miss", None);
+        return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
     };
     let mut res = Resource::new(repo, path);
     res.verify = verify;
@@ -104,19 +104,19 @@ async fn whole(repo: &Arc<Repository>, req: &HeaderMap, res: Resource, upstream:
             let from = Some(entry.meta.upstream.clone());
             tagged(
                 respond::entry_response(&Method::GET, req, &entry, pres),
-                "miss",
+                Outcome::Miss,
                 from,
             )
         }
         Ok(Done::NotModified) => tagged(
             Failure::Internal("unexpected revalidation".into()).into_response(),
-            "miss",
+            Outcome::Miss,
             None,
         ),
         Err(Failure::NotFound) => {
             listed_but_unavailable(upstream, Failure::NotFound.into_response())
         }
-        Err(e) => tagged(e.into_response(), "miss", None),
+        Err(e) => tagged(e.into_response(), Outcome::Miss, None),
     }
 }
 

@@ -8,7 +8,7 @@
 //! the page" rule), so they are built from the request's origin; the rewritten body is memoized
 //! by (upstream body digest, origin).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -19,14 +19,11 @@ use url::Url;
 use super::link;
 use crate::error::Failure;
 use crate::fence::push_under;
-use crate::memo::Memo;
 use crate::path::{RepoPath, encode_segment};
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 use crate::server::request_origin;
 use crate::store::{Entry, now_secs};
-
-static REWRITTEN: LazyLock<Memo<Entry>> = LazyLock::new(|| Memo::new(64 << 20));
 
 /// Answers `/pypi/<project>[/<version>]/json` (`project` normalized and valid).
 pub async fn serve(
@@ -63,14 +60,14 @@ pub async fn serve(
         })
         .collect();
     if targets.is_empty() {
-        return tagged(Failure::NotFound.into_response(), "miss", None);
+        return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
     }
     let path = match RepoPath::parse(&format!("pypi/{}/json", encode_segment(project))) {
         Ok(path) => path,
         Err(e) => {
             return tagged(
                 Failure::BadRequest(e.to_string()).into_response(),
-                "miss",
+                Outcome::Miss,
                 None,
             );
         }
@@ -82,14 +79,14 @@ pub async fn serve(
     res.targets = Some(targets);
     let (entry, cache) = match repo.entry(&res).await {
         Ok(found) => found,
-        Err(e) => return tagged(e.into_response(), "miss", None),
+        Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let origin = request_origin(req, uri);
     let memo_key = format!(
         "{}\0{project}\0{}\0{}\0{}\0{origin}",
         repo.name, entry.meta.upstream, entry.meta.url, entry.meta.digests.sha256
     );
-    let rewritten = match REWRITTEN.get(&memo_key) {
+    let rewritten = match repo.services.memos.get::<Entry>("pypi-legacy", &memo_key) {
         Some(e) => e,
         None => {
             let body = match entry.bytes().await {
@@ -103,7 +100,9 @@ pub async fn serve(
                 return tagged(e.into_response(), cache, None);
             };
             let e = Entry::from_bytes(Bytes::from(out), "application/json", None, now_secs());
-            REWRITTEN.insert(memo_key, e.clone(), e.meta.len as usize);
+            repo.services
+                .memos
+                .insert("pypi-legacy", memo_key, e.clone(), e.meta.len as usize);
             e
         }
     };

@@ -34,7 +34,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 
 use crate::error::Failure;
 use crate::path::RepoPath;
-use crate::repository::{Repository, tagged};
+use crate::repository::{Outcome, Repository, tagged};
 use negotiate::Variant;
 
 /// Serves one request below the repository prefix.
@@ -55,7 +55,7 @@ pub async fn handle(
         },
         ["simple", project] | ["simple", project, ""] => {
             if !name::is_valid(project) {
-                return tagged(Failure::NotFound.into_response(), "blocked", None);
+                return tagged(Failure::NotFound.into_response(), Outcome::Blocked, None);
             }
             let normalized = name::normalize(project);
             if normalized != project || !path.is_dir() {
@@ -79,7 +79,7 @@ pub async fn handle(
             let project = name::normalize(project);
             legacy::serve(repo, method, req, uri, &project, Some(version)).await
         }
-        _ => tagged(Failure::NotFound.into_response(), "blocked", None),
+        _ => tagged(Failure::NotFound.into_response(), Outcome::Blocked, None),
     }
 }
 
@@ -97,7 +97,7 @@ fn not_acceptable(negotiate::NotAcceptable(format): negotiate::NotAcceptable) ->
     );
     tagged(
         (StatusCode::NOT_ACCEPTABLE, msg).into_response(),
-        "blocked",
+        Outcome::Blocked,
         None,
     )
 }
@@ -112,5 +112,5 @@ fn redirect(location: &str, uri: &Uri) -> Response {
     if let Ok(v) = HeaderValue::from_str(&target) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
-    tagged(resp, "hit", None)
+    tagged(resp, Outcome::Hit, None)
 }

@@ -14,7 +14,7 @@
 //! after a restart finds its upstream URL and hash by parsing the stored page again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -26,18 +26,13 @@ use super::link::{self, Link};
 use super::negotiate::Variant;
 use super::{html, json, model, name};
 use crate::error::Failure;
-use crate::memo::Memo;
 use crate::path::RepoPath;
-use crate::repository::{Class, Repository, Resource, tagged};
+use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 use crate::store::{Entry, now_secs};
 
 /// What repox asks upstreams for: JSON preferred, HTML for indexes without PEP 691 (uv's string).
 const UPSTREAM_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
-
-/// Rendered pages by the digests of their sources (128 MiB: numpy's page is about 1 MB a
-/// variant, PyPI's whole root index about 30 MB).
-static PAGES: LazyLock<Memo<Arc<Rendered>>> = LazyLock::new(|| Memo::new(128 << 20));
 
 /// A page rendered in every variant, with the links it hands out.
 pub struct Rendered {
@@ -86,7 +81,7 @@ impl Rendered {
 pub struct Gathered {
     sources: Vec<(usize, Entry)>,
     /// How they were obtained, worst first: `stale`, `miss`, `revalidated`, `hit`.
-    cache: &'static str,
+    cache: Outcome,
     /// Seconds until the first of them must be revalidated (0 when an upstream failed).
     max_age: u64,
 }
@@ -144,11 +139,11 @@ fn resource(repo: &Repository, i: usize, which: Which<'_>) -> Resource {
     res
 }
 
-fn rank(cache: &str) -> u8 {
+fn rank(cache: Outcome) -> u8 {
     match cache {
-        "stale" => 3,
-        "miss" => 2,
-        "revalidated" => 1,
+        Outcome::Stale => 3,
+        Outcome::Miss => 2,
+        Outcome::Revalidated => 1,
         _ => 0,
     }
 }
@@ -164,7 +159,7 @@ async fn gather(repo: &Arc<Repository>, which: Which<'_>) -> Result<Gathered, Fa
     let ttl = repo.config.index_ttl();
     let mut out = Gathered {
         sources: Vec::new(),
-        cache: "hit",
+        cache: Outcome::Hit,
         max_age: ttl.as_secs(),
     };
     let mut failure = None;
@@ -240,38 +235,41 @@ async fn rendered(
     sources: &[(usize, Entry)],
 ) -> Result<Arc<Rendered>, Failure> {
     let key = memo_key(repo, which, sources);
-    if let Some(r) = PAGES.get(&key) {
+    if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
         return Ok(r);
     }
-    let lock = repo.lock_for(&key);
-    let _guard = lock.lock().await;
-    if let Some(r) = PAGES.get(&key) {
-        return Ok(r);
-    }
-    let mut bodies = Vec::with_capacity(sources.len());
-    for (i, entry) in sources {
-        let up = &repo.upstreams[*i];
-        bodies.push(Body {
-            upstream: *i,
-            bytes: entry.bytes().await.map_err(Failure::internal)?,
-            content_type: entry.meta.content_type.clone(),
-            url: Url::parse(&entry.meta.url).unwrap_or_else(|_| up.base.clone()),
-        });
-    }
-    let names: Vec<String> = repo.upstreams.iter().map(|u| u.name.clone()).collect();
-    let project = match which {
-        Which::Project(p) => Some(p.to_owned()),
-        Which::Index => None,
-    };
-    let built = tokio::task::spawn_blocking(move || match project {
-        Some(p) => build_project(&p, bodies, &names),
-        None => build_index(bodies, &names),
+    repo.coalesce(&format!("pypi-page/{key}"), async {
+        if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
+            return Ok(r);
+        }
+        let mut bodies = Vec::with_capacity(sources.len());
+        for (i, entry) in sources {
+            let up = &repo.upstreams[*i];
+            bodies.push(Body {
+                upstream: *i,
+                bytes: entry.bytes().await.map_err(Failure::internal)?,
+                content_type: entry.meta.content_type.clone(),
+                url: Url::parse(&entry.meta.url).unwrap_or_else(|_| up.base.clone()),
+            });
+        }
+        let names: Vec<String> = repo.upstreams.iter().map(|u| u.name.clone()).collect();
+        let project = match which {
+            Which::Project(p) => Some(p.to_owned()),
+            Which::Index => None,
+        };
+        let built = tokio::task::spawn_blocking(move || match project {
+            Some(p) => build_project(&p, bodies, &names),
+            None => build_index(bodies, &names),
+        })
+        .await
+        .map_err(Failure::internal)??;
+        let built = Arc::new(built);
+        repo.services
+            .memos
+            .insert("pypi-page", key, built.clone(), built.weight());
+        Ok(built)
     })
     .await
-    .map_err(Failure::internal)??;
-    let built = Arc::new(built);
-    PAGES.insert(key, built.clone(), built.weight());
-    Ok(built)
 }
 
 fn is_json(content_type: Option<&str>, body: &[u8]) -> bool {
@@ -412,7 +410,7 @@ pub async fn serve_project(
 ) -> Response {
     match project(repo, name).await {
         Ok((page, gathered)) => respond(repo, method, req, &page, &gathered, variant),
-        Err(e) => tagged(e.into_response(), "miss", None),
+        Err(e) => tagged(e.into_response(), Outcome::Miss, None),
     }
 }
 
@@ -430,7 +428,7 @@ pub async fn serve_index(
     };
     match outcome.await {
         Ok((page, gathered)) => respond(repo, method, req, &page, &gathered, variant),
-        Err(e) => tagged(e.into_response(), "miss", None),
+        Err(e) => tagged(e.into_response(), Outcome::Miss, None),
     }
 }
 
@@ -551,7 +549,7 @@ mod tests {
         fn bytes_now(&self) -> Bytes {
             match &self.body {
                 crate::store::Body::Bytes(b) => b.clone(),
-                crate::store::Body::File(_) => unreachable!("rendered pages are in memory"),
+                _ => unreachable!("rendered pages are in memory"),
             }
         }
     }

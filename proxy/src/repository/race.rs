@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use url::Url;
 
 use crate::error::Failure;
-use crate::repository::{Repository, Resource, tagged};
+use crate::repository::{Outcome, Repository, Resource, tagged};
 use crate::upstream::Verdict;
 
 /// What went wrong across upstreams, to choose between 404, 502 and 504.
@@ -159,13 +159,13 @@ impl Repository {
                     let mut out = Response::new(Body::empty());
                     *out.status_mut() = StatusCode::OK;
                     *out.headers_mut() = headers;
-                    return tagged(out, "miss", upstream);
+                    return tagged(out, Outcome::Miss, upstream);
                 }
                 Verdict::Missing => self.remember_missing(res, i),
                 other => failures.add(&self.upstreams[i].name, &other),
             }
         }
-        tagged(failures.into_failure().into_response(), "miss", None)
+        tagged(failures.into_failure().into_response(), Outcome::Miss, None)
     }
 }
 

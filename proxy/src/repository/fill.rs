@@ -2,9 +2,10 @@
 //!
 //! The fill task owns the upstream transfer; it does not belong to any client, so a client that
 //! disconnects does not abort it (but a fill no client has waited for during a short grace is
-//! cancelled, unless nearly done). It streams the body into a [`Staged`] file and publishes its
-//! progress on a `watch` channel ([`FillStatus`]); clients tail the staged file up to `written`
-//! bytes (see `respond::tail_stream`). When the upstream stalls (no bytes for `idle_timeout`, or
+//! cancelled, unless nearly done). It streams the body into the store's miss handle
+//! ([`crate::store::Miss`]) and publishes its progress on a `watch` channel ([`FillStatus`]);
+//! clients tail the miss handle up to `written` bytes (see `respond::tail_stream`). Fills are
+//! coalesced by key through `flight.rs`. When the upstream stalls (no bytes for `idle_timeout`, or
 //! fewer than `min_rate`) or closes early, the fill resumes with `Range` from the same upstream
 //! if it accepts ranges, else from another upstream, skipping the bytes it already has, so
 //! clients see one continuous body. `max_file_size` and `max_download_time` bound it.
@@ -13,11 +14,10 @@
 //! the same upstream). A copy that fails (wrong digest, cut short, an HTML page where a binary
 //! belongs, a checksum file that cannot be fetched) is a failure of that upstream: the next one
 //! is tried, and 502 is answered when none is left; it is never remembered as "not there". Only
-//! a complete body is committed, with an atomic rename, and its metadata records how it was
+//! a complete body is committed (`Miss::finish`, atomic), and its metadata records how it was
 //! verified; a body whose end cannot be told from a dropped connection and that has no digest
 //! is given to the waiting clients but not committed.
 
-use std::fs::File;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,11 +31,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use url::Url;
 
+use super::race::Failures;
 use crate::error::Failure;
+use crate::flight::Lead;
 use crate::hashing::Hashers;
-use crate::race::Failures;
-use crate::repository::{Class, Repository, Resource, Verify};
-use crate::store::{Body, Digests, Entry, Meta, Staged, Verification, now_secs};
+use crate::repository::{Freshness, Repository, Resource, Verify};
+use crate::store::{Body, Digests, Entry, Meta, Miss, Verification, now_secs};
 use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};
 
 /// Progress of a fill, as seen by the clients waiting on it.
@@ -78,8 +79,8 @@ pub struct StreamHead {
     pub etag: Option<String>,
     /// `X-Checksum-SHA1`.
     pub sha1: Option<String>,
-    /// The staged file, for tailing.
-    pub file: Arc<File>,
+    /// The body being written, for tailing.
+    pub file: Body,
 }
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
@@ -126,37 +127,23 @@ impl Limits {
     }
 }
 
-/// Removes the fill from the in-flight map however the task ends (even by panic).
-struct InFlight<'a> {
-    repo: &'a Repository,
-    key: &'a str,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.repo.fills.lock().expect("fills lock").remove(self.key);
-    }
-}
-
 /// The fill task: fetch `res` (or revalidate `stale`), then publish the outcome.
 pub(crate) async fn run(
     repo: Arc<Repository>,
     res: Resource,
     stale: Option<Entry>,
-    tx: watch::Sender<FillStatus>,
+    lead: Lead<FillStatus>,
 ) {
-    let in_flight = InFlight {
-        repo: &repo,
-        key: &res.key,
-    };
+    // The lead takes the fill out of the in-flight map however the task ends (even by panic).
+    let tx = &lead.tx;
     let outcome = match stale {
-        Some(entry) => revalidate(&repo, &res, &entry, &tx).await,
-        None => fetch(&repo, &res, None, &tx).await,
+        Some(entry) => revalidate(&repo, &res, &entry, tx).await,
+        None => fetch(&repo, &res, None, tx).await,
     };
     // Publish the outcome before leaving the in-flight map: a request that joins in between
     // sees the committed entry, never a half-finished stream.
     tx.send_modify(|s| s.done = Some(outcome));
-    drop(in_flight);
+    drop(lead);
 }
 
 async fn revalidate(
@@ -195,7 +182,7 @@ async fn revalidate(
             repo.remember_missing(res, i);
             let outcome = fetch(repo, res, None, tx).await;
             if outcome.as_ref().is_err_and(|e| *e == Failure::NotFound) {
-                let _ = repo.services.store.remove(&res.key).await;
+                let _ = repo.services.store.delete(&res.key).await;
             }
             outcome
         }
@@ -215,14 +202,10 @@ async fn fetch(
 ) -> Result<Done, Failure> {
     if first.is_none() {
         // A fill that finished just before this one started may have committed the entry.
-        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await {
-            let fresh = match res.class {
-                Class::Immutable => true,
-                Class::Mutable(ttl) => repo.fresh_for(&res.key, entry.meta.fetched_at, ttl) > 0,
-            };
-            if fresh {
-                return Ok(Done::Stored(entry));
-            }
+        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
+            && repo.freshness(res, Some(&entry)) == Freshness::Fresh
+        {
+            return Ok(Done::Stored(entry));
         }
     }
     let mut excluded = Vec::new();
@@ -350,8 +333,8 @@ async fn download(
         )));
     }
     let framed = framed(&resp);
-    let staged = Staged::create(&repo.services.staging)?;
-    let reader = Arc::new(staged.reader()?);
+    let miss = repo.services.store.begin(&res.key).await?;
+    let reader = miss.tail()?;
     let header_sha1 = header_string(&headers, "x-checksum-sha1")
         .filter(|h| parse_sha1_file(h.as_bytes()).is_some());
     let head = Arc::new(StreamHead {
@@ -385,7 +368,7 @@ async fn download(
             Ok(None)
         }
     };
-    let mut writer = BodyWriter::start(staged.file().try_clone()?, tx.clone());
+    let mut writer = BodyWriter::start(miss, tx.clone());
     let mut hashers = Hashers::new(res, len);
     let transfer = Transfer {
         repo,
@@ -398,7 +381,7 @@ async fn download(
     let body = transfer.receive(i, &url, resp, &mut writer, &mut hashers);
     let (received, sidecar) = tokio::join!(body, sidecar);
     // Whatever happened, no write of this attempt may land after it ends.
-    writer.finish().await?;
+    let miss = writer.finish().await?;
     received?;
     let sidecar = sidecar.map_err(AttemptError::Failed)?;
     let digests = hashers.finish().await?;
@@ -449,18 +432,16 @@ async fn download(
         tx.send_modify(|s| s.verified = true);
         return Ok(Entry {
             meta: Arc::new(meta),
-            body: Body::File(reader),
+            body: reader,
         });
     }
-    if let Err(e) = repo
-        .services
-        .store
-        .put(&res.key, staged, meta.clone())
-        .await
-    {
-        tracing::warn!(key = %res.key, upstream = %upstream.name, "cannot commit the download: {e}");
-        return Err(e.into());
-    }
+    let entry = match miss.finish(meta).await {
+        Ok(entry) => entry,
+        Err(e) => {
+            tracing::warn!(key = %res.key, upstream = %upstream.name, "cannot commit the download: {e}");
+            return Err(e.into());
+        }
+    };
     repo.services.metrics.cache_grew(written);
     if !verification.is_digest() {
         repo.services.metrics.unverified_commit(&repo.name);
@@ -484,10 +465,7 @@ async fn download(
     // Only now may clients get the last byte: the entry (and its checksum file) is committed,
     // so a client that asks again at once is answered from the cache.
     tx.send_modify(|s| s.verified = true);
-    Ok(Entry {
-        meta: Arc::new(meta),
-        body: Body::File(reader),
-    })
+    Ok(entry)
 }
 
 /// What one attempt's body loop needs besides the body.
@@ -675,28 +653,28 @@ async fn flush(
     Ok(n)
 }
 
-/// Appends a download's chunks to its staged file on a blocking thread and publishes each one
-/// to the clients tailing the file as soon as it is written, so the network reads never wait
-/// for the disk.
+/// Appends a download's chunks to its miss handle on a blocking thread and publishes each one
+/// to the clients tailing it as soon as it is written, so the network reads never wait for the
+/// disk.
 struct BodyWriter {
     chunks: mpsc::Sender<Bytes>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<Box<dyn Miss>>>,
 }
 
 impl BodyWriter {
     /// Chunks queued before the download waits for the disk.
     const QUEUE: usize = 32;
 
-    fn start(mut file: File, tx: watch::Sender<FillStatus>) -> BodyWriter {
+    fn start(mut miss: Box<dyn Miss>, tx: watch::Sender<FillStatus>) -> BodyWriter {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut written = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
-                std::io::Write::write_all(&mut file, &chunk)?;
+                miss.write(&chunk)?;
                 written += chunk.len() as u64;
                 tx.send_modify(|s| s.written = written);
             }
-            Ok(())
+            Ok(miss)
         });
         BodyWriter { chunks, done }
     }
@@ -708,8 +686,9 @@ impl BodyWriter {
             .map_err(|_| std::io::Error::other("the staging writer stopped"))
     }
 
-    /// Waits until every chunk handed over is written; the writer's own error, if it failed.
-    async fn finish(self) -> std::io::Result<()> {
+    /// Waits until every chunk handed over is written and gives the miss handle back; the
+    /// writer's own error, if it failed.
+    async fn finish(self) -> std::io::Result<Box<dyn Miss>> {
         drop(self.chunks);
         self.done.await.map_err(std::io::Error::other)?
     }
@@ -821,9 +800,11 @@ impl Repository {
         url: &str,
         extra: serde_json::Value,
     ) -> std::io::Result<Entry> {
-        use std::io::Write;
-        let staged = Staged::create(&self.services.staging)?;
-        staged.file().write_all(&body)?;
+        let mut miss = self.services.store.begin(key).await?;
+        let chunk = body.clone();
+        let miss = tokio::task::spawn_blocking(move || miss.write(&chunk).map(|()| miss))
+            .await
+            .map_err(std::io::Error::other)??;
         let meta = Meta {
             len: body.len() as u64,
             content_type: content_type.map(str::to_owned),
@@ -841,7 +822,7 @@ impl Repository {
             verification: Verification::Derived,
             extra,
         };
-        self.services.store.put(key, staged, meta.clone()).await?;
+        miss.finish(meta.clone()).await?;
         self.services.metrics.cache_grew(body.len() as u64);
         Ok(Entry {
             meta: Arc::new(meta),

@@ -12,6 +12,20 @@
 //! - a first GET joins the fill already running for that key, or starts one (see `fill.rs`):
 //!   upstreams known to lack the path are skipped, the best tier is raced, the next tier is
 //!   tried when a whole tier fails, and 404 is answered only when every upstream said 404.
+//!
+//! Whether a cached copy may be served is decided once, by [`Repository::freshness`]
+//! ([`Freshness`]); how the cache took part in an answer is an [`Outcome`], attached to the
+//! response with [`tagged`] for the log, the metrics and `X-Repox-Cache`. Work for one key runs
+//! once at a time: downloads through the fills' flights, documents derived from cached bodies
+//! through [`Repository::coalesce`] (both in `flight.rs`).
+//!
+//! This file is the door: [`Repository::serve`] and [`Repository::entry`] read top to bottom
+//! (store lookup, freshness, revalidation, fill, response). The two halves of the upstream side
+//! live beside it: `race.rs` asks upstreams (HEAD races, tiers, failures to 404/502/504) and
+//! [`fill`] runs one download into the store's miss handle.
+
+pub mod fill;
+pub(crate) mod race;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,13 +40,14 @@ use url::Url;
 
 use crate::config::RepositoryConfig;
 use crate::error::Failure;
-use crate::fill::{self, Done, FillStatus, StreamHead};
+use crate::flight::{Derived, Flights, Joined};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
 use crate::respond::{self, CacheControl, Presentation};
 use crate::store::{Entry, Store, now_secs};
 use crate::upstream::{Upstream, UpstreamSetupError};
+use fill::{Done, FillStatus, StreamHead};
 
 /// What all repositories of one server share.
 pub struct Services {
@@ -42,8 +57,8 @@ pub struct Services {
     pub negative: NegativeCache,
     /// Counters.
     pub metrics: Metrics,
-    /// Where fills stage their bodies.
-    pub staging: std::path::PathBuf,
+    /// Documents derived from upstream bodies, under `[server] memory_budget`.
+    pub memos: crate::memo::Memos,
     /// Serve only what is cached.
     pub offline: bool,
     /// Clients must log in (`[auth] anonymous = "none"`): cargo's `config.json` says so.
@@ -61,9 +76,11 @@ pub struct Repository {
     /// Shared services.
     pub services: Arc<Services>,
     block: GlobSet,
-    pub(crate) fills: Mutex<HashMap<String, watch::Receiver<FillStatus>>>,
+    /// Downloads running, by key.
+    pub(crate) fills: Arc<Flights<FillStatus>>,
     fresh: Mutex<HashMap<String, Instant>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Derived documents being made, by key.
+    derived: Arc<Flights<Derived>>,
 }
 
 /// How a resource may change.
@@ -73,6 +90,18 @@ pub enum Class {
     Immutable,
     /// Revalidated upstream after this long.
     Mutable(Duration),
+}
+
+/// Whether the store's copy of a resource may be served without asking an upstream: decided in
+/// one place, [`Repository::freshness`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Serve it.
+    Fresh,
+    /// Revalidate it first (serve it if every upstream fails).
+    Stale,
+    /// Not in the store.
+    Missing,
 }
 
 /// What a fetched body is checked against before it is committed.
@@ -129,17 +158,57 @@ impl Resource {
     }
 }
 
+/// How the cache took part in an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// Served from the store, no upstream asked.
+    Hit,
+    /// Fetched from an upstream (or failed to be).
+    Miss,
+    /// A stale entry the upstream confirmed (304).
+    Revalidated,
+    /// A stale entry served because every upstream failed.
+    Stale,
+    /// Refused by a `block` rule.
+    Blocked,
+    /// Passed through without being cached (disk full).
+    Uncached,
+    /// Not a cacheable resource: forwarded upstream as is (npm audit and search, cargo's API).
+    Pass,
+}
+
+impl Outcome {
+    /// The name in the request log, the metrics and `X-Repox-Cache`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::Miss => "miss",
+            Outcome::Revalidated => "revalidated",
+            Outcome::Stale => "stale",
+            Outcome::Blocked => "blocked",
+            Outcome::Uncached => "uncached",
+            Outcome::Pass => "pass",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a response was produced, for the request log and metrics.
 #[derive(Debug, Clone)]
 pub struct Served {
-    /// `hit`, `miss`, `stale`, `revalidated`, `blocked`, `error`, `uncached` (disk full).
-    pub cache: &'static str,
+    /// The cache's part in it.
+    pub cache: Outcome,
     /// The upstream that supplied the bytes, if any.
     pub upstream: Option<String>,
 }
 
 /// Attaches [`Served`] to a response.
-pub fn tagged(mut resp: Response, cache: &'static str, upstream: Option<String>) -> Response {
+pub fn tagged(mut resp: Response, cache: Outcome, upstream: Option<String>) -> Response {
     resp.extensions_mut().insert(Served { cache, upstream });
     resp
 }
@@ -171,9 +240,83 @@ impl Repository {
             upstreams,
             services,
             block: block.build().unwrap_or_else(|_| GlobSet::empty()),
-            fills: Mutex::default(),
+            fills: Arc::default(),
             fresh: Mutex::default(),
-            locks: Mutex::default(),
+            derived: Arc::default(),
+        })
+    }
+
+    /// Serves a resource for GET or HEAD following the upstream strategy.
+    pub async fn serve(
+        self: &Arc<Self>,
+        res: Resource,
+        method: &Method,
+        req: &HeaderMap,
+    ) -> Response {
+        if let Err(e) = self.check_path(&res).await {
+            return tagged(e.into_response(), Outcome::Miss, None);
+        }
+        let cached = self.cached(&res).await;
+        let offline = self.services.offline;
+        match (self.freshness(&res, cached.as_ref()), cached) {
+            (Freshness::Stale, Some(entry)) if !offline => {
+                self.revalidate(res, entry, method, req).await
+            }
+            (_, Some(entry)) => {
+                let upstream = Some(entry.meta.upstream.clone());
+                let pres = self.presentation(&res, entry.meta.fetched_at);
+                let resp = respond::entry_response(method, req, &entry, pres);
+                tagged(resp, Outcome::Hit, upstream)
+            }
+            (_, None) if offline => {
+                let resp = Failure::Offline(res.key).into_response();
+                tagged(resp, Outcome::Miss, None)
+            }
+            (_, None) if method == Method::HEAD => match self.head_from_fill(&res) {
+                Some(resp) => resp,
+                None => self.race_head(&res).await,
+            },
+            (_, None) if !self.services.store.has_room() => self.pass_through(&res).await,
+            (_, None) => {
+                let rx = self.start_fill(res.clone(), None);
+                self.respond_to_fill(rx, &res, method, req).await
+            }
+        }
+    }
+
+    /// The committed entry for a resource, fetched or revalidated as needed, for ecosystems
+    /// that parse or rewrite what they serve (index pages, packuments), with how it was
+    /// obtained.
+    pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, Outcome), Failure> {
+        self.check_path(res).await?;
+        let cached = self.cached(res).await;
+        let offline = self.services.offline;
+        match (self.freshness(res, cached.as_ref()), cached) {
+            (Freshness::Stale, Some(entry)) if !offline => {
+                match Self::outcome(self.start_fill(res.clone(), Some(entry.clone()))).await {
+                    Ok(Done::Stored(new)) => Ok((new, Outcome::Miss)),
+                    Ok(Done::NotModified) => Ok((entry, Outcome::Revalidated)),
+                    Err(Failure::NotFound) => Err(Failure::NotFound),
+                    Err(e) => {
+                        tracing::warn!(key = %res.key, "serving stale: {e}");
+                        Ok((entry, Outcome::Stale))
+                    }
+                }
+            }
+            (_, Some(entry)) => Ok((entry, Outcome::Hit)),
+            (_, None) if offline => Err(Failure::Offline(res.key.clone())),
+            (_, None) => match Self::outcome(self.start_fill(res.clone(), None)).await? {
+                Done::Stored(entry) => Ok((entry, Outcome::Miss)),
+                Done::NotModified => Err(Failure::Internal("unexpected revalidation".into())),
+            },
+        }
+    }
+
+    /// The store's copy of a resource; an unreadable one is a miss.
+    async fn cached(&self, res: &Resource) -> Option<Entry> {
+        self.services.store.get(&res.key).await.unwrap_or_else(|e| {
+            tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
+            None
         })
     }
 
@@ -259,11 +402,31 @@ impl Repository {
         ttl.as_secs().saturating_sub(age)
     }
 
-    /// A per-key async lock, for ecosystems that compute entries from several upstreams.
-    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().expect("locks lock");
-        locks.retain(|_, l| Arc::strong_count(l) > 1);
-        locks.entry(key.to_owned()).or_default().clone()
+    /// Whether `entry`, the store's copy of `res`, may be served as it is. Immutable entries
+    /// are always fresh; mutable ones for their TTL since they were fetched or last confirmed.
+    pub fn freshness(&self, res: &Resource, entry: Option<&Entry>) -> Freshness {
+        match (entry, res.class) {
+            (None, _) => Freshness::Missing,
+            (Some(_), Class::Immutable) => Freshness::Fresh,
+            (Some(e), Class::Mutable(ttl))
+                if self.fresh_for(&res.key, e.meta.fetched_at, ttl) > 0 =>
+            {
+                Freshness::Fresh
+            }
+            (Some(_), Class::Mutable(_)) => Freshness::Stale,
+        }
+    }
+
+    /// Runs `make` for `key` unless it is already running, in which case its result is
+    /// awaited instead: for ecosystems that derive documents from cached bodies (merged
+    /// metadata, rendered pages, digest indexes). A caller whose leader goes away without a
+    /// result (its client disconnected) takes over.
+    pub async fn coalesce<T, F>(&self, key: &str, make: F) -> T
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Future<Output = T>,
+    {
+        self.derived.coalesce(key, make).await
     }
 
     /// Response details for a resource.
@@ -278,108 +441,20 @@ impl Repository {
         }
     }
 
-    /// Serves a resource for GET or HEAD following the upstream strategy.
-    pub async fn serve(
-        self: &Arc<Self>,
-        res: Resource,
-        method: &Method,
-        req: &HeaderMap,
-    ) -> Response {
-        if let Err(e) = self.check_path(&res).await {
-            return tagged(e.into_response(), "miss", None);
-        }
-        let cached = match self.services.store.get(&res.key).await {
-            Ok(entry) => entry,
-            Err(e) => {
-                tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
-                None
-            }
-        };
-        if let Some(entry) = cached {
-            let stale = match res.class {
-                Class::Immutable => false,
-                Class::Mutable(ttl) => self.fresh_for(&res.key, entry.meta.fetched_at, ttl) == 0,
-            };
-            if stale && !self.services.offline {
-                return self.revalidate(res, entry, method, req).await;
-            }
-            let upstream = Some(entry.meta.upstream.clone());
-            let pres = self.presentation(&res, entry.meta.fetched_at);
-            return tagged(
-                respond::entry_response(method, req, &entry, pres),
-                "hit",
-                upstream,
-            );
-        }
-        if self.services.offline {
-            return tagged(Failure::Offline(res.key).into_response(), "miss", None);
-        }
-        if method == Method::HEAD {
-            if let Some(resp) = self.head_from_fill(&res) {
-                return resp;
-            }
-            return self.race_head(&res).await;
-        }
-        if crate::disk::is_full(&self.services.staging) {
-            return self.pass_through(&res).await;
-        }
-        let rx = self.start_fill(res.clone(), None);
-        self.respond_to_fill(rx, &res, method, req).await
-    }
-
-    /// The committed entry for a resource, fetched or revalidated as needed, for ecosystems
-    /// that parse or rewrite what they serve (index pages, packuments). The `&str` says how it
-    /// was obtained (`hit`, `miss`, `revalidated`, `stale`).
-    pub async fn entry(self: &Arc<Self>, res: &Resource) -> Result<(Entry, &'static str), Failure> {
-        self.check_path(res).await?;
-        let cached = self.services.store.get(&res.key).await.unwrap_or_else(|e| {
-            tracing::warn!(key = %res.key, "cache read failed, treating as a miss: {e}");
-            None
-        });
-        match cached {
-            Some(entry) => {
-                let stale = match res.class {
-                    Class::Immutable => false,
-                    Class::Mutable(ttl) => {
-                        self.fresh_for(&res.key, entry.meta.fetched_at, ttl) == 0
-                    }
-                };
-                if !stale || self.services.offline {
-                    return Ok((entry, "hit"));
-                }
-                match Self::outcome(self.start_fill(res.clone(), Some(entry.clone()))).await {
-                    Ok(Done::Stored(new)) => Ok((new, "miss")),
-                    Ok(Done::NotModified) => Ok((entry, "revalidated")),
-                    Err(Failure::NotFound) => Err(Failure::NotFound),
-                    Err(e) => {
-                        tracing::warn!(key = %res.key, "serving stale: {e}");
-                        Ok((entry, "stale"))
-                    }
-                }
-            }
-            None if self.services.offline => Err(Failure::Offline(res.key.clone())),
-            None => match Self::outcome(self.start_fill(res.clone(), None)).await? {
-                Done::Stored(entry) => Ok((entry, "miss")),
-                Done::NotModified => Err(Failure::Internal("unexpected revalidation".into())),
-            },
-        }
-    }
-
     /// The fill for `res.key`, joined if running, else started (`stale`: revalidate that entry).
     pub(crate) fn start_fill(
         self: &Arc<Self>,
         res: Resource,
         stale: Option<Entry>,
     ) -> watch::Receiver<FillStatus> {
-        let mut fills = self.fills.lock().expect("fills lock");
-        if let Some(rx) = fills.get(&res.key) {
-            return rx.clone();
+        match self.fills.join(&res.key) {
+            Joined::Follow(rx) => rx,
+            Joined::Lead(lead) => {
+                let rx = lead.tx.subscribe();
+                tokio::spawn(fill::run(self.clone(), res, stale, lead));
+                rx
+            }
         }
-        let (tx, rx) = watch::channel(FillStatus::default());
-        fills.insert(res.key.clone(), rx.clone());
-        drop(fills);
-        tokio::spawn(fill::run(self.clone(), res, stale, tx));
-        rx
     }
 
     /// Waits for a fill's outcome (not its first bytes).
@@ -405,14 +480,14 @@ impl Repository {
     ) -> Response {
         let rx = self.start_fill(res.clone(), Some(entry.clone()));
         let (entry, cache) = match Self::outcome(rx).await {
-            Ok(Done::Stored(new)) => (new, "miss"),
-            Ok(Done::NotModified) => (entry, "revalidated"),
+            Ok(Done::Stored(new)) => (new, Outcome::Miss),
+            Ok(Done::NotModified) => (entry, Outcome::Revalidated),
             Err(Failure::NotFound) => {
-                return tagged(Failure::NotFound.into_response(), "miss", None);
+                return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
             }
             Err(e) => {
                 tracing::warn!(key = %res.key, "serving stale: {e}");
-                (entry, "stale")
+                (entry, Outcome::Stale)
             }
         };
         let pres = self.presentation(&res, entry.meta.fetched_at);
@@ -437,13 +512,15 @@ impl Repository {
                     (Some(Ok(Done::Stored(entry))), _) => {
                         let pres = self.presentation(res, entry.meta.fetched_at);
                         let resp = respond::entry_response(method, req, entry, pres);
-                        return tagged(resp, "miss", Some(entry.meta.upstream.clone()));
+                        return tagged(resp, Outcome::Miss, Some(entry.meta.upstream.clone()));
                     }
                     (Some(Ok(Done::NotModified)), _) => {
                         let e = Failure::Internal("unexpected revalidation".into());
-                        return tagged(e.into_response(), "miss", None);
+                        return tagged(e.into_response(), Outcome::Miss, None);
                     }
-                    (Some(Err(e)), _) => return tagged(e.clone().into_response(), "miss", None),
+                    (Some(Err(e)), _) => {
+                        return tagged(e.clone().into_response(), Outcome::Miss, None);
+                    }
                     (None, Some(head)) => Some((head.clone(), st.attempt)),
                     (None, None) => None,
                 }
@@ -452,14 +529,14 @@ impl Repository {
                 let upstream = Some(head.upstream.clone());
                 return tagged(
                     self.streaming_response(rx, &head, attempt, res, method, req),
-                    "miss",
+                    Outcome::Miss,
                     upstream,
                 );
             }
             if rx.changed().await.is_err() {
                 return tagged(
                     Failure::Internal("download task ended".into()).into_response(),
-                    "miss",
+                    Outcome::Miss,
                     None,
                 );
             }
@@ -551,12 +628,7 @@ impl Repository {
     }
 
     fn head_from_fill(&self, res: &Resource) -> Option<Response> {
-        let rx = self
-            .fills
-            .lock()
-            .expect("fills lock")
-            .get(&res.key)?
-            .clone();
+        let rx = self.fills.get(&res.key)?;
         let st = rx.borrow();
         let head = st.head.as_ref()?;
         let mut headers = self.streaming_headers(head, res);
@@ -566,8 +638,41 @@ impl Repository {
         let upstream = Some(head.upstream.clone());
         Some(tagged(
             respond::build(StatusCode::OK, headers, Body::empty()),
-            "miss",
+            Outcome::Miss,
             upstream,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_keep_the_names_logs_and_metrics_use() {
+        let names: Vec<&str> = [
+            Outcome::Hit,
+            Outcome::Miss,
+            Outcome::Revalidated,
+            Outcome::Stale,
+            Outcome::Blocked,
+            Outcome::Uncached,
+            Outcome::Pass,
+        ]
+        .into_iter()
+        .map(Outcome::as_str)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "hit",
+                "miss",
+                "revalidated",
+                "stale",
+                "blocked",
+                "uncached",
+                "pass"
+            ]
+        );
     }
 }
