@@ -33,6 +33,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand warm 'Pre-fetch what a requirements or lock file needs into the cache'
             cand user 'Manage the users who may log in to a shared repox'
             cand token 'Create, list and revoke users'' access tokens'
+            cand cache 'Show, list, remove and evict cache entries'
             cand generate 'Write shell completions and man pages (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -260,6 +261,78 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;token;help;help'= {
         }
+        &'repox;cache'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand stats 'Entries and bytes held, in total and per repository'
+            cand ls 'List the entries whose path starts with PREFIX: path, size in bytes, last access'
+            cand rm 'Remove one entry, or every entry under a path prefix'
+            cand gc 'Apply `[storage] max_size` and `unused_for` now'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;cache;stats'= {
+            cand --cache-dir 'Cache directory [default: from the config, else ~/.cache/repox]'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;cache;ls'= {
+            cand --cache-dir 'Cache directory [default: from the config, else ~/.cache/repox]'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;cache;rm'= {
+            cand --cache-dir 'Cache directory [default: from the config, else ~/.cache/repox]'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;cache;gc'= {
+            cand --cache-dir 'Cache directory [default: from the config, else ~/.cache/repox]'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand --dry-run 'Print what would be removed and remove nothing'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;cache;help'= {
+            cand stats 'Entries and bytes held, in total and per repository'
+            cand ls 'List the entries whose path starts with PREFIX: path, size in bytes, last access'
+            cand rm 'Remove one entry, or every entry under a path prefix'
+            cand gc 'Apply `[storage] max_size` and `unused_for` now'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;cache;help;stats'= {
+        }
+        &'repox;cache;help;ls'= {
+        }
+        &'repox;cache;help;rm'= {
+        }
+        &'repox;cache;help;gc'= {
+        }
+        &'repox;cache;help;help'= {
+        }
         &'repox;generate'= {
             cand --out-dir 'Directory that receives `completions/` and `man/`'
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
@@ -277,6 +350,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand warm 'Pre-fetch what a requirements or lock file needs into the cache'
             cand user 'Manage the users who may log in to a shared repox'
             cand token 'Create, list and revoke users'' access tokens'
+            cand cache 'Show, list, remove and evict cache entries'
             cand generate 'Write shell completions and man pages (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -318,6 +392,20 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;help;token;list'= {
         }
         &'repox;help;token;revoke'= {
+        }
+        &'repox;help;cache'= {
+            cand stats 'Entries and bytes held, in total and per repository'
+            cand ls 'List the entries whose path starts with PREFIX: path, size in bytes, last access'
+            cand rm 'Remove one entry, or every entry under a path prefix'
+            cand gc 'Apply `[storage] max_size` and `unused_for` now'
+        }
+        &'repox;help;cache;stats'= {
+        }
+        &'repox;help;cache;ls'= {
+        }
+        &'repox;help;cache;rm'= {
+        }
+        &'repox;help;cache;gc'= {
         }
         &'repox;help;generate'= {
         }

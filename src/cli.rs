@@ -50,6 +50,9 @@ pub enum Command {
     /// Create, list and revoke users' access tokens.
     #[command(subcommand, long_about = TOKEN_LONG_ABOUT)]
     Token(TokenCommand),
+    /// Show, list, remove and evict cache entries.
+    #[command(subcommand, long_about = CACHE_LONG_ABOUT)]
+    Cache(CacheCommand),
     /// Write shell completions and man pages (for maintainers).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -68,6 +71,54 @@ pub struct ServeArgs {
     #[arg(long, env = "REPOX_OFFLINE")]
     pub offline: bool,
 }
+
+/// `repox cache`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries and bytes held, in total and per repository.
+    Stats(CacheArgs),
+    /// List the entries whose path starts with PREFIX: path, size in bytes, last access.
+    Ls {
+        /// A path prefix such as `maven/org/apache/`; none lists everything.
+        #[arg(value_name = "PREFIX")]
+        prefix: Option<String>,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Remove one entry, or every entry under a path prefix.
+    Rm {
+        /// An entry (`pypi/files/ab/cd/x.whl`) or a prefix (`npm/lodash`, `maven/org/`): the
+        /// entry itself and everything below it.
+        #[arg(value_name = "PATH|PREFIX")]
+        path: String,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Apply `[storage] max_size` and `unused_for` now.
+    Gc {
+        /// Print what would be removed and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+}
+
+/// The cache a `repox cache` command works on.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Cache directory [default: from the config, else ~/.cache/repox]
+    #[arg(long, env = "REPOX_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+const CACHE_LONG_ABOUT: &str = "\
+Show, list, remove and evict cache entries.
+
+The commands read the cache's entry index (index-v1.sqlite in the cache directory) and work
+whether or not a server is running on that directory; a running server notices removals within
+about a second. Paths are cache keys: the repository name, then the path clients request, e.g.
+`maven/org/slf4j/slf4j-api/2.0.9/slf4j-api-2.0.9.jar`.";
 
 /// `repox config`.
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,26 @@ pub struct Config {
     /// Who may read and write: anonymous access and the users file.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Bounds of the cache: size and age limits.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`: how much the cache may hold and for how long. A table that grows with the
+/// storage backends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Past this many bytes, the least recently used immutable entries are evicted.
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+    /// Entries nobody asked for in this long are removed (mutable index documents too).
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unused_for: Option<Duration>,
 }
 
 /// `[auth]`.
@@ -581,6 +601,7 @@ impl Config {
         config.server = file.server;
         config.repositories.extend(file.repositories);
         config.auth = file.auth;
+        config.storage = file.storage;
         if let (Some(users), Some(dir)) = (&mut config.auth.users_file, origin.parent())
             && users.is_relative()
         {
@@ -747,6 +768,21 @@ mod tests {
             .to_string();
         assert!(err.starts_with("/x/repox.toml:3: "), "{err}");
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn storage_limits_parse() {
+        assert_eq!(Config::embedded().storage, StorageConfig::default());
+        let text = "[storage]\nmax_size = \"50GiB\"\nunused_for = \"180d\"\n";
+        let c = Config::parse(text, Path::new("repox.toml")).unwrap();
+        assert_eq!(c.storage.max_size, Some(50 << 30));
+        assert_eq!(c.storage.unused_for, Some(Duration::from_secs(180 * 86400)));
+        let bad = "[storage]\nmax_size = \"lots\"\n";
+        let err = Config::parse(bad, Path::new("repox.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("repox.toml"), "{err}");
+        assert!(err.contains("invalid size `lots`"), "{err}");
     }
 
     #[test]

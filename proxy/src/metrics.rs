@@ -1,15 +1,18 @@
 //! Counters for `/-/metrics`, rendered in the Prometheus text format. A handful of series do
 //! not justify a metrics framework: maps behind mutexes are enough, and updates happen once per
 //! request or upstream call, never per byte. Request counters, touched by every hit, are keyed
-//! so that counting allocates nothing; label text is only built when the page is rendered.
+//! so that counting allocates nothing; label text is only built when the page is rendered. The
+//! cache size and eviction count come from the entry index (`store/index.rs`), which keeps them
+//! exact across rewrites, removals, evictions and restarts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::breaker::Transition;
+use crate::store::Index;
 
 /// Metric families: name, type, help.
 const FAMILIES: &[(&str, &str, &str)] = &[
@@ -63,6 +66,12 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "gauge",
         "Bytes held in the cache.",
     ),
+    ("repox_cache_entries", "gauge", "Entries held in the cache."),
+    (
+        "repox_cache_evictions_total",
+        "counter",
+        "Entries removed by [storage] max_size or unused_for.",
+    ),
 ];
 
 /// All counters of one server.
@@ -73,6 +82,8 @@ pub struct Metrics {
     /// Upstream series: (family, label text) to value.
     series: Mutex<BTreeMap<(&'static str, String), f64>>,
     cache_bytes: AtomicU64,
+    /// The entry index, once the store has one: the source of the cache gauges.
+    index: OnceLock<Arc<Index>>,
 }
 
 #[derive(Debug, Default)]
@@ -170,9 +181,15 @@ impl Metrics {
         series.insert(("repox_upstream_up", pairs), if up { 1.0 } else { 0.0 });
     }
 
-    /// Adjusts the cache size gauge.
+    /// Adds to the cache size gauge; only used while no index is tracked (the index counts
+    /// commits, rewrites and removals itself).
     pub fn cache_grew(&self, bytes: u64) {
         self.cache_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Takes the cache gauges from `index` from now on.
+    pub fn track_cache(&self, index: Arc<Index>) {
+        let _ = self.index.set(index);
     }
 
     /// The Prometheus text exposition.
@@ -184,7 +201,21 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} {kind}");
             match *family {
                 "repox_cache_size_bytes" => {
-                    let _ = writeln!(out, "{family} {}", self.cache_bytes.load(Ordering::Relaxed));
+                    let bytes = match self.index.get() {
+                        Some(index) => index.bytes(),
+                        None => self.cache_bytes.load(Ordering::Relaxed),
+                    };
+                    let _ = writeln!(out, "{family} {bytes}");
+                    continue;
+                }
+                "repox_cache_entries" => {
+                    let entries = self.index.get().map_or(0, |i| i.entries());
+                    let _ = writeln!(out, "{family} {entries}");
+                    continue;
+                }
+                "repox_cache_evictions_total" => {
+                    let evicted = self.index.get().map_or(0, |i| i.evictions());
+                    let _ = writeln!(out, "{family} {evicted}");
                     continue;
                 }
                 "repox_requests_total" => {

@@ -117,6 +117,11 @@ impl App {
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
         });
+        if let Some(index) = services.store.index() {
+            services.metrics.track_cache(index.clone());
+            let store = Arc::downgrade(&services.store);
+            store::evict::upkeep(store, index, config.storage.clone());
+        }
         let mut repositories = BTreeMap::new();
         for (name, repo) in &config.repositories {
             let repository = Repository::new(name.as_str(), repo.clone(), services.clone())?;
@@ -194,12 +199,6 @@ impl Server {
         if let Ok(bound) = listener.local_addr() {
             app.auth.listening_on(bound);
         }
-        let services = app.services.clone();
-        tokio::spawn(async move {
-            if let Ok(bytes) = services.store.usage().await {
-                services.metrics.cache_grew(bytes);
-            }
-        });
         // Staging files of killed processes, also while this one runs for months.
         let max_age = staging_max_age(&config);
         let services = Arc::downgrade(&app.services);
@@ -580,6 +579,7 @@ mod tests {
             server,
             repositories: BTreeMap::new(),
             auth: Default::default(),
+            storage: Default::default(),
         };
         let server = Server::bind(config).await.unwrap();
         let addr = server.local_addr();
@@ -694,6 +694,7 @@ mod tests {
             },
             repositories: BTreeMap::new(),
             auth: Default::default(),
+            storage: Default::default(),
         };
         let err = Server::bind(settings).await.err().unwrap().to_string();
         assert!(

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod cache;
 mod config;
 mod generate;
 mod serve;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Warm(args) => warm::run(&cli.global, &args),
         Command::User(cmd) => user::run(&cli.global, cmd),
         Command::Token(cmd) => token::run(&cli.global, cmd),
+        Command::Cache(cmd) => cache::run(&cli.global, cmd),
         Command::Generate(args) => generate::run(&args),
     }
 }

@@ -1,4 +1,5 @@
 mod auth_clients;
+mod cache;
 mod clients_support;
 mod configure;
 mod crash;

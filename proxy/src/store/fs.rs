@@ -26,6 +26,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt};
 
+use super::index::{Index, is_mutable};
 use super::{Body, Entry, Listed, Meta, Miss, Purged, Store, read_exact_at, staging};
 
 const MAGIC: &[u8; 8] = b"REPOXv1\n";
@@ -55,6 +56,8 @@ pub struct FsStore {
     /// The clock hot entries' check times count from.
     epoch: Instant,
     recheck: Duration,
+    /// Size and access accounting (`index.rs`).
+    index: Arc<Index>,
 }
 
 impl std::fmt::Debug for FsStore {
@@ -128,6 +131,7 @@ impl FsStore {
             hot,
             epoch: Instant::now(),
             recheck: RECHECK,
+            index: Arc::new(Index::open(cache_dir)?.of_files(cache_dir.join("data-v1"))),
         })
     }
 
@@ -274,7 +278,7 @@ fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
 }
 
 /// The metadata of the entry at `path`, and the file's size.
-fn read_head(path: &Path) -> io::Result<Option<(Meta, u64)>> {
+pub(super) fn read_head(path: &Path) -> io::Result<Option<(Meta, u64)>> {
     let Some(mut file) = open_entry(path)? else {
         return Ok(None);
     };
@@ -396,6 +400,7 @@ impl Store for FsStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Entry>>> {
         let path = self.file_path(key);
         Box::pin(async move {
+            self.index.touch(key);
             let now = self.epoch.elapsed().as_millis() as u64;
             if let Some(hot) = self.hot.get(&path) {
                 if now.saturating_sub(hot.checked.load(Ordering::Relaxed))
@@ -467,6 +472,8 @@ impl Store for FsStore {
                 path,
                 hot,
                 written: 0,
+                key: key.to_owned(),
+                index: self.index.clone(),
             }) as Box<dyn Miss>)
         })
     }
@@ -481,7 +488,9 @@ impl Store for FsStore {
         let path = self.file_path(key);
         Box::pin(async move {
             self.hot.remove(&path);
-            blocking(move || remove_file(&path)).await?
+            let freed = blocking(move || remove_file(&path)).await??;
+            forget(&self.index, key).await;
+            Ok(freed)
         })
     }
 
@@ -490,8 +499,9 @@ impl Store for FsStore {
             let mut purged = Purged::default();
             let mut found = self.list_paths(prefix);
             while let Some(item) = found.next().await {
-                let (_, path) = item?;
+                let (listed, path) = item?;
                 self.hot.remove(&path);
+                forget(&self.index, &listed.key).await;
                 if let Some(bytes) = blocking(move || remove_file(&path)).await?? {
                     purged.entries += 1;
                     purged.bytes += bytes;
@@ -532,6 +542,21 @@ impl Store for FsStore {
     fn has_room(&self) -> bool {
         !crate::disk::is_full(&self.staging)
     }
+
+    fn index(&self) -> Option<&Arc<Index>> {
+        Some(&self.index)
+    }
+}
+
+/// Forgets a removed entry in the index, on the blocking pool (SQLite may wait for another
+/// process's lock). A failure costs accounting only: it is logged.
+async fn forget(index: &Arc<Index>, key: &str) {
+    let (index, key) = (index.clone(), key.to_owned());
+    match blocking(move || index.forget(&key)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("{e}"),
+        Err(e) => tracing::warn!("cache index update failed: {e}"),
+    }
 }
 
 /// A body being written in the staging directory, deleted on drop unless committed.
@@ -541,6 +566,8 @@ pub struct FsMiss {
     path: PathBuf,
     hot: Arc<HotCache>,
     written: u64,
+    key: String,
+    index: Arc<Index>,
 }
 
 impl Miss for FsMiss {
@@ -560,6 +587,8 @@ impl Miss for FsMiss {
             path,
             hot,
             written,
+            key,
+            index,
         } = *self;
         Box::pin(async move {
             let stale = path.clone();
@@ -579,6 +608,10 @@ impl Miss for FsMiss {
                 // The committed file is the one written: its handle reads the entry's body.
                 let reader = file.as_file().try_clone()?;
                 file.persist(&path).map_err(|e| e.error)?;
+                let on_disk = written + json.len() as u64 + TRAILER;
+                if let Err(e) = index.record(&key, on_disk, is_mutable(&key, &meta)) {
+                    tracing::warn!("{e}");
+                }
                 Ok(Entry {
                     meta: Arc::new(meta),
                     body: Body::File(Arc::new(reader)),

@@ -19,12 +19,16 @@
 //! (`a/b` and `a/b/c`); ecosystems whose URLs do that choose distinct keys.
 
 mod body;
+pub mod evict;
 mod fs;
+pub mod index;
 mod meta;
 mod staging;
+pub mod walk;
 
 pub use body::{Body, RangeRead};
 pub use fs::FsStore;
+pub use index::Index;
 pub use meta::{Digests, Meta, Verification, now_secs};
 
 use std::fs::File;
@@ -146,6 +150,10 @@ pub trait Store: Send + Sync + 'static {
     fn clean_staging(&self, max_age: Duration) -> usize;
     /// False when new bodies cannot be staged (a full disk): misses are then passed through.
     fn has_room(&self) -> bool;
+    /// The entry index that accounts for this store's size and accesses (`index.rs`), if any.
+    fn index(&self) -> Option<&Arc<Index>> {
+        None
+    }
 }
 
 /// Opens the store `config` asks for: the filesystem store under `[server] cache_dir`.

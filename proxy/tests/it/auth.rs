@@ -58,6 +58,7 @@ impl Team {
                 anonymous,
                 users_file: Some(users.clone()),
             },
+            storage: Default::default(),
         };
         let server = repox_proxy::Server::bind(config).await.unwrap();
         let url = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
@@ -635,6 +636,7 @@ async fn a_bad_users_file_stops_the_server_from_starting_and_names_the_file() {
             anonymous: Anonymous::None,
             users_file: Some(users.clone()),
         },
+        storage: Default::default(),
     };
     let Err(err) = repox_proxy::Server::bind(config).await else {
         panic!("the server started with a broken users file");

@@ -545,6 +545,7 @@ async fn https_is_served_with_the_configured_certificate() {
         },
         repositories: Default::default(),
         auth: Default::default(),
+        storage: Default::default(),
     };
     let server = repox_proxy::Server::bind(config).await.unwrap();
     assert!(server.is_tls());

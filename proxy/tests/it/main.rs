@@ -1,6 +1,7 @@
 //! Integration tests of the proxy against real HTTP upstreams on 127.0.0.1.
 
 mod auth;
+mod cache_size;
 mod cargo;
 mod clients_support;
 mod conda;

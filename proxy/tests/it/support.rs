@@ -309,6 +309,7 @@ impl Proxy {
             },
             repositories,
             auth: Default::default(),
+            storage: Default::default(),
         };
         let server = repox_proxy::Server::bind(config).await.unwrap();
         let url = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();

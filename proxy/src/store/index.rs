@@ -1,0 +1,576 @@
+//! The entry index: per cached entry its key, size on disk, last access and whether it is a
+//! mutable index document, plus running totals per repository, so the cache size is known at
+//! start-up without a walk and eviction picks the least recently used entry in O(log n).
+//!
+//! It is a SQLite database (`<cache_dir>/index-v1.sqlite`, WAL mode, through `rusqlite` with the
+//! bundled library). SQLite was chosen over an append-only log or `redb`/`sled` because several
+//! processes share a cache directory (a running server and `repox cache rm`/`gc` from the CLI):
+//! SQLite's file locking lets both read and write it safely, and the totals are kept by triggers
+//! in the same transaction as the entry rows, so they cannot drift whoever writes. Opening it is
+//! one read of the totals table, whatever the number of entries.
+//!
+//! Writes: a commit or removal is one small transaction (no fsync in WAL with
+//! `synchronous=NORMAL`). Accesses are only noted in memory ([`Index::touch`]) and written in
+//! one transaction by [`Index::flush`], which the server calls about once a minute, so a hit
+//! costs a map update and an entry gets at most one access record per flush.
+//!
+//! A cache directory from a version without the index is indexed once by a background walk
+//! (`walk.rs`); the `walked` state row records that it finished, so it never runs again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::meta::{Meta, Verification};
+
+/// The index file under a cache directory.
+pub const FILE_NAME: &str = "index-v1.sqlite";
+
+/// Accesses noted in memory between flushes; past this, new keys wait for the next flush.
+const MAX_PENDING: usize = 200_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY,
+    repo TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    last_access INTEGER NOT NULL,
+    mutable INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_by_access ON entries (last_access);
+CREATE INDEX IF NOT EXISTS entries_by_kind_access ON entries (mutable, last_access);
+CREATE TABLE IF NOT EXISTS totals (
+    repo TEXT PRIMARY KEY,
+    entries INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS entries_insert AFTER INSERT ON entries BEGIN
+    INSERT INTO totals (repo, entries, bytes) VALUES (new.repo, 1, new.size)
+    ON CONFLICT (repo) DO UPDATE SET entries = entries + 1, bytes = bytes + new.size;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_delete AFTER DELETE ON entries BEGIN
+    UPDATE totals SET entries = entries - 1, bytes = bytes - old.size WHERE repo = old.repo;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_resize AFTER UPDATE OF size ON entries BEGIN
+    UPDATE totals SET bytes = bytes - old.size + new.size WHERE repo = new.repo;
+END;
+";
+
+/// The index could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cache index `{}`: {source}", path.display())]
+pub struct IndexError {
+    /// The database file.
+    pub path: PathBuf,
+    /// What SQLite said.
+    pub source: rusqlite::Error,
+}
+
+impl From<IndexError> for std::io::Error {
+    fn from(e: IndexError) -> Self {
+        std::io::Error::other(e)
+    }
+}
+
+/// One indexed entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexed {
+    /// The store key (`REPO/PATH`).
+    pub key: String,
+    /// Bytes on disk.
+    pub size: u64,
+    /// Milliseconds since the epoch of the last access (or commit): fine enough to order a
+    /// burst of requests.
+    pub last_access: u64,
+    /// A mutable index document (only `unused_for` removes it).
+    pub mutable: bool,
+}
+
+/// Entries and bytes of one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoUsage {
+    /// Repository name (the first key segment).
+    pub repo: String,
+    /// Number of entries.
+    pub entries: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+}
+
+/// Size and access accounting of one cache directory.
+pub struct Index {
+    path: PathBuf,
+    /// Where the entry files are, for the one-time walk.
+    files: Option<PathBuf>,
+    conn: Mutex<Connection>,
+    /// Accesses not yet written: key to milliseconds since the epoch.
+    pending: Mutex<HashMap<Box<str>, u64>>,
+    bytes: AtomicU64,
+    entries: AtomicU64,
+    evictions: AtomicU64,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// True for entries that are the mutable documents of an index (pages, metadata, listings):
+/// they are never evicted for size, because while an upstream is down they may be the only
+/// copy clients can resolve from. Digest-checked and length-less artifacts are immutable.
+pub fn is_mutable(key: &str, meta: &Meta) -> bool {
+    key.ends_with('/')
+        || matches!(
+            meta.verification,
+            Verification::Length | Verification::Derived
+        )
+}
+
+/// Milliseconds since the epoch, now: the unit of [`Indexed::last_access`].
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn repo_of(key: &str) -> &str {
+    key.split('/').next().unwrap_or(key)
+}
+
+impl Index {
+    /// Opens (creating) the index of `cache_dir`. A file that is not a readable database is
+    /// moved aside (`index-v1.sqlite.broken`) and rebuilt by a walk; a file that cannot be
+    /// written (full disk) is replaced by an in-memory index for this run.
+    pub fn open(cache_dir: &Path) -> Result<Index, IndexError> {
+        let path = cache_dir.join(FILE_NAME);
+        let conn = match Self::connect(&path) {
+            Ok(conn) => conn,
+            Err(e) if is_corrupt(&e) => {
+                tracing::warn!(
+                    "cache index `{}` is damaged ({e}); rebuilding it",
+                    path.display()
+                );
+                let aside = path.with_extension("sqlite.broken");
+                let _ = std::fs::rename(&path, &aside);
+                let _ = std::fs::remove_file(path.with_extension("sqlite-wal"));
+                let _ = std::fs::remove_file(path.with_extension("sqlite-shm"));
+                Self::connect(&path).map_err(|source| IndexError {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            // A full or read-only disk must not keep the server from serving what it has:
+            // count in memory (the one-time walk fills it) until a restart finds room.
+            Err(e) => {
+                tracing::warn!(
+                    "cannot use the cache index `{}` ({e}); keeping it in memory for this run",
+                    path.display()
+                );
+                Self::connect(Path::new(":memory:")).map_err(|source| IndexError {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+        };
+        let index = Index {
+            path,
+            files: None,
+            conn: Mutex::new(conn),
+            pending: Mutex::new(HashMap::new()),
+            bytes: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        };
+        index.refresh()?;
+        Ok(index)
+    }
+
+    /// Names the directory of the entry files, which the one-time walk (`walk.rs`) indexes.
+    pub fn of_files(mut self, root: PathBuf) -> Index {
+        self.files = Some(root);
+        self
+    }
+
+    /// The directory of the entry files, when the store has one.
+    pub fn files(&self) -> Option<&Path> {
+        self.files.as_deref()
+    }
+
+    fn connect(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(conn)
+    }
+
+    fn err(&self, source: rusqlite::Error) -> IndexError {
+        IndexError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes on disk of all indexed entries, as of the last write or [`Index::refresh`].
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Number of indexed entries.
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Entries removed by eviction (`max_size`, `unused_for`) since this process opened it.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_evictions(&self, n: u64) {
+        self.evictions.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Re-reads the totals (also picks up what other processes, e.g. `repox cache rm`, did).
+    pub fn refresh(&self) -> Result<(), IndexError> {
+        let conn = self.conn();
+        self.reload(&conn).map_err(|e| self.err(e))
+    }
+
+    fn reload(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let (entries, bytes): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(SUM(entries), 0), COALESCE(SUM(bytes), 0) FROM totals",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        self.entries.store(entries.max(0) as u64, Ordering::Relaxed);
+        self.bytes.store(bytes.max(0) as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Records a committed entry of `size` bytes on disk (replacing what the key held).
+    pub fn record(&self, key: &str, size: u64, mutable: bool) -> Result<(), IndexError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO entries (key, repo, size, last_access, mutable) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (key) DO UPDATE SET size = excluded.size,
+                 last_access = excluded.last_access, mutable = excluded.mutable",
+            params![key, repo_of(key), size as i64, now_millis() as i64, mutable],
+        )
+        .and_then(|_| self.reload(&conn))
+        .map_err(|e| self.err(e))
+    }
+
+    /// Forgets a removed entry.
+    pub fn forget(&self, key: &str) -> Result<(), IndexError> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM entries WHERE key = ?1", [key])
+            .and_then(|_| self.reload(&conn))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Notes an access, in memory only; [`Index::flush`] writes it.
+    pub fn touch(&self, key: &str) {
+        let now = now_millis();
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = pending.get_mut(key) {
+            *at = now;
+        } else if pending.len() < MAX_PENDING {
+            pending.insert(key.into(), now);
+        }
+    }
+
+    /// Writes the accesses noted since the last flush, in one transaction.
+    pub fn flush(&self) -> Result<(), IndexError> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut update = tx.prepare_cached(
+                    "UPDATE entries SET last_access = ?2 WHERE key = ?1 AND last_access < ?2",
+                )?;
+                for (key, at) in &pending {
+                    update.execute(params![&**key, *at as i64])?;
+                }
+            }
+            tx.commit()
+        };
+        run(&mut conn).map_err(|e| self.err(e))
+    }
+
+    /// Inserts entries found by a walk; entries already indexed keep their (newer) records.
+    pub fn insert_found(&self, found: &[Indexed]) -> Result<(), IndexError> {
+        let mut conn = self.conn();
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO entries (key, repo, size, last_access, mutable)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key) DO NOTHING",
+                )?;
+                for e in found {
+                    insert.execute(params![
+                        e.key,
+                        repo_of(&e.key),
+                        e.size as i64,
+                        e.last_access as i64,
+                        e.mutable
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            self.reload(conn)
+        };
+        run(&mut conn).map_err(|e| self.err(e))
+    }
+
+    /// A state value (`walked`: the one-time walk finished).
+    pub fn state(&self, name: &str) -> Result<Option<String>, IndexError> {
+        self.conn()
+            .query_row("SELECT value FROM state WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets a state value.
+    pub fn set_state(&self, name: &str, value: &str) -> Result<(), IndexError> {
+        self.conn()
+            .execute(
+                "INSERT INTO state (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [name, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Entries and bytes per repository.
+    pub fn usage(&self) -> Result<Vec<RepoUsage>, IndexError> {
+        let conn = self.conn();
+        let run = || -> rusqlite::Result<Vec<RepoUsage>> {
+            let mut q = conn.prepare(
+                "SELECT repo, entries, bytes FROM totals WHERE entries > 0 ORDER BY repo",
+            )?;
+            let rows = q.query_map([], |r| {
+                Ok(RepoUsage {
+                    repo: r.get(0)?,
+                    entries: r.get::<_, i64>(1)?.max(0) as u64,
+                    bytes: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Entries whose key starts with `prefix`, in key order, at most `limit`, after `after`.
+    pub fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Indexed>, IndexError> {
+        let conn = self.conn();
+        let run = || -> rusqlite::Result<Vec<Indexed>> {
+            // `key >= prefix` uses the primary key; the prefix test ends the range.
+            let mut q = conn.prepare_cached(
+                "SELECT key, size, last_access, mutable FROM entries
+                 WHERE key >= ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+            )?;
+            let mut out = Vec::new();
+            let mut rows = q.query(params![prefix, after.unwrap_or(""), limit as i64])?;
+            while let Some(r) = rows.next()? {
+                let key: String = r.get(0)?;
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                out.push(Indexed {
+                    key,
+                    size: r.get::<_, i64>(1)?.max(0) as u64,
+                    last_access: r.get::<_, i64>(2)?.max(0) as u64,
+                    mutable: r.get(3)?,
+                });
+            }
+            Ok(out)
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// The least recently used entries after the cursor `(last_access, key)`, oldest first;
+    /// only immutable ones unless `mutable_too`. Each step is an index seek: O(log n).
+    pub fn oldest(
+        &self,
+        mutable_too: bool,
+        after: Option<(u64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Indexed>, IndexError> {
+        let conn = self.conn();
+        let (at, key) = after.map_or((-1, ""), |(at, key)| (at as i64, key));
+        let sql = if mutable_too {
+            "SELECT key, size, last_access, mutable FROM entries
+             WHERE (last_access, key) > (?1, ?2) ORDER BY last_access, key LIMIT ?3"
+        } else {
+            "SELECT key, size, last_access, mutable FROM entries
+             WHERE mutable = 0 AND (last_access, key) > (?1, ?2)
+             ORDER BY last_access, key LIMIT ?3"
+        };
+        let run = || -> rusqlite::Result<Vec<Indexed>> {
+            let mut q = conn.prepare_cached(sql)?;
+            let rows = q.query_map(params![at, key, limit as i64], |r| {
+                Ok(Indexed {
+                    key: r.get(0)?,
+                    size: r.get::<_, i64>(1)?.max(0) as u64,
+                    last_access: r.get::<_, i64>(2)?.max(0) as u64,
+                    mutable: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_follow_records_rewrites_and_removals_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        index.record("maven/a.jar", 100, false).unwrap();
+        index.record("pypi/simple/x/", 10, true).unwrap();
+        assert_eq!((index.entries(), index.bytes()), (2, 110));
+        index.record("maven/a.jar", 40, false).unwrap();
+        assert_eq!(
+            (index.entries(), index.bytes()),
+            (2, 50),
+            "a rewrite replaces"
+        );
+        index.forget("pypi/simple/x/").unwrap();
+        index.forget("pypi/never").unwrap();
+        assert_eq!((index.entries(), index.bytes()), (1, 40));
+        drop(index);
+        let index = Index::open(dir.path()).unwrap();
+        assert_eq!((index.entries(), index.bytes()), (1, 40), "known at open");
+        assert_eq!(
+            index.usage().unwrap(),
+            vec![RepoUsage {
+                repo: "maven".into(),
+                entries: 1,
+                bytes: 40
+            }]
+        );
+    }
+
+    #[test]
+    fn touches_reorder_the_lru_after_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        let found: Vec<Indexed> = ["m/a", "m/b", "m/c"]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Indexed {
+                key: (*k).into(),
+                size: 1,
+                last_access: 1000 + i as u64,
+                mutable: false,
+            })
+            .collect();
+        index.insert_found(&found).unwrap();
+        index.touch("m/a");
+        let keys = |v: Vec<Indexed>| v.into_iter().map(|e| e.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(index.oldest(false, None, 10).unwrap()),
+            ["m/a", "m/b", "m/c"]
+        );
+        index.flush().unwrap();
+        assert_eq!(
+            keys(index.oldest(false, None, 10).unwrap()),
+            ["m/b", "m/c", "m/a"]
+        );
+        assert_eq!(
+            keys(index.oldest(false, Some((1001, "m/b")), 10).unwrap()),
+            ["m/c", "m/a"]
+        );
+        assert_eq!(
+            keys(index.list("m/", Some("m/a"), 10).unwrap()),
+            ["m/b", "m/c"]
+        );
+        assert!(index.list("n/", None, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn eviction_queries_seek_an_index_instead_of_scanning() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Index::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        for (sql, index) in [
+            (
+                "SELECT key FROM entries WHERE mutable = 0 AND (last_access, key) > (1, 'k')
+                 ORDER BY last_access, key LIMIT 5",
+                "entries_by_kind_access",
+            ),
+            (
+                "SELECT key FROM entries WHERE (last_access, key) > (1, 'k')
+                 ORDER BY last_access, key LIMIT 5",
+                "entries_by_access",
+            ),
+        ] {
+            let mut q = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = q
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("SEARCH") && plan.contains(index), "{plan}");
+            assert!(
+                !plan.contains("TEMP B-TREE"),
+                "sorted without the index:\n{plan}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_index_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), vec![7u8; 8192]).unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        assert_eq!(index.entries(), 0);
+        assert!(index.state("walked").unwrap().is_none(), "to be rebuilt");
+    }
+}
