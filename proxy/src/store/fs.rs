@@ -198,12 +198,10 @@ fn parse_trailer(trailer: &[u8], file_len: u64) -> io::Result<u64> {
     if &trailer[8..16] != MAGIC {
         return Err(corrupt("bad trailer"));
     }
-    let meta_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
-    // A corrupt length near u64::MAX must not wrap around.
-    if meta_len
-        .checked_add(TRAILER)
-        .is_none_or(|end| end > file_len)
-    {
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&trailer[..8]);
+    let meta_len = u64::from_le_bytes(len);
+    if meta_len.saturating_add(TRAILER) > file_len {
         return Err(corrupt("metadata longer than file"));
     }
     Ok(meta_len)
