@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod configure;
 #[cfg(test)]
+#[path = "../proxy/src/fuzz.rs"]
 mod fuzz;
 mod logging;
 mod settings;

@@ -3,6 +3,8 @@
 //! few random edits (a token inserted, a span deleted or duplicated, a value replaced), which
 //! keep enough structure to reach the code behind the syntax check.
 //!
+//! The `repox` binary's property tests include this same file (`#[path]` in `src/main.rs`).
+//!
 //! Every test runs [`config`]'s case count: 256 by default, `PROPTEST_CASES` to change it.
 
 use proptest::prelude::*;

@@ -1,7 +1,8 @@
 //! The one check every real-client test (pip, uv, npm, cargo, mvn, py-rattler) makes before
 //! driving its client. A missing client fails the test, so a passing run means the client really
 //! ran; `REPOX_SKIP_MISSING_CLIENTS=1` turns the failure into a skip that is announced on stderr
-//! past the test harness's output capture. `scripts/test` installs the clients.
+//! past the test harness's output capture. `scripts/test` installs the clients. The proxy's
+//! integration tests include this same file (`#[path]` in `proxy/tests/it/main.rs`).
 
 use std::ffi::OsStr;
 use std::io::Write as _;

@@ -3,6 +3,7 @@
 mod auth;
 mod cache_size;
 mod cargo;
+#[path = "../../../tests/cli/clients_support.rs"]
 mod clients_support;
 mod conda;
 mod conda_support;
