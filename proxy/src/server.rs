@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -84,9 +85,13 @@ pub enum StartError {
     },
 }
 
+/// The repositories by name, as one immutable snapshot: a request takes one snapshot and keeps
+/// it, so a configuration change swaps the whole map without disturbing requests in flight.
+pub type Repositories = BTreeMap<String, Arc<Repository>>;
+
 /// Everything a request handler needs.
 pub struct App {
-    repositories: BTreeMap<String, Arc<Repository>>,
+    repositories: ArcSwap<Repositories>,
     services: Arc<Services>,
     auth: Arc<crate::auth::Auth>,
     started: Instant,
@@ -131,7 +136,7 @@ impl App {
             repositories.insert(name.as_str().to_owned(), Arc::new(repository));
         }
         Ok(Arc::new(App {
-            repositories,
+            repositories: ArcSwap::from_pointee(repositories),
             services,
             auth: Arc::new(crate::auth::Auth::new(config)?),
             started: Instant::now(),
@@ -139,8 +144,18 @@ impl App {
     }
 
     /// A repository by name.
-    pub fn repository(&self, name: &str) -> Option<&Arc<Repository>> {
-        self.repositories.get(name)
+    pub fn repository(&self, name: &str) -> Option<Arc<Repository>> {
+        self.repositories.load().get(name).cloned()
+    }
+
+    /// The current repositories: a snapshot that stays valid while the configuration changes.
+    pub fn repositories(&self) -> Arc<Repositories> {
+        self.repositories.load_full()
+    }
+
+    /// Replaces the repositories at once; requests in flight keep the snapshot they took.
+    pub fn replace_repositories(&self, repositories: Repositories) {
+        self.repositories.store(Arc::new(repositories));
     }
 
     /// The router for this app.
@@ -372,7 +387,7 @@ pub async fn shutdown_signal() {
 
 async fn health(State(app): State<Arc<App>>) -> Response {
     let repositories: Vec<_> = app
-        .repositories
+        .repositories()
         .values()
         .map(|r| {
             serde_json::json!({
@@ -415,12 +430,13 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let repositories = app.repositories();
     if parts.method != Method::GET && parts.method != Method::HEAD {
         // `npm audit` POSTs to the registry; it is passed through uncached.
         let raw = parts.uri.path().trim_start_matches('/');
         if parts.method == Method::POST
             && let Some((name, rest)) = raw.split_once('/')
-            && let Some(repo) = app.repositories.get(name)
+            && let Some(repo) = repositories.get(name)
             && repo.config.kind == Kind::Npm
             && npm::is_audit(rest)
         {
@@ -437,11 +453,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     }
     let raw = parts.uri.path().trim_start_matches('/');
     let (name, rest) = raw.split_once('/').unwrap_or((raw, ""));
-    if !app.repositories.contains_key(name)
-        && let Some(npm) = app
-            .repositories
-            .values()
-            .find(|r| r.config.kind == Kind::Npm)
+    if !repositories.contains_key(name)
+        && let Some(npm) = repositories.values().find(|r| r.config.kind == Kind::Npm)
         && npm::is_root_tarball(raw)
     {
         // npm rewrites lock-file tarball URLs onto the registry host and drops its path prefix.
@@ -450,8 +463,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             Err(e) => Failure::BadRequest(e.to_string()).into_response(),
         };
     }
-    let Some(repo) = app.repositories.get(name) else {
-        let names: Vec<&str> = app.repositories.keys().map(String::as_str).collect();
+    let Some(repo) = repositories.get(name) else {
+        let names: Vec<&str> = repositories.keys().map(String::as_str).collect();
         let msg = format!(
             "no repository at /{name}/; this server has /{}/\n",
             names.join("/, /")
@@ -502,7 +515,7 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
     let mut resp = next.run(req).await;
     let status = resp.status();
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    let repository = if app.repositories.contains_key(first) {
+    let repository = if app.repositories.load().contains_key(first) {
         first
     } else {
         "-"
