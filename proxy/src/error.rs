@@ -20,9 +20,10 @@ pub enum Failure {
     /// The request itself is malformed.
     #[error("{0}")]
     BadRequest(String),
-    /// `--offline` and the file is not cached.
-    #[error("repox is offline and `{0}` is not cached")]
-    Offline(String),
+    /// `--offline` and the file is not cached. The answer names the URL the client asked for
+    /// (see [`name_offline_miss`]), never the cache key.
+    #[error("repox is offline and the file asked for is not cached")]
+    Offline,
     /// No upstream answered in time.
     #[error("upstream timed out: {0}")]
     Timeout(String),
@@ -40,7 +41,7 @@ impl Failure {
         match self {
             Failure::NotFound | Failure::Blocked(_) => StatusCode::NOT_FOUND,
             Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Failure::Offline(_) | Failure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Failure::Offline | Failure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Failure::Upstream(_) => StatusCode::BAD_GATEWAY,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -69,8 +70,28 @@ impl IntoResponse for Failure {
         );
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self == Failure::Offline {
+            resp.extensions_mut().insert(OfflineMiss);
+        }
         resp
     }
+}
+
+/// Marks the answer of [`Failure::Offline`], which is made deep in a repository where only the
+/// cache key (`pypi/pages/attrs/pypi`) is known, so the server can name the URL asked for.
+#[derive(Debug, Clone, Copy)]
+struct OfflineMiss;
+
+/// `resp` with an offline miss's body naming `asked` (the request's path) instead of saying
+/// "the file asked for"; any other response unchanged.
+pub fn name_offline_miss(mut resp: Response, asked: &str) -> Response {
+    if resp.extensions().get::<OfflineMiss>().is_none() {
+        return resp;
+    }
+    let body = format!("repox is offline and {asked} is not cached\n");
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    *resp.body_mut() = axum::body::Body::from(body);
+    resp
 }
 
 /// `text` with every URL written `<upstream URL>`: what a client may see of an upstream

@@ -25,6 +25,7 @@ mod flight;
 #[cfg(test)]
 mod fuzz;
 mod hashing;
+pub mod lock;
 mod memo;
 pub mod metrics;
 pub mod negative;

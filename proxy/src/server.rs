@@ -73,6 +73,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// Another server uses the cache directory.
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
     /// `tls_cert` or `tls_key` cannot be used.
     #[error("TLS: cannot use `{}` ([server] {key}): {why}", path.display())]
     Tls {
@@ -200,17 +203,22 @@ pub struct Server {
     tls: Option<TlsAcceptor>,
     max_per_ip: usize,
     header_timeout: Duration,
+    /// Held while the server lives: one server per cache directory.
+    _lock: crate::lock::CacheLock,
 }
 
 impl Server {
-    /// Opens the cache, builds the repositories and binds the listener.
+    /// Binds the listener, then locks and opens the cache and builds the repositories: a
+    /// server that cannot listen leaves no trace in the cache directory, and a second server on
+    /// one cache directory is refused.
     pub async fn bind(config: Config) -> Result<Server, StartError> {
         let tls = tls_acceptor(&config.server)?;
-        let app = App::new(&config)?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let lock = crate::lock::CacheLock::acquire(&store::cache_dir(&config))?;
+        let app = App::new(&config)?;
         if let Ok(bound) = listener.local_addr() {
             app.auth.listening_on(bound);
         }
@@ -235,6 +243,7 @@ impl Server {
             tls,
             max_per_ip: config.server.max_connections_per_ip.max(1),
             header_timeout: config.server.header_read_timeout,
+            _lock: lock,
         })
     }
 
@@ -499,13 +508,14 @@ async fn serve_path(
         );
     }
     let (method, headers, uri) = (&parts.method, &parts.headers, &parts.uri);
-    match repo.config.kind {
+    let resp = match repo.config.kind {
         Kind::Maven => maven::handle(repo, method, headers, path).await,
         Kind::Pypi => pypi::handle(repo, method, headers, uri, path).await,
         Kind::Conda => conda::handle(repo, method, headers, uri, path).await,
         Kind::Npm => npm::handle(repo, method, headers, uri, path).await,
         Kind::Cargo => cargo::handle(repo, method, headers, uri, path).await,
-    }
+    };
+    crate::error::name_offline_miss(resp, &redact(uri.path()))
 }
 
 async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {

@@ -12,12 +12,17 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let offline = if config.server.offline {
+        "; offline: serving only what is cached, no upstream is asked"
+    } else {
+        ""
+    };
     runtime.block_on(async {
         let server = repox_proxy::Server::bind(config)
             .await
             .context("cannot start the proxy")?;
         tracing::info!(
-            "repox listening on {}://{} (cache: {})",
+            "repox listening on {}://{} (cache: {}{offline})",
             if server.is_tls() { "https" } else { "http" },
             server.local_addr(),
             server.cache_dir().display()

@@ -18,6 +18,13 @@ use super::{Client, Scope};
 
 const MANIFEST: &str = "manifest.json";
 
+/// The base URLs `repox configure` pointed clients at, one a line, newest last: `--status`
+/// recognises them without `--url` repeated.
+const SERVERS: &str = "servers.txt";
+
+/// How many base URLs [`SERVERS`] keeps.
+const SERVERS_KEPT: usize = 16;
+
 /// One file of an entry: its path and contents before and after the change.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -174,6 +181,28 @@ impl History {
         Ok(())
     }
 
+    /// Remembers `base` as a server clients were pointed at.
+    pub fn remember_server(&self, base: &url::Url) -> anyhow::Result<()> {
+        let mut servers = self.servers();
+        servers.retain(|s| s != base);
+        servers.push(base.clone());
+        let skip = servers.len().saturating_sub(SERVERS_KEPT);
+        let text: String = servers.iter().skip(skip).map(|s| format!("{s}\n")).collect();
+        fs_err::create_dir_all(&self.root)?;
+        files::restrict(&self.root)?;
+        files::write_atomic(&self.root.join(SERVERS), text.as_bytes(), false)
+    }
+
+    /// The servers remembered by [`History::remember_server`]; unreadable lines are skipped.
+    pub fn servers(&self) -> Vec<url::Url> {
+        let Ok(Some(text)) = files::read(&self.root.join(SERVERS)) else {
+            return Vec::new();
+        };
+        text.lines()
+            .filter_map(|line| url::Url::parse(line.trim()).ok())
+            .collect()
+    }
+
     fn numbers(&self, client: Client) -> anyhow::Result<Vec<u64>> {
         let dir = self.client_dir(client);
         let read = match fs_err::read_dir(&dir) {
@@ -204,6 +233,21 @@ mod tests {
     fn history(dir: &Path) -> History {
         let env = Env::fake(dir, dir, Os::Linux, &[]);
         History::new(&env)
+    }
+
+    #[test]
+    fn servers_are_remembered_once_each_newest_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = history(dir.path());
+        assert!(h.servers().is_empty());
+        let a = url::Url::parse("http://repox.lan:8078/").unwrap();
+        let b = url::Url::parse("https://repox.example/").unwrap();
+        h.remember_server(&a).unwrap();
+        h.remember_server(&b).unwrap();
+        h.remember_server(&a).unwrap();
+        assert_eq!(h.servers(), vec![b, a]);
+        // Undo records are directories per client: the file is none of them.
+        assert_eq!(h.depth(Client::Pip).unwrap(), 0);
     }
 
     #[test]

@@ -162,8 +162,15 @@ pub fn run(global: &GlobalArgs, args: &ConfigureArgs) -> anyhow::Result<ExitCode
     let history = History::new(&env);
 
     if args.status {
+        let mut target = target(global, args, &env, false)?;
+        // What `configure --url URL` wrote is repox too, without `--url` repeated.
+        if args.url.is_none() {
+            for base in history.servers() {
+                target.also_serves(base);
+            }
+        }
         let ctx = Context {
-            target: target(global, args, &env, false)?,
+            target,
             env,
             scope: args.scope,
         };
@@ -192,7 +199,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigureArgs) -> anyhow::Result<ExitCode
         println!("no client chosen, nothing to do");
         return Ok(ExitCode::SUCCESS);
     }
-    let mode = Mode::from_flags(args.dry_run, args.yes)?;
+    let mode = Mode::from_flags(args.dry_run, args.yes, args.undo)?;
     if args.undo {
         return undo::run(&env, &history, &clients, mode);
     }
@@ -234,6 +241,9 @@ pub fn run(global: &GlobalArgs, args: &ConfigureArgs) -> anyhow::Result<ExitCode
         let write = plan::confirm(&ctx.env, plan, mode)?;
         if write {
             plan::write(&ctx.env, Some(&history), plan)?;
+            if let Err(e) = history.remember_server(ctx.target.base()) {
+                tracing::warn!("cannot remember the server for `configure --status`: {e:#}");
+            }
             written.extend(plan.changed().map(|e| e.path.clone()));
             println!(
                 "{}: to put the files back: repox configure --undo {}",

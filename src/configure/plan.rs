@@ -119,7 +119,8 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn from_flags(dry_run: bool, yes: bool) -> anyhow::Result<Mode> {
+    /// The mode `--dry-run` and `--yes` ask for; `undo` for `--undo`, which has no dry run.
+    pub fn from_flags(dry_run: bool, yes: bool, undo: bool) -> anyhow::Result<Mode> {
         if dry_run {
             Ok(Mode::DryRun)
         } else if yes {
@@ -127,10 +128,14 @@ impl Mode {
         } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
             Ok(Mode::Ask)
         } else {
+            let hint = if undo {
+                "pass --yes to put the files back without asking"
+            } else {
+                "pass --yes to write without asking, or --dry-run to only see the diff"
+            };
             Err(Hinted {
                 message: "no terminal to confirm the change on".to_owned(),
-                hint: "pass --yes to write without asking, or --dry-run to only see the diff"
-                    .to_owned(),
+                hint: hint.to_owned(),
             }
             .into())
         }

@@ -174,6 +174,8 @@ pub struct Target {
     pub maven_mirror_of: &'static str,
     /// Maven and Ivy repositories repox proxies at `/maven/` (coursier mirrors them all).
     pub maven_upstreams: Vec<String>,
+    /// Other base URLs that count as this repox for `--status` (those `configure` wrote).
+    also: Vec<Url>,
 }
 
 /// The public repositories behind `/maven/` in the embedded default configuration, used when
@@ -219,7 +221,20 @@ impl Target {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            also: Vec::new(),
         })
+    }
+
+    /// The base URL, ending in `/`.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// Counts URLs under `base` as this repox too (see [`Target::serves`]).
+    pub fn also_serves(&mut self, base: Url) {
+        if base != self.base && !self.also.contains(&base) {
+            self.also.push(base);
+        }
     }
 
     /// `base` + `path` (a relative path such as `pypi/simple/`).
@@ -290,7 +305,7 @@ impl Target {
     }
 
     /// Whether `url` points into this repox server (ignoring credentials, case of the host and
-    /// a `sparse+` prefix).
+    /// a `sparse+` prefix), or into one of the bases added by [`Target::also_serves`].
     pub fn serves(&self, url: &str) -> bool {
         let url = url.trim().trim_start_matches("sparse+");
         let Ok(mut parsed) = Url::parse(url) else {
@@ -298,10 +313,13 @@ impl Target {
         };
         let _ = parsed.set_username("");
         let _ = parsed.set_password(None);
-        parsed.scheme() == self.base.scheme()
-            && parsed.host_str() == self.base.host_str()
-            && parsed.port_or_known_default() == self.base.port_or_known_default()
-            && format!("{}/", parsed.path().trim_end_matches('/')).starts_with(self.base.path())
+        let path = format!("{}/", parsed.path().trim_end_matches('/'));
+        std::iter::once(&self.base).chain(&self.also).any(|base| {
+            parsed.scheme() == base.scheme()
+                && parsed.host_str() == base.host_str()
+                && parsed.port_or_known_default() == base.port_or_known_default()
+                && path.starts_with(base.path())
+        })
     }
 }
 

@@ -171,18 +171,24 @@ pub struct Bars {
     started: Instant,
 }
 
+/// The overall line before the first request: no bar, which would be drawn full at `0/0`.
+const PLANNING: &str = "{spinner:.green} [{elapsed_precise}] {msg}";
+/// The overall line once files are being fetched.
+const FETCHING: &str =
+    "{spinner:.green} [{elapsed_precise}] [{bar:30.cyan/blue}] {pos}/{len} files {msg} (eta {eta})";
+
 impl Bars {
     pub fn new() -> Bars {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let bars = Bars::to(ProgressDrawTarget::stderr_with_hz(10));
+        bars.overall.enable_steady_tick(Duration::from_millis(120));
+        bars
+    }
+
+    /// Bars drawn on `target`, without the steady tick.
+    fn to(target: ProgressDrawTarget) -> Bars {
+        let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(
-            ProgressStyle::with_template(
-                "{spinner:.green} [{elapsed_precise}] [{bar:30.cyan/blue}] {pos}/{len} files {msg} (eta {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        overall.enable_steady_tick(Duration::from_millis(120));
+        overall.set_style(ProgressStyle::with_template(PLANNING).expect("valid template"));
         Bars {
             multi,
             overall,
@@ -224,6 +230,13 @@ impl Progress for Bars {
         self.overall.set_message(message.to_owned());
     }
     fn started(&self, id: u64, fetch: &Fetch) {
+        if self.overall.length() == Some(0) {
+            self.overall.set_style(
+                ProgressStyle::with_template(FETCHING)
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+        }
         self.overall.inc_length(1);
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(
@@ -410,12 +423,11 @@ impl Summary {
                 .collect();
             let cached = packages.iter().filter(|p| p.cached == Some(true)).count();
             out.push_str(&format!(
-                "would fetch {} package files ({} already cached) and {} index files; read {} \
-                 index files to plan\n",
-                packages.len(),
+                "would fetch {} ({} already cached) and {}; read {} to plan\n",
+                count(packages.len(), "package file"),
                 cached,
-                self.would_fetch.len() - packages.len(),
-                self.fetched.len() + self.cached.len()
+                count(self.would_fetch.len() - packages.len(), "index file"),
+                count(self.fetched.len() + self.cached.len(), "index file"),
             ));
             for p in &self.would_fetch {
                 let size = p
@@ -431,23 +443,24 @@ impl Summary {
             }
         } else {
             out.push_str(&format!(
-                "fetched {} files ({} packages, {}), already cached {} ({} packages, {}), \
-                 skipped {}, failed {} in {:.1}s\n",
-                self.fetched.len(),
-                packages(&self.fetched),
+                "fetched {} ({}, {}), already cached {} ({}, {}), skipped {}, failed {} in \
+                 {:.1}s\n",
+                count(self.fetched.len(), "file"),
+                count(packages(&self.fetched), "package"),
                 bytes(&self.fetched),
                 self.cached.len(),
-                packages(&self.cached),
+                count(packages(&self.cached), "package"),
                 bytes(&self.cached),
                 self.skipped.len(),
                 self.failed.len(),
                 self.seconds
             ));
             if !self.absent.is_empty() {
-                out.push_str(&format!(
-                    "{} optional index files are on no upstream (-v lists them)\n",
-                    self.absent.len()
-                ));
+                let (n, verb) = match self.absent.len() {
+                    1 => ("1 optional index file".to_owned(), "is"),
+                    n => (format!("{n} optional index files"), "are"),
+                };
+                out.push_str(&format!("{n} {verb} on no upstream (-v lists them)\n"));
             }
             if verbose {
                 for r in &self.fetched {
@@ -484,6 +497,15 @@ impl Summary {
             }
         }
         out
+    }
+}
+
+/// `n` and `noun`, with an `s` unless `n` is 1: "1 package", "2 packages".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -537,10 +559,78 @@ mod tests {
         let text = summary.render(false);
         assert_eq!(
             text,
-            "fetched 1 files (1 packages, 2.00 KiB), already cached 1 (1 packages, 2.00 KiB), \
+            "fetched 1 file (1 package, 2.00 KiB), already cached 1 (1 package, 2.00 KiB), \
              skipped 1, failed 2 in 1.0s\n\
              skipped:\n  r.txt:3: -e ./lib: local source\n\
              failed:\n  r.txt:4: x y z: not a requirement\n  c.whl: 404\n"
         );
+    }
+
+    /// What an indicatif draw target shows: every line written, in order.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _n: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _n: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _n: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _n: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            if !s.is_empty() {
+                self.0.lock().unwrap().push(s.to_owned());
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_overall_bar_is_not_drawn_full_before_the_first_file() {
+        let screen = Screen::default();
+        let bars = Bars::to(ProgressDrawTarget::term_like(Box::new(screen.clone())));
+        bars.phase("resolving 3 requirements");
+        let before = screen.0.lock().unwrap().join("\n");
+        assert!(before.contains("resolving 3 requirements"), "{before}");
+        assert!(!before.contains("0/0") && !before.contains("=="), "{before}");
+        let fetch = Fetch {
+            url: url::Url::parse("http://r/a-1.0.whl").unwrap(),
+            accept: None,
+            expect: Vec::new(),
+            label: "a-1.0.whl".into(),
+            role: Role::Package,
+            origin: None,
+            keep_body: false,
+            optional: false,
+        };
+        bars.started(1, &fetch);
+        bars.overall.tick();
+        let after = screen.0.lock().unwrap().join("\n");
+        assert!(after.contains("0/1 files"), "{after}");
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(1, "package"), "1 package");
+        assert_eq!(count(0, "package"), "0 packages");
+        assert_eq!(count(2, "index file"), "2 index files");
     }
 }

@@ -456,6 +456,46 @@ fn status_names_files_and_variables_that_bypass_repox() {
 }
 
 #[test]
+fn status_recognises_the_url_configure_wrote_without_it_repeated() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["npm", "pip", "--yes", "--url", "http://repox.lan:8078/"]);
+    let stdout = sandbox.ok(&["--status", "npm", "pip"]);
+    for client in ["npm", "pip"] {
+        let section = stdout
+            .split("\n\n")
+            .find(|s| s.starts_with(&format!("{client}:")))
+            .unwrap();
+        assert!(
+            section.starts_with(&format!("{client}: via repox: http://repox.lan:8078/")),
+            "{section}"
+        );
+    }
+    // A URL nobody configured is still not repox.
+    std::fs::write(
+        sandbox.work.join(".npmrc"),
+        "registry=http://repox.lan:9999/npm/\n",
+    )
+    .unwrap();
+    std::fs::write(sandbox.work.join("package.json"), "{}").unwrap();
+    let stdout = sandbox.ok(&["--status", "npm"]);
+    assert!(stdout.starts_with("npm: NOT via repox"), "{stdout}");
+}
+
+#[test]
+fn undo_without_a_terminal_hints_at_yes_only() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["pip", "--yes"]);
+    let out = sandbox.repox(&["--undo", "pip"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("hint: pass --yes"), "{stderr}");
+    // `--undo` refuses `--dry-run`: the hint must not offer it.
+    assert!(!stderr.contains("--dry-run"), "{stderr}");
+    let out = sandbox.repox(&["pip"]);
+    assert!(text(&out.stderr).contains("--dry-run"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn project_scope_edits_the_project_file() {
     let sandbox = Sandbox::new();
     std::fs::write(sandbox.work.join("package.json"), "{}").unwrap();

@@ -117,7 +117,7 @@ async fn current(repo: &Arc<Repository>, res: &Resource) -> Result<(Entry, Outco
     let (cached, fresh) = lookup().await?;
     match cached {
         Some(entry) if fresh || repo.services.offline => return Ok((entry, Outcome::Hit)),
-        None if repo.services.offline => return Err(Failure::Offline(res.key.clone())),
+        None if repo.services.offline => return Err(Failure::Offline),
         _ => {}
     }
     repo.coalesce(&format!("maven-metadata/{}", res.key), async {

@@ -269,7 +269,7 @@ impl Repository {
                 tagged(resp, Outcome::Hit, upstream)
             }
             (_, None) if offline => {
-                let resp = Failure::Offline(res.key).into_response();
+                let resp = Failure::Offline.into_response();
                 tagged(resp, Outcome::Miss, None)
             }
             (_, None) if method == Method::HEAD => match self.head_from_fill(&res) {
@@ -304,7 +304,7 @@ impl Repository {
                 }
             }
             (_, Some(entry)) => Ok((entry, Outcome::Hit)),
-            (_, None) if offline => Err(Failure::Offline(res.key.clone())),
+            (_, None) if offline => Err(Failure::Offline),
             (_, None) => match Self::outcome(self.start_fill(res.clone(), None)).await? {
                 Done::Stored(entry) => Ok((entry, Outcome::Miss)),
                 Done::NotModified => Err(Failure::Internal("unexpected revalidation".into())),

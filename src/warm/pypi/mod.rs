@@ -230,8 +230,8 @@ pub async fn warm(
         .map(|r| (r.requirement.name.clone(), r.origin.clone()))
         .collect();
     progress.phase(&format!(
-        "resolving {} requirements for {}",
-        requirements.len(),
+        "resolving {} for {}",
+        crate::warm::report::count(requirements.len(), "requirement"),
         environments
             .iter()
             .map(Environment::short)
