@@ -37,7 +37,6 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             [CompletionResult]::new('user', 'user', [CompletionResultType]::ParameterValue, 'Manage the users who may log in to a shared repox')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Create, list and revoke users'' access tokens')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Show, list, remove and evict cache entries')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write shell completions and man pages (for maintainers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -378,17 +377,6 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
         'repox;cache;help;help' {
             break
         }
-        'repox;generate' {
-            [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Directory that receives `completions/` and `man/`')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ~/.config/repox/repox.toml when it exists]')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            break
-        }
         'repox;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the caching proxy')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Show or write the repox configuration')
@@ -397,7 +385,6 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             [CompletionResult]::new('user', 'user', [CompletionResultType]::ParameterValue, 'Manage the users who may log in to a shared repox')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Create, list and revoke users'' access tokens')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Show, list, remove and evict cache entries')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write shell completions and man pages (for maintainers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -472,9 +459,6 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             break
         }
         'repox;help;cache;gc' {
-            break
-        }
-        'repox;help;generate' {
             break
         }
         'repox;help;help' {

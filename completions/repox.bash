@@ -25,9 +25,6 @@ _repox() {
             repox,configure)
                 cmd="repox__subcmd__configure"
                 ;;
-            repox,generate)
-                cmd="repox__subcmd__generate"
-                ;;
             repox,help)
                 cmd="repox__subcmd__help"
                 ;;
@@ -99,9 +96,6 @@ _repox() {
                 ;;
             repox__subcmd__help,configure)
                 cmd="repox__subcmd__help__subcmd__configure"
-                ;;
-            repox__subcmd__help,generate)
-                cmd="repox__subcmd__help__subcmd__generate"
                 ;;
             repox__subcmd__help,help)
                 cmd="repox__subcmd__help__subcmd__help"
@@ -218,7 +212,7 @@ _repox() {
 
     case "${cmd}" in
         repox)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config configure warm user token cache generate help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config configure warm user token cache help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,30 +579,8 @@ _repox() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        repox__subcmd__generate)
-            opts="-v -q -h --out-dir --config --verbose --quiet --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --out-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         repox__subcmd__help)
-            opts="serve config configure warm user token cache generate help"
+            opts="serve config configure warm user token cache help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -734,20 +706,6 @@ _repox() {
             return 0
             ;;
         repox__subcmd__help__subcmd__configure)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        repox__subcmd__help__subcmd__generate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -34,7 +34,6 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand user 'Manage the users who may log in to a shared repox'
             cand token 'Create, list and revoke users'' access tokens'
             cand cache 'Show, list, remove and evict cache entries'
-            cand generate 'Write shell completions and man pages (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;serve'= {
@@ -333,16 +332,6 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;cache;help;help'= {
         }
-        &'repox;generate'= {
-            cand --out-dir 'Directory that receives `completions/` and `man/`'
-            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
-            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand -q 'Only errors'
-            cand --quiet 'Only errors'
-            cand -h 'Print help'
-            cand --help 'Print help'
-        }
         &'repox;help'= {
             cand serve 'Run the caching proxy'
             cand config 'Show or write the repox configuration'
@@ -351,7 +340,6 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand user 'Manage the users who may log in to a shared repox'
             cand token 'Create, list and revoke users'' access tokens'
             cand cache 'Show, list, remove and evict cache entries'
-            cand generate 'Write shell completions and man pages (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;help;serve'= {
@@ -406,8 +394,6 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;help;cache;rm'= {
         }
         &'repox;help;cache;gc'= {
-        }
-        &'repox;help;generate'= {
         }
         &'repox;help;help'= {
         }

@@ -18,6 +18,66 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the command line and environment, exiting with clap's message on bad input; a bad
+    /// value read from an environment variable (`REPOX_LISTEN=garbage`) is blamed on the
+    /// variable, not on the flag the user never typed.
+    pub fn parse_blaming_env() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut cmd = Cli::command();
+        let parsed = cmd
+            .try_get_matches_from_mut(std::env::args_os())
+            .and_then(|m| Cli::from_arg_matches(&m));
+        match parsed {
+            Ok(cli) => cli,
+            Err(err) => match blame_env(&cmd, &err) {
+                Some(message) => {
+                    eprintln!("error: {message}");
+                    std::process::exit(2);
+                }
+                None => err.format(&mut cmd).exit(),
+            },
+        }
+    }
+}
+
+/// When `err` is a bad value that came from an environment variable rather than the command
+/// line, the message naming the variable.
+fn blame_env(cmd: &clap::Command, err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let Some(ContextValue::String(value)) = err.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    let long = arg.split([' ', '=']).next()?.strip_prefix("--")?;
+    let (var, flag) = env_of(cmd, long)?;
+    let typed = std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
+    if typed || std::env::var(&var).ok().as_deref() != Some(value.as_str()) {
+        return None;
+    }
+    let why = std::error::Error::source(err)
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    Some(format!(
+        "invalid value '{value}' in the environment variable {var} (read as --{flag}){why}\n\n\
+         hint: fix or unset {var}"
+    ))
+}
+
+/// The environment variable and long flag of the argument `--long`, searched in every
+/// subcommand.
+fn env_of(cmd: &clap::Command, long: &str) -> Option<(String, String)> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long) && a.get_env().is_some())
+        .and_then(|a| Some((a.get_env()?.to_str()?.to_owned(), long.to_owned())))
+        .or_else(|| cmd.get_subcommands().find_map(|sub| env_of(sub, long)))
+}
+
 /// Flags shared by every subcommand.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {

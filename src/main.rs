@@ -12,10 +12,8 @@ mod warm;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_blaming_env();
     let log = logging::init(cli.global.verbose, cli.global.quiet);
     let result = commands::run(cli);
     drop(log);

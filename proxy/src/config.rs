@@ -421,10 +421,21 @@ fn base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
 /// limits of `Instant` and `SystemTime` that adding it to "now" cannot overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// What every duration error ends with.
+const DURATION_SHAPE: &str =
+    "a duration is a number with a unit (s, m, h, d), e.g. \"30s\", \"5m\" or \"1h 30m\"";
+
 /// Parses "90s", "5m", "1h 30m" (at most [`MAX_DURATION`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| {
-        format!("invalid duration `{s}` ({e}); write e.g. \"30s\", \"5m\" or \"1h\"")
+    let d = humantime::parse_duration(s).map_err(|e| match e {
+        // humantime's own words ("expected number at 0") say where, not what.
+        humantime::DurationError::UnknownUnit { unit, .. } => {
+            format!("invalid duration `{s}`: unknown unit `{unit}`; {DURATION_SHAPE}")
+        }
+        humantime::DurationError::NumberOverflow => {
+            format!("duration `{s}` is too long; at most 100 years (\"100y\") is accepted")
+        }
+        _ => format!("invalid duration `{s}`: {DURATION_SHAPE}"),
     })?;
     if d > MAX_DURATION {
         return Err(format!(
@@ -458,7 +469,35 @@ mod duration {
         s.serialize_str(&format_duration(d))
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+        d.deserialize_any(Text)
+    }
+
+    /// A duration is a string; a bare number is refused with what to write instead.
+    struct Text;
+
+    impl serde::de::Visitor<'_> for Text {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a duration such as \"5m\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+            parse_duration(v).map_err(E::custom)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+            Err(E::custom(format!(
+                "`{v}` has no unit; write a duration such as \"{v}m\" or \"{v}s\" (in quotes)"
+            )))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+            Err(E::custom(format!(
+                "`{v}` has no unit; write a duration such as \"{v}m\" or \"{v}s\" (in quotes)"
+            )))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
+            Err(E::custom(format!(
+                "`{v}` has no unit; write a duration such as \"5m\" (in quotes)"
+            )))
+        }
     }
 }
 
@@ -833,6 +872,32 @@ mod tests {
             err.starts_with("r.toml:3: `negative_ttl`: invalid duration"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn durations_without_quotes_or_units_say_what_a_duration_looks_like() {
+        let parse = |value: &str| {
+            let text = format!("[repositories.m]\nkind = \"maven\"\nmetadata_ttl = {value}\n");
+            Config::parse(&text, Path::new("r.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let err = parse("5");
+        assert!(
+            err.starts_with("r.toml:3: `metadata_ttl`: `5` has no unit; write a duration such as \"5m\""),
+            "{err}"
+        );
+        assert!(!err.contains("expected a string"), "{err}");
+        let err = parse("\"soon\"");
+        assert!(
+            err.contains("invalid duration `soon`: a duration is a number with a unit"),
+            "{err}"
+        );
+        assert!(!err.contains(" at 0"), "{err}");
+        let err = parse("\"5 parsecs\"");
+        assert!(err.contains("unknown unit `parsecs`"), "{err}");
+        let err = parse("true");
+        assert!(err.contains("a duration such as \"5m\""), "{err}");
     }
 
     #[test]

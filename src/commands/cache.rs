@@ -72,7 +72,7 @@ async fn index_once(index: &Arc<Index>) -> anyhow::Result<()> {
     }
     eprintln!("Indexing the cache (once; later commands and starts read the index)…");
     let index = index.clone();
-    tokio::task::spawn_blocking(move || walk::walk_once(&index, &root)).await??;
+    tokio::task::spawn_blocking(move || walk::walk_once(&index, &root, &|| false)).await??;
     Ok(())
 }
 

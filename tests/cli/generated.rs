@@ -70,3 +70,41 @@ fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     }
     found
 }
+
+#[test]
+fn man_pages_link_only_pages_that_exist_and_show_values_and_variables() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let man = files(root);
+    let pages: Vec<String> = man
+        .keys()
+        .filter_map(|p| p.strip_prefix("man").ok()?.to_str().map(str::to_owned))
+        .collect();
+    for (path, bytes) in man.iter().filter(|(p, _)| p.starts_with("man")) {
+        let text = String::from_utf8_lossy(bytes);
+        // Every `repox\-x(1)` reference names a page that is there.
+        for (i, _) in text.match_indices("(1)") {
+            let start = text[..i].rfind(char::is_whitespace).map_or(0, |s| s + 1);
+            let page = format!("{}.1", text[start..i].replace("\\-", "-"));
+            assert!(
+                pages.contains(&page),
+                "{} links {page}, which does not exist",
+                path.display()
+            );
+        }
+    }
+    let serve = String::from_utf8_lossy(&man[Path::new("man/repox-serve.1")]).into_owned();
+    let synopsis = serve.lines().skip_while(|l| *l != ".SH SYNOPSIS").nth(1).unwrap();
+    assert!(
+        synopsis.contains("[\\-\\-listen <ADDR>]") && synopsis.contains("[\\-\\-cache\\-dir <DIR>]"),
+        "{synopsis}"
+    );
+    for var in ["REPOX_LISTEN", "REPOX_CACHE_DIR", "REPOX_OFFLINE", "REPOX_CONFIG"] {
+        assert!(serve.contains(&format!("\\fB{var}\\fR")), "{var} not in repox-serve.1");
+    }
+    let bash = String::from_utf8_lossy(&man[Path::new("completions/repox.bash")]).into_owned();
+    assert!(
+        !bash.contains("generate"),
+        "bash completion offers the hidden `generate`"
+    );
+    assert!(bash.contains(" serve "), "{bash}");
+}

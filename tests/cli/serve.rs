@@ -240,3 +240,136 @@ fn bad_config_names_file_line_and_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(":3: unknown field `colour`"), "{err}");
 }
+
+/// Sends SIGTERM to `child` and returns its stderr once it has exited successfully.
+fn stop(mut child: Child) -> String {
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "repox did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    log
+}
+
+#[test]
+fn the_start_up_line_says_when_the_server_is_offline() {
+    let home = tempfile::tempdir().unwrap();
+    for offline in [false, true] {
+        let port = free_port();
+        let mut cmd = repox(home.path());
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        if offline {
+            cmd.arg("--offline");
+        }
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        wait_healthy(port, &mut child);
+        let log = stop(child);
+        let line = log.lines().find(|l| l.contains("listening on")).unwrap();
+        assert_eq!(line.contains("offline"), offline, "{line}");
+    }
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let home = tempfile::tempdir().unwrap();
+    let out = repox(home.path())
+        .args(["serve"])
+        .env("REPOX_LISTEN", "garbage")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(
+            "error: invalid value 'garbage' in the environment variable REPOX_LISTEN (read as --listen)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: fix or unset REPOX_LISTEN"), "{err}");
+    // Typed on the command line, the flag is to blame, as clap says.
+    let out = repox(home.path())
+        .args(["serve", "--listen", "garbage"])
+        .env("REPOX_LISTEN", "garbage")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("REPOX_LISTEN"), "{err}");
+    assert!(err.contains("--listen"), "{err}");
+}
+
+#[test]
+fn a_server_that_cannot_listen_leaves_no_cache_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let cache = home.path().join("cache");
+    let out = repox(home.path())
+        .args(["serve", "--listen", &addr, "--cache-dir"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(!cache.exists(), "the cache directory was created");
+}
+
+#[test]
+fn a_second_server_on_one_cache_directory_is_refused_naming_the_holder() {
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("cache");
+    let port = free_port();
+    let mut first = repox(home.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--cache-dir"])
+        .arg(&cache)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_healthy(port, &mut first);
+    let out = repox(home.path())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--cache-dir",
+        ])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first_line = err.lines().next().unwrap();
+    assert!(first_line.starts_with("error: "), "{err}");
+    assert!(
+        first_line.contains(&format!("`{}`", cache.display()))
+            && first_line.contains(&format!("PID {}", first.id())),
+        "{err}"
+    );
+    // The first server is unharmed, and once it is gone the directory is free again.
+    stop(first);
+    let port = free_port();
+    let mut again = repox(home.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--cache-dir"])
+        .arg(&cache)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_healthy(port, &mut again);
+    stop(again);
+}

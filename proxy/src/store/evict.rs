@@ -146,16 +146,24 @@ async fn remove(store: &dyn Store, index: &Index, e: &Indexed, dry_run: bool) {
 
 /// The server's background care of the index: the one-time walk of an unindexed cache
 /// (`walk.rs`), totals re-read every second, accesses written every minute, eviction when over
-/// `max_size`, `unused_for` hourly. Ends when the store is dropped.
-pub fn upkeep(store: Weak<dyn Store>, index: &Arc<Index>, limits: StorageConfig) {
-    if let Some(root) = index.files().map(Path::to_owned) {
+/// `max_size`, `unused_for` hourly. Ends when the store is dropped, the walk too: a stopping
+/// runtime waits for its blocking threads, and a server must stop at once. Returns the walk's
+/// task, if a walk was started.
+pub fn upkeep(
+    store: Weak<dyn Store>,
+    index: &Arc<Index>,
+    limits: StorageConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let walk = index.files().map(Path::to_owned).map(|root| {
         let walker = index.clone();
+        let gone = store.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = super::walk::walk_once(&walker, &root) {
+            let stop = || gone.strong_count() == 0;
+            if let Err(e) = super::walk::walk_once(&walker, &root, &stop) {
                 tracing::warn!("cannot index the cache directory: {e}");
             }
-        });
-    }
+        })
+    });
     let weak_index = Arc::downgrade(index);
     tokio::spawn(async move {
         let mut tick: u64 = 0;
@@ -192,6 +200,7 @@ pub fn upkeep(store: Weak<dyn Store>, index: &Arc<Index>, limits: StorageConfig)
             }
         }
     });
+    walk
 }
 
 fn log(r: Result<(), IndexError>) {
@@ -218,6 +227,25 @@ mod tests {
             ..Default::default()
         };
         miss.finish(meta).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_walk_of_an_unindexed_cache_stops_with_its_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        put(&store, dir.path(), "m/a/b.jar", 10, Verification::Sha1).await;
+        drop(store);
+        // As if written by an older version: no index, so the server walks the directory.
+        std::fs::remove_file(dir.path().join(crate::store::index::FILE_NAME)).unwrap();
+        let store: Arc<dyn Store> = Arc::new(FsStore::open(dir.path()).unwrap());
+        let index = store.index().unwrap().clone();
+        let weak = Arc::downgrade(&store);
+        // The server stopped before the walk began: nothing may keep its runtime waiting.
+        drop(store);
+        let walk = upkeep(weak, &index, StorageConfig::default()).unwrap();
+        walk.await.unwrap();
+        assert!(index.state(super::super::walk::WALKED).unwrap().is_none());
+        assert_eq!(index.entries(), 0);
     }
 
     fn disk_bytes(root: &Path) -> u64 {

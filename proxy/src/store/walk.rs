@@ -1,7 +1,9 @@
 //! The one-time walk that indexes a cache directory written by a repox version without the
 //! entry index (`index.rs`). It runs in the background after start-up, inserts what it finds
 //! in batches (entries the server committed or removed meanwhile keep their newer records) and
-//! marks the index `walked` when done, so later starts never walk again.
+//! marks the index `walked` when done, so later starts never walk again. A walk is stopped
+//! between directories when its server stops (a large cache takes seconds to walk, and a
+//! stopping process waits for its blocking threads); the next start walks again.
 
 use std::path::{Component, Path};
 use std::time::UNIX_EPOCH;
@@ -39,8 +41,9 @@ pub fn key_of(root: &Path, file: &Path) -> Option<String> {
 }
 
 /// Indexes every entry under `root` unless a walk already finished. Returns how many entries
-/// were found (0 when no walk was needed).
-pub fn walk_once(index: &Index, root: &Path) -> Result<u64, IndexError> {
+/// were found (0 when no walk was needed). `stop` is asked before each directory; when it says
+/// yes the walk ends there, unfinished, keeping what it inserted.
+pub fn walk_once(index: &Index, root: &Path, stop: &dyn Fn() -> bool) -> Result<u64, IndexError> {
     if index.state(WALKED)?.is_some() {
         return Ok(0);
     }
@@ -49,6 +52,12 @@ pub fn walk_once(index: &Index, root: &Path) -> Result<u64, IndexError> {
     let mut batch = Vec::with_capacity(BATCH);
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
+        if stop() {
+            found += batch.len() as u64;
+            index.insert_found(&batch)?;
+            tracing::debug!(entries = found, "cache indexing stopped; the next start resumes it");
+            return Ok(found);
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -141,7 +150,7 @@ mod tests {
         let index = Index::open(dir.path()).unwrap();
         assert_eq!(index.bytes(), 0);
         let root = dir.path().join("data-v1");
-        assert_eq!(walk_once(&index, &root).unwrap(), 3);
+        assert_eq!(walk_once(&index, &root, &|| false).unwrap(), 3);
         assert_eq!((index.entries(), index.bytes()), (3, on_disk));
         let listed = index.list("m/", None, 10).unwrap();
         let kinds: Vec<(&str, bool)> = listed.iter().map(|e| (e.key.as_str(), e.mutable)).collect();
@@ -149,6 +158,24 @@ mod tests {
             kinds,
             [("m/.meta/x", false), ("m/a/", true), ("m/a/b.jar", false)]
         );
-        assert_eq!(walk_once(&index, &root).unwrap(), 0, "never twice");
+        assert_eq!(walk_once(&index, &root, &|| false).unwrap(), 0, "never twice");
+    }
+
+    #[test]
+    fn a_stopped_walk_is_not_marked_done_and_runs_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        let root = dir.path().join("data-v1");
+        std::fs::create_dir_all(root.join("m/a")).unwrap();
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let stop_at_once = || {
+            asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            true
+        };
+        assert_eq!(walk_once(&index, &root, &stop_at_once).unwrap(), 0);
+        assert_eq!(asked.into_inner(), 1, "stopped before the first directory");
+        assert!(index.state(WALKED).unwrap().is_none());
+        walk_once(&index, &root, &|| false).unwrap();
+        assert!(index.state(WALKED).unwrap().is_some());
     }
 }
