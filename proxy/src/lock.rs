@@ -77,9 +77,15 @@ impl CacheLock {
             }
             Err(e) => return Err(io(e.into())),
         }
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        // The PID only helps the message of a second server: on a full disk the lock is held
+        // all the same, and repox serves on.
+        let pid = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|_| writeln!(file, "{}", std::process::id()));
+        if let Err(e) = pid {
+            tracing::debug!("cannot write the PID into {}: {e}", path.display());
+        }
         Ok(CacheLock { _file: file })
     }
 }
