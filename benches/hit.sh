@@ -63,7 +63,9 @@ ORIGIN="http://127.0.0.1:${PORTS[0]}"
 NGINX="http://127.0.0.1:${PORTS[1]}"
 PROXY="http://127.0.0.1:${PORTS[2]}"
 
-# ---- nginx: the origin, and the cache in front of it (two instances, so the cache's RSS is its own)
+# ---- nginx: the origin, and the cache in front of it (two instances, so the cache's RSS is its own).
+# No `tcp_nopush`: with `proxy_cache` it delays every response of a keep-alive connection by tens
+# of milliseconds (100 KB hits at one connection ran at 5 MB/s with it, 690 MB/s without).
 nginx_conf() { # nginx_conf NAME SERVER_BLOCK
     mkdir -p "$WORK/$1"
     cat >"$WORK/$1/nginx.conf" <<EOF
@@ -75,7 +77,6 @@ events { worker_connections 4096; }
 http {
     access_log off;
     sendfile on;
-    tcp_nopush on;
     keepalive_requests 1000000;
     default_type application/octet-stream;
     client_body_temp_path $WORK/$1/body;
