@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Memory for derived documents when `[server] memory_budget` is not set.
-pub const DEFAULT_BUDGET: u64 = 128 << 20;
+pub const DEFAULT_BUDGET: u64 = 32 << 20;
 
 /// Every derived document a server keeps, under one byte budget.
 pub struct Memos {

@@ -271,9 +271,9 @@ pub fn tail_stream(
                     (limit, complete || end.is_some_and(|e| e <= available))
                 };
                 if pos < limit {
-                    let len = (limit - pos).min(CHUNK as u64);
-                    let chunk = file.read(pos, len).await?;
-                    return Ok(Some((chunk, (pos + len, rx))));
+                    let chunk = file.read_some(pos, (limit - pos).min(CHUNK as u64)).await?;
+                    let next = pos + chunk.len() as u64;
+                    return Ok(Some((chunk, (next, rx))));
                 }
                 if finished {
                     return Ok(None);

@@ -12,8 +12,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
-/// Chunk size of body streams.
-pub(crate) const CHUNK: usize = 256 * 1024;
+pub(crate) use super::chunks::CHUNK;
 
 /// A body read by byte range, for backends whose bodies are not local files.
 pub trait RangeRead: std::fmt::Debug + Send + Sync + 'static {
@@ -49,6 +48,17 @@ impl Body {
         }
     }
 
+    /// At least one and at most `max` bytes at `offset` (`max` > 0): a file body gives what its
+    /// next read buffer holds (see `chunks.rs`), other bodies exactly `max`.
+    pub async fn read_some(&self, offset: u64, max: u64) -> io::Result<Bytes> {
+        match self {
+            Body::File(f) => {
+                super::chunks::read_chunk(f, offset, max.min(CHUNK as u64) as usize).await
+            }
+            _ => self.read(offset, max).await,
+        }
+    }
+
     /// The bytes `[start, end)` as a stream of chunks of at most 256 KiB.
     pub fn stream(&self, start: u64, end: u64) -> BoxStream<'static, io::Result<Bytes>> {
         if let Body::Bytes(b) = self {
@@ -65,9 +75,9 @@ impl Body {
                 if pos >= end {
                     return Ok(None);
                 }
-                let len = (end - pos).min(CHUNK as u64);
-                let chunk = body.read(pos, len).await?;
-                Ok(Some((chunk, pos + len)))
+                let chunk = body.read_some(pos, (end - pos).min(CHUNK as u64)).await?;
+                let next = pos + chunk.len() as u64;
+                Ok(Some((chunk, next)))
             }
         })
         .boxed()

@@ -20,6 +20,7 @@
 //! (`a/b` and `a/b/c`); ecosystems whose URLs do that choose distinct keys.
 
 mod body;
+mod chunks;
 pub mod evict;
 mod fs;
 pub mod index;
