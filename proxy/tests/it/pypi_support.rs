@@ -241,6 +241,7 @@ pub fn pypi(upstreams: Vec<UpstreamConfig>) -> RepositoryConfig {
         max_file_size: None,
         max_download_time: None,
         min_rate: None,
+        generate_metadata: None,
         upstreams,
     }
 }

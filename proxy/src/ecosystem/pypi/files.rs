@@ -16,7 +16,7 @@ use http::{HeaderMap, Method, StatusCode};
 use url::Url;
 
 use super::link::{self, Link};
-use super::{name, page};
+use super::{metadata, name, page};
 use crate::error::Failure;
 use crate::path::RepoPath;
 use crate::repository::fill::Done;
@@ -60,6 +60,9 @@ pub async fn serve(
                 _ => found.gpg_sig.then_some(Verify::None),
             };
             let Some(check) = check else {
+                if suffix == ".metadata" && metadata::applies(repo, path.file_name()) {
+                    return metadata::serve(repo, method, req, &path, file, &found).await;
+                }
                 return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
             };
             (with_suffix(&file_url, suffix), check)
