@@ -13,6 +13,7 @@ mod hostile;
 mod maven;
 mod npm;
 mod npm_support;
+mod pep658;
 mod pypi;
 mod resilience;
 mod s3;

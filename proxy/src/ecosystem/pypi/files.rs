@@ -60,7 +60,7 @@ pub async fn serve(
                 _ => found.gpg_sig.then_some(Verify::None),
             };
             let Some(check) = check else {
-                if suffix == ".metadata" && metadata::applies(repo, path.file_name()) {
+                if suffix == ".metadata" && metadata::applies(repo, file) {
                     return metadata::serve(repo, method, req, &path, file, &found).await;
                 }
                 return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
