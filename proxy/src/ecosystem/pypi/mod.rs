@@ -27,7 +27,7 @@ mod model;
 mod name;
 mod negotiate;
 mod page;
-mod wheel_zip;
+pub mod wheel_zip;
 
 use std::sync::Arc;
 
