@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod maven;
 mod npm;
+mod npm_derived;
 mod npm_support;
 mod pep658;
 mod pypi;
