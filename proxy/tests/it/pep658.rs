@@ -7,6 +7,7 @@ use std::path::Path;
 
 use http::{Method, StatusCode, header};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::pypi::fixture::{Index, Mode, fixture_dists, have_clients, isolated, pypi};
 use crate::support::{Proxy, client, run};
@@ -115,6 +116,27 @@ async fn metadata_is_announced_for_wheels_and_read_by_ranges() {
     let head = client().head(&url).send().await.unwrap();
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(index.log().len(), before);
+
+    // Pages now announce its sha256.
+    let sha = hex::encode(Sha256::digest(expected(name)));
+    let page = json_page(&proxy, "lib-a").await;
+    let f = page["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["filename"] == name)
+        .unwrap();
+    assert_eq!(f["core-metadata"]["sha256"], sha, "{f}");
+    let html = client()
+        .get(proxy.at("pypi/simple/lib-a/"))
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!("data-core-metadata=\"sha256={sha}\"")), "{html}");
 
     // An sdist gets none.
     let sdist = file_url(&proxy, "lib-a", &page, "lib_a-1.0.tar.gz");
