@@ -269,6 +269,10 @@ pub struct RepositoryConfig {
     /// Slowest average rate (per second, over an upstream's `idle_timeout`) that is not a stall.
     #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     pub min_rate: Option<u64>,
+    /// PyPI: announce PEP 658 metadata for wheels whose upstream page lacks it, and read it
+    /// from the wheel (by range requests) when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_metadata: Option<bool>,
 }
 
 impl RepositoryConfig {
@@ -298,6 +302,11 @@ impl RepositoryConfig {
     /// `max_download_time` with the default (1 h) filled in.
     pub fn max_download_time(&self) -> Duration {
         self.max_download_time.unwrap_or(Duration::from_secs(3600))
+    }
+
+    /// `generate_metadata` with the default (on) filled in.
+    pub fn generate_metadata(&self) -> bool {
+        self.generate_metadata.unwrap_or(true)
     }
 
     /// `min_rate` in bytes per second with the default (1 KiB/s) filled in.

@@ -250,6 +250,45 @@ impl Fetcher {
         }
     }
 
+    /// `GET` of `range` (`bytes=-n` or `bytes=a-b`) of a file: its bytes (at most `max`) and the
+    /// file's length, from a `206` answer. Not reported (the file itself is fetched as usual);
+    /// a server that ignores `Range` is an error, before its body is read.
+    pub async fn range(&self, url: &Url, range: &str, max: u64) -> Result<(Bytes, u64), FetchError> {
+        let _permit = self.inner.permits.acquire().await.expect("open semaphore");
+        let resp = self
+            .inner
+            .http
+            .get(url.clone())
+            .header(reqwest::header::RANGE, range)
+            .send()
+            .await
+            .map_err(|e| FetchError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        if status != reqwest::StatusCode::PARTIAL_CONTENT {
+            return Err(FetchError::Status {
+                status: status.as_u16(),
+                detail: " (expected 206 Partial Content to a range request)".into(),
+            });
+        }
+        let total = resp
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit_once('/'))
+            .and_then(|(_, total)| total.trim().parse::<u64>().ok())
+            .ok_or_else(|| FetchError::Transport("a 206 answer without Content-Range".into()))?;
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| FetchError::Transport(error_chain(&e)))?;
+            if (body.len() + chunk.len()) as u64 > max {
+                return Err(FetchError::Transport("a range answer larger than asked".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((Bytes::from(body), total))
+    }
+
     /// `HEAD`: the size and whether repox has the file, for `--dry-run`. Not reported.
     pub async fn head(&self, url: &Url) -> Result<(Option<u64>, String), FetchError> {
         let _permit = self.inner.permits.acquire().await.expect("open semaphore");

@@ -16,5 +16,6 @@ mod warm_conda;
 mod warm_hashes;
 mod warm_maven;
 mod warm_npm;
+mod warm_pep658;
 mod warm_pypi;
 mod warm_support;

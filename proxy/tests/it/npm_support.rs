@@ -34,6 +34,7 @@ pub fn repo(kind: Kind, upstreams: &[(&str, &Url, i32)]) -> RepositoryConfig {
         max_file_size: None,
         max_download_time: None,
         min_rate: None,
+        generate_metadata: None,
         upstreams: upstreams
             .iter()
             .map(|(name, url, priority)| {

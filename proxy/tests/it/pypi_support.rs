@@ -130,6 +130,8 @@ struct IndexState {
     host: Mutex<FileHost>,
     log: Mutex<Vec<Logged>>,
     down: AtomicBool,
+    /// Ignore `Range` (answer 200 with the whole file), as some mirrors do.
+    no_ranges: AtomicBool,
     corrupt: Mutex<HashSet<String>>,
     origin: Url,
 }
@@ -154,6 +156,7 @@ impl Index {
             host: Mutex::new(FileHost::Own),
             log: Mutex::default(),
             down: AtomicBool::new(false),
+            no_ranges: AtomicBool::new(false),
             corrupt: Mutex::default(),
             origin: origin.clone(),
         });
@@ -175,6 +178,11 @@ impl Index {
     /// Every request is answered 503 while down.
     pub fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Answers range requests with the whole file (`200`) while set.
+    pub fn set_no_ranges(&self, no_ranges: bool) {
+        self.state.no_ranges.store(no_ranges, Ordering::SeqCst);
     }
 
     /// Serves `filename` with one byte changed (its hash no longer matches the page).
@@ -241,6 +249,7 @@ pub fn pypi(upstreams: Vec<UpstreamConfig>) -> RepositoryConfig {
         max_file_size: None,
         max_download_time: None,
         min_rate: None,
+        generate_metadata: None,
         upstreams,
     }
 }
@@ -492,7 +501,8 @@ async fn handle(State(st): State<Arc<IndexState>>, req: Request) -> Response {
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::ACCEPT_RANGES, "bytes")
                 .header(header::LAST_MODIFIED, "Tue, 02 Jan 2024 03:04:05 GMT");
-            let (status, slice) = match range(&headers, body.len()) {
+            let ranged = !st.no_ranges.load(Ordering::SeqCst);
+            let (status, slice) = match range(&headers, body.len()).filter(|_| ranged) {
                 Some((s, e)) => {
                     resp = resp.header(
                         header::CONTENT_RANGE,

@@ -250,6 +250,7 @@ pub fn maven(upstreams: &[(&str, &TestUpstream, i32)]) -> RepositoryConfig {
         max_file_size: None,
         max_download_time: None,
         min_rate: None,
+        generate_metadata: None,
         upstreams: upstreams
             .iter()
             .map(|(name, up, priority)| {

@@ -16,6 +16,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use pep508_rs::pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, PackageName, Requirement};
 use serde::Deserialize;
+use repox_proxy::ecosystem::pypi::wheel_zip::{self, Span};
 use url::Url;
 
 use super::super::dist_filename;
@@ -247,6 +248,36 @@ impl Index {
         future
     }
 
+    /// The core metadata of a wheel whose page offers none, read from the wheel itself by
+    /// range requests to repox (which caches the wheel as it serves them: the warm wants it
+    /// anyway): the zip's end record and central directory, then the `METADATA` member.
+    pub fn wheel_metadata(
+        &self,
+        file: &DistFile,
+    ) -> impl Future<Output = Result<Arc<Metadata>, String>> + Send + 'static {
+        let url = file.url.clone();
+        let mut all = self.inner.metadata.lock().expect("metadata");
+        if let Some(f) = all.get(&url) {
+            return f.clone();
+        }
+        let this = self.clone();
+        let key = url.clone();
+        let future = async move {
+            let bytes = read_wheel_metadata(&this.inner.fetcher, &url)
+                .await
+                .map_err(|e| format!("reading METADATA from {url}: {e}"))?;
+            let metadata = Arc::new(parse_metadata(&String::from_utf8_lossy(&bytes)));
+            this.after_metadata(&metadata);
+            Ok(metadata)
+        }
+        .boxed()
+        .shared();
+        all.insert(key, future.clone());
+        drop(all);
+        tokio::spawn(future.clone());
+        future
+    }
+
     /// Prefetch: the metadata of the version each environment will most likely use.
     fn after_page(&self, project: &PackageName, page: &ProjectPage) {
         let (environments, hint) = {
@@ -297,6 +328,42 @@ impl Index {
             drop(self.page(&name));
         }
     }
+}
+
+/// `METADATA` of the wheel at `url`, by ranges (see [`wheel_zip`]).
+async fn read_wheel_metadata(fetcher: &Fetcher, url: &Url) -> Result<Vec<u8>, String> {
+    let get = |span: Span| async move {
+        let range = format!("bytes={}-{}", span.start, span.end() - 1);
+        fetcher
+            .range(url, &range, span.len)
+            .await
+            .map(|(b, _)| b)
+            .map_err(|e| e.to_string())
+    };
+    let (tail, len) = fetcher
+        .range(url, &format!("bytes=-{}", wheel_zip::TAIL), wheel_zip::TAIL)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tail_start = len
+        .checked_sub(tail.len() as u64)
+        .ok_or("a range answer longer than the file")?;
+    let within = |span: Span| {
+        let from = span.start.checked_sub(tail_start)?;
+        let to = from.checked_add(span.len)?;
+        (to <= tail.len() as u64).then(|| tail.slice(from as usize..to as usize))
+    };
+    let cd = wheel_zip::central_directory(&tail, tail_start, len).map_err(|e| e.to_string())?;
+    let cd_bytes = match within(cd) {
+        Some(b) => b,
+        None => get(cd).await?,
+    };
+    let member = wheel_zip::find_metadata(&cd_bytes, cd).map_err(|e| e.to_string())?;
+    let span = member.span().map_err(|e| e.to_string())?;
+    let local = match within(span) {
+        Some(b) => b,
+        None => get(span).await?,
+    };
+    member.extract(&local).map_err(|e| e.to_string())
 }
 
 /// `<file url>.metadata` (appended to the path, so a query string stays one).

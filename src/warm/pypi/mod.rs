@@ -205,6 +205,9 @@ pub async fn warm(
             .collect(),
         options: plan.pip.clone(),
         follow,
+        pinned: requirements
+            .iter()
+            .all(|r| resolver::is_pinned(&r.requirement)),
     });
     let mut hints: HashMap<PackageName, pubgrub::Ranges<pep508_rs::pep440_rs::Version>> =
         HashMap::new();

@@ -65,6 +65,21 @@ pub struct Request {
     pub options: PipOptions,
     /// Follow dependencies (off in hash-checking mode, where the file lists every package).
     pub follow: bool,
+    /// Every requirement is an exact `==` pin (a compiled file such as `uv pip compile`
+    /// writes): its dependencies are pinned in it too, so one whose metadata cannot be read is
+    /// not worth a warning.
+    pub pinned: bool,
+}
+
+/// Whether `requirement` pins one exact version (`==1.2.3`, `===1.2.3`; not `==1.*`).
+pub fn is_pinned(requirement: &Requirement<Url>) -> bool {
+    use pep508_rs::pep440_rs::Operator;
+    match &requirement.version_or_url {
+        Some(VersionOrUrl::VersionSpecifier(spec)) => spec
+            .iter()
+            .any(|s| matches!(s.operator(), Operator::Equal | Operator::ExactEqual)),
+        _ => false,
+    }
 }
 
 /// The file picked for one project in one environment.
@@ -174,6 +189,7 @@ struct Provider<'a> {
     hashes: HashMap<PackageName, Vec<Hash>>,
     options: &'a PipOptions,
     follow: bool,
+    pinned: bool,
     candidates: RefCell<HashMap<PackageName, Listing>>,
     warnings: RefCell<Vec<String>>,
 }
@@ -206,6 +222,7 @@ impl<'a> Provider<'a> {
             hashes: HashMap::new(),
             options: &request.options,
             follow: request.follow,
+            pinned: request.pinned,
             candidates: RefCell::default(),
             warnings: RefCell::default(),
         };
@@ -341,6 +358,34 @@ impl<'a> Provider<'a> {
                 .cloned()
         };
         let Some(source) = source else {
+            // A wheel has it inside (the warm downloads the picked file anyway).
+            let wheel = if file.wheel.is_some() {
+                Some(file.clone())
+            } else {
+                self.page(name).ok().and_then(|page| {
+                    page.files
+                        .iter()
+                        .find(|f| &f.version == version && f.wheel.is_some())
+                        .cloned()
+                })
+            };
+            if let Some(wheel) = wheel {
+                return match self.handle.block_on(self.index.wheel_metadata(&wheel)) {
+                    Ok(m) => Some(m),
+                    Err(e) if self.pinned => {
+                        tracing::debug!("{name} {version}: {e}");
+                        None
+                    }
+                    Err(e) => {
+                        self.warn(format!("{name} {version}: dependencies not followed: {e}"));
+                        None
+                    }
+                };
+            }
+            if self.pinned {
+                tracing::debug!("{name} {version}: no metadata; the pinned file lists its dependencies");
+                return None;
+            }
             self.warn(format!(
                 "{name} {version}: its dependencies are not followed (the index has no PEP 658 \
                  metadata for {}); list them in the requirements to warm them",

@@ -1,13 +1,15 @@
 //! Property tests of the packument rewrite (see `crate::fuzz`): a packument of any content is
 //! rewritten or refused without panicking, and a generated one comes out with every
 //! `dist.tarball` pointed at repox, every other byte of meaning unchanged, and every tarball in
-//! the index with its digests.
+//! the index with its digests. The streaming derivation of `corgi.rs` agrees with the
+//! rewrite on the full document, and its abbreviated document keeps every version.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use super::corgi::{Shape, derive};
 use super::packument::rewrite;
 use super::tarball::verify_for;
 use crate::fuzz;
@@ -81,6 +83,12 @@ fn packument(releases: &BTreeMap<String, Release>, pretty: bool) -> String {
 }
 
 fn check_any(body: &[u8]) {
+    for shape in [Shape::Full, Shape::Abbreviated] {
+        let mut out = Vec::new();
+        if derive(body, &mut out, shape, PREFIX, "npmjs").is_ok() {
+            prop_assert_json(&out);
+        }
+    }
     if let Ok((out, index)) = rewrite(body, PREFIX, "npmjs") {
         for info in index.files.values() {
             let _ = verify_for(info);
@@ -127,4 +135,35 @@ proptest! {
         prop_assert_eq!(index.files.len(), releases.len());
         prop_assert_eq!(out, want);
     }
+
+    #[test]
+    fn streaming_derivation_agrees_with_the_rewrite(
+        releases in releases(),
+        pretty in any::<bool>(),
+    ) {
+        let doc = packument(&releases, pretty);
+        let (rewritten, index) = rewrite(doc.as_bytes(), PREFIX, "npmjs").map_err(fuzz::fail)?;
+        let mut full = Vec::new();
+        let streamed = derive(doc.as_bytes(), &mut full, Shape::Full, PREFIX, "npmjs")
+            .map_err(fuzz::fail)?;
+        let full: Value = serde_json::from_slice(&full).map_err(fuzz::fail)?;
+        let rewritten: Value = serde_json::from_slice(&rewritten).map_err(fuzz::fail)?;
+        prop_assert_eq!(&full, &rewritten);
+        prop_assert_eq!(streamed.files.len(), index.files.len());
+        let mut corgi = Vec::new();
+        derive(doc.as_bytes(), &mut corgi, Shape::Abbreviated, PREFIX, "npmjs")
+            .map_err(fuzz::fail)?;
+        let corgi: Value = serde_json::from_slice(&corgi).map_err(fuzz::fail)?;
+        for (v, (_, file, integrity, _, _)) in &releases {
+            let dist = &corgi["versions"][v]["dist"];
+            prop_assert_eq!(&dist["tarball"], &json!(format!("{PREFIX}{file}")));
+            prop_assert_eq!(&dist["integrity"], &json!(integrity));
+            prop_assert!(corgi["versions"][v].get("description").is_none());
+        }
+    }
+}
+
+/// Whatever the derivation wrote for a document it accepted is JSON.
+fn prop_assert_json(out: &[u8]) {
+    assert!(serde_json::from_slice::<Value>(out).is_ok(), "{}", String::from_utf8_lossy(out));
 }

@@ -12,6 +12,8 @@
 //!   (`whoami`, tokens, `user/org.couchdb.user:…`, login) is answered 404 here: forwarding them
 //!   would let any client act with repox's own registry credentials.
 
+mod corgi;
+mod derived;
 #[cfg(test)]
 mod fuzz_tests;
 mod packument;

@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, Method, Uri, header};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 
+use super::derived;
 use super::tarball::{self, TarballIndex, TarballInfo};
 use crate::error::Failure;
 use crate::fence::push_under;
@@ -193,6 +194,10 @@ async fn rewritten(
     variant: Variant,
     index: bool,
 ) -> Result<Entry, Failure> {
+    // The abbreviated document an upstream did not send, and very large packuments.
+    if index && derived::handles(entry, variant) {
+        return derived::derived(repo, entry, origin, name, variant, index).await;
+    }
     let source = entry.meta.digests.sha256.clone();
     let memo_key = format!("{source}\n{origin}\n{}\n{name}", repo.name);
     if let Some(done) = repo.services.memos.get::<Entry>("npm-packument", &memo_key) {
@@ -327,7 +332,7 @@ pub(super) fn rewrite(
 
 /// Replaces every JSON string literal (without escapes) whose text is a key of `map` by the
 /// mapped text; returns the new bytes and which keys were seen.
-fn replace_strings<'a>(
+pub(super) fn replace_strings<'a>(
     json: &[u8],
     map: &'a HashMap<String, String>,
 ) -> (Vec<u8>, HashSet<&'a str>) {

@@ -16,7 +16,7 @@ use http::{HeaderMap, Method, StatusCode};
 use url::Url;
 
 use super::link::{self, Link};
-use super::{name, page};
+use super::{metadata, name, page};
 use crate::error::Failure;
 use crate::path::RepoPath;
 use crate::repository::fill::Done;
@@ -60,6 +60,9 @@ pub async fn serve(
                 _ => found.gpg_sig.then_some(Verify::None),
             };
             let Some(check) = check else {
+                if suffix == ".metadata" && metadata::applies(repo, file) {
+                    return metadata::serve(repo, method, req, &path, file, &found).await;
+                }
                 return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
             };
             (with_suffix(&file_url, suffix), check)
@@ -143,7 +146,7 @@ fn with_suffix(url: &Url, suffix: &str) -> Url {
 }
 
 /// Projects the file at `file` (a repox path) can belong to.
-fn projects(file: &str) -> Vec<String> {
+pub(super) fn projects(file: &str) -> Vec<String> {
     if let Some(rest) = file.strip_prefix("files/") {
         let parts: Vec<&str> = rest.splitn(3, '/').collect();
         return match parts[..] {

@@ -9,7 +9,7 @@
 //! | `simple/<project>/` | project page, merged, links rewritten ([`page`]) | `index_ttl`, revalidated |
 //! | `packages/ab/cd/<60 hex>/<file>` | a file from `files.pythonhosted.org`, same path ([`files`]) | forever, sha256-verified |
 //! | `files/<upstream>/<project>/<file>` | a file from any other host | forever, sha256-verified |
-//! | `…/<file>.metadata` | its PEP 658 core metadata | forever, verified |
+//! | `…/<file>.metadata` | its PEP 658 core metadata, generated from wheels that lack it ([`metadata`]) | forever, verified |
 //! | `pypi/<project>[/<version>]/json` | legacy JSON API, URLs rewritten ([`legacy`]) | `index_ttl` |
 //!
 //! A non-normalized project name (`/simple/Foo.Bar/`) or a missing trailing slash is answered
@@ -22,10 +22,12 @@ mod html;
 mod json;
 mod legacy;
 mod link;
+mod metadata;
 mod model;
 mod name;
 mod negotiate;
 mod page;
+pub mod wheel_zip;
 
 use std::sync::Arc;
 

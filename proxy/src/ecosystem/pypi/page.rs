@@ -24,7 +24,7 @@ use url::Url;
 
 use super::link::{self, Link};
 use super::negotiate::Variant;
-use super::{html, json, model, name};
+use super::{html, json, metadata, model, name};
 use crate::error::Failure;
 use crate::path::RepoPath;
 use crate::repository::{Class, Outcome, Repository, Resource, tagged};
@@ -206,7 +206,12 @@ async fn stored(repo: &Repository, project: &str) -> Vec<(usize, Entry)> {
 
 fn memo_key(repo: &Repository, which: Which<'_>, sources: &[(usize, Entry)]) -> String {
     let mut key = match which {
-        Which::Project(p) => format!("{}\0{p}", repo.name),
+        Which::Project(p) => format!(
+            "{}\0{p}\0{}\0{}",
+            repo.name,
+            u8::from(repo.config.generate_metadata()),
+            metadata::epoch(repo, p)
+        ),
         Which::Index => format!("{}\0", repo.name),
     };
     for (i, e) in sources {
@@ -257,8 +262,12 @@ async fn rendered(
             Which::Project(p) => Some(p.to_owned()),
             Which::Index => None,
         };
+        let generated = match &project {
+            Some(p) if repo.config.generate_metadata() => Some(metadata::known(repo, p).await),
+            _ => None,
+        };
         let built = tokio::task::spawn_blocking(move || match project {
-            Some(p) => build_project(&p, bodies, &names),
+            Some(p) => build_project(&p, bodies, &names, generated),
             None => build_index(bodies, &names),
         })
         .await
@@ -280,11 +289,14 @@ fn is_json(content_type: Option<&str>, body: &[u8]) -> bool {
     }
 }
 
-/// Parses, merges, rewrites and renders one project's upstream pages.
+/// Parses, merges, rewrites and renders one project's upstream pages; with `generated`,
+/// announces PEP 658 metadata for wheels that lack it, with the hashes of those generated
+/// already ([`metadata`]).
 fn build_project(
     project: &str,
     bodies: Vec<Body>,
     upstreams: &[String],
+    generated: Option<metadata::Known>,
 ) -> Result<Rendered, Failure> {
     let mut pages = Vec::with_capacity(bodies.len());
     let mut errors = Vec::new();
@@ -305,7 +317,7 @@ fn build_project(
     if pages.is_empty() {
         return Err(Failure::Upstream(errors.join("; ")));
     }
-    let merged = model::merge(project, pages);
+    let mut merged = model::merge(project, pages);
     let names: Vec<Arc<str>> = upstreams.iter().map(|u| Arc::from(u.as_str())).collect();
     let mut hrefs = Vec::with_capacity(merged.files.len());
     let mut links = HashMap::with_capacity(merged.files.len());
@@ -323,6 +335,9 @@ fn build_project(
                 size: d.size,
             },
         );
+    }
+    if let Some(known) = &generated {
+        metadata::announce(&mut merged, known);
     }
     let html = html::render(&merged, &hrefs);
     let json = json::render(&merged, &hrefs);
@@ -492,7 +507,7 @@ mod tests {
                 url: url.clone(),
             }];
             let (started, cpu_start) = (std::time::Instant::now(), on_cpu_ns());
-            let page = build_project("big", bodies, &["pypi".into()]).unwrap();
+            let page = build_project("big", bodies, &["pypi".into()], None).unwrap();
             wall = wall.min(started.elapsed().as_secs_f64() * 1000.0);
             if let (Some(a), Some(b)) = (cpu_start, on_cpu_ns()) {
                 cpu = cpu.min((b - a) as f64 / 1e6);
@@ -518,7 +533,7 @@ mod tests {
             content_type: None,
             url: Url::parse("https://pypi.org/simple/big/").unwrap(),
         }];
-        let page = build_project("big", bodies, &["pypi".into()]).unwrap();
+        let page = build_project("big", bodies, &["pypi".into()], None).unwrap();
         let json: serde_json::Value =
             serde_json::from_slice(&page.entry(Variant::Json).bytes_now()).unwrap();
         let url = json["files"][1]["url"].as_str().unwrap();
