@@ -187,7 +187,7 @@ async fn generate(
     let wheel_key = format!("{}/{wheel}", repo.name);
     let bytes = match repo.services.store.get(&wheel_key).await {
         Ok(Some(entry)) => from_entry(&entry, &found.verify).await?,
-        _ if repo.services.offline => return Err(Failure::Offline(key.to_owned())),
+        _ if repo.services.offline => return Err(Failure::Offline),
         _ => match by_ranges(repo, found).await? {
             Some(bytes) => bytes,
             None => {
