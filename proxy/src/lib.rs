@@ -13,6 +13,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+pub mod api;
 pub mod auth;
 pub mod breaker;
 pub mod config;
@@ -34,7 +35,9 @@ pub mod path;
 pub mod repository;
 pub mod respond;
 pub mod server;
+pub mod stats;
 pub mod store;
+pub mod ui;
 pub mod upstream;
 
 pub use server::{App, Server, StartError, shutdown_signal};

@@ -98,7 +98,10 @@ impl Auth {
     fn classify<'a>(&self, method: &Method, path: &'a str) -> (Target<'a>, Action) {
         let raw = path.trim_start_matches('/');
         let (first, rest) = raw.split_once('/').unwrap_or((raw, ""));
+        let console =
+            rest == "ui" || rest == "api" || rest.starts_with("ui/") || rest.starts_with("api/");
         let target = match first {
+            "-" if console => Target::Console,
             "-" => Target::Operator,
             name => Target::Repository(name),
         };
@@ -206,6 +209,10 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
             let who = identity.map(|i| i.name).unwrap_or_default();
             let what = match (target, action) {
                 (Target::Operator, _) => "use the operator endpoints".to_owned(),
+                (Target::Console, Action::Read) => "read the console".to_owned(),
+                (Target::Console, Action::Write) => {
+                    "change anything through the console (needs admin)".to_owned()
+                }
                 (Target::Repository(r), Action::Read) => format!("read /{r}/"),
                 (Target::Repository(r), Action::Write) => format!("write to /{r}/"),
             };
@@ -272,6 +279,22 @@ mod tests {
         assert_eq!(
             auth.classify(&post, "/maven/-/npm/v1/security/advisories/bulk"),
             (Target::Repository("maven"), Action::Write)
+        );
+        assert_eq!(
+            auth.classify(&get, "/-/api/stats"),
+            (Target::Console, Action::Read)
+        );
+        assert_eq!(
+            auth.classify(&Method::DELETE, "/-/api/cache/npm/x"),
+            (Target::Console, Action::Write)
+        );
+        assert_eq!(
+            auth.classify(&get, "/-/ui/"),
+            (Target::Console, Action::Read)
+        );
+        assert_eq!(
+            auth.classify(&get, "/-/uix"),
+            (Target::Operator, Action::Read)
         );
         assert_eq!(
             auth.classify(&put, "/npm/left-pad"),
