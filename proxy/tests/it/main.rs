@@ -1,5 +1,6 @@
 //! Integration tests of the proxy against real HTTP upstreams on 127.0.0.1.
 
+mod admin_api;
 mod auth;
 mod cache_size;
 mod cargo;
