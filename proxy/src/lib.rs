@@ -13,6 +13,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+pub mod api;
 pub mod auth;
 pub mod breaker;
 pub mod config;
@@ -25,6 +26,7 @@ mod flight;
 #[cfg(test)]
 mod fuzz;
 mod hashing;
+pub mod live;
 mod memo;
 pub mod metrics;
 pub mod negative;

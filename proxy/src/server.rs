@@ -94,6 +94,7 @@ pub struct App {
     repositories: ArcSwap<Repositories>,
     services: Arc<Services>,
     auth: Arc<crate::auth::Auth>,
+    live: crate::live::Live,
     started: Instant,
 }
 
@@ -139,6 +140,7 @@ impl App {
             repositories: ArcSwap::from_pointee(repositories),
             services,
             auth: Arc::new(crate::auth::Auth::new(config)?),
+            live: crate::live::Live::new(config),
             started: Instant::now(),
         }))
     }
@@ -158,11 +160,25 @@ impl App {
         self.repositories.store(Arc::new(repositories));
     }
 
+    /// Live configuration: the configuration in force, its file, changes.
+    pub fn live(&self) -> &crate::live::Live {
+        &self.live
+    }
+
+    pub(crate) fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    pub(crate) fn auth(&self) -> &crate::auth::Auth {
+        &self.auth
+    }
+
     /// The router for this app.
     pub fn router(self: &Arc<Self>) -> Router {
         let router = Router::new()
             .route("/-/health", get(health))
-            .route("/-/metrics", get(metrics));
+            .route("/-/metrics", get(metrics))
+            .nest("/-/api", crate::api::routes());
         // Lets the unit tests prove that a panic is one failed request; absent from builds.
         #[cfg(test)]
         let router = router
