@@ -26,6 +26,7 @@ mod flight;
 #[cfg(test)]
 mod fuzz;
 mod hashing;
+pub mod live;
 mod memo;
 pub mod metrics;
 pub mod negative;

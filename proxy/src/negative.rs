@@ -405,6 +405,21 @@ impl NegativeCache {
         dropped
     }
 
+    /// Forgets what `upstream` lacked below the key prefix `prefix` (its URL changed, so its
+    /// old 404s say nothing about the new one). Superseding lines go to the log too.
+    pub fn forget_upstream(&self, prefix: &str, upstream: &str) {
+        let keys: Vec<String> = {
+            let map = self.map.lock().expect("negative cache lock");
+            map.iter()
+                .filter(|(k, ups)| k.starts_with(prefix) && ups.iter().any(|(u, _)| u == upstream))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for key in keys {
+            self.insert(&key, upstream, 0);
+        }
+    }
+
     /// Forgets what is known about `key` (e.g. after a successful fetch).
     pub fn forget(&self, key: &str) {
         self.map.lock().expect("negative cache lock").remove(key);

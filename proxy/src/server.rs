@@ -94,6 +94,7 @@ pub struct App {
     repositories: ArcSwap<Repositories>,
     pub(crate) services: Arc<Services>,
     auth: Arc<crate::auth::Auth>,
+    live: crate::live::Live,
     pub(crate) started: Instant,
 }
 
@@ -140,6 +141,7 @@ impl App {
             repositories: ArcSwap::from_pointee(repositories),
             services,
             auth: Arc::new(crate::auth::Auth::new(config)?),
+            live: crate::live::Live::new(config),
             started: Instant::now(),
         }))
     }
@@ -157,6 +159,19 @@ impl App {
     /// Replaces the repositories at once; requests in flight keep the snapshot they took.
     pub fn replace_repositories(&self, repositories: Repositories) {
         self.repositories.store(Arc::new(repositories));
+    }
+
+    /// Live configuration: the configuration in force, its file, changes.
+    pub fn live(&self) -> &crate::live::Live {
+        &self.live
+    }
+
+    pub(crate) fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    pub(crate) fn auth(&self) -> &crate::auth::Auth {
+        &self.auth
     }
 
     /// The router for this app.

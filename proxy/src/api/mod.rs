@@ -9,6 +9,7 @@
 //! has an `Origin`, that origin must be the server's own.
 
 pub mod cache;
+pub mod settings;
 pub mod stats;
 
 use std::sync::Arc;
@@ -30,8 +31,8 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .merge(stats::routes())
         .merge(cache::routes())
-        .route("/-/api", axum::routing::any(unknown))
-        .route("/-/api/{*rest}", axum::routing::any(unknown))
+        // The settings routes (branch `live`) are written relative to `/-/api`.
+        .nest("/-/api", settings::routes().fallback(unknown))
         .layer(middleware::from_fn(csrf))
 }
 

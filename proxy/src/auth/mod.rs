@@ -42,8 +42,8 @@ pub struct Auth {
     directory: Directory,
     limiter: FailureLimiter,
     trusted: Vec<IpNet>,
-    /// Repository kinds by name.
-    kinds: HashMap<String, Kind>,
+    /// Repository kinds by name; replaced when the configuration changes (`live/`).
+    kinds: arc_swap::ArcSwap<HashMap<String, Kind>>,
     /// The configured listen address, until the server knows the one it really bound.
     configured: SocketAddr,
     bound: OnceLock<SocketAddr>,
@@ -75,14 +75,16 @@ impl Auth {
             directory,
             limiter: FailureLimiter::default(),
             trusted: config.server.trusted_proxies.clone(),
-            kinds: config
-                .repositories
-                .iter()
-                .map(|(name, repo)| (name.as_str().to_owned(), repo.kind))
-                .collect(),
+            kinds: arc_swap::ArcSwap::from_pointee(kinds(config)),
             configured: config.server.listen,
             bound: OnceLock::new(),
         })
+    }
+
+    /// Takes the repositories of a new configuration (their kinds decide npm audit and conda
+    /// tokens).
+    pub fn set_repositories(&self, config: &Config) {
+        self.kinds.store(Arc::new(kinds(config)));
     }
 
     /// Tells the checks the address the server really listens on (port 0 resolved).
@@ -109,7 +111,7 @@ impl Auth {
             || method == Method::HEAD
             // `npm audit` POSTs a lock file; it reads advisories, it writes nothing.
             || (method == Method::POST
-                && self.kinds.get(first) == Some(&Kind::Npm)
+                && self.kinds.load().get(first) == Some(&Kind::Npm)
                 && npm::is_audit(rest));
         (target, if read { Action::Read } else { Action::Write })
     }
@@ -117,12 +119,20 @@ impl Auth {
     /// `(repository, token, path without the prefix)` of `/CONDA-REPO/t/TOKEN/…`.
     fn conda_token<'a>(&self, path: &'a str) -> Option<(&'a str, &'a str, &'a str)> {
         let (name, rest) = path.trim_start_matches('/').split_once('/')?;
-        if self.kinds.get(name) != Some(&Kind::Conda) {
+        if self.kinds.load().get(name) != Some(&Kind::Conda) {
             return None;
         }
         let (token, below) = conda::split_token(rest)?;
         Some((name, token, below))
     }
+}
+
+fn kinds(config: &Config) -> HashMap<String, Kind> {
+    config
+        .repositories
+        .iter()
+        .map(|(name, repo)| (name.as_str().to_owned(), repo.kind))
+        .collect()
 }
 
 /// The middleware: authenticates, authorizes, and passes the request on or answers 401, 403 or

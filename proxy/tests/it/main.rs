@@ -17,5 +17,6 @@ mod npm_support;
 mod pypi;
 mod resilience;
 mod s3;
+mod settings;
 mod strategy;
 mod support;

@@ -1,0 +1,1 @@
+//! Reloads the config file when it changes (`notify`, debounced) and on SIGHUP.
