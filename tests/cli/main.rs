@@ -1,4 +1,6 @@
 mod auth_clients;
+mod browser;
+mod browser_support;
 mod cache;
 mod clients_support;
 mod configure;

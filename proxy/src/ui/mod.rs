@@ -244,7 +244,7 @@ async fn settings() -> Response {
         .collect();
     let body = format!(
         "<p class=\"muted\" id=\"file\"></p><div class=\"bar\"><button id=\"undo\" disabled>undo last change</button></div>\
-         <div id=\"repos\" class=\"cards\" style=\"grid-template-columns:1fr\"></div>\
+         <div id=\"repos\" class=\"stack\"></div>\
          <h2>Add a repository</h2><div class=\"bar\"><input id=\"new-name\" placeholder=\"name\" class=\"short\">\
          <select id=\"new-kind\">{kinds}</select><input id=\"new-url\" placeholder=\"upstream URL\" size=\"40\">\
          <button id=\"add-repo\">add</button></div>\
