@@ -558,7 +558,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// (`"8GiB"`, `"1536KiB"`), else bytes (`"1000B"`).
 pub fn format_size(n: u64) -> String {
     for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if n != 0 && n % (1 << shift) == 0 {
+        if n != 0 && n.is_multiple_of(1 << shift) {
             return format!("{}{unit}", n >> shift);
         }
     }

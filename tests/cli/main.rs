@@ -8,6 +8,7 @@ mod crash;
 mod disk_full;
 mod fixture_server;
 mod generated;
+mod live_reload;
 mod maven_client;
 mod repox_server;
 mod s3_crash;

@@ -33,9 +33,17 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/repositories/{name}", put(set).delete(remove))
 }
 
-/// `{"error": ...}` with `status`.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+/// An answer `{"error": ...}` with its status.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError(status, message.into())
 }
 
 /// Keys shown as `null` when unset, so that a client sees every key it may set.
@@ -160,7 +168,7 @@ fn keep_passwords(repo: &mut RepositoryConfig, before: Option<&RepositoryConfig>
 }
 
 /// The config file and its text (empty when it does not exist yet).
-fn file_text(app: &App) -> Result<(PathBuf, String), Response> {
+fn file_text(app: &App) -> Result<(PathBuf, String), ApiError> {
     let Some(path) = app.live().file() else {
         return Err(error(
             StatusCode::CONFLICT,
@@ -178,7 +186,7 @@ fn file_text(app: &App) -> Result<(PathBuf, String), Response> {
 }
 
 /// Checks `new_text` as the file, applies it, and saves it; nothing changes on failure.
-fn change(app: &App, path: &Path, old_text: &str, new_text: &str) -> Result<Config, Response> {
+fn change(app: &App, path: &Path, old_text: &str, new_text: &str) -> Result<Config, ApiError> {
     let config =
         Config::parse(new_text, path).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
     let prepared = live::prepare(app, config.repositories.clone())
@@ -197,127 +205,105 @@ fn change(app: &App, path: &Path, old_text: &str, new_text: &str) -> Result<Conf
     Ok(config)
 }
 
-fn repo_name(name: &str) -> Result<RepoName, Response> {
+fn repo_name(name: &str) -> Result<RepoName, ApiError> {
     RepoName::parse(name).map_err(|e| error(StatusCode::BAD_REQUEST, e))
 }
 
-async fn set(State(app): State<Arc<App>>, UrlPath(name): UrlPath<String>, body: Bytes) -> Response {
-    let name = match repo_name(&name) {
-        Ok(name) => name,
-        Err(resp) => return resp,
-    };
-    let mut repo = match parse_repository(&body) {
-        Ok(repo) => repo,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("repositories.{name}: {e}")),
-    };
+async fn set(
+    State(app): State<Arc<App>>,
+    UrlPath(name): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let name = repo_name(&name)?;
+    let mut repo = parse_repository(&body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("repositories.{name}: {e}")))?;
     let _guard = app.live().begin().await;
     let current = app.live().config();
     keep_passwords(&mut repo, current.repositories.get(&name));
-    if let Err(problem) = repo.validate() {
-        return error(
+    repo.validate().map_err(|problem| {
+        error(
             StatusCode::BAD_REQUEST,
             format!("repositories.{name}: {problem}"),
-        );
-    }
-    let (path, text) = match file_text(&app) {
-        Ok(found) => found,
-        Err(resp) => return resp,
-    };
-    let new_text = match edit::set_repository(&text, &name, &repo) {
-        Ok(t) => t,
-        Err(e) => return error(StatusCode::CONFLICT, format!("{}: {e}", path.display())),
-    };
-    match change(&app, &path, &text, &new_text) {
-        Ok(config) => match config.repositories.get(&name) {
-            Some(repo) => {
-                axum::Json(json!({ "repository": repository_json(repo) })).into_response()
-            }
-            None => error(StatusCode::INTERNAL_SERVER_ERROR, "the change was lost"),
-        },
-        Err(resp) => resp,
-    }
+        )
+    })?;
+    let (path, text) = file_text(&app)?;
+    let new_text = edit::set_repository(&text, &name, &repo)
+        .map_err(|e| error(StatusCode::CONFLICT, format!("{}: {e}", path.display())))?;
+    let config = change(&app, &path, &text, &new_text)?;
+    let repo = config
+        .repositories
+        .get(&name)
+        .ok_or_else(|| error(StatusCode::INTERNAL_SERVER_ERROR, "the change was lost"))?;
+    Ok(axum::Json(json!({ "repository": repository_json(repo) })).into_response())
 }
 
-async fn remove(State(app): State<Arc<App>>, UrlPath(name): UrlPath<String>) -> Response {
-    let name = match repo_name(&name) {
-        Ok(name) => name,
-        Err(resp) => return resp,
-    };
+async fn remove(
+    State(app): State<Arc<App>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let name = repo_name(&name)?;
     let _guard = app.live().begin().await;
     if !app.live().config().repositories.contains_key(&name) {
-        return error(
+        return Err(error(
             StatusCode::NOT_FOUND,
             format!("no repository `{name}` on this server"),
-        );
+        ));
     }
     if Config::embedded().repositories.contains_key(&name) {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             format!(
                 "`{name}` is a built-in repository, which a config file cannot remove; \
                  disable its upstreams instead"
             ),
-        );
+        ));
     }
-    let (path, text) = match file_text(&app) {
-        Ok(found) => found,
-        Err(resp) => return resp,
-    };
-    let new_text = match edit::remove_repository(&text, &name) {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return error(
+    let (path, text) = file_text(&app)?;
+    let new_text = edit::remove_repository(&text, &name)
+        .map_err(|e| error(StatusCode::CONFLICT, format!("{}: {e}", path.display())))?
+        .ok_or_else(|| {
+            error(
                 StatusCode::CONFLICT,
                 format!(
-                    "`{name}` is not in `{}` (edited since it was loaded?); reload the file first",
+                    "`{name}` is not in `{}` (edited since it was loaded?); fix the file first",
                     path.display()
                 ),
-            );
-        }
-        Err(e) => return error(StatusCode::CONFLICT, format!("{}: {e}", path.display())),
-    };
-    match change(&app, &path, &text, &new_text) {
-        Ok(_) => axum::Json(json!({ "removed": name.as_str() })).into_response(),
-        Err(resp) => resp,
-    }
+            )
+        })?;
+    change(&app, &path, &text, &new_text)?;
+    Ok(axum::Json(json!({ "removed": name.as_str() })).into_response())
 }
 
-async fn undo(State(app): State<Arc<App>>) -> Response {
+async fn undo(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let guard = app.live().begin().await;
-    let (path, _) = match file_text(&app) {
-        Ok(found) => found,
-        Err(resp) => return resp,
-    };
-    let backup = edit::backup_path(&edit::real_path(&path));
+    let (path, _) = file_text(&app)?;
+    let target = edit::real_path(&path);
+    let backup = edit::backup_path(&target);
     let previous = match std::fs::read_to_string(&backup) {
         Ok(previous) => previous,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return error(StatusCode::CONFLICT, "there is no change to undo");
+            return Err(error(StatusCode::CONFLICT, "there is no change to undo"));
         }
         Err(e) => {
-            return error(
+            return Err(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot read `{}`: {e}", backup.display()),
-            );
+            ));
         }
     };
-    let config = match Config::parse(&previous, &path) {
-        Ok(config) => config,
-        Err(e) => return error(StatusCode::CONFLICT, format!("cannot undo: {e}")),
-    };
-    let prepared = match live::prepare(&app, config.repositories) {
-        Ok(p) => p,
-        Err(e) => return error(StatusCode::CONFLICT, format!("cannot undo: {e}")),
-    };
-    if let Err(e) = edit::write_atomic(&edit::real_path(&path), &previous) {
-        return error(
+    let config = Config::parse(&previous, &path)
+        .map_err(|e| error(StatusCode::CONFLICT, format!("cannot undo: {e}")))?;
+    let prepared = live::prepare(&app, config.repositories)
+        .map_err(|e| error(StatusCode::CONFLICT, format!("cannot undo: {e}")))?;
+    edit::write_atomic(&target, &previous).map_err(|e| {
+        error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot write config file `{}`: {e}", path.display()),
-        );
-    }
+        )
+    })?;
     // One level of undo: the backup is used up.
     let _ = std::fs::remove_file(&backup);
     live::commit(&app, prepared);
     drop(guard);
-    axum::Json(config_body(&app)).into_response()
+    Ok(axum::Json(config_body(&app)).into_response())
 }

@@ -313,6 +313,18 @@ mod tests {
     }
 
     #[test]
+    fn a_new_configuration_brings_its_repository_kinds() {
+        let mut config = Config::embedded();
+        config
+            .repositories
+            .retain(|name, _| name.as_str() != "conda");
+        let auth = Auth::new(&config).unwrap();
+        assert_eq!(auth.conda_token("/conda/t/repox-abc/cf/x.json"), None);
+        auth.set_repositories(&Config::embedded());
+        assert!(auth.conda_token("/conda/t/repox-abc/cf/x.json").is_some());
+    }
+
+    #[test]
     fn conda_tokens_are_found_only_below_conda_repositories() {
         let auth = Auth::new(&Config::embedded()).unwrap();
         assert_eq!(

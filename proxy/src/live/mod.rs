@@ -12,7 +12,9 @@
 //! an edit of them is reported as taking effect at the next restart.
 
 pub mod edit;
-pub mod watch;
+mod watch;
+
+pub use watch::watch;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -301,6 +301,11 @@ async fn put_creates_and_delete_removes_a_repository() {
     let resp = served.get(&format!("extra/{JAR}")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.bytes().await.unwrap(), bytes(1000, 2));
+    let metrics = served.get("-/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("repox_upstream_up{upstream=\"only\"} 1"),
+        "{metrics}"
+    );
     let text = served.text();
     assert!(text.contains("[repositories.extra]"), "{text}");
     assert!(text.contains("# The other one."), "{text}");
