@@ -67,6 +67,13 @@ fn the_dashboard_shows_a_request_made_through_repox() {
             .await
             .unwrap();
         eprintln!("dashboard load [ms, page bytes, asset bytes]: {timing}");
+        // Kept for people reviewing the console (and its notes), not checked.
+        if let Ok(png) = client.screenshot().await {
+            let dir =
+                std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+            let _ = fs_err::create_dir_all(&dir);
+            let _ = fs_err::write(dir.join("dashboard-ok.png"), png);
+        }
     });
     drop(server);
 }

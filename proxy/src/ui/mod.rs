@@ -43,8 +43,8 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut resp = body.into_response();
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // The file changes only with the binary; an hour keeps reloads cheap without going stale
-    // across an upgrade for long.
+    // The file changes only with the binary, and pages ask for it with the version in the
+    // query: a browser may keep it.
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
@@ -85,8 +85,8 @@ fn page(page: &str, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · repox</title><link rel=\"stylesheet\" href=\"/-/ui/app.css\">\
-         <script src=\"/-/ui/app.js\" defer></script></head>\
+         <title>{title} · repox</title><link rel=\"stylesheet\" href=\"/-/ui/app.css?v={version}\">\
+         <script src=\"/-/ui/app.js?v={version}\" defer></script></head>\
          <body data-page=\"{page}\"><header><b>repox</b><nav>{nav}</nav>\
          <span class=\"ver\">v{version}</span></header><main><div id=\"msg\"></div>{body}</main>\
          </body></html>\n",

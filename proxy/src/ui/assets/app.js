@@ -170,6 +170,7 @@ async function settingsPage() {
   const render = () => {
     $("#file").textContent = config.file ? `Changes are written to ${config.file} (comments kept).` : "No config file: changes last until the server stops.";
     $("#undo").disabled = !config.can_undo;
+    if (config.last_error) msg("The config file's last edit was refused, the previous settings stay in force: " + config.last_error);
     $("#repos").innerHTML = Object.entries(config.repositories).map(([n, r]) => repoForm(n, r)).join("");
   };
   const reload = async () => { try { config = await api("GET", "config"); render(); } catch (e) { msg(e.message); } };
