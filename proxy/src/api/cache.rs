@@ -79,13 +79,9 @@ pub struct CacheEntry {
     pub verification: Option<String>,
 }
 
-fn repo_or_404(app: &App, name: &str) -> Result<Arc<Repository>, Response> {
-    app.repository(name).ok_or_else(|| no_repository(app, name))
-}
-
 /// Checks a path below a repository as a client could never send it: no `.`/`..` or empty
 /// segments, no `\` or control characters. It is already percent-decoded.
-fn checked(path: &str, what: &str) -> Result<(), Response> {
+fn checked(path: &str, what: &str) -> Result<(), String> {
     let body = path.strip_suffix('/').unwrap_or(path);
     let bad = body.starts_with('/')
         || (!body.is_empty()
@@ -94,11 +90,8 @@ fn checked(path: &str, what: &str) -> Result<(), Response> {
                 .any(|s| s.is_empty() || s == "." || s == ".."))
         || body.chars().any(|c| c == '\\' || c.is_control());
     if bad {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "{what} `{path}` is not a path below the repository: no leading `/`, no empty, `.` or `..` segments"
-            ),
+        return Err(format!(
+            "{what} `{path}` is not a path below the repository: no leading `/`, no empty, `.` or `..` segments"
         ));
     }
     Ok(())
@@ -115,12 +108,11 @@ async fn list(
             "bad query: use ?prefix=PATH&q=TEXT&limit=N&cursor=NEXT&tree=1",
         );
     };
-    let repo = match repo_or_404(&app, &name) {
-        Ok(repo) => repo,
-        Err(resp) => return resp,
+    let Some(repo) = app.repository(&name) else {
+        return no_repository(&app, &name);
     };
-    if let Err(resp) = checked(&query.prefix, "prefix") {
-        return resp;
+    if let Err(why) = checked(&query.prefix, "prefix") {
+        return error(StatusCode::BAD_REQUEST, why);
     }
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
     let root = format!("{}/", repo.name);
@@ -311,9 +303,8 @@ async fn delete(
     State(app): State<Arc<App>>,
     Path((name, path)): Path<(String, String)>,
 ) -> Response {
-    let repo = match repo_or_404(&app, &name) {
-        Ok(repo) => repo,
-        Err(resp) => return resp,
+    let Some(repo) = app.repository(&name) else {
+        return no_repository(&app, &name);
     };
     if path.is_empty() {
         return error(
@@ -321,8 +312,8 @@ async fn delete(
             "name the entry to delete: DELETE /-/api/cache/NAME/PATH; to remove many, POST /-/api/cache/NAME/purge",
         );
     }
-    if let Err(resp) = checked(&path, "path") {
-        return resp;
+    if let Err(why) = checked(&path, "path") {
+        return error(StatusCode::BAD_REQUEST, why);
     }
     let key = format!("{}/{path}", repo.name);
     match app.services.store.delete(&key).await {
@@ -358,9 +349,8 @@ async fn purge(
     Path(name): Path<String>,
     body: Result<axum::Json<PurgeBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let repo = match repo_or_404(&app, &name) {
-        Ok(repo) => repo,
-        Err(resp) => return resp,
+    let Some(repo) = app.repository(&name) else {
+        return no_repository(&app, &name);
     };
     let Ok(axum::Json(body)) = body else {
         return error(
@@ -378,8 +368,8 @@ async fn purge(
                     "prefix is empty: name a path below the repository (to empty it all, use `repox cache rm NAME`)",
                 );
             }
-            if let Err(resp) = checked(&prefix, "prefix") {
-                return resp;
+            if let Err(why) = checked(&prefix, "prefix") {
+                return error(StatusCode::BAD_REQUEST, why);
             }
             store.purge(&format!("{root}{prefix}")).await
         }
@@ -522,9 +512,8 @@ async fn negative_list(
             "bad query: use ?prefix=PATH&limit=N",
         );
     };
-    let repo = match repo_or_404(&app, &name) {
-        Ok(repo) => repo,
-        Err(resp) => return resp,
+    let Some(repo) = app.repository(&name) else {
+        return no_repository(&app, &name);
     };
     let root = format!("{}/", repo.name);
     let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
@@ -548,12 +537,11 @@ async fn negative_clear(
     let Ok(Query(query)) = query else {
         return error(StatusCode::BAD_REQUEST, "bad query: use ?prefix=PATH");
     };
-    let repo = match repo_or_404(&app, &name) {
-        Ok(repo) => repo,
-        Err(resp) => return resp,
+    let Some(repo) = app.repository(&name) else {
+        return no_repository(&app, &name);
     };
-    if let Err(resp) = checked(&query.prefix, "prefix") {
-        return resp;
+    if let Err(why) = checked(&query.prefix, "prefix") {
+        return error(StatusCode::BAD_REQUEST, why);
     }
     let prefix = format!("{}/{}", repo.name, query.prefix);
     let cleared = app.services.negative.clear(&prefix);
