@@ -94,6 +94,16 @@ fn the_cache_page_deletes_an_entry() {
     assert_eq!(upstream.count(JAR), 1);
     let page_base = base.clone();
     with_browser("cache", |client| async move {
+        // The download is committed just after its last byte reaches the client.
+        let listed = format!("\"path\":\"{JAR}\"");
+        for _ in 0..200 {
+            let (_, listing) =
+                http_get(&format!("{page_base}-/api/cache/maven?q=lib-1.0.jar")).await;
+            if listing.contains(&listed) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         client
             .goto(&format!("{page_base}-/ui/cache?repo=maven&q=lib-1.0.jar"))
             .await

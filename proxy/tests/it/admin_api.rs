@@ -52,6 +52,22 @@ async fn call(
     (status, json)
 }
 
+/// Waits (bounded) until `path` is a committed cache entry: the client may get the last byte
+/// of a download just before the fill commits it.
+async fn committed(proxy: &Proxy, path: &str) {
+    for _ in 0..200 {
+        let found = get_json(proxy, &format!("-/api/cache/maven?prefix={path}")).await;
+        if found["entries"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["path"] == path))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{path} was never committed");
+}
+
 async fn get_json(proxy: &Proxy, path: &str) -> Value {
     let (status, json) = call(proxy, Method::GET, path, None).await;
     assert_eq!(status, StatusCode::OK, "{path}: {json}");
@@ -62,10 +78,11 @@ async fn get_json(proxy: &Proxy, path: &str) -> Value {
 async fn stats_count_hits_bytes_and_upstream_latency_and_the_feed_shows_requests() {
     let up = upstream().await;
     let proxy = Proxy::start(maven(&[("central", &up, 0)])).await;
-    for _ in 0..2 {
-        let resp = proxy.get(&format!("maven/{JAR}")).await;
-        assert_eq!(resp.status(), StatusCode::OK);
-    }
+    let resp = proxy.get(&format!("maven/{JAR}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    committed(&proxy, JAR).await;
+    let resp = proxy.get(&format!("maven/{JAR}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         proxy.get("maven/org/nope/1/nope-1.jar").await.status(),
         StatusCode::NOT_FOUND
@@ -159,6 +176,7 @@ async fn the_cache_is_listed_searched_and_entries_deleted_and_purged() {
             proxy.get(&format!("maven/{path}")).await.status(),
             StatusCode::OK
         );
+        committed(&proxy, path).await;
     }
     let tree = get_json(&proxy, "-/api/cache/maven?tree=1").await;
     assert_eq!(tree["dirs"], serde_json::json!(["org/"]), "{tree}");
@@ -345,6 +363,7 @@ async fn state_changes_need_the_csrf_header_from_the_same_origin() {
     let up = upstream().await;
     let proxy = Proxy::start(maven(&[("central", &up, 0)])).await;
     proxy.get(&format!("maven/{JAR}")).await;
+    committed(&proxy, JAR).await;
     let path = proxy.at(&format!("-/api/cache/maven/{JAR}"));
     let own = proxy.url.as_str().trim_end_matches('/').to_owned();
     let refused = [
