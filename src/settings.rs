@@ -43,6 +43,15 @@ pub fn config_file(global: &GlobalArgs) -> anyhow::Result<Option<PathBuf>> {
     }
 }
 
+/// The file a running `repox serve` reloads and the settings API writes: `--config` or
+/// `REPOX_CONFIG`, else the default path, which the first change through the API creates.
+pub fn live_config_path(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    match &global.config {
+        Some(path) => Ok(std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+        None => default_config_path(),
+    }
+}
+
 /// The effective configuration, with `serve` flags applied when given.
 pub fn load(global: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
     let mut config = match config_file(global)? {

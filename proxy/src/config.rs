@@ -204,21 +204,27 @@ impl fmt::Display for RepoName {
     }
 }
 
-impl<'de> Deserialize<'de> for RepoName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+impl RepoName {
+    /// Checks that `s` can be a repository name (one URL path segment, not `-`).
+    pub fn parse(s: &str) -> Result<RepoName, String> {
         let ok = !s.is_empty()
             && s != "-"
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
             && !s.starts_with('.');
         if ok {
-            Ok(RepoName(s))
+            Ok(RepoName(s.to_owned()))
         } else {
-            Err(serde::de::Error::custom(format!(
+            Err(format!(
                 "repository name `{s}` must be one URL path segment of letters, digits, `-`, `_` or `.`"
-            )))
+            ))
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for RepoName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RepoName::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -313,6 +319,64 @@ impl RepositoryConfig {
     pub fn min_rate(&self) -> u64 {
         self.min_rate.unwrap_or(1024)
     }
+
+    /// Rules that span several keys (unique upstream names, valid globs), for a repository read
+    /// from any source: the config file or the settings API's JSON.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let mut seen = std::collections::HashSet::new();
+        for up in &self.upstreams {
+            if !seen.insert(up.name.as_str()) {
+                return Err(Problem::DuplicateUpstream(up.name.clone()));
+            }
+        }
+        for up in &self.upstreams {
+            for pattern in &up.channels {
+                if let Err(e) = globset::Glob::new(pattern.trim_start_matches('!')) {
+                    return Err(Problem::ChannelGlob {
+                        upstream: up.name.clone(),
+                        pattern: pattern.clone(),
+                        why: e.to_string(),
+                    });
+                }
+            }
+        }
+        for pattern in &self.block {
+            if let Err(e) = globset::Glob::new(pattern) {
+                return Err(Problem::BlockGlob {
+                    pattern: pattern.clone(),
+                    why: e.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A rule broken across keys of one repository ([`RepositoryConfig::validate`]); displayed
+/// relative to the repository (`upstreams ...`, `block: ...`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// Two upstreams share a name.
+    #[error("two upstreams are named `{0}`; names must be unique")]
+    DuplicateUpstream(String),
+    /// A `channels` pattern is not a glob.
+    #[error("upstreams `{upstream}`: `channels`: bad channel glob `{pattern}`: {why}")]
+    ChannelGlob {
+        /// The upstream.
+        upstream: String,
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        why: String,
+    },
+    /// A `block` pattern is not a glob.
+    #[error("block: bad glob `{pattern}`: {why}")]
+    BlockGlob {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        why: String,
+    },
 }
 
 /// `[[repositories.NAME.upstreams]]`.
@@ -538,11 +602,22 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// A size as the config file writes it: the largest binary unit that divides it exactly
+/// (`"8GiB"`, `"1536KiB"`), else bytes (`"1000B"`).
+pub fn format_size(n: u64) -> String {
+    for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if n != 0 && n.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    format!("{n}B")
+}
+
 mod opt_size {
     use super::*;
     pub fn serialize<S: Serializer>(n: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
         match n {
-            Some(n) => s.serialize_str(&format!("{n}B")),
+            Some(n) => s.serialize_str(&format_size(*n)),
             None => s.serialize_none(),
         }
     }
@@ -682,6 +757,9 @@ impl Config {
             message,
         };
         for (name, repo) in &self.repositories {
+            let Err(problem) = repo.validate() else {
+                continue;
+            };
             let found = spans.repositories.get(name.as_str());
             let upstream_spans = |up: &str| -> Vec<&UpstreamSpans> {
                 found
@@ -690,50 +768,26 @@ impl Config {
                     .filter(|u| u.name.get_ref() == up)
                     .collect()
             };
-            let mut seen = std::collections::HashSet::new();
-            for up in &repo.upstreams {
-                if !seen.insert(up.name.as_str()) {
-                    let second = upstream_spans(&up.name).get(1).map(|u| u.name.span());
-                    return Err(at(
-                        second,
-                        format!(
-                            "repositories.{name}: two upstreams are named `{}`; names must be unique",
-                            up.name
-                        ),
-                    ));
-                }
-            }
-            for up in &repo.upstreams {
-                for pattern in &up.channels {
-                    if let Err(e) = globset::Glob::new(pattern.trim_start_matches('!')) {
-                        let span = upstream_spans(&up.name)
-                            .into_iter()
-                            .flat_map(|u| &u.channels)
-                            .find(|c| c.get_ref() == pattern)
-                            .map(toml::Spanned::span);
-                        return Err(at(
-                            span,
-                            format!(
-                                "repositories.{name}.upstreams `{}`: `channels`: bad channel glob `{pattern}`: {e}",
-                                up.name
-                            ),
-                        ));
-                    }
-                }
-            }
-            for pattern in &repo.block {
-                if let Err(e) = globset::Glob::new(pattern) {
-                    let span = found
-                        .into_iter()
-                        .flat_map(|r| &r.block)
-                        .find(|b| b.get_ref() == pattern)
-                        .map(toml::Spanned::span);
-                    return Err(at(
-                        span,
-                        format!("repositories.{name}.block: bad glob `{pattern}`: {e}"),
-                    ));
-                }
-            }
+            let span = match &problem {
+                Problem::DuplicateUpstream(up) => upstream_spans(up).get(1).map(|u| u.name.span()),
+                Problem::ChannelGlob {
+                    upstream, pattern, ..
+                } => upstream_spans(upstream)
+                    .into_iter()
+                    .flat_map(|u| &u.channels)
+                    .find(|c| c.get_ref() == pattern)
+                    .map(toml::Spanned::span),
+                Problem::BlockGlob { pattern, .. } => found
+                    .into_iter()
+                    .flat_map(|r| &r.block)
+                    .find(|b| b.get_ref() == pattern)
+                    .map(toml::Spanned::span),
+            };
+            let separator = match problem {
+                Problem::DuplicateUpstream(_) => ": ",
+                _ => ".",
+            };
+            return Err(at(span, format!("repositories.{name}{separator}{problem}")));
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+pub mod api;
 pub mod auth;
 pub mod breaker;
 pub mod config;
@@ -26,6 +27,7 @@ mod flight;
 mod fuzz;
 mod hashing;
 pub mod lock;
+pub mod live;
 mod memo;
 pub mod metrics;
 pub mod negative;
@@ -35,7 +37,9 @@ pub mod path;
 pub mod repository;
 pub mod respond;
 pub mod server;
+pub mod stats;
 pub mod store;
+pub mod ui;
 pub mod upstream;
 
 pub use server::{App, Server, StartError, shutdown_signal};

@@ -337,6 +337,89 @@ impl NegativeCache {
         log.next_check = next_check(log.lines);
     }
 
+    /// The live facts whose key starts with `prefix`: `(key, upstream, expiry in Unix seconds)`,
+    /// in key order, at most `limit`.
+    pub fn entries(&self, prefix: &str, limit: usize) -> Vec<(String, String, u64)> {
+        let now = now_secs();
+        let map = self.map.lock().expect("negative cache lock");
+        let mut out: Vec<(String, String, u64)> = map
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .flat_map(|(k, ups)| {
+                ups.iter()
+                    .filter(|(_, e)| *e > now)
+                    .map(|(u, e)| (k.clone(), u.clone(), *e))
+            })
+            .collect();
+        out.sort();
+        out.truncate(limit);
+        out
+    }
+
+    /// Live facts per upstream name whose key starts with `prefix`.
+    pub fn count_by_upstream(&self, prefix: &str) -> HashMap<String, u64> {
+        let now = now_secs();
+        let map = self.map.lock().expect("negative cache lock");
+        let mut out = HashMap::new();
+        for (_, ups) in map.iter().filter(|(k, _)| k.starts_with(prefix)) {
+            for (u, _) in ups.iter().filter(|(_, e)| *e > now) {
+                *out.entry(u.clone()).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// Forgets every fact whose key starts with `prefix` and rewrites the log without them
+    /// (atomically, like a compaction), so they stay forgotten after a restart. Returns how many
+    /// facts were dropped.
+    pub fn clear(&self, prefix: &str) -> usize {
+        let mut log = self.log.lock().expect("negative log lock");
+        let (dropped, text) = {
+            let mut map = self.map.lock().expect("negative cache lock");
+            let before: usize = map.values().map(Vec::len).sum();
+            map.retain(|k, _| !k.starts_with(prefix));
+            let after: usize = map.values().map(Vec::len).sum();
+            (before - after, render(&map))
+        };
+        if dropped == 0 || log.file.is_none() {
+            return dropped;
+        }
+        let live = text.iter().filter(|&&b| b == b'\n').count();
+        match compact(&self.path, &text).and_then(|()| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        }) {
+            Ok(file) => {
+                log.file = Some(file);
+                log.lines = live;
+                log.torn = false;
+                log.next_check = next_check(live);
+            }
+            Err(e) => tracing::warn!(
+                "cannot rewrite the negative-cache log `{}`: {e}; the cleared entries come back after a restart",
+                self.path.display()
+            ),
+        }
+        dropped
+    }
+
+    /// Forgets what `upstream` lacked below the key prefix `prefix` (its URL changed, so its
+    /// old 404s say nothing about the new one). Superseding lines go to the log too.
+    pub fn forget_upstream(&self, prefix: &str, upstream: &str) {
+        let keys: Vec<String> = {
+            let map = self.map.lock().expect("negative cache lock");
+            map.iter()
+                .filter(|(k, ups)| k.starts_with(prefix) && ups.iter().any(|(u, _)| u == upstream))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for key in keys {
+            self.insert(&key, upstream, 0);
+        }
+    }
+
     /// Forgets what is known about `key` (e.g. after a successful fetch).
     pub fn forget(&self, key: &str) {
         self.map.lock().expect("negative cache lock").remove(key);
@@ -349,6 +432,32 @@ mod tests {
 
     fn log_of(dir: &Path) -> PathBuf {
         dir.join("negative-v1.jsonl")
+    }
+
+    #[test]
+    fn cleared_entries_stay_cleared_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let neg = NegativeCache::open(dir.path());
+            neg.insert("maven/a.jar", "central", 3600);
+            neg.insert("maven/b.jar", "central", 3600);
+            neg.insert("npm/x", "npmjs", 3600);
+            assert_eq!(neg.entries("maven/", 10).len(), 2);
+            assert_eq!(neg.count_by_upstream("maven/")["central"], 2);
+            assert_eq!(neg.clear("maven/a"), 1);
+            neg.insert("maven/c.jar", "central", 3600);
+        }
+        let neg = NegativeCache::open(dir.path());
+        assert!(!neg.lacks("maven/a.jar", "central"));
+        assert!(neg.lacks("maven/b.jar", "central"));
+        assert!(neg.lacks("maven/c.jar", "central"));
+        assert_eq!(
+            neg.entries("", 10)
+                .into_iter()
+                .map(|e| e.0)
+                .collect::<Vec<_>>(),
+            ["maven/b.jar", "maven/c.jar", "npm/x"]
+        );
     }
 
     #[test]

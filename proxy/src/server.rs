@@ -95,9 +95,10 @@ pub type Repositories = BTreeMap<String, Arc<Repository>>;
 /// Everything a request handler needs.
 pub struct App {
     repositories: ArcSwap<Repositories>,
-    services: Arc<Services>,
+    pub(crate) services: Arc<Services>,
     auth: Arc<crate::auth::Auth>,
-    started: Instant,
+    live: crate::live::Live,
+    pub(crate) started: Instant,
 }
 
 impl App {
@@ -116,6 +117,7 @@ impl App {
             store,
             negative,
             metrics: Metrics::default(),
+            stats: crate::stats::Stats::default(),
             memos: crate::memo::Memos::new(
                 config
                     .server
@@ -142,6 +144,7 @@ impl App {
             repositories: ArcSwap::from_pointee(repositories),
             services,
             auth: Arc::new(crate::auth::Auth::new(config)?),
+            live: crate::live::Live::new(config),
             started: Instant::now(),
         }))
     }
@@ -161,11 +164,27 @@ impl App {
         self.repositories.store(Arc::new(repositories));
     }
 
+    /// Live configuration: the configuration in force, its file, changes.
+    pub fn live(&self) -> &crate::live::Live {
+        &self.live
+    }
+
+    pub(crate) fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    pub(crate) fn auth(&self) -> &crate::auth::Auth {
+        &self.auth
+    }
+
     /// The router for this app.
     pub fn router(self: &Arc<Self>) -> Router {
         let router = Router::new()
+            .route("/", get(crate::ui::root))
             .route("/-/health", get(health))
-            .route("/-/metrics", get(metrics));
+            .route("/-/metrics", get(metrics))
+            .merge(crate::api::routes())
+            .merge(crate::ui::routes());
         // Lets the unit tests prove that a panic is one failed request; absent from builds.
         #[cfg(test)]
         let router = router
@@ -481,7 +500,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         return (StatusCode::NOT_FOUND, msg).into_response();
     };
     if rest.is_empty() {
-        return Failure::NotFound.into_response();
+        // A person trying the repository's URL: say what it is and how to use it.
+        let origin = request_origin(&parts.headers, &parts.uri);
+        return crate::ui::setup::repository_text(repo, &origin).into_response();
     }
     // npm spells scoped packages `@scope%2fname`; the scope is a path segment of its own here.
     let rest = match repo.config.kind {
@@ -562,6 +583,19 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
             "{method} {path} {} {cache} upstream={upstream} {ms:.1}ms",
             status.as_u16()
         );
+        // The console's own requests (`/-/`) would drown the feed: only client requests count.
+        app.services.stats.request(crate::stats::RequestRecord {
+            seq: 0,
+            at: crate::store::now_secs(),
+            method: method.to_string(),
+            path,
+            repository: repository.to_owned(),
+            status: status.as_u16(),
+            cache,
+            upstream: served.as_ref().and_then(|s| s.upstream.clone()),
+            ms,
+            bytes,
+        });
     }
     resp
 }

@@ -27,6 +27,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             server.local_addr(),
             server.cache_dir().display()
         );
+        repox_proxy::live::watch(server.app(), settings::live_config_path(global)?);
         server
             .run(repox_proxy::shutdown_signal())
             .await

@@ -1,4 +1,6 @@
 mod auth_clients;
+mod browser;
+mod browser_support;
 mod cache;
 mod clients_support;
 mod configure;
@@ -6,6 +8,7 @@ mod crash;
 mod disk_full;
 mod fixture_server;
 mod generated;
+mod live_reload;
 mod maven_client;
 mod repox_server;
 mod s3_crash;

@@ -86,6 +86,16 @@ impl RepoxServer {
         format!("http://{}/", self.addr)
     }
 
+    /// The process id of `repox serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// What repox wrote to stderr so far.
     pub fn log(&self) -> String {
         fs_err::read_to_string(&self.log).unwrap_or_default()

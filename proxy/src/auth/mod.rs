@@ -42,8 +42,8 @@ pub struct Auth {
     directory: Directory,
     limiter: FailureLimiter,
     trusted: Vec<IpNet>,
-    /// Repository kinds by name.
-    kinds: HashMap<String, Kind>,
+    /// Repository kinds by name; replaced when the configuration changes (`live/`).
+    kinds: arc_swap::ArcSwap<HashMap<String, Kind>>,
     /// The configured listen address, until the server knows the one it really bound.
     configured: SocketAddr,
     bound: OnceLock<SocketAddr>,
@@ -75,14 +75,16 @@ impl Auth {
             directory,
             limiter: FailureLimiter::default(),
             trusted: config.server.trusted_proxies.clone(),
-            kinds: config
-                .repositories
-                .iter()
-                .map(|(name, repo)| (name.as_str().to_owned(), repo.kind))
-                .collect(),
+            kinds: arc_swap::ArcSwap::from_pointee(kinds(config)),
             configured: config.server.listen,
             bound: OnceLock::new(),
         })
+    }
+
+    /// Takes the repositories of a new configuration (their kinds decide npm audit and conda
+    /// tokens).
+    pub fn set_repositories(&self, config: &Config) {
+        self.kinds.store(Arc::new(kinds(config)));
     }
 
     /// Tells the checks the address the server really listens on (port 0 resolved).
@@ -98,7 +100,10 @@ impl Auth {
     fn classify<'a>(&self, method: &Method, path: &'a str) -> (Target<'a>, Action) {
         let raw = path.trim_start_matches('/');
         let (first, rest) = raw.split_once('/').unwrap_or((raw, ""));
+        let console =
+            rest == "ui" || rest == "api" || rest.starts_with("ui/") || rest.starts_with("api/");
         let target = match first {
+            "-" if console => Target::Console,
             "-" => Target::Operator,
             name => Target::Repository(name),
         };
@@ -106,7 +111,7 @@ impl Auth {
             || method == Method::HEAD
             // `npm audit` POSTs a lock file; it reads advisories, it writes nothing.
             || (method == Method::POST
-                && self.kinds.get(first) == Some(&Kind::Npm)
+                && self.kinds.load().get(first) == Some(&Kind::Npm)
                 && npm::is_audit(rest));
         (target, if read { Action::Read } else { Action::Write })
     }
@@ -114,12 +119,20 @@ impl Auth {
     /// `(repository, token, path without the prefix)` of `/CONDA-REPO/t/TOKEN/…`.
     fn conda_token<'a>(&self, path: &'a str) -> Option<(&'a str, &'a str, &'a str)> {
         let (name, rest) = path.trim_start_matches('/').split_once('/')?;
-        if self.kinds.get(name) != Some(&Kind::Conda) {
+        if self.kinds.load().get(name) != Some(&Kind::Conda) {
             return None;
         }
         let (token, below) = conda::split_token(rest)?;
         Some((name, token, below))
     }
+}
+
+fn kinds(config: &Config) -> HashMap<String, Kind> {
+    config
+        .repositories
+        .iter()
+        .map(|(name, repo)| (name.as_str().to_owned(), repo.kind))
+        .collect()
 }
 
 /// The middleware: authenticates, authorizes, and passes the request on or answers 401, 403 or
@@ -206,6 +219,10 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
             let who = identity.map(|i| i.name).unwrap_or_default();
             let what = match (target, action) {
                 (Target::Operator, _) => "use the operator endpoints".to_owned(),
+                (Target::Console, Action::Read) => "read the console".to_owned(),
+                (Target::Console, Action::Write) => {
+                    "change anything through the console (needs admin)".to_owned()
+                }
                 (Target::Repository(r), Action::Read) => format!("read /{r}/"),
                 (Target::Repository(r), Action::Write) => format!("write to /{r}/"),
             };
@@ -274,9 +291,37 @@ mod tests {
             (Target::Repository("maven"), Action::Write)
         );
         assert_eq!(
+            auth.classify(&get, "/-/api/stats"),
+            (Target::Console, Action::Read)
+        );
+        assert_eq!(
+            auth.classify(&Method::DELETE, "/-/api/cache/npm/x"),
+            (Target::Console, Action::Write)
+        );
+        assert_eq!(
+            auth.classify(&get, "/-/ui/"),
+            (Target::Console, Action::Read)
+        );
+        assert_eq!(
+            auth.classify(&get, "/-/uix"),
+            (Target::Operator, Action::Read)
+        );
+        assert_eq!(
             auth.classify(&put, "/npm/left-pad"),
             (Target::Repository("npm"), Action::Write)
         );
+    }
+
+    #[test]
+    fn a_new_configuration_brings_its_repository_kinds() {
+        let mut config = Config::embedded();
+        config
+            .repositories
+            .retain(|name, _| name.as_str() != "conda");
+        let auth = Auth::new(&config).unwrap();
+        assert_eq!(auth.conda_token("/conda/t/repox-abc/cf/x.json"), None);
+        auth.set_repositories(&Config::embedded());
+        assert!(auth.conda_token("/conda/t/repox-abc/cf/x.json").is_some());
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub enum Target<'a> {
     Repository(&'a str),
     /// The operator endpoints under `/-/` (but `/-/health`, which is always open).
     Operator,
+    /// The web console and its API (`/-/ui/`, `/-/api/`): reading needs `read`, changing
+    /// anything needs `admin`.
+    Console,
 }
 
 /// The outcome of [`authorize`].
@@ -88,6 +91,13 @@ pub fn authorize(
     };
     let (has, needs) = match target {
         Target::Operator => (user.role, Role::Admin),
+        Target::Console => (
+            user.role,
+            match action {
+                Action::Read => Role::Read,
+                Action::Write => Role::Admin,
+            },
+        ),
         Target::Repository(name) => (
             user.repositories.get(name).copied().unwrap_or(user.role),
             match action {
@@ -166,6 +176,18 @@ mod tests {
             Allow
         );
         assert_eq!(authorize(Some(&admin), none, npm, Action::Write), Allow);
+        // The console: any user reads it, only admins change anything through it.
+        let console = Target::Console;
+        assert_eq!(authorize(Some(&reader), none, console, Action::Read), Allow);
+        assert_eq!(
+            authorize(Some(&writer), none, console, Action::Write),
+            Forbidden
+        );
+        assert_eq!(authorize(Some(&admin), none, console, Action::Write), Allow);
+        assert_eq!(
+            authorize(None, Anonymous::Read, console, Action::Write),
+            Unauthenticated
+        );
         // A repository grant does not reach the operator endpoints.
         let repo_admin = user(Role::Read, &[("npm", Role::Admin)]);
         assert_eq!(

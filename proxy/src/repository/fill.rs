@@ -457,6 +457,7 @@ async fn download(
         }
     };
     repo.services.metrics.cache_grew(written);
+    repo.services.stats.fetched(&repo.name, written);
     if !verification.is_digest() {
         repo.services.metrics.unverified_commit(&repo.name);
     }

@@ -57,6 +57,8 @@ pub struct Services {
     pub negative: NegativeCache,
     /// Counters.
     pub metrics: Metrics,
+    /// What the dashboard shows.
+    pub stats: crate::stats::Stats,
     /// Documents derived from upstream bodies, under `[server] memory_budget`.
     pub memos: crate::memo::Memos,
     /// Serve only what is cached.

@@ -77,6 +77,18 @@ impl Repository {
         self.services
             .metrics
             .upstream(&up.name, result, started.elapsed());
+        let error = match &verdict {
+            Verdict::Failed(why) => Some(why.as_str()),
+            Verdict::TimedOut => Some("no response in time"),
+            _ => None,
+        };
+        self.services.stats.upstream(
+            &self.name,
+            &up.name,
+            started.elapsed(),
+            error,
+            matches!(verdict, Verdict::Missing),
+        );
         let transition = match crate::breaker::outage(&verdict) {
             Some(why) => permit.failed(&why),
             None => permit.succeeded(),

@@ -1,5 +1,6 @@
 //! Integration tests of the proxy against real HTTP upstreams on 127.0.0.1.
 
+mod admin_api;
 mod auth;
 mod cache_size;
 mod cargo;
@@ -19,5 +20,6 @@ mod pep658;
 mod pypi;
 mod resilience;
 mod s3;
+mod settings;
 mod strategy;
 mod support;

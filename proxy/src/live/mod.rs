@@ -1,0 +1,315 @@
+//! Live configuration: a running server takes new repository settings without a restart.
+//!
+//! A change comes from the settings API (`api/settings.rs`), from an edit of the config file
+//! ([`watch`]: file watch and SIGHUP) or from an undo. Each one is checked whole
+//! ([`prepare`]: every changed repository validated and built) before anything is swapped in
+//! ([`commit`]), so an invalid change leaves the server exactly as it was. Repositories whose
+//! settings did not change keep their `Arc<Repository>`: their downloads in flight, coalescing
+//! and freshness memory are untouched. A changed repository is built anew; requests already
+//! running keep the old one (they hold its `Arc`) and finish on it, new requests get the new one.
+//!
+//! Only `[repositories]` is live. `[server]`, `[auth]` and `[storage]` are read at start-up;
+//! an edit of them is reported as taking effect at the next restart.
+
+pub mod edit;
+mod watch;
+
+pub use watch::watch;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use crate::config::{Config, RepoName, RepositoryConfig};
+use crate::repository::Repository;
+use crate::server::{App, Repositories};
+
+/// The live-configuration state of one server.
+pub struct Live {
+    /// The configuration in force: the start-up one with the repositories of the last change.
+    current: ArcSwap<Config>,
+    /// The config file `repox serve` reads, whether or not it exists yet.
+    file: OnceLock<PathBuf>,
+    /// One change at a time: API writes, file reloads and undo.
+    changing: tokio::sync::Mutex<()>,
+    /// Why the last reload of the file was refused, until one succeeds.
+    last_error: Mutex<Option<String>>,
+    /// `[server]`, `[auth]` and `[storage]` as the file had them when last read: a change of
+    /// them needs a restart, which a reload says.
+    restart_only: Mutex<Option<String>>,
+}
+
+impl Live {
+    pub(crate) fn new(config: &Config) -> Live {
+        Live {
+            current: ArcSwap::from_pointee(config.clone()),
+            file: OnceLock::new(),
+            changing: tokio::sync::Mutex::new(()),
+            last_error: Mutex::new(None),
+            restart_only: Mutex::new(None),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.current.load_full()
+    }
+
+    /// The config file changes are written to and read from, once set.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.get().map(PathBuf::as_path)
+    }
+
+    /// Names the config file of this server (set once; later calls are ignored). The file
+    /// need not exist: the first change through the API creates it.
+    pub fn set_file(&self, path: PathBuf) {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(config) = Config::parse(&text, &path)
+        {
+            *self.restart_only.lock().expect("live lock") = Some(restart_only(&config));
+        }
+        let _ = self.file.set(path);
+    }
+
+    /// Why the last reload of the config file was refused, if it was (cleared by a good one).
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("live lock").clone()
+    }
+
+    fn set_last_error(&self, error: Option<String>) {
+        *self.last_error.lock().expect("live lock") = error;
+    }
+
+    /// Waits for the other changes to finish; hold the guard through prepare, write, commit.
+    pub(crate) async fn begin(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changing.lock().await
+    }
+}
+
+/// `[server]`, `[auth]` and `[storage]`, to notice that a reload changed them.
+fn restart_only(config: &Config) -> String {
+    format!(
+        "{}\n{}\n{}",
+        toml::to_string(&config.server).unwrap_or_default(),
+        toml::to_string(&config.auth).unwrap_or_default(),
+        toml::to_string(&config.storage).unwrap_or_default()
+    )
+}
+
+/// Which repositories a change touched.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// New repositories.
+    pub added: Vec<String>,
+    /// Repositories whose settings changed (rebuilt).
+    pub changed: Vec<String>,
+    /// Repositories no longer served.
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    /// True when no repository changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl fmt::Display for Changes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        for (what, names) in [
+            ("added", &self.added),
+            ("changed", &self.changed),
+            ("removed", &self.removed),
+        ] {
+            if !names.is_empty() {
+                parts.push(format!("{what} {}", names.join(", ")));
+            }
+        }
+        match parts.is_empty() {
+            true => f.write_str("no repository changed"),
+            false => f.write_str(&parts.join("; ")),
+        }
+    }
+}
+
+/// A checked change, ready to be swapped in by [`commit`].
+pub(crate) struct Prepared {
+    repositories: Repositories,
+    config: Config,
+    changes: Changes,
+    /// `(key prefix, upstream)`: upstreams whose URL changed; their remembered 404s are void.
+    forget: Vec<(String, String)>,
+    started: Instant,
+}
+
+impl Prepared {
+    /// The configuration it puts in force.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// True when two repository settings are the same (compared as the JSON the API shows, so that
+/// `"5m"` and `"300s"` are equal).
+fn same(a: &RepositoryConfig, b: &RepositoryConfig) -> bool {
+    match (serde_json::to_value(a), serde_json::to_value(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Checks `repositories` and builds the ones that are new or changed, without touching what
+/// is served. The error is one line naming the repository and the key.
+pub(crate) fn prepare(
+    app: &App,
+    repositories: BTreeMap<RepoName, RepositoryConfig>,
+) -> Result<Prepared, String> {
+    let started = Instant::now();
+    let live = app.live();
+    let old = app.repositories();
+    let mut built = Repositories::new();
+    let mut changes = Changes::default();
+    let mut forget = Vec::new();
+    for (name, repo) in &repositories {
+        let name = name.as_str();
+        let previous = old.get(name);
+        if let Some(previous) = previous
+            && same(&previous.config, repo)
+        {
+            built.insert(name.to_owned(), previous.clone());
+            continue;
+        }
+        repo.validate()
+            .map_err(|problem| format!("repositories.{name}: {problem}"))?;
+        let repository = Repository::new(name, repo.clone(), app.services().clone())
+            .map_err(|e| format!("repositories.{name}: {}", chain(&e)))?;
+        match previous {
+            Some(previous) => {
+                changes.changed.push(name.to_owned());
+                for up in &repo.upstreams {
+                    let moved = previous
+                        .config
+                        .upstreams
+                        .iter()
+                        .any(|o| o.name == up.name && o.url != up.url);
+                    if moved {
+                        forget.push((format!("{name}/"), up.name.clone()));
+                    }
+                }
+            }
+            None => changes.added.push(name.to_owned()),
+        }
+        built.insert(name.to_owned(), Arc::new(repository));
+    }
+    changes.removed = old
+        .keys()
+        .filter(|name| !built.contains_key(*name))
+        .cloned()
+        .collect();
+    let mut config = (*live.config()).clone();
+    config.repositories = repositories;
+    Ok(Prepared {
+        repositories: built,
+        config,
+        changes,
+        forget,
+        started,
+    })
+}
+
+/// Puts a prepared change in force: one swap of the repositories, then what depends on them
+/// (the kinds the auth gate knows, the upstreams metrics report, void 404 memories).
+pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
+    let Prepared {
+        repositories,
+        config,
+        changes,
+        forget,
+        started,
+    } = prepared;
+    let services = app.services();
+    for name in changes.added.iter().chain(&changes.changed) {
+        if let Some(repo) = repositories.get(name) {
+            for up in &repo.upstreams {
+                services.metrics.upstream_known(&up.name);
+            }
+        }
+    }
+    for (prefix, upstream) in &forget {
+        services.negative.forget_upstream(prefix, upstream);
+    }
+    app.replace_repositories(repositories);
+    app.auth().set_repositories(&config);
+    app.live().current.store(Arc::new(config));
+    if !changes.is_empty() {
+        tracing::info!(
+            "configuration applied in {:.1} ms: {changes}",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    changes
+}
+
+/// Reads the config file again and applies it. A refused file is logged with its error (file,
+/// line, key), kept for the API (`last_error`), and the configuration in force stays.
+pub async fn reload(app: &App) -> Result<Changes, String> {
+    let live = app.live();
+    let Some(path) = live.file() else {
+        return Err("this server has no config file to reload".to_owned());
+    };
+    let _guard = live.begin().await;
+    let result = read(path).and_then(|config| {
+        let prepared = prepare(app, config.repositories.clone())?;
+        Ok((config, prepared))
+    });
+    match result {
+        Ok((config, prepared)) => {
+            live.set_last_error(None);
+            let now = restart_only(&config);
+            let mut seen = live.restart_only.lock().expect("live lock");
+            if seen.as_ref().is_some_and(|before| *before != now) {
+                tracing::warn!(
+                    "{}: changes of [server], [auth] and [storage] take effect at the next restart; \
+                     repositories are applied now",
+                    path.display()
+                );
+            }
+            *seen = Some(now);
+            drop(seen);
+            Ok(commit(app, prepared))
+        }
+        Err(error) => {
+            tracing::error!(
+                "config reload refused: {error}; the previous configuration stays in force"
+            );
+            live.set_last_error(Some(error.clone()));
+            Err(error)
+        }
+    }
+}
+
+/// The file's configuration; a missing file is the embedded default, as at start-up.
+fn read(path: &Path) -> Result<Config, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Config::parse(&text, path).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::embedded()),
+        Err(e) => Err(format!("cannot read config file `{}`: {e}", path.display())),
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

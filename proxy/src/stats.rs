@@ -1,0 +1,541 @@
+//! What the dashboard shows (`/-/ui/`, `/-/api/stats`): per repository, requests, hits, bytes
+//! served, fetched upstream and saved, with a per-minute history of the last hour; per upstream,
+//! latency percentiles, error rate and the last error; and a ring of the most recent requests
+//! for the live feed.
+//!
+//! Every request passes through here (`server.rs` `log_request`), so the hit path touches only
+//! atomics: the counter tables are lock-free snapshots (`arc-swap`) that grow only when a name is
+//! seen for the first time, and each slot of the recent-request ring has its own lock, so two
+//! requests contend only when they land on the same slot. Counters live in the server's state,
+//! not the process, and survive a live reconfiguration because they are keyed by name.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::store::now_secs;
+
+/// Minutes of history kept for the charts.
+pub const HISTORY_MINUTES: usize = 60;
+/// Requests kept for the live feed.
+pub const RECENT: usize = 256;
+/// Upper bounds (milliseconds) of the latency histogram's buckets; the last is open.
+const LATENCY_BOUNDS_MS: [u64; 16] = [
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    300,
+    500,
+    1000,
+    2000,
+    5000,
+    10_000,
+    30_000,
+    u64::MAX,
+];
+
+/// All dashboard counters of one server.
+#[derive(Default)]
+pub struct Stats {
+    repos: ArcSwap<BTreeMap<String, Arc<RepoCounters>>>,
+    upstreams: ArcSwap<BTreeMap<(String, String), Arc<UpstreamCounters>>>,
+    recent: Recent,
+}
+
+impl std::fmt::Debug for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stats").finish_non_exhaustive()
+    }
+}
+
+/// Counters of one repository.
+pub struct RepoCounters {
+    requests: AtomicU64,
+    hits: AtomicU64,
+    errors: AtomicU64,
+    bytes_served: AtomicU64,
+    bytes_fetched: AtomicU64,
+    bytes_saved: AtomicU64,
+    history: [Minute; HISTORY_MINUTES],
+}
+
+impl Default for RepoCounters {
+    fn default() -> Self {
+        RepoCounters {
+            requests: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            bytes_served: AtomicU64::new(0),
+            bytes_fetched: AtomicU64::new(0),
+            bytes_saved: AtomicU64::new(0),
+            history: std::array::from_fn(|_| Minute::default()),
+        }
+    }
+}
+
+/// One minute of history; `minute` says which (minutes since the epoch), so a slot left from
+/// an hour ago is recognised and restarted.
+#[derive(Default)]
+struct Minute {
+    minute: AtomicU64,
+    requests: AtomicU64,
+    hits: AtomicU64,
+}
+
+/// Counters of one upstream of one repository.
+#[derive(Default)]
+pub struct UpstreamCounters {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    not_found: AtomicU64,
+    latency: [AtomicU64; LATENCY_BOUNDS_MS.len()],
+    last_error: Mutex<Option<(String, u64)>>,
+}
+
+/// One answered request, as the live feed shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    /// Sequence number: the feed asks for records after the last one it saw.
+    pub seq: u64,
+    /// Unix seconds.
+    pub at: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path, credentials redacted.
+    pub path: String,
+    /// Repository, `-` for none.
+    pub repository: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Cache outcome (`hit`, `miss`, …, `-`).
+    pub cache: &'static str,
+    /// Upstream that supplied the bytes, if any.
+    pub upstream: Option<String>,
+    /// Milliseconds to the response headers.
+    pub ms: f64,
+    /// Body bytes.
+    pub bytes: u64,
+}
+
+struct Recent {
+    next: AtomicU64,
+    slots: Box<[Mutex<Option<RequestRecord>>]>,
+    arrived: Notify,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            next: AtomicU64::new(1),
+            slots: (0..RECENT).map(|_| Mutex::new(None)).collect(),
+            arrived: Notify::new(),
+        }
+    }
+}
+
+/// Whether a cache outcome saved an upstream download.
+fn is_hit(cache: &str) -> bool {
+    matches!(cache, "hit" | "revalidated" | "stale")
+}
+
+/// Finds `key` in a snapshot table, adding it (one copy-on-write of the table) the first time.
+fn counters<K: Ord + Clone, V: Default>(table: &ArcSwap<BTreeMap<K, Arc<V>>>, key: &K) -> Arc<V> {
+    if let Some(found) = table.load().get(key) {
+        return found.clone();
+    }
+    let mut added = None;
+    table.rcu(|old| {
+        let mut new = BTreeMap::clone(old);
+        let entry = new.entry(key.clone()).or_default().clone();
+        added = Some(entry);
+        new
+    });
+    added.unwrap_or_default()
+}
+
+impl Stats {
+    /// One answered request (`repository` `-` when it named none).
+    pub fn request(&self, record: RequestRecord) {
+        if record.repository != "-" {
+            let repo = counters(&self.repos, &record.repository);
+            let hit = is_hit(record.cache);
+            repo.requests.fetch_add(1, Relaxed);
+            repo.bytes_served.fetch_add(record.bytes, Relaxed);
+            if hit {
+                repo.hits.fetch_add(1, Relaxed);
+                repo.bytes_saved.fetch_add(record.bytes, Relaxed);
+            }
+            if record.status >= 500 {
+                repo.errors.fetch_add(1, Relaxed);
+            }
+            let minute = record.at / 60;
+            let slot = &repo.history[(minute % HISTORY_MINUTES as u64) as usize];
+            let seen = slot.minute.load(Relaxed);
+            if seen != minute
+                && slot
+                    .minute
+                    .compare_exchange(seen, minute, Relaxed, Relaxed)
+                    .is_ok()
+            {
+                // Restarting a slot races with a request counted in it at the same instant: the
+                // chart may be off by one request, never more.
+                slot.requests.store(0, Relaxed);
+                slot.hits.store(0, Relaxed);
+            }
+            slot.requests.fetch_add(1, Relaxed);
+            if hit {
+                slot.hits.fetch_add(1, Relaxed);
+            }
+        }
+        self.recent.push(record);
+    }
+
+    /// `bytes` downloaded from an upstream into the cache of `repository`.
+    pub fn fetched(&self, repository: &str, bytes: u64) {
+        counters(&self.repos, &repository.to_owned())
+            .bytes_fetched
+            .fetch_add(bytes, Relaxed);
+    }
+
+    /// One request to an upstream: `result` is `ok`, `not_found` or `error` (with `error` the
+    /// reason, already free of credentials).
+    pub fn upstream(
+        &self,
+        repository: &str,
+        upstream: &str,
+        latency: Duration,
+        error: Option<&str>,
+        not_found: bool,
+    ) {
+        let up = counters(
+            &self.upstreams,
+            &(repository.to_owned(), upstream.to_owned()),
+        );
+        up.requests.fetch_add(1, Relaxed);
+        let ms = latency.as_millis().min(u128::from(u64::MAX)) as u64;
+        let bucket = LATENCY_BOUNDS_MS
+            .iter()
+            .position(|&b| ms <= b)
+            .unwrap_or(LATENCY_BOUNDS_MS.len() - 1);
+        up.latency[bucket].fetch_add(1, Relaxed);
+        if not_found {
+            up.not_found.fetch_add(1, Relaxed);
+        }
+        if let Some(why) = error {
+            up.errors.fetch_add(1, Relaxed);
+            let mut last = up.last_error.lock().unwrap_or_else(|p| p.into_inner());
+            *last = Some((why.to_owned(), now_secs()));
+        }
+    }
+
+    /// The counters of every repository seen so far.
+    pub fn repositories(&self) -> BTreeMap<String, RepoSnapshot> {
+        let now_minute = now_secs() / 60;
+        self.repos
+            .load()
+            .iter()
+            .map(|(name, c)| (name.clone(), c.snapshot(now_minute)))
+            .collect()
+    }
+
+    /// The counters of one upstream of one repository (zeros when it was never asked).
+    pub fn upstream_snapshot(&self, repository: &str, upstream: &str) -> UpstreamSnapshot {
+        self.upstreams
+            .load()
+            .get(&(repository.to_owned(), upstream.to_owned()))
+            .map(|c| c.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// Requests after sequence number `after`, oldest first, at most `limit`.
+    pub fn recent(&self, after: u64, limit: usize) -> Vec<RequestRecord> {
+        self.recent.after(after, limit)
+    }
+
+    /// Waits until a request after `after` is recorded, or `timeout` passes.
+    pub async fn wait_for(&self, after: u64, timeout: Duration) {
+        let arrived = self.recent.arrived.notified();
+        tokio::pin!(arrived);
+        // Registered before the check, so a record pushed in between still wakes this waiter.
+        arrived.as_mut().enable();
+        if self.recent.next.load(Relaxed) > after + 1 {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, arrived).await;
+    }
+}
+
+impl Recent {
+    fn push(&self, mut record: RequestRecord) {
+        let seq = self.next.fetch_add(1, Relaxed);
+        record.seq = seq;
+        let slot = &self.slots[(seq % RECENT as u64) as usize];
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(record);
+        self.arrived.notify_waiters();
+    }
+
+    fn after(&self, after: u64, limit: usize) -> Vec<RequestRecord> {
+        let mut out: Vec<RequestRecord> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .filter(|r| r.seq > after)
+            .collect();
+        out.sort_by_key(|r| r.seq);
+        let skip = out.len().saturating_sub(limit);
+        out.drain(..skip);
+        out
+    }
+}
+
+/// A repository's counters at one moment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepoSnapshot {
+    /// Requests answered.
+    pub requests: u64,
+    /// Answered from the cache (`hit`, `revalidated`, `stale`).
+    pub hits: u64,
+    /// `hits / requests`, 0 with no requests.
+    pub hit_ratio: f64,
+    /// Answers with a 5xx status.
+    pub errors: u64,
+    /// Body bytes sent to clients.
+    pub bytes_served: u64,
+    /// Body bytes downloaded from upstreams into the cache.
+    pub bytes_fetched: u64,
+    /// Body bytes served from the cache: what upstreams did not have to send.
+    pub bytes_saved: u64,
+    /// The last hour, oldest minute first: `[minute (Unix seconds / 60), requests, hits]`.
+    pub history: Vec<[u64; 3]>,
+}
+
+impl RepoSnapshot {
+    /// A repository that has answered nothing yet: zeros, with an empty hour for the chart.
+    pub fn empty() -> RepoSnapshot {
+        RepoCounters::default().snapshot(now_secs() / 60)
+    }
+}
+
+impl RepoCounters {
+    fn snapshot(&self, now_minute: u64) -> RepoSnapshot {
+        let requests = self.requests.load(Relaxed);
+        let hits = self.hits.load(Relaxed);
+        let history = (0..HISTORY_MINUTES as u64)
+            .rev()
+            .map(|ago| {
+                let minute = now_minute.saturating_sub(ago);
+                let slot = &self.history[(minute % HISTORY_MINUTES as u64) as usize];
+                if slot.minute.load(Relaxed) == minute {
+                    [minute, slot.requests.load(Relaxed), slot.hits.load(Relaxed)]
+                } else {
+                    [minute, 0, 0]
+                }
+            })
+            .collect();
+        RepoSnapshot {
+            requests,
+            hits,
+            hit_ratio: if requests == 0 {
+                0.0
+            } else {
+                hits as f64 / requests as f64
+            },
+            errors: self.errors.load(Relaxed),
+            bytes_served: self.bytes_served.load(Relaxed),
+            bytes_fetched: self.bytes_fetched.load(Relaxed),
+            bytes_saved: self.bytes_saved.load(Relaxed),
+            history,
+        }
+    }
+}
+
+/// An upstream's counters at one moment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpstreamSnapshot {
+    /// Requests sent.
+    pub requests: u64,
+    /// Failed: connection errors, timeouts, 5xx.
+    pub errors: u64,
+    /// Answered 404.
+    pub not_found: u64,
+    /// `errors / requests`, 0 with no requests.
+    pub error_rate: f64,
+    /// Latency percentiles to response headers, in milliseconds (the upper bound of the
+    /// histogram bucket the percentile falls in); `None` with no requests.
+    pub p50_ms: Option<u64>,
+    /// 90th percentile.
+    pub p90_ms: Option<u64>,
+    /// 99th percentile.
+    pub p99_ms: Option<u64>,
+    /// The last failure's reason.
+    pub last_error: Option<String>,
+    /// When it happened (Unix seconds).
+    pub last_error_at: Option<u64>,
+}
+
+impl UpstreamCounters {
+    fn snapshot(&self) -> UpstreamSnapshot {
+        let counts: Vec<u64> = self.latency.iter().map(|c| c.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let percentile = |p: f64| -> Option<u64> {
+            if total == 0 {
+                return None;
+            }
+            let rank = ((total as f64) * p).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (i, c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= rank {
+                    // The open bucket reports the largest finite bound, doubled.
+                    return Some(match LATENCY_BOUNDS_MS[i] {
+                        u64::MAX => 60_000,
+                        b => b,
+                    });
+                }
+            }
+            None
+        };
+        let requests = self.requests.load(Relaxed);
+        let errors = self.errors.load(Relaxed);
+        let last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        UpstreamSnapshot {
+            requests,
+            errors,
+            not_found: self.not_found.load(Relaxed),
+            error_rate: if requests == 0 {
+                0.0
+            } else {
+                errors as f64 / requests as f64
+            },
+            p50_ms: percentile(0.5),
+            p90_ms: percentile(0.9),
+            p99_ms: percentile(0.99),
+            last_error_at: last.as_ref().map(|l| l.1),
+            last_error: last.map(|l| l.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(repository: &str, cache: &'static str, bytes: u64) -> RequestRecord {
+        RequestRecord {
+            seq: 0,
+            at: now_secs(),
+            method: "GET".into(),
+            path: format!("/{repository}/x"),
+            repository: repository.into(),
+            status: 200,
+            cache,
+            upstream: None,
+            ms: 1.0,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn hits_misses_and_bytes_are_counted_per_repository() {
+        let stats = Stats::default();
+        stats.request(record("pypi", "miss", 100));
+        stats.request(record("pypi", "hit", 100));
+        stats.request(record("pypi", "hit", 100));
+        stats.request(record("npm", "miss", 7));
+        stats.request(record("-", "-", 5));
+        stats.fetched("pypi", 100);
+        let repos = stats.repositories();
+        let pypi = &repos["pypi"];
+        assert_eq!((pypi.requests, pypi.hits), (3, 2));
+        assert_eq!(
+            (pypi.bytes_served, pypi.bytes_fetched, pypi.bytes_saved),
+            (300, 100, 200)
+        );
+        assert!((pypi.hit_ratio - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(pypi.history.len(), HISTORY_MINUTES);
+        assert_eq!(pypi.history.last().unwrap()[1..], [3, 2]);
+        assert_eq!(repos["npm"].hits, 0);
+        assert!(!repos.contains_key("-"));
+    }
+
+    #[test]
+    fn a_history_slot_from_an_hour_ago_is_not_shown_as_now() {
+        let stats = Stats::default();
+        let mut old = record("pypi", "hit", 1);
+        old.at -= 3600;
+        stats.request(old);
+        let pypi = &stats.repositories()["pypi"];
+        assert_eq!(pypi.requests, 1);
+        assert!(pypi.history.iter().all(|m| m[1] == 0));
+        stats.request(record("pypi", "miss", 1));
+        let pypi = &stats.repositories()["pypi"];
+        assert_eq!(pypi.history.last().unwrap()[1..], [1, 0]);
+    }
+
+    #[test]
+    fn latency_percentiles_and_errors_per_upstream() {
+        let stats = Stats::default();
+        for ms in 1..=100 {
+            stats.upstream("pypi", "a", Duration::from_millis(ms), None, false);
+        }
+        stats.upstream("pypi", "a", Duration::from_secs(3), Some("HTTP 503"), false);
+        stats.upstream("pypi", "a", Duration::from_millis(3), None, true);
+        let a = stats.upstream_snapshot("pypi", "a");
+        assert_eq!((a.requests, a.errors, a.not_found), (102, 1, 1));
+        assert_eq!(a.p50_ms, Some(50));
+        assert_eq!(a.p90_ms, Some(100));
+        assert_eq!(a.p99_ms, Some(100));
+        assert_eq!(a.last_error.as_deref(), Some("HTTP 503"));
+        assert!(a.last_error_at.is_some());
+        let none = stats.upstream_snapshot("pypi", "b");
+        assert_eq!((none.requests, none.p50_ms), (0, None));
+    }
+
+    #[test]
+    fn the_feed_keeps_the_latest_requests_in_order() {
+        let stats = Stats::default();
+        for i in 0..(RECENT as u64 + 10) {
+            stats.request(record("pypi", "hit", i));
+        }
+        let all = stats.recent(0, 1000);
+        assert_eq!(all.len(), RECENT);
+        assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+        assert_eq!(all.last().unwrap().bytes, RECENT as u64 + 9);
+        let last_seq = all.last().unwrap().seq;
+        assert!(stats.recent(last_seq, 10).is_empty());
+        assert_eq!(stats.recent(last_seq - 3, 2).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_feed_wakes_on_a_new_request() {
+        let stats = Arc::new(Stats::default());
+        stats.request(record("pypi", "hit", 1));
+        let seen = stats.recent(0, 10).last().unwrap().seq;
+        let waiter = {
+            let stats = stats.clone();
+            tokio::spawn(async move {
+                stats.wait_for(seen, Duration::from_secs(60)).await;
+                stats.recent(seen, 10)
+            })
+        };
+        tokio::task::yield_now().await;
+        stats.request(record("npm", "miss", 2));
+        let got = waiter.await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].repository, "npm");
+    }
+}
