@@ -75,6 +75,8 @@ pub struct Repository {
     pub upstreams: Vec<Upstream>,
     /// Shared services.
     pub services: Arc<Services>,
+    /// Deny rules, release cooldown (`policy/`).
+    pub policy: crate::policy::Policy,
     block: GlobSet,
     /// Downloads running, by key.
     pub(crate) fills: Arc<Flights<FillStatus>>,
@@ -236,6 +238,7 @@ impl Repository {
         }
         Ok(Repository {
             name: name.to_owned(),
+            policy: crate::policy::Policy::new(&config),
             config,
             upstreams,
             services,
