@@ -695,12 +695,21 @@ impl Config {
                     }
                 }
             }
-            for (key, rules) in [("deny", &repo.deny), ("min_age_exempt", &repo.min_age_exempt)] {
+            for (key, rules) in [
+                ("deny", &repo.deny),
+                ("min_age_exempt", &repo.min_age_exempt),
+            ] {
                 for rule in rules {
                     if let Err(e) = crate::policy::Rule::parse(repo.kind, rule) {
                         let span = found
                             .into_iter()
-                            .flat_map(|r| if key == "deny" { &r.deny } else { &r.min_age_exempt })
+                            .flat_map(|r| {
+                                if key == "deny" {
+                                    &r.deny
+                                } else {
+                                    &r.min_age_exempt
+                                }
+                            })
                             .find(|b| b.get_ref() == rule)
                             .map(toml::Spanned::span);
                         return Err(at(span, format!("repositories.{name}.{key}: {e}")));
@@ -829,7 +838,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("r.toml:6: "), "{err}");
-        assert!(err.contains("repositories.p.deny") && err.contains("name==1.2.3"), "{err}");
+        assert!(
+            err.contains("repositories.p.deny") && err.contains("name==1.2.3"),
+            "{err}"
+        );
         let ok = "[repositories.p]\nkind = \"pypi\"\nmin_age = \"7d\"\nmin_age_exempt = [\"a\"]\n";
         let c = Config::parse(ok, Path::new("r.toml")).unwrap();
         let p = &c.repositories[&RepoName("p".into())];

@@ -471,6 +471,18 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         );
         return (StatusCode::NOT_FOUND, msg).into_response();
     };
+    // `/<repo>/@2025-06-01/…`: the repository as it was at that date (`policy/snapshot.rs`).
+    if let Some((snapshot, below)) = crate::policy::snapshot::split(rest) {
+        return match snapshot {
+            Ok(s) => crate::policy::snapshot::scope(s, serve_below(repo, &parts, below)).await,
+            Err(e) => Failure::BadRequest(e).into_response(),
+        };
+    }
+    serve_below(repo, &parts, rest).await
+}
+
+/// Serves `rest`, the path below the repository's prefix.
+async fn serve_below(repo: &Arc<Repository>, parts: &http::request::Parts, rest: &str) -> Response {
     if rest.is_empty() {
         return Failure::NotFound.into_response();
     }
@@ -480,7 +492,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         _ => std::borrow::Cow::Borrowed(rest),
     };
     match RepoPath::parse(&rest) {
-        Ok(path) => serve_path(repo, &parts, path).await,
+        Ok(path) => serve_path(repo, parts, path).await,
         Err(e) => Failure::BadRequest(e.to_string()).into_response(),
     }
 }

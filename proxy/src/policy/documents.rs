@@ -201,6 +201,27 @@ pub fn conda_repodata(
     Ok(Some(tally.done(serde_json::to_vec(&doc)?)))
 }
 
+/// The version in a PyPI distribution's filename: a wheel's (or egg's) second `-` part, an
+/// sdist's last one (PEP 625 / the legacy `name-version.tar.gz`).
+pub fn pypi_version(filename: &str) -> Option<&str> {
+    if filename.ends_with(".whl") || filename.ends_with(".egg") {
+        return filename.split('-').nth(1);
+    }
+    let stem = [".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar"]
+        .iter()
+        .find_map(|ext| filename.strip_suffix(ext))?;
+    stem.rsplit_once('-').map(|(_, v)| v)
+}
+
+/// PEP 700 `upload-time` among a file's JSON members as repox's page model keeps them
+/// (`,"key":value` each, keys written by serde, values as the upstream wrote them).
+pub fn pypi_upload_time(members: &str) -> Option<i64> {
+    const KEY: &str = "\"upload-time\":";
+    let at = members.find(KEY)? + KEY.len();
+    let rest = members[at..].trim_start().strip_prefix('"')?;
+    parse_time(&rest[..rest.find('"')?])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +237,18 @@ mod tests {
 
     fn at(secs: i64) -> String {
         super::super::format_time(secs)
+    }
+
+    #[test]
+    fn pypi_files_give_their_version_and_upload_time() {
+        assert_eq!(pypi_version("lib_a-1.0-py3-none-any.whl"), Some("1.0"));
+        assert_eq!(pypi_version("zope.interface-6.0.tar.gz"), Some("6.0"));
+        assert_eq!(pypi_version("my-pkg-2.0.zip"), Some("2.0"));
+        assert_eq!(pypi_version("README"), None);
+        let members =
+            r#","hashes":{"sha256":"00"},"upload-time": "1970-01-01T00:01:00.5Z","size":1"#;
+        assert_eq!(pypi_upload_time(members), Some(60));
+        assert_eq!(pypi_upload_time(r#","size":1"#), None);
     }
 
     #[test]
@@ -242,7 +275,11 @@ mod tests {
         let later = npm_packument(&p, "lib", &body, "up", NOW + 7 * 86400).unwrap();
         assert!(later.is_none(), "of age a week later");
         let exempt = policy("npm", "min_age_exempt = [\"lib@2.0.0\"]");
-        assert!(npm_packument(&exempt, "lib", &body, "up", NOW).unwrap().is_none());
+        assert!(
+            npm_packument(&exempt, "lib", &body, "up", NOW)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -220,11 +220,17 @@ pub fn refuse(repo: &Repository, package: &str, version: &str, verdict: &Verdict
         .metrics
         .policy_refusal(&repo.name, verdict.rule());
     let text = refusal(&repo.name, package, version, verdict);
-    tagged(
-        Failure::Refused(text).into_response(),
-        Outcome::Blocked,
-        None,
-    )
+    let mut resp = Failure::Refused(text.clone()).into_response();
+    if repo.config.kind == Kind::Npm {
+        // npm prints a JSON error body's `error` after the status line (npm-registry-fetch).
+        let body = serde_json::json!({ "error": text }).to_string();
+        *resp.body_mut() = axum::body::Body::from(body);
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    tagged(resp, Outcome::Blocked, None)
 }
 
 /// Seconds since the Unix epoch now.

@@ -31,9 +31,13 @@ impl FromStr for Snapshot {
     /// `YYYY-MM-DD`.
     fn from_str(s: &str) -> Result<Snapshot, String> {
         let ok = s.len() == 10
-            && s.bytes()
-                .enumerate()
-                .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+            && s.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
         let bad = || format!("`{s}` is not a snapshot date; write YYYY-MM-DD, e.g. 2025-06-01");
         if !ok {
             return Err(bad());
@@ -88,7 +92,12 @@ mod tests {
         let s: Snapshot = "2025-06-01".parse().unwrap();
         assert_eq!(s.cutoff(), 1_748_736_000);
         assert_eq!(s.to_string(), "2025-06-01");
-        for bad in ["2025-6-1", "2025-13-01", "yesterday", "2025-06-01T00:00:00Z"] {
+        for bad in [
+            "2025-6-1",
+            "2025-13-01",
+            "yesterday",
+            "2025-06-01T00:00:00Z",
+        ] {
             assert!(bad.parse::<Snapshot>().is_err(), "{bad}");
         }
     }
@@ -96,7 +105,10 @@ mod tests {
     #[test]
     fn only_a_leading_date_segment_is_a_snapshot() {
         let (s, rest) = split("@2025-06-01/simple/x/").unwrap();
-        assert_eq!((s.unwrap().to_string().as_str(), rest), ("2025-06-01", "simple/x/"));
+        assert_eq!(
+            (s.unwrap().to_string().as_str(), rest),
+            ("2025-06-01", "simple/x/")
+        );
         assert!(split("@types/node").is_none());
         assert!(split("simple/").is_none());
         assert!(split("@2025-99-01/simple/").unwrap().0.is_err());
