@@ -18,6 +18,7 @@
 pub mod cooldown;
 pub mod deny;
 pub mod documents;
+pub mod filter;
 pub mod snapshot;
 
 use std::sync::Arc;

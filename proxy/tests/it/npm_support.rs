@@ -90,6 +90,8 @@ pub fn isolated(program: &str, home: &Path) -> Command {
 struct Published {
     tarball: Bytes,
     dependencies: Vec<(String, String)>,
+    /// The full packument's `time` for this version.
+    time: String,
 }
 
 #[derive(Default)]
@@ -154,9 +156,24 @@ impl NpmRegistry {
                         .iter()
                         .map(|(n, r)| ((*n).to_owned(), (*r).to_owned()))
                         .collect(),
+                    time: "2024-01-02T03:04:05.000Z".to_owned(),
                 },
             );
         tarball
+    }
+
+    /// Sets the publication time (`time[version]` of the full packument) of `name@version`.
+    pub fn set_time(&self, name: &str, version: &str, time: &str) {
+        if let Some(p) = self
+            .state
+            .packages
+            .lock()
+            .unwrap()
+            .get_mut(name)
+            .and_then(|v| v.get_mut(version))
+        {
+            p.time = time.to_owned();
+        }
     }
 
     /// The raw request path of `name@version`'s tarball (`@s/p/-/p-1.0.0.tgz`).
@@ -246,7 +263,11 @@ fn packument(
     });
     if !abbreviated {
         doc["readme"] = serde_json::json!(format!("# {name}\n"));
-        doc["time"] = serde_json::json!({ "modified": "2024-01-02T03:04:05.000Z" });
+        let mut time = serde_json::json!({ "modified": "2024-01-02T03:04:05.000Z" });
+        for (v, p) in versions {
+            time[v] = serde_json::json!(p.time);
+        }
+        doc["time"] = time;
     }
     doc
 }
