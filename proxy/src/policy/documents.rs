@@ -171,6 +171,14 @@ pub fn cargo_index(policy: &Policy, body: &[u8], upstream: &str, now: i64) -> Op
     Some(tally.done(out))
 }
 
+/// The `pubtime` of `version` in a cargo index file.
+pub fn cargo_pubtime(body: &[u8], version: &str) -> Option<i64> {
+    body.split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<CargoLine>(line.trim_ascii()).ok())
+        .find(|l| l.vers == version)
+        .and_then(|l| parse_time(l.pubtime.as_deref()?))
+}
+
 /// conda repodata without the records `policy` refuses, by their `timestamp` (milliseconds
 /// since the epoch; older records wrote seconds), in both `packages` and `packages.conda`.
 pub fn conda_repodata(
@@ -294,6 +302,8 @@ mod tests {
         let f = cargo_index(&policy("cargo", ""), body.as_bytes(), "up", NOW).unwrap();
         let text = String::from_utf8(f.body.to_vec()).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(cargo_pubtime(body.as_bytes(), "1.2.0"), Some(NOW - 60));
+        assert_eq!(cargo_pubtime(body.as_bytes(), "1.0.0"), None);
         assert!(!text.contains("1.2.0"));
         let deny = policy("cargo", "deny = [\"c@1.0.0\"]");
         let f = cargo_index(&deny, body.as_bytes(), "up", NOW - 86400 * 30).unwrap();

@@ -13,6 +13,7 @@ mod hostile;
 mod maven;
 mod npm;
 mod npm_support;
+mod policy_cargo;
 mod policy_npm;
 mod policy_pypi;
 mod pypi;
