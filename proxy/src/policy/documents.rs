@@ -171,6 +171,12 @@ pub fn cargo_index(policy: &Policy, body: &[u8], upstream: &str, now: i64) -> Op
     Some(tally.done(out))
 }
 
+/// A conda record's `timestamp` in seconds: milliseconds since the epoch, or seconds in old
+/// records (the two cannot be confused before the year 5138).
+pub fn conda_seconds(t: i64) -> i64 {
+    if t > 100_000_000_000 { t / 1000 } else { t }
+}
+
 /// The `pubtime` of `version` in a cargo index file.
 pub fn cargo_pubtime(body: &[u8], version: &str) -> Option<i64> {
     body.split(|&b| b == b'\n')
@@ -196,10 +202,10 @@ pub fn conda_repodata(
         records.retain(|_, r| {
             let name = r.get("name").and_then(Value::as_str).unwrap_or("");
             let version = r.get("version").and_then(Value::as_str).unwrap_or("");
-            let at = r.get("timestamp").and_then(Value::as_i64).map(|t| {
-                // Milliseconds since about 1973; seconds before that could be told apart.
-                if t > 100_000_000_000 { t / 1000 } else { t }
-            });
+            let at = r
+                .get("timestamp")
+                .and_then(Value::as_i64)
+                .map(conda_seconds);
             tally.keep(&policy.judge(name, version, at, Some(upstream), now))
         });
     }

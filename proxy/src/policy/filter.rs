@@ -132,3 +132,51 @@ pub async fn npm_times(
         .insert("npm-times", key, times.clone(), weight);
     Ok(times)
 }
+
+/// The `timestamp` (Unix seconds) of every record in a conda repodata body read with `read`
+/// (which undoes its compression), by file name, memoized by the body's digest.
+pub async fn conda_times<R>(repo: &Repository, entry: &Entry, read: R) -> Arc<BTreeMap<String, i64>>
+where
+    R: FnOnce(&Entry) -> Option<Box<dyn std::io::Read + Send>> + Send + 'static,
+{
+    let key = entry.meta.digests.sha256.clone();
+    if let Some(t) = repo
+        .services
+        .memos
+        .get::<Arc<BTreeMap<String, i64>>>("conda-times", &key)
+    {
+        return t;
+    }
+    let e = entry.clone();
+    let times = tokio::task::spawn_blocking(move || {
+        #[derive(serde::Deserialize)]
+        struct Record {
+            #[serde(default)]
+            timestamp: Option<i64>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            packages: BTreeMap<String, Record>,
+            #[serde(default, rename = "packages.conda")]
+            conda: BTreeMap<String, Record>,
+        }
+        let doc: Option<Doc> = read(&e).and_then(|r| serde_json::from_reader(r).ok());
+        doc.map(|d| {
+            d.packages
+                .into_iter()
+                .chain(d.conda)
+                .filter_map(|(f, r)| Some((f, super::documents::conda_seconds(r.timestamp?))))
+                .collect::<BTreeMap<String, i64>>()
+        })
+        .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
+    let times = Arc::new(times);
+    let weight = times.len() * 64;
+    repo.services
+        .memos
+        .insert("conda-times", key, times.clone(), weight);
+    times
+}

@@ -14,6 +14,7 @@ mod maven;
 mod npm;
 mod npm_support;
 mod policy_cargo;
+mod policy_conda;
 mod policy_npm;
 mod policy_pypi;
 mod pypi;
