@@ -15,6 +15,7 @@ mod npm;
 mod npm_support;
 mod policy_cargo;
 mod policy_conda;
+mod policy_maven;
 mod policy_npm;
 mod policy_pypi;
 mod pypi;
