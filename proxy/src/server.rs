@@ -121,6 +121,7 @@ impl App {
             ),
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
+            advisories: crate::policy::advisories::Advisories::load(&cache_dir),
         });
         if let Some(index) = services.store.index() {
             services.metrics.track_cache(index.clone());
@@ -162,7 +163,8 @@ impl App {
     pub fn router(self: &Arc<Self>) -> Router {
         let router = Router::new()
             .route("/-/health", get(health))
-            .route("/-/metrics", get(metrics));
+            .route("/-/metrics", get(metrics))
+            .route("/-/api/advisories", get(advisories));
         // Lets the unit tests prove that a panic is one failed request; absent from builds.
         #[cfg(test)]
         let router = router
@@ -426,6 +428,22 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     resp
+}
+
+/// The imported advisories (`repox advisories import`), malicious ones marked `blocked`.
+async fn advisories(State(app): State<Arc<App>>) -> Response {
+    let list: Vec<_> = app
+        .services
+        .advisories
+        .advisories
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap_or_default();
+            v["blocked"] = serde_json::Value::Bool(a.malicious && a.kind().is_some());
+            v
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "advisories": list })).into_response()
 }
 
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {

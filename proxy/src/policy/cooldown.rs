@@ -11,7 +11,7 @@ use super::{Rule, Verdict};
 use crate::config::RepositoryConfig;
 
 /// `min_age` of a repository and its upstreams, with the exemptions.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Cooldown {
     repository: Option<Duration>,
     upstreams: HashMap<String, Duration>,

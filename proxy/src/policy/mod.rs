@@ -2,7 +2,8 @@
 //!
 //! Three rules decide, in this order, for one (package, version, publication time):
 //!
-//! - `deny = [...]` ([`deny`]): versions refused outright, in each ecosystem's spelling;
+//! - `deny = [...]` ([`deny`]): versions refused outright, in each ecosystem's spelling, and
+//!   versions named by an imported malicious-package advisory ([`advisories`]);
 //! - a date snapshot ([`snapshot`]): under `/<repo>/@2025-06-01/…` only what was published
 //!   before that date exists;
 //! - the release cooldown ([`cooldown`]): `min_age = "7d"` hides versions younger than that,
@@ -15,6 +16,7 @@
 //! they stop holding ([`Verdict::until`]), so a filtered document memoized by an ecosystem is
 //! made again when a hidden version comes of age, never on every request.
 
+pub mod advisories;
 pub mod cooldown;
 pub mod deny;
 pub mod documents;
@@ -44,6 +46,7 @@ struct Rules {
     kind: Kind,
     cooldown: cooldown::Cooldown,
     deny: Vec<Rule>,
+    malicious: Vec<advisories::Advisory>,
 }
 
 /// What a policy says about one version.
@@ -53,6 +56,8 @@ pub enum Verdict {
     Allow,
     /// A `deny` rule matched (the rule as written).
     Denied(String),
+    /// An imported malicious-package advisory names it (its id).
+    Malicious(String),
     /// Published less than `min_age` ago: hidden until `until` (Unix seconds).
     Young {
         /// Publication time, Unix seconds.
@@ -89,7 +94,7 @@ impl Verdict {
     pub fn rule(&self) -> &str {
         match self {
             Verdict::Allow => "",
-            Verdict::Denied(rule) => rule,
+            Verdict::Denied(rule) | Verdict::Malicious(rule) => rule,
             Verdict::Young { .. } => "min_age",
             Verdict::Later { .. } => "snapshot",
         }
@@ -111,8 +116,23 @@ impl Policy {
                 kind,
                 cooldown: cooldown::Cooldown::new(config, parse(&config.min_age_exempt)),
                 deny: parse(&config.deny),
+                malicious: Vec::new(),
             }),
             snapshot: None,
+        }
+    }
+
+    /// The same rules, also refusing the versions these malicious-package advisories name.
+    pub fn with_advisories(self, malicious: Vec<advisories::Advisory>) -> Policy {
+        let rules = &self.rules;
+        Policy {
+            rules: Arc::new(Rules {
+                kind: rules.kind,
+                cooldown: rules.cooldown.clone(),
+                deny: rules.deny.clone(),
+                malicious,
+            }),
+            snapshot: self.snapshot,
         }
     }
 
@@ -131,7 +151,7 @@ impl Policy {
 
     /// True when some rule may refuse something: documents need filtering.
     pub fn is_active(&self) -> bool {
-        !self.rules.deny.is_empty() || self.uses_time()
+        !self.rules.deny.is_empty() || !self.rules.malicious.is_empty() || self.uses_time()
     }
 
     /// True when verdicts depend on publication times (a cooldown or a snapshot).
@@ -161,6 +181,15 @@ impl Policy {
         let name = deny::normalize(self.rules.kind, package);
         if let Some(rule) = self.rules.deny.iter().find(|r| r.matches(&name, version)) {
             return Verdict::Denied(rule.text().to_owned());
+        }
+        let kind = self.rules.kind;
+        if let Some(a) = self
+            .rules
+            .malicious
+            .iter()
+            .find(|a| a.covers(kind, &name, version))
+        {
+            return Verdict::Malicious(a.id.clone());
         }
         let Some(published) = published else {
             return Verdict::Allow;
@@ -194,6 +223,9 @@ pub fn refusal(repo: &str, package: &str, version: &str, verdict: &Verdict) -> S
         Verdict::Allow => format!("{package} {version} is allowed"),
         Verdict::Denied(rule) => format!(
             "{package} {version} is denied by the rule `{rule}` of repository `{repo}` (deny)"
+        ),
+        Verdict::Malicious(id) => format!(
+            "{package} {version} is malicious according to the advisory {id} (repox advisories import)"
         ),
         Verdict::Young {
             published,

@@ -63,6 +63,8 @@ pub struct Services {
     pub offline: bool,
     /// Clients must log in (`[auth] anonymous = "none"`): cargo's `config.json` says so.
     pub auth_required: bool,
+    /// Advisories imported with `repox advisories import` (`policy/advisories.rs`).
+    pub advisories: crate::policy::advisories::Advisories,
 }
 
 /// One configured repository with its upstream clients and in-flight fills.
@@ -238,7 +240,8 @@ impl Repository {
         }
         Ok(Repository {
             name: name.to_owned(),
-            policy: crate::policy::Policy::new(&config),
+            policy: crate::policy::Policy::new(&config)
+                .with_advisories(services.advisories.malicious(config.kind)),
             config,
             upstreams,
             services,
