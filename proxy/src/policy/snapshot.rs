@@ -72,15 +72,20 @@ pub fn current() -> Option<Snapshot> {
     SNAPSHOT.try_with(|s| *s).ok()
 }
 
-/// Splits `@YYYY-MM-DD/rest` into the snapshot and `rest`; `None` when `path` does not start
-/// with `@` and a digit (npm scopes start with `@` and a letter).
+/// Splits `@YYYY-MM-DD/rest` into the snapshot and `rest`; `None` when the first segment is not
+/// shaped like a date (npm scopes such as `@types` or `@1password` are not).
 pub fn split(path: &str) -> Option<(Result<Snapshot, String>, &str)> {
     let rest = path.strip_prefix('@')?;
-    if !rest.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
     let (date, rest) = rest.split_once('/').unwrap_or((rest, ""));
-    Some((date.parse(), rest))
+    let shaped = date.len() == 10
+        && date.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shaped.then(|| (date.parse(), rest))
 }
 
 #[cfg(test)]
@@ -110,6 +115,7 @@ mod tests {
             ("2025-06-01", "simple/x/")
         );
         assert!(split("@types/node").is_none());
+        assert!(split("@1password/op-js").is_none());
         assert!(split("simple/").is_none());
         assert!(split("@2025-99-01/simple/").unwrap().0.is_err());
     }
