@@ -94,3 +94,33 @@ async fn repodata_leaves_out_refused_records_and_their_packages_answer_403() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_snapshot_channel_serves_repodata_as_it_was() {
+    let up = channel().await;
+    let mut config: RepositoryConfig = toml::from_str("kind = \"conda\"").unwrap();
+    config.upstreams = repo(Kind::Conda, &[("up", &up.url, 0)]).upstreams;
+    let proxy = Proxy::start_repos(vec![("conda", config)]).await;
+    let day_ago = SystemTime::now() - std::time::Duration::from_secs(86400);
+    let yesterday = humantime::format_rfc3339(day_ago).to_string()[..10].to_owned();
+    for _ in 0..2 {
+        let body = proxy
+            .get(&format!("conda/@{yesterday}/fixture/noarch/repodata.json"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let files: Vec<&String> = doc["packages.conda"].as_object().unwrap().keys().collect();
+        assert_eq!(files, ["evil-1.0-0.conda", "pkg-1.0-0.conda"]);
+    }
+    let live = proxy.get("conda/fixture/noarch/repodata.json").await;
+    let doc: serde_json::Value = serde_json::from_slice(&live.bytes().await.unwrap()).unwrap();
+    assert_eq!(doc["packages.conda"].as_object().unwrap().len(), 3);
+    let later = proxy
+        .get(&format!(
+            "conda/@{yesterday}/fixture/noarch/pkg-2.0-0.conda"
+        ))
+        .await;
+    assert_eq!(later.status(), StatusCode::FORBIDDEN);
+}

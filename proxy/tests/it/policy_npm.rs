@@ -119,6 +119,30 @@ async fn a_cooldown_removes_the_young_version_and_refuses_its_tarball() {
     assert_eq!(old.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_snapshot_registry_serves_packuments_as_they_were() {
+    let reg = NpmRegistry::start().await;
+    registry_versions(&reg);
+    let proxy = proxy(&reg, "").await;
+    let yesterday = ago(Duration::from_secs(86400))[..10].to_owned();
+    for _ in 0..2 {
+        let doc: serde_json::Value = serde_json::from_slice(
+            &proxy
+                .get(&format!("npm/@{yesterday}/fixture-a"))
+                .await
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
+        assert!(doc["versions"].get("1.1.0").is_none());
+    }
+    let live: serde_json::Value =
+        serde_json::from_slice(&proxy.get("npm/fixture-a").await.bytes().await.unwrap()).unwrap();
+    assert_eq!(live["dist-tags"]["latest"], "1.1.0");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn npm_installs_the_newest_version_old_enough() {
     if !have("npm", &["--version"]) {
