@@ -16,6 +16,9 @@ _repox() {
             ",$1")
                 cmd="repox"
                 ;;
+            repox,advisories)
+                cmd="repox__subcmd__advisories"
+                ;;
             repox,cache)
                 cmd="repox__subcmd__cache"
                 ;;
@@ -39,6 +42,18 @@ _repox() {
                 ;;
             repox,warm)
                 cmd="repox__subcmd__warm"
+                ;;
+            repox__subcmd__advisories,help)
+                cmd="repox__subcmd__advisories__subcmd__help"
+                ;;
+            repox__subcmd__advisories,import)
+                cmd="repox__subcmd__advisories__subcmd__import"
+                ;;
+            repox__subcmd__advisories__subcmd__help,help)
+                cmd="repox__subcmd__advisories__subcmd__help__subcmd__help"
+                ;;
+            repox__subcmd__advisories__subcmd__help,import)
+                cmd="repox__subcmd__advisories__subcmd__help__subcmd__import"
                 ;;
             repox__subcmd__cache,gc)
                 cmd="repox__subcmd__cache__subcmd__gc"
@@ -88,6 +103,9 @@ _repox() {
             repox__subcmd__config__subcmd__help,show)
                 cmd="repox__subcmd__config__subcmd__help__subcmd__show"
                 ;;
+            repox__subcmd__help,advisories)
+                cmd="repox__subcmd__help__subcmd__advisories"
+                ;;
             repox__subcmd__help,cache)
                 cmd="repox__subcmd__help__subcmd__cache"
                 ;;
@@ -111,6 +129,9 @@ _repox() {
                 ;;
             repox__subcmd__help,warm)
                 cmd="repox__subcmd__help__subcmd__warm"
+                ;;
+            repox__subcmd__help__subcmd__advisories,import)
+                cmd="repox__subcmd__help__subcmd__advisories__subcmd__import"
                 ;;
             repox__subcmd__help__subcmd__cache,gc)
                 cmd="repox__subcmd__help__subcmd__cache__subcmd__gc"
@@ -212,12 +233,94 @@ _repox() {
 
     case "${cmd}" in
         repox)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config configure warm user token cache help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config configure warm user token cache advisories help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__advisories)
+            opts="-v -q -h --config --verbose --quiet --help import help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__advisories__subcmd__help)
+            opts="import help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__advisories__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__advisories__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__advisories__subcmd__import)
+            opts="-v -q -h --cache-dir --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -538,7 +641,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__configure)
-            opts="-y -v -q -h --url --scope --dry-run --yes --undo --status --maven-external-only --username --user --token-env --password-env --config --verbose --quiet --help pip uv conda pixi sbt coursier maven gradle npm cargo"
+            opts="-y -v -q -h --url --scope --dry-run --yes --undo --status --maven-external-only --snapshot --username --user --token-env --password-env --config --verbose --quiet --help pip uv conda pixi sbt coursier maven gradle npm cargo"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -550,6 +653,10 @@ _repox() {
                     ;;
                 --scope)
                     COMPREPLY=($(compgen -W "user project global" -- "${cur}"))
+                    return 0
+                    ;;
+                --snapshot)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --user)
@@ -580,8 +687,36 @@ _repox() {
             return 0
             ;;
         repox__subcmd__help)
-            opts="serve config configure warm user token cache help"
+            opts="serve config configure warm user token cache advisories help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__help__subcmd__advisories)
+            opts="import"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__help__subcmd__advisories__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

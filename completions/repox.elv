@@ -34,6 +34,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand user 'Manage the users who may log in to a shared repox'
             cand token 'Create, list and revoke users'' access tokens'
             cand cache 'Show, list, remove and evict cache entries'
+            cand advisories 'Import security advisories: versions of malicious packages are refused'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;serve'= {
@@ -96,6 +97,7 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;configure'= {
             cand --url 'Base URL of the repox server [default: from the effective config''s listen address]'
             cand --scope 'Which config file to edit'
+            cand --snapshot 'Point clients at the repositories as they were at this date (YYYY-MM-DD): the same requirements resolve the same versions on every run (e.g. `/pypi/@2025-06-01/simple/`)'
             cand --user 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt'
             cand --username 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt'
             cand --token-env 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`'
@@ -332,6 +334,35 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;cache;help;help'= {
         }
+        &'repox;advisories'= {
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;advisories;import'= {
+            cand --cache-dir 'Cache directory [default: from the config, else ~/.cache/repox]'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'repox;advisories;help'= {
+            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'repox;advisories;help;import'= {
+        }
+        &'repox;advisories;help;help'= {
+        }
         &'repox;help'= {
             cand serve 'Run the caching proxy'
             cand config 'Show or write the repox configuration'
@@ -340,6 +371,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand user 'Manage the users who may log in to a shared repox'
             cand token 'Create, list and revoke users'' access tokens'
             cand cache 'Show, list, remove and evict cache entries'
+            cand advisories 'Import security advisories: versions of malicious packages are refused'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;help;serve'= {
@@ -394,6 +426,11 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;help;cache;rm'= {
         }
         &'repox;help;cache;gc'= {
+        }
+        &'repox;help;advisories'= {
+            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
+        }
+        &'repox;help;advisories;import'= {
         }
         &'repox;help;help'= {
         }

@@ -36,6 +36,7 @@ complete -c repox -n "__fish_repox_needs_command" -f -a "warm" -d 'Pre-fetch wha
 complete -c repox -n "__fish_repox_needs_command" -f -a "user" -d 'Manage the users who may log in to a shared repox'
 complete -c repox -n "__fish_repox_needs_command" -f -a "token" -d 'Create, list and revoke users\' access tokens'
 complete -c repox -n "__fish_repox_needs_command" -f -a "cache" -d 'Show, list, remove and evict cache entries'
+complete -c repox -n "__fish_repox_needs_command" -f -a "advisories" -d 'Import security advisories: versions of malicious packages are refused'
 complete -c repox -n "__fish_repox_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c repox -n "__fish_repox_using_subcommand serve" -l listen -d 'Address to listen on [default: 127.0.0.1:8078]' -r
 complete -c repox -n "__fish_repox_using_subcommand serve" -l cache-dir -d 'Cache directory [default: ~/.cache/repox]' -r -F
@@ -70,6 +71,7 @@ complete -c repox -n "__fish_repox_using_subcommand configure" -l url -d 'Base U
 complete -c repox -n "__fish_repox_using_subcommand configure" -l scope -d 'Which config file to edit' -r -f -a "user\t'The current user\'s file (the default)'
 project\t'The current project\'s (or active environment\'s) file'
 global\t'The machine-wide file (usually needs root)'"
+complete -c repox -n "__fish_repox_using_subcommand configure" -l snapshot -d 'Point clients at the repositories as they were at this date (YYYY-MM-DD): the same requirements resolve the same versions on every run (e.g. `/pypi/@2025-06-01/simple/`)' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l user -l username -d 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l token-env -d 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l password-env -d 'Environment variable holding the password of --user' -r
@@ -205,14 +207,28 @@ complete -c repox -n "__fish_repox_using_subcommand cache; and __fish_seen_subco
 complete -c repox -n "__fish_repox_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "rm" -d 'Remove one entry, or every entry under a path prefix'
 complete -c repox -n "__fish_repox_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "gc" -d 'Apply `[storage] max_size` and `unused_for` now'
 complete -c repox -n "__fish_repox_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache help" -f -a "serve" -d 'Run the caching proxy'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache help" -f -a "config" -d 'Show or write the repox configuration'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache help" -f -a "configure" -d 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache help" -f -a "warm" -d 'Pre-fetch what a requirements or lock file needs into the cache'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache help" -f -a "user" -d 'Manage the users who may log in to a shared repox'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache help" -f -a "token" -d 'Create, list and revoke users\' access tokens'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache help" -f -a "cache" -d 'Show, list, remove and evict cache entries'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and not __fish_seen_subcommand_from import help" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand advisories; and not __fish_seen_subcommand_from import help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and not __fish_seen_subcommand_from import help" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and not __fish_seen_subcommand_from import help" -s h -l help -d 'Print help'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and not __fish_seen_subcommand_from import help" -f -a "import" -d 'Load an OSV export (the zip of one ecosystem\'s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and not __fish_seen_subcommand_from import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from import" -l cache-dir -d 'Cache directory [default: from the config, else ~/.cache/repox]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from import" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from import" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from help" -f -a "import" -d 'Load an OSV export (the zip of one ecosystem\'s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
+complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "serve" -d 'Run the caching proxy'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "config" -d 'Show or write the repox configuration'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "configure" -d 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "warm" -d 'Pre-fetch what a requirements or lock file needs into the cache'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "user" -d 'Manage the users who may log in to a shared repox'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "token" -d 'Create, list and revoke users\' access tokens'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "cache" -d 'Show, list, remove and evict cache entries'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "advisories" -d 'Import security advisories: versions of malicious packages are refused'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration (defaults, file and flags combined) as TOML'
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "init" -d 'Write the default configuration, with comments explaining each key'
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user; asks for the password twice unless --password-stdin or --no-password'
@@ -226,3 +242,4 @@ complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcom
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "ls" -d 'List the entries whose path starts with PREFIX: path, size in bytes, last access'
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "rm" -d 'Remove one entry, or every entry under a path prefix'
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "gc" -d 'Apply `[storage] max_size` and `unused_for` now'
+complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from advisories" -f -a "import" -d 'Load an OSV export (the zip of one ecosystem\'s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'

@@ -113,6 +113,9 @@ pub enum Command {
     /// Show, list, remove and evict cache entries.
     #[command(subcommand, long_about = CACHE_LONG_ABOUT)]
     Cache(CacheCommand),
+    /// Import security advisories: versions of malicious packages are refused.
+    #[command(subcommand)]
+    Advisories(AdvisoriesCommand),
     /// Write shell completions and man pages (for maintainers).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -159,6 +162,23 @@ pub enum CacheCommand {
         /// Print what would be removed and remove nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+}
+
+/// `repox advisories`.
+#[derive(Debug, Subcommand)]
+pub enum AdvisoriesCommand {
+    /// Load an OSV export (the zip of one ecosystem's advisories, e.g.
+    /// https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache
+    /// directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with
+    /// 403 and left out of index pages; the others are listed at /-/api/advisories. A running
+    /// `repox serve` applies the list when it restarts.
+    Import {
+        /// The OSV zip.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -223,6 +243,10 @@ pub struct ConfigureArgs {
     /// Maven: mirror only external repositories (`external:*`) instead of all (`*`).
     #[arg(long)]
     pub maven_external_only: bool,
+    /// Point clients at the repositories as they were at this date (YYYY-MM-DD): the same
+    /// requirements resolve the same versions on every run (e.g. `/pypi/@2025-06-01/simple/`).
+    #[arg(long, value_name = "DATE", value_parser = parse_snapshot)]
+    pub snapshot: Option<String>,
     /// Store credentials for this repox user where each client keeps them (netrc, settings.xml
     /// `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or
     /// --password-env, else from a hidden prompt.
@@ -235,6 +259,12 @@ pub struct ConfigureArgs {
     /// Environment variable holding the password of --user.
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
+}
+
+/// A `--snapshot` date, checked.
+fn parse_snapshot(s: &str) -> Result<String, String> {
+    s.parse::<repox_proxy::policy::Snapshot>()?;
+    Ok(s.to_owned())
 }
 
 /// `repox warm`.

@@ -258,6 +258,20 @@ pub struct RepositoryConfig {
     /// Glob patterns (on the path below the repository) answered 404 without asking upstream.
     #[serde(default)]
     pub block: Vec<String>,
+    /// Release cooldown: versions published less than this long ago are hidden (`policy/`).
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub min_age: Option<Duration>,
+    /// Packages (`name`, `name==1.2.3`, `prefix-*`) the cooldown does not apply to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub min_age_exempt: Vec<String>,
+    /// Versions refused with 403, in the ecosystem's spelling (`requests==2.32.0`,
+    /// `event-stream@3.3.6`, `g:a:v`, `evil-*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
     /// Where files come from.
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
@@ -348,6 +362,17 @@ impl RepositoryConfig {
                 });
             }
         }
+        for (key, rules) in [("deny", &self.deny), ("min_age_exempt", &self.min_age_exempt)] {
+            for rule in rules {
+                if let Err(why) = crate::policy::Rule::parse(self.kind, rule) {
+                    return Err(Problem::Rule {
+                        key,
+                        rule: rule.clone(),
+                        why,
+                    });
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -375,6 +400,16 @@ pub enum Problem {
         /// The pattern.
         pattern: String,
         /// Why.
+        why: String,
+    },
+    /// A `deny` or `min_age_exempt` rule does not parse.
+    #[error("{key}: {why}")]
+    Rule {
+        /// `deny` or `min_age_exempt`.
+        key: &'static str,
+        /// The rule.
+        rule: String,
+        /// Why, with the fix.
         why: String,
     },
 }
@@ -427,6 +462,13 @@ pub struct UpstreamConfig {
     /// The back-off doubles at each failed probe, up to this.
     #[serde(default = "breaker_backoff_max", with = "duration")]
     pub breaker_backoff_max: Duration,
+    /// Release cooldown for the files of this upstream (overrides the repository's `min_age`).
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub min_age: Option<Duration>,
 }
 
 impl UpstreamConfig {
@@ -447,6 +489,7 @@ impl UpstreamConfig {
             breaker_failures: breaker_failures(),
             breaker_backoff: breaker_backoff(),
             breaker_backoff_max: breaker_backoff_max(),
+            min_age: None,
         }
     }
 }
@@ -782,6 +825,11 @@ impl Config {
                     .flat_map(|r| &r.block)
                     .find(|b| b.get_ref() == pattern)
                     .map(toml::Spanned::span),
+                Problem::Rule { key, rule, .. } => found
+                    .into_iter()
+                    .flat_map(|r| if *key == "deny" { &r.deny } else { &r.min_age_exempt })
+                    .find(|b| b.get_ref() == rule)
+                    .map(toml::Spanned::span),
             };
             let separator = match problem {
                 Problem::DuplicateUpstream(_) => ": ",
@@ -810,6 +858,10 @@ struct Spans {
 struct RepositorySpans {
     #[serde(default)]
     block: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    min_age_exempt: Vec<toml::Spanned<String>>,
     #[serde(default)]
     upstreams: Vec<UpstreamSpans>,
 }
@@ -884,6 +936,23 @@ mod tests {
             .to_string();
         assert!(err.starts_with("/x/repox.toml:3: "), "{err}");
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn policy_rules_are_checked_at_their_line() {
+        let text = "[repositories.p]\nkind = \"pypi\"\nmin_age = \"7d\"\ndeny = [\n  \"ok==1\",\n  \"==2\",\n]\n";
+        let err = Config::parse(text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml:6: "), "{err}");
+        assert!(
+            err.contains("repositories.p.deny") && err.contains("name==1.2.3"),
+            "{err}"
+        );
+        let ok = "[repositories.p]\nkind = \"pypi\"\nmin_age = \"7d\"\nmin_age_exempt = [\"a\"]\n";
+        let c = Config::parse(ok, Path::new("r.toml")).unwrap();
+        let p = &c.repositories[&RepoName("p".into())];
+        assert_eq!(p.min_age, Some(Duration::from_secs(7 * 86400)));
     }
 
     #[test]

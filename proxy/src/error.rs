@@ -17,6 +17,10 @@ pub enum Failure {
     /// A block rule matched.
     #[error("blocked by the rule `{0}`")]
     Blocked(String),
+    /// A policy (deny rule, release cooldown, date snapshot) refuses the version; the text
+    /// names it and says why.
+    #[error("{0}")]
+    Refused(String),
     /// The request itself is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -41,6 +45,7 @@ impl Failure {
         match self {
             Failure::NotFound | Failure::Blocked(_) => StatusCode::NOT_FOUND,
             Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Failure::Refused(_) => StatusCode::FORBIDDEN,
             Failure::Offline | Failure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Failure::Upstream(_) => StatusCode::BAD_GATEWAY,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -34,6 +34,7 @@ pub mod negative;
 pub mod origin;
 mod passthrough;
 pub mod path;
+pub mod policy;
 pub mod repository;
 pub mod respond;
 pub mod server;

@@ -52,6 +52,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Entries committed without a digest check (verification `length` or `unavailable`), by repository.",
     ),
     (
+        "repox_policy_refusals_total",
+        "counter",
+        "Requests and index entries refused by a policy (deny rule, min_age, snapshot, advisory), by repository and rule.",
+    ),
+    (
         "repox_upstream_up",
         "gauge",
         "1 while the upstream is asked, 0 while its circuit breaker holds it down.",
@@ -155,6 +160,16 @@ impl Metrics {
         self.add(
             "repox_unverified_commits_total",
             &[("repository", repository)],
+            1.0,
+        );
+    }
+
+    /// One refusal by a policy rule (`policy/`): a 403 answered, or a version left out of an
+    /// index document.
+    pub fn policy_refusal(&self, repository: &str, rule: &str) {
+        self.add(
+            "repox_policy_refusals_total",
+            &[("repository", repository), ("rule", rule)],
             1.0,
         );
     }

@@ -126,6 +126,7 @@ impl App {
             ),
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
+            advisories: crate::policy::advisories::Advisories::load(&cache_dir),
         });
         if let Some(index) = services.store.index() {
             services.metrics.track_cache(index.clone());
@@ -183,6 +184,7 @@ impl App {
             .route("/", get(crate::ui::root))
             .route("/-/health", get(health))
             .route("/-/metrics", get(metrics))
+            .route("/-/api/advisories", get(advisories))
             .merge(crate::api::routes())
             .merge(crate::ui::routes());
         // Lets the unit tests prove that a panic is one failed request; absent from builds.
@@ -456,6 +458,22 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     resp
 }
 
+/// The imported advisories (`repox advisories import`), malicious ones marked `blocked`.
+async fn advisories(State(app): State<Arc<App>>) -> Response {
+    let list: Vec<_> = app
+        .services
+        .advisories
+        .advisories
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap_or_default();
+            v["blocked"] = serde_json::Value::Bool(a.malicious && a.kind().is_some());
+            v
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "advisories": list })).into_response()
+}
+
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let repositories = app.repositories();
@@ -499,6 +517,18 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         );
         return (StatusCode::NOT_FOUND, msg).into_response();
     };
+    // `/<repo>/@2025-06-01/…`: the repository as it was at that date (`policy/snapshot.rs`).
+    if let Some((snapshot, below)) = crate::policy::snapshot::split(rest) {
+        return match snapshot {
+            Ok(s) => crate::policy::snapshot::scope(s, serve_below(repo, &parts, below)).await,
+            Err(e) => Failure::BadRequest(e).into_response(),
+        };
+    }
+    serve_below(repo, &parts, rest).await
+}
+
+/// Serves `rest`, the path below the repository's prefix.
+async fn serve_below(repo: &Arc<Repository>, parts: &http::request::Parts, rest: &str) -> Response {
     if rest.is_empty() {
         // A person trying the repository's URL: say what it is and how to use it.
         let origin = request_origin(&parts.headers, &parts.uri);
@@ -510,7 +540,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         _ => std::borrow::Cow::Borrowed(rest),
     };
     match RepoPath::parse(&rest) {
-        Ok(path) => serve_path(repo, &parts, path).await,
+        Ok(path) => serve_path(repo, parts, path).await,
         Err(e) => Failure::BadRequest(e.to_string()).into_response(),
     }
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod advisories;
 mod cache;
 mod config;
 mod generate;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => user::run(&cli.global, cmd),
         Command::Token(cmd) => token::run(&cli.global, cmd),
         Command::Cache(cmd) => cache::run(&cli.global, cmd),
+        Command::Advisories(cmd) => advisories::run(&cli.global, cmd),
         Command::Generate(args) => generate::run(&args),
     }
 }

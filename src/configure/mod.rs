@@ -315,6 +315,7 @@ fn target(
     if args.maven_external_only {
         target.maven_mirror_of = "external:*";
     }
+    target.snapshot = args.snapshot.clone();
     if with_credentials {
         target.credentials = credentials(args, env)?;
     }

@@ -176,6 +176,9 @@ pub struct Target {
     pub maven_upstreams: Vec<String>,
     /// Other base URLs that count as this repox for `--status` (those `configure` wrote).
     also: Vec<Url>,
+    /// `--snapshot 2025-06-01`: every index URL reads the repository as it was at that date
+    /// (`/pypi/@2025-06-01/simple/`).
+    pub snapshot: Option<String>,
 }
 
 /// The public repositories behind `/maven/` in the embedded default configuration, used when
@@ -222,6 +225,7 @@ impl Target {
                 .map(|s| s.to_string())
                 .collect(),
             also: Vec::new(),
+            snapshot: None,
         })
     }
 
@@ -234,6 +238,14 @@ impl Target {
     pub fn also_serves(&mut self, base: Url) {
         if base != self.base && !self.also.contains(&base) {
             self.also.push(base);
+        }
+    }
+
+    /// `repo/rest`, or `repo/@DATE/rest` with a snapshot date.
+    fn under(&self, repo: &str, rest: &str) -> String {
+        match &self.snapshot {
+            Some(date) => format!("{repo}/@{date}/{rest}"),
+            None => format!("{repo}/{rest}"),
         }
     }
 
@@ -257,27 +269,28 @@ impl Target {
 
     /// PyPI simple index, without userinfo (pip and uv read credentials from netrc).
     pub fn pypi_simple(&self) -> String {
-        self.join("pypi/simple/").to_string()
+        self.join(&self.under("pypi", "simple/")).to_string()
     }
 
     /// conda channel base (`…/conda/`), with userinfo.
     pub fn conda(&self) -> String {
-        self.join_with_userinfo("conda/").to_string()
+        self.join_with_userinfo(&self.under("conda", ""))
+            .to_string()
     }
 
     /// Maven/Ivy repository (`…/maven/`), without userinfo.
     pub fn maven(&self) -> String {
-        self.join("maven/").to_string()
+        self.join(&self.under("maven", "")).to_string()
     }
 
     /// npm registry (`…/npm/`), without userinfo.
     pub fn npm(&self) -> String {
-        self.join("npm/").to_string()
+        self.join(&self.under("npm", "")).to_string()
     }
 
     /// cargo sparse index, with the `sparse+` prefix cargo ≥ 1.68 needs.
     pub fn cargo_sparse(&self) -> String {
-        format!("sparse+{}", self.join("cargo/index/"))
+        format!("sparse+{}", self.join(&self.under("cargo", "index/")))
     }
 
     /// Host name (no port), for allow-lists keyed by host.
@@ -362,6 +375,19 @@ mod tests {
         let t = target("http://127.0.0.1:8078");
         assert_eq!(t.pypi_simple(), "http://127.0.0.1:8078/pypi/simple/");
         assert_eq!(t.conda(), "http://127.0.0.1:8078/conda/");
+        let mut snap = t.clone();
+        snap.snapshot = Some("2025-06-01".into());
+        assert_eq!(
+            snap.pypi_simple(),
+            "http://127.0.0.1:8078/pypi/@2025-06-01/simple/"
+        );
+        assert_eq!(snap.conda(), "http://127.0.0.1:8078/conda/@2025-06-01/");
+        assert_eq!(snap.npm(), "http://127.0.0.1:8078/npm/@2025-06-01/");
+        assert_eq!(snap.maven(), "http://127.0.0.1:8078/maven/@2025-06-01/");
+        assert_eq!(
+            snap.cargo_sparse(),
+            "sparse+http://127.0.0.1:8078/cargo/@2025-06-01/index/"
+        );
         assert_eq!(t.maven(), "http://127.0.0.1:8078/maven/");
         assert_eq!(t.npm(), "http://127.0.0.1:8078/npm/");
         assert_eq!(

@@ -10,6 +10,7 @@ mod fixture_server;
 mod generated;
 mod live_reload;
 mod maven_client;
+mod policy_advisories;
 mod repox_server;
 mod s3_crash;
 mod serve;

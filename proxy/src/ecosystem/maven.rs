@@ -41,7 +41,54 @@ pub async fn handle(
     if base.rsplit('/').next() == Some("maven-metadata.xml") {
         return maven_metadata::serve(repo, method, req, &path, checksum).await;
     }
+    let policy = crate::policy::current(repo);
+    if policy.is_active()
+        && let Some(refused) = refused(repo, &policy, p).await
+    {
+        return refused;
+    }
     repo.serve(resource(repo, path), method, req).await
+}
+
+/// The 403 for a file of a version `policy` refuses (`g/a/v/a-v*`), judged by `group:artifact`,
+/// the version, and the `Last-Modified` of the version's POM (fetched and cached as usual).
+async fn refused(
+    repo: &Arc<Repository>,
+    policy: &crate::policy::Policy,
+    p: &str,
+) -> Option<Response> {
+    let segments: Vec<&str> = p.split('/').collect();
+    let [group @ .., artifact, version, file] = &segments[..] else {
+        return None;
+    };
+    if group.is_empty() || !file.starts_with(&format!("{artifact}-{version}")) {
+        return None;
+    }
+    let package = format!("{}:{artifact}", group.join("."));
+    let mut published = None;
+    let mut upstream = None;
+    if policy.uses_time() {
+        let dir = &p[..p.len() - file.len()];
+        let pom = RepoPath::parse(&format!("{dir}{artifact}-{version}.pom")).ok()?;
+        if let Ok((entry, _)) = repo.entry(&resource(repo, pom)).await {
+            published = entry
+                .meta
+                .upstream_last_modified
+                .as_deref()
+                .and_then(|t| httpdate::parse_http_date(t).ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64);
+            upstream = Some(entry.meta.upstream.clone());
+        }
+    }
+    let verdict = policy.judge(
+        &package,
+        version,
+        published,
+        upstream.as_deref(),
+        crate::policy::now(),
+    );
+    (!verdict.allows()).then(|| crate::policy::refuse(repo, &package, version, &verdict))
 }
 
 /// `x.jar.sha1` → (`x.jar`, Some("sha1")).

@@ -65,6 +65,8 @@ pub struct Services {
     pub offline: bool,
     /// Clients must log in (`[auth] anonymous = "none"`): cargo's `config.json` says so.
     pub auth_required: bool,
+    /// Advisories imported with `repox advisories import` (`policy/advisories.rs`).
+    pub advisories: crate::policy::advisories::Advisories,
 }
 
 /// One configured repository with its upstream clients and in-flight fills.
@@ -77,6 +79,8 @@ pub struct Repository {
     pub upstreams: Vec<Upstream>,
     /// Shared services.
     pub services: Arc<Services>,
+    /// Deny rules, release cooldown (`policy/`).
+    pub policy: crate::policy::Policy,
     block: GlobSet,
     /// Downloads running, by key.
     pub(crate) fills: Arc<Flights<FillStatus>>,
@@ -238,6 +242,8 @@ impl Repository {
         }
         Ok(Repository {
             name: name.to_owned(),
+            policy: crate::policy::Policy::new(&config)
+                .with_advisories(services.advisories.malicious(config.kind)),
             config,
             upstreams,
             services,

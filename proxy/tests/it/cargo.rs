@@ -82,6 +82,26 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Sets the index `pubtime` of `name` `version`.
+    pub(crate) fn set_pubtime(&self, name: &str, version: &str, time: &str) {
+        let path = index_path(name);
+        let mut lines = self.lines.lock().unwrap();
+        let file = lines.get_mut(&path).unwrap();
+        *file = file
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                if v["vers"] == version {
+                    v["pubtime"] = serde_json::json!(time);
+                }
+                format!("{v}\n")
+            })
+            .collect();
+        self.index.put(&path, file.clone());
+    }
+}
+
 async fn cargo_proxy(reg: &Registry, ttl: Option<Duration>) -> Proxy {
     let mut config = repo(Kind::Cargo, &[("crates-io", &reg.index.url, 0)]);
     config.index_ttl = ttl;

@@ -31,6 +31,9 @@ pub fn repo(kind: Kind, upstreams: &[(&str, &Url, i32)]) -> RepositoryConfig {
         metadata_ttl: None,
         index_ttl: None,
         block: Vec::new(),
+        min_age: None,
+        min_age_exempt: Vec::new(),
+        deny: Vec::new(),
         max_file_size: None,
         max_download_time: None,
         min_rate: None,
@@ -88,6 +91,8 @@ pub fn isolated(program: &str, home: &Path) -> Command {
 struct Published {
     tarball: Bytes,
     dependencies: Vec<(String, String)>,
+    /// The full packument's `time` for this version.
+    time: String,
 }
 
 #[derive(Default)]
@@ -152,9 +157,24 @@ impl NpmRegistry {
                         .iter()
                         .map(|(n, r)| ((*n).to_owned(), (*r).to_owned()))
                         .collect(),
+                    time: "2024-01-02T03:04:05.000Z".to_owned(),
                 },
             );
         tarball
+    }
+
+    /// Sets the publication time (`time[version]` of the full packument) of `name@version`.
+    pub fn set_time(&self, name: &str, version: &str, time: &str) {
+        if let Some(p) = self
+            .state
+            .packages
+            .lock()
+            .unwrap()
+            .get_mut(name)
+            .and_then(|v| v.get_mut(version))
+        {
+            p.time = time.to_owned();
+        }
     }
 
     /// The raw request path of `name@version`'s tarball (`@s/p/-/p-1.0.0.tgz`).
@@ -244,7 +264,11 @@ fn packument(
     });
     if !abbreviated {
         doc["readme"] = serde_json::json!(format!("# {name}\n"));
-        doc["time"] = serde_json::json!({ "modified": "2024-01-02T03:04:05.000Z" });
+        let mut time = serde_json::json!({ "modified": "2024-01-02T03:04:05.000Z" });
+        for (v, p) in versions {
+            time[v] = serde_json::json!(p.time);
+        }
+        doc["time"] = time;
     }
     doc
 }

@@ -26,6 +26,26 @@ pub(super) async fn serve(
     name: &str,
     version: &str,
 ) -> Response {
+    let policy = crate::policy::current(repo);
+    if policy.is_active() {
+        let published = match policy.uses_time() {
+            true => match published(repo, name, version).await {
+                Ok(p) => p,
+                Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
+            },
+            false => (None, None),
+        };
+        let verdict = policy.judge(
+            name,
+            version,
+            published.0,
+            published.1.as_deref(),
+            crate::policy::now(),
+        );
+        if !verdict.allows() {
+            return crate::policy::refuse(repo, name, version, &verdict);
+        }
+    }
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/crates/{name}/{name}-{version}.crate", repo.name);
     if !matches!(repo.services.store.head(&res.key).await, Ok(Some(_))) {
@@ -51,6 +71,20 @@ pub(super) async fn serve(
         res.targets = Some(targets);
     }
     repo.serve(res, method, req).await
+}
+
+/// The `pubtime` of `version` by the crate's index file (as fresh as `index_ttl` keeps it),
+/// with the upstream it came from.
+async fn published(
+    repo: &Arc<Repository>,
+    name: &str,
+    version: &str,
+) -> Result<(Option<i64>, Option<String>), Failure> {
+    let res = index_resource(repo, &index::path_of(name)).ok_or(Failure::NotFound)?;
+    let (entry, _) = repo.entry(&res).await?;
+    let body = entry.bytes().await.map_err(Failure::internal)?;
+    let at = crate::policy::documents::cargo_pubtime(&body, version);
+    Ok((at, Some(entry.meta.upstream.clone())))
 }
 
 /// The crate's `cksum` from its index file: the cached copy, or a fresh one when the cached

@@ -101,6 +101,26 @@ async fn serve_whole(
 ) -> Response {
     match repo.entry(res).await {
         Ok((entry, cache)) => {
+            let policy = crate::policy::current(repo);
+            let entry = if policy.is_active() {
+                let name = res.path.as_str().rsplit('/').next().unwrap_or("");
+                let filter = crate::policy::documents::cargo_index;
+                match crate::policy::filter::entry(
+                    repo,
+                    &policy,
+                    "cargo-policy",
+                    name,
+                    entry,
+                    filter,
+                )
+                .await
+                {
+                    Ok(e) => e,
+                    Err(e) => return tagged(e.into_response(), cache, None),
+                }
+            } else {
+                entry
+            };
             let presentation = repo.presentation(res, entry.meta.fetched_at);
             let resp = respond::entry_response(method, req, &entry, presentation);
             tagged(resp, cache, Some(entry.meta.upstream.clone()))

@@ -60,6 +60,21 @@ pub async fn handle(
     if targets.is_empty() {
         return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
     }
+    let policy = crate::policy::current(repo);
+    if policy.is_active() {
+        match cp.kind {
+            // Shards are not filtered: clients fall back to the repodata, which is.
+            FileKind::ShardIndex | FileKind::Shard => {
+                return tagged(Failure::NotFound.into_response(), Outcome::Blocked, None);
+            }
+            FileKind::Package => {
+                if let Some(refused) = repodata::refused(repo, &policy, &cp).await {
+                    return refused;
+                }
+            }
+            _ => {}
+        }
+    }
     let mut res = Resource::new(repo, path.clone());
     res.key = cp.key(repo);
     res.targets = Some(targets);

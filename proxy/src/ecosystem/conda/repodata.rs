@@ -56,6 +56,28 @@ pub(super) async fn serve(
         }
         _ => Ok(None),
     };
+    let policy = crate::policy::current(repo);
+    let rewritten = match (rewritten, kind) {
+        (Ok(found), FileKind::Repodata(compression)) if policy.is_active() => {
+            let source = found.unwrap_or_else(|| entry.clone());
+            let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+                let raw = Entry::from_bytes(bytes::Bytes::copy_from_slice(body), "", None, 0);
+                let mut plain = Vec::new();
+                codec::decoded(&raw, compression)
+                    .ok()?
+                    .read_to_end(&mut plain)
+                    .ok()?;
+                let mut f = crate::policy::documents::conda_repodata(p, &plain, up, now).ok()??;
+                f.body = codec::encode(&f.body, compression).ok()?.into();
+                Some(f)
+            };
+            let name = res.path.as_str();
+            crate::policy::filter::entry(repo, &policy, "conda-policy", name, source, filter)
+                .await
+                .map(Some)
+        }
+        (other, _) => other,
+    };
     let resp = match rewritten {
         Ok(Some(rewritten)) => {
             let mut resp = respond::entry_response(method, req, &rewritten, presentation);
@@ -66,6 +88,53 @@ pub(super) async fn serve(
         Err(e) => e.into_response(),
     };
     tagged(resp, cache, upstream)
+}
+
+/// The 403 for a package `policy` refuses, judged by its name and version and the `timestamp`
+/// of its record in the subdir's cached repodata.
+pub(super) async fn refused(
+    repo: &Repository,
+    policy: &crate::policy::Policy,
+    cp: &super::channel::ChannelPath<'_>,
+) -> Option<Response> {
+    let stem = cp
+        .file
+        .strip_suffix(".conda")
+        .or_else(|| cp.file.strip_suffix(".tar.bz2"))?;
+    let mut parts = stem.rsplitn(3, '-');
+    let (_build, version, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let mut published = None;
+    let mut upstream = None;
+    if policy.uses_time() {
+        let dir_key = cp.key(repo).rsplit_once('/')?.0.to_owned();
+        for (file, compression) in [
+            ("repodata.json.zst", super::channel::Compression::Zstd),
+            ("repodata.json", super::channel::Compression::None),
+            ("repodata.json.bz2", super::channel::Compression::Bzip2),
+        ] {
+            let Ok(Some(entry)) = repo.services.store.get(&format!("{dir_key}/{file}")).await
+            else {
+                continue;
+            };
+            upstream = Some(entry.meta.upstream.clone());
+            let read = move |e: &Entry| -> Option<Box<dyn Read + Send>> {
+                Some(codec::decoded(e, compression).ok()?)
+            };
+            let times = crate::policy::filter::conda_times(repo, &entry, read).await;
+            if let Some(t) = times.get(cp.file) {
+                published = Some(*t);
+                break;
+            }
+        }
+    }
+    let verdict = policy.judge(
+        name,
+        version,
+        published,
+        upstream.as_deref(),
+        crate::policy::now(),
+    );
+    (!verdict.allows()).then(|| crate::policy::refuse(repo, name, version, &verdict))
 }
 
 /// The copy to serve instead of `entry`, when it carries absolute URLs repox can map.

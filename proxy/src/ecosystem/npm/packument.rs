@@ -107,10 +107,19 @@ pub(super) async fn serve(
     name: &str,
     version: Option<&str>,
 ) -> Response {
+    let policy = crate::policy::current(repo);
     let variant = match version {
         Some(_) => Variant::Full,
+        // The abbreviated document has no `time`: a cooldown or snapshot filters the full one.
+        None if policy.uses_time() => Variant::Full,
         None => Variant::from_request(req),
     };
+    if let Some(v) = version
+        && policy.is_active()
+        && let Err(refused) = admit(repo, &policy, name, v).await
+    {
+        return refused;
+    }
     let res = resource(repo, path, name, version, variant);
     let (entry, cache) = match repo.entry(&res).await {
         Ok(found) => found,
@@ -118,7 +127,35 @@ pub(super) async fn serve(
     };
     let upstream = Some(entry.meta.upstream.clone());
     let origin = request_origin(req, uri);
-    let rewritten = match rewritten(repo, &entry, &origin, name, variant, version.is_none()).await {
+    let (entry, index) = match version {
+        None if policy.is_active() => {
+            let n = name.to_owned();
+            let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+                crate::policy::documents::npm_packument(p, &n, body, up, now)
+                    .ok()
+                    .flatten()
+            };
+            match crate::policy::filter::entry(
+                repo,
+                &policy,
+                "npm-policy",
+                name,
+                entry.clone(),
+                filter,
+            )
+            .await
+            {
+                // A filtered packument does not record the tarball index: it lacks versions.
+                Ok(f) => {
+                    let same = Arc::ptr_eq(&f.meta, &entry.meta);
+                    (f, same)
+                }
+                Err(e) => return tagged(e.into_response(), cache, upstream),
+            }
+        }
+        _ => (entry, version.is_none()),
+    };
+    let rewritten = match rewritten(repo, &entry, &origin, name, variant, index).await {
         Ok(e) => e,
         Err(e) => return tagged(e.into_response(), cache, upstream),
     };
@@ -169,6 +206,43 @@ fn resource(
             .collect(),
     );
     res
+}
+
+/// Refuses `version` of `name` when `policy` does, by the time in its full packument.
+pub(super) async fn admit(
+    repo: &Arc<Repository>,
+    policy: &crate::policy::Policy,
+    name: &str,
+    version: &str,
+) -> Result<(), Response> {
+    let (published, upstream) = if policy.uses_time() {
+        let path = RepoPath::parse(name).map_err(|_| Failure::NotFound.into_response())?;
+        let res = resource(repo, path, name, None, Variant::Full);
+        let (entry, _) = repo
+            .entry(&res)
+            .await
+            .map_err(|e| tagged(e.into_response(), Outcome::Miss, None))?;
+        let times = crate::policy::filter::npm_times(repo, &entry)
+            .await
+            .map_err(|e| tagged(e.into_response(), Outcome::Miss, None))?;
+        (
+            times.get(version).copied(),
+            Some(entry.meta.upstream.clone()),
+        )
+    } else {
+        (None, None)
+    };
+    let verdict = policy.judge(
+        name,
+        version,
+        published,
+        upstream.as_deref(),
+        crate::policy::now(),
+    );
+    if verdict.allows() {
+        return Ok(());
+    }
+    Err(crate::policy::refuse(repo, name, version, &verdict))
 }
 
 /// Fetches `name`'s full packument through the engine (so it is cached too) and records its

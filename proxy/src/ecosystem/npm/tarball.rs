@@ -61,6 +61,17 @@ pub(super) async fn serve(
     name: &str,
     file: &str,
 ) -> Response {
+    let policy = crate::policy::current(repo);
+    let base = name.rsplit('/').next().unwrap_or(name);
+    if policy.is_active()
+        && let Some(version) = file
+            .strip_prefix(base)
+            .and_then(|f| f.strip_prefix('-'))
+            .and_then(|f| f.strip_suffix(".tgz"))
+        && let Err(refused) = packument::admit(repo, &policy, name, version).await
+    {
+        return refused;
+    }
     let mut res = Resource::new(repo, path);
     res.key = format!("{}/tarballs/{name}/{file}", repo.name);
     let cached = matches!(repo.services.store.head(&res.key).await, Ok(Some(_)));

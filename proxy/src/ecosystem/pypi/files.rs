@@ -31,6 +31,12 @@ pub async fn serve(
     path: RepoPath,
 ) -> Response {
     let key = format!("{}/{}", repo.name, path.as_str());
+    if crate::policy::current(repo).is_active() {
+        let (file, _) = link::split_suffix(path.as_str());
+        if let Some((project, version, verdict)) = page::refused(repo, file).await {
+            return crate::policy::refuse(repo, &project, &version, &verdict);
+        }
+    }
     if let Ok(Some(entry)) = repo.services.store.get(&key).await {
         let pres = Presentation {
             cache_control: CacheControl::Immutable,

@@ -106,6 +106,11 @@ fn not_acceptable(negotiate::NotAcceptable(format): negotiate::NotAcceptable) ->
 
 /// 301 to `location`, keeping the query (`?format=`).
 fn redirect(location: &str, uri: &Uri) -> Response {
+    // Under a date snapshot, the redirect stays in it.
+    let location = &match crate::policy::snapshot::current() {
+        Some(s) => location.replacen("/simple", &format!("/@{s}/simple"), 1),
+        None => location.to_owned(),
+    };
     let target = match uri.query() {
         Some(q) => format!("{location}?{q}"),
         None => location.to_owned(),

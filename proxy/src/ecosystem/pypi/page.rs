@@ -27,6 +27,7 @@ use super::negotiate::Variant;
 use super::{html, json, metadata, model, name};
 use crate::error::Failure;
 use crate::path::RepoPath;
+use crate::policy::{self, Policy, Verdict};
 use crate::repository::{Class, Outcome, Repository, Resource, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 use crate::store::{Entry, now_secs};
@@ -41,6 +42,10 @@ pub struct Rendered {
     json: Entry,
     /// Repox path (below the repository) → where that file comes from.
     pub links: HashMap<String, Link>,
+    /// Files the repository's policy leaves out of the page: repox path → version and verdict.
+    pub refused: HashMap<String, (String, Verdict)>,
+    /// When the policy's verdicts may change with the clock alone (Unix seconds).
+    until: Option<i64>,
 }
 
 impl Rendered {
@@ -61,6 +66,8 @@ impl Rendered {
             html,
             json,
             links,
+            refused: HashMap::new(),
+            until: None,
         }
     }
 
@@ -239,12 +246,20 @@ async fn rendered(
     which: Which<'_>,
     sources: &[(usize, Entry)],
 ) -> Result<Arc<Rendered>, Failure> {
-    let key = memo_key(repo, which, sources);
-    if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
+    let policy = policy::current(repo);
+    let mut key = memo_key(repo, which, sources);
+    key.push_str(&policy.memo_key());
+    // A page filtered by a cooldown is made again once a hidden file comes of age.
+    let current = |r: &Arc<Rendered>| r.until.is_none_or(|u| u > policy::now());
+    if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key)
+        && current(&r)
+    {
         return Ok(r);
     }
     repo.coalesce(&format!("pypi-page/{key}"), async {
-        if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key) {
+        if let Some(r) = repo.services.memos.get::<Arc<Rendered>>("pypi-page", &key)
+            && current(&r)
+        {
             return Ok(r);
         }
         let mut bodies = Vec::with_capacity(sources.len());
@@ -267,7 +282,7 @@ async fn rendered(
             _ => None,
         };
         let built = tokio::task::spawn_blocking(move || match project {
-            Some(p) => build_project(&p, bodies, &names, generated),
+            Some(p) => build_project(&p, bodies, &names, generated, &policy),
             None => build_index(bodies, &names),
         })
         .await
@@ -297,6 +312,7 @@ fn build_project(
     bodies: Vec<Body>,
     upstreams: &[String],
     generated: Option<metadata::Known>,
+    policy: &Policy,
 ) -> Result<Rendered, Failure> {
     let mut pages = Vec::with_capacity(bodies.len());
     let mut errors = Vec::new();
@@ -339,9 +355,83 @@ fn build_project(
     if let Some(known) = &generated {
         metadata::announce(&mut merged, known);
     }
+    if !policy.is_active() {
+        let html = html::render(&merged, &hrefs);
+        let json = json::render(&merged, &hrefs);
+        return Ok(Rendered::new(html, json, links));
+    }
+    let (merged, hrefs, refused, until) = filtered(project, merged, hrefs, upstreams, policy);
     let html = html::render(&merged, &hrefs);
     let json = json::render(&merged, &hrefs);
-    Ok(Rendered::new(html, json, links))
+    let mut rendered = Rendered::new(html, json, links);
+    rendered.refused = refused;
+    rendered.until = until;
+    Ok(rendered)
+}
+
+/// The merged page without the files `policy` refuses (by their version and PEP 700
+/// `upload-time`; files without one are kept), with what was refused by repox path and when
+/// the verdicts may change. A version whose every file is refused leaves `versions` too.
+#[allow(clippy::type_complexity)]
+fn filtered(
+    project: &str,
+    mut merged: model::Merged,
+    hrefs: Vec<String>,
+    upstreams: &[String],
+    policy: &Policy,
+) -> (
+    model::Merged,
+    Vec<String>,
+    HashMap<String, (String, Verdict)>,
+    Option<i64>,
+) {
+    let now = policy::now();
+    let mut refused = HashMap::new();
+    let mut until: Option<i64> = None;
+    let (mut kept_versions, mut gone_versions) = (HashSet::new(), HashSet::new());
+    let mut files = Vec::with_capacity(merged.files.len());
+    let mut kept_hrefs = Vec::with_capacity(hrefs.len());
+    for ((i, d), href) in std::mem::take(&mut merged.files).into_iter().zip(hrefs) {
+        let version = policy::documents::pypi_version(&d.filename).unwrap_or("");
+        let published = policy::documents::pypi_upload_time(&d.json);
+        let verdict = policy.judge(project, version, published, Some(&upstreams[i]), now);
+        if let Some(u) = verdict.until() {
+            until = Some(until.map_or(u, |t: i64| t.min(u)));
+        }
+        if verdict.allows() {
+            kept_versions.insert(version.to_owned());
+            files.push((i, d));
+            kept_hrefs.push(href);
+        } else {
+            gone_versions.insert(version.to_owned());
+            let path = href.trim_start_matches("../../");
+            let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+            refused.insert(path.into_owned(), (version.to_owned(), verdict));
+        }
+    }
+    merged.files = files;
+    merged
+        .versions
+        .retain(|v| kept_versions.contains(v) || !gone_versions.contains(v));
+    (merged, kept_hrefs, refused, until)
+}
+
+/// The policy's verdict on the file at `file` (a repox path), from the page that lists it:
+/// `Some((project, version, verdict))` when the page leaves it out.
+pub async fn refused(repo: &Arc<Repository>, file: &str) -> Option<(String, String, Verdict)> {
+    for p in super::files::projects(file) {
+        let page = match project_stored(repo, &p).await {
+            Some(page) if page.links.contains_key(file) => page,
+            _ => project(repo, &p).await.ok()?.0,
+        };
+        if let Some((version, verdict)) = page.refused.get(file) {
+            return Some((p, version.clone(), verdict.clone()));
+        }
+        if page.links.contains_key(file) {
+            return None;
+        }
+    }
+    None
 }
 
 /// Parses and merges the root indexes of every upstream.
@@ -451,6 +541,10 @@ pub async fn serve_index(
 mod tests {
     use super::*;
 
+    fn no_policy() -> Policy {
+        Policy::new(&toml::from_str("kind = \"pypi\"").unwrap())
+    }
+
     /// A PyPI-like JSON page with `n` files, all with metadata, sizes and upload times.
     pub fn synthetic(n: usize) -> Vec<u8> {
         let files: Vec<serde_json::Value> = (0..n)
@@ -507,7 +601,7 @@ mod tests {
                 url: url.clone(),
             }];
             let (started, cpu_start) = (std::time::Instant::now(), on_cpu_ns());
-            let page = build_project("big", bodies, &["pypi".into()], None).unwrap();
+            let page = build_project("big", bodies, &["pypi".into()], None, &no_policy()).unwrap();
             wall = wall.min(started.elapsed().as_secs_f64() * 1000.0);
             if let (Some(a), Some(b)) = (cpu_start, on_cpu_ns()) {
                 cpu = cpu.min((b - a) as f64 / 1e6);
@@ -533,7 +627,7 @@ mod tests {
             content_type: None,
             url: Url::parse("https://pypi.org/simple/big/").unwrap(),
         }];
-        let page = build_project("big", bodies, &["pypi".into()], None).unwrap();
+        let page = build_project("big", bodies, &["pypi".into()], None, &no_policy()).unwrap();
         let json: serde_json::Value =
             serde_json::from_slice(&page.entry(Variant::Json).bytes_now()).unwrap();
         let url = json["files"][1]["url"].as_str().unwrap();
