@@ -212,3 +212,30 @@ async fn npm_reports_a_denied_version() {
         "{metrics}"
     );
 }
+
+/// The cached packument is not fetched again, yet the young version is listed once it is
+/// `min_age` old: the filtered document lasts until its first hidden version comes of age.
+#[tokio::test]
+async fn a_hidden_version_appears_once_it_comes_of_age() {
+    let reg = NpmRegistry::start().await;
+    registry_versions(&reg);
+    reg.set_time("fixture-a", "1.1.0", &ago(Duration::ZERO));
+    let proxy = proxy(&reg, "min_age = \"20s\"\nindex_ttl = \"1h\"").await;
+    let latest = || async {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&proxy.get("npm/fixture-a").await.bytes().await.unwrap())
+                .unwrap();
+        doc["dist-tags"]["latest"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(latest().await, "1.0.0");
+    let mut now = String::new();
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        now = latest().await;
+        if now == "1.1.0" {
+            break;
+        }
+    }
+    assert_eq!(now, "1.1.0");
+    assert_eq!(reg.count(http::Method::GET, "fixture-a"), 1);
+}

@@ -25,6 +25,11 @@ const YEARS: Duration = Duration::from_secs(3 * 365 * 86400);
 /// An index serving `lib-a` 1.0 (years old) and 2.0 (an hour old), and `lib-c` (years old),
 /// as PEP 691 JSON with `upload-time`.
 async fn index() -> TestUpstream {
+    index_with(HOUR).await
+}
+
+/// [`index`] with `lib-a` 2.0 published `young` ago.
+async fn index_with(young: Duration) -> TestUpstream {
     let up = TestUpstream::start().await;
     let page = |project: &str, files: &[(&str, Duration)]| {
         let files: Vec<serde_json::Value> = files
@@ -51,7 +56,7 @@ async fn index() -> TestUpstream {
         "lib-a",
         &[
             ("lib_a-1.0-py3-none-any.whl", YEARS),
-            ("lib_a-2.0-py3-none-any.whl", HOUR),
+            ("lib_a-2.0-py3-none-any.whl", young),
         ],
     );
     page("lib-c", &[("lib_c-1.0+cpu-py3-none-any.whl", YEARS)]);
@@ -266,4 +271,26 @@ async fn a_snapshot_url_serves_the_index_as_it_was_and_the_same_on_every_run() {
             );
         }
     }
+}
+
+/// The cached page is not fetched again (its TTL is long), yet the hidden file appears once it
+/// is `min_age` old: the filtered page is made again when its first hidden file comes of age.
+#[tokio::test]
+async fn a_hidden_file_appears_once_it_comes_of_age() {
+    let up = index_with(Duration::ZERO).await;
+    let proxy = Proxy::start_repos(vec![("pypi", repo(&up, "min_age = \"20s\""))]).await;
+    assert_eq!(
+        page_files(&proxy, "pypi/simple/lib-a/").await,
+        ["lib_a-1.0-py3-none-any.whl"]
+    );
+    let mut files = Vec::new();
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        files = page_files(&proxy, "pypi/simple/lib-a/").await;
+        if files.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(up.count(http::Method::GET, "simple/lib-a/"), 1);
 }
