@@ -1,0 +1,3 @@
+//! Groups: one URL over several member repositories, their indexes merged in order.
+
+pub mod npm;

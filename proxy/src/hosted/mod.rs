@@ -1,0 +1,3 @@
+//! Hosted repositories: packages uploaded to repox itself, one module per ecosystem.
+
+pub mod npm;
