@@ -1,3 +1,4 @@
 //! Groups: one URL over several member repositories, their indexes merged in order.
 
+pub mod cargo;
 pub mod npm;

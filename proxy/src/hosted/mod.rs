@@ -1,3 +1,4 @@
 //! Hosted repositories: packages uploaded to repox itself, one module per ecosystem.
 
+pub mod cargo;
 pub mod npm;
