@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             [CompletionResult]::new('user', 'user', [CompletionResultType]::ParameterValue, 'Manage the users who may log in to a shared repox')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Create, list and revoke users'' access tokens')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Show, list, remove and evict cache entries')
+            [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write shell completions and man pages (for maintainers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -378,6 +379,18 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
         'repox;cache;help;help' {
             break
         }
+        'repox;upload' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'The channel''s URL in a hosted conda repository, e.g. http://HOST:8078/conda-releases/team')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Log in as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else from the netrc entry of the host. Without --user, REPOX_TOKEN is sent as a bearer token')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ~/.config/repox/repox.toml when it exists]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'repox;generate' {
             [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Directory that receives `completions/` and `man/`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ~/.config/repox/repox.toml when it exists]')
@@ -397,6 +410,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             [CompletionResult]::new('user', 'user', [CompletionResultType]::ParameterValue, 'Manage the users who may log in to a shared repox')
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Create, list and revoke users'' access tokens')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Show, list, remove and evict cache entries')
+            [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write shell completions and man pages (for maintainers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -472,6 +486,9 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             break
         }
         'repox;help;cache;gc' {
+            break
+        }
+        'repox;help;upload' {
             break
         }
         'repox;help;generate' {

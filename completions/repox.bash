@@ -37,6 +37,9 @@ _repox() {
             repox,token)
                 cmd="repox__subcmd__token"
                 ;;
+            repox,upload)
+                cmd="repox__subcmd__upload"
+                ;;
             repox,user)
                 cmd="repox__subcmd__user"
                 ;;
@@ -111,6 +114,9 @@ _repox() {
                 ;;
             repox__subcmd__help,token)
                 cmd="repox__subcmd__help__subcmd__token"
+                ;;
+            repox__subcmd__help,upload)
+                cmd="repox__subcmd__help__subcmd__upload"
                 ;;
             repox__subcmd__help,user)
                 cmd="repox__subcmd__help__subcmd__user"
@@ -218,7 +224,7 @@ _repox() {
 
     case "${cmd}" in
         repox)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config configure warm user token cache generate help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config configure warm user token cache upload generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -608,7 +614,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__help)
-            opts="serve config configure warm user token cache generate help"
+            opts="serve config configure warm user token cache upload generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -834,6 +840,20 @@ _repox() {
         repox__subcmd__help__subcmd__token__subcmd__revoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__help__subcmd__upload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1094,6 +1114,32 @@ _repox() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__upload)
+            opts="-v -q -h --to --user --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand user 'Manage the users who may log in to a shared repox'
             cand token 'Create, list and revoke users'' access tokens'
             cand cache 'Show, list, remove and evict cache entries'
+            cand upload 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository'
             cand generate 'Write shell completions and man pages (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -333,6 +334,17 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;cache;help;help'= {
         }
+        &'repox;upload'= {
+            cand --to 'The channel''s URL in a hosted conda repository, e.g. http://HOST:8078/conda-releases/team'
+            cand --user 'Log in as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else from the netrc entry of the host. Without --user, REPOX_TOKEN is sent as a bearer token'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'repox;generate'= {
             cand --out-dir 'Directory that receives `completions/` and `man/`'
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
@@ -351,6 +363,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand user 'Manage the users who may log in to a shared repox'
             cand token 'Create, list and revoke users'' access tokens'
             cand cache 'Show, list, remove and evict cache entries'
+            cand upload 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository'
             cand generate 'Write shell completions and man pages (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -406,6 +419,8 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;help;cache;rm'= {
         }
         &'repox;help;cache;gc'= {
+        }
+        &'repox;help;upload'= {
         }
         &'repox;help;generate'= {
         }

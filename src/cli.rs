@@ -53,6 +53,9 @@ pub enum Command {
     /// Show, list, remove and evict cache entries.
     #[command(subcommand, long_about = CACHE_LONG_ABOUT)]
     Cache(CacheCommand),
+    /// Upload conda packages (.conda, .tar.bz2) to a hosted conda repository.
+    #[command(long_about = UPLOAD_LONG_ABOUT)]
+    Upload(UploadArgs),
     /// Write shell completions and man pages (for maintainers).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -176,6 +179,33 @@ pub struct ConfigureArgs {
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
 }
+
+/// `repox upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Packages to upload; each goes to the subdir its info/index.json names.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The channel's URL in a hosted conda repository, e.g.
+    /// http://HOST:8078/conda-releases/team
+    #[arg(long, value_name = "URL")]
+    pub to: url::Url,
+    /// Log in as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else from the
+    /// netrc entry of the host. Without --user, REPOX_TOKEN is sent as a bearer token.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+}
+
+const UPLOAD_LONG_ABOUT: &str = "\
+Upload conda packages (.conda, .tar.bz2) to a hosted conda repository.
+
+Each file is checked first (it must be a conda package whose name matches its info/index.json), \
+then sent with HTTP PUT to <URL>/<subdir>/<file> with its SHA-256, which repox verifies before \
+it adds the package to that subdir's repodata.json. An existing file is refused (409).
+
+Examples:
+  repox upload --to http://127.0.0.1:8078/conda-releases/team dist/noarch/mypkg-1.0-0.conda
+  REPOX_TOKEN=... repox upload --to https://repox.internal/conda-releases/team *.tar.bz2";
 
 /// `repox warm`.
 #[derive(Debug, Args)]

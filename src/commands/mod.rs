@@ -5,6 +5,7 @@ mod config;
 mod generate;
 mod serve;
 mod token;
+mod upload;
 mod user;
 mod warm;
 
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => user::run(&cli.global, cmd),
         Command::Token(cmd) => token::run(&cli.global, cmd),
         Command::Cache(cmd) => cache::run(&cli.global, cmd),
+        Command::Upload(args) => upload::run(&cli.global, &args),
         Command::Generate(args) => generate::run(&args),
     }
 }
