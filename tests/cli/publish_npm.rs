@@ -1,0 +1,125 @@
+//! Publishing with the real npm (issue 14): `npm publish` of a package made in the test into a
+//! hosted repository, then `npm install` of a project that depends on it through the group,
+//! which also brings its public dependency from the proxy member. dist-tags, deprecate, a
+//! refused republish and unpublish go through npm too.
+
+use crate::clients_support::client_runs;
+use crate::publish_support::{Hosting, text};
+
+fn npm(h: &Hosting, dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = h.client("npm", dir);
+    cmd.args(args)
+        .env("npm_config_cache", h.tmp.path().join("npm-cache"))
+        .env("npm_config_update_notifier", "false")
+        .env("npm_config_audit", "false")
+        .env("npm_config_fund", "false");
+    cmd
+}
+
+#[test]
+fn npm_publishes_to_the_hosted_repository_and_installs_through_the_group() {
+    if !client_runs("npm", &["--version"], "apt-get install npm") {
+        return;
+    }
+    let h = Hosting::start("npm", "npm/");
+    let releases = h.url("npm-releases");
+    let public = h.url("npm-public");
+    let host = h.host();
+    fs_err::write(
+        h.home.join(".npmrc"),
+        format!(
+            "registry={public}\n//{host}/npm-releases/:_authToken={}\n",
+            h.token
+        ),
+    )
+    .unwrap();
+
+    let lib = h.tmp.path().join("internal-lib");
+    fs_err::create_dir_all(&lib).unwrap();
+    let manifest = |version: &str| {
+        format!(
+            r#"{{"name": "internal-lib", "version": "{version}", "main": "index.js",
+                "dependencies": {{"left-pad": "^1.3.0"}}}}"#
+        )
+    };
+    fs_err::write(lib.join("package.json"), manifest("1.0.0")).unwrap();
+    fs_err::write(lib.join("index.js"), "module.exports = 'internal';\n").unwrap();
+    let registry = format!("--registry={releases}");
+    h.succeeds(&mut npm(&h, &lib, &["publish", &registry]), "npm publish");
+    h.fails(
+        &mut npm(&h, &lib, &["publish", &registry]),
+        "a second npm publish of 1.0.0",
+        "409",
+    );
+    fs_err::write(lib.join("package.json"), manifest("1.1.0")).unwrap();
+    h.succeeds(
+        &mut npm(&h, &lib, &["publish", &registry, "--tag", "next"]),
+        "npm publish --tag next",
+    );
+
+    h.succeeds(
+        &mut npm(&h, &lib, &["dist-tag", "add", "internal-lib@1.0.0", "stable", &registry]),
+        "npm dist-tag add",
+    );
+    let out = h.succeeds(
+        &mut npm(&h, &lib, &["dist-tag", "ls", "internal-lib", &registry]),
+        "npm dist-tag ls",
+    );
+    let tags = text(&out.stdout);
+    for want in ["latest: 1.0.0", "next: 1.1.0", "stable: 1.0.0"] {
+        assert!(tags.contains(want), "{want} not in:\n{tags}");
+    }
+    h.succeeds(
+        &mut npm(&h, &lib, &["dist-tag", "rm", "internal-lib", "stable", &registry]),
+        "npm dist-tag rm",
+    );
+    h.succeeds(
+        &mut npm(&h, &lib, &["deprecate", "internal-lib@1.1.0", "use 1.0.0", &registry]),
+        "npm deprecate",
+    );
+    let out = h.succeeds(
+        &mut npm(&h, &lib, &["view", "internal-lib@1.1.0", "deprecated", &registry]),
+        "npm view deprecated",
+    );
+    assert!(text(&out.stdout).contains("use 1.0.0"), "{}", text(&out.stdout));
+    h.succeeds(
+        &mut npm(&h, &lib, &["unpublish", "internal-lib@1.1.0", &registry]),
+        "npm unpublish of a fresh version",
+    );
+
+    let app = h.tmp.path().join("app");
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(
+        app.join("package.json"),
+        r#"{"name": "app", "version": "1.0.0", "dependencies": {"internal-lib": "^1.0.0"}}"#,
+    )
+    .unwrap();
+    h.succeeds(&mut npm(&h, &app, &["install"]), "npm install through the group");
+    let installed = fs_err::read_to_string(app.join("node_modules/internal-lib/package.json"))
+        .unwrap();
+    assert!(installed.contains("\"1.0.0\""), "{installed}");
+    assert!(
+        app.join("node_modules/left-pad/package.json").is_file(),
+        "the public dependency came through the group's proxy member"
+    );
+    let lock = fs_err::read_to_string(app.join("package-lock.json")).unwrap();
+    assert!(lock.contains("/npm-releases/internal-lib/-/internal-lib-1.0.0.tgz"), "{lock}");
+}
+
+#[test]
+fn npm_publish_needs_write_access() {
+    if !client_runs("npm", &["--version"], "apt-get install npm") {
+        return;
+    }
+    let h = Hosting::start("npm", "npm/");
+    let lib = h.tmp.path().join("lib");
+    fs_err::create_dir_all(&lib).unwrap();
+    fs_err::write(lib.join("package.json"), r#"{"name": "anon-lib", "version": "1.0.0"}"#)
+        .unwrap();
+    let registry = format!("--registry={}", h.url("npm-releases"));
+    h.fails(
+        &mut npm(&h, &lib, &["publish", &registry]),
+        "npm publish without a token",
+        "401",
+    );
+}
