@@ -6,8 +6,125 @@
 //! to it (unless the group sets `allow_shadowing`). Lines pass through byte for byte.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::Deserialize;
+
+use super::{member_body, serve_member};
+use crate::config::Role;
+use crate::ecosystem::cargo::index_path;
+use crate::hosted::cargo::index as hosted_index;
+use crate::repository::{Outcome, Repository, tagged};
+use crate::respond::CacheControl;
+use crate::store::Entry;
+
+/// Serves one GET or HEAD below a cargo group; `rest` is the raw path below it.
+pub async fn handle(
+    group: &Arc<Repository>,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Response {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let not_found = || tagged(crate::error::Failure::NotFound.into_response(), Outcome::Miss, None);
+    match segments.as_slice() {
+        ["index", "config.json"] => {
+            let base = format!(
+                "{}/{}",
+                crate::origin::request_origin(&parts.headers, &parts.uri),
+                group.name
+            );
+            let doc = hosted_index::config_json(&base, group.services.auth_required);
+            serve(parts, serde_json::to_vec(&doc).unwrap_or_default())
+        }
+        ["index", path @ ..] if !path.is_empty() => {
+            let name = path.last().copied().unwrap_or("");
+            if !hosted_index::valid_name(name) || index_path(name) != path.join("/") {
+                return not_found();
+            }
+            match merged(group, members, parts, name).await {
+                Ok(Some(m)) => serve(parts, m.index),
+                Ok(None) => not_found(),
+                Err(resp) => resp,
+            }
+        }
+        ["dl", name, version, "download"] => {
+            if !hosted_index::valid_name(name) || !hosted_index::valid_version(version) {
+                return not_found();
+            }
+            match merged(group, members, parts, name).await {
+                Ok(Some(m)) => match m.source_of(version) {
+                    Some(i) => serve_member(&members[i], parts, rest).await,
+                    None => not_found(),
+                },
+                Ok(None) => not_found(),
+                Err(resp) => resp,
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+fn serve(parts: &http::request::Parts, body: Vec<u8>) -> Response {
+    let entry = Entry::from_bytes(
+        Bytes::from(body),
+        "application/json",
+        None,
+        crate::store::now_secs(),
+    );
+    crate::hosted::serve_entry(&parts.method, &parts.headers, &entry, CacheControl::MaxAge(0))
+}
+
+/// The merged index file of crate `name`; hosted members are asked first, and proxies not at
+/// all when a hosted member has the crate (unless shadowing is allowed).
+async fn merged(
+    group: &Repository,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    name: &str,
+) -> Result<Option<Merged>, Response> {
+    let shadowing = group.config.allow_shadowing;
+    let rest = format!("index/{}", index_path(name));
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    order.sort_by_key(|i| (members[*i].config.role() != Role::Hosted, *i));
+    let mut found: Vec<(usize, Member)> = Vec::new();
+    let mut failure = None;
+    for i in order {
+        let m = &members[i];
+        let hosted = m.config.role() == Role::Hosted;
+        if !hosted && !shadowing && found.iter().any(|(_, f)| f.hosted) {
+            break;
+        }
+        match member_body(m, parts, &rest).await {
+            Ok(Some(index)) => found.push((
+                i,
+                Member {
+                    hosted,
+                    index: index.to_vec(),
+                },
+            )),
+            Ok(None) => {}
+            Err(resp) if hosted => return Err(resp),
+            Err(resp) => {
+                failure.get_or_insert(resp);
+            }
+        }
+    }
+    if found.is_empty() {
+        return failure.map_or(Ok(None), Err);
+    }
+    found.sort_by_key(|(i, _)| *i);
+    let positions: Vec<usize> = found.iter().map(|(i, _)| *i).collect();
+    let list: Vec<Member> = found.into_iter().map(|(_, m)| m).collect();
+    Ok(merge(&list, shadowing).map(|mut m| {
+        for source in &mut m.sources {
+            source.1 = positions[source.1];
+        }
+        m
+    }))
+}
 
 /// One member's index file of the crate, if it has one.
 #[derive(Debug, Clone)]

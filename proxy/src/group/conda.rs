@@ -8,8 +8,113 @@
 //! the group serves every file at its own URL.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::{Map, Value};
+
+use super::{first_found, member_body};
+use crate::config::Role;
+use crate::hosted::conda::package;
+use crate::repository::{Outcome, Repository, tagged};
+use crate::respond::CacheControl;
+use crate::store::Entry;
+
+/// Serves one GET or HEAD below a conda group; `rest` is the raw path below it.
+pub async fn handle(
+    group: &Arc<Repository>,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Response {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let not_found = || tagged(crate::error::Failure::NotFound.into_response(), Outcome::Miss, None);
+    let Some((file, dir)) = segments.split_last() else {
+        return not_found();
+    };
+    let Some(subdir) = dir.last().copied().filter(|s| package::valid_subdir(s)) else {
+        let all: Vec<&Arc<Repository>> = members.iter().collect();
+        return first_found(&all, parts, rest).await;
+    };
+    let dir = dir.join("/");
+    match *file {
+        "repodata.json" | "repodata.json.zst" => {
+            let shadowing = group.config.allow_shadowing;
+            let mut list = Vec::new();
+            for m in members {
+                match member_body(m, parts, &format!("{dir}/repodata.json")).await {
+                    Ok(Some(body)) => match serde_json::from_slice::<Value>(&body) {
+                        Ok(repodata) => list.push(Member {
+                            hosted: m.config.role() == Role::Hosted,
+                            repodata,
+                        }),
+                        Err(_) => tracing::warn!("{}: {dir}/repodata.json is not JSON", m.name),
+                    },
+                    Ok(None) => {}
+                    Err(resp) => return resp,
+                }
+            }
+            if list.is_empty() {
+                return not_found();
+            }
+            let merged = merge(subdir, &list, shadowing);
+            let json = serde_json::to_vec(&merged.repodata).unwrap_or_default();
+            let (body, content_type) = if *file == "repodata.json" {
+                (json, "application/json")
+            } else {
+                match package::compress(&json) {
+                    Ok(z) => (z, "application/zstd"),
+                    Err(e) => return crate::error::Failure::internal(e).into_response(),
+                }
+            };
+            let entry =
+                Entry::from_bytes(Bytes::from(body), content_type, None, crate::store::now_secs());
+            crate::hosted::serve_entry(&parts.method, &parts.headers, &entry, CacheControl::MaxAge(0))
+        }
+        f if package::Format::of(f).is_some() => {
+            package_file(group, members, parts, rest, &dir, f).await
+        }
+        _ => not_found(),
+    }
+}
+
+/// A package of the group: from a hosted member that has it, else, unless a hosted member
+/// has a package of that name, from the first other member that has it.
+async fn package_file(
+    group: &Repository,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    rest: &str,
+    dir: &str,
+    file: &str,
+) -> Response {
+    let (hosted, others): (Vec<&Arc<Repository>>, Vec<&Arc<Repository>>) = members
+        .iter()
+        .partition(|m| m.config.role() == Role::Hosted);
+    let resp = first_found(&hosted, parts, rest).await;
+    if resp.status() != http::StatusCode::NOT_FOUND {
+        return resp;
+    }
+    // `<name>-<version>-<build>.<ext>`: version and build hold no `-`.
+    let stem = package::Format::of(file).map_or(file, |(_, stem)| stem);
+    let name = stem.rsplitn(3, '-').nth(2).unwrap_or(stem);
+    if !group.config.allow_shadowing {
+        for m in &hosted {
+            let Ok(Some(body)) = member_body(m, parts, &format!("{dir}/repodata.json")).await
+            else {
+                continue;
+            };
+            let has = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .is_some_and(|r| records(&r).any(|(_, rec)| name_of(rec) == Some(name)));
+            if has {
+                return tagged(crate::error::Failure::NotFound.into_response(), Outcome::Miss, None);
+            }
+        }
+    }
+    first_found(&others, parts, rest).await
+}
 
 /// One member's repodata of the subdir.
 #[derive(Debug, Clone)]

@@ -4,16 +4,114 @@
 //! client downloads from the member, which verifies it); a dist-tag from the first member whose
 //! tag points at a version the merge kept. Dependency-confusion rule: when a hosted member has
 //! the package, only hosted members contribute to it, so an upstream's `internal-lib@99.0.0`
-//! never reaches a client of the group (unless the group sets `allow_shadowing`).
+//! never reaches a client of the group (unless the group sets `allow_shadowing`). Tarballs and
+//! version documents asked of the group follow the same rule.
 //!
 //! Works on the full and the abbreviated documents alike; `_rev` is dropped, since edits go to
 //! the hosted repository itself.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, header};
 use serde_json::{Map, Value};
 
+use super::{first_found, member_body};
+use crate::config::Role;
 use crate::hosted::npm::semver_cmp;
+use crate::repository::{Outcome, Repository, tagged};
+use crate::respond::CacheControl;
+use crate::store::Entry;
+
+/// Serves one GET or HEAD below an npm group; `rest` is the raw path below it.
+pub async fn handle(
+    group: &Arc<Repository>,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Response {
+    let decoded = rest.replace("%2f", "/").replace("%2F", "/");
+    let segments: Vec<&str> = decoded.trim_end_matches('/').split('/').collect();
+    let all: Vec<&Arc<Repository>> = members.iter().collect();
+    let (name, below) = match segments.as_slice() {
+        ["-", ..] => return first_found(&all, parts, rest).await,
+        [scope, name, below @ ..] if scope.starts_with('@') => (format!("{scope}/{name}"), below),
+        [name, below @ ..] => ((*name).to_owned(), below),
+        [] => return first_found(&all, parts, rest).await,
+    };
+    let name_path = if name.starts_with('@') {
+        name.replacen('/', "%2f", 1)
+    } else {
+        name.clone()
+    };
+    let shadowing = group.config.allow_shadowing;
+    // Hosted members are asked first: when one has the name, the proxies are not asked at all
+    // (unless shadowing is allowed), so a private name never reaches a public registry.
+    let mut order: Vec<(usize, &Arc<Repository>)> = members.iter().enumerate().collect();
+    order.sort_by_key(|(i, m)| (m.config.role() != Role::Hosted, *i));
+    let mut found = Vec::new();
+    let mut failure = None;
+    for (i, m) in order {
+        let hosted_has = found.iter().any(|(_, m, _): &(usize, &Arc<Repository>, Value)| {
+            m.config.role() == Role::Hosted
+        });
+        if hosted_has && !shadowing && m.config.role() != Role::Hosted {
+            break;
+        }
+        match member_body(m, parts, &name_path).await {
+            Ok(Some(body)) => match serde_json::from_slice::<Value>(&body) {
+                Ok(doc) => found.push((i, m, doc)),
+                Err(_) => tracing::warn!("{}: the packument of {name} is not JSON", m.name),
+            },
+            Ok(None) => {}
+            // A hosted member that cannot answer must not let the proxies speak for it.
+            Err(resp) if m.config.role() == Role::Hosted => return resp,
+            Err(resp) => {
+                failure.get_or_insert(resp);
+            }
+        }
+    }
+    found.sort_by_key(|(i, _, _)| *i);
+    let hosted_has = found.iter().any(|(_, m, _)| m.config.role() == Role::Hosted);
+    if !below.is_empty() {
+        let eligible: Vec<&Arc<Repository>> = members
+            .iter()
+            .filter(|m| shadowing || !hosted_has || m.config.role() == Role::Hosted)
+            .collect();
+        return first_found(&eligible, parts, rest).await;
+    }
+    let merged_members: Vec<Member> = found
+        .into_iter()
+        .map(|(_, m, doc)| Member {
+            hosted: m.config.role() == Role::Hosted,
+            packument: doc,
+        })
+        .collect();
+    let Some(merged) = merge(&merged_members, shadowing) else {
+        return failure.unwrap_or_else(|| {
+            tagged(crate::error::Failure::NotFound.into_response(), Outcome::Miss, None)
+        });
+    };
+    let abbreviated = merged.get("time").is_none();
+    let content_type = if abbreviated {
+        "application/vnd.npm.install-v1+json"
+    } else {
+        "application/json"
+    };
+    let body = Bytes::from(serde_json::to_vec(&merged).unwrap_or_default());
+    let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
+    let mut resp = crate::hosted::serve_entry(
+        &parts.method,
+        &parts.headers,
+        &entry,
+        CacheControl::MaxAge(0),
+    );
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    resp
+}
 
 /// One member's packument of the package, if it has one.
 #[derive(Debug, Clone)]

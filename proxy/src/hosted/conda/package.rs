@@ -175,13 +175,23 @@ pub fn check(file: &str, subdir: &str, index: &Map<String, Value>) -> Result<(),
     Ok(())
 }
 
-/// The repodata record of a package: its index.json with the file's size and digests.
-pub fn record(index: &Map<String, Value>, file: &[u8]) -> Value {
+/// The repodata record of a package: its index.json with the file's size and digests (hex).
+pub fn record(index: &Map<String, Value>, size: u64, md5: &str, sha256: &str) -> Value {
     let mut r = index.clone();
-    r.insert("size".into(), file.len().into());
-    r.insert("md5".into(), hex::encode(Md5::digest(file)).into());
-    r.insert("sha256".into(), hex::encode(Sha256::digest(file)).into());
+    r.insert("size".into(), size.into());
+    r.insert("md5".into(), md5.into());
+    r.insert("sha256".into(), sha256.into());
     Value::Object(r)
+}
+
+/// The record of a package held in memory.
+pub fn record_of(index: &Map<String, Value>, file: &[u8]) -> Value {
+    record(
+        index,
+        file.len() as u64,
+        &hex::encode(Md5::digest(file)),
+        &hex::encode(Sha256::digest(file)),
+    )
 }
 
 /// The `repodata.json` of one subdir from its packages' records, keyed by file name.
@@ -300,8 +310,8 @@ pub(crate) mod tests {
         let bz2 = tar_bz2(&index);
         let got = read_index("mypkg-1.0-0.tar.bz2", Cursor::new(&bz2)).unwrap();
         let mut records = BTreeMap::new();
-        records.insert("mypkg-1.0-0.tar.bz2".to_owned(), record(&got, &bz2));
-        records.insert("mypkg-1.0-0.conda".to_owned(), record(&got, b"c"));
+        records.insert("mypkg-1.0-0.tar.bz2".to_owned(), record_of(&got, &bz2));
+        records.insert("mypkg-1.0-0.conda".to_owned(), record_of(&got, b"c"));
         let doc: Value = serde_json::from_slice(&repodata("noarch", &records)).unwrap();
         let r = &doc["packages"]["mypkg-1.0-0.tar.bz2"];
         assert_eq!(r["sha256"], hex::encode(Sha256::digest(&bz2)));
