@@ -24,7 +24,9 @@ mod fence;
 mod flight;
 #[cfg(test)]
 mod fuzz;
+pub mod group;
 mod hashing;
+pub mod hosted;
 mod memo;
 pub mod metrics;
 pub mod negative;
