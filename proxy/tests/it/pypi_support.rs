@@ -242,6 +242,7 @@ pub fn pypi(upstreams: Vec<UpstreamConfig>) -> RepositoryConfig {
         max_download_time: None,
         min_rate: None,
         upstreams,
+        ..RepositoryConfig::new(Kind::Pypi)
     }
 }
 

@@ -260,6 +260,7 @@ pub fn maven(upstreams: &[(&str, &TestUpstream, i32)]) -> RepositoryConfig {
                 u
             })
             .collect(),
+        ..RepositoryConfig::new(Kind::Maven)
     }
 }
 
