@@ -10,6 +10,7 @@
 
 pub mod credentials;
 pub mod directory;
+mod login;
 pub mod permission;
 pub mod ratelimit;
 pub mod secret;
@@ -137,6 +138,9 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if uri.path() == "/-/health" {
         return next.run(req).await;
+    }
+    if let Some(user) = auth.npm_login_user(req.method(), uri.path()) {
+        return auth.npm_login(user, client, req.into_body()).await;
     }
     let mut credentials = Credentials::from_headers(req.headers());
     if let Some((name, token, below)) = auth.conda_token(uri.path())

@@ -198,3 +198,32 @@ async fn allow_shadowing_mixes_the_versions() {
     let versions: Vec<&String> = merged["versions"].as_object().unwrap().keys().collect();
     assert_eq!(versions, ["1.0.0", "99.0.0"], "{merged}");
 }
+
+#[tokio::test]
+async fn npm_login_answers_a_token_for_a_valid_password() {
+    let upstream = NpmRegistry::start().await;
+    let h = Hosted::start(Kind::Npm, &upstream.url).await;
+    let login = |user: &str, password: &str| {
+        let body = serde_json::json!({
+            "_id": format!("org.couchdb.user:{user}"), "name": user, "password": password,
+            "type": "user", "roles": [], "date": "2026-01-01T00:00:00.000Z",
+        });
+        let req = client()
+            .put(h.at(&format!("npm-releases/-/user/org.couchdb.user:{user}")))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).unwrap());
+        async move { req.send().await.unwrap() }
+    };
+    let wrong = login("writer", "nope").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let ok = login("writer", "writer-pw").await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let answer = ok.json_value().await;
+    let token = answer["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("repox-"), "{answer}");
+    let body = publish_body("logged-in", "1.0.0", b"tgz");
+    assert_eq!(put(&h, "npm-releases/logged-in", Some(&token), &body).await, StatusCode::CREATED);
+    // The web login npm tries first is not offered: npm falls back to the password.
+    let web = client().post(h.at("npm-releases/-/v1/login")).send().await.unwrap();
+    assert!(web.status().is_client_error(), "{}", web.status());
+}

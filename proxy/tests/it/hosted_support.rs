@@ -1,6 +1,7 @@
 //! A server with, for one kind, a proxy repository over a test upstream, a hosted repository
 //! and a group over both (`<kind>`, `<kind>-releases`, `<kind>-public`), and three users with
-//! tokens: `writer` (write), `reader` (read) and `root` (admin). Anonymous users may read.
+//! tokens: `writer` (write), `reader` (read) and `root` (admin), each with the password
+//! `<name>-pw`. Anonymous users may read.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -36,7 +37,8 @@ impl Hosted {
         let mut tokens = Vec::new();
         for (name, role) in [("writer", Role::Write), ("reader", Role::Read), ("root", Role::Admin)]
         {
-            file.add_user(name, role, None, BTreeMap::new()).unwrap();
+            file.add_user(name, role, Some(&format!("{name}-pw")), BTreeMap::new())
+                .unwrap();
             let (_, token) = file
                 .create_token(name, Some("t"), None, SystemTime::now())
                 .unwrap();
