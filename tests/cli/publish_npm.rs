@@ -131,3 +131,71 @@ fn npm_publish_with_a_wrong_token_is_refused() {
     );
     assert!(h.serve.logged("PUT /npm-releases/anon-lib 401"), "{}", h.serve.log());
 }
+
+#[test]
+fn npm_login_stores_a_repox_token_that_publishes() {
+    if !client_runs("npm", &["--version"], "apt-get install npm") {
+        return;
+    }
+    let h = Hosting::start("npm", "npm/");
+    let releases = h.url("npm-releases");
+    let registry = format!("--registry={releases}");
+    let mut login = npm(&h, h.tmp.path(), &["login", "--auth-type=legacy", &registry]);
+    login
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    // npm reads each answer after printing its prompt: answering both at once loses the
+    // password, so the password goes in once "Password:" shows (bounded wait).
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut buf = [0u8; 256];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let prompted = |what: &str| {
+        (0..600).any(|_| {
+            let found = text(&seen.lock().unwrap()).contains(what);
+            if !found {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            found
+        })
+    };
+    {
+        use std::io::Write as _;
+        assert!(prompted("Username:"), "npm login never asked for the user name");
+        writeln!(stdin, "{}", crate::publish_support::USER).unwrap();
+        assert!(prompted("Password:"), "npm login never asked for the password");
+        writeln!(stdin, "{}", crate::publish_support::PASSWORD).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    assert!(
+        out.status.success(),
+        "npm login: {}{}\n{}",
+        text(&seen.lock().unwrap()),
+        text(&out.stderr),
+        h.serve.log()
+    );
+    let npmrc = fs_err::read_to_string(h.home.join(".npmrc")).unwrap();
+    assert!(npmrc.contains("/npm-releases/:_authToken=repox-"), "{npmrc}");
+    let lib = h.tmp.path().join("lib");
+    fs_err::create_dir_all(&lib).unwrap();
+    fs_err::write(lib.join("package.json"), r#"{"name": "logged-lib", "version": "1.0.0"}"#)
+        .unwrap();
+    h.succeeds(&mut npm(&h, &lib, &["publish", &registry]), "npm publish after npm login");
+    assert!(!h.serve.log().contains(crate::publish_support::PASSWORD));
+}
