@@ -7,6 +7,7 @@ mod disk_full;
 mod fixture_server;
 mod generated;
 mod maven_client;
+mod publish_maven;
 mod repox_server;
 mod s3_crash;
 mod serve;
