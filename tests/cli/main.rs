@@ -8,6 +8,7 @@ mod fixture_server;
 mod generated;
 mod maven_client;
 mod publish_maven;
+mod publish_pypi;
 mod repox_server;
 mod s3_crash;
 mod serve;
