@@ -550,7 +550,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__configure)
-            opts="-y -v -q -h --url --scope --dry-run --yes --undo --status --maven-external-only --username --user --token-env --password-env --config --verbose --quiet --help pip uv conda pixi sbt coursier maven gradle npm cargo"
+            opts="-y -v -q -h --url --scope --dry-run --yes --undo --status --maven-external-only --username --user --token-env --password-env --publish --config --verbose --quiet --help pip uv conda pixi sbt coursier maven gradle npm cargo"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -577,6 +577,10 @@ _repox() {
                     return 0
                     ;;
                 --password-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --publish)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

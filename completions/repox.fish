@@ -75,6 +75,7 @@ global\t'The machine-wide file (usually needs root)'"
 complete -c repox -n "__fish_repox_using_subcommand configure" -l user -l username -d 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l token-env -d 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l password-env -d 'Environment variable holding the password of --user' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l publish -d 'Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes twine\'s `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven prints the `<distributionManagement>` to add to the project (deploying with the `<server>` that --user stores)' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
 complete -c repox -n "__fish_repox_using_subcommand configure" -l dry-run -d 'Print the change as a unified diff and write nothing'
 complete -c repox -n "__fish_repox_using_subcommand configure" -s y -l yes -d 'Do not ask for confirmation'

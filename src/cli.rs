@@ -178,6 +178,12 @@ pub struct ConfigureArgs {
     /// Environment variable holding the password of --user.
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
+    /// Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes
+    /// twine's `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven
+    /// prints the `<distributionManagement>` to add to the project (deploying with the
+    /// `<server>` that --user stores).
+    #[arg(long, value_name = "REPO")]
+    pub publish: Option<String>,
 }
 
 /// `repox upload`.

@@ -174,6 +174,8 @@ pub struct Target {
     pub maven_mirror_of: &'static str,
     /// Maven and Ivy repositories repox proxies at `/maven/` (coursier mirrors them all).
     pub maven_upstreams: Vec<String>,
+    /// `--publish`: the hosted repository uploads go to (a validated URL path segment).
+    pub publish: Option<String>,
 }
 
 /// The public repositories behind `/maven/` in the embedded default configuration, used when
@@ -219,7 +221,14 @@ impl Target {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            publish: None,
         })
+    }
+
+    /// The upload URL of the `--publish` repository (`…/REPO/`), without userinfo.
+    pub fn publish_url(&self) -> Option<String> {
+        let repo = self.publish.as_deref()?;
+        Some(self.join(&format!("{repo}/")).to_string())
     }
 
     /// `base` + `path` (a relative path such as `pypi/simple/`).

@@ -9,6 +9,8 @@ mod conda;
 mod conda_support;
 mod fault_upstream;
 mod faults;
+mod hosted_maven;
+mod hosted_pypi;
 mod hostile;
 mod hosted_cargo;
 mod hosted_conda;
