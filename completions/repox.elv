@@ -102,7 +102,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand --username 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt'
             cand --token-env 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`'
             cand --password-env 'Environment variable holding the password of --user'
-            cand --publish 'Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes twine''s `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven prints the `<distributionManagement>` to add to the project (deploying with the `<server>` that --user stores)'
+            cand --publish 'Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes twine''s `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven prints the `<distributionManagement>` to add to the project (deploying with the `<server>` that --user stores), npm stores the login for the repository''s URL (`npm publish --registry URL`), cargo adds `[registries.REPO]` with its token (`cargo publish --registry REPO`)'
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
             cand --dry-run 'Print the change as a unified diff and write nothing'
             cand -y 'Do not ask for confirmation'

@@ -181,7 +181,9 @@ pub struct ConfigureArgs {
     /// Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes
     /// twine's `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven
     /// prints the `<distributionManagement>` to add to the project (deploying with the
-    /// `<server>` that --user stores).
+    /// `<server>` that --user stores), npm stores the login for the repository's URL (`npm
+    /// publish --registry URL`), cargo adds `[registries.REPO]` with its token (`cargo publish
+    /// --registry REPO`).
     #[arg(long, value_name = "REPO")]
     pub publish: Option<String>,
 }

@@ -25,7 +25,10 @@ fn cargo(h: &Hosting, dir: &Path, args: &[&str]) -> Command {
 /// The toolchain's own rustc: the rustup proxy on PATH would look for toolchains in the test's
 /// throwaway HOME.
 fn real_rustc() -> Option<PathBuf> {
-    let out = Command::new("rustc").args(["--print", "sysroot"]).output().ok()?;
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()?;
     let sysroot = String::from_utf8(out.stdout).ok()?;
     let rustc = Path::new(sysroot.trim()).join("bin/rustc");
     rustc.is_file().then_some(rustc)
@@ -60,12 +63,14 @@ fn cargo_publishes_to_the_hosted_registry_and_builds_through_the_group() {
          description = \"test\"\nlicense = \"MIT\"\n",
     )
     .unwrap();
-    fs_err::write(
-        lib.join("src/lib.rs"),
-        "pub fn answer() -> u32 { 42 }\n",
-    )
-    .unwrap();
-    let publish = ["publish", "--registry", "releases", "--allow-dirty", "--no-verify"];
+    fs_err::write(lib.join("src/lib.rs"), "pub fn answer() -> u32 { 42 }\n").unwrap();
+    let publish = [
+        "publish",
+        "--registry",
+        "releases",
+        "--allow-dirty",
+        "--no-verify",
+    ];
     h.succeeds(&mut cargo(&h, &lib, &publish), "cargo publish");
     h.fails(
         &mut cargo(&h, &lib, &publish),
@@ -77,10 +82,22 @@ fn cargo_publishes_to_the_hosted_registry_and_builds_through_the_group() {
 
     let yank = ["yank", "internal-lib@0.1.0", "--registry", "releases"];
     h.succeeds(&mut cargo(&h, &lib, &yank), "cargo yank");
-    assert!(h.get("cargo-releases/index/in/te/internal-lib").contains("\"yanked\":true"));
-    let undo = ["yank", "--undo", "internal-lib@0.1.0", "--registry", "releases"];
+    assert!(
+        h.get("cargo-releases/index/in/te/internal-lib")
+            .contains("\"yanked\":true")
+    );
+    let undo = [
+        "yank",
+        "--undo",
+        "internal-lib@0.1.0",
+        "--registry",
+        "releases",
+    ];
     h.succeeds(&mut cargo(&h, &lib, &undo), "cargo yank --undo");
-    assert!(h.get("cargo-releases/index/in/te/internal-lib").contains("\"yanked\":false"));
+    assert!(
+        h.get("cargo-releases/index/in/te/internal-lib")
+            .contains("\"yanked\":false")
+    );
 
     let app = h.tmp.path().join("app");
     fs_err::create_dir_all(app.join("src")).unwrap();
@@ -95,7 +112,10 @@ fn cargo_publishes_to_the_hosted_registry_and_builds_through_the_group() {
         "fn main() { assert_eq!(internal_lib::answer(), 42); }\n",
     )
     .unwrap();
-    h.succeeds(&mut cargo(&h, &app, &["build"]), "cargo build through the group");
+    h.succeeds(
+        &mut cargo(&h, &app, &["build"]),
+        "cargo build through the group",
+    );
     let lock = fs_err::read_to_string(app.join("Cargo.lock")).unwrap();
     assert!(lock.contains("name = \"internal-lib\""), "{lock}");
 }
@@ -127,6 +147,16 @@ fn cargo_publish_needs_a_token() {
     )
     .unwrap();
     fs_err::write(lib.join("src/lib.rs"), "").unwrap();
-    let publish = ["publish", "--registry", "releases", "--allow-dirty", "--no-verify"];
-    h.fails(&mut cargo(&h, &lib, &publish), "cargo publish with a wrong token", "401");
+    let publish = [
+        "publish",
+        "--registry",
+        "releases",
+        "--allow-dirty",
+        "--no-verify",
+    ];
+    h.fails(
+        &mut cargo(&h, &lib, &publish),
+        "cargo publish with a wrong token",
+        "401",
+    );
 }

@@ -78,9 +78,15 @@ fn an_uploaded_package_installs_through_the_group_with_py_rattler() {
     let to = format!("{}conda-forge", h.url("conda-releases"));
     let upload = || {
         let mut cmd = h.repox();
-        cmd.args(["upload", "--to", &to, "--user", crate::publish_support::USER])
-            .arg(&file)
-            .env("REPOX_TOKEN", &h.token);
+        cmd.args([
+            "upload",
+            "--to",
+            &to,
+            "--user",
+            crate::publish_support::USER,
+        ])
+        .arg(&file)
+        .env("REPOX_TOKEN", &h.token);
         cmd
     };
     h.fails(
@@ -91,7 +97,10 @@ fn an_uploaded_package_installs_through_the_group_with_py_rattler() {
     h.succeeds(&mut upload(), "repox upload");
     h.fails(&mut upload(), "a second repox upload", "409");
     let repodata = h.get("conda-releases/conda-forge/noarch/repodata.json");
-    assert!(repodata.contains("internal-tool-1.0-0.tar.bz2"), "{repodata}");
+    assert!(
+        repodata.contains("internal-tool-1.0-0.tar.bz2"),
+        "{repodata}"
+    );
     assert!(repodata.contains("\"sha256\""), "{repodata}");
     let merged = h.get("conda-public/conda-forge/noarch/repodata.json");
     assert!(merged.contains("internal-tool-1.0-0.tar.bz2"), "{merged}");
@@ -114,9 +123,10 @@ fn an_uploaded_package_installs_through_the_group_with_py_rattler() {
     let stdout = text(&output.stdout);
     assert!(stdout.contains("internal-tool-1.0-0.tar.bz2"), "{stdout}");
     assert!(stdout.contains("world-2.0-0.tar.bz2"), "{stdout}");
-    assert!(h
-        .tmp
-        .path()
-        .join("prefix/share/internal-tool/hello.txt")
-        .is_file());
+    assert!(
+        h.tmp
+            .path()
+            .join("prefix/share/internal-tool/hello.txt")
+            .is_file()
+    );
 }

@@ -59,7 +59,11 @@ fn npm_publishes_to_the_hosted_repository_and_installs_through_the_group() {
     );
 
     h.succeeds(
-        &mut npm(&h, &lib, &["dist-tag", "add", "internal-lib@1.0.0", "stable", &registry]),
+        &mut npm(
+            &h,
+            &lib,
+            &["dist-tag", "add", "internal-lib@1.0.0", "stable", &registry],
+        ),
         "npm dist-tag add",
     );
     let out = h.succeeds(
@@ -71,18 +75,34 @@ fn npm_publishes_to_the_hosted_repository_and_installs_through_the_group() {
         assert!(tags.contains(want), "{want} not in:\n{tags}");
     }
     h.succeeds(
-        &mut npm(&h, &lib, &["dist-tag", "rm", "internal-lib", "stable", &registry]),
+        &mut npm(
+            &h,
+            &lib,
+            &["dist-tag", "rm", "internal-lib", "stable", &registry],
+        ),
         "npm dist-tag rm",
     );
     h.succeeds(
-        &mut npm(&h, &lib, &["deprecate", "internal-lib@1.1.0", "use 1.0.0", &registry]),
+        &mut npm(
+            &h,
+            &lib,
+            &["deprecate", "internal-lib@1.1.0", "use 1.0.0", &registry],
+        ),
         "npm deprecate",
     );
     let out = h.succeeds(
-        &mut npm(&h, &lib, &["view", "internal-lib@1.1.0", "deprecated", &registry]),
+        &mut npm(
+            &h,
+            &lib,
+            &["view", "internal-lib@1.1.0", "deprecated", &registry],
+        ),
         "npm view deprecated",
     );
-    assert!(text(&out.stdout).contains("use 1.0.0"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("use 1.0.0"),
+        "{}",
+        text(&out.stdout)
+    );
     h.succeeds(
         &mut npm(&h, &lib, &["unpublish", "internal-lib@1.1.0", &registry]),
         "npm unpublish of a fresh version",
@@ -95,16 +115,22 @@ fn npm_publishes_to_the_hosted_repository_and_installs_through_the_group() {
         r#"{"name": "app", "version": "1.0.0", "dependencies": {"internal-lib": "^1.0.0"}}"#,
     )
     .unwrap();
-    h.succeeds(&mut npm(&h, &app, &["install"]), "npm install through the group");
-    let installed = fs_err::read_to_string(app.join("node_modules/internal-lib/package.json"))
-        .unwrap();
+    h.succeeds(
+        &mut npm(&h, &app, &["install"]),
+        "npm install through the group",
+    );
+    let installed =
+        fs_err::read_to_string(app.join("node_modules/internal-lib/package.json")).unwrap();
     assert!(installed.contains("\"1.0.0\""), "{installed}");
     assert!(
         app.join("node_modules/left-pad/package.json").is_file(),
         "the public dependency came through the group's proxy member"
     );
     let lock = fs_err::read_to_string(app.join("package-lock.json")).unwrap();
-    assert!(lock.contains("/npm-releases/internal-lib/-/internal-lib-1.0.0.tgz"), "{lock}");
+    assert!(
+        lock.contains("/npm-releases/internal-lib/-/internal-lib-1.0.0.tgz"),
+        "{lock}"
+    );
 }
 
 #[test]
@@ -115,8 +141,11 @@ fn npm_publish_with_a_wrong_token_is_refused() {
     let h = Hosting::start("npm", "npm/");
     let lib = h.tmp.path().join("lib");
     fs_err::create_dir_all(&lib).unwrap();
-    fs_err::write(lib.join("package.json"), r#"{"name": "anon-lib", "version": "1.0.0"}"#)
-        .unwrap();
+    fs_err::write(
+        lib.join("package.json"),
+        r#"{"name": "anon-lib", "version": "1.0.0"}"#,
+    )
+    .unwrap();
     let registry = format!("--registry={}", h.url("npm-releases"));
     // Without any token npm refuses by itself (ENEEDAUTH); a wrong one reaches repox.
     fs_err::write(
@@ -129,7 +158,11 @@ fn npm_publish_with_a_wrong_token_is_refused() {
         "npm publish with a wrong token",
         "401",
     );
-    assert!(h.serve.logged("PUT /npm-releases/anon-lib 401"), "{}", h.serve.log());
+    assert!(
+        h.serve.logged("PUT /npm-releases/anon-lib 401"),
+        "{}",
+        h.serve.log()
+    );
 }
 
 #[test]
@@ -140,7 +173,11 @@ fn npm_login_stores_a_repox_token_that_publishes() {
     let h = Hosting::start("npm", "npm/");
     let releases = h.url("npm-releases");
     let registry = format!("--registry={releases}");
-    let mut login = npm(&h, h.tmp.path(), &["login", "--auth-type=legacy", &registry]);
+    let mut login = npm(
+        &h,
+        h.tmp.path(),
+        &["login", "--auth-type=legacy", &registry],
+    );
     login
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -175,9 +212,15 @@ fn npm_login_stores_a_repox_token_that_publishes() {
     };
     {
         use std::io::Write as _;
-        assert!(prompted("Username:"), "npm login never asked for the user name");
+        assert!(
+            prompted("Username:"),
+            "npm login never asked for the user name"
+        );
         writeln!(stdin, "{}", crate::publish_support::USER).unwrap();
-        assert!(prompted("Password:"), "npm login never asked for the password");
+        assert!(
+            prompted("Password:"),
+            "npm login never asked for the password"
+        );
         writeln!(stdin, "{}", crate::publish_support::PASSWORD).unwrap();
     }
     drop(stdin);
@@ -191,11 +234,20 @@ fn npm_login_stores_a_repox_token_that_publishes() {
         h.serve.log()
     );
     let npmrc = fs_err::read_to_string(h.home.join(".npmrc")).unwrap();
-    assert!(npmrc.contains("/npm-releases/:_authToken=repox-"), "{npmrc}");
+    assert!(
+        npmrc.contains("/npm-releases/:_authToken=repox-"),
+        "{npmrc}"
+    );
     let lib = h.tmp.path().join("lib");
     fs_err::create_dir_all(&lib).unwrap();
-    fs_err::write(lib.join("package.json"), r#"{"name": "logged-lib", "version": "1.0.0"}"#)
-        .unwrap();
-    h.succeeds(&mut npm(&h, &lib, &["publish", &registry]), "npm publish after npm login");
+    fs_err::write(
+        lib.join("package.json"),
+        r#"{"name": "logged-lib", "version": "1.0.0"}"#,
+    )
+    .unwrap();
+    h.succeeds(
+        &mut npm(&h, &lib, &["publish", &registry]),
+        "npm publish after npm login",
+    );
     assert!(!h.serve.log().contains(crate::publish_support::PASSWORD));
 }

@@ -40,7 +40,11 @@ impl Hosting {
         let mut add = repox(&config, &home);
         add.args(["user", "add", USER, "--password-stdin", "--role", "write"]);
         let out = run_with_stdin(add, &format!("{PASSWORD}\n"));
-        assert!(out.status.success(), "repox user add: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "repox user add: {}",
+            text(&out.stderr)
+        );
         let out = repox(&config, &home)
             .args(["token", "create", USER, "--name", "publish"])
             .output()
@@ -83,7 +87,12 @@ impl Hosting {
             .env("NO_COLOR", "1")
             .current_dir(dir)
             .stdin(Stdio::null());
-        for var in ["RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_HOME_FOR_RUSTUP", "JAVA_HOME"] {
+        for var in [
+            "RUSTUP_HOME",
+            "RUSTUP_TOOLCHAIN",
+            "CARGO_HOME_FOR_RUSTUP",
+            "JAVA_HOME",
+        ] {
             if let Some(v) = std::env::var_os(var) {
                 cmd.env(var, v);
             }
@@ -178,7 +187,10 @@ impl Hosting {
         let raw = text(&raw);
         let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
         assert!(head.contains("chunked") || !head.is_empty(), "{head}");
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             dechunk(body)
         } else {
             body.to_owned()

@@ -95,11 +95,19 @@ impl Auth {
             }
             Ok(Err(e)) => {
                 tracing::error!("npm login: cannot add a token: {e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "cannot store a new token\n").into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot store a new token\n",
+                )
+                    .into_response()
             }
             Err(e) => {
                 tracing::error!("npm login: {e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "cannot store a new token\n").into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot store a new token\n",
+                )
+                    .into_response()
             }
         }
     }

@@ -28,7 +28,13 @@ pub async fn handle(
     rest: &str,
 ) -> Response {
     let segments: Vec<&str> = rest.split('/').collect();
-    let not_found = || tagged(crate::error::Failure::NotFound.into_response(), Outcome::Miss, None);
+    let not_found = || {
+        tagged(
+            crate::error::Failure::NotFound.into_response(),
+            Outcome::Miss,
+            None,
+        )
+    };
     match segments.as_slice() {
         ["index", "config.json"] => {
             let base = format!(
@@ -74,7 +80,12 @@ fn serve(parts: &http::request::Parts, body: Vec<u8>) -> Response {
         None,
         crate::store::now_secs(),
     );
-    crate::hosted::serve_entry(&parts.method, &parts.headers, &entry, CacheControl::MaxAge(0))
+    crate::hosted::serve_entry(
+        &parts.method,
+        &parts.headers,
+        &entry,
+        CacheControl::MaxAge(0),
+    )
 }
 
 /// The merged index file of crate `name`; hosted members are asked first, and proxies not at

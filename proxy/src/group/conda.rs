@@ -29,7 +29,13 @@ pub async fn handle(
     rest: &str,
 ) -> Response {
     let segments: Vec<&str> = rest.split('/').collect();
-    let not_found = || tagged(crate::error::Failure::NotFound.into_response(), Outcome::Miss, None);
+    let not_found = || {
+        tagged(
+            crate::error::Failure::NotFound.into_response(),
+            Outcome::Miss,
+            None,
+        )
+    };
     let Some((file, dir)) = segments.split_last() else {
         return not_found();
     };
@@ -68,9 +74,18 @@ pub async fn handle(
                     Err(e) => return crate::error::Failure::internal(e).into_response(),
                 }
             };
-            let entry =
-                Entry::from_bytes(Bytes::from(body), content_type, None, crate::store::now_secs());
-            crate::hosted::serve_entry(&parts.method, &parts.headers, &entry, CacheControl::MaxAge(0))
+            let entry = Entry::from_bytes(
+                Bytes::from(body),
+                content_type,
+                None,
+                crate::store::now_secs(),
+            );
+            crate::hosted::serve_entry(
+                &parts.method,
+                &parts.headers,
+                &entry,
+                CacheControl::MaxAge(0),
+            )
         }
         f if package::Format::of(f).is_some() => {
             package_file(group, members, parts, rest, &dir, f).await
@@ -109,7 +124,11 @@ async fn package_file(
                 .ok()
                 .is_some_and(|r| records(&r).any(|(_, rec)| name_of(rec) == Some(name)));
             if has {
-                return tagged(crate::error::Failure::NotFound.into_response(), Outcome::Miss, None);
+                return tagged(
+                    crate::error::Failure::NotFound.into_response(),
+                    Outcome::Miss,
+                    None,
+                );
             }
         }
     }

@@ -54,9 +54,9 @@ pub async fn handle(
     let mut found = Vec::new();
     let mut failure = None;
     for (i, m) in order {
-        let hosted_has = found.iter().any(|(_, m, _): &(usize, &Arc<Repository>, Value)| {
-            m.config.role() == Role::Hosted
-        });
+        let hosted_has = found
+            .iter()
+            .any(|(_, m, _): &(usize, &Arc<Repository>, Value)| m.config.role() == Role::Hosted);
         if hosted_has && !shadowing && m.config.role() != Role::Hosted {
             break;
         }
@@ -74,7 +74,9 @@ pub async fn handle(
         }
     }
     found.sort_by_key(|(i, _, _)| *i);
-    let hosted_has = found.iter().any(|(_, m, _)| m.config.role() == Role::Hosted);
+    let hosted_has = found
+        .iter()
+        .any(|(_, m, _)| m.config.role() == Role::Hosted);
     if !below.is_empty() {
         let eligible: Vec<&Arc<Repository>> = members
             .iter()
@@ -91,7 +93,11 @@ pub async fn handle(
         .collect();
     let Some(merged) = merge(&merged_members, shadowing) else {
         return failure.unwrap_or_else(|| {
-            tagged(crate::error::Failure::NotFound.into_response(), Outcome::Miss, None)
+            tagged(
+                crate::error::Failure::NotFound.into_response(),
+                Outcome::Miss,
+                None,
+            )
         });
     };
     let abbreviated = merged.get("time").is_none();

@@ -24,8 +24,14 @@ fn frame(name: &str, vers: &str, krate: &[u8]) -> Vec<u8> {
     body
 }
 
-async fn publish(h: &Hosted, token: Option<&str>, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
-    let mut req = client().put(h.at("cargo-releases/api/v1/crates/new")).body(body);
+async fn publish(
+    h: &Hosted,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = client()
+        .put(h.at("cargo-releases/api/v1/crates/new"))
+        .body(body);
     if let Some(t) = token {
         // cargo sends the token as is.
         req = req.header(header::AUTHORIZATION, t);
@@ -34,7 +40,10 @@ async fn publish(h: &Hosted, token: Option<&str>, body: Vec<u8>) -> (StatusCode,
     let status = resp.status();
     // The auth gate answers in text, the registry in JSON.
     let body = resp.bytes().await.unwrap();
-    (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -50,9 +59,23 @@ async fn a_publish_becomes_an_index_line_with_its_checksum() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = publish(&h, Some(&h.writer), whole[..whole.len() - 5].to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("cut short"), "{body}");
-    let index = client().get(h.at("cargo-releases/index/in/te/internal-lib")).send().await.unwrap();
-    assert_eq!(index.status(), StatusCode::NOT_FOUND, "a cut publish left an index line");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cut short"),
+        "{body}"
+    );
+    let index = client()
+        .get(h.at("cargo-releases/index/in/te/internal-lib"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        index.status(),
+        StatusCode::NOT_FOUND,
+        "a cut publish left an index line"
+    );
 
     let (status, body) = publish(&h, Some(&h.writer), whole.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -82,7 +105,10 @@ async fn a_publish_becomes_an_index_line_with_its_checksum() {
         .unwrap()
         .json_value()
         .await;
-    assert_eq!(config["api"], h.at("cargo-releases").as_str().trim_end_matches('/'));
+    assert_eq!(
+        config["api"],
+        h.at("cargo-releases").as_str().trim_end_matches('/')
+    );
 
     let yank = client()
         .delete(h.at("cargo-releases/api/v1/crates/internal-lib/1.0.0/yank"))
@@ -109,7 +135,12 @@ async fn the_group_serves_a_hosted_crate_from_the_hosted_member_only() {
     let public = reg.publish("serde", "1.0.0", &[]);
     let h = Hosted::start(Kind::Cargo, &reg.index.url).await;
     let mine = tar_gz(&[("internal-lib-1.0.0/Cargo.toml", b"[package]\n")]);
-    let (status, _) = publish(&h, Some(&bearer(&h.writer)), frame("internal-lib", "1.0.0", &mine)).await;
+    let (status, _) = publish(
+        &h,
+        Some(&bearer(&h.writer)),
+        frame("internal-lib", "1.0.0", &mine),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     let index = client()
@@ -152,6 +183,9 @@ async fn the_group_serves_a_hosted_crate_from_the_hosted_member_only() {
         .await;
     assert_eq!(
         config["dl"],
-        format!("{}/dl/{{crate}}/{{version}}/download", h.at("cargo-public").as_str().trim_end_matches('/'))
+        format!(
+            "{}/dl/{{crate}}/{{version}}/download",
+            h.at("cargo-public").as_str().trim_end_matches('/')
+        )
     );
 }

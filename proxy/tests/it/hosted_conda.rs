@@ -11,7 +11,13 @@ use crate::hosted_support::{Hosted, bearer};
 use crate::npm_support::JsonBody;
 use crate::support::{TestUpstream, client};
 
-async fn upload(h: &Hosted, path: &str, token: &str, body: &[u8], sha256: Option<&str>) -> StatusCode {
+async fn upload(
+    h: &Hosted,
+    path: &str,
+    token: &str,
+    body: &[u8],
+    sha256: Option<&str>,
+) -> StatusCode {
     let mut req = client()
         .put(h.at(path))
         .header(header::AUTHORIZATION, bearer(token))
@@ -30,15 +36,30 @@ async fn an_upload_is_checked_and_listed_in_the_regenerated_repodata() {
     let sha = hex::encode(sha2::Sha256::digest(&p.bytes));
     let path = format!("conda-releases/team/noarch/{}", p.file);
 
-    assert_eq!(upload(&h, &path, &h.reader, &p.bytes, None).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        upload(&h, &path, &h.reader, &p.bytes, None).await,
+        StatusCode::FORBIDDEN
+    );
     let wrong = "0".repeat(64);
-    assert_eq!(upload(&h, &path, &h.writer, &p.bytes, Some(&wrong)).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        upload(&h, &path, &h.writer, &p.bytes, Some(&wrong)).await,
+        StatusCode::BAD_REQUEST
+    );
     let cut = &p.bytes[..p.bytes.len() / 2];
-    assert_eq!(upload(&h, &path, &h.writer, cut, None).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        upload(&h, &path, &h.writer, cut, None).await,
+        StatusCode::BAD_REQUEST
+    );
     let renamed = "conda-releases/team/noarch/numpy-1.0-0.tar.bz2";
-    assert_eq!(upload(&h, renamed, &h.writer, &p.bytes, None).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        upload(&h, renamed, &h.writer, &p.bytes, None).await,
+        StatusCode::BAD_REQUEST
+    );
     let elsewhere = format!("conda-releases/team/linux-64/{}", p.file);
-    assert_eq!(upload(&h, &elsewhere, &h.writer, &p.bytes, None).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        upload(&h, &elsewhere, &h.writer, &p.bytes, None).await,
+        StatusCode::BAD_REQUEST
+    );
     let empty = client()
         .get(h.at("conda-releases/team/noarch/repodata.json"))
         .send()
@@ -46,14 +67,24 @@ async fn an_upload_is_checked_and_listed_in_the_regenerated_repodata() {
         .unwrap()
         .json_value()
         .await;
-    assert_eq!(empty["packages"], serde_json::json!({}), "refused uploads are not listed");
+    assert_eq!(
+        empty["packages"],
+        serde_json::json!({}),
+        "refused uploads are not listed"
+    );
     assert_eq!(
         client().get(h.at(&path)).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
 
-    assert_eq!(upload(&h, &path, &h.writer, &p.bytes, Some(&sha)).await, StatusCode::CREATED);
-    assert_eq!(upload(&h, &path, &h.writer, &p.bytes, Some(&sha)).await, StatusCode::CONFLICT);
+    assert_eq!(
+        upload(&h, &path, &h.writer, &p.bytes, Some(&sha)).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload(&h, &path, &h.writer, &p.bytes, Some(&sha)).await,
+        StatusCode::CONFLICT
+    );
     let repodata = client()
         .get(h.at("conda-releases/team/noarch/repodata.json"))
         .send()
@@ -97,7 +128,10 @@ async fn the_group_serves_a_hosted_name_from_the_hosted_member_only() {
     let h = Hosted::start(Kind::Conda, &up.url).await;
     let mine = package("internal-lib", "1.0", &[], "noarch");
     let path = format!("conda-releases/conda-forge/noarch/{}", mine.file);
-    assert_eq!(upload(&h, &path, &h.writer, &mine.bytes, None).await, StatusCode::CREATED);
+    assert_eq!(
+        upload(&h, &path, &h.writer, &mine.bytes, None).await,
+        StatusCode::CREATED
+    );
 
     let merged = client()
         .get(h.at("conda-public/conda-forge/noarch/repodata.json"))
@@ -114,7 +148,10 @@ async fn the_group_serves_a_hosted_name_from_the_hosted_member_only() {
         .await
         .unwrap();
     assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
-    assert_eq!(up.count(Method::GET, &format!("/conda-forge/noarch/{}", theirs.file)), 0);
+    assert_eq!(
+        up.count(Method::GET, &format!("/conda-forge/noarch/{}", theirs.file)),
+        0
+    );
     let world = client()
         .get(h.at(&format!("conda-public/conda-forge/noarch/{}", public.file)))
         .send()

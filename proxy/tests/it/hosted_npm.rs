@@ -55,21 +55,48 @@ async fn a_publish_is_verified_stored_once_and_served() {
     corrupt["_attachments"]["@acme/lib-1.0.0.tgz"]["data"] = b64.encode(b"something else!!").into();
     corrupt["_attachments"]["@acme/lib-1.0.0.tgz"]["length"] = 16.into();
     let path = "npm-releases/@acme%2flib";
-    assert_eq!(put(&h, path, Some(&h.writer), &corrupt).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        put(&h, path, Some(&h.writer), &corrupt).await,
+        StatusCode::BAD_REQUEST
+    );
     let mut cut = publish_body("@acme/lib", "1.0.0", &tgz);
     cut["_attachments"]["@acme/lib-1.0.0.tgz"]["data"] = b64.encode(&tgz[..10]).into();
-    assert_eq!(put(&h, path, Some(&h.writer), &cut).await, StatusCode::BAD_REQUEST);
-    let nothing = client().get(h.at("npm-releases/@acme%2flib")).send().await.unwrap();
-    assert_eq!(nothing.status(), StatusCode::NOT_FOUND, "a refused publish left a package");
+    assert_eq!(
+        put(&h, path, Some(&h.writer), &cut).await,
+        StatusCode::BAD_REQUEST
+    );
+    let nothing = client()
+        .get(h.at("npm-releases/@acme%2flib"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        nothing.status(),
+        StatusCode::NOT_FOUND,
+        "a refused publish left a package"
+    );
 
     let good = publish_body("@acme/lib", "1.0.0", &tgz);
-    assert_eq!(put(&h, path, Some(&h.writer), &good).await, StatusCode::CREATED);
-    assert_eq!(put(&h, path, Some(&h.writer), &good).await, StatusCode::CONFLICT);
+    assert_eq!(
+        put(&h, path, Some(&h.writer), &good).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        put(&h, path, Some(&h.writer), &good).await,
+        StatusCode::CONFLICT
+    );
 
-    let doc = client().get(h.at("npm-releases/@acme%2flib")).send().await.unwrap();
+    let doc = client()
+        .get(h.at("npm-releases/@acme%2flib"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(doc.status(), StatusCode::OK);
     let doc = doc.json_value().await;
-    let url = doc["versions"]["1.0.0"]["dist"]["tarball"].as_str().unwrap().to_owned();
+    let url = doc["versions"]["1.0.0"]["dist"]["tarball"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(url, h.at("npm-releases/@acme/lib/-/lib-1.0.0.tgz").as_str());
     assert!(doc["time"]["1.0.0"].is_string(), "{doc}");
     let got = client().get(&url).send().await.unwrap();
@@ -84,7 +111,10 @@ async fn a_publish_is_verified_stored_once_and_served() {
         .unwrap()
         .json_value()
         .await;
-    assert!(short.get("time").is_none() && short["modified"].is_string(), "{short}");
+    assert!(
+        short.get("time").is_none() && short["modified"].is_string(),
+        "{short}"
+    );
 }
 
 #[tokio::test]
@@ -92,9 +122,18 @@ async fn writes_need_the_write_role_and_unpublish_an_admin_or_a_fresh_version() 
     let upstream = NpmRegistry::start().await;
     let h = Hosted::start(Kind::Npm, &upstream.url).await;
     let body = publish_body("lib", "1.0.0", b"tgz");
-    assert_eq!(put(&h, "npm-releases/lib", None, &body).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(put(&h, "npm-releases/lib", Some(&h.reader), &body).await, StatusCode::FORBIDDEN);
-    assert_eq!(put(&h, "npm-releases/lib", Some(&h.writer), &body).await, StatusCode::CREATED);
+    assert_eq!(
+        put(&h, "npm-releases/lib", None, &body).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        put(&h, "npm-releases/lib", Some(&h.reader), &body).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        put(&h, "npm-releases/lib", Some(&h.writer), &body).await,
+        StatusCode::CREATED
+    );
     let tag = |method: Method, token: &str| {
         let req = client()
             .request(method, h.at("npm-releases/-/package/lib/dist-tags/beta"))
@@ -111,7 +150,10 @@ async fn writes_need_the_write_role_and_unpublish_an_admin_or_a_fresh_version() 
         .unwrap()
         .json_value()
         .await;
-    assert_eq!(tags, serde_json::json!({"beta": "1.0.0", "latest": "1.0.0"}));
+    assert_eq!(
+        tags,
+        serde_json::json!({"beta": "1.0.0", "latest": "1.0.0"})
+    );
     assert_eq!(tag(Method::DELETE, &h.writer).await, StatusCode::OK);
 
     let doc = client()
@@ -128,17 +170,34 @@ async fn writes_need_the_write_role_and_unpublish_an_admin_or_a_fresh_version() 
         .send()
         .await
         .unwrap();
-    assert_eq!(del.status(), StatusCode::OK, "a fresh package may be unpublished");
     assert_eq!(
-        client().get(h.at("npm-releases/lib")).send().await.unwrap().status(),
+        del.status(),
+        StatusCode::OK,
+        "a fresh package may be unpublished"
+    );
+    assert_eq!(
+        client()
+            .get(h.at("npm-releases/lib"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        client().get(h.at("npm-releases/lib/-/lib-1.0.0.tgz")).send().await.unwrap().status(),
+        client()
+            .get(h.at("npm-releases/lib/-/lib-1.0.0.tgz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::NOT_FOUND
     );
     // The number stays taken, as on npmjs.
-    assert_eq!(put(&h, "npm-releases/lib", Some(&h.writer), &body).await, StatusCode::CONFLICT);
+    assert_eq!(
+        put(&h, "npm-releases/lib", Some(&h.writer), &body).await,
+        StatusCode::CONFLICT
+    );
 }
 
 #[tokio::test]
@@ -148,7 +207,10 @@ async fn the_group_serves_a_hosted_name_from_the_hosted_member_only() {
     upstream.publish("left-pad", "1.3.0", &[]);
     let h = Hosted::start(Kind::Npm, &upstream.url).await;
     let body = publish_body("internal-lib", "1.0.0", b"mine");
-    assert_eq!(put(&h, "npm-releases/internal-lib", Some(&h.writer), &body).await, StatusCode::CREATED);
+    assert_eq!(
+        put(&h, "npm-releases/internal-lib", Some(&h.writer), &body).await,
+        StatusCode::CREATED
+    );
 
     let merged = client()
         .get(h.at("npm-public/internal-lib"))
@@ -187,7 +249,10 @@ async fn allow_shadowing_mixes_the_versions() {
     upstream.publish("internal-lib", "99.0.0", &[]);
     let h = Hosted::start_with(Kind::Npm, &upstream.url, |g| g.allow_shadowing = true).await;
     let body = publish_body("internal-lib", "1.0.0", b"mine");
-    assert_eq!(put(&h, "npm-releases/internal-lib", Some(&h.writer), &body).await, StatusCode::CREATED);
+    assert_eq!(
+        put(&h, "npm-releases/internal-lib", Some(&h.writer), &body).await,
+        StatusCode::CREATED
+    );
     let merged = client()
         .get(h.at("npm-public/internal-lib"))
         .send()
@@ -222,8 +287,15 @@ async fn npm_login_answers_a_token_for_a_valid_password() {
     let token = answer["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("repox-"), "{answer}");
     let body = publish_body("logged-in", "1.0.0", b"tgz");
-    assert_eq!(put(&h, "npm-releases/logged-in", Some(&token), &body).await, StatusCode::CREATED);
+    assert_eq!(
+        put(&h, "npm-releases/logged-in", Some(&token), &body).await,
+        StatusCode::CREATED
+    );
     // The web login npm tries first is not offered: npm falls back to the password.
-    let web = client().post(h.at("npm-releases/-/v1/login")).send().await.unwrap();
+    let web = client()
+        .post(h.at("npm-releases/-/v1/login"))
+        .send()
+        .await
+        .unwrap();
     assert!(web.status().is_client_error(), "{}", web.status());
 }

@@ -8,7 +8,9 @@ use std::time::SystemTime;
 
 use repox_proxy::auth::permission::Role;
 use repox_proxy::auth::users::UsersFile;
-use repox_proxy::config::{Anonymous, AuthConfig, Config, Kind, RepoName, RepositoryConfig, ServerConfig};
+use repox_proxy::config::{
+    Anonymous, AuthConfig, Config, Kind, RepoName, RepositoryConfig, ServerConfig,
+};
 use url::Url;
 
 use crate::npm_support::repo;
@@ -35,8 +37,11 @@ impl Hosted {
         let dir = tempfile::tempdir().unwrap();
         let mut file = UsersFile::default();
         let mut tokens = Vec::new();
-        for (name, role) in [("writer", Role::Write), ("reader", Role::Read), ("root", Role::Admin)]
-        {
+        for (name, role) in [
+            ("writer", Role::Write),
+            ("reader", Role::Read),
+            ("root", Role::Admin),
+        ] {
             file.add_user(name, role, Some(&format!("{name}-pw")), BTreeMap::new())
                 .unwrap();
             let (_, token) = file
@@ -47,7 +52,8 @@ impl Hosted {
         let users = dir.path().join("users.toml");
         file.save(&users).unwrap();
         let k = kind.as_str();
-        let name = |n: String| -> RepoName { serde_json::from_value(serde_json::json!(n)).unwrap() };
+        let name =
+            |n: String| -> RepoName { serde_json::from_value(serde_json::json!(n)).unwrap() };
         let hosted = RepositoryConfig {
             hosted: true,
             ..RepositoryConfig::new(kind)

@@ -88,7 +88,11 @@ pub async fn handle(
                 repo.name
             );
             let doc = index::config_json(&base, repo.services.auth_required);
-            serve_bytes(parts, serde_json::to_vec(&doc).unwrap_or_default(), "application/json")
+            serve_bytes(
+                parts,
+                serde_json::to_vec(&doc).unwrap_or_default(),
+                "application/json",
+            )
         }
         ["index", path @ ..] if read && !path.is_empty() => {
             let below = path.join("/");
@@ -118,7 +122,14 @@ pub async fn handle(
                 Err(r) => r,
             }
         }
-        ["api", "v1", "crates", name, version, action @ ("yank" | "unyank")] => {
+        [
+            "api",
+            "v1",
+            "crates",
+            name,
+            version,
+            action @ ("yank" | "unyank"),
+        ] => {
             let yanked = *action == "yank";
             let expected = if yanked { Method::DELETE } else { Method::PUT };
             if *method != expected {
@@ -141,12 +152,28 @@ pub async fn handle(
 }
 
 fn serve_bytes(parts: &http::request::Parts, body: Vec<u8>, content_type: &str) -> Response {
-    let entry = Entry::from_bytes(Bytes::from(body), content_type, None, crate::store::now_secs());
-    super::serve_entry(&parts.method, &parts.headers, &entry, CacheControl::MaxAge(0))
+    let entry = Entry::from_bytes(
+        Bytes::from(body),
+        content_type,
+        None,
+        crate::store::now_secs(),
+    );
+    super::serve_entry(
+        &parts.method,
+        &parts.headers,
+        &entry,
+        CacheControl::MaxAge(0),
+    )
 }
 
 async fn read_stored(repo: &Repository, key: &str) -> Result<Option<Bytes>, UploadError> {
-    match repo.services.store.get(key).await.map_err(UploadError::internal)? {
+    match repo
+        .services
+        .store
+        .get(key)
+        .await
+        .map_err(UploadError::internal)?
+    {
         Some(entry) => Ok(Some(entry.bytes().await.map_err(UploadError::internal)?)),
         None => Ok(None),
     }
@@ -210,7 +237,9 @@ async fn publish(repo: &Arc<Repository>, body: Body) -> Result<(), Response> {
     )
     .await
     .map_err(upload_error)?;
-    commit(lock, new, "application/json").await.map_err(upload_error)?;
+    commit(lock, new, "application/json")
+        .await
+        .map_err(upload_error)?;
     tracing::info!("cargo publish {name}@{} to {}", p.line.vers, repo.name);
     Ok(())
 }

@@ -48,8 +48,7 @@ fn valid_file(f: &str) -> bool {
     Format::of(f).is_some()
         && f.len() <= 255
         && !f.starts_with('.')
-        && f
-            .bytes()
+        && f.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'!' | b'-'))
 }
 
@@ -97,7 +96,14 @@ pub async fn handle(
             }
         }
         f if valid_file(f) && read => {
-            super::serve_key(repo, method, &parts.headers, &key(f), CacheControl::Immutable).await
+            super::serve_key(
+                repo,
+                method,
+                &parts.headers,
+                &key(f),
+                CacheControl::Immutable,
+            )
+            .await
         }
         f if valid_file(f) && *method == Method::PUT => {
             match upload(repo, parts, channel, subdir, f, body).await {
@@ -165,8 +171,12 @@ async fn upload(
         digests.md5.as_deref().unwrap_or(""),
         &digests.sha256,
     );
-    up.finish(&expected(&parts.headers), "application/octet-stream", Value::Null)
-        .await?;
+    up.finish(
+        &expected(&parts.headers),
+        "application/octet-stream",
+        Value::Null,
+    )
+    .await?;
     reindex(repo, channel, subdir, file, record).await?;
     tracing::info!("conda upload {channel}/{subdir}/{file} to {}", repo.name);
     Ok(())
@@ -191,19 +201,24 @@ async fn reindex(
                 lock = Some(l);
                 break;
             }
-            Err(UploadError::Busy(_)) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            Err(UploadError::Busy(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
             Err(e) => return Err(e),
         }
     }
     let mut lock = lock.ok_or_else(|| UploadError::Busy(format!("{channel}/{subdir}")))?;
-    let mut records: BTreeMap<String, Value> =
-        match store.get(&key(RECORDS)).await.map_err(UploadError::internal)? {
-            Some(entry) => {
-                let bytes = entry.bytes().await.map_err(UploadError::internal)?;
-                serde_json::from_slice(&bytes).map_err(UploadError::internal)?
-            }
-            None => BTreeMap::new(),
-        };
+    let mut records: BTreeMap<String, Value> = match store
+        .get(&key(RECORDS))
+        .await
+        .map_err(UploadError::internal)?
+    {
+        Some(entry) => {
+            let bytes = entry.bytes().await.map_err(UploadError::internal)?;
+            serde_json::from_slice(&bytes).map_err(UploadError::internal)?
+        }
+        None => BTreeMap::new(),
+    };
     records.insert(file.to_owned(), record);
     let repodata = package::repodata(subdir, &records);
     let zst = package::compress(&repodata).map_err(UploadError::internal)?;

@@ -97,7 +97,10 @@ pub async fn handle(
     rest: &str,
     body: Body,
 ) -> Response {
-    let decoded = rest.replace("%2f", "/").replace("%2F", "/").replace("%40", "@");
+    let decoded = rest
+        .replace("%2f", "/")
+        .replace("%2F", "/")
+        .replace("%40", "@");
     let segments: Vec<&str> = decoded.trim_end_matches('/').split('/').collect();
     let method = &parts.method;
     if segments.first() == Some(&"-") {
@@ -112,7 +115,9 @@ pub async fn handle(
             let key = tarball_key(repo, &name, file);
             super::serve_key(repo, method, &parts.headers, &key, CacheControl::Immutable).await
         }
-        (Method::GET | Method::HEAD, [version]) => version_document(repo, parts, &name, version).await,
+        (Method::GET | Method::HEAD, [version]) => {
+            version_document(repo, parts, &name, version).await
+        }
         (Method::PUT, []) | (Method::PUT, ["-rev", _]) => {
             let rev = rest.get(1).copied();
             put(repo, parts, &name, rev, body).await
@@ -147,8 +152,9 @@ async fn dash(
             match *method {
                 Method::GET | Method::HEAD => match load(repo, &name).await {
                     Ok(Some(doc)) => ok_json(StatusCode::OK, json!(doc.dist_tags)),
-                    Ok(None) => NpmError::NotFound(format!("{name} is not published here"))
-                        .into_response(),
+                    Ok(None) => {
+                        NpmError::NotFound(format!("{name} is not published here")).into_response()
+                    }
                     Err(e) => upload_error(e),
                 },
                 _ => super::method_not_allowed("GET, HEAD"),
@@ -261,7 +267,10 @@ where
             tracing::warn!("cannot delete the unpublished {name}/-/{file}: {e}");
         }
     }
-    ok_json(StatusCode::OK, json!({ "ok": true, "id": name, "rev": doc.rev_string() }))
+    ok_json(
+        StatusCode::OK,
+        json!({ "ok": true, "id": name, "rev": doc.rev_string() }),
+    )
 }
 
 fn policy(repo: &Repository, parts: &http::request::Parts) -> UnpublishPolicy {
@@ -299,7 +308,11 @@ async fn put(
     };
     let has_attachments = serde_json::from_slice::<Value>(&body)
         .ok()
-        .and_then(|v| v.get("_attachments").and_then(Value::as_object).map(|a| !a.is_empty()))
+        .and_then(|v| {
+            v.get("_attachments")
+                .and_then(Value::as_object)
+                .map(|a| !a.is_empty())
+        })
         .unwrap_or(false);
     if has_attachments {
         return publish(repo, name, &body).await;
@@ -379,7 +392,9 @@ async fn unpublish_all(
     };
     let mut doc = match load(repo, name).await {
         Ok(Some(doc)) => doc,
-        Ok(None) => return NpmError::NotFound(format!("{name} is not published here")).into_response(),
+        Ok(None) => {
+            return NpmError::NotFound(format!("{name} is not published here")).into_response();
+        }
         Err(e) => return upload_error(e),
     };
     if let Err(e) = doc.check_rev(Some(rev)) {
@@ -422,7 +437,11 @@ async fn delete_tarball(repo: &Arc<Repository>, name: &str, file: &str) -> Respo
                 ))
                 .into_response();
             }
-            let _ = repo.services.store.delete(&tarball_key(repo, name, file)).await;
+            let _ = repo
+                .services
+                .store
+                .delete(&tarball_key(repo, name, file))
+                .await;
             ok_json(StatusCode::OK, json!({ "ok": true }))
         }
         Ok(None) => super::not_found(),
@@ -431,11 +450,7 @@ async fn delete_tarball(repo: &Arc<Repository>, name: &str, file: &str) -> Respo
 }
 
 /// The packument, full or abbreviated by `Accept` (`?write=true` always full).
-async fn packument(
-    repo: &Arc<Repository>,
-    parts: &http::request::Parts,
-    name: &str,
-) -> Response {
+async fn packument(repo: &Arc<Repository>, parts: &http::request::Parts, name: &str) -> Response {
     let doc = match load(repo, name).await {
         Ok(Some(doc)) if !doc.versions.is_empty() => doc,
         Ok(_) => return super::not_found(),
@@ -464,7 +479,12 @@ async fn packument(
 
 fn respond_json(parts: &http::request::Parts, value: &Value, content_type: &str) -> Response {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let entry = Entry::from_bytes(Bytes::from(bytes), content_type, None, crate::store::now_secs());
+    let entry = Entry::from_bytes(
+        Bytes::from(bytes),
+        content_type,
+        None,
+        crate::store::now_secs(),
+    );
     let mut resp = super::serve_entry(
         &parts.method,
         &parts.headers,
