@@ -107,6 +107,7 @@ fn verify(new: &str, target: &Target) -> Result<(), Malformed> {
 }
 
 /// Sets the registry token in the text of `credentials.toml`.
+#[cfg(test)]
 pub fn edit_credentials(old: &str, token: &str) -> Result<String, Malformed> {
     edit_credentials_of(old, &[NAME], token)
 }
