@@ -1,7 +1,6 @@
 //! A server with, for one kind, a proxy repository over a test upstream, a hosted repository
 //! and a group over both (`<kind>`, `<kind>-releases`, `<kind>-public`), and three users with
-//! tokens: `writer` (write), `reader` (read) and `root` (admin), each with the password
-//! `<name>-pw`. Anonymous users may read.
+//! tokens: `writer` (write) and `reader` (read), each with the password `<name>-pw`. Anonymous users may read.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -19,7 +18,6 @@ pub struct Hosted {
     pub url: Url,
     pub writer: String,
     pub reader: String,
-    pub root: String,
     _dir: tempfile::TempDir,
 }
 
@@ -37,11 +35,7 @@ impl Hosted {
         let dir = tempfile::tempdir().unwrap();
         let mut file = UsersFile::default();
         let mut tokens = Vec::new();
-        for (name, role) in [
-            ("writer", Role::Write),
-            ("reader", Role::Read),
-            ("root", Role::Admin),
-        ] {
+        for (name, role) in [("writer", Role::Write), ("reader", Role::Read)] {
             file.add_user(name, role, Some(&format!("{name}-pw")), BTreeMap::new())
                 .unwrap();
             let (_, token) = file
@@ -89,7 +83,6 @@ impl Hosted {
             url,
             writer: tokens.next().unwrap(),
             reader: tokens.next().unwrap(),
-            root: tokens.next().unwrap(),
             _dir: dir,
         }
     }

@@ -97,10 +97,11 @@ pub fn valid_version(version: &str) -> bool {
 
 /// True for a dist-tag: URL-safe, and not something npm would read as a version or range.
 pub fn valid_tag(tag: &str) -> bool {
+    let versionish = tag.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        || (tag.starts_with('v') && tag.as_bytes().get(1).is_some_and(u8::is_ascii_digit));
     !tag.is_empty()
         && tag.len() <= 128
-        && !tag.bytes().next().is_some_and(|b| b.is_ascii_digit())
-        && !(tag.starts_with('v') && tag.as_bytes().get(1).is_some_and(u8::is_ascii_digit))
+        && !versionish
         && tag
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
@@ -457,7 +458,7 @@ impl Document {
         for version in versions {
             let at = self.published.get(version).and_then(|t| parse_time(t));
             let age = at.and_then(|at| now.duration_since(at).ok());
-            if !age.is_some_and(|age| age <= policy.window) {
+            if age.is_none_or(|age| age > policy.window) {
                 return Err(NpmError::Forbidden(format!(
                     "{}@{version} was published more than {} ago: only an admin may unpublish \
                      it now (deprecate it instead: npm deprecate)",
