@@ -446,7 +446,7 @@ async fn a_group_serves_a_hosted_name_only_from_its_hosted_members() {
 
     let (status, page) = team.json("pypi-public/simple/internal-lib/").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(versions_of(&page), [hosted_name.clone()]);
+    assert_eq!(versions_of(&page), std::slice::from_ref(&hosted_name));
     assert_eq!(page["versions"], serde_json::json!(["1.0"]));
     assert_eq!(
         index.count(http::Method::GET, "simple/internal-lib/"),
