@@ -65,6 +65,15 @@ impl Auth {
                 directory.current().len()
             );
         }
+        if config.auth.anonymous == Anonymous::Read
+            && directory.current().is_empty()
+            && config.repositories.values().any(|r| r.hosted)
+        {
+            tracing::warn!(
+                "no users yet, so anyone who reaches the port may upload to the hosted \
+                 repositories; add one with `repox user add NAME --role write`"
+            );
+        }
         if config.auth.anonymous == Anonymous::None && directory.current().is_empty() {
             tracing::warn!(
                 "[auth] anonymous = \"none\" and no users yet: every request but /-/health gets \

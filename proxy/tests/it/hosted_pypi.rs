@@ -446,7 +446,7 @@ async fn a_group_serves_a_hosted_name_only_from_its_hosted_members() {
 
     let (status, page) = team.json("pypi-public/simple/internal-lib/").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(versions_of(&page), [hosted_name.clone()]);
+    assert_eq!(versions_of(&page), std::slice::from_ref(&hosted_name));
     assert_eq!(page["versions"], serde_json::json!(["1.0"]));
     assert_eq!(
         index.count(http::Method::GET, "simple/internal-lib/"),
@@ -600,4 +600,100 @@ async fn check(home: &Path, venv: &Path) {
     ]);
     let out = run(cmd).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.0 2.0 1.0");
+}
+
+/// Hostile or broken upload forms: each is refused with a 4xx, and nothing is stored.
+#[tokio::test]
+async fn hostile_forms_are_refused_and_store_nothing() {
+    let index = Index::start(Mode::Json, fixture_dists()).await;
+    let team = Team::start(&index, false).await;
+    let alice = basic("alice", "alice-pw");
+    let (filename, body) = wheel("internal-app", "1.0", &[]);
+    let sha = hex::encode(Sha256::digest(&body));
+    let ok_fields = fields("internal-app", "1.0", &sha);
+    let without = |key: &str| -> Vec<(&str, &str)> {
+        ok_fields
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != key)
+            .collect()
+    };
+    let mut two_files = form(&ok_fields, &filename, &body);
+    two_files.truncate(two_files.len() - format!("--{BOUNDARY}--\r\n").len());
+    two_files.extend_from_slice(&form(&[], &filename, &body)[..]);
+    let huge = "x".repeat(5 << 20);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "no sha256",
+            form(&without("sha256_digest"), &filename, &body),
+        ),
+        (
+            "sha256 not hex",
+            form(&fields("internal-app", "1.0", "zz"), &filename, &body),
+        ),
+        ("no name", form(&without("name"), &filename, &body)),
+        (
+            "bad name",
+            form(&fields("../x", "1.0", &sha), &filename, &body),
+        ),
+        (
+            "traversal",
+            form(&ok_fields, "../../internal_app-1.0-py3-none-any.whl", &body),
+        ),
+        (
+            "slash",
+            form(&ok_fields, "a/internal_app-1.0-py3-none-any.whl", &body),
+        ),
+        (
+            "dot file",
+            form(&ok_fields, ".internal_app-1.0-py3-none-any.whl", &body),
+        ),
+        ("empty filename", form(&ok_fields, "", &body)),
+        ("not a wheel", {
+            let junk = b"not a zip at all";
+            let junk_sha = hex::encode(Sha256::digest(junk));
+            form(&fields("internal-app", "1.0", &junk_sha), &filename, junk)
+        }),
+        ("other action", {
+            let mut f = ok_fields.clone();
+            f[0] = (":action", "remove_pkg");
+            form(&f, &filename, &body)
+        }),
+        ("two files", two_files),
+        (
+            "no file",
+            form(&ok_fields, &filename, &body)[..200].to_vec(),
+        ),
+        (
+            "huge field",
+            form(
+                &[("name", "internal-app"), ("summary", &huge)],
+                &filename,
+                &body,
+            ),
+        ),
+        ("garbage", b"\x00\xff--\r\n\r\n".to_vec()),
+    ];
+    let tried = cases.len();
+    for (what, form) in cases {
+        let (status, text) = post(&team, Some(&alice), form).await;
+        assert!(status.is_client_error(), "{what}: {status} {text}");
+    }
+    let resp = client()
+        .post(team.at("pypi-releases/"))
+        .header(header::AUTHORIZATION, &alice)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "not multipart");
+    let (status, _) = team.json("pypi-releases/simple/internal-app/").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "none of {tried} forms stored anything"
+    );
+    let (_, root) = team.json("pypi-releases/simple/").await;
+    assert_eq!(root["projects"], serde_json::json!([]));
 }
