@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Create, list and revoke users'' access tokens')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Show, list, remove and evict cache entries')
             [CompletionResult]::new('advisories', 'advisories', [CompletionResultType]::ParameterValue, 'Import security advisories: versions of malicious packages are refused')
+            [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -114,6 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt')
             [CompletionResult]::new('--token-env', '--token-env', [CompletionResultType]::ParameterName, 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`')
             [CompletionResult]::new('--password-env', '--password-env', [CompletionResultType]::ParameterName, 'Environment variable holding the password of --user')
+            [CompletionResult]::new('--publish', '--publish', [CompletionResultType]::ParameterName, 'Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes twine''s `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven prints the `<distributionManagement>` to add to the project (deploying with the `<server>` that --user stores), npm stores the login for the repository''s URL (`npm publish --registry URL`), cargo adds `[registries.REPO]` with its token (`cargo publish --registry REPO`)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ~/.config/repox/repox.toml when it exists]')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the change as a unified diff and write nothing')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
@@ -413,6 +415,18 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
         'repox;advisories;help;help' {
             break
         }
+        'repox;upload' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'The channel''s URL in a hosted conda repository, e.g. http://HOST:8078/conda-releases/team')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Log in as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else from the netrc entry of the host. Without --user, REPOX_TOKEN is sent as a bearer token')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ~/.config/repox/repox.toml when it exists]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'repox;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the caching proxy')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Show or write the repox configuration')
@@ -422,6 +436,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Create, list and revoke users'' access tokens')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Show, list, remove and evict cache entries')
             [CompletionResult]::new('advisories', 'advisories', [CompletionResultType]::ParameterValue, 'Import security advisories: versions of malicious packages are refused')
+            [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -503,6 +518,9 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             break
         }
         'repox;help;advisories;import' {
+            break
+        }
+        'repox;help;upload' {
             break
         }
         'repox;help;help' {

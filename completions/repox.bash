@@ -37,6 +37,9 @@ _repox() {
             repox,token)
                 cmd="repox__subcmd__token"
                 ;;
+            repox,upload)
+                cmd="repox__subcmd__upload"
+                ;;
             repox,user)
                 cmd="repox__subcmd__user"
                 ;;
@@ -123,6 +126,9 @@ _repox() {
                 ;;
             repox__subcmd__help,token)
                 cmd="repox__subcmd__help__subcmd__token"
+                ;;
+            repox__subcmd__help,upload)
+                cmd="repox__subcmd__help__subcmd__upload"
                 ;;
             repox__subcmd__help,user)
                 cmd="repox__subcmd__help__subcmd__user"
@@ -233,7 +239,7 @@ _repox() {
 
     case "${cmd}" in
         repox)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config configure warm user token cache advisories help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config configure warm user token cache advisories upload help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -641,7 +647,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__configure)
-            opts="-y -v -q -h --url --scope --dry-run --yes --undo --status --maven-external-only --snapshot --username --user --token-env --password-env --config --verbose --quiet --help pip uv conda pixi sbt coursier maven gradle npm cargo"
+            opts="-y -v -q -h --url --scope --dry-run --yes --undo --status --maven-external-only --snapshot --username --user --token-env --password-env --publish --config --verbose --quiet --help pip uv conda pixi sbt coursier maven gradle npm cargo"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -675,6 +681,10 @@ _repox() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --publish)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -687,7 +697,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__help)
-            opts="serve config configure warm user token cache advisories help"
+            opts="serve config configure warm user token cache advisories upload help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -927,6 +937,20 @@ _repox() {
         repox__subcmd__help__subcmd__token__subcmd__revoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__help__subcmd__upload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1187,6 +1211,32 @@ _repox() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        repox__subcmd__upload)
+            opts="-v -q -h --to --user --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -35,6 +35,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand token 'Create, list and revoke users'' access tokens'
             cand cache 'Show, list, remove and evict cache entries'
             cand advisories 'Import security advisories: versions of malicious packages are refused'
+            cand upload 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;serve'= {
@@ -102,6 +103,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand --username 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt'
             cand --token-env 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`'
             cand --password-env 'Environment variable holding the password of --user'
+            cand --publish 'Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes twine''s `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven prints the `<distributionManagement>` to add to the project (deploying with the `<server>` that --user stores), npm stores the login for the repository''s URL (`npm publish --registry URL`), cargo adds `[registries.REPO]` with its token (`cargo publish --registry REPO`)'
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
             cand --dry-run 'Print the change as a unified diff and write nothing'
             cand -y 'Do not ask for confirmation'
@@ -363,6 +365,17 @@ set edit:completion:arg-completer[repox] = {|@words|
         }
         &'repox;advisories;help;help'= {
         }
+        &'repox;upload'= {
+            cand --to 'The channel''s URL in a hosted conda repository, e.g. http://HOST:8078/conda-releases/team'
+            cand --user 'Log in as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else from the netrc entry of the host. Without --user, REPOX_TOKEN is sent as a bearer token'
+            cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors'
+            cand --quiet 'Only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'repox;help'= {
             cand serve 'Run the caching proxy'
             cand config 'Show or write the repox configuration'
@@ -372,6 +385,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand token 'Create, list and revoke users'' access tokens'
             cand cache 'Show, list, remove and evict cache entries'
             cand advisories 'Import security advisories: versions of malicious packages are refused'
+            cand upload 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;help;serve'= {
@@ -431,6 +445,8 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
         }
         &'repox;help;advisories;import'= {
+        }
+        &'repox;help;upload'= {
         }
         &'repox;help;help'= {
         }

@@ -37,6 +37,7 @@ complete -c repox -n "__fish_repox_needs_command" -f -a "user" -d 'Manage the us
 complete -c repox -n "__fish_repox_needs_command" -f -a "token" -d 'Create, list and revoke users\' access tokens'
 complete -c repox -n "__fish_repox_needs_command" -f -a "cache" -d 'Show, list, remove and evict cache entries'
 complete -c repox -n "__fish_repox_needs_command" -f -a "advisories" -d 'Import security advisories: versions of malicious packages are refused'
+complete -c repox -n "__fish_repox_needs_command" -f -a "upload" -d 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository'
 complete -c repox -n "__fish_repox_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c repox -n "__fish_repox_using_subcommand serve" -l listen -d 'Address to listen on [default: 127.0.0.1:8078]' -r
 complete -c repox -n "__fish_repox_using_subcommand serve" -l cache-dir -d 'Cache directory [default: ~/.cache/repox]' -r -F
@@ -75,6 +76,7 @@ complete -c repox -n "__fish_repox_using_subcommand configure" -l snapshot -d 'P
 complete -c repox -n "__fish_repox_using_subcommand configure" -l user -l username -d 'Store credentials for this repox user where each client keeps them (netrc, settings.xml `<server>`, `.npmrc`, `credentials.toml`, …); the secret comes from --token-env or --password-env, else from a hidden prompt' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l token-env -d 'Environment variable holding a repox token (`repox token create`), the best secret for every client; without --user, basic-auth clients send it as user `__token__`' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l password-env -d 'Environment variable holding the password of --user' -r
+complete -c repox -n "__fish_repox_using_subcommand configure" -l publish -d 'Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes twine\'s `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven prints the `<distributionManagement>` to add to the project (deploying with the `<server>` that --user stores), npm stores the login for the repository\'s URL (`npm publish --registry URL`), cargo adds `[registries.REPO]` with its token (`cargo publish --registry REPO`)' -r
 complete -c repox -n "__fish_repox_using_subcommand configure" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
 complete -c repox -n "__fish_repox_using_subcommand configure" -l dry-run -d 'Print the change as a unified diff and write nothing'
 complete -c repox -n "__fish_repox_using_subcommand configure" -s y -l yes -d 'Do not ask for confirmation'
@@ -220,15 +222,22 @@ complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_
 complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
 complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from help" -f -a "import" -d 'Load an OSV export (the zip of one ecosystem\'s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
 complete -c repox -n "__fish_repox_using_subcommand advisories; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "serve" -d 'Run the caching proxy'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "config" -d 'Show or write the repox configuration'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "configure" -d 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "warm" -d 'Pre-fetch what a requirements or lock file needs into the cache'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "user" -d 'Manage the users who may log in to a shared repox'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "token" -d 'Create, list and revoke users\' access tokens'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "cache" -d 'Show, list, remove and evict cache entries'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "advisories" -d 'Import security advisories: versions of malicious packages are refused'
-complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c repox -n "__fish_repox_using_subcommand upload" -l to -d 'The channel\'s URL in a hosted conda repository, e.g. http://HOST:8078/conda-releases/team' -r
+complete -c repox -n "__fish_repox_using_subcommand upload" -l user -d 'Log in as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else from the netrc entry of the host. Without --user, REPOX_TOKEN is sent as a bearer token' -r
+complete -c repox -n "__fish_repox_using_subcommand upload" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand upload" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c repox -n "__fish_repox_using_subcommand upload" -s q -l quiet -d 'Only errors'
+complete -c repox -n "__fish_repox_using_subcommand upload" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "serve" -d 'Run the caching proxy'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "config" -d 'Show or write the repox configuration'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "configure" -d 'Point a client (pip, uv, conda, pixi, sbt, coursier, maven, gradle, npm, cargo) at repox'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "warm" -d 'Pre-fetch what a requirements or lock file needs into the cache'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "user" -d 'Manage the users who may log in to a shared repox'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "token" -d 'Create, list and revoke users\' access tokens'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "cache" -d 'Show, list, remove and evict cache entries'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "advisories" -d 'Import security advisories: versions of malicious packages are refused'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "upload" -d 'Upload conda packages (.conda, .tar.bz2) to a hosted conda repository'
+complete -c repox -n "__fish_repox_using_subcommand help; and not __fish_seen_subcommand_from serve config configure warm user token cache advisories upload help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration (defaults, file and flags combined) as TOML'
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "init" -d 'Write the default configuration, with comments explaining each key'
 complete -c repox -n "__fish_repox_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user; asks for the password twice unless --password-stdin or --no-password'

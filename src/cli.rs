@@ -45,7 +45,10 @@ impl Cli {
 /// line, the message naming the variable.
 fn blame_env(cmd: &clap::Command, err: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if !matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
         return None;
     }
     let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
@@ -56,7 +59,8 @@ fn blame_env(cmd: &clap::Command, err: &clap::Error) -> Option<String> {
     };
     let long = arg.split([' ', '=']).next()?.strip_prefix("--")?;
     let (var, flag) = env_of(cmd, long)?;
-    let typed = std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
+    let typed =
+        std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
     if typed || std::env::var(&var).ok().as_deref() != Some(value.as_str()) {
         return None;
     }
@@ -116,6 +120,9 @@ pub enum Command {
     /// Import security advisories: versions of malicious packages are refused.
     #[command(subcommand)]
     Advisories(AdvisoriesCommand),
+    /// Upload conda packages (.conda, .tar.bz2) to a hosted conda repository.
+    #[command(long_about = UPLOAD_LONG_ABOUT)]
+    Upload(UploadArgs),
     /// Write shell completions and man pages (for maintainers).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -259,6 +266,14 @@ pub struct ConfigureArgs {
     /// Environment variable holding the password of --user.
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
+    /// Also set up publishing to this hosted repository of repox (`hosted = true`): pip writes
+    /// twine's `~/.pypirc` (`twine upload -r repox`), uv its `publish-url` (`uv publish`), Maven
+    /// prints the `<distributionManagement>` to add to the project (deploying with the
+    /// `<server>` that --user stores), npm stores the login for the repository's URL (`npm
+    /// publish --registry URL`), cargo adds `[registries.REPO]` with its token (`cargo publish
+    /// --registry REPO`).
+    #[arg(long, value_name = "REPO")]
+    pub publish: Option<String>,
 }
 
 /// A `--snapshot` date, checked.
@@ -266,6 +281,33 @@ fn parse_snapshot(s: &str) -> Result<String, String> {
     s.parse::<repox_proxy::policy::Snapshot>()?;
     Ok(s.to_owned())
 }
+
+/// `repox upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Packages to upload; each goes to the subdir its info/index.json names.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The channel's URL in a hosted conda repository, e.g.
+    /// http://HOST:8078/conda-releases/team
+    #[arg(long, value_name = "URL")]
+    pub to: url::Url,
+    /// Log in as this user; the secret comes from REPOX_TOKEN or REPOX_PASSWORD, else from the
+    /// netrc entry of the host. Without --user, REPOX_TOKEN is sent as a bearer token.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+}
+
+const UPLOAD_LONG_ABOUT: &str = "\
+Upload conda packages (.conda, .tar.bz2) to a hosted conda repository.
+
+Each file is checked first (it must be a conda package whose name matches its info/index.json), \
+then sent with HTTP PUT to <URL>/<subdir>/<file> with its SHA-256, which repox verifies before \
+it adds the package to that subdir's repodata.json. An existing file is refused (409).
+
+Examples:
+  repox upload --to http://127.0.0.1:8078/conda-releases/team dist/noarch/mypkg-1.0-0.conda
+  REPOX_TOKEN=... repox upload --to https://repox.internal/conda-releases/team *.tar.bz2";
 
 /// `repox warm`.
 #[derive(Debug, Args)]

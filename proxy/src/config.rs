@@ -293,9 +293,72 @@ pub struct RepositoryConfig {
     /// from the wheel (by range requests) when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generate_metadata: Option<bool>,
+    /// A hosted repository: it accepts uploads and never asks an upstream (`hosted/`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hosted: bool,
+    /// A group: one URL over these repositories, asked in this order (`group/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<RepoName>,
+    /// Hosted Maven only: a release may be deployed again over itself (refused with 409 when
+    /// false, the default).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_redeploy: bool,
+    /// Groups only: a name present in a hosted member may also be served from the other
+    /// members. Off by default, which is the dependency-confusion protection.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_shadowing: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// What a repository does with requests: decided by its keys, one of three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Caches what its upstreams serve (`upstreams = [...]`).
+    Proxy,
+    /// Holds what users upload (`hosted = true`).
+    Hosted,
+    /// Merges other repositories (`members = [...]`).
+    Group,
 }
 
 impl RepositoryConfig {
+    /// A repository of `kind` with every other key at its default (a proxy with no upstreams).
+    pub fn new(kind: Kind) -> RepositoryConfig {
+        RepositoryConfig {
+            kind,
+            negative_ttl: None,
+            metadata_ttl: None,
+            index_ttl: None,
+            block: Vec::new(),
+            upstreams: Vec::new(),
+            max_file_size: None,
+            max_download_time: None,
+            min_rate: None,
+            hosted: false,
+            members: Vec::new(),
+            allow_redeploy: false,
+            allow_shadowing: false,
+            min_age: None,
+            min_age_exempt: Vec::new(),
+            deny: Vec::new(),
+            generate_metadata: None,
+        }
+    }
+
+    /// Whether this is a proxy, a hosted repository or a group.
+    pub fn role(&self) -> Role {
+        if self.hosted {
+            Role::Hosted
+        } else if !self.members.is_empty() {
+            Role::Group
+        } else {
+            Role::Proxy
+        }
+    }
+
     /// Negative TTL with the per-kind default filled in.
     pub fn negative_ttl(&self) -> Duration {
         self.negative_ttl.unwrap_or(match self.kind {
@@ -362,7 +425,10 @@ impl RepositoryConfig {
                 });
             }
         }
-        for (key, rules) in [("deny", &self.deny), ("min_age_exempt", &self.min_age_exempt)] {
+        for (key, rules) in [
+            ("deny", &self.deny),
+            ("min_age_exempt", &self.min_age_exempt),
+        ] {
             for rule in rules {
                 if let Err(why) = crate::policy::Rule::parse(self.kind, rule) {
                     return Err(Problem::Rule {
@@ -800,10 +866,11 @@ impl Config {
             message,
         };
         for (name, repo) in &self.repositories {
+            let found = spans.repositories.get(name.as_str());
+            self.check_role(name, repo, found, &at)?;
             let Err(problem) = repo.validate() else {
                 continue;
             };
-            let found = spans.repositories.get(name.as_str());
             let upstream_spans = |up: &str| -> Vec<&UpstreamSpans> {
                 found
                     .into_iter()
@@ -827,7 +894,13 @@ impl Config {
                     .map(toml::Spanned::span),
                 Problem::Rule { key, rule, .. } => found
                     .into_iter()
-                    .flat_map(|r| if *key == "deny" { &r.deny } else { &r.min_age_exempt })
+                    .flat_map(|r| {
+                        if *key == "deny" {
+                            &r.deny
+                        } else {
+                            &r.min_age_exempt
+                        }
+                    })
                     .find(|b| b.get_ref() == rule)
                     .map(toml::Spanned::span),
             };
@@ -836,6 +909,90 @@ impl Config {
                 _ => ".",
             };
             return Err(at(span, format!("repositories.{name}{separator}{problem}")));
+        }
+        Ok(())
+    }
+
+    /// A repository is a proxy, hosted or a group, never two; a group's members exist, speak
+    /// its protocol and are not groups themselves.
+    fn check_role(
+        &self,
+        name: &RepoName,
+        repo: &RepositoryConfig,
+        found: Option<&RepositorySpans>,
+        at: &dyn Fn(Option<std::ops::Range<usize>>, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let span_of = |f: fn(&RepositorySpans) -> Option<std::ops::Range<usize>>| found.and_then(f);
+        let hosted = span_of(|r| r.hosted.as_ref().map(toml::Spanned::span));
+        let members = span_of(|r| r.members.first().map(toml::Spanned::span));
+        let upstreams = span_of(|r| r.upstreams.first().map(|u| u.name.span()));
+        if repo.hosted && !repo.members.is_empty() {
+            return Err(at(
+                members,
+                format!(
+                    "repositories.{name}: `hosted = true` and `members` cannot be combined; a \
+                     repository is a proxy (upstreams), hosted, or a group (members): make two"
+                ),
+            ));
+        }
+        if (repo.hosted || !repo.members.is_empty()) && !repo.upstreams.is_empty() {
+            let what = if repo.hosted {
+                "hosted = true"
+            } else {
+                "members"
+            };
+            return Err(at(
+                upstreams.or(hosted).or(members),
+                format!(
+                    "repositories.{name}: `{what}` and `upstreams` cannot be combined; a \
+                     repository is a proxy (upstreams), hosted, or a group (members): put the \
+                     proxy in a repository of its own and list both in a group"
+                ),
+            ));
+        }
+        if repo.allow_redeploy && !repo.hosted {
+            let span = span_of(|r| r.allow_redeploy.as_ref().map(toml::Spanned::span));
+            return Err(at(
+                span,
+                format!(
+                    "repositories.{name}: `allow_redeploy` only applies to a hosted repository (`hosted = true`)"
+                ),
+            ));
+        }
+        if repo.allow_shadowing && repo.members.is_empty() {
+            let span = span_of(|r| r.allow_shadowing.as_ref().map(toml::Spanned::span));
+            return Err(at(
+                span,
+                format!(
+                    "repositories.{name}: `allow_shadowing` only applies to a group (`members = [...]`)"
+                ),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, member) in repo.members.iter().enumerate() {
+            let span = found
+                .and_then(|r| r.members.get(i))
+                .map(toml::Spanned::span);
+            let problem = match self.repositories.get(member) {
+                _ if member == name => Some("a group cannot contain itself".to_owned()),
+                _ if !seen.insert(member) => Some("it is listed twice".to_owned()),
+                None => Some("there is no such repository".to_owned()),
+                Some(m) if m.kind != repo.kind => Some(format!(
+                    "it is a {} repository and this group is {}",
+                    m.kind.as_str(),
+                    repo.kind.as_str()
+                )),
+                Some(m) if m.role() == Role::Group => {
+                    Some("it is a group; list its members instead".to_owned())
+                }
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                return Err(at(
+                    span,
+                    format!("repositories.{name}.members: `{member}`: {problem}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -862,6 +1019,13 @@ struct RepositorySpans {
     deny: Vec<toml::Spanned<String>>,
     #[serde(default)]
     min_age_exempt: Vec<toml::Spanned<String>>,
+    hosted: Option<toml::Spanned<bool>>,
+    #[serde(default)]
+    members: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    allow_redeploy: Option<toml::Spanned<bool>>,
+    #[serde(default)]
+    allow_shadowing: Option<toml::Spanned<bool>>,
     #[serde(default)]
     upstreams: Vec<UpstreamSpans>,
 }
@@ -1016,7 +1180,9 @@ mod tests {
         };
         let err = parse("5");
         assert!(
-            err.starts_with("r.toml:3: `metadata_ttl`: `5` has no unit; write a duration such as \"5m\""),
+            err.starts_with(
+                "r.toml:3: `metadata_ttl`: `5` has no unit; write a duration such as \"5m\""
+            ),
             "{err}"
         );
         assert!(!err.contains("expected a string"), "{err}");
@@ -1158,6 +1324,68 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("r.toml:2: `anonymous`"), "{err}");
+    }
+
+    #[test]
+    fn hosted_and_group_repositories_parse() {
+        let text = "[repositories.rel]\nkind = \"pypi\"\nhosted = true\n\n[repositories.all]\nkind = \"pypi\"\nmembers = [\"rel\", \"pypi\"]\nallow_shadowing = true\n";
+        let c = Config::parse(text, Path::new("r.toml")).unwrap();
+        let rel = &c.repositories[&RepoName("rel".into())];
+        let all = &c.repositories[&RepoName("all".into())];
+        assert_eq!(rel.role(), Role::Hosted);
+        assert_eq!(all.role(), Role::Group);
+        assert_eq!(c.repositories[&RepoName("pypi".into())].role(), Role::Proxy);
+        assert!(all.allow_shadowing);
+        let again = Config::parse(&c.to_toml(), Path::new("shown.toml")).unwrap();
+        assert_eq!(again.to_toml(), c.to_toml());
+    }
+
+    #[test]
+    fn mixing_proxy_hosted_and_group_is_refused_at_its_line() {
+        let cases = [
+            (
+                "[repositories.r]\nkind = \"pypi\"\nhosted = true\n[[repositories.r.upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n",
+                "r.toml:5: ",
+                "`upstreams` cannot be combined",
+            ),
+            (
+                "[repositories.r]\nkind = \"pypi\"\nhosted = true\nmembers = [\"pypi\"]\n",
+                "r.toml:4: ",
+                "`members` cannot be combined",
+            ),
+            (
+                "[repositories.g]\nkind = \"pypi\"\nmembers = [\n  \"pypi\",\n  \"nope\",\n]\n",
+                "r.toml:5: ",
+                "`nope`: there is no such repository",
+            ),
+            (
+                "[repositories.g]\nkind = \"pypi\"\nmembers = [\"maven\"]\n",
+                "r.toml:3: ",
+                "it is a maven repository and this group is pypi",
+            ),
+            (
+                "[repositories.g]\nkind = \"pypi\"\nmembers = [\"pypi\"]\n[repositories.h]\nkind = \"pypi\"\nmembers = [\"g\"]\n",
+                "r.toml:6: ",
+                "it is a group",
+            ),
+            (
+                "[repositories.m]\nkind = \"maven\"\n\nallow_redeploy = true\n",
+                "r.toml:4: ",
+                "only applies to a hosted repository",
+            ),
+            (
+                "[repositories.m]\nkind = \"maven\"\nhosted = true\nallow_shadowing = true\n",
+                "r.toml:4: ",
+                "only applies to a group",
+            ),
+        ];
+        for (text, at, what) in cases {
+            let err = Config::parse(text, Path::new("r.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(at), "{err}");
+            assert!(err.contains(what), "{err}");
+        }
     }
 
     #[test]

@@ -25,9 +25,11 @@ mod fence;
 mod flight;
 #[cfg(test)]
 mod fuzz;
+pub mod group;
 mod hashing;
-pub mod lock;
+pub mod hosted;
 pub mod live;
+pub mod lock;
 mod memo;
 pub mod metrics;
 pub mod negative;

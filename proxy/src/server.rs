@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use futures_util::FutureExt;
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Kind};
+use crate::config::{Config, Kind, Role};
 use crate::ecosystem::{cargo, conda, maven, npm, pypi};
 use crate::edge::{PerAddress, serve_connection, tls_acceptor, with_peer};
 use crate::error::{Failure, redact};
@@ -39,6 +39,7 @@ use crate::path::RepoPath;
 use crate::repository::{Outcome, Repository, Served, Services, tagged};
 use crate::store;
 use crate::upstream::UpstreamSetupError;
+use crate::{group, hosted};
 
 pub use crate::origin::request_origin;
 
@@ -185,6 +186,7 @@ impl App {
             .route("/-/health", get(health))
             .route("/-/metrics", get(metrics))
             .route("/-/api/advisories", get(advisories))
+            .route("/-/hosted/{*rest}", any(hosted_admin))
             .merge(crate::api::routes())
             .merge(crate::ui::routes());
         // Lets the unit tests prove that a panic is one failed request; absent from builds.
@@ -474,9 +476,27 @@ async fn advisories(State(app): State<Arc<App>>) -> Response {
     axum::Json(serde_json::json!({ "advisories": list })).into_response()
 }
 
+/// `/-/hosted/REPO/...`, the admin API of hosted repositories (`hosted/mod.rs`).
+async fn hosted_admin(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().trim_start_matches("/-/hosted/").to_owned();
+    hosted::admin(&app.repositories(), &parts.method, &path, body).await
+}
+
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let repositories = app.repositories();
+    {
+        let raw = parts.uri.path().trim_start_matches('/');
+        let (name, rest) = raw.split_once('/').unwrap_or((raw, ""));
+        if let Some(repo) = repositories.get(name) {
+            match repo.config.role() {
+                Role::Hosted => return hosted::handle(repo, &parts, rest, body).await,
+                Role::Group => return group::handle(&repositories, repo, &parts, rest).await,
+                Role::Proxy => {}
+            }
+        }
+    }
     if parts.method != Method::GET && parts.method != Method::HEAD {
         // `npm audit` POSTs to the registry; it is passed through uncached.
         let raw = parts.uri.path().trim_start_matches('/');
@@ -545,8 +565,8 @@ async fn serve_below(repo: &Arc<Repository>, parts: &http::request::Parts, rest:
     }
 }
 
-/// Serves `path` below `repo`: block rules answer first, then the repository's ecosystem.
-async fn serve_path(
+/// Serves `path` below proxy `repo`: block rules answer first, then the repository's ecosystem.
+pub(crate) async fn serve_path(
     repo: &Arc<Repository>,
     parts: &http::request::Parts,
     path: RepoPath,

@@ -6,6 +6,7 @@ mod config;
 mod generate;
 mod serve;
 mod token;
+mod upload;
 mod user;
 mod warm;
 
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(&cli.global, cmd),
         Command::Cache(cmd) => cache::run(&cli.global, cmd),
         Command::Advisories(cmd) => advisories::run(&cli.global, cmd),
+        Command::Upload(args) => upload::run(&cli.global, &args),
         Command::Generate(args) => generate::run(&args),
     }
 }

@@ -55,9 +55,29 @@ pub fn edit(old: &str, target: &Target) -> Result<String, Malformed> {
             &index,
         );
     }
+    if let Some((name, index)) = publish_registry(target) {
+        let registry = tomldoc::table_mut(doc.as_table_mut(), &["registries", &name])?;
+        tomldoc::set_str(registry, "index", &index);
+        tomldoc::set_str(registry, "credential-provider", "cargo:token");
+    }
     let new = doc.to_string();
     verify(&new, target)?;
     Ok(new)
+}
+
+/// `--publish REPO`: the registry name `cargo publish --registry NAME` uses (the repository's
+/// name when cargo accepts it, else `repox-publish`) and its sparse index URL.
+pub fn publish_registry(target: &Target) -> Option<(String, String)> {
+    let repo = target.publish.as_deref()?;
+    let cargo_name = repo
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && repo != NAME;
+    let name = if cargo_name { repo } else { "repox-publish" };
+    Some((
+        name.to_owned(),
+        format!("sparse+{}", target.join(&format!("{repo}/index/"))),
+    ))
 }
 
 fn verify(new: &str, target: &Target) -> Result<(), Malformed> {
@@ -87,13 +107,21 @@ fn verify(new: &str, target: &Target) -> Result<(), Malformed> {
 }
 
 /// Sets the registry token in the text of `credentials.toml`.
+#[cfg(test)]
 pub fn edit_credentials(old: &str, token: &str) -> Result<String, Malformed> {
+    edit_credentials_of(old, &[NAME], token)
+}
+
+/// Sets the token of each of `registries` in the text of `credentials.toml`.
+fn edit_credentials_of(old: &str, registries: &[&str], token: &str) -> Result<String, Malformed> {
     let mut doc = tomldoc::parse(old)?;
-    tomldoc::set_str(
-        tomldoc::table_mut(doc.as_table_mut(), &["registries", NAME])?,
-        "token",
-        token,
-    );
+    for name in registries {
+        tomldoc::set_str(
+            tomldoc::table_mut(doc.as_table_mut(), &["registries", name])?,
+            "token",
+            token,
+        );
+    }
     Ok(doc.to_string())
 }
 
@@ -160,12 +188,27 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
             Client::Cargo,
             &credentials,
             true,
-            |old| edit_credentials(old, &cargo_token(creds)),
+            |old| {
+                let publish = publish_registry(&ctx.target).map(|(name, _)| name);
+                let mut names = vec![NAME];
+                names.extend(publish.as_deref());
+                edit_credentials_of(old, &names, &cargo_token(creds))
+            },
         )?);
         plan.notes.push(
             "cargo sends the token only if the index's config.json has \"auth-required\": true"
                 .to_owned(),
         );
+    }
+    if let Some((name, _)) = publish_registry(&ctx.target) {
+        let mut note = format!(
+            "publish with `cargo publish --registry {name}`; depend on its crates with \
+             `{{ version = \"…\", registry = \"{name}\" }}` (or a group's index)"
+        );
+        if ctx.target.credentials.is_none() {
+            note.push_str("\n(publishing needs a token: run again with --user NAME)");
+        }
+        plan.notes.push(note);
     }
     Ok(plan)
 }
@@ -307,6 +350,37 @@ git-fetch-with-cli = true
             edit_credentials("", "cio_tok").unwrap(),
             "[registries.repox]\ntoken = \"cio_tok\"\n"
         );
+    }
+
+    #[test]
+    fn publish_adds_a_registry_for_the_hosted_repository() {
+        let mut t = target("http://127.0.0.1:8078/");
+        t.publish = Some("cargo-releases".into());
+        let after = edit("[net]\nretry = 3\n", &t).unwrap();
+        let doc: toml::Table = toml::from_str(&after).unwrap();
+        assert_eq!(
+            doc["registries"]["cargo-releases"]["index"].as_str(),
+            Some("sparse+http://127.0.0.1:8078/cargo-releases/index/")
+        );
+        assert_eq!(
+            doc["registries"]["cargo-releases"]["credential-provider"].as_str(),
+            Some("cargo:token")
+        );
+        assert_eq!(
+            doc["net"]["retry"].as_integer(),
+            Some(3),
+            "unrelated keys stay"
+        );
+        assert_eq!(edit(&after, &t).unwrap(), after, "idempotent");
+        t.publish = Some("my.releases".into());
+        assert_eq!(publish_registry(&t).unwrap().0, "repox-publish");
+        let creds = edit_credentials_of("", &["repox", "cargo-releases"], "tok").unwrap();
+        let doc: toml::Table = toml::from_str(&creds).unwrap();
+        assert_eq!(
+            doc["registries"]["cargo-releases"]["token"].as_str(),
+            Some("tok")
+        );
+        assert_eq!(doc["registries"]["repox"]["token"].as_str(), Some("tok"));
     }
 
     #[test]

@@ -367,6 +367,12 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
         ctx.target.credentials.is_some(),
         |old| edit(old, &ctx.target),
     )?);
+    if let Some(url) = ctx.target.publish_url() {
+        plan.notes.push(distribution_management(
+            &url,
+            ctx.target.credentials.is_some(),
+        ));
+    }
     if ctx.scope == Scope::Project {
         plan.notes.push(
             "Maven 4 reads .mvn/settings.xml by itself; Maven 3 needs `-s .mvn/settings.xml` \
@@ -375,6 +381,21 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
         );
     }
     Ok(plan)
+}
+
+/// The `<distributionManagement>` a project adds to `mvn deploy` to hosted repository `url`,
+/// with the `<server>` id this editor writes.
+pub fn distribution_management(url: &str, has_server: bool) -> String {
+    let mut note = format!(
+        "to deploy with `mvn deploy`, add to the project's pom.xml:\n\
+         <distributionManagement>\n  <repository>\n    <id>{ID}</id>\n    <url>{url}</url>\n  \
+         </repository>\n  <snapshotRepository>\n    <id>{ID}</id>\n    <url>{url}</url>\n  \
+         </snapshotRepository>\n</distributionManagement>"
+    );
+    if !has_server {
+        note.push_str("\n(deploying needs a login: run again with --user NAME)");
+    }
+    note
 }
 
 pub fn detect(env: &Env) -> bool {
@@ -476,6 +497,19 @@ mod tests {
 
     fn target(url: &str) -> Target {
         Target::new(&Url::parse(url).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_distribution_management_snippet_names_the_server_and_the_url() {
+        let note = distribution_management("http://h:8078/releases/", true);
+        assert!(note.contains("<id>repox</id>"), "{note}");
+        assert_eq!(
+            note.matches("<url>http://h:8078/releases/</url>").count(),
+            2,
+            "{note}"
+        );
+        assert!(!note.contains("--user"), "{note}");
+        assert!(distribution_management("http://h/r/", false).contains("--user"));
     }
 
     const BEFORE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>

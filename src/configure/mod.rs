@@ -23,6 +23,7 @@ mod pip;
 mod pixi;
 mod plan;
 mod properties;
+mod pypirc;
 mod sbt;
 mod status;
 mod target;
@@ -318,6 +319,22 @@ fn target(
     target.snapshot = args.snapshot.clone();
     if with_credentials {
         target.credentials = credentials(args, env)?;
+    }
+    if let Some(repo) = &args.publish {
+        let segment = !repo.is_empty()
+            && !repo.starts_with('.')
+            && repo
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !segment {
+            return Err(Hinted {
+                message: format!("--publish {repo:?} is not a repository name"),
+                hint: "pass the name of a hosted repository of repox, e.g. --publish pypi-releases"
+                    .to_owned(),
+            }
+            .into());
+        }
+        target.publish = Some(repo.clone());
     }
     Ok(target)
 }

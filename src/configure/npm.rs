@@ -73,17 +73,22 @@ const AUTH_KEYS: &[&str] = &[":_authToken", ":username", ":_password", ":_auth"]
 pub fn edit_npmrc(old: &str, target: &Target) -> Result<String, Malformed> {
     use base64::Engine as _;
     let registry = target.npm();
-    let nerf = nerf_dart(&registry);
+    // The registry's credentials, and with --publish the hosted repository's too: npm sends a
+    // token only to the URL it was written for.
+    let mut nerfs = vec![nerf_dart(&registry)];
+    nerfs.extend(target.publish_url().map(|u| nerf_dart(&u)));
     let mut wanted = vec![("registry".to_owned(), registry.clone())];
     if let Some(creds) = &target.credentials {
-        if creds.is_token() {
-            wanted.push((format!("{nerf}:_authToken"), creds.token.clone()));
-        } else {
-            wanted.push((format!("{nerf}:username"), creds.username().to_owned()));
-            wanted.push((
-                format!("{nerf}:_password"),
-                base64::engine::general_purpose::STANDARD.encode(&creds.token),
-            ));
+        for nerf in &nerfs {
+            if creds.is_token() {
+                wanted.push((format!("{nerf}:_authToken"), creds.token.clone()));
+            } else {
+                wanted.push((format!("{nerf}:username"), creds.username().to_owned()));
+                wanted.push((
+                    format!("{nerf}:_password"),
+                    base64::engine::general_purpose::STANDARD.encode(&creds.token),
+                ));
+            }
         }
     }
     let (entries, region_end) = parse(old);
@@ -108,7 +113,9 @@ pub fn edit_npmrc(old: &str, target: &Target) -> Result<String, Malformed> {
     if target.credentials.is_some() {
         // Credentials of the other kind for the same registry would compete with the new ones.
         for entry in &entries {
-            let stale = AUTH_KEYS.iter().any(|k| entry.key == format!("{nerf}{k}"))
+            let stale = nerfs
+                .iter()
+                .any(|nerf| AUTH_KEYS.iter().any(|k| entry.key == format!("{nerf}{k}")))
                 && !wanted.iter().any(|(k, _)| *k == entry.key);
             if stale {
                 splices.replace(entry.line, entry.line + 1, Vec::new());
@@ -244,6 +251,16 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
          configured registry (replace-registry-host=npmjs)"
             .to_owned(),
     );
+    if let Some(url) = ctx.target.publish_url() {
+        let mut note = format!(
+            "publish with `npm publish --registry {url}`, or add to the package's package.json: \
+             \"publishConfig\": {{\"registry\": \"{url}\"}}"
+        );
+        if !secret {
+            note.push_str("\n(publishing needs a login: run again with --user NAME)");
+        }
+        plan.notes.push(note);
+    }
     Ok(plan)
 }
 
@@ -354,6 +371,40 @@ mod tests {
 
     fn target(url: &str) -> Target {
         Target::new(&Url::parse(url).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn publish_adds_the_hosted_repositorys_token() {
+        let mut t = target("http://127.0.0.1:8078/");
+        t.publish = Some("npm-releases".into());
+        t.credentials = Some(super::super::target::Credentials {
+            username: None,
+            token: "repox-tok".into(),
+            password: false,
+        });
+        let after = edit_npmrc("save-exact=true\n", &t).unwrap();
+        assert!(
+            after.contains("//127.0.0.1:8078/npm/:_authToken=repox-tok"),
+            "{after}"
+        );
+        assert!(
+            after.contains("//127.0.0.1:8078/npm-releases/:_authToken=repox-tok"),
+            "{after}"
+        );
+        assert!(after.starts_with("save-exact=true\n"), "{after}");
+        assert_eq!(edit_npmrc(&after, &t).unwrap(), after, "idempotent");
+        // A password login replaces the token, for both URLs.
+        t.credentials = Some(super::super::target::Credentials {
+            username: Some("alice".into()),
+            token: "pw".into(),
+            password: true,
+        });
+        let again = edit_npmrc(&after, &t).unwrap();
+        assert!(!again.contains(":_authToken="), "{again}");
+        assert!(
+            again.contains("//127.0.0.1:8078/npm-releases/:username=alice"),
+            "{again}"
+        );
     }
 
     const NPMRC: &str = "\

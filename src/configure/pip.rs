@@ -193,6 +193,19 @@ pub fn plan(ctx: &Context) -> anyhow::Result<Plan> {
             edit(old, &ctx.target)
         })?);
     plan.edits.extend(netrc::plan_edit(ctx, Client::Pip)?);
+    if let Some(repo) = &ctx.target.publish {
+        let pypirc = ctx.env.home.join(".pypirc");
+        plan.edits.push(FileEdit::compute(
+            Client::Pip,
+            &pypirc,
+            ctx.target.credentials.is_some(),
+            |old| super::pypirc::edit(old, &ctx.target, repo),
+        )?);
+        plan.notes.push(format!(
+            "publish with `twine upload -r {} dist/*` (to /{repo}/)",
+            super::pypirc::SECTION
+        ));
+    }
     Ok(plan)
 }
 

@@ -179,6 +179,8 @@ pub struct Target {
     /// `--snapshot 2025-06-01`: every index URL reads the repository as it was at that date
     /// (`/pypi/@2025-06-01/simple/`).
     pub snapshot: Option<String>,
+    /// `--publish`: the hosted repository uploads go to (a validated URL path segment).
+    pub publish: Option<String>,
 }
 
 /// The public repositories behind `/maven/` in the embedded default configuration, used when
@@ -226,6 +228,7 @@ impl Target {
                 .collect(),
             also: Vec::new(),
             snapshot: None,
+            publish: None,
         })
     }
 
@@ -247,6 +250,12 @@ impl Target {
             Some(date) => format!("{repo}/@{date}/{rest}"),
             None => format!("{repo}/{rest}"),
         }
+    }
+
+    /// The upload URL of the `--publish` repository (`…/REPO/`), without userinfo.
+    pub fn publish_url(&self) -> Option<String> {
+        let repo = self.publish.as_deref()?;
+        Some(self.join(&format!("{repo}/")).to_string())
     }
 
     /// `base` + `path` (a relative path such as `pypi/simple/`).

@@ -76,6 +76,10 @@ pub fn edit_at(old: &str, target: &Target, prefix: &[&str]) -> Result<String, Ma
     if root.contains_key("index-url") {
         tomldoc::set_str(root, "index-url", &url);
     }
+    if let Some(publish) = target.publish_url() {
+        // `uv publish` uploads here (uv's `publish-url` setting); the login comes from netrc.
+        tomldoc::set_str(root, "publish-url", &publish);
+    }
     let pip = tomldoc::table_mut(root, &["pip"])?;
     tomldoc::set_str(pip, "index-url", &url);
 
@@ -303,6 +307,23 @@ mod tests {
 
     fn target(url: &str) -> Target {
         Target::new(&Url::parse(url).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn publish_sets_the_upload_url() {
+        let mut t = target("http://127.0.0.1:8078/");
+        t.publish = Some("pypi-releases".into());
+        let new = edit("", &t).unwrap();
+        assert!(
+            new.contains("publish-url = \"http://127.0.0.1:8078/pypi-releases/\""),
+            "{new}"
+        );
+        assert_eq!(edit(&new, &t).unwrap(), new);
+        assert!(
+            !edit("", &target("http://127.0.0.1:8078/"))
+                .unwrap()
+                .contains("publish-url")
+        );
     }
 
     const BEFORE: &str = r#"# uv user configuration

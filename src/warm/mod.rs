@@ -26,7 +26,7 @@ mod fuzz_tests;
 mod hash;
 mod input_file;
 mod locked_file;
-mod login;
+pub(crate) mod login;
 mod maven;
 mod npm;
 mod pdm_lock;

@@ -140,6 +140,11 @@ impl Directory {
         })
     }
 
+    /// The users file, if the server has one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
     /// The current users, re-read first when the file changed (looked at once a second).
     pub fn current(&self) -> Arc<Snapshot> {
         self.check(false)

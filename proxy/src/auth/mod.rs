@@ -10,6 +10,7 @@
 
 pub mod credentials;
 pub mod directory;
+mod login;
 pub mod permission;
 pub mod ratelimit;
 pub mod secret;
@@ -62,6 +63,15 @@ impl Auth {
                 },
                 path.display(),
                 directory.current().len()
+            );
+        }
+        if config.auth.anonymous == Anonymous::Read
+            && directory.current().is_empty()
+            && config.repositories.values().any(|r| r.hosted)
+        {
+            tracing::warn!(
+                "no users yet, so anyone who reaches the port may upload to the hosted \
+                 repositories; add one with `repox user add NAME --role write`"
             );
         }
         if config.auth.anonymous == Anonymous::None && directory.current().is_empty() {
@@ -150,6 +160,9 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if uri.path() == "/-/health" {
         return next.run(req).await;
+    }
+    if let Some(user) = auth.npm_login_user(req.method(), uri.path()) {
+        return auth.npm_login(user, client, req.into_body()).await;
     }
     let mut credentials = Credentials::from_headers(req.headers());
     if let Some((name, token, below)) = auth.conda_token(uri.path())

@@ -304,7 +304,7 @@ fn parse(xml: &str) -> Option<Parsed> {
 }
 
 /// Merges copies given in priority order. One copy is passed through byte for byte.
-fn merge(bodies: &[&str]) -> String {
+pub(crate) fn merge(bodies: &[&str]) -> String {
     if let [one] = bodies {
         return (*one).to_owned();
     }

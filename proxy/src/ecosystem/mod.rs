@@ -5,6 +5,6 @@
 pub mod cargo;
 pub mod conda;
 pub mod maven;
-mod maven_metadata;
+pub(crate) mod maven_metadata;
 pub mod npm;
 pub mod pypi;

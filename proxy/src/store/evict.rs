@@ -1,4 +1,5 @@
 //! Eviction: `[storage] max_size` and `unused_for` applied to the entries of the index.
+//! Uploaded files (keys under `~hosted/`, see `hosted/mod.rs`) are never removed.
 //!
 //! `unused_for` removes every entry whose last access is older than the limit; `max_size` then
 //! removes the least recently used *immutable* entries until the total is under the limit.
@@ -88,7 +89,7 @@ pub async fn collect(
     blocking(index, |i| i.flush()).await?;
     let mut out = Collected::default();
     let mut chosen = HashSet::new();
-    let mut bytes = blocking(index, |i| i.refresh().map(|()| i.bytes())).await?;
+    let mut bytes = blocking(index, |i| i.refresh().and_then(|()| evictable(i))).await?;
     if let Some(unused_for) = limits.unused_for {
         let cutoff = now_millis().saturating_sub(unused_for.as_millis() as u64);
         let mut after = None;
@@ -99,6 +100,9 @@ pub async fn collect(
             for e in entries {
                 if e.last_access >= cutoff {
                     break 'pages;
+                }
+                if crate::hosted::is_hosted_key(&e.key) {
+                    continue;
                 }
                 remove(store, index, &e, dry_run).await;
                 bytes = bytes.saturating_sub(e.size);
@@ -117,7 +121,7 @@ pub async fn collect(
                 if bytes <= max {
                     break 'size;
                 }
-                if chosen.contains(&e.key) {
+                if chosen.contains(&e.key) || crate::hosted::is_hosted_key(&e.key) {
                     continue;
                 }
                 remove(store, index, &e, dry_run).await;
@@ -129,9 +133,21 @@ pub async fn collect(
     out.bytes_after = if dry_run {
         bytes
     } else {
-        blocking(index, |i| i.refresh().map(|()| i.bytes())).await?
+        blocking(index, |i| i.refresh().and_then(|()| evictable(i))).await?
     };
     Ok(out)
+}
+
+/// The bytes `max_size` limits: uploads (`~hosted/`) are not a cache and do not count.
+fn evictable(i: &Index) -> Result<u64, IndexError> {
+    let hosted = crate::hosted::KEY_PREFIX.trim_end_matches('/');
+    let uploads: u64 = i
+        .usage()?
+        .iter()
+        .filter(|u| u.repo == hosted)
+        .map(|u| u.bytes)
+        .sum();
+    Ok(i.bytes().saturating_sub(uploads))
 }
 
 async fn remove(store: &dyn Store, index: &Index, e: &Indexed, dry_run: bool) {
@@ -177,7 +193,12 @@ pub fn upkeep(
                 log(blocking(&index, |i| i.flush()).await);
             }
             log(blocking(&index, |i| i.refresh()).await);
-            let over = limits.max_size.is_some_and(|max| index.bytes() > max);
+            let over = match limits.max_size {
+                Some(max) if index.bytes() > max => {
+                    blocking(&index, evictable).await.is_ok_and(|b| b > max)
+                }
+                _ => false,
+            };
             let sweep = limits.unused_for.is_some() && tick % SWEEP_EVERY == 1;
             if over || sweep {
                 let now = StorageConfig {

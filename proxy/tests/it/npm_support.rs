@@ -48,6 +48,7 @@ pub fn repo(kind: Kind, upstreams: &[(&str, &Url, i32)]) -> RepositoryConfig {
                 u
             })
             .collect(),
+        ..RepositoryConfig::new(kind)
     }
 }
 

@@ -254,6 +254,7 @@ pub fn pypi(upstreams: Vec<UpstreamConfig>) -> RepositoryConfig {
         min_rate: None,
         generate_metadata: None,
         upstreams,
+        ..RepositoryConfig::new(Kind::Pypi)
     }
 }
 

@@ -612,3 +612,65 @@ async fn head_list_delete_and_purge_on_the_bucket() {
     assert!(listed("m/").await.is_empty());
     assert_eq!(listed("").await, ["n/c"]);
 }
+
+/// Uploads to hosted repositories (issue 14) live in the bucket: a wheel posted to one node is
+/// served, with its generated page, by another node on the same bucket, and a Maven deploy
+/// gets its generated metadata there too.
+#[tokio::test]
+async fn hosted_uploads_live_in_the_bucket() {
+    use sha2::Digest;
+    let Some(moto) = Moto::start("hosted").await else {
+        return;
+    };
+    let hosted = |kind| RepositoryConfig {
+        hosted: true,
+        ..RepositoryConfig::new(kind)
+    };
+    let repos = || {
+        vec![
+            ("rel", hosted(repox_proxy::config::Kind::Pypi)),
+            ("m2", hosted(repox_proxy::config::Kind::Maven)),
+        ]
+    };
+    let a = Node::start(repos(), moto.storage("hosted")).await;
+    let (filename, wheel) = crate::hosted_pypi::wheel("team-lib", "1.0", &[]);
+    let sha = hex::encode(sha2::Sha256::digest(&wheel));
+    let form = crate::hosted_pypi::form(
+        &crate::hosted_pypi::fields("team-lib", "1.0", &sha),
+        &filename,
+        &wheel,
+    );
+    let resp = client()
+        .post(a.url.join("rel/").unwrap())
+        .header(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=repox-test-boundary",
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let put = client()
+        .put(a.url.join("m2/org/t/lib/1.0/lib-1.0.jar").unwrap())
+        .body("jar")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let stored = a.objects("~hosted/").await;
+    assert!(
+        keys(&stored).contains(&format!("~hosted/rel/dist/team-lib/{filename}").as_str()),
+        "{stored:?}"
+    );
+
+    let b = Node::start(repos(), moto.storage("hosted")).await;
+    let (_, body) = ok_body(b.get(&format!("rel/dist/team-lib/{filename}")).await).await;
+    assert_eq!(body, wheel);
+    let (_, page) = ok_body(b.get("rel/simple/team-lib/").await).await;
+    assert!(String::from_utf8_lossy(&page).contains(&sha));
+    let (_, xml) = ok_body(b.get("m2/org/t/lib/maven-metadata.xml").await).await;
+    assert!(String::from_utf8_lossy(&xml).contains("<version>1.0</version>"));
+    a.stop().await;
+    b.stop().await;
+}

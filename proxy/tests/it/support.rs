@@ -264,6 +264,7 @@ pub fn maven(upstreams: &[(&str, &TestUpstream, i32)]) -> RepositoryConfig {
                 u
             })
             .collect(),
+        ..RepositoryConfig::new(Kind::Maven)
     }
 }
 

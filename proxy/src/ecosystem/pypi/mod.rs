@@ -18,15 +18,15 @@
 mod files;
 #[cfg(test)]
 mod fuzz_tests;
-mod html;
-mod json;
+pub(crate) mod html;
+pub(crate) mod json;
 mod legacy;
 mod link;
 mod metadata;
-mod model;
-mod name;
-mod negotiate;
-mod page;
+pub(crate) mod model;
+pub(crate) mod name;
+pub(crate) mod negotiate;
+pub(crate) mod page;
 pub mod wheel_zip;
 
 use std::sync::Arc;
@@ -86,14 +86,16 @@ pub async fn handle(
 }
 
 /// The negotiated variant.
-fn variant(req: &HeaderMap, uri: &Uri) -> Result<Variant, negotiate::NotAcceptable> {
+pub(crate) fn variant(req: &HeaderMap, uri: &Uri) -> Result<Variant, negotiate::NotAcceptable> {
     let accept = req.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = negotiate::format_param(uri.query());
     negotiate::negotiate(accept, format.as_deref())
 }
 
 /// 406 for a `?format=` repox cannot produce.
-fn not_acceptable(negotiate::NotAcceptable(format): negotiate::NotAcceptable) -> Response {
+pub(crate) fn not_acceptable(
+    negotiate::NotAcceptable(format): negotiate::NotAcceptable,
+) -> Response {
     let msg = format!(
         "cannot serve `{format}`; use text/html, application/vnd.pypi.simple.v1+html or application/vnd.pypi.simple.v1+json\n"
     );
@@ -105,7 +107,7 @@ fn not_acceptable(negotiate::NotAcceptable(format): negotiate::NotAcceptable) ->
 }
 
 /// 301 to `location`, keeping the query (`?format=`).
-fn redirect(location: &str, uri: &Uri) -> Response {
+pub(crate) fn redirect(location: &str, uri: &Uri) -> Response {
     // Under a date snapshot, the redirect stays in it.
     let location = &match crate::policy::snapshot::current() {
         Some(s) => location.replacen("/simple", &format!("/@{s}/simple"), 1),

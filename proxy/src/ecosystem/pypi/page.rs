@@ -71,7 +71,8 @@ impl Rendered {
         }
     }
 
-    fn entry(&self, variant: Variant) -> &Entry {
+    /// The page in `variant`.
+    pub(crate) fn entry(&self, variant: Variant) -> &Entry {
         match variant {
             Variant::TextHtml => &self.text_html,
             Variant::Html => &self.html,

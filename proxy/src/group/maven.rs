@@ -1,0 +1,140 @@
+//! Maven groups: `maven-metadata.xml` merged in member order, every other file from the first
+//! member that has it.
+//!
+//! The dependency-confusion rule works on the artifact directory (`groupId/artifactId/`): when a
+//! hosted member holds any file below it, the proxies are not asked for anything of that
+//! artifact, neither its metadata nor its files, so an upstream's `99.0` of a private artifact
+//! can be neither listed nor downloaded through the group. The merged metadata's checksum files
+//! are computed from the merged bytes, so the file and its checksums change as one unit.
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::StatusCode;
+
+use super::{Shadowing, first_found, serve_member};
+use crate::config::Role;
+use crate::ecosystem::maven_metadata;
+use crate::hosted;
+use crate::repository::{Outcome, Repository, tagged};
+use crate::respond::CacheControl;
+use crate::store::{Entry, now_secs};
+
+const CHECKSUMS: &[&str] = &["sha1", "md5", "sha256", "sha512"];
+
+/// Serves one request below a Maven group; `rest` is the raw path below it.
+pub async fn handle(
+    group: &Arc<Repository>,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Response {
+    let (base, checksum) = split_checksum(rest);
+    let eligible = match artifact_dir(base) {
+        Some(dir) => {
+            let mut has = Vec::with_capacity(members.len());
+            for m in members {
+                has.push(m.config.role() != Role::Hosted || holds(m, dir).await);
+            }
+            Shadowing::of(group).eligible(members, &has)
+        }
+        None => members.iter().collect(),
+    };
+    if base.rsplit('/').next() != Some("maven-metadata.xml") {
+        return first_found(&eligible, parts, rest).await;
+    }
+    let get = match http::Request::get(parts.uri.clone()).body(()) {
+        Ok(r) => r.into_parts().0,
+        Err(_) => return crate::error::Failure::NotFound.into_response(),
+    };
+    let mut bodies: Vec<String> = Vec::new();
+    for m in &eligible {
+        let resp = serve_member(m, &get, base).await;
+        if resp.status() != StatusCode::OK {
+            continue;
+        }
+        if let Ok(body) = axum::body::to_bytes(resp.into_body(), 16 << 20).await {
+            bodies.push(String::from_utf8_lossy(&body).into_owned());
+        }
+    }
+    if bodies.is_empty() {
+        return tagged(
+            (
+                StatusCode::NOT_FOUND,
+                "not found in any member of this group\n",
+            )
+                .into_response(),
+            Outcome::Miss,
+            None,
+        );
+    }
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let merged = Bytes::from(maven_metadata::merge(&refs));
+    let (body, content_type) = match checksum {
+        Some(algorithm) => (
+            Bytes::from(hosted::maven::checksum_of(&merged, algorithm)),
+            "text/plain",
+        ),
+        None => (merged, "application/xml"),
+    };
+    let entry = Entry::from_bytes(body, content_type, None, now_secs());
+    hosted::serve_entry(
+        &parts.method,
+        &parts.headers,
+        &entry,
+        CacheControl::MaxAge(0),
+    )
+}
+
+fn split_checksum(p: &str) -> (&str, Option<&'static str>) {
+    for algorithm in CHECKSUMS {
+        if let Some(base) = p.strip_suffix(algorithm).and_then(|b| b.strip_suffix('.')) {
+            return (base, Some(algorithm));
+        }
+    }
+    (p, None)
+}
+
+/// The `groupId/artifactId/` directory a path belongs to, with its trailing `/`: the parent of
+/// artifact-level metadata, the grandparent of a file in a version directory (also of
+/// SNAPSHOT-level metadata).
+fn artifact_dir(path: &str) -> Option<&str> {
+    let (dir, file) = path.rsplit_once('/')?;
+    let parent_end = dir.len() + 1;
+    let grandparent = dir.rsplit_once('/').map(|(g, _)| &path[..g.len() + 1]);
+    if file == "maven-metadata.xml" && !dir.ends_with("-SNAPSHOT") {
+        return Some(&path[..parent_end]);
+    }
+    grandparent
+}
+
+/// True when hosted `member` holds any file below `dir`.
+async fn holds(member: &Repository, dir: &str) -> bool {
+    use futures_util::StreamExt;
+    let prefix = hosted::key(&member.name, dir);
+    let mut listed = member.services.store.list(&prefix);
+    matches!(listed.next().await, Some(Ok(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_their_artifact_directory() {
+        assert_eq!(
+            artifact_dir("org/acme/lib/maven-metadata.xml"),
+            Some("org/acme/lib/")
+        );
+        assert_eq!(
+            artifact_dir("org/acme/lib/1.0/lib-1.0.jar"),
+            Some("org/acme/lib/")
+        );
+        assert_eq!(
+            artifact_dir("org/acme/lib/1.0-SNAPSHOT/maven-metadata.xml"),
+            Some("org/acme/lib/")
+        );
+        assert_eq!(artifact_dir("x.jar"), None);
+    }
+}

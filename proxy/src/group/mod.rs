@@ -1,0 +1,267 @@
+//! Groups (`members = [...]`): one URL over several repositories of one kind, asked in order.
+//!
+//! A group holds nothing itself. Each request resolves the members through the server's current
+//! snapshot of repositories (`App::repositories()`), so a reconfiguration that replaces a member
+//! is seen by the next request. Index documents are merged in member order by the ecosystem
+//! (`pypi.rs`: project pages and the root index; `maven.rs`: `maven-metadata.xml`); any other
+//! path is served by the first member that has it ([`first_found`]).
+//!
+//! **Dependency confusion.** When a name (a PyPI project, a Maven `groupId:artifactId`) exists in
+//! a hosted member, the group serves that name from its hosted members only and never mixes in
+//! an upstream's versions of it: a public `internal-lib 99.0` cannot shadow the team's
+//! `internal-lib 1.0`. `allow_shadowing = true` on the group turns this off ([`Shadowing`]).
+//!
+//! A group is read-only: uploads go to a hosted member's own URL.
+
+pub mod cargo;
+pub mod conda;
+pub mod maven;
+pub mod npm;
+pub mod pypi;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode, header};
+
+use crate::config::{Kind, Role};
+use crate::path::{BadPath, RepoPath};
+use crate::repository::{Outcome, Repository, tagged};
+use crate::server::Repositories;
+
+/// The members of `group`, in order, as the current snapshot has them. A member that is gone
+/// (a reconfiguration removed it) is skipped.
+pub fn members(snapshot: &Repositories, group: &Repository) -> Vec<Arc<Repository>> {
+    group
+        .config
+        .members
+        .iter()
+        .filter_map(|name| snapshot.get(name.as_str()).cloned())
+        .filter(|m| m.config.kind == group.config.kind && m.config.role() != Role::Group)
+        .collect()
+}
+
+/// Whether a group may mix other members' versions into a name its hosted members have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shadowing {
+    /// The default: a hosted name is served from hosted members only.
+    Protected,
+    /// `allow_shadowing = true`: every member contributes.
+    Allowed,
+}
+
+impl Shadowing {
+    /// The group's setting.
+    pub fn of(group: &Repository) -> Shadowing {
+        if group.config.allow_shadowing {
+            Shadowing::Allowed
+        } else {
+            Shadowing::Protected
+        }
+    }
+
+    /// The members that may serve a name, given which of `members` have it (`has[i]`): the
+    /// dependency-confusion rule in one place.
+    pub fn eligible<'a>(
+        self,
+        members: &'a [Arc<Repository>],
+        has: &[bool],
+    ) -> Vec<&'a Arc<Repository>> {
+        let hosted_has = members
+            .iter()
+            .zip(has)
+            .any(|(m, has)| *has && m.config.role() == Role::Hosted);
+        members
+            .iter()
+            .zip(has)
+            .filter(|(m, has)| match (self, hosted_has) {
+                (Shadowing::Protected, true) => **has && m.config.role() == Role::Hosted,
+                _ => true,
+            })
+            .map(|(m, _)| m)
+            .collect()
+    }
+}
+
+/// The path below a member for `rest` of the request, as the server parses it for that kind.
+pub fn parse_path(kind: Kind, rest: &str) -> Result<RepoPath, BadPath> {
+    // npm spells scoped packages `@scope%2fname`; the scope is a path segment of its own here.
+    match kind {
+        Kind::Npm => RepoPath::parse(&rest.replace("%2f", "/").replace("%2F", "/")),
+        _ => RepoPath::parse(rest),
+    }
+}
+
+/// Asks one member for `rest` (GET or HEAD), as if the request had been sent to it.
+pub async fn serve_member(
+    member: &Arc<Repository>,
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Response {
+    if member.config.role() == Role::Hosted {
+        return crate::hosted::handle(member, parts, rest, Body::empty()).await;
+    }
+    match parse_path(member.config.kind, rest) {
+        Ok(path) => crate::server::serve_path(member, parts, path).await,
+        Err(e) => crate::error::Failure::BadRequest(e.to_string()).into_response(),
+    }
+}
+
+/// The first answer of `members` (in order) that is not a 404. When none has the path, the
+/// first failure other than 404 is answered (an upstream that timed out must not look like a
+/// missing file), else 404.
+pub async fn first_found(
+    members: &[&Arc<Repository>],
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Response {
+    let mut failure = None;
+    for member in members {
+        let resp = serve_member(member, parts, rest).await;
+        match resp.status() {
+            StatusCode::NOT_FOUND => {}
+            s if s.is_success() || s.is_redirection() => return resp,
+            _ => {
+                failure.get_or_insert(resp);
+            }
+        }
+    }
+    failure.unwrap_or_else(|| {
+        tagged(
+            (
+                StatusCode::NOT_FOUND,
+                "not found in any member of this group\n",
+            )
+                .into_response(),
+            Outcome::Miss,
+            None,
+        )
+    })
+}
+
+/// Serves any request to `group`.
+pub async fn handle(
+    snapshot: &Repositories,
+    group: &Arc<Repository>,
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Response {
+    let members = members(snapshot, group);
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        let hosted: Vec<String> = members
+            .iter()
+            .filter(|m| m.config.role() == Role::Hosted)
+            .map(|m| format!("/{}/", m.name))
+            .collect();
+        let hint = match hosted.as_slice() {
+            [] => String::new(),
+            names => format!("; upload to {}", names.join(" or ")),
+        };
+        let mut resp = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "/{}/ is a group: it only serves GET and HEAD{hint}\n",
+                group.name
+            ),
+        )
+            .into_response();
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return tagged(resp, Outcome::Pass, None);
+    }
+    if rest.is_empty() {
+        return crate::error::Failure::NotFound.into_response();
+    }
+    match group.config.kind {
+        Kind::Pypi => pypi::handle(group, &members, parts, rest).await,
+        Kind::Maven => maven::handle(group, &members, parts, rest).await,
+        Kind::Npm => npm::handle(group, &members, parts, rest).await,
+        Kind::Cargo => cargo::handle(group, &members, parts, rest).await,
+        Kind::Conda => conda::handle(group, &members, parts, rest).await,
+    }
+}
+
+/// Limit on a member's index document read for a merge (conda-forge's linux-64 repodata is
+/// a few hundred megabytes).
+pub const MAX_MERGED: usize = 1 << 30;
+
+/// The body of a member's answer to `GET rest` (no conditionals, whole): `Ok(None)` on 404, the
+/// member's answer itself when it failed otherwise.
+pub async fn member_body(
+    member: &Arc<Repository>,
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Result<Option<bytes::Bytes>, Response> {
+    let mut req = http::Request::new(());
+    *req.method_mut() = Method::GET;
+    *req.uri_mut() = parts.uri.clone();
+    for (name, value) in &parts.headers {
+        let conditional = matches!(
+            name.as_str(),
+            "if-none-match" | "if-modified-since" | "range" | "if-range" | "accept-encoding"
+        );
+        if !conditional {
+            req.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    let (member_parts, ()) = req.into_parts();
+    let resp = serve_member(member, &member_parts, rest).await;
+    match resp.status() {
+        StatusCode::OK => axum::body::to_bytes(resp.into_body(), MAX_MERGED)
+            .await
+            .map(Some)
+            .map_err(|e| crate::error::Failure::internal(e).into_response()),
+        StatusCode::NOT_FOUND => Ok(None),
+        _ => Err(resp),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RepositoryConfig;
+    use crate::repository::Services;
+
+    fn repo(name: &str, hosted: bool) -> Arc<Repository> {
+        let dir = tempfile::tempdir().unwrap();
+        let services = Arc::new(Services {
+            store: Arc::new(crate::store::FsStore::open(dir.path()).unwrap()),
+            negative: crate::negative::NegativeCache::open(dir.path()),
+            metrics: Default::default(),
+            stats: Default::default(),
+            memos: crate::memo::Memos::new(1 << 20),
+            offline: false,
+            auth_required: false,
+            advisories: Default::default(),
+        });
+        let config = RepositoryConfig {
+            hosted,
+            ..RepositoryConfig::new(Kind::Pypi)
+        };
+        Arc::new(Repository::new(name, config, services).unwrap())
+    }
+
+    #[test]
+    fn a_hosted_name_is_served_from_hosted_members_only() {
+        let members = [repo("rel", true), repo("pypi", false), repo("snap", true)];
+        let names = |v: Vec<&Arc<Repository>>| -> Vec<String> {
+            v.into_iter().map(|m| m.name.clone()).collect()
+        };
+        let p = Shadowing::Protected;
+        assert_eq!(names(p.eligible(&members, &[true, true, false])), ["rel"]);
+        assert_eq!(
+            names(p.eligible(&members, &[false, true, false])),
+            ["rel", "pypi", "snap"]
+        );
+        assert_eq!(
+            names(p.eligible(&members, &[true, true, true])),
+            ["rel", "snap"]
+        );
+        let a = Shadowing::Allowed;
+        assert_eq!(
+            names(a.eligible(&members, &[true, true, false])),
+            ["rel", "pypi", "snap"]
+        );
+    }
+}

@@ -1,0 +1,525 @@
+//! Hosted npm: the registry endpoints `npm publish`, `npm install`, `npm dist-tag`,
+//! `npm deprecate`, `npm unpublish` and `npm view` use, over the documents of `document.rs`.
+//!
+//! Layout below the repository (and in the store, under `~hosted/REPO/`):
+//!
+//! | path | what |
+//! |---|---|
+//! | `<name>`, `@scope/<name>` (also `@scope%2f<name>`) | the packument, generated |
+//! | `<name>/<version or tag>` | one version's manifest |
+//! | `<name>/-/<base>-<version>.tgz` | a tarball |
+//! | `<name>/-/package.json` | (store only) the package's [`Document`] |
+//! | `-/package/<name>/dist-tags[/<tag>]` | dist-tags |
+//!
+//! Every change to a package holds its document's upload lock from the read to the commit, so
+//! two writers never lose each other's change (the second gets 409 and npm retries or reports).
+//! The tarball is committed before the document that lists it: a crash in between leaves an
+//! unlisted file, which the next publish of that version overwrites.
+
+pub mod document;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use serde_json::{Value, json};
+
+pub use document::{Document, NpmError, Publish, UnpublishPolicy, semver_cmp};
+
+use super::{Expect, Upload, UploadError};
+use crate::auth::directory::Identity;
+use crate::auth::permission::Role;
+use crate::repository::{Outcome, Repository, tagged};
+use crate::respond::CacheControl;
+use crate::store::Entry;
+
+/// A publish body holds the tarball in base64: a third larger than the file.
+const MAX_JSON_OVERHEAD: u64 = 64 << 20;
+/// How long after publication a writer may unpublish (npmjs: 72 hours).
+const UNPUBLISH_WINDOW: Duration = Duration::from_secs(72 * 3600);
+/// Edits other than a publish are small documents.
+const MAX_EDIT: usize = 32 << 20;
+
+impl IntoResponse for NpmError {
+    fn into_response(self) -> Response {
+        json_error(self.status(), &self.to_string())
+    }
+}
+
+/// npm prints the `error` member of a failed write.
+fn json_error(status: StatusCode, why: &str) -> Response {
+    let mut resp = (status, axum::Json(json!({ "error": why }))).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    tagged(resp, Outcome::Pass, None)
+}
+
+fn upload_error(e: UploadError) -> Response {
+    json_error(e.status(), &e.to_string())
+}
+
+fn ok_json(status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    tagged(resp, Outcome::Pass, None)
+}
+
+/// The package name and what follows it, from the segments below the repository.
+fn split_name<'a>(segments: &'a [&'a str]) -> Option<(String, &'a [&'a str])> {
+    match segments {
+        [scope, name, rest @ ..] if scope.starts_with('@') => {
+            Some((format!("{scope}/{name}"), rest))
+        }
+        [name, rest @ ..] if !name.starts_with('@') && !name.is_empty() => {
+            Some(((*name).to_owned(), rest))
+        }
+        _ => None,
+    }
+    .filter(|(name, _)| document::valid_name(name))
+}
+
+fn doc_key(repo: &Repository, name: &str) -> String {
+    super::key(&repo.name, &format!("{name}/-/package.json"))
+}
+
+fn tarball_key(repo: &Repository, name: &str, file: &str) -> String {
+    super::key(&repo.name, &format!("{name}/-/{file}"))
+}
+
+/// Serves one request below a hosted npm repository; `rest` is the raw path below it.
+pub async fn handle(
+    repo: &Arc<Repository>,
+    parts: &http::request::Parts,
+    rest: &str,
+    body: Body,
+) -> Response {
+    let decoded = rest
+        .replace("%2f", "/")
+        .replace("%2F", "/")
+        .replace("%40", "@");
+    let segments: Vec<&str> = decoded.trim_end_matches('/').split('/').collect();
+    let method = &parts.method;
+    if segments.first() == Some(&"-") {
+        return dash(repo, parts, &segments[1..], body).await;
+    }
+    let Some((name, rest)) = split_name(&segments) else {
+        return super::not_found();
+    };
+    match (method.clone(), rest) {
+        (Method::GET | Method::HEAD, []) => packument(repo, parts, &name).await,
+        (Method::GET | Method::HEAD, ["-", file]) if file.ends_with(".tgz") => {
+            let key = tarball_key(repo, &name, file);
+            super::serve_key(repo, method, &parts.headers, &key, CacheControl::Immutable).await
+        }
+        (Method::GET | Method::HEAD, [version]) => {
+            version_document(repo, parts, &name, version).await
+        }
+        (Method::PUT, []) | (Method::PUT, ["-rev", _]) => {
+            let rev = rest.get(1).copied();
+            put(repo, parts, &name, rev, body).await
+        }
+        (Method::DELETE, ["-rev", rev]) => unpublish_all(repo, parts, &name, rev).await,
+        (Method::DELETE, ["-", file, "-rev", _]) if file.ends_with(".tgz") => {
+            delete_tarball(repo, &name, file).await
+        }
+        (Method::GET | Method::HEAD, _) => super::not_found(),
+        _ => super::method_not_allowed("GET, HEAD, PUT, DELETE"),
+    }
+}
+
+/// `/-/…`: dist-tags, ping, whoami; login is answered by `login.rs` once the auth gate lets it.
+async fn dash(
+    repo: &Arc<Repository>,
+    parts: &http::request::Parts,
+    segments: &[&str],
+    body: Body,
+) -> Response {
+    let method = &parts.method;
+    match segments {
+        ["ping"] => ok_json(StatusCode::OK, json!({})),
+        ["whoami"] => match parts.extensions.get::<Identity>() {
+            Some(who) => ok_json(StatusCode::OK, json!({ "username": who.name })),
+            None => json_error(StatusCode::UNAUTHORIZED, "not logged in"),
+        },
+        ["package", name @ .., "dist-tags"] => {
+            let Some((name, [])) = split_name(name) else {
+                return super::not_found();
+            };
+            match *method {
+                Method::GET | Method::HEAD => match load(repo, &name).await {
+                    Ok(Some(doc)) => ok_json(StatusCode::OK, json!(doc.dist_tags)),
+                    Ok(None) => {
+                        NpmError::NotFound(format!("{name} is not published here")).into_response()
+                    }
+                    Err(e) => upload_error(e),
+                },
+                _ => super::method_not_allowed("GET, HEAD"),
+            }
+        }
+        ["package", name @ .., "dist-tags", tag] => {
+            let Some((name, [])) = split_name(name) else {
+                return super::not_found();
+            };
+            let tag = (*tag).to_owned();
+            match *method {
+                Method::PUT | Method::POST => {
+                    let body = match read_body(body).await {
+                        Ok(b) => b,
+                        Err(r) => return r,
+                    };
+                    let version = match document::parse_tag_body(&body) {
+                        Ok(v) => v,
+                        Err(e) => return e.into_response(),
+                    };
+                    edit(repo, &name, None, |doc, now| {
+                        doc.set_tag(&tag, &version, now).map(|()| Vec::new())
+                    })
+                    .await
+                }
+                Method::DELETE => {
+                    edit(repo, &name, None, |doc, now| {
+                        doc.remove_tag(&tag, now).map(|()| Vec::new())
+                    })
+                    .await
+                }
+                _ => super::method_not_allowed("PUT, DELETE"),
+            }
+        }
+        _ => tagged(
+            (
+                StatusCode::NOT_FOUND,
+                "not an endpoint of this hosted npm repository\n",
+            )
+                .into_response(),
+            Outcome::Pass,
+            None,
+        ),
+    }
+}
+
+async fn read_body(body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, MAX_EDIT).await.map_err(|e| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("cannot read the request body: {e}"),
+        )
+    })
+}
+
+/// The stored document of `name`, if it was ever published.
+async fn load(repo: &Repository, name: &str) -> Result<Option<Document>, UploadError> {
+    let Some(entry) = repo
+        .services
+        .store
+        .get(&doc_key(repo, name))
+        .await
+        .map_err(UploadError::internal)?
+    else {
+        return Ok(None);
+    };
+    let bytes = entry.bytes().await.map_err(UploadError::internal)?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| UploadError::internal(format!("the stored document of {name}: {e}")))
+}
+
+/// Commits `doc` through the upload that holds its lock.
+async fn save(mut lock: Upload, doc: &Document) -> Result<(), UploadError> {
+    let bytes = serde_json::to_vec(doc).map_err(UploadError::internal)?;
+    lock.write(Bytes::from(bytes)).await?;
+    lock.finish(&[], "application/json", Value::Null).await?;
+    Ok(())
+}
+
+/// Locks the document of `name`, applies `change` (which returns tarballs to delete), saves.
+async fn edit<F>(repo: &Arc<Repository>, name: &str, rev: Option<&str>, change: F) -> Response
+where
+    F: FnOnce(&mut Document, SystemTime) -> Result<Vec<String>, NpmError>,
+{
+    let store = &repo.services.store;
+    let lock = match Upload::begin(store, doc_key(repo, name), MAX_EDIT as u64, true).await {
+        Ok(l) => l,
+        Err(e) => return upload_error(e),
+    };
+    let mut doc = match load(repo, name).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) => {
+            return NpmError::NotFound(format!("{name} is not published here")).into_response();
+        }
+        Err(e) => return upload_error(e),
+    };
+    if let Err(e) = doc.check_rev(rev) {
+        return e.into_response();
+    }
+    let gone = match change(&mut doc, SystemTime::now()) {
+        Ok(gone) => gone,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = save(lock, &doc).await {
+        return upload_error(e);
+    }
+    for file in gone {
+        if let Err(e) = store.delete(&tarball_key(repo, name, &file)).await {
+            tracing::warn!("cannot delete the unpublished {name}/-/{file}: {e}");
+        }
+    }
+    ok_json(
+        StatusCode::OK,
+        json!({ "ok": true, "id": name, "rev": doc.rev_string() }),
+    )
+}
+
+fn policy(repo: &Repository, parts: &http::request::Parts) -> UnpublishPolicy {
+    let admin = parts.extensions.get::<Identity>().is_some_and(|who| {
+        who.user
+            .repositories
+            .get(&repo.name)
+            .copied()
+            .unwrap_or(who.user.role)
+            >= Role::Admin
+    });
+    UnpublishPolicy {
+        window: UNPUBLISH_WINDOW,
+        admin,
+    }
+}
+
+/// `PUT /<name>`: a publish when it carries a tarball, else an edit of the document.
+async fn put(
+    repo: &Arc<Repository>,
+    parts: &http::request::Parts,
+    name: &str,
+    rev: Option<&str>,
+    body: Body,
+) -> Response {
+    let limit = repo.config.max_file_size().saturating_mul(4) / 3 + MAX_JSON_OVERHEAD;
+    let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            return upload_error(UploadError::Truncated(format!(
+                "cannot read the publish body: {e}"
+            )));
+        }
+    };
+    let has_attachments = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.get("_attachments")
+                .and_then(Value::as_object)
+                .map(|a| !a.is_empty())
+        })
+        .unwrap_or(false);
+    if has_attachments {
+        return publish(repo, name, &body).await;
+    }
+    let policy = policy(repo, parts);
+    edit(repo, name, rev, |doc, now| {
+        let removed = doc.update(&body, now, policy)?;
+        Ok(removed
+            .versions
+            .iter()
+            .map(|v| document::tarball_file(name, v))
+            .collect())
+    })
+    .await
+}
+
+/// `npm publish`: verify, store the tarball, then the document that lists it.
+async fn publish(repo: &Arc<Repository>, name: &str, body: &[u8]) -> Response {
+    let p = match Publish::parse(name, body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let store = &repo.services.store;
+    let lock = match Upload::begin(store, doc_key(repo, name), MAX_EDIT as u64, true).await {
+        Ok(l) => l,
+        Err(e) => return upload_error(e),
+    };
+    let now = SystemTime::now();
+    let mut doc = match load(repo, name).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) => Document::new(name, now),
+        Err(e) => return upload_error(e),
+    };
+    if let Err(e) = doc.publish(&p, now) {
+        return e.into_response();
+    }
+    let file = document::tarball_file(name, &p.version);
+    // The document (under its lock) is the authority: a tarball it does not list is a leftover.
+    let stored = async {
+        let mut up = Upload::begin(
+            store,
+            tarball_key(repo, name, &file),
+            repo.config.max_file_size(),
+            true,
+        )
+        .await?;
+        up.write(Bytes::from(p.tarball.clone())).await?;
+        let sha1 = hex::encode(<sha1::Sha1 as sha2::Digest>::digest(&p.tarball));
+        let expect: Vec<Expect> = Expect::parse("sha1", &sha1).into_iter().collect();
+        up.finish(&expect, "application/octet-stream", Value::Null)
+            .await
+    };
+    if let Err(e) = stored.await {
+        return upload_error(e);
+    }
+    if let Err(e) = save(lock, &doc).await {
+        return upload_error(e);
+    }
+    tracing::info!("npm publish {name}@{} to {}", p.version, repo.name);
+    ok_json(
+        StatusCode::CREATED,
+        json!({ "ok": true, "id": name, "rev": doc.rev_string() }),
+    )
+}
+
+/// `npm unpublish <name>` (or of its only version).
+async fn unpublish_all(
+    repo: &Arc<Repository>,
+    parts: &http::request::Parts,
+    name: &str,
+    rev: &str,
+) -> Response {
+    let store = &repo.services.store;
+    let lock = match Upload::begin(store, doc_key(repo, name), MAX_EDIT as u64, true).await {
+        Ok(l) => l,
+        Err(e) => return upload_error(e),
+    };
+    let mut doc = match load(repo, name).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) => {
+            return NpmError::NotFound(format!("{name} is not published here")).into_response();
+        }
+        Err(e) => return upload_error(e),
+    };
+    if let Err(e) = doc.check_rev(Some(rev)) {
+        return e.into_response();
+    }
+    let now = SystemTime::now();
+    let versions: Vec<String> = doc.versions.keys().cloned().collect();
+    if let Err(e) = doc.may_unpublish(&versions, now, policy(repo, parts)) {
+        return e.into_response();
+    }
+    // The document stays, empty, so that the versions are never published again.
+    doc.versions.clear();
+    doc.dist_tags.clear();
+    doc.rev += 1;
+    doc.modified = document::timestamp(now);
+    if let Err(e) = save(lock, &doc).await {
+        return upload_error(e);
+    }
+    for v in versions {
+        let key = tarball_key(repo, name, &document::tarball_file(name, &v));
+        if let Err(e) = store.delete(&key).await {
+            tracing::warn!("cannot delete {key}: {e}");
+        }
+    }
+    tracing::info!("npm unpublish {name} from {}", repo.name);
+    ok_json(StatusCode::OK, json!({ "ok": true }))
+}
+
+/// The tarball delete npm sends after an unpublish edit: the edit already removed it.
+async fn delete_tarball(repo: &Arc<Repository>, name: &str, file: &str) -> Response {
+    match load(repo, name).await {
+        Ok(Some(doc)) => {
+            let listed = doc
+                .versions
+                .keys()
+                .any(|v| document::tarball_file(name, v) == file);
+            if listed {
+                return NpmError::Conflict(format!(
+                    "{file} belongs to a published version: unpublish the version"
+                ))
+                .into_response();
+            }
+            let _ = repo
+                .services
+                .store
+                .delete(&tarball_key(repo, name, file))
+                .await;
+            ok_json(StatusCode::OK, json!({ "ok": true }))
+        }
+        Ok(None) => super::not_found(),
+        Err(e) => upload_error(e),
+    }
+}
+
+/// The packument, full or abbreviated by `Accept` (`?write=true` always full).
+async fn packument(repo: &Arc<Repository>, parts: &http::request::Parts, name: &str) -> Response {
+    let doc = match load(repo, name).await {
+        Ok(Some(doc)) if !doc.versions.is_empty() => doc,
+        Ok(_) => return super::not_found(),
+        Err(e) => return upload_error(e),
+    };
+    let full = parts.uri.query().is_some_and(|q| q.contains("write=true"))
+        || !parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("application/vnd.npm.install-v1+json"));
+    let base = format!(
+        "{}/{}/",
+        crate::origin::request_origin(&parts.headers, &parts.uri),
+        repo.name
+    );
+    let rendered = doc.render(&base, full);
+    let content_type = if full {
+        "application/json"
+    } else {
+        "application/vnd.npm.install-v1+json"
+    };
+    respond_json(parts, &rendered, content_type)
+}
+
+fn respond_json(parts: &http::request::Parts, value: &Value, content_type: &str) -> Response {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let entry = Entry::from_bytes(
+        Bytes::from(bytes),
+        content_type,
+        None,
+        crate::store::now_secs(),
+    );
+    let mut resp = super::serve_entry(
+        &parts.method,
+        &parts.headers,
+        &entry,
+        CacheControl::MaxAge(0),
+    );
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    resp
+}
+
+/// `GET /<name>/<version or tag>`.
+async fn version_document(
+    repo: &Arc<Repository>,
+    parts: &http::request::Parts,
+    name: &str,
+    wanted: &str,
+) -> Response {
+    let doc = match load(repo, name).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) => return super::not_found(),
+        Err(e) => return upload_error(e),
+    };
+    let version = doc
+        .dist_tags
+        .get(wanted)
+        .cloned()
+        .unwrap_or_else(|| wanted.to_owned());
+    let base = format!(
+        "{}/{}/",
+        crate::origin::request_origin(&parts.headers, &parts.uri),
+        repo.name
+    );
+    match doc.render(&base, true)["versions"].get(&version) {
+        Some(m) => respond_json(parts, m, "application/json"),
+        None => super::not_found(),
+    }
+}
