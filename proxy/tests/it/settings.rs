@@ -232,7 +232,7 @@ async fn an_invalid_change_is_refused_and_nothing_changes() {
         (dup, "two upstreams are named `a`"),
         (unknown, "colour"),
         (bad_url, "`upstreams[0].url`"),
-        (bad_glob, "block: bad glob `a[`"),
+        (bad_glob, "repositories.m.block: bad glob `a[`"),
         (unset_secret, "REPOX_TEST_SURELY_UNSET_VARIABLE"),
         (json!("not an object"), "repositories.m"),
     ] {
