@@ -240,6 +240,16 @@ pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
             }
         }
     }
+    let names = |repos: &Repositories| -> std::collections::BTreeSet<String> {
+        repos
+            .values()
+            .flat_map(|r| r.upstreams.iter().map(|u| u.name.clone()))
+            .collect()
+    };
+    let kept = names(&repositories);
+    for gone in names(&app.repositories()).difference(&kept) {
+        services.metrics.upstream_gone(gone);
+    }
     for (prefix, upstream) in &forget {
         services.negative.forget_upstream(prefix, upstream);
     }

@@ -317,6 +317,11 @@ async fn put_creates_and_delete_removes_a_repository() {
     let resp = served.get(&format!("extra/{JAR}")).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert!(!served.text().contains("extra"));
+    let metrics = served.get("-/metrics").await.text().await.unwrap();
+    assert!(
+        !metrics.contains("repox_upstream_up{upstream=\"only\"}"),
+        "{metrics}"
+    );
     let (status, _) = served
         .call(Method::DELETE, "-/api/repositories/extra", None)
         .await;
