@@ -210,6 +210,23 @@ fn a_broken_edit_is_refused_with_its_line_and_the_old_config_keeps_serving() {
         (200, b"from one".to_vec())
     );
 
+    // Deleted: not taken as "back to the defaults".
+    fs_err::remove_file(&file).unwrap();
+    assert!(
+        within_bound(|| refusals() >= 3).is_some(),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("repox.toml` does not exist"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        http.get(&url(&format!("m/{A}"))),
+        (200, b"from one".to_vec())
+    );
+
     // Fixed: the error is gone.
     replace(&file, &config(&one.url(), "connect_timeout = \"2s\"\n"));
     let cleared = within_bound(|| {

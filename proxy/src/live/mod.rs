@@ -303,11 +303,17 @@ pub async fn reload(app: &App) -> Result<Changes, String> {
     }
 }
 
-/// The file's configuration; a missing file is the embedded default, as at start-up.
+/// The file's configuration. A file that disappears is not taken as "back to the defaults":
+/// it is more often the first half of a replacement (or a mistake) than a wish to drop every
+/// repository it named.
 fn read(path: &Path) -> Result<Config, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => Config::parse(&text, path).map_err(|e| e.to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::embedded()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "config file `{}` does not exist; create it (an empty file means the built-in \
+             defaults)",
+            path.display()
+        )),
         Err(e) => Err(format!("cannot read config file `{}`: {e}", path.display())),
     }
 }
