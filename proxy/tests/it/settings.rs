@@ -232,7 +232,7 @@ async fn an_invalid_change_is_refused_and_nothing_changes() {
         (dup, "two upstreams are named `a`"),
         (unknown, "colour"),
         (bad_url, "`upstreams[0].url`"),
-        (bad_glob, "block: bad glob `a[`"),
+        (bad_glob, "repositories.m.block: bad glob `a[`"),
         (unset_secret, "REPOX_TEST_SURELY_UNSET_VARIABLE"),
         (json!("not an object"), "repositories.m"),
     ] {
@@ -248,6 +248,19 @@ async fn an_invalid_change_is_refused_and_nothing_changes() {
     assert_eq!(served.config().await, before);
     let resp = served.get(&format!("m/{JAR}")).await;
     assert_eq!(resp.bytes().await.unwrap(), bytes(1000, 1));
+
+    // A file broken by hand is not overwritten: fix it first.
+    std::fs::write(&served.file, "[repositories.m\n").unwrap();
+    let (status, body) = served.put("m", m).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not valid TOML"),
+        "{body}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&served.file).unwrap(),
+        "[repositories.m\n"
+    );
 }
 
 #[tokio::test]
@@ -317,6 +330,11 @@ async fn put_creates_and_delete_removes_a_repository() {
     let resp = served.get(&format!("extra/{JAR}")).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert!(!served.text().contains("extra"));
+    let metrics = served.get("-/metrics").await.text().await.unwrap();
+    assert!(
+        !metrics.contains("repox_upstream_up{upstream=\"only\"}"),
+        "{metrics}"
+    );
     let (status, _) = served
         .call(Method::DELETE, "-/api/repositories/extra", None)
         .await;
