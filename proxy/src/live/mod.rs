@@ -351,15 +351,8 @@ mod tests {
 
     fn repo(url: &str) -> RepositoryConfig {
         RepositoryConfig {
-            kind: Kind::Maven,
-            negative_ttl: None,
-            metadata_ttl: None,
-            index_ttl: None,
-            block: Vec::new(),
             upstreams: vec![UpstreamConfig::new("up", url.parse().unwrap())],
-            max_file_size: None,
-            max_download_time: None,
-            min_rate: None,
+            ..RepositoryConfig::new(Kind::Maven)
         }
     }
 
