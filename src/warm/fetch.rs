@@ -253,7 +253,12 @@ impl Fetcher {
     /// `GET` of `range` (`bytes=-n` or `bytes=a-b`) of a file: its bytes (at most `max`) and the
     /// file's length, from a `206` answer. Not reported (the file itself is fetched as usual);
     /// a server that ignores `Range` is an error, before its body is read.
-    pub async fn range(&self, url: &Url, range: &str, max: u64) -> Result<(Bytes, u64), FetchError> {
+    pub async fn range(
+        &self,
+        url: &Url,
+        range: &str,
+        max: u64,
+    ) -> Result<(Bytes, u64), FetchError> {
         let _permit = self.inner.permits.acquire().await.expect("open semaphore");
         let resp = self
             .inner
@@ -282,7 +287,9 @@ impl Fetcher {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| FetchError::Transport(error_chain(&e)))?;
             if (body.len() + chunk.len()) as u64 > max {
-                return Err(FetchError::Transport("a range answer larger than asked".into()));
+                return Err(FetchError::Transport(
+                    "a range answer larger than asked".into(),
+                ));
             }
             body.extend_from_slice(&chunk);
         }

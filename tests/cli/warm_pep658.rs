@@ -90,7 +90,13 @@ fn warm_then_install_offline(generate: Option<bool>) {
     assert!(labels(&first, "failed").is_empty(), "{first:#}");
     let mut done = labels(&first, "fetched");
     done.extend(labels(&first, "cached"));
-    for dep in ["lib_a-2.0", "lib_c-1.0", "lib_d-1.0", "lib_e-1.0", "native-1.0"] {
+    for dep in [
+        "lib_a-2.0",
+        "lib_c-1.0",
+        "lib_d-1.0",
+        "lib_e-1.0",
+        "native-1.0",
+    ] {
         assert!(
             done.iter().any(|l| l.starts_with(dep)),
             "{dep} (a dependency of app) was warmed: {done:?}"

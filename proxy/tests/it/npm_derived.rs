@@ -87,7 +87,8 @@ async fn an_abbreviated_packument_is_made_when_the_upstream_has_only_the_full_on
     let upstream = TestUpstream::start().await;
     let body = packument(&upstream, "small", 3, 10);
     upstream.put("small", body.clone());
-    let proxy = Proxy::start_repos(vec![("npm", repo(Kind::Npm, &[("up", &upstream.url, 0)]))]).await;
+    let proxy =
+        Proxy::start_repos(vec![("npm", repo(Kind::Npm, &[("up", &upstream.url, 0)]))]).await;
 
     let (resp, corgi) = get(&proxy, "npm/small", Some(CORGI)).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -127,7 +128,12 @@ async fn a_large_packument_is_derived_once_into_the_store() {
     let (resp, corgi) = get(&proxy, "npm/big", Some(CORGI)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     check_abbreviated(&corgi, "big", 3000);
-    assert!(corgi.len() < body.len() / 4, "{} of {}", corgi.len(), body.len());
+    assert!(
+        corgi.len() < body.len() / 4,
+        "{} of {}",
+        corgi.len(),
+        body.len()
+    );
     let (resp, full) = get(&proxy, "npm/big", None).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let etag = resp.headers()[header::ETAG].clone();
@@ -153,14 +159,19 @@ async fn a_large_packument_is_derived_once_into_the_store() {
     // Garbage in place of the cached upstream bodies (their metadata still says the digest
     // the derived documents were made from).
     for variant in ["abbreviated", "full"] {
-        let path = cache.path().join(format!("data-v1/npm/packuments/big/{variant}"));
+        let path = cache
+            .path()
+            .join(format!("data-v1/npm/packuments/big/{variant}"));
         let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         f.seek(SeekFrom::Start(0)).unwrap();
         f.write_all(&vec![b'#'; 4096]).unwrap();
     }
     let proxy = Proxy::start_repos_in(cache, vec![("npm", config)], true).await;
     let (_, corgi_again) = get(&proxy, "npm/big", Some(CORGI)).await;
-    assert!(corgi_again == corgi, "the abbreviated document was made again");
+    assert!(
+        corgi_again == corgi,
+        "the abbreviated document was made again"
+    );
     let (_, full_again) = get(&proxy, "npm/big", None).await;
     assert!(full_again == full, "the full document was made again");
     assert_eq!(upstream.log().len(), requests);

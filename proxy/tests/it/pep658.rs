@@ -88,7 +88,11 @@ async fn metadata_is_announced_for_wheels_and_read_by_ranges() {
         .text()
         .await
         .unwrap();
-    assert_eq!(html.matches("data-core-metadata=\"true\"").count(), 2, "{html}");
+    assert_eq!(
+        html.matches("data-core-metadata=\"true\"").count(),
+        2,
+        "{html}"
+    );
 
     let name = "lib_a-1.0-py3-none-any.whl";
     let url = format!("{}.metadata", file_url(&proxy, "lib-a", &page, name));
@@ -136,7 +140,10 @@ async fn metadata_is_announced_for_wheels_and_read_by_ranges() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains(&format!("data-core-metadata=\"sha256={sha}\"")), "{html}");
+    assert!(
+        html.contains(&format!("data-core-metadata=\"sha256={sha}\"")),
+        "{html}"
+    );
 
     // An sdist gets none.
     let sdist = file_url(&proxy, "lib-a", &page, "lib_a-1.0.tar.gz");
@@ -212,7 +219,11 @@ async fn without_range_support_the_wheel_is_downloaded_verified_and_cached() {
     assert_eq!(resp.bytes().await.unwrap(), expected(name));
     let before = index.log().len();
     let wheel = client().get(url).send().await.unwrap();
-    assert_eq!(wheel.headers()["x-repox-cache"], "hit", "the wheel was kept");
+    assert_eq!(
+        wheel.headers()["x-repox-cache"],
+        "hit",
+        "the wheel was kept"
+    );
     assert_eq!(wheel.bytes().await.unwrap(), index.dist(name).body);
     assert_eq!(index.log().len(), before);
 
@@ -241,7 +252,14 @@ async fn resolve(program: &str, index: &Index, proxy: &Proxy, home: &Path) {
     let cmd = match program {
         "uv" => {
             let mut cmd = isolated("uv", home);
-            cmd.args(["pip", "compile", "--no-cache", "--index-url", &index_url, "-"]);
+            cmd.args([
+                "pip",
+                "compile",
+                "--no-cache",
+                "--index-url",
+                &index_url,
+                "-",
+            ]);
             cmd
         }
         _ => {
@@ -308,7 +326,11 @@ async fn uv_and_pip_resolve_without_downloading_wheels() {
                 .map(|(i, l)| (i, l.path.clone()))
         };
         let read: std::collections::HashSet<String> = wheels(true).map(|(_, p)| p).collect();
-        assert_eq!(read.len(), 4, "{program}: METADATA of the four wheels resolved");
+        assert_eq!(
+            read.len(),
+            4,
+            "{program}: METADATA of the four wheels resolved"
+        );
         let last_range = wheels(true).map(|(i, _)| i).max().unwrap();
         match wheels(false).map(|(i, _)| i).min() {
             None => {}

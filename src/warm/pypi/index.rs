@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use pep508_rs::pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, PackageName, Requirement};
-use serde::Deserialize;
 use repox_proxy::ecosystem::pypi::wheel_zip::{self, Span};
+use serde::Deserialize;
 use url::Url;
 
 use super::super::dist_filename;

@@ -383,7 +383,9 @@ impl<'a> Provider<'a> {
                 };
             }
             if self.pinned {
-                tracing::debug!("{name} {version}: no metadata; the pinned file lists its dependencies");
+                tracing::debug!(
+                    "{name} {version}: no metadata; the pinned file lists its dependencies"
+                );
                 return None;
             }
             self.warn(format!(

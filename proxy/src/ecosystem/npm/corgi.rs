@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -80,7 +80,8 @@ pub(super) fn derive<R: Read, W: Write>(
         },
         io: None,
     };
-    let mut de = serde_json::Deserializer::from_reader(io::BufReader::with_capacity(256 << 10, input));
+    let mut de =
+        serde_json::Deserializer::from_reader(io::BufReader::with_capacity(256 << 10, input));
     let parsed = Top(&mut ctx).deserialize(&mut de).and_then(|()| de.end());
     if let Some(e) = ctx.io.take() {
         return Err(DeriveError::Io(e));
@@ -288,9 +289,10 @@ fn abbreviated_version<W: Write, E: de::Error>(
         // Not an object: nothing to keep, but the version stays listed as the upstream has it.
         return ctx.write(raw.get().as_bytes());
     };
-    let install_script = v.get("scripts").and_then(Value::as_object).is_some_and(|s| {
-        INSTALL_SCRIPTS.iter().any(|k| s.contains_key(*k))
-    });
+    let install_script = v
+        .get("scripts")
+        .and_then(Value::as_object)
+        .is_some_and(|s| INSTALL_SCRIPTS.iter().any(|k| s.contains_key(*k)));
     let mut out = Map::new();
     for field in ABBREVIATED_FIELDS {
         if let Some(value) = v.remove(*field) {
@@ -372,7 +374,11 @@ mod tests {
         assert_eq!(v, expected);
         assert_eq!(index.files.len(), 2);
         // Values are copied as written (here: the escaped `\/` of another field survives).
-        assert!(String::from_utf8(out).unwrap().contains(r#""readme":"the a""#));
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains(r#""readme":"the a""#)
+        );
     }
 
     #[test]

@@ -85,7 +85,10 @@ pub(super) async fn derived(
             let weight = done.meta.len as usize;
             (done, weight)
         } else {
-            (stored(repo, entry, origin, name, shape, prefix, index).await?, FILE_WEIGHT)
+            (
+                stored(repo, entry, origin, name, shape, prefix, index).await?,
+                FILE_WEIGHT,
+            )
         };
         repo.services
             .memos
@@ -104,7 +107,11 @@ async fn record(repo: &Repository, name: &str, index: bool, tarballs: &TarballIn
 fn content_type(entry: &Entry, shape: Shape) -> &str {
     match shape {
         Shape::Abbreviated => ABBREVIATED,
-        Shape::Full => entry.meta.content_type.as_deref().unwrap_or("application/json"),
+        Shape::Full => entry
+            .meta
+            .content_type
+            .as_deref()
+            .unwrap_or("application/json"),
     }
 }
 
@@ -119,11 +126,19 @@ async fn derive<W: Write + Send + 'static>(
     let (len, upstream) = (entry.meta.len, entry.meta.upstream.clone());
     tokio::task::spawn_blocking(move || {
         let mut out = BufWriter::with_capacity(256 << 10, out);
-        let index = corgi::derive(body.blocking_reader(len), &mut out, shape, &prefix, &upstream)
-            .map_err(|e| Failure::Upstream(format!("`{upstream}` sent a packument repox cannot read: {e}")))?;
-        let out = out
-            .into_inner()
-            .map_err(|e| Failure::internal(e.error()))?;
+        let index = corgi::derive(
+            body.blocking_reader(len),
+            &mut out,
+            shape,
+            &prefix,
+            &upstream,
+        )
+        .map_err(|e| {
+            Failure::Upstream(format!(
+                "`{upstream}` sent a packument repox cannot read: {e}"
+            ))
+        })?;
+        let out = out.into_inner().map_err(|e| Failure::internal(e.error()))?;
         Ok((index, out))
     })
     .await

@@ -165,5 +165,9 @@ proptest! {
 
 /// Whatever the derivation wrote for a document it accepted is JSON.
 fn prop_assert_json(out: &[u8]) {
-    assert!(serde_json::from_slice::<Value>(out).is_ok(), "{}", String::from_utf8_lossy(out));
+    assert!(
+        serde_json::from_slice::<Value>(out).is_ok(),
+        "{}",
+        String::from_utf8_lossy(out)
+    );
 }

@@ -97,7 +97,11 @@ pub async fn known(repo: &Repository, project: &str) -> Known {
 /// come back from the memo with `true` where a hash is known, which is still correct.)
 fn counter(repo: &Repository, project: &str) -> Arc<AtomicU64> {
     let key = format!("{}\0{project}", repo.name);
-    if let Some(c) = repo.services.memos.get::<Arc<AtomicU64>>("pep658-epoch", &key) {
+    if let Some(c) = repo
+        .services
+        .memos
+        .get::<Arc<AtomicU64>>("pep658-epoch", &key)
+    {
         return c;
     }
     let c = Arc::new(AtomicU64::new(0));
@@ -286,7 +290,8 @@ async fn by_ranges(repo: &Arc<Repository>, found: &Link) -> Result<Option<Vec<u8
         return Ok(None);
     };
     let tail_start = len - tail.len() as u64;
-    let cd = wheel_zip::central_directory(&tail, tail_start, len).map_err(|e| bad_wheel(found, e))?;
+    let cd =
+        wheel_zip::central_directory(&tail, tail_start, len).map_err(|e| bad_wheel(found, e))?;
     let cd_bytes = match within(&tail, tail_start, cd) {
         Some(b) => b,
         None => fetch(repo, i, &url, cd).await?,
@@ -352,7 +357,8 @@ async fn ranged(
     if resp.status() != StatusCode::PARTIAL_CONTENT {
         return Ok(None);
     }
-    let bad = |why: &str| Failure::Upstream(format!("`{}` answered a range request {why}", up.name));
+    let bad =
+        |why: &str| Failure::Upstream(format!("`{}` answered a range request {why}", up.name));
     let (start, end, total) = resp
         .headers()
         .get(header::CONTENT_RANGE)

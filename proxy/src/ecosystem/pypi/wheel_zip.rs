@@ -147,7 +147,10 @@ pub fn central_directory(tail: &[u8], tail_start: u64, file_len: u64) -> Result<
     if offset.checked_add(size).is_none_or(|e| e > end) {
         return Err(ZipError::Corrupt("central directory outside the file"));
     }
-    Ok(Span { start: offset, len: size })
+    Ok(Span {
+        start: offset,
+        len: size,
+    })
 }
 
 /// Whether `name` is `<dir>.dist-info/METADATA` at the top of the archive.
@@ -167,8 +170,11 @@ pub fn find_metadata(cd: &[u8], span: Span) -> Result<Member, ZipError> {
         let h = |o| u16_at(cd, at + o).ok_or(ZipError::Corrupt("short entry"));
         let w = |o| u32_at(cd, at + o).ok_or(ZipError::Corrupt("short entry"));
         let (flags, method) = (h(8)?, h(10)?);
-        let (name_len, extra_len, comment_len) =
-            (usize::from(h(28)?), usize::from(h(30)?), usize::from(h(32)?));
+        let (name_len, extra_len, comment_len) = (
+            usize::from(h(28)?),
+            usize::from(h(30)?),
+            usize::from(h(32)?),
+        );
         let name_at = at + 46;
         let extra_at = name_at + name_len;
         let next = extra_at + extra_len + comment_len;
@@ -259,7 +265,8 @@ impl Member {
         let data = local
             .get(start..start + len)
             .ok_or(ZipError::Corrupt("METADATA data past its span"))?;
-        let want = usize::try_from(self.uncompressed).map_err(|_| ZipError::TooLarge("METADATA"))?;
+        let want =
+            usize::try_from(self.uncompressed).map_err(|_| ZipError::TooLarge("METADATA"))?;
         let out = match self.method {
             0 => data.to_vec(),
             8 => {
@@ -274,7 +281,9 @@ impl Member {
             _ => return Err(ZipError::Unsupported("compression method")),
         };
         if out.len() != want {
-            return Err(ZipError::Corrupt("METADATA size differs from the directory"));
+            return Err(ZipError::Corrupt(
+                "METADATA size differs from the directory",
+            ));
         }
         let mut crc = flate2::Crc::new();
         crc.update(&out);
@@ -412,7 +421,9 @@ pub(crate) mod tests {
         w[at..at + 4].copy_from_slice(&100u32.to_le_bytes());
         assert_eq!(
             metadata_of(&w),
-            Err(ZipError::Corrupt("METADATA size differs from the directory"))
+            Err(ZipError::Corrupt(
+                "METADATA size differs from the directory"
+            ))
         );
     }
 
