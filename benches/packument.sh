@@ -13,6 +13,7 @@
 #
 #   benches/packument.sh       # builds with `cargo build --release`, then measures (~2 min)
 #
+# REPOX=path/to/repox skips the build and measures that binary.
 # Needs nginx, curl, python3, node and npm. Set CARGO_TARGET_DIR to reuse a target directory,
 # BENCH_DIR to keep Verdaccio elsewhere (default /tmp/repox-packument-bench), RUNS, MB.
 set -euo pipefail
@@ -31,9 +32,11 @@ for tool in nginx curl python3 node npm; do
     }
 done
 
-echo "building repox (cargo build --release)..." >&2
-cargo build --release --quiet -p repox
-REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+if [ -z "${REPOX:-}" ]; then
+    echo "building repox (cargo build --release)..." >&2
+    cargo build --release --quiet -p repox
+    REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+fi
 
 mkdir -p "$WORK"
 if [ ! -x "$WORK/verdaccio/node_modules/.bin/verdaccio" ]; then

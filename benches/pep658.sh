@@ -15,6 +15,7 @@
 #
 #   benches/pep658.sh          # builds with `cargo build --release`, then measures (~2 min)
 #
+# REPOX=path/to/repox skips the build and measures that binary.
 # Needs nginx, curl, python3 and uv. Set CARGO_TARGET_DIR to reuse a target directory, RUNS for
 # more rounds, PROJECTS and WHEEL_MB for another index.
 set -euo pipefail
@@ -32,9 +33,11 @@ for tool in nginx curl python3 uv; do
     }
 done
 
-echo "building repox (cargo build --release)..." >&2
-cargo build --release --quiet -p repox
-REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+if [ -z "${REPOX:-}" ]; then
+    echo "building repox (cargo build --release)..." >&2
+    cargo build --release --quiet -p repox
+    REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+fi
 
 RUN="$(mktemp -d /tmp/repox-pep658-bench.XXXXXX)"
 chmod 755 "$RUN"

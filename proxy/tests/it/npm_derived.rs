@@ -110,7 +110,12 @@ async fn an_abbreviated_packument_is_made_when_the_upstream_has_only_the_full_on
         .send()
         .await
         .unwrap();
-    assert_eq!(tgz.status(), StatusCode::BAD_GATEWAY);
+    // Refused: a 502, or (when the transfer had started) a broken body, never the bad bytes.
+    if tgz.status() == StatusCode::OK {
+        assert!(tgz.bytes().await.is_err());
+    } else {
+        assert_eq!(tgz.status(), StatusCode::BAD_GATEWAY);
+    }
 }
 
 /// ~6 MB (above the 4 MiB threshold): derived into the store in one pass, served from there;

@@ -174,6 +174,14 @@ pub async fn serve(
                 Some(found.upstream.to_string()),
             )
         }
+        // The page lists the wheel: an upstream that lacks it is at fault (502), as for files.
+        Err(Failure::NotFound) => {
+            let why = format!(
+                "`{}` lists this wheel but did not provide it",
+                found.upstream
+            );
+            tagged(Failure::Upstream(why).into_response(), Outcome::Miss, None)
+        }
         Err(e) => tagged(e.into_response(), Outcome::Miss, None),
     }
 }
