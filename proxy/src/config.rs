@@ -343,6 +343,16 @@ impl RepositoryConfig {
     }
 }
 
+impl Problem {
+    /// The problem named from the top of the file: `repositories.NAME.block: ...`.
+    pub fn in_repository(&self, name: &str) -> String {
+        match self {
+            Problem::DuplicateUpstream(_) => format!("repositories.{name}: {self}"),
+            _ => format!("repositories.{name}.{self}"),
+        }
+    }
+}
+
 /// A rule broken across keys of one repository ([`RepositoryConfig::validate`]); displayed
 /// relative to the repository (`upstreams ...`, `block: ...`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -735,11 +745,7 @@ impl Config {
                     .find(|b| b.get_ref() == pattern)
                     .map(toml::Spanned::span),
             };
-            let separator = match problem {
-                Problem::DuplicateUpstream(_) => ": ",
-                _ => ".",
-            };
-            return Err(at(span, format!("repositories.{name}{separator}{problem}")));
+            return Err(at(span, problem.in_repository(name.as_str())));
         }
         Ok(())
     }

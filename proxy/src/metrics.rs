@@ -169,6 +169,14 @@ impl Metrics {
             .or_default();
     }
 
+    /// Forgets the state gauge of an upstream no repository has any more (a live
+    /// configuration change removed it); its counters stay, as counters do.
+    pub fn upstream_gone(&self, upstream: &str) {
+        let pairs = labels(&[("upstream", upstream)]);
+        let mut series = self.series.lock().expect("metrics lock");
+        series.remove(&("repox_upstream_up", pairs));
+    }
+
     /// The breaker state after an upstream call.
     pub fn breaker(&self, upstream: &str, transition: Transition, up: bool) {
         let pairs = labels(&[("upstream", upstream)]);

@@ -121,7 +121,11 @@ fn edits_of_the_config_file_apply_to_the_running_server() {
     assert_eq!(http.get(&url(&format!("n/{C}"))).1, b"c from two");
 
     // The same upstream name at a new URL: what it lacked before says nothing now.
-    let moved = added.replacen(&one.url(), &two.url(), 1);
+    // A [storage] change rides along: it waits for a restart, and says so.
+    let moved = format!(
+        "{}\n[storage]\nmax_size = \"1GiB\"\n",
+        added.replacen(&one.url(), &two.url(), 1)
+    );
     replace(&file, &moved);
     let took = within_bound(|| http.get(&url(&format!("m/{C}"))).0 == 200);
     eprintln!("the moved upstream answered after {took:?}");
@@ -140,6 +144,11 @@ fn edits_of_the_config_file_apply_to_the_running_server() {
     assert!(server.running(), "same process throughout");
     assert!(
         server.logged("configuration applied in"),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.logged("[storage] take effect at the next restart"),
         "{}",
         server.log()
     );
@@ -193,6 +202,23 @@ fn a_broken_edit_is_refused_with_its_line_and_the_old_config_keeps_serving() {
     let refusals = || server.log().matches("config reload refused").count();
     assert!(
         within_bound(|| refusals() >= 2).is_some(),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        http.get(&url(&format!("m/{A}"))),
+        (200, b"from one".to_vec())
+    );
+
+    // Deleted: not taken as "back to the defaults".
+    fs_err::remove_file(&file).unwrap();
+    assert!(
+        within_bound(|| refusals() >= 3).is_some(),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("repox.toml` does not exist"),
         "{}",
         server.log()
     );

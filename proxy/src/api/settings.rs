@@ -223,7 +223,7 @@ async fn set(
     repo.validate().map_err(|problem| {
         error(
             StatusCode::BAD_REQUEST,
-            format!("repositories.{name}: {problem}"),
+            problem.in_repository(name.as_str()),
         )
     })?;
     let (path, text) = file_text(&app)?;

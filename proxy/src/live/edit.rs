@@ -375,6 +375,36 @@ priority = 1
     }
 
     #[test]
+    fn the_commented_default_file_keeps_every_comment_through_edits() {
+        let text = crate::config::DEFAULT_TOML;
+        let comments = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.trim_start().starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut maven = repo(text, "maven");
+        maven.upstreams.swap(0, 4);
+        maven.upstreams[1].connect_timeout = std::time::Duration::from_secs(2);
+        maven.upstreams[2].enabled = false;
+        let out = set_repository(text, &name("maven"), &maven).unwrap();
+        assert_eq!(comments(&out), comments(text));
+        let again = repo(&out, "maven");
+        assert_eq!(again.upstreams[0].name, "typesafe-ivy");
+        assert_eq!(again.upstreams[4].name, "central");
+        assert!(!again.upstreams[2].enabled);
+        assert_eq!(
+            set_repository(&out, &name("maven"), &again).unwrap(),
+            out,
+            "idempotent"
+        );
+        assert_eq!(
+            repo(&out, "pypi").upstreams[0].url.as_str(),
+            "https://pypi.org/simple/"
+        );
+    }
+
+    #[test]
     fn broken_text_is_refused() {
         let err = set_repository("[repositories\n", &name("m"), &repo(FILE, "m")).unwrap_err();
         assert!(err.to_string().contains("not valid TOML"), "{err}");

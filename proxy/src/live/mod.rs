@@ -185,7 +185,7 @@ pub(crate) fn prepare(
             continue;
         }
         repo.validate()
-            .map_err(|problem| format!("repositories.{name}: {problem}"))?;
+            .map_err(|problem| problem.in_repository(name))?;
         let repository = Repository::new(name, repo.clone(), app.services().clone())
             .map_err(|e| format!("repositories.{name}: {}", chain(&e)))?;
         match previous {
@@ -240,6 +240,16 @@ pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
             }
         }
     }
+    let names = |repos: &Repositories| -> std::collections::BTreeSet<String> {
+        repos
+            .values()
+            .flat_map(|r| r.upstreams.iter().map(|u| u.name.clone()))
+            .collect()
+    };
+    let kept = names(&repositories);
+    for gone in names(&app.repositories()).difference(&kept) {
+        services.metrics.upstream_gone(gone);
+    }
     for (prefix, upstream) in &forget {
         services.negative.forget_upstream(prefix, upstream);
     }
@@ -293,11 +303,17 @@ pub async fn reload(app: &App) -> Result<Changes, String> {
     }
 }
 
-/// The file's configuration; a missing file is the embedded default, as at start-up.
+/// The file's configuration. A file that disappears is not taken as "back to the defaults":
+/// it is more often the first half of a replacement (or a mistake) than a wish to drop every
+/// repository it named.
 fn read(path: &Path) -> Result<Config, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => Config::parse(&text, path).map_err(|e| e.to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::embedded()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "config file `{}` does not exist; create it (an empty file means the built-in \
+             defaults)",
+            path.display()
+        )),
         Err(e) => Err(format!("cannot read config file `{}`: {e}", path.display())),
     }
 }
@@ -312,4 +328,74 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Kind, UpstreamConfig};
+
+    fn repo(url: &str) -> RepositoryConfig {
+        RepositoryConfig {
+            kind: Kind::Maven,
+            negative_ttl: None,
+            metadata_ttl: None,
+            index_ttl: None,
+            block: Vec::new(),
+            upstreams: vec![UpstreamConfig::new("up", url.parse().unwrap())],
+            max_file_size: None,
+            max_download_time: None,
+            min_rate: None,
+        }
+    }
+
+    fn name(s: &str) -> RepoName {
+        RepoName::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn unchanged_repositories_keep_their_arc_and_changed_ones_are_rebuilt() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded();
+        config.server.cache_dir = Some(cache.path().to_owned());
+        config.repositories = BTreeMap::from([
+            (name("a"), repo("http://127.0.0.1:1/")),
+            (name("b"), repo("http://127.0.0.1:2/")),
+            (name("c"), repo("http://127.0.0.1:3/")),
+        ]);
+        let app = App::new(&config).unwrap();
+        let (a, b) = (app.repository("a").unwrap(), app.repository("b").unwrap());
+
+        let mut next = config.repositories.clone();
+        next.get_mut(&name("b")).unwrap().upstreams[0].priority = 1;
+        next.remove(&name("c"));
+        next.insert(name("d"), repo("http://127.0.0.1:4/"));
+        let changes = commit(&app, prepare(&app, next.clone()).unwrap());
+        assert_eq!(
+            changes,
+            Changes {
+                added: vec!["d".into()],
+                changed: vec!["b".into()],
+                removed: vec!["c".into()],
+            }
+        );
+        assert!(Arc::ptr_eq(&a, &app.repository("a").unwrap()));
+        assert!(!Arc::ptr_eq(&b, &app.repository("b").unwrap()));
+        assert!(app.repository("c").is_none());
+        let keys: Vec<_> = app.live().config().repositories.keys().cloned().collect();
+        assert_eq!(keys, [name("a"), name("b"), name("d")]);
+
+        // The same settings again: nothing is rebuilt.
+        let b = app.repository("b").unwrap();
+        assert!(commit(&app, prepare(&app, next.clone()).unwrap()).is_empty());
+        assert!(Arc::ptr_eq(&b, &app.repository("b").unwrap()));
+
+        // An invalid change is refused whole: d's bad glob keeps b's change out too.
+        let mut bad = next.clone();
+        bad.get_mut(&name("b")).unwrap().upstreams[0].priority = 2;
+        bad.get_mut(&name("d")).unwrap().block = vec!["a[".into()];
+        let err = prepare(&app, bad).err().unwrap();
+        assert!(err.starts_with("repositories.d.block: bad glob"), "{err}");
+        assert!(Arc::ptr_eq(&b, &app.repository("b").unwrap()));
+    }
 }

@@ -232,7 +232,7 @@ async fn an_invalid_change_is_refused_and_nothing_changes() {
         (dup, "two upstreams are named `a`"),
         (unknown, "colour"),
         (bad_url, "`upstreams[0].url`"),
-        (bad_glob, "block: bad glob `a[`"),
+        (bad_glob, "repositories.m.block: bad glob `a[`"),
         (unset_secret, "REPOX_TEST_SURELY_UNSET_VARIABLE"),
         (json!("not an object"), "repositories.m"),
     ] {
@@ -317,6 +317,11 @@ async fn put_creates_and_delete_removes_a_repository() {
     let resp = served.get(&format!("extra/{JAR}")).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert!(!served.text().contains("extra"));
+    let metrics = served.get("-/metrics").await.text().await.unwrap();
+    assert!(
+        !metrics.contains("repox_upstream_up{upstream=\"only\"}"),
+        "{metrics}"
+    );
     let (status, _) = served
         .call(Method::DELETE, "-/api/repositories/extra", None)
         .await;
