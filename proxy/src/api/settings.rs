@@ -186,10 +186,16 @@ fn file_text(app: &App) -> Result<(PathBuf, String), ApiError> {
 }
 
 /// Checks `new_text` as the file, applies it, and saves it; nothing changes on failure.
-fn change(app: &App, path: &Path, old_text: &str, new_text: &str) -> Result<Config, ApiError> {
+async fn change(
+    app: &Arc<App>,
+    path: &Path,
+    old_text: &str,
+    new_text: &str,
+) -> Result<Config, ApiError> {
     let config =
         Config::parse(new_text, path).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let prepared = live::prepare(app, config.repositories.clone())
+    let prepared = live::prepare_apart(app, config.repositories)
+        .await
         .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
     edit::save(path, old_text, new_text).map_err(|e| {
         error(
@@ -229,7 +235,7 @@ async fn set(
     let (path, text) = file_text(&app)?;
     let new_text = edit::set_repository(&text, &name, &repo)
         .map_err(|e| error(StatusCode::CONFLICT, format!("{}: {e}", path.display())))?;
-    let config = change(&app, &path, &text, &new_text)?;
+    let config = change(&app, &path, &text, &new_text).await?;
     let repo = config
         .repositories
         .get(&name)
@@ -270,7 +276,7 @@ async fn remove(
                 ),
             )
         })?;
-    change(&app, &path, &text, &new_text)?;
+    change(&app, &path, &text, &new_text).await?;
     Ok(axum::Json(json!({ "removed": name.as_str() })).into_response())
 }
 
@@ -293,7 +299,8 @@ async fn undo(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     };
     let config = Config::parse(&previous, &path)
         .map_err(|e| error(StatusCode::CONFLICT, format!("cannot undo: {e}")))?;
-    let prepared = live::prepare(&app, config.repositories)
+    let prepared = live::prepare_apart(&app, config.repositories)
+        .await
         .map_err(|e| error(StatusCode::CONFLICT, format!("cannot undo: {e}")))?;
     edit::write_atomic(&target, &previous).map_err(|e| {
         error(

@@ -222,6 +222,18 @@ pub(crate) fn prepare(
     })
 }
 
+/// [`prepare`] on a blocking thread: building an upstream's HTTP client (TLS roots) takes
+/// milliseconds that must not hold up a runtime worker serving requests.
+pub(crate) async fn prepare_apart(
+    app: &Arc<App>,
+    repositories: BTreeMap<RepoName, RepositoryConfig>,
+) -> Result<Prepared, String> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || prepare(&app, repositories))
+        .await
+        .map_err(|e| format!("the change failed inside repox: {e}"))?
+}
+
 /// Puts a prepared change in force: one swap of the repositories, then what depends on them
 /// (the kinds the auth gate knows, the upstreams metrics report, void 404 memories).
 pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
@@ -267,16 +279,18 @@ pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
 
 /// Reads the config file again and applies it. A refused file is logged with its error (file,
 /// line, key), kept for the API (`last_error`), and the configuration in force stays.
-pub async fn reload(app: &App) -> Result<Changes, String> {
+pub async fn reload(app: &Arc<App>) -> Result<Changes, String> {
     let live = app.live();
     let Some(path) = live.file() else {
         return Err("this server has no config file to reload".to_owned());
     };
     let _guard = live.begin().await;
-    let result = read(path).and_then(|config| {
-        let prepared = prepare(app, config.repositories.clone())?;
-        Ok((config, prepared))
-    });
+    let result = match read(path) {
+        Ok(config) => prepare_apart(app, config.repositories.clone())
+            .await
+            .map(|prepared| (config, prepared)),
+        Err(e) => Err(e),
+    };
     match result {
         Ok((config, prepared)) => {
             live.set_last_error(None);

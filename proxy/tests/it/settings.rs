@@ -248,6 +248,19 @@ async fn an_invalid_change_is_refused_and_nothing_changes() {
     assert_eq!(served.config().await, before);
     let resp = served.get(&format!("m/{JAR}")).await;
     assert_eq!(resp.bytes().await.unwrap(), bytes(1000, 1));
+
+    // A file broken by hand is not overwritten: fix it first.
+    std::fs::write(&served.file, "[repositories.m\n").unwrap();
+    let (status, body) = served.put("m", m).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not valid TOML"),
+        "{body}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&served.file).unwrap(),
+        "[repositories.m\n"
+    );
 }
 
 #[tokio::test]
