@@ -230,3 +230,70 @@ fn the_settings_page_reorders_upstreams_and_changes_a_timeout_live_and_in_the_fi
     );
     drop(server);
 }
+
+/// What a bare repository root (and the set-up page, from the same source) tells a person to
+/// write is what `repox configure` writes: each client's text, line by line, is in the file
+/// `repox configure CLIENT` produces under an empty HOME. (No browser needed.)
+#[test]
+fn the_set_up_text_is_what_repox_configure_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RepoxServer::start(dir.path(), "");
+    let base = server.url();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut checked = Vec::new();
+    for repo in ["pypi", "npm", "cargo", "conda", "maven"] {
+        let (status, text) = runtime.block_on(http_get(&format!("{base}{repo}/")));
+        assert_eq!(status, 200, "{text}");
+        // `# CLIENT (FILE)` then the text, up to the next such line or the closing line.
+        let mut sections: Vec<(String, String, Vec<String>)> = Vec::new();
+        for line in text.lines() {
+            if let Some(head) = line.strip_prefix("# ")
+                && let Some((client, file)) = head.split_once(" (")
+            {
+                let file = file.trim_end_matches(')').to_owned();
+                sections.push((client.to_owned(), file, Vec::new()));
+            } else if line.starts_with("Set-up page") {
+                break;
+            } else if let Some(last) = sections.last_mut()
+                && !line.trim().is_empty()
+            {
+                last.2.push(line.trim().to_owned());
+            }
+        }
+        for (client, file, lines) in sections {
+            // The page shows the gist of the Gradle init script; `configure` writes it whole.
+            if client == "gradle" {
+                continue;
+            }
+            let home = dir.path().join(format!("home-{client}"));
+            fs_err::create_dir_all(&home).unwrap();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_repox"))
+                .args(["configure", &client, "--url", &base, "-y"])
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("HOME", &home)
+                .env("XDG_CONFIG_HOME", home.join(".config"))
+                .env("XDG_DATA_HOME", home.join(".local/share"))
+                .env("NO_COLOR", "1")
+                .current_dir(&home)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "repox configure {client}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let written = home.join(file.trim_start_matches("~/"));
+            let written = fs_err::read_to_string(&written).unwrap();
+            for line in &lines {
+                assert!(
+                    written.lines().any(|l| l.trim() == line),
+                    "{client}: the set-up text says `{line}`, `repox configure` wrote:\n{written}"
+                );
+            }
+            checked.push(client);
+        }
+    }
+    assert_eq!(checked, ["pip", "uv", "npm", "cargo", "conda", "maven"]);
+}

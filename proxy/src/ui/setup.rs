@@ -120,7 +120,10 @@ pub fn configs(repo: &Repository, origin: &str) -> Vec<ClientConfig> {
                 file: "~/.m2/settings.xml",
                 text: format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-                     <settings xmlns=\"http://maven.apache.org/SETTINGS/1.0.0\">\n  \
+                     <settings xmlns=\"http://maven.apache.org/SETTINGS/1.0.0\"\n          \
+                     xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\n          \
+                     xsi:schemaLocation=\"http://maven.apache.org/SETTINGS/1.0.0 \
+                     https://maven.apache.org/xsd/settings-1.0.0.xsd\">\n  \
                      <mirrors>\n    <mirror>\n      <id>repox</id>\n      \
                      <name>repox caching proxy</name>\n      <url>{base}</url>\n      \
                      <mirrorOf>*</mirrorOf>\n    </mirror>\n  </mirrors>\n</settings>\n"
