@@ -25,7 +25,7 @@ use crate::server::StartError;
 /// queued for the socket. Its default (about 400 KiB) let each connection of a busy server hold
 /// that much of a file body in memory; with this, a connection holds at most this plus one chunk
 /// (`store/chunks.rs`), so memory stays near nginx's at hundreds of connections.
-pub(crate) const HTTP1_MAX_BUF: usize = 32 * 1024;
+pub(crate) const HTTP1_MAX_BUF: usize = 16 * 1024;
 
 /// The router as a hyper service that puts `ConnectInfo(peer)` into every request.
 pub(crate) fn with_peer(

@@ -162,7 +162,7 @@ async fn more_clients_than_pooled_buffers_all_get_whole_bodies() {
         .await
         .unwrap();
     // Each client holds its response open, reading one chunk, before any finishes: the pool
-    // (16 buffers) runs dry and later chunks come from small buffers.
+    // (8 buffers) runs dry and later chunks come from small buffers.
     let mut responses = Vec::new();
     for _ in 0..40 {
         let mut r = client().get(url.clone()).send().await.unwrap();
