@@ -185,6 +185,7 @@ load() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+rm -f "$WORK"/mbs-* # samples of an earlier run in the same BENCH_DIR
 for round in $(seq "$ROUNDS"); do
     for size in "${SIZES[@]}"; do
         for c in "${CONNS[@]}"; do

@@ -20,6 +20,13 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::server::StartError;
 
+/// hyper's HTTP/1 buffer limit: it reads request heads up to this size (a larger head is
+/// answered 431) and keeps polling a response body for more chunks while less than this is
+/// queued for the socket. Its default (about 400 KiB) let each connection of a busy server hold
+/// that much of a file body in memory; with this, a connection holds at most this plus one chunk
+/// (`store/chunks.rs`), so memory stays near nginx's at hundreds of connections.
+pub(crate) const HTTP1_MAX_BUF: usize = 16 * 1024;
+
 /// The router as a hyper service that puts `ConnectInfo(peer)` into every request.
 pub(crate) fn with_peer(
     router: Router,

@@ -310,6 +310,7 @@ impl Server {
         builder
             .http1()
             .timer(TokioTimer::new())
+            .max_buf_size(crate::edge::HTTP1_MAX_BUF)
             .header_read_timeout(self.header_timeout);
         builder.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();

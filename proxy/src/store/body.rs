@@ -1,8 +1,8 @@
 //! A body as a backend hands it out: in memory, an open local file, or a source read by range
 //! (an object store). Every reader goes through the same three calls, so the hit path, the tail
 //! of a growing download and the ecosystems' parsers do not care where the bytes live; code that
-//! can do better with a local file (positional reads, `sendfile` later) asks for
-//! [`Body::local_file`].
+//! can do better with a local file asks for [`Body::local_file`]. File bodies stream through
+//! `chunks.rs` (page-cache reads on the task, pooled buffers).
 
 use std::fs::File;
 use std::io;

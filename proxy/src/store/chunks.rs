@@ -22,9 +22,9 @@ use bytes::Bytes;
 /// Bytes per chunk while pooled buffers are free.
 pub(crate) const CHUNK: usize = 256 * 1024;
 /// Bytes per chunk once every pooled buffer is in flight.
-const SMALL_CHUNK: usize = 32 * 1024;
-/// Pooled buffers: at most `POOLED × CHUNK` bytes (4 MiB) of them exist at once.
-const POOLED: usize = 16;
+const SMALL_CHUNK: usize = 8 * 1024;
+/// Pooled buffers: at most `POOLED × CHUNK` bytes (2 MiB) of them exist at once.
+const POOLED: usize = 8;
 
 /// Free pooled buffers.
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
