@@ -241,6 +241,37 @@ mod tests {
     }
 
     #[test]
+    fn members_come_from_the_snapshot_in_the_group_s_order() {
+        let group = Repository::new(
+            "all",
+            RepositoryConfig {
+                members: ["snap", "gone", "rel"]
+                    .iter()
+                    .map(|n| serde_json::from_value(serde_json::json!(n)).unwrap())
+                    .collect(),
+                ..RepositoryConfig::new(Kind::Pypi)
+            },
+            repo("x", false).services.clone(),
+        )
+        .unwrap();
+        let mut snapshot = Repositories::new();
+        snapshot.insert("rel".into(), repo("rel", true));
+        snapshot.insert("snap".into(), repo("snap", true));
+        let names: Vec<String> = members(&snapshot, &group)
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["snap", "rel"],
+            "a member missing from the snapshot is skipped"
+        );
+        // The next snapshot (a reconfiguration) is what the next request sees.
+        snapshot.insert("gone".into(), repo("gone", false));
+        assert_eq!(members(&snapshot, &group).len(), 3);
+    }
+
+    #[test]
     fn a_hosted_name_is_served_from_hosted_members_only() {
         let members = [repo("rel", true), repo("pypi", false), repo("snap", true)];
         let names = |v: Vec<&Arc<Repository>>| -> Vec<String> {

@@ -682,4 +682,37 @@ mod tests {
         assert_eq!(removed, ["proxy/a.jar"]);
         assert!(store.get(&hosted).await.unwrap().is_some());
     }
+
+    #[tokio::test]
+    async fn uploads_do_not_count_against_max_size() {
+        use crate::config::StorageConfig;
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Arc::new(FsStore::open(dir.path()).unwrap());
+        let index = fs.index().unwrap().clone();
+        let store: Arc<dyn Store> = fs.clone();
+        for k in [
+            key("rel", "a.whl"),
+            key("rel", "b.whl"),
+            "proxy/a.jar".to_owned(),
+        ] {
+            let body = vec![b'x'; 4000];
+            let sha = Expect::parse("sha256", &hex::encode(Sha256::digest(&body))).unwrap();
+            let mut up = Upload::begin(&store, k, 1 << 20, false).await.unwrap();
+            up.write(Bytes::from(body)).await.unwrap();
+            up.finish(&[sha], "x/y", serde_json::Value::Null)
+                .await
+                .unwrap();
+        }
+        let cached = index.list("proxy/", None, 10).unwrap()[0].size;
+        let limits = StorageConfig {
+            max_size: Some(cached + 100),
+            ..StorageConfig::default()
+        };
+        let done = crate::store::evict::collect(&*store, &index, &limits, false)
+            .await
+            .unwrap();
+        assert!(done.over_size.is_empty(), "{done:?}");
+        assert_eq!(done.bytes_after, cached);
+        assert!(store.get("proxy/a.jar").await.unwrap().is_some());
+    }
 }

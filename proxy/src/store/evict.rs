@@ -38,7 +38,8 @@ pub struct Collected {
     pub unused: Vec<Indexed>,
     /// Least recently used immutable entries removed to get under `max_size`.
     pub over_size: Vec<Indexed>,
-    /// Bytes held afterwards (dry: what would be held).
+    /// Bytes of cached entries held afterwards (dry: what would be held); uploads (`~hosted/`)
+    /// are not counted.
     pub bytes_after: u64,
 }
 

@@ -311,3 +311,36 @@ async fn a_group_merges_metadata_and_keeps_upstream_versions_of_hosted_artifacts
         .await;
     assert_eq!(sha1, hex::encode(Sha1::digest(xml.as_bytes())));
 }
+
+/// sbt's `publishTo` with an Ivy pattern uses the same PUTs on other paths: stored as they are,
+/// served from the group, never given Maven metadata.
+#[tokio::test]
+async fn ivy_layout_publishing_works_on_the_same_endpoint() {
+    let upstream = TestUpstream::start().await;
+    let team = Team::start(&upstream, false, false).await;
+    for (path, body) in [
+        ("org.acme/tool/1.0/ivys/ivy.xml", "<ivy-module/>"),
+        ("org.acme/tool/1.0/jars/tool.jar", "jar"),
+    ] {
+        assert_eq!(
+            team.put(&format!("releases/{path}"), body).await,
+            StatusCode::CREATED
+        );
+        let sha1 = hex::encode(Sha1::digest(body.as_bytes()));
+        assert_eq!(
+            team.put(&format!("releases/{path}.sha1"), sha1.clone())
+                .await,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            team.get(&format!("public/{path}")).await,
+            (StatusCode::OK, body.to_owned())
+        );
+        assert_eq!(team.get(&format!("public/{path}.sha1")).await.1, sha1);
+    }
+    assert_eq!(
+        team.put("releases/org.acme/tool/1.0/jars/tool.jar", "other")
+            .await,
+        StatusCode::CONFLICT
+    );
+}
