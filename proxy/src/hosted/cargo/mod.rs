@@ -188,7 +188,12 @@ async fn commit(mut up: Upload, bytes: Vec<u8>, content_type: &str) -> Result<()
 
 /// `cargo publish`.
 async fn publish(repo: &Arc<Repository>, body: Body) -> Result<(), Response> {
-    let limit = repo.config.max_file_size().saturating_add(MAX_METADATA);
+    // The frame is read whole; `index::MAX_CRATE` bounds it below `max_file_size`.
+    let limit = repo
+        .config
+        .max_file_size()
+        .min(index::MAX_CRATE as u64)
+        .saturating_add(MAX_METADATA);
     let body = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .await
         .map_err(|e| {

@@ -38,6 +38,9 @@ use crate::store::Entry;
 
 /// A publish body holds the tarball in base64: a third larger than the file.
 const MAX_JSON_OVERHEAD: u64 = 64 << 20;
+/// The publish body is read whole (it is one JSON document), so tarballs are capped below
+/// `max_file_size` (npmjs refuses packages far smaller).
+const MAX_TARBALL: u64 = 256 << 20;
 /// How long after publication a writer may unpublish (npmjs: 72 hours).
 const UNPUBLISH_WINDOW: Duration = Duration::from_secs(72 * 3600);
 /// Edits other than a publish are small documents.
@@ -296,7 +299,13 @@ async fn put(
     rev: Option<&str>,
     body: Body,
 ) -> Response {
-    let limit = repo.config.max_file_size().saturating_mul(4) / 3 + MAX_JSON_OVERHEAD;
+    let limit = repo
+        .config
+        .max_file_size()
+        .min(MAX_TARBALL)
+        .saturating_mul(4)
+        / 3
+        + MAX_JSON_OVERHEAD;
     let body = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
     {
         Ok(b) => b,
