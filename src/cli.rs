@@ -45,7 +45,10 @@ impl Cli {
 /// line, the message naming the variable.
 fn blame_env(cmd: &clap::Command, err: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if !matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
         return None;
     }
     let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
@@ -56,7 +59,8 @@ fn blame_env(cmd: &clap::Command, err: &clap::Error) -> Option<String> {
     };
     let long = arg.split([' ', '=']).next()?.strip_prefix("--")?;
     let (var, flag) = env_of(cmd, long)?;
-    let typed = std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
+    let typed =
+        std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
     if typed || std::env::var(&var).ok().as_deref() != Some(value.as_str()) {
         return None;
     }

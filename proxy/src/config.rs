@@ -884,7 +884,9 @@ mod tests {
         };
         let err = parse("5");
         assert!(
-            err.starts_with("r.toml:3: `metadata_ttl`: `5` has no unit; write a duration such as \"5m\""),
+            err.starts_with(
+                "r.toml:3: `metadata_ttl`: `5` has no unit; write a duration such as \"5m\""
+            ),
             "{err}"
         );
         assert!(!err.contains("expected a string"), "{err}");

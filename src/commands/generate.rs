@@ -59,8 +59,7 @@ fn public(cmd: &Command, help: bool) -> Command {
 
 /// The arguments and texts of `from` on `to`.
 fn copy_settings(from: &Command, to: Command) -> Command {
-    let mut to = to
-        .args(from.get_arguments().filter(|a| !is_generated(a)).cloned());
+    let mut to = to.args(from.get_arguments().filter(|a| !is_generated(a)).cloned());
     if let Some(about) = from.get_about() {
         to = to.about(about.clone());
     }

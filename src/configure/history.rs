@@ -187,7 +187,11 @@ impl History {
         servers.retain(|s| s != base);
         servers.push(base.clone());
         let skip = servers.len().saturating_sub(SERVERS_KEPT);
-        let text: String = servers.iter().skip(skip).map(|s| format!("{s}\n")).collect();
+        let text: String = servers
+            .iter()
+            .skip(skip)
+            .map(|s| format!("{s}\n"))
+            .collect();
         fs_err::create_dir_all(&self.root)?;
         files::restrict(&self.root)?;
         files::write_atomic(&self.root.join(SERVERS), text.as_bytes(), false)

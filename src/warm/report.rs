@@ -610,7 +610,10 @@ mod tests {
         bars.phase("resolving 3 requirements");
         let before = screen.0.lock().unwrap().join("\n");
         assert!(before.contains("resolving 3 requirements"), "{before}");
-        assert!(!before.contains("0/0") && !before.contains("=="), "{before}");
+        assert!(
+            !before.contains("0/0") && !before.contains("=="),
+            "{before}"
+        );
         let fetch = Fetch {
             url: url::Url::parse("http://r/a-1.0.whl").unwrap(),
             accept: None,

@@ -492,7 +492,11 @@ fn undo_without_a_terminal_hints_at_yes_only() {
     // `--undo` refuses `--dry-run`: the hint must not offer it.
     assert!(!stderr.contains("--dry-run"), "{stderr}");
     let out = sandbox.repox(&["pip"]);
-    assert!(text(&out.stderr).contains("--dry-run"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--dry-run"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

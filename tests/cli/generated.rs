@@ -93,13 +93,26 @@ fn man_pages_link_only_pages_that_exist_and_show_values_and_variables() {
         }
     }
     let serve = String::from_utf8_lossy(&man[Path::new("man/repox-serve.1")]).into_owned();
-    let synopsis = serve.lines().skip_while(|l| *l != ".SH SYNOPSIS").nth(1).unwrap();
+    let synopsis = serve
+        .lines()
+        .skip_while(|l| *l != ".SH SYNOPSIS")
+        .nth(1)
+        .unwrap();
     assert!(
-        synopsis.contains("[\\-\\-listen <ADDR>]") && synopsis.contains("[\\-\\-cache\\-dir <DIR>]"),
+        synopsis.contains("[\\-\\-listen <ADDR>]")
+            && synopsis.contains("[\\-\\-cache\\-dir <DIR>]"),
         "{synopsis}"
     );
-    for var in ["REPOX_LISTEN", "REPOX_CACHE_DIR", "REPOX_OFFLINE", "REPOX_CONFIG"] {
-        assert!(serve.contains(&format!("\\fB{var}\\fR")), "{var} not in repox-serve.1");
+    for var in [
+        "REPOX_LISTEN",
+        "REPOX_CACHE_DIR",
+        "REPOX_OFFLINE",
+        "REPOX_CONFIG",
+    ] {
+        assert!(
+            serve.contains(&format!("\\fB{var}\\fR")),
+            "{var} not in repox-serve.1"
+        );
     }
     let bash = String::from_utf8_lossy(&man[Path::new("completions/repox.bash")]).into_owned();
     assert!(

@@ -336,7 +336,12 @@ fn a_second_server_on_one_cache_directory_is_refused_naming_the_holder() {
     let cache = home.path().join("cache");
     let port = free_port();
     let mut first = repox(home.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--cache-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cache-dir",
+        ])
         .arg(&cache)
         .stderr(Stdio::piped())
         .spawn()
@@ -365,7 +370,12 @@ fn a_second_server_on_one_cache_directory_is_refused_naming_the_holder() {
     stop(first);
     let port = free_port();
     let mut again = repox(home.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--cache-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cache-dir",
+        ])
         .arg(&cache)
         .stderr(Stdio::piped())
         .spawn()

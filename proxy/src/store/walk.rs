@@ -55,7 +55,10 @@ pub fn walk_once(index: &Index, root: &Path, stop: &dyn Fn() -> bool) -> Result<
         if stop() {
             found += batch.len() as u64;
             index.insert_found(&batch)?;
-            tracing::debug!(entries = found, "cache indexing stopped; the next start resumes it");
+            tracing::debug!(
+                entries = found,
+                "cache indexing stopped; the next start resumes it"
+            );
             return Ok(found);
         }
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -158,7 +161,11 @@ mod tests {
             kinds,
             [("m/.meta/x", false), ("m/a/", true), ("m/a/b.jar", false)]
         );
-        assert_eq!(walk_once(&index, &root, &|| false).unwrap(), 0, "never twice");
+        assert_eq!(
+            walk_once(&index, &root, &|| false).unwrap(),
+            0,
+            "never twice"
+        );
     }
 
     #[test]

@@ -598,7 +598,10 @@ async fn a_file_url_works_after_a_restart_and_offline() {
     assert_eq!(missing.status(), StatusCode::GATEWAY_TIMEOUT);
     // The URL asked for, not the cache key (`pypi/pages/app/idx`).
     let said = missing.text().await.unwrap();
-    assert_eq!(said, "repox is offline and /pypi/simple/app/ is not cached\n");
+    assert_eq!(
+        said,
+        "repox is offline and /pypi/simple/app/ is not cached\n"
+    );
     assert_eq!(index.log().len(), before);
 }
 
