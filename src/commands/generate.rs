@@ -131,10 +131,15 @@ fn synopsis(cmd: &Command) -> String {
             .get_value_names()
             .map(|v| v.join(" "))
             .unwrap_or_else(|| pos.get_id().as_str().to_uppercase());
-        line.push(if pos.is_required_set() {
-            format!("<{value}>")
+        let repeat = if matches!(pos.get_action(), ArgAction::Append) {
+            "..."
         } else {
-            format!("[{value}]")
+            ""
+        };
+        line.push(if pos.is_required_set() {
+            format!("<{value}>{repeat}")
+        } else {
+            format!("[{value}]{repeat}")
         });
     }
     if cmd.has_subcommands() {

@@ -115,9 +115,20 @@ impl Endpoint {
         // Only this process talks to it, over loopback: plain HTTP.
         config.server.tls_cert = None;
         config.server.tls_key = None;
-        let server = repox_proxy::Server::bind(config)
-            .await
-            .context("cannot start the proxy in-process")?;
+        let server = match repox_proxy::Server::bind(config).await {
+            Ok(server) => server,
+            // A repox serves this cache directory, on another address than the configured one.
+            Err(repox_proxy::server::StartError::Locked(held)) => {
+                return Err(Hinted {
+                    message: format!("cannot start the proxy in-process: {held}"),
+                    hint: "warm through the running repox: pass its URL with --server".to_owned(),
+                }
+                .into());
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context("cannot start the proxy in-process"));
+            }
+        };
         let base = Url::parse(&format!("http://{}/", server.local_addr()))?;
         tracing::info!(
             "no repox is running; warming {} directly",

@@ -383,3 +383,50 @@ fn a_second_server_on_one_cache_directory_is_refused_naming_the_holder() {
     wait_healthy(port, &mut again);
     stop(again);
 }
+
+#[test]
+fn warm_beside_a_server_on_its_cache_directory_points_at_that_server() {
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("cache");
+    let port = free_port();
+    let mut server = repox(home.path())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cache-dir",
+        ])
+        .arg(&cache)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_healthy(port, &mut server);
+    // The config names another address, where nothing answers: warm would run its own proxy.
+    let config = home.path().join("repox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\ncache_dir = \"{}\"\n",
+            free_port(),
+            cache.display()
+        ),
+    )
+    .unwrap();
+    let requirements = home.path().join("requirements.txt");
+    std::fs::write(&requirements, "attrs==23.1.0\n").unwrap();
+    let out = repox(home.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("warm")
+        .arg(&requirements)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("PID {}", server.id())), "{err}");
+    assert!(
+        err.contains("hint: warm through the running repox: pass its URL with --server"),
+        "{err}"
+    );
+    stop(server);
+}
