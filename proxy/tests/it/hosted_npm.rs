@@ -299,3 +299,43 @@ async fn npm_login_answers_a_token_for_a_valid_password() {
         .unwrap();
     assert!(web.status().is_client_error(), "{}", web.status());
 }
+
+#[tokio::test]
+async fn uploads_are_listed_for_admins_and_the_console_without_internal_documents() {
+    let upstream = NpmRegistry::start().await;
+    let h = Hosted::start(Kind::Npm, &upstream.url).await;
+    let tgz = b"tarball bytes".to_vec();
+    let good = publish_body("lib", "1.0.0", &tgz);
+    assert_eq!(
+        put(&h, "npm-releases/lib", Some(&h.writer), &good).await,
+        StatusCode::CREATED
+    );
+    let get = |path: &'static str| {
+        let req = client()
+            .get(h.at(path))
+            .header(header::AUTHORIZATION, bearer(&h.admin));
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            resp.json_value().await
+        }
+    };
+
+    let admin = get("-/hosted/npm-releases/").await;
+    let files = admin["files"].as_array().unwrap();
+    let find = |p: &str| files.iter().find(|f| f["path"] == p).cloned();
+    let tarball = find("lib/-/lib-1.0.0.tgz").expect("tarball listed");
+    assert_eq!(tarball["size"], tgz.len());
+    assert_eq!(tarball["internal"], false);
+    assert!(tarball["uploaded"].as_u64().unwrap() > 0, "{tarball}");
+    let doc = find("lib/-/package.json").expect("the document is listed, marked");
+    assert_eq!(doc["internal"], true);
+
+    let console = get("-/api/cache/npm-releases").await;
+    let hosted = console["hosted"].as_array().expect("a hosted section");
+    let paths: Vec<&str> = hosted.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["lib/-/lib-1.0.0.tgz"], "{console}");
+    assert_eq!(hosted[0]["size"], tgz.len());
+    let proxy = get("-/api/cache/npm").await;
+    assert!(proxy.get("hosted").is_none(), "{proxy}");
+}
