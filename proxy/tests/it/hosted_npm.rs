@@ -339,3 +339,59 @@ async fn uploads_are_listed_for_admins_and_the_console_without_internal_document
     let proxy = get("-/api/cache/npm").await;
     assert!(proxy.get("hosted").is_none(), "{proxy}");
 }
+
+/// The group's packument and its `X-Repox-Cache`: `miss` when merged, `hit` from memory.
+async fn group_doc(h: &Hosted, name: &str, accept: &str) -> (String, serde_json::Value) {
+    let resp = client()
+        .get(h.at(&format!("npm-public/{name}")))
+        .header(header::ACCEPT, accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cache = resp.headers()["x-repox-cache"].to_str().unwrap().to_owned();
+    (cache, resp.json_value().await)
+}
+
+#[tokio::test]
+async fn a_group_merges_again_only_when_a_member_changed() {
+    let upstream = NpmRegistry::start().await;
+    upstream.publish("left-pad", "1.3.0", &[]);
+    upstream.publish("shared", "2.0.0", &[]);
+    let h = Hosted::start_with(Kind::Npm, &upstream.url, |g| g.allow_shadowing = true).await;
+    let h = &h;
+    let publish = |v: &'static str| {
+        let body = publish_body("shared", v, v.as_bytes());
+        async move { put(h, "npm-releases/shared", Some(&h.writer), &body).await }
+    };
+    assert_eq!(publish("1.0.0").await, StatusCode::CREATED);
+
+    let full = "application/json";
+    let short = "application/vnd.npm.install-v1+json";
+    let mut merges = 0;
+    for _ in 0..3 {
+        let (cache, doc) = group_doc(h, "shared", full).await;
+        merges += usize::from(cache == "miss");
+        assert!(doc["versions"]["1.0.0"].is_object() && doc["versions"]["2.0.0"].is_object());
+        assert!(doc["time"]["1.0.0"].is_string(), "{doc}");
+    }
+    assert_eq!(merges, 1, "merged once for three requests");
+    // Another representation is another merge, and keeps its own media type.
+    let (cache, doc) = group_doc(h, "shared", short).await;
+    assert_eq!(cache, "miss");
+    assert!(doc.get("time").is_none(), "{doc}");
+    let (cache, _) = group_doc(h, "shared", full).await;
+    assert_eq!(cache, "hit");
+
+    // An upload changes the hosted member's answer: the next request merges again.
+    assert_eq!(publish("1.1.0").await, StatusCode::CREATED);
+    let (cache, doc) = group_doc(h, "shared", full).await;
+    assert_eq!(cache, "miss");
+    assert!(doc["versions"]["1.1.0"].is_object(), "{doc}");
+    let (cache, _) = group_doc(h, "shared", full).await;
+    assert_eq!(cache, "hit");
+    // Proxied names alone are kept too.
+    let (first, _) = group_doc(h, "left-pad", full).await;
+    let (second, _) = group_doc(h, "left-pad", full).await;
+    assert_eq!((first.as_str(), second.as_str()), ("miss", "hit"));
+}
