@@ -297,3 +297,30 @@ fn the_set_up_text_is_what_repox_configure_writes() {
     }
     assert_eq!(checked, ["pip", "uv", "npm", "cargo", "conda", "maven"]);
 }
+
+#[test]
+fn the_cache_page_lists_the_files_of_a_hosted_repository() {
+    if !browser_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[repositories.maven-releases]\nkind = \"maven\"\nhosted = true\n";
+    let server = RepoxServer::start(dir.path(), config);
+    let base = server.url();
+    with_browser("hosted", |client| async move {
+        // No users file: anyone may upload (the zero-configuration local setup).
+        let put = reqwest::Client::new()
+            .put(format!("{base}maven-releases/{JAR}"))
+            .body("an uploaded jar")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status().as_u16(), 201, "{put:?}");
+        client
+            .goto(&format!("{base}-/ui/cache?repo=maven-releases"))
+            .await
+            .unwrap();
+        let row = wait_text(&client, "#hosted tbody", JAR).await;
+        assert!(row.contains("15 B"), "the size is shown: {row}");
+    });
+}

@@ -124,6 +124,7 @@ async fn list(
     let tree = query.tree == Some(1);
     let found = tokio::task::spawn_blocking({
         let store = store.clone();
+        let needle = needle.clone();
         move || -> std::io::Result<Page> {
             match index {
                 Some(index) if tree => tree_page(&index, &prefix, limit),
@@ -173,14 +174,50 @@ async fn list(
         .map(|d| d[root.len()..].to_owned())
         .collect();
     let next = page.next.map(|n| n[root.len()..].to_owned());
-    axum::Json(json!({
+    let mut body = json!({
         "repository": repo.name,
         "prefix": query.prefix,
         "dirs": dirs,
         "entries": entries,
         "next": next,
-    }))
-    .into_response()
+    });
+    if repo.config.role() == crate::config::Role::Hosted {
+        match hosted_files(&repo, &query.prefix, &needle, limit).await {
+            Ok((files, more)) => {
+                body["hosted"] = files.into();
+                body["hosted_more"] = more.into();
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot list the uploads of `{name}`: {e}"),
+                );
+            }
+        }
+    }
+    axum::Json(body).into_response()
+}
+
+/// The uploaded files of hosted `repo` under `prefix` whose path contains `needle`, without
+/// repox's internal documents; at most `limit`, and whether more matched.
+async fn hosted_files(
+    repo: &Repository,
+    prefix: &str,
+    needle: &str,
+    limit: usize,
+) -> Result<(Vec<serde_json::Value>, bool), crate::hosted::UploadError> {
+    let mut files = crate::hosted::list(&repo.services.store, &repo.name, prefix).await?;
+    let kind = repo.config.kind;
+    files.retain(|f| {
+        !crate::hosted::is_internal(kind, &f.path) && f.path.to_lowercase().contains(needle)
+    });
+    let more = files.len() > limit;
+    files.truncate(limit);
+    let store = &repo.services.store;
+    Ok((
+        crate::hosted::listing(store, &repo.name, kind, &files).await,
+        more,
+    ))
 }
 
 /// Keys found for one page: entries `(key, size, last access in seconds)`, child directories

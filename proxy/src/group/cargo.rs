@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{member_body, serve_member};
+use super::merged::{self, Answer, member_answer};
+use super::serve_member;
 use crate::config::Role;
 use crate::ecosystem::cargo::index_path;
 use crate::hosted::cargo::index as hosted_index;
@@ -51,7 +52,7 @@ pub async fn handle(
                 return not_found();
             }
             match merged(group, members, parts, name).await {
-                Ok(Some(m)) => serve(parts, m.index),
+                Ok(Some((m, outcome))) => tagged(serve(parts, m.index), outcome, None),
                 Ok(None) => not_found(),
                 Err(resp) => resp,
             }
@@ -61,7 +62,7 @@ pub async fn handle(
                 return not_found();
             }
             match merged(group, members, parts, name).await {
-                Ok(Some(m)) => match m.source_of(version) {
+                Ok(Some((m, _))) => match m.source_of(version) {
                     Some(i) => serve_member(&members[i], parts, rest).await,
                     None => not_found(),
                 },
@@ -95,27 +96,24 @@ async fn merged(
     members: &[Arc<Repository>],
     parts: &http::request::Parts,
     name: &str,
-) -> Result<Option<Merged>, Response> {
+) -> Result<Option<(Merged, Outcome)>, Response> {
     let shadowing = group.config.allow_shadowing;
     let rest = format!("index/{}", index_path(name));
     let mut order: Vec<usize> = (0..members.len()).collect();
     order.sort_by_key(|i| (members[*i].config.role() != Role::Hosted, *i));
-    let mut found: Vec<(usize, Member)> = Vec::new();
+    let mut found: Vec<(usize, Answer)> = Vec::new();
     let mut failure = None;
     for i in order {
         let m = &members[i];
         let hosted = m.config.role() == Role::Hosted;
-        if !hosted && !shadowing && found.iter().any(|(_, f)| f.hosted) {
+        let hosted_found = found
+            .iter()
+            .any(|(f, _)| members[*f].config.role() == Role::Hosted);
+        if !hosted && !shadowing && hosted_found {
             break;
         }
-        match member_body(m, parts, &rest).await {
-            Ok(Some(index)) => found.push((
-                i,
-                Member {
-                    hosted,
-                    index: index.to_vec(),
-                },
-            )),
+        match member_answer(m, parts, &rest).await {
+            Ok(Some(answer)) => found.push((i, answer)),
             Ok(None) => {}
             Err(resp) if hosted => return Err(resp),
             Err(resp) => {
@@ -127,14 +125,33 @@ async fn merged(
         return failure.map_or(Ok(None), Err);
     }
     found.sort_by_key(|(i, _)| *i);
+    let key = {
+        let identities: Vec<(&str, Option<&Answer>)> = found
+            .iter()
+            .map(|(i, a)| (members[*i].name.as_str(), Some(a)))
+            .collect();
+        merged::key(group, parts, &rest, &identities)
+    };
+    if let Some(kept) = merged::get::<Merged>(group, key.as_deref()) {
+        return Ok(Some((kept, Outcome::Hit)));
+    }
     let positions: Vec<usize> = found.iter().map(|(i, _)| *i).collect();
-    let list: Vec<Member> = found.into_iter().map(|(_, m)| m).collect();
-    Ok(merge(&list, shadowing).map(|mut m| {
-        for source in &mut m.sources {
-            source.1 = positions[source.1];
-        }
-        m
-    }))
+    let mut list = Vec::with_capacity(found.len());
+    for (i, answer) in found {
+        list.push(Member {
+            hosted: members[i].config.role() == Role::Hosted,
+            index: answer.body().await?.to_vec(),
+        });
+    }
+    let Some(mut m) = merge(&list, shadowing) else {
+        return Ok(None);
+    };
+    for source in &mut m.sources {
+        source.1 = positions[source.1];
+    }
+    let weight = m.index.len() + m.sources.iter().map(|(v, _)| v.len() + 8).sum::<usize>();
+    merged::keep(group, key, m.clone(), weight);
+    Ok(Some((m, Outcome::Miss)))
 }
 
 /// One member's index file of the crate, if it has one.

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use super::merged::{self, Answer, member_answer};
 use super::{first_found, member_body};
 use crate::config::Role;
 use crate::hosted::conda::package;
@@ -47,18 +48,47 @@ pub async fn handle(
     match *file {
         "repodata.json" | "repodata.json.zst" => {
             let shadowing = group.config.allow_shadowing;
-            let mut list = Vec::new();
+            let mut answers = Vec::new();
             for m in members {
-                match member_body(m, parts, &format!("{dir}/repodata.json")).await {
-                    Ok(Some(body)) => match serde_json::from_slice::<Value>(&body) {
-                        Ok(repodata) => list.push(Member {
-                            hosted: m.config.role() == Role::Hosted,
-                            repodata,
-                        }),
-                        Err(_) => tracing::warn!("{}: {dir}/repodata.json is not JSON", m.name),
-                    },
-                    Ok(None) => {}
+                match member_answer(m, parts, &format!("{dir}/repodata.json")).await {
+                    Ok(answer) => answers.push((m, answer)),
                     Err(resp) => return resp,
+                }
+            }
+            if answers.iter().all(|(_, a)| a.is_none()) {
+                return not_found();
+            }
+            let key = {
+                let identities: Vec<(&str, Option<&Answer>)> = answers
+                    .iter()
+                    .map(|(m, a)| (m.name.as_str(), a.as_ref()))
+                    .collect();
+                merged::key(group, parts, rest, &identities)
+            };
+            if let Some((body, content_type)) =
+                merged::get::<(Bytes, &'static str)>(group, key.as_deref())
+            {
+                let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
+                return crate::hosted::serve_entry(
+                    &parts.method,
+                    &parts.headers,
+                    &entry,
+                    CacheControl::MaxAge(0),
+                );
+            }
+            let mut list = Vec::new();
+            for (m, answer) in answers {
+                let Some(answer) = answer else { continue };
+                let body = match answer.body().await {
+                    Ok(body) => body,
+                    Err(resp) => return resp,
+                };
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(repodata) => list.push(Member {
+                        hosted: m.config.role() == Role::Hosted,
+                        repodata,
+                    }),
+                    Err(_) => tracing::warn!("{}: {dir}/repodata.json is not JSON", m.name),
                 }
             }
             if list.is_empty() {
@@ -74,18 +104,16 @@ pub async fn handle(
                     Err(e) => return crate::error::Failure::internal(e).into_response(),
                 }
             };
-            let entry = Entry::from_bytes(
-                Bytes::from(body),
-                content_type,
-                None,
-                crate::store::now_secs(),
-            );
-            crate::hosted::serve_entry(
+            let body = Bytes::from(body);
+            merged::keep(group, key, (body.clone(), content_type), body.len());
+            let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
+            let resp = crate::hosted::serve_entry(
                 &parts.method,
                 &parts.headers,
                 &entry,
                 CacheControl::MaxAge(0),
-            )
+            );
+            tagged(resp, Outcome::Miss, None)
         }
         f if package::Format::of(f).is_some() => {
             package_file(group, members, parts, rest, &dir, f).await

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::{Shadowing, first_found, serve_member};
+use super::{Shadowing, first_found, merged};
 use crate::config::Role;
 use crate::ecosystem::maven_metadata;
 use crate::hosted;
@@ -48,17 +48,13 @@ pub async fn handle(
         Ok(r) => r.into_parts().0,
         Err(_) => return crate::error::Failure::NotFound.into_response(),
     };
-    let mut bodies: Vec<String> = Vec::new();
+    let mut answers = Vec::new();
     for m in &eligible {
-        let resp = serve_member(m, &get, base).await;
-        if resp.status() != StatusCode::OK {
-            continue;
-        }
-        if let Ok(body) = axum::body::to_bytes(resp.into_body(), 16 << 20).await {
-            bodies.push(String::from_utf8_lossy(&body).into_owned());
-        }
+        // A member that fails is left out of the merge, as one that lacks the document.
+        let answer = merged::member_answer(m, &get, base).await.ok().flatten();
+        answers.push((m.name.as_str(), answer));
     }
-    if bodies.is_empty() {
+    if answers.iter().all(|(_, a)| a.is_none()) {
         return tagged(
             (
                 StatusCode::NOT_FOUND,
@@ -69,8 +65,29 @@ pub async fn handle(
             None,
         );
     }
-    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
-    let merged = Bytes::from(maven_metadata::merge(&refs));
+    let key = {
+        let identities: Vec<(&str, Option<&merged::Answer>)> =
+            answers.iter().map(|(m, a)| (*m, a.as_ref())).collect();
+        merged::key(group, &get, base, &identities)
+    };
+    let (merged, outcome) = match merged::get::<Bytes>(group, key.as_deref()) {
+        Some(kept) => (kept, Outcome::Hit),
+        None => {
+            let mut bodies: Vec<String> = Vec::new();
+            for (_, answer) in answers {
+                if let Some(Ok(body)) = match answer {
+                    Some(a) => Some(a.body().await),
+                    None => None,
+                } {
+                    bodies.push(String::from_utf8_lossy(&body).into_owned());
+                }
+            }
+            let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+            let merged = Bytes::from(maven_metadata::merge(&refs));
+            merged::keep(group, key, merged.clone(), merged.len());
+            (merged, Outcome::Miss)
+        }
+    };
     let (body, content_type) = match checksum {
         Some(algorithm) => (
             Bytes::from(hosted::maven::checksum_of(&merged, algorithm)),
@@ -79,12 +96,13 @@ pub async fn handle(
         None => (merged, "application/xml"),
     };
     let entry = Entry::from_bytes(body, content_type, None, now_secs());
-    hosted::serve_entry(
+    let resp = hosted::serve_entry(
         &parts.method,
         &parts.headers,
         &entry,
         CacheControl::MaxAge(0),
-    )
+    );
+    tagged(resp, outcome, None)
 }
 
 fn split_checksum(p: &str) -> (&str, Option<&'static str>) {

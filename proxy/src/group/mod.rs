@@ -16,6 +16,7 @@
 pub mod cargo;
 pub mod conda;
 pub mod maven;
+pub mod merged;
 pub mod npm;
 pub mod pypi;
 
@@ -193,27 +194,9 @@ pub async fn member_body(
     parts: &http::request::Parts,
     rest: &str,
 ) -> Result<Option<bytes::Bytes>, Response> {
-    let mut req = http::Request::new(());
-    *req.method_mut() = Method::GET;
-    *req.uri_mut() = parts.uri.clone();
-    for (name, value) in &parts.headers {
-        let conditional = matches!(
-            name.as_str(),
-            "if-none-match" | "if-modified-since" | "range" | "if-range" | "accept-encoding"
-        );
-        if !conditional {
-            req.headers_mut().append(name.clone(), value.clone());
-        }
-    }
-    let (member_parts, ()) = req.into_parts();
-    let resp = serve_member(member, &member_parts, rest).await;
-    match resp.status() {
-        StatusCode::OK => axum::body::to_bytes(resp.into_body(), MAX_MERGED)
-            .await
-            .map(Some)
-            .map_err(|e| crate::error::Failure::internal(e).into_response()),
-        StatusCode::NOT_FOUND => Ok(None),
-        _ => Err(resp),
+    match merged::member_answer(member, parts, rest).await? {
+        Some(answer) => answer.body().await.map(Some),
+        None => Ok(None),
     }
 }
 

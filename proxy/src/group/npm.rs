@@ -18,7 +18,8 @@ use bytes::Bytes;
 use http::{HeaderValue, header};
 use serde_json::{Map, Value};
 
-use super::{first_found, member_body};
+use super::first_found;
+use super::merged::{self, Answer, member_answer};
 use crate::config::Role;
 use crate::hosted::npm::semver_cmp;
 use crate::repository::{Outcome, Repository, tagged};
@@ -56,15 +57,12 @@ pub async fn handle(
     for (i, m) in order {
         let hosted_has = found
             .iter()
-            .any(|(_, m, _): &(usize, &Arc<Repository>, Value)| m.config.role() == Role::Hosted);
+            .any(|(_, m, _): &(usize, &Arc<Repository>, Answer)| m.config.role() == Role::Hosted);
         if hosted_has && !shadowing && m.config.role() != Role::Hosted {
             break;
         }
-        match member_body(m, parts, &name_path).await {
-            Ok(Some(body)) => match serde_json::from_slice::<Value>(&body) {
-                Ok(doc) => found.push((i, m, doc)),
-                Err(_) => tracing::warn!("{}: the packument of {name} is not JSON", m.name),
-            },
+        match member_answer(m, parts, &name_path).await {
+            Ok(Some(answer)) => found.push((i, m, answer)),
             Ok(None) => {}
             // A hosted member that cannot answer must not let the proxies speak for it.
             Err(resp) if m.config.role() == Role::Hosted => return resp,
@@ -84,29 +82,51 @@ pub async fn handle(
             .collect();
         return first_found(&eligible, parts, rest).await;
     }
-    let merged_members: Vec<Member> = found
-        .into_iter()
-        .map(|(_, m, doc)| Member {
-            hosted: m.config.role() == Role::Hosted,
-            packument: doc,
-        })
-        .collect();
-    let Some(merged) = merge(&merged_members, shadowing) else {
-        return failure.unwrap_or_else(|| {
-            tagged(
-                crate::error::Failure::NotFound.into_response(),
-                Outcome::Miss,
-                None,
-            )
-        });
+    let key = {
+        let identities: Vec<(&str, Option<&Answer>)> = found
+            .iter()
+            .map(|(_, m, a)| (m.name.as_str(), Some(a)))
+            .collect();
+        merged::key(group, parts, &name_path, &identities)
     };
-    let abbreviated = merged.get("time").is_none();
-    let content_type = if abbreviated {
-        "application/vnd.npm.install-v1+json"
-    } else {
-        "application/json"
+    let kept = merged::get::<(Bytes, &'static str)>(group, key.as_deref());
+    let ((body, content_type), outcome) = match kept {
+        Some(kept) => (kept, Outcome::Hit),
+        None => {
+            let mut merged_members = Vec::new();
+            for (_, m, answer) in found {
+                let body = match answer.body().await {
+                    Ok(body) => body,
+                    Err(resp) => return resp,
+                };
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(packument) => merged_members.push(Member {
+                        hosted: m.config.role() == Role::Hosted,
+                        packument,
+                    }),
+                    Err(_) => tracing::warn!("{}: the packument of {name} is not JSON", m.name),
+                }
+            }
+            let Some(merged) = merge(&merged_members, shadowing) else {
+                return failure.unwrap_or_else(|| {
+                    tagged(
+                        crate::error::Failure::NotFound.into_response(),
+                        Outcome::Miss,
+                        None,
+                    )
+                });
+            };
+            let content_type = if merged.get("time").is_none() {
+                "application/vnd.npm.install-v1+json"
+            } else {
+                "application/json"
+            };
+            let body = Bytes::from(serde_json::to_vec(&merged).unwrap_or_default());
+            let len = body.len();
+            merged::keep(group, key, (body.clone(), content_type), len);
+            ((body, content_type), Outcome::Miss)
+        }
     };
-    let body = Bytes::from(serde_json::to_vec(&merged).unwrap_or_default());
     let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
     let mut resp = crate::hosted::serve_entry(
         &parts.method,
@@ -116,7 +136,7 @@ pub async fn handle(
     );
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
-    resp
+    tagged(resp, outcome, None)
 }
 
 /// One member's packument of the package, if it has one.

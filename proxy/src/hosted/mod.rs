@@ -436,6 +436,44 @@ pub async fn list(
     Ok(out)
 }
 
+/// Whether `path` (below a hosted repository of `kind`) is a document repox keeps for itself
+/// (npm's `<name>/-/package.json`, conda's `.records.json`, cargo's `names/`, PyPI's `yank/`):
+/// never uploaded or downloaded as such, so listings mark it (admin API) or leave it out (console).
+pub fn is_internal(kind: Kind, path: &str) -> bool {
+    match kind {
+        Kind::Npm => path.ends_with("/-/package.json"),
+        Kind::Conda => path == conda::RECORDS || path.ends_with(&format!("/{}", conda::RECORDS)),
+        Kind::Cargo => path.starts_with("names/"),
+        Kind::Pypi => path.starts_with("yank/"),
+        Kind::Maven => false,
+    }
+}
+
+/// The JSON listing of files of hosted repository `repo`: `path`, `size` (of the file, read from
+/// its metadata), `uploaded` (Unix seconds) and `internal` ([`is_internal`]).
+pub async fn listing(
+    store: &Arc<dyn Store>,
+    repo: &str,
+    kind: Kind,
+    files: &[Stored],
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let size = match store.head(&key(repo, &f.path)).await {
+            Ok(Some(meta)) => meta.len,
+            // Removed since it was listed: its size in the store is all there is.
+            _ => f.size,
+        };
+        out.push(serde_json::json!({
+            "path": f.path,
+            "size": size,
+            "uploaded": f.uploaded,
+            "internal": is_internal(kind, &f.path),
+        }));
+    }
+    out
+}
+
 /// Serves a stored entry (GET or HEAD), or 404.
 pub async fn serve_key(
     repo: &Repository,
@@ -516,7 +554,8 @@ pub async fn handle(
 }
 
 /// `/-/hosted/REPO/...`: the admin API of hosted repositories (the auth middleware admits only
-/// admins to `/-/`). `GET /-/hosted/REPO/` lists the stored files; the rest is the ecosystem's.
+/// admins to `/-/`). `GET /-/hosted/REPO/` lists the stored files (internal documents marked);
+/// the rest is the ecosystem's.
 pub async fn admin(
     repositories: &Repositories,
     method: &Method,
@@ -548,7 +587,7 @@ pub async fn admin(
             Ok(files) => axum::Json(serde_json::json!({
                 "repository": repo.name,
                 "kind": repo.config.kind.as_str(),
-                "files": files,
+                "files": listing(&repo.services.store, &repo.name, repo.config.kind, &files).await,
             }))
             .into_response(),
             Err(e) => e.into_response(),
@@ -571,6 +610,30 @@ mod tests {
 
     fn store(dir: &std::path::Path) -> Arc<dyn Store> {
         Arc::new(FsStore::open(dir).unwrap())
+    }
+
+    #[test]
+    fn internal_documents_are_told_from_files() {
+        let internal = [
+            (Kind::Npm, "@acme/lib/-/package.json"),
+            (Kind::Conda, "team/noarch/.records.json"),
+            (Kind::Cargo, "names/serde"),
+            (Kind::Pypi, "yank/app/app-1.0.tar.gz"),
+        ];
+        for (kind, path) in internal {
+            assert!(is_internal(kind, path), "{path}");
+        }
+        let files = [
+            (Kind::Npm, "@acme/lib/-/lib-1.0.0.tgz"),
+            (Kind::Npm, "package.json/-/package.json.tgz"),
+            (Kind::Conda, "team/noarch/repodata.json"),
+            (Kind::Cargo, "index/se/rd/serde"),
+            (Kind::Pypi, "dist/app/app-1.0.tar.gz"),
+            (Kind::Maven, "org/x/names/1.0/names-1.0.jar"),
+        ];
+        for (kind, path) in files {
+            assert!(!is_internal(kind, path), "{path}");
+        }
     }
 
     #[tokio::test]

@@ -179,6 +179,9 @@ async fn cache(State(app): State<Arc<App>>) -> Response {
          <table id=\"entries\"><thead><tr><th>path</th><th class=\"n\">size</th><th>fetched</th>\
          <th>last access</th><th>upstream</th><th>verification</th><th></th></tr></thead><tbody></tbody></table>\
          <p class=\"muted\" id=\"more\"></p>\
+         <section id=\"hosted\" hidden><h2>Hosted <span class=\"muted\">(uploaded files; never evicted)</span></h2>\
+         <table><thead><tr><th>path</th><th class=\"n\">size</th><th>uploaded</th></tr></thead><tbody></tbody></table>\
+         <p class=\"muted\" id=\"hosted-more\"></p></section>\
          <div class=\"bar\"><input id=\"project\" placeholder=\"project (Maven: group:artifact)\" size=\"32\">\
          <button class=\"danger\" id=\"purge-project\">purge project</button></div>\
          <h2>Negative cache <span class=\"muted\">(paths upstreams answered 404 for, not asked again until expiry)</span></h2>\

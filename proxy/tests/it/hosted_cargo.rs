@@ -189,3 +189,45 @@ async fn the_group_serves_a_hosted_crate_from_the_hosted_member_only() {
         )
     );
 }
+
+#[tokio::test]
+async fn the_group_index_file_is_merged_again_only_when_a_member_changed() {
+    let reg = Registry::start().await;
+    let h = Hosted::start(Kind::Cargo, &reg.index.url).await;
+    let h = &h;
+    let release = |vers: &'static str| async move {
+        let krate = tar_gz(&[("internal-lib/Cargo.toml", vers.as_bytes())]);
+        let body = frame("internal-lib", vers, &krate);
+        publish(h, Some(&bearer(&h.writer)), body).await.0
+    };
+    assert_eq!(release("1.0.0").await, StatusCode::OK);
+    let get = || async {
+        let resp = client()
+            .get(h.at("cargo-public/index/in/te/internal-lib"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let cache = resp.headers()["x-repox-cache"].to_str().unwrap().to_owned();
+        (cache, resp.text().await.unwrap())
+    };
+    let mut merges = 0;
+    for _ in 0..3 {
+        let (cache, index) = get().await;
+        merges += usize::from(cache == "miss");
+        assert_eq!(index.lines().count(), 1, "{index}");
+    }
+    assert_eq!(merges, 1, "merged once for three requests");
+    assert_eq!(release("1.1.0").await, StatusCode::OK);
+    let (cache, index) = get().await;
+    assert_eq!(cache, "miss", "a publish changed the hosted member");
+    assert_eq!(index.lines().count(), 2, "{index}");
+    assert_eq!(get().await.0, "hit");
+    // Downloads find their member through the kept merge.
+    let dl = client()
+        .get(h.at("cargo-public/dl/internal-lib/1.1.0/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dl.status(), StatusCode::OK);
+}

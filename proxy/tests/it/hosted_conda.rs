@@ -165,3 +165,51 @@ async fn the_group_serves_a_hosted_name_from_the_hosted_member_only() {
         .unwrap();
     assert_eq!(ours.bytes().await.unwrap(), mine.bytes);
 }
+
+#[tokio::test]
+async fn the_group_repodata_is_merged_again_only_when_a_member_changed() {
+    let up = TestUpstream::start().await;
+    let channel = Channel::new(
+        &up,
+        "conda-forge",
+        Variants {
+            zst: false,
+            bz2: false,
+            shards: false,
+        },
+    );
+    let public = package("world", "2.0", &[], "noarch");
+    channel.publish("noarch", &[&public]);
+    let h = Hosted::start(Kind::Conda, &up.url).await;
+    let get = |file: &'static str| {
+        let req = client().get(h.at(&format!("conda-public/conda-forge/noarch/{file}")));
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let cache = resp.headers()["x-repox-cache"].to_str().unwrap().to_owned();
+            (cache, resp.bytes().await.unwrap())
+        }
+    };
+    let mut merges = 0;
+    for _ in 0..3 {
+        let (cache, body) = get("repodata.json").await;
+        merges += usize::from(cache == "miss");
+        assert!(String::from_utf8_lossy(&body).contains(&public.file));
+    }
+    assert_eq!(merges, 1, "merged once for three requests");
+    let (cache, zst) = get("repodata.json.zst").await;
+    assert_eq!(cache, "miss", "the compressed document is its own merge");
+    assert!(String::from_utf8_lossy(&unzstd(&zst)).contains(&public.file));
+    assert_eq!(get("repodata.json.zst").await.0, "hit");
+
+    let mine = package("internal-lib", "1.0", &[], "noarch");
+    let path = format!("conda-releases/conda-forge/noarch/{}", mine.file);
+    assert_eq!(
+        upload(&h, &path, &h.writer, &mine.bytes, None).await,
+        StatusCode::CREATED
+    );
+    let (cache, body) = get("repodata.json").await;
+    assert_eq!(cache, "miss", "an upload changed the hosted member");
+    assert!(String::from_utf8_lossy(&body).contains(&mine.file));
+    assert_eq!(get("repodata.json").await.0, "hit");
+}

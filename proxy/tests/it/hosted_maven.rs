@@ -344,3 +344,45 @@ async fn ivy_layout_publishing_works_on_the_same_endpoint() {
         StatusCode::CONFLICT
     );
 }
+
+#[tokio::test]
+async fn group_metadata_is_merged_again_only_when_a_member_changed() {
+    let upstream = TestUpstream::start().await;
+    upstream.put_with_sha1(
+        "org/acme/lib/maven-metadata.xml",
+        "<?xml version=\"1.0\"?><metadata><groupId>org.acme</groupId><artifactId>lib</artifactId>\
+         <versioning><versions><version>0.9</version></versions></versioning></metadata>",
+    );
+    let team = Team::start(&upstream, false, true).await;
+    team.deploy("releases", "org/acme/lib/1.0", "lib-1.0", "one")
+        .await;
+    let get = |path: &'static str| {
+        let req = client().get(team.url.join(path).unwrap());
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            let cache = resp.headers()["x-repox-cache"].to_str().unwrap().to_owned();
+            (cache, resp.text().await.unwrap())
+        }
+    };
+    let meta = "public/org/acme/lib/maven-metadata.xml";
+    let mut merges = 0;
+    let mut xml = String::new();
+    for _ in 0..3 {
+        let (cache, body) = get(meta).await;
+        merges += usize::from(cache == "miss");
+        assert_eq!(versions(&body), ["0.9", "1.0"]);
+        xml = body;
+    }
+    assert_eq!(merges, 1, "merged once for three requests");
+    let (cache, sha1) = get("public/org/acme/lib/maven-metadata.xml.sha1").await;
+    assert_eq!(cache, "hit", "the checksum is computed from the kept merge");
+    assert_eq!(sha1, hex::encode(Sha1::digest(xml.as_bytes())));
+
+    team.deploy("releases", "org/acme/lib/1.1", "lib-1.1", "two")
+        .await;
+    let (cache, body) = get(meta).await;
+    assert_eq!(cache, "miss", "a deploy changed the hosted member");
+    assert_eq!(versions(&body), ["0.9", "1.0", "1.1"]);
+    assert_eq!(get(meta).await.0, "hit");
+}

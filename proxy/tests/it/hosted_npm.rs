@@ -299,3 +299,99 @@ async fn npm_login_answers_a_token_for_a_valid_password() {
         .unwrap();
     assert!(web.status().is_client_error(), "{}", web.status());
 }
+
+#[tokio::test]
+async fn uploads_are_listed_for_admins_and_the_console_without_internal_documents() {
+    let upstream = NpmRegistry::start().await;
+    let h = Hosted::start(Kind::Npm, &upstream.url).await;
+    let tgz = b"tarball bytes".to_vec();
+    let good = publish_body("lib", "1.0.0", &tgz);
+    assert_eq!(
+        put(&h, "npm-releases/lib", Some(&h.writer), &good).await,
+        StatusCode::CREATED
+    );
+    let get = |path: &'static str| {
+        let req = client()
+            .get(h.at(path))
+            .header(header::AUTHORIZATION, bearer(&h.admin));
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            resp.json_value().await
+        }
+    };
+
+    let admin = get("-/hosted/npm-releases/").await;
+    let files = admin["files"].as_array().unwrap();
+    let find = |p: &str| files.iter().find(|f| f["path"] == p).cloned();
+    let tarball = find("lib/-/lib-1.0.0.tgz").expect("tarball listed");
+    assert_eq!(tarball["size"], tgz.len());
+    assert_eq!(tarball["internal"], false);
+    assert!(tarball["uploaded"].as_u64().unwrap() > 0, "{tarball}");
+    let doc = find("lib/-/package.json").expect("the document is listed, marked");
+    assert_eq!(doc["internal"], true);
+
+    let console = get("-/api/cache/npm-releases").await;
+    let hosted = console["hosted"].as_array().expect("a hosted section");
+    let paths: Vec<&str> = hosted.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["lib/-/lib-1.0.0.tgz"], "{console}");
+    assert_eq!(hosted[0]["size"], tgz.len());
+    let proxy = get("-/api/cache/npm").await;
+    assert!(proxy.get("hosted").is_none(), "{proxy}");
+}
+
+/// The group's packument and its `X-Repox-Cache`: `miss` when merged, `hit` from memory.
+async fn group_doc(h: &Hosted, name: &str, accept: &str) -> (String, serde_json::Value) {
+    let resp = client()
+        .get(h.at(&format!("npm-public/{name}")))
+        .header(header::ACCEPT, accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cache = resp.headers()["x-repox-cache"].to_str().unwrap().to_owned();
+    (cache, resp.json_value().await)
+}
+
+#[tokio::test]
+async fn a_group_merges_again_only_when_a_member_changed() {
+    let upstream = NpmRegistry::start().await;
+    upstream.publish("left-pad", "1.3.0", &[]);
+    upstream.publish("shared", "2.0.0", &[]);
+    let h = Hosted::start_with(Kind::Npm, &upstream.url, |g| g.allow_shadowing = true).await;
+    let h = &h;
+    let publish = |v: &'static str| {
+        let body = publish_body("shared", v, v.as_bytes());
+        async move { put(h, "npm-releases/shared", Some(&h.writer), &body).await }
+    };
+    assert_eq!(publish("1.0.0").await, StatusCode::CREATED);
+
+    let full = "application/json";
+    let short = "application/vnd.npm.install-v1+json";
+    let mut merges = 0;
+    for _ in 0..3 {
+        let (cache, doc) = group_doc(h, "shared", full).await;
+        merges += usize::from(cache == "miss");
+        assert!(doc["versions"]["1.0.0"].is_object() && doc["versions"]["2.0.0"].is_object());
+        assert!(doc["time"]["1.0.0"].is_string(), "{doc}");
+    }
+    assert_eq!(merges, 1, "merged once for three requests");
+    // Another representation is another merge, and keeps its own media type.
+    let (cache, doc) = group_doc(h, "shared", short).await;
+    assert_eq!(cache, "miss");
+    assert!(doc.get("time").is_none(), "{doc}");
+    let (cache, _) = group_doc(h, "shared", full).await;
+    assert_eq!(cache, "hit");
+
+    // An upload changes the hosted member's answer: the next request merges again.
+    assert_eq!(publish("1.1.0").await, StatusCode::CREATED);
+    let (cache, doc) = group_doc(h, "shared", full).await;
+    assert_eq!(cache, "miss");
+    assert!(doc["versions"]["1.1.0"].is_object(), "{doc}");
+    let (cache, _) = group_doc(h, "shared", full).await;
+    assert_eq!(cache, "hit");
+    // Proxied names alone are kept too.
+    let (first, _) = group_doc(h, "left-pad", full).await;
+    let (second, _) = group_doc(h, "left-pad", full).await;
+    assert_eq!((first.as_str(), second.as_str()), ("miss", "hit"));
+}

@@ -1,6 +1,6 @@
 //! A server with, for one kind, a proxy repository over a test upstream, a hosted repository
-//! and a group over both (`<kind>`, `<kind>-releases`, `<kind>-public`), and three users with
-//! tokens: `writer` (write) and `reader` (read), each with the password `<name>-pw`. Anonymous users may read.
+//! and a group over both (`<kind>`, `<kind>-releases`, `<kind>-public`), and users with
+//! tokens: `writer` (write), `reader` (read) and `admin`, each with the password `<name>-pw`. Anonymous users may read.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -18,6 +18,7 @@ pub struct Hosted {
     pub url: Url,
     pub writer: String,
     pub reader: String,
+    pub admin: String,
     _dir: tempfile::TempDir,
 }
 
@@ -35,7 +36,11 @@ impl Hosted {
         let dir = tempfile::tempdir().unwrap();
         let mut file = UsersFile::default();
         let mut tokens = Vec::new();
-        for (name, role) in [("writer", Role::Write), ("reader", Role::Read)] {
+        for (name, role) in [
+            ("writer", Role::Write),
+            ("reader", Role::Read),
+            ("admin", Role::Admin),
+        ] {
             file.add_user(name, role, Some(&format!("{name}-pw")), BTreeMap::new())
                 .unwrap();
             let (_, token) = file
@@ -83,6 +88,7 @@ impl Hosted {
             url,
             writer: tokens.next().unwrap(),
             reader: tokens.next().unwrap(),
+            admin: tokens.next().unwrap(),
             _dir: dir,
         }
     }

@@ -33,7 +33,7 @@ use crate::repository::{Outcome, Repository, tagged};
 use crate::respond::CacheControl;
 use crate::store::Entry;
 
-const RECORDS: &str = ".records.json";
+pub(super) const RECORDS: &str = ".records.json";
 /// The records of one subdir, at most (a few hundred bytes per package).
 const MAX_RECORDS: u64 = 1 << 30;
 

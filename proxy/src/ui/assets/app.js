@@ -89,6 +89,13 @@ async function cachePage() {
         <td><button class="danger del" data-path="${h(e.path)}">delete</button></td></tr>`);
       $("#entries tbody").innerHTML = dirs.concat(files).join("") || `<tr><td colspan="7" class="muted">nothing cached here</td></tr>`;
       $("#more").textContent = r.next ? "more entries follow: narrow the search or open a directory" : "";
+      const up = $("#hosted");
+      up.hidden = !r.hosted;
+      if (r.hosted) {
+        $("#hosted tbody").innerHTML = r.hosted.map((f) => `<tr data-path="${h(f.path)}"><td class="mono">${h(f.path)}</td><td class="n">${bytes(f.size)}</td><td>${ago(f.uploaded)}</td></tr>`).join("")
+          || `<tr><td colspan="3" class="muted">nothing uploaded here</td></tr>`;
+        $("#hosted-more").textContent = r.hosted_more ? "more files follow: narrow the search" : "";
+      }
     } catch (e) { msg(e.message); }
     try {
       const n = await api("GET", `negative/${encodeURIComponent(repo)}?prefix=${encodeURIComponent(prefix)}&limit=200`);
