@@ -21,6 +21,9 @@ use crate::repository::{Outcome, Repository, tagged};
 use crate::respond::CacheControl;
 use crate::store::{Entry, now_secs};
 
+/// Largest `maven-metadata.xml` read from a member for a merge: real ones are kilobytes.
+const MAX_METADATA: usize = 16 << 20;
+
 const CHECKSUMS: &[&str] = &["sha1", "md5", "sha256", "sha512"];
 
 /// Serves one request below a Maven group; `rest` is the raw path below it.
@@ -76,7 +79,7 @@ pub async fn handle(
             let mut bodies: Vec<String> = Vec::new();
             for (_, answer) in answers {
                 if let Some(Ok(body)) = match answer {
-                    Some(a) => Some(a.body().await),
+                    Some(a) => Some(a.body_up_to(MAX_METADATA).await),
                     None => None,
                 } {
                     bodies.push(String::from_utf8_lossy(&body).into_owned());

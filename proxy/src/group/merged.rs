@@ -37,9 +37,14 @@ impl Answer {
             .and_then(|v| v.to_str().ok())
     }
 
-    /// Reads the whole body.
+    /// Reads the whole body, up to [`MAX_MERGED`].
     pub async fn body(self) -> Result<Bytes, Response> {
-        axum::body::to_bytes(self.resp.into_body(), MAX_MERGED)
+        self.body_up_to(MAX_MERGED).await
+    }
+
+    /// Reads the whole body, refusing one over `limit` bytes.
+    pub async fn body_up_to(self, limit: usize) -> Result<Bytes, Response> {
+        axum::body::to_bytes(self.resp.into_body(), limit)
             .await
             .map_err(|e| crate::error::Failure::internal(e).into_response())
     }
