@@ -22,9 +22,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 N="${1:-1000000}"
-echo "building repox (cargo build --release)..." >&2
-cargo build --release --quiet
-REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+if [ -z "${REPOX:-}" ]; then
+    echo "building repox (cargo build --release)..." >&2
+    cargo build --release --quiet
+    REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+fi
 
 WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-startup.XXXXXX)}"
 mkdir -p "$WORK"
@@ -97,6 +99,9 @@ EOF
         "http://127.0.0.1:$PORT/" >"$WORK/wrk-$n.txt"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
+    if grep -q "Non-2xx" "$WORK/wrk-$n.txt"; then
+        echo "error: some hits over $n entries were not 200, see $WORK/wrk-$n.txt" >&2
+    fi
     # wrk prints "50%  812.00us" or "99%    2.31ms"; in ms.
     awk '$1 == "50%" || $1 == "99%" {
         v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
