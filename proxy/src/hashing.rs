@@ -22,8 +22,9 @@ use crate::store::Digests;
 
 /// Bodies at least this large (by their `Content-Length`) are hashed on threads.
 const THREADED_FROM: u64 = 8 * 1024 * 1024;
-/// Chunks queued per digest thread before the download waits for it.
-const QUEUE: usize = 16;
+/// Chunks queued per digest thread before the download waits for it; the fill hands over
+/// chunks of up to 256 KiB (`fill.rs`, `Coalesce`), so this is about 1 MiB.
+const QUEUE: usize = 4;
 
 /// The digests of one download.
 pub struct Hashers {
