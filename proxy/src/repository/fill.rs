@@ -450,11 +450,17 @@ async fn download(
             body: reader,
         });
     }
-    let entry = match miss.finish(meta).await {
+    let entry = match miss.finish(meta.clone()).await {
         Ok(entry) => entry,
         Err(e) => {
-            tracing::warn!(key = %res.key, upstream = %upstream.name, "cannot commit the download: {e}");
-            return Err(e.into());
+            // The body is whole and checked; only storing it failed (a full disk, a bucket
+            // that refused the upload): the waiting clients get it, the cache does not.
+            tracing::warn!(key = %res.key, upstream = %upstream.name, "cannot commit the download, serving it uncached: {e}");
+            tx.send_modify(|s| s.verified = true);
+            return Ok(Entry {
+                meta: Arc::new(meta),
+                body: reader,
+            });
         }
     };
     repo.services.metrics.cache_grew(written);

@@ -1,7 +1,8 @@
 //! A failing upstream or a damaged cache costs nothing: the circuit breaker keeps a down
 //! upstream from being asked (stale entries at once, misses fail over or fail fast, a half-open
 //! probe brings it back, the state shows in `/-/health` and `/-/metrics`), and a damaged
-//! negative-cache log does not stop the server.
+//! negative-cache log does not stop the server; a checked body that cannot be stored still
+//! reaches its client.
 
 use std::time::Duration;
 
@@ -259,4 +260,28 @@ async fn a_damaged_negative_log_does_not_stop_start_up() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(up.count(Method::GET, "org/d/2/d-2.jar"), 1);
+}
+
+#[tokio::test]
+async fn a_checked_body_that_cannot_be_stored_still_reaches_its_client() {
+    let up = TestUpstream::start().await;
+    let jar = bytes(300_000, 9);
+    up.put_with_sha1("g/t/1/t-1.jar", jar.clone());
+    // A file where the entry's directory must go: the commit fails, the download was fine.
+    let cache = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    std::fs::create_dir_all(cache.path().join("data-v1/maven/g")).unwrap();
+    std::fs::write(cache.path().join("data-v1/maven/g/t"), b"in the way").unwrap();
+    let proxy = Proxy::start_in(cache.clone(), maven(&[("central", &up, 0)]), false).await;
+    for round in 1..=2 {
+        let resp = proxy.get("maven/g/t/1/t-1.jar").await;
+        assert_eq!(resp.status(), StatusCode::OK, "round {round}");
+        assert_eq!(
+            resp.bytes().await.unwrap(),
+            jar,
+            "round {round}: the whole body"
+        );
+        // Nothing was stored, so the second request asks the upstream again.
+        assert_eq!(up.count(Method::GET, "g/t/1/t-1.jar"), round);
+    }
+    proxy.stop().await;
 }
