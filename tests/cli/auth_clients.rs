@@ -182,7 +182,7 @@ impl Team {
     }
 }
 
-fn repox(config: &Path, home: &Path) -> Command {
+pub(crate) fn repox(config: &Path, home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_repox"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -196,7 +196,7 @@ fn repox(config: &Path, home: &Path) -> Command {
     cmd
 }
 
-fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+pub(crate) fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
     use std::io::Write as _;
     let mut child = cmd
         .stdin(Stdio::piped())

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::auth_clients::{repox, run_with_stdin};
 use crate::fixture_server::FixtureServer;
 use crate::repox_server::RepoxServer;
 use crate::warm_support::{config, e2e};
@@ -134,37 +135,6 @@ impl Hosting {
         );
         out
     }
-}
-
-fn repox(config: &Path, home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_repox"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("NO_COLOR", "1")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
-    use std::io::Write as _;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 pub fn text(bytes: &[u8]) -> String {
