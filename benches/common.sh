@@ -34,3 +34,97 @@ wait_http() { # wait_http URL: until it answers (any status), at most 20 s
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# ---- set-up shared by serve.sh, s3.sh and profile.sh -------------------------------------
+
+need_tools() { # need_tools TOOL...: fails, with the apt-get line, when one is missing
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || {
+            echo "error: $tool not found" >&2
+            echo "hint: apt-get install -y $*" >&2
+            exit 1
+        }
+    done
+}
+
+repox_binary() { # sets REPOX: the binary $REPOX names, else a fresh `cargo build --release`
+    if [ -z "${REPOX:-}" ]; then
+        echo "building repox (cargo build --release)..." >&2
+        cargo build --release --quiet -p repox
+        REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+    fi
+}
+
+bench_work_dir() { # bench_work_dir NAME: sets WORK to $BENCH_DIR, else a temp dir removed on exit
+    WORK="${BENCH_DIR:-$(mktemp -d "/tmp/repox-$1.XXXXXX")}"
+    mkdir -p "$WORK"
+    chmod 755 "$WORK" # nginx workers may run as another user
+    cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+}
+
+small_files() { # small_files DIR N: N files of 1-10 KB, small-1.0-<i>.jar, the same sizes every run
+    python3 - "$1" "$2" <<'PY'
+import os, random, sys
+random.seed(1)
+for i in range(int(sys.argv[2])):
+    with open(os.path.join(sys.argv[1], f"small-1.0-{i}.jar"), "wb") as f:
+        f.write(os.urandom(random.randint(1024, 10 * 1024)))
+PY
+}
+
+nginx_origin() { # nginx_origin PORT ROOT: nginx (sendfile) serving ROOT, its files in $WORK/nginx
+    mkdir -p "$WORK/nginx"
+    cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log $WORK/nginx/access.log combined buffer=64k;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    default_type application/octet-stream;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    server {
+        listen 127.0.0.1:$1;
+        root $2;
+    }
+}
+CONF
+    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log" &
+    PIDS+=($!)
+}
+
+repox_serve() { # repox_serve CONFIG PORT CACHE_DIR LOG: starts `$REPOX serve`, sets REPOX_PID
+    "$REPOX" --config "$1" serve --listen "127.0.0.1:$2" --cache-dir "$3" 2>"$4" &
+    REPOX_PID=$!
+    PIDS+=("$REPOX_PID")
+}
+
+cycle_script() { # cycle_script PREFIX PATH...: a wrk script that GETs PREFIX<path> in turn
+    local prefix=$1 p
+    shift
+    echo 'local paths = {'
+    for p in "$@"; do echo "  \"$prefix$p\","; done
+    echo '}'
+    echo 'local i = 0'
+    echo 'request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end'
+}
+
+wrk_rps() { # wrk_rps URL SCRIPT CONNS SECONDS: requests/s; fails on a non-2xx answer or socket error
+    local out
+    out=$(wrk -t2 -c"$3" -d"$4s" --timeout 10s -s "$2" "$1")
+    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+        echo "error: wrk saw failures against $1:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out"
+}

@@ -12,6 +12,10 @@
 # a miss adds to the upstream's own.
 #
 #   benches/s3.sh               # builds with `cargo build --release`, then measures (~5 min)
+#   LOAD_ROUNDS=1 LOAD_SECONDS=2 MISS_SAMPLES=3 benches/s3.sh   # a quick look
+#
+# REPOX=path/to/repox uses that binary instead of building one. Knobs: SMALL_FILES, LOAD_SECONDS,
+# LOAD_ROUNDS, CONNECTIONS, MISS_SAMPLES.
 #
 # Needs nginx, wrk, curl, python3 and moto (`apt-get install -y nginx wrk curl python3`,
 # `python3 -m pip install 'moto[server]'`). moto is an S3 written in Python for tests: the "s3"
@@ -21,47 +25,29 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-SMALL_FILES=200 # 1-10 KB files for the req/s figures
-LOAD_SECONDS=10 # per wrk run
-LOAD_ROUNDS=3   # alternating rounds over the four servers; the medians are compared
-CONNECTIONS=32
-MISS_SAMPLES=21 # uncached files per server for the time-to-first-byte medians
+SMALL_FILES=${SMALL_FILES:-200}  # 1-10 KB files for the req/s figures
+LOAD_SECONDS=${LOAD_SECONDS:-10} # per wrk run
+LOAD_ROUNDS=${LOAD_ROUNDS:-3}    # alternating rounds over the four servers; the medians are compared
+CONNECTIONS=${CONNECTIONS:-32}
+MISS_SAMPLES=${MISS_SAMPLES:-21} # uncached files per server for the time-to-first-byte medians
 
-for tool in nginx wrk curl python3; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found" >&2
-        echo "hint: apt-get install -y nginx wrk curl python3" >&2
-        exit 1
-    }
-done
+source benches/common.sh
+need_tools nginx wrk curl python3
 python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null || {
     echo "error: moto is not installed" >&2
     echo "hint: python3 -m pip install 'moto[server]'" >&2
     exit 1
 }
 
-echo "building repox (cargo build --release)..." >&2
-cargo build --release --quiet
-REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
-
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-bench-s3.XXXXXX)}"
-mkdir -p "$WORK"
-chmod 755 "$WORK" # nginx workers may run as another user
-source benches/common.sh
-cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+repox_binary
+bench_work_dir bench-s3
 
 # ---- files -------------------------------------------------------------------------------
 echo "generating files in $WORK..." >&2
 WWW="$WORK/www"
 G="org/bench"
 mkdir -p "$WWW/$G/small/1.0" "$WWW/$G/big/1.0" "$WWW/$G/miss/1.0"
-python3 - "$WWW/$G/small/1.0" "$SMALL_FILES" <<'EOF'
-import os, random, sys
-random.seed(1)
-for i in range(int(sys.argv[2])):
-    with open(os.path.join(sys.argv[1], f"small-1.0-{i}.jar"), "wb") as f:
-        f.write(os.urandom(random.randint(1024, 10 * 1024)))
-EOF
+small_files "$WWW/$G/small/1.0" "$SMALL_FILES"
 head -c 100M /dev/urandom >"$WWW/$G/big/1.0/big-1.0-100m.jar"
 for i in $(seq "$MISS_SAMPLES"); do head -c 100K /dev/urandom >"$WWW/$G/miss/1.0/miss-1.0-$i.jar"; done
 
@@ -74,32 +60,7 @@ declare -A URL PID
 for i in 0 1 2; do URL[${SERVERS[$i]}]="http://127.0.0.1:${PORTS[$((i + 2))]}"; done
 
 # ---- nginx -------------------------------------------------------------------------------
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log $WORK/nginx/access.log combined buffer=64k;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000;
-    default_type application/octet-stream;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        root $WWW;
-    }
-}
-EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log" &
-PIDS+=($!)
+nginx_origin "$NGINX_PORT" "$WWW"
 
 # ---- moto --------------------------------------------------------------------------------
 python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
@@ -132,10 +93,8 @@ for name in "${SERVERS[@]}"; do
             ;;
         esac
     } >"$WORK/$name.toml"
-    "$REPOX" --config "$WORK/$name.toml" serve --listen "${URL[$name]#http://}" \
-        --cache-dir "$WORK/cache-$name" 2>"$WORK/repox-$name.log" &
-    PID[$name]=$!
-    PIDS+=($!)
+    repox_serve "$WORK/$name.toml" "${URL[$name]##*:}" "$WORK/cache-$name" "$WORK/repox-$name.log"
+    PID[$name]=$REPOX_PID
 done
 wait_http "$NGINX/"
 for name in "${SERVERS[@]}"; do wait_http "${URL[$name]}/-/health"; done
@@ -153,33 +112,16 @@ for i in $(seq 0 $((SMALL_FILES - 1))); do SMALL_PATHS+=("$G/small/1.0/small-1.0
 for name in "${SERVERS[@]}"; do
     for p in "${SMALL_PATHS[@]}"; do curl -sf -o /dev/null "${URL[$name]}/maven/$p"; done
 done
-wrk_script() { # wrk_script PREFIX: a wrk script cycling through the small files
-    echo 'local paths = {'
-    for p in "${SMALL_PATHS[@]}"; do echo "  \"$1$p\","; done
-    echo '}'
-    echo 'local i = 0'
-    echo 'request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end'
-}
-wrk_script "/" >"$WORK/nginx.lua"
-wrk_script "/maven/" >"$WORK/repox.lua"
-wrk_rps() { # wrk_rps URL SCRIPT: requests/s; fails on any non-2xx answer or socket error
-    local out
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"${LOAD_SECONDS}s" --timeout 10s -s "$2" "$1")
-    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
-        echo "error: wrk saw failures against $1:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out"
-}
+cycle_script "/" "${SMALL_PATHS[@]}" >"$WORK/nginx.lua"
+cycle_script "/maven/" "${SMALL_PATHS[@]}" >"$WORK/repox.lua"
 # Alternating rounds, so that a burst of other work on the machine hits every server alike.
 : >"$WORK/rps-nginx"
 for name in "${SERVERS[@]}"; do : >"$WORK/rps-$name"; done
 for round in $(seq "$LOAD_ROUNDS"); do
     echo "load: small files, round $round/$LOAD_ROUNDS (${LOAD_SECONDS}s per server)..." >&2
-    wrk_rps "$NGINX" "$WORK/nginx.lua" >>"$WORK/rps-nginx" && echo >>"$WORK/rps-nginx"
+    wrk_rps "$NGINX" "$WORK/nginx.lua" "$CONNECTIONS" "$LOAD_SECONDS" >>"$WORK/rps-nginx" && echo >>"$WORK/rps-nginx"
     for name in "${SERVERS[@]}"; do
-        wrk_rps "${URL[$name]}" "$WORK/repox.lua" >>"$WORK/rps-$name" && echo >>"$WORK/rps-$name"
+        wrk_rps "${URL[$name]}" "$WORK/repox.lua" "$CONNECTIONS" "$LOAD_SECONDS" >>"$WORK/rps-$name" && echo >>"$WORK/rps-$name"
     done
 done
 declare -A RPS

@@ -9,6 +9,10 @@
 # GET of a file that only one of five upstreams has.
 #
 #   benches/serve.sh            # builds with `cargo build --release`, then measures (~3 min)
+#   LOAD_ROUNDS=1 LOAD_SECONDS=2 MISS_SAMPLES=3 benches/serve.sh   # a quick look
+#
+# REPOX=path/to/repox uses that binary instead of building one. Knobs: SMALL_FILES, LOAD_SECONDS,
+# LOAD_ROUNDS, CONNECTIONS, MISS_SAMPLES, RACE_SAMPLES.
 #
 # Needs nginx, wrk, curl and python3 (`apt-get install -y nginx wrk curl python3`). Set
 # CARGO_TARGET_DIR to reuse a target directory; BENCH_DIR to keep the files somewhere other than
@@ -16,44 +20,25 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-SMALL_FILES=200 # 1-10 KB files for the req/s figures
-LOAD_SECONDS=10 # per wrk run
-LOAD_ROUNDS=3   # alternating nginx/repox rounds; the medians are compared
-CONNECTIONS=32
-MISS_SAMPLES=31 # uncached files for the time-to-first-byte medians
-RACE_SAMPLES=11
+SMALL_FILES=${SMALL_FILES:-200}  # 1-10 KB files for the req/s figures
+LOAD_SECONDS=${LOAD_SECONDS:-10} # per wrk run
+LOAD_ROUNDS=${LOAD_ROUNDS:-3}    # alternating nginx/repox rounds; the medians are compared
+CONNECTIONS=${CONNECTIONS:-32}
+MISS_SAMPLES=${MISS_SAMPLES:-31} # uncached files for the time-to-first-byte medians
+RACE_SAMPLES=${RACE_SAMPLES:-11}
 DELAY_404_MS=200
 
-for tool in nginx wrk curl python3; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found" >&2
-        echo "hint: apt-get install -y nginx wrk curl python3" >&2
-        exit 1
-    }
-done
-
-echo "building repox (cargo build --release)..." >&2
-cargo build --release --quiet
-REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
-
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-bench.XXXXXX)}"
-mkdir -p "$WORK"
-chmod 755 "$WORK" # nginx workers may run as another user
 source benches/common.sh
-cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+need_tools nginx wrk curl python3
+repox_binary
+bench_work_dir bench
 
 # ---- files -------------------------------------------------------------------------------
 echo "generating files in $WORK..." >&2
 WWW="$WORK/www"
 G="org/bench"
 mkdir -p "$WWW/$G/small/1.0" "$WWW/$G/big/1.0" "$WWW/$G/miss/1.0"
-python3 - "$WWW/$G/small/1.0" "$SMALL_FILES" <<'EOF'
-import os, random, sys
-random.seed(1)
-for i in range(int(sys.argv[2])):
-    with open(os.path.join(sys.argv[1], f"small-1.0-{i}.jar"), "wb") as f:
-        f.write(os.urandom(random.randint(1024, 10 * 1024)))
-EOF
+small_files "$WWW/$G/small/1.0" "$SMALL_FILES"
 head -c 1M /dev/urandom >"$WWW/$G/big/1.0/big-1.0-1m.jar"
 head -c 100M /dev/urandom >"$WWW/$G/big/1.0/big-1.0-100m.jar"
 truncate -s 2G "$WWW/$G/big/1.0/big-1.0-2g.jar" # sparse: nginx reads zeros, repox writes 2 GB
@@ -67,32 +52,7 @@ NGINX="http://127.0.0.1:$NGINX_PORT"
 PROXY="http://127.0.0.1:$REPOX_PORT"
 
 # ---- nginx -------------------------------------------------------------------------------
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log $WORK/nginx/access.log combined buffer=64k;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 100000;
-    default_type application/octet-stream;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        root $WWW;
-    }
-}
-EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log" &
-PIDS+=($!)
+nginx_origin "$NGINX_PORT" "$WWW"
 
 # ---- upstreams that lack every file ------------------------------------------------------
 cat >"$WORK/slow404.py" <<'EOF'
@@ -134,10 +94,7 @@ done
     echo 'name = "nginx"'
     echo "url = \"$NGINX/\""
 } >"$WORK/repox.toml"
-"$REPOX" --config "$WORK/repox.toml" serve --listen "127.0.0.1:$REPOX_PORT" \
-    --cache-dir "$WORK/cache" 2>"$WORK/repox.log" &
-REPOX_PID=$!
-PIDS+=("$REPOX_PID")
+repox_serve "$WORK/repox.toml" "$REPOX_PORT" "$WORK/cache" "$WORK/repox.log"
 
 wait_http "$NGINX/"
 wait_http "$PROXY/-/health"
@@ -173,31 +130,14 @@ echo "warming $SMALL_FILES small files..." >&2
 SMALL_PATHS=()
 for i in $(seq 0 $((SMALL_FILES - 1))); do SMALL_PATHS+=("$G/small/1.0/small-1.0-$i.jar"); done
 for p in "${SMALL_PATHS[@]}"; do curl -sf -o /dev/null "$PROXY/maven/$p"; done
-wrk_script() { # wrk_script PREFIX: a wrk script cycling through the small files
-    echo 'local paths = {'
-    for p in "${SMALL_PATHS[@]}"; do echo "  \"$1$p\","; done
-    echo '}'
-    echo 'local i = 0'
-    echo 'request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end'
-}
-wrk_script "/" >"$WORK/nginx.lua"
-wrk_script "/maven/" >"$WORK/repox.lua"
-wrk_rps() { # wrk_rps URL SCRIPT: requests/s; fails on any non-2xx answer or socket error
-    local out
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"${LOAD_SECONDS}s" --timeout 5s -s "$2" "$1")
-    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
-        echo "error: wrk saw failures against $1:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out"
-}
+cycle_script "/" "${SMALL_PATHS[@]}" >"$WORK/nginx.lua"
+cycle_script "/maven/" "${SMALL_PATHS[@]}" >"$WORK/repox.lua"
 # Alternating rounds, so that a burst of other work on the machine hits both servers alike.
 : >"$WORK/rps-nginx" && : >"$WORK/rps-repox"
 for round in $(seq "$LOAD_ROUNDS"); do
     echo "load: small files, round $round/$LOAD_ROUNDS, nginx then repox (${LOAD_SECONDS}s each)..." >&2
-    wrk_rps "$NGINX" "$WORK/nginx.lua" >>"$WORK/rps-nginx" && echo >>"$WORK/rps-nginx"
-    wrk_rps "$PROXY" "$WORK/repox.lua" >>"$WORK/rps-repox" && echo >>"$WORK/rps-repox"
+    wrk_rps "$NGINX" "$WORK/nginx.lua" "$CONNECTIONS" "$LOAD_SECONDS" >>"$WORK/rps-nginx" && echo >>"$WORK/rps-nginx"
+    wrk_rps "$PROXY" "$WORK/repox.lua" "$CONNECTIONS" "$LOAD_SECONDS" >>"$WORK/rps-repox" && echo >>"$WORK/rps-repox"
 done
 RPS_NGINX=$(median <"$WORK/rps-nginx")
 RPS_REPOX=$(median <"$WORK/rps-repox")
