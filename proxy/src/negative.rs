@@ -4,7 +4,9 @@
 //! to lack a file, and answer 404 at once when all of them do. Unlike the original Repox the
 //! memory survives a restart: each fact is appended as a JSON line to
 //! `<cache_dir>/negative-v1.jsonl` and read back at start-up; when most of the log has expired
-//! it is compacted (at start-up, and by a running server as it grows).
+//! it is compacted (at start-up, and by a running server as it grows). A later line for the same
+//! (key, upstream) replaces an earlier one, an expired line included: that is how a fact is
+//! withdrawn for good (an upstream whose URL changed).
 //!
 //! The log is only a cache, so it must never stop the server: any bytes are tolerated (invalid
 //! UTF-8, a line torn by a full disk or a crash, garbage: skipped, counted, one warning naming
@@ -93,12 +95,15 @@ fn scan(bytes: &[u8], now: u64, map: &mut HashMap<String, Vec<(String, u64)>>) -
             found.bad += 1;
             continue;
         };
+        // A later line replaces an earlier one of the same pair even when it has expired: an
+        // expired line is how a fact is withdrawn (`forget_upstream`).
+        let ups = map.entry(k).or_default();
+        ups.retain(|(name, _)| *name != u);
         if e > now {
-            let ups = map.entry(k).or_default();
-            ups.retain(|(name, _)| *name != u);
             ups.push((u, e));
         }
     }
+    map.retain(|_, ups| !ups.is_empty());
     found
 }
 
@@ -256,28 +261,33 @@ impl NegativeCache {
             ups.retain(|(u, exp)| u != upstream && *exp > now);
             ups.push((upstream.to_owned(), e));
         }
+        self.append(&[Line {
+            k: key.to_owned(),
+            u: upstream.to_owned(),
+            e,
+        }]);
+    }
+
+    /// Appends `facts` to the log in one write (nothing when it is not open).
+    fn append(&self, facts: &[Line]) {
         let mut log = self.log.lock().expect("negative log lock");
         let log = &mut *log;
         let Some(file) = log.file.as_mut() else {
             return;
         };
-        let mut line = Vec::with_capacity(key.len() + upstream.len() + 40);
+        let mut text = Vec::with_capacity(facts.len() * 80);
         if log.torn {
-            line.push(b'\n');
+            text.push(b'\n');
         }
-        let fact = Line {
-            k: key.to_owned(),
-            u: upstream.to_owned(),
-            e,
-        };
-        if serde_json::to_writer(&mut line, &fact).is_err() {
-            return;
+        for fact in facts {
+            if serde_json::to_writer(&mut text, fact).is_ok() {
+                text.push(b'\n');
+            }
         }
-        line.push(b'\n');
-        match file.write_all(&line) {
+        match file.write_all(&text) {
             Ok(()) => {
                 log.torn = false;
-                log.lines = log.lines.saturating_add(1);
+                log.lines = log.lines.saturating_add(facts.len());
                 if log.lines >= log.next_check {
                     self.compact_running(log);
                 }
@@ -406,18 +416,30 @@ impl NegativeCache {
     }
 
     /// Forgets what `upstream` lacked below the key prefix `prefix` (its URL changed, so its
-    /// old 404s say nothing about the new one). Superseding lines go to the log too.
-    pub fn forget_upstream(&self, prefix: &str, upstream: &str) {
-        let keys: Vec<String> = {
-            let map = self.map.lock().expect("negative cache lock");
-            map.iter()
-                .filter(|(k, ups)| k.starts_with(prefix) && ups.iter().any(|(u, _)| u == upstream))
-                .map(|(k, _)| k.clone())
-                .collect()
+    /// old 404s say nothing about the new one). Each forgotten fact gets an expired line in the
+    /// log, which withdraws the older line when the log is read again, so the forgetting
+    /// survives a restart. Returns how many facts were forgotten.
+    pub fn forget_upstream(&self, prefix: &str, upstream: &str) -> usize {
+        let withdrawn: Vec<Line> = {
+            let mut map = self.map.lock().expect("negative cache lock");
+            let mut withdrawn = Vec::new();
+            map.retain(|k, ups| {
+                if k.starts_with(prefix) && ups.iter().any(|(u, _)| u == upstream) {
+                    ups.retain(|(u, _)| u != upstream);
+                    withdrawn.push(Line {
+                        k: k.clone(),
+                        u: upstream.to_owned(),
+                        e: 0,
+                    });
+                }
+                !ups.is_empty()
+            });
+            withdrawn
         };
-        for key in keys {
-            self.insert(&key, upstream, 0);
+        if !withdrawn.is_empty() {
+            self.append(&withdrawn);
         }
+        withdrawn.len()
     }
 
     /// Forgets what is known about `key` (e.g. after a successful fetch).
@@ -458,6 +480,35 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["maven/b.jar", "maven/c.jar", "npm/x"]
         );
+    }
+
+    #[test]
+    fn a_forgotten_upstream_stays_forgotten_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let neg = NegativeCache::open(dir.path());
+            neg.insert("maven/a.jar", "central", 3600);
+            neg.insert("maven/a.jar", "google", 3600);
+            neg.insert("maven/b.jar", "central", 3600);
+            neg.insert("npm/a", "central", 3600);
+            assert_eq!(neg.forget_upstream("maven/", "central"), 2);
+            assert!(!neg.lacks("maven/a.jar", "central"));
+            assert!(!neg.lacks("maven/b.jar", "central"));
+            // A 404 after the forgetting is a new fact, and is kept.
+            neg.insert("maven/b.jar", "central", 3600);
+        }
+        let neg = NegativeCache::open(dir.path());
+        assert!(
+            !neg.lacks("maven/a.jar", "central"),
+            "the forgotten 404 came back"
+        );
+        assert!(neg.lacks("maven/b.jar", "central"));
+        assert!(
+            neg.lacks("maven/a.jar", "google"),
+            "another upstream's 404 is kept"
+        );
+        assert!(neg.lacks("npm/a", "central"), "another prefix is kept");
+        assert_eq!(neg.forget_upstream("maven/", "nobody"), 0);
     }
 
     #[test]
