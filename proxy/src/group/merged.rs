@@ -7,7 +7,9 @@
 //! SHA-256 of the body it serves (`Meta::etag`). The members are still asked on every request
 //! (so a proxy member revalidates as usual and a hosted upload is seen at once), but their
 //! bodies are read and merged only when one of them changed. An answer without an `ETag` makes
-//! the merge uncacheable. The merged bytes live in the server's [`crate::memo::Memos`], under
+//! the merge uncacheable. PyPI groups read their members' pages without an HTTP answer: a
+//! proxy member's page still carries its `ETag`, a hosted member's is identified by a digest of
+//! the page it generates. The merged bytes live in the server's [`crate::memo::Memos`], under
 //! its one memory budget.
 
 use std::fmt::Write as _;
@@ -86,6 +88,25 @@ pub fn key(
     what: &str,
     answers: &[(&str, Option<&Answer>)],
 ) -> Option<String> {
+    let mut etags = Vec::with_capacity(answers.len());
+    for (member, answer) in answers {
+        let etag = match answer {
+            Some(a) => a.etag()?,
+            None => "-",
+        };
+        etags.push((*member, etag));
+    }
+    Some(key_of(group, parts, what, &etags))
+}
+
+/// The memo key of merging document `what` of `group` from its members' identities: each
+/// member's name and `ETag` (or another digest of what it answered; `-` for a 404).
+pub fn key_of(
+    group: &Repository,
+    parts: &http::request::Parts,
+    what: &str,
+    etags: &[(&str, &str)],
+) -> String {
     let accept = parts
         .headers
         .get(header::ACCEPT)
@@ -93,14 +114,10 @@ pub fn key(
         .unwrap_or("");
     let origin = crate::origin::request_origin(&parts.headers, &parts.uri);
     let mut key = format!("{}\0{what}\0{origin}\0{accept}", group.name);
-    for (member, answer) in answers {
-        let etag = match answer {
-            Some(a) => a.etag()?,
-            None => "-",
-        };
+    for (member, etag) in etags {
         let _ = write!(key, "\0{member}={etag}");
     }
-    Some(key)
+    key
 }
 
 /// The merged document kept for `key`.

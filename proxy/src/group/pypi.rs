@@ -11,21 +11,29 @@
 //! the group does not `allow_shadowing`), the proxies are not asked at all, so a private name
 //! never even reaches a public index. The legacy JSON API (`pypi/<project>/json`) follows the
 //! same rule.
+//!
+//! Merged project pages and root indexes are kept like the other ecosystems' merges
+//! ([`super::merged`]): the members' pages are still built on every request, but the proxy
+//! members' JSON is parsed and the group's page rendered again only when a member's page changed.
 
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, header};
 use url::Url;
 
-use super::{Shadowing, first_found};
+use super::{Shadowing, first_found, merged};
 use crate::config::Role;
 use crate::ecosystem::pypi::model::{Page, merge};
 use crate::ecosystem::pypi::negotiate::Variant;
+use crate::ecosystem::pypi::page::Rendered;
 use crate::ecosystem::pypi::{html, json, name, not_acceptable, page, redirect, variant};
 use crate::error::Failure;
 use crate::hosted;
 use crate::repository::{Outcome, Repository, tagged};
+use crate::respond::CacheControl;
+use crate::store::{Entry, now_secs};
 
 /// The base member pages are parsed against, to turn their hrefs back into relative ones.
 const BASE: &str = "http://member.invalid/";
@@ -37,13 +45,13 @@ pub async fn handle(
     parts: &http::request::Parts,
     rest: &str,
 ) -> Response {
-    let (method, req, uri) = (&parts.method, &parts.headers, &parts.uri);
+    let (req, uri) = (&parts.headers, &parts.uri);
     let all: Vec<&Arc<Repository>> = members.iter().collect();
     let segments: Vec<&str> = rest.split('/').collect();
     match segments[..] {
         ["simple"] => redirect(&format!("/{}/simple/", group.name), uri),
         ["simple", ""] => match variant(req, uri) {
-            Ok(v) => index(members, method, req, v).await,
+            Ok(v) => index(group, members, parts, v).await,
             Err(e) => not_acceptable(e),
         },
         ["simple", project] | ["simple", project, ""] => {
@@ -55,7 +63,7 @@ pub async fn handle(
                 return redirect(&format!("/{}/simple/{normalized}/", group.name), uri);
             }
             match variant(req, uri) {
-                Ok(v) => project_page(group, members, method, req, project, v).await,
+                Ok(v) => project_page(group, members, parts, project, v).await,
                 Err(e) => not_acceptable(e),
             }
         }
@@ -94,12 +102,19 @@ async fn eligible<'a>(
     Ok((Shadowing::of(group).eligible(members, &has), pages))
 }
 
-/// `simple/<project>/` of the group.
+/// One eligible member's page of a project, before the merge.
+enum Source {
+    /// A hosted member's generated page, links already relative.
+    Hosted(Page),
+    /// A proxy member's merged upstream page.
+    Proxy(Arc<Rendered>),
+}
+
+/// `simple/<project>/` of the group, merged again only when a member's page changed.
 async fn project_page(
     group: &Arc<Repository>,
     members: &[Arc<Repository>],
-    method: &Method,
-    req: &HeaderMap,
+    parts: &http::request::Parts,
     project: &str,
     v: Variant,
 ) -> Response {
@@ -107,48 +122,103 @@ async fn project_page(
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };
-    let mut pages: Vec<(usize, Page)> = Vec::new();
+    let mut sources: Vec<(usize, &str, Source)> = Vec::new();
+    let mut identities: Vec<(&str, String)> = Vec::new();
     let mut failure = None;
     for (i, m) in members.iter().enumerate() {
         if !eligible.iter().any(|e| Arc::ptr_eq(e, m)) {
             continue;
         }
         if m.config.role() == Role::Hosted {
-            if let Some(page) = hosted_pages[i].take() {
-                pages.push((i, page));
+            match hosted_pages[i].take() {
+                Some(page) => {
+                    identities.push((&m.name, hosted_identity(project, &page)));
+                    sources.push((i, &m.name, Source::Hosted(page)));
+                }
+                None => identities.push((&m.name, "-".into())),
             }
             continue;
         }
-        match proxy_page(m, project).await {
-            Ok(page) => pages.push((i, page)),
-            Err(Failure::NotFound) => {}
+        match page::project(m, project).await {
+            Ok((rendered, _)) => {
+                identities.push((&m.name, rendered.entry(Variant::Json).meta.etag()));
+                sources.push((i, &m.name, Source::Proxy(rendered)));
+            }
+            Err(Failure::NotFound) => identities.push((&m.name, "-".into())),
             Err(e) => {
                 tracing::warn!(group = %group.name, member = %m.name, "leaving out a member: {e}");
                 failure.get_or_insert(e);
             }
         }
     }
-    if pages.is_empty() {
+    if sources.is_empty() {
         return tagged(
             failure.unwrap_or(Failure::NotFound).into_response(),
             Outcome::Miss,
             None,
         );
     }
+    // A merge that leaves out a failing member is not kept: it may answer next time.
+    let mut key = failure.is_none().then(|| {
+        let ids: Vec<(&str, &str)> = identities.iter().map(|(m, e)| (*m, e.as_str())).collect();
+        let what = format!("simple/{project}/\0{}", v.content_type());
+        merged::key_of(group, parts, &what, &ids)
+    });
+    if let Some(entry) = merged::get::<Entry>(group, key.as_deref()) {
+        return respond(parts, &entry, Outcome::Hit);
+    }
+    let mut pages: Vec<(usize, Page)> = Vec::with_capacity(sources.len());
+    for (i, member, source) in sources {
+        match source {
+            Source::Hosted(page) => pages.push((i, page)),
+            Source::Proxy(rendered) => match relative(&rendered, project).await {
+                Ok(page) => pages.push((i, page)),
+                Err(e) => {
+                    tracing::warn!(group = %group.name, %member, "leaving out a member: {e}");
+                    key = None;
+                }
+            },
+        }
+    }
+    if pages.is_empty() {
+        return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
+    }
     let merged = merge(project, pages);
     let hrefs: Vec<String> = merged.files.iter().map(|(_, d)| d.url.clone()).collect();
-    hosted::pypi::page_response(
-        method,
-        req,
-        v,
-        html::render(&merged, &hrefs),
-        json::render(&merged, &hrefs),
-    )
+    let body = match v {
+        Variant::Json => json::render(&merged, &hrefs),
+        Variant::Html | Variant::TextHtml => html::render(&merged, &hrefs),
+    };
+    let entry = Entry::from_bytes(Bytes::from(body), v.content_type(), None, now_secs());
+    let weight = entry.meta.len as usize;
+    merged::keep(group, key, entry.clone(), weight);
+    respond(parts, &entry, Outcome::Miss)
+}
+
+/// What identifies a hosted member's page: the SHA-256 of the JSON page the member itself
+/// serves, so an upload, a yank or a deletion makes another merge.
+fn hosted_identity(project: &str, page: &Page) -> String {
+    use sha2::Digest;
+    let alone = merge(project, vec![(0, page.clone())]);
+    let hrefs: Vec<String> = alone.files.iter().map(|(_, d)| d.url.clone()).collect();
+    hex::encode(sha2::Sha256::digest(json::render(&alone, &hrefs)))
+}
+
+/// A merged page (or index) of the group, negotiated like a member's (`Vary: Accept`).
+fn respond(parts: &http::request::Parts, entry: &Entry, outcome: Outcome) -> Response {
+    let mut resp = hosted::serve_entry(
+        &parts.method,
+        &parts.headers,
+        entry,
+        CacheControl::MaxAge(0),
+    );
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    tagged(resp, outcome, None)
 }
 
 /// A proxy member's merged page, its links relative to `simple/<project>/` again.
-async fn proxy_page(member: &Arc<Repository>, project: &str) -> Result<Page, Failure> {
-    let (rendered, _) = page::project(member, project).await?;
+async fn relative(rendered: &Rendered, project: &str) -> Result<Page, Failure> {
     let body = rendered
         .entry(Variant::Json)
         .bytes()
@@ -164,26 +234,38 @@ async fn proxy_page(member: &Arc<Repository>, project: &str) -> Result<Page, Fai
     Ok(parsed)
 }
 
-/// `simple/` of the group: every member's project names, first spelling wins.
+/// One member's contribution to the group's index, before the merge.
+enum Names {
+    /// A hosted member's project names.
+    Hosted(Vec<String>),
+    /// A proxy member's JSON index, not read yet.
+    Proxy(Response),
+}
+
+/// `simple/` of the group: every member's project names, first spelling wins; merged again
+/// only when a member's index changed (PyPI's own is tens of megabytes).
 async fn index(
+    group: &Arc<Repository>,
     members: &[Arc<Repository>],
-    method: &Method,
-    req: &HeaderMap,
+    parts: &http::request::Parts,
     v: Variant,
 ) -> Response {
-    let mut names: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut add = |list: Vec<String>| {
-        for n in list {
-            if seen.insert(name::normalize(&n)) {
-                names.push(n);
-            }
-        }
-    };
+    let mut sources: Vec<Names> = Vec::with_capacity(members.len());
+    let mut identities: Vec<(&str, String)> = Vec::with_capacity(members.len());
+    let mut keep = true;
     for m in members {
         if m.config.role() == Role::Hosted {
             match hosted::pypi::projects(m).await {
-                Ok(list) => add(list),
+                Ok(list) => {
+                    use sha2::Digest;
+                    let mut digest = sha2::Sha256::new();
+                    for n in &list {
+                        digest.update(n.as_bytes());
+                        digest.update(b"\n");
+                    }
+                    identities.push((&m.name, hex::encode(digest.finalize())));
+                    sources.push(Names::Hosted(list));
+                }
                 Err(e) => return e.into_response(),
             }
             continue;
@@ -195,21 +277,60 @@ async fn index(
         );
         let resp = page::serve_index(m, &Method::GET, &accept, Variant::Json).await;
         if !resp.status().is_success() {
+            // Left out, as before; not kept, since it may answer next time.
+            keep = false;
             continue;
         }
-        // PyPI's own index is tens of megabytes.
-        let Ok(body) = axum::body::to_bytes(resp.into_body(), 1 << 30).await else {
-            continue;
-        };
-        if let Ok(list) = json::parse_index(&body) {
-            add(list);
+        match resp
+            .headers()
+            .get(header::ETAG)
+            .and_then(|e| e.to_str().ok())
+        {
+            Some(etag) => identities.push((&m.name, etag.to_owned())),
+            None => keep = false,
+        }
+        sources.push(Names::Proxy(resp));
+    }
+    let key = keep.then(|| {
+        let ids: Vec<(&str, &str)> = identities.iter().map(|(m, e)| (*m, e.as_str())).collect();
+        merged::key_of(
+            group,
+            parts,
+            &format!("simple/\0{}", v.content_type()),
+            &ids,
+        )
+    });
+    if let Some(entry) = merged::get::<Entry>(group, key.as_deref()) {
+        return respond(parts, &entry, Outcome::Hit);
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut add = |list: Vec<String>| {
+        for n in list {
+            if seen.insert(name::normalize(&n)) {
+                names.push(n);
+            }
+        }
+    };
+    for source in sources {
+        match source {
+            Names::Hosted(list) => add(list),
+            Names::Proxy(resp) => {
+                let Ok(body) = axum::body::to_bytes(resp.into_body(), 1 << 30).await else {
+                    continue;
+                };
+                if let Ok(list) = json::parse_index(&body) {
+                    add(list);
+                }
+            }
         }
     }
-    hosted::pypi::page_response(
-        method,
-        req,
-        v,
-        html::render_index(&names),
-        json::render_index(&names),
-    )
+    let body = match v {
+        Variant::Json => json::render_index(&names),
+        Variant::Html | Variant::TextHtml => html::render_index(&names),
+    };
+    let entry = Entry::from_bytes(Bytes::from(body), v.content_type(), None, now_secs());
+    let weight = entry.meta.len as usize;
+    merged::keep(group, key, entry.clone(), weight);
+    respond(parts, &entry, Outcome::Miss)
 }

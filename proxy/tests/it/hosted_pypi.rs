@@ -488,6 +488,76 @@ async fn a_group_serves_a_hosted_name_only_from_its_hosted_members() {
     assert_eq!(versions_of(&page), [hosted_name, public_name]);
 }
 
+/// A page of the group, its `X-Repox-Cache` (`miss` when merged, `hit` from memory) and body.
+async fn group_page(team: &Team, path: &str, accept: &str) -> (String, String) {
+    let resp = client()
+        .get(team.at(&format!("pypi-public/{path}")))
+        .header(header::ACCEPT, accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    assert_eq!(resp.headers()[header::VARY], "Accept");
+    let cache = resp.headers()["x-repox-cache"].to_str().unwrap().to_owned();
+    (cache, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn group_pages_are_merged_again_only_when_a_member_changed() {
+    let mut dists = fixture_dists();
+    let (public_name, public_body) = wheel("internal-lib", "99.0", &[]);
+    dists.push(Dist::new("internal-lib", &public_name, public_body));
+    let index = Index::start(Mode::Json, dists).await;
+    // Shadowing allowed, so the page merges the hosted and the proxy member.
+    let team = Team::start(&index, true).await;
+    let (first, _) = upload_wheel(&team, "internal-lib", "1.0", &[]).await;
+    let json = "application/vnd.pypi.simple.v1+json";
+    let html = "application/vnd.pypi.simple.v1+html";
+
+    let mut merges = 0;
+    for _ in 0..3 {
+        let (cache, body) = group_page(&team, "simple/internal-lib/", json).await;
+        merges += usize::from(cache == "miss");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(versions_of(&page), [first.clone(), public_name.clone()]);
+    }
+    assert_eq!(merges, 1, "merged once for three requests");
+    // The HTML form is another merge, kept too.
+    let (cache, body) = group_page(&team, "simple/internal-lib/", html).await;
+    assert_eq!(cache, "miss");
+    assert!(
+        body.contains(&first) && body.contains(&public_name),
+        "{body}"
+    );
+    let (cache, _) = group_page(&team, "simple/internal-lib/", html).await;
+    assert_eq!(cache, "hit");
+
+    // An upload changes the hosted member's page: the next request merges again.
+    let (second, _) = upload_wheel(&team, "internal-lib", "1.1", &[]).await;
+    let (cache, body) = group_page(&team, "simple/internal-lib/", json).await;
+    assert_eq!(cache, "miss");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert!(versions_of(&page).contains(&second), "{body}");
+    let (cache, _) = group_page(&team, "simple/internal-lib/", json).await;
+    assert_eq!(cache, "hit");
+    let (cache, body) = group_page(&team, "simple/internal-lib/", html).await;
+    assert_eq!(cache, "miss", "the HTML form changed too");
+    assert!(body.contains(&second), "{body}");
+
+    // A proxied name alone is kept too, and the root index likewise.
+    let (first, _) = group_page(&team, "simple/lib-a/", json).await;
+    let (again, _) = group_page(&team, "simple/lib-a/", json).await;
+    assert_eq!((first.as_str(), again.as_str()), ("miss", "hit"));
+    let (first, _) = group_page(&team, "simple/", json).await;
+    let (again, body) = group_page(&team, "simple/", json).await;
+    assert_eq!((first.as_str(), again.as_str()), ("miss", "hit"));
+    assert!(!body.contains("new-project"), "{body}");
+    upload_wheel(&team, "new-project", "1.0", &[]).await;
+    let (cache, body) = group_page(&team, "simple/", json).await;
+    assert_eq!(cache, "miss", "a new hosted project changes the index");
+    assert!(body.contains("new-project"), "{body}");
+}
+
 #[tokio::test]
 async fn a_group_is_read_only() {
     let index = Index::start(Mode::Json, fixture_dists()).await;
