@@ -46,7 +46,7 @@ hit) ;;
     ;;
 esac
 case $CALL_GRAPH in
-dwarf) PERF_CALL_GRAPH=(-F 999 --call-graph dwarf,16384) ;;
+dwarf) PERF_CALL_GRAPH=(-F 999 --call-graph dwarf -m 64M) ;; # a large buffer, or samples are lost
 fp) PERF_CALL_GRAPH=(-F 999 -g) ;;
 *)
     echo "error: CALL_GRAPH is dwarf or fp, not '$CALL_GRAPH'" >&2
@@ -132,7 +132,8 @@ inferno-flamegraph --title "repox $SCENARIO $SIZE, wrk -c$CONNS, ${SECONDS_PROFI
     echo "wrk: $(awk '/Requests\/sec|Transfer\/sec/ { printf "%s %s  ", $1, $2 }' "$WORK/wrk.txt")"
     echo
     perf report -i "$WORK/perf.data" --no-children --no-inline --percent-limit 2 --stdio \
-        --sort comm,dso,symbol -g none 2>/dev/null | grep -v '^$' | head -40
+        --sort dso,symbol -g none 2>/dev/null | grep -v -e "^$" -e "^# *$" -e "^# (Tip" -e "perf.data header" |
+        sed -E "s/ +IPC +\\[IPC Coverage\\]//; s/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//" | cut -c1-160 | head -40
 } >"$OUT/flame-$NAME.txt"
 cat "$OUT/flame-$NAME.txt"
 echo
