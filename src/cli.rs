@@ -181,7 +181,7 @@ pub enum AdvisoriesCommand {
     /// https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache
     /// directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with
     /// 403 and left out of index pages; the others are listed at /-/api/advisories. A running
-    /// `repox serve` applies the list when it restarts.
+    /// `repox serve` on the same cache applies the new list at once.
     Import {
         /// The OSV zip.
         #[arg(value_name = "FILE")]

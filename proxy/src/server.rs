@@ -127,7 +127,7 @@ impl App {
             ),
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
-            advisories: crate::policy::advisories::Advisories::load(&cache_dir),
+            advisories: crate::policy::advisories::Book::open(&cache_dir),
         });
         if let Some(index) = services.store.index() {
             services.metrics.track_cache(index.clone());
@@ -463,9 +463,9 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 
 /// The imported advisories (`repox advisories import`), malicious ones marked `blocked`.
 async fn advisories(State(app): State<Arc<App>>) -> Response {
-    let list: Vec<_> = app
-        .services
-        .advisories
+    let current = app.services.advisories.current();
+    let list: Vec<_> = current
+        .list
         .advisories
         .iter()
         .map(|a| {

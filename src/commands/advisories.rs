@@ -39,7 +39,7 @@ pub fn run(global: &GlobalArgs, cmd: AdvisoriesCommand) -> anyhow::Result<ExitCo
         println!("skipped {skipped} members that are not OSV advisories");
     }
     println!(
-        "{} now holds {} entries; restart `repox serve` to apply them",
+        "{} now holds {} entries; a running `repox serve` on this cache applies them at once",
         path.display(),
         all.advisories.len()
     );

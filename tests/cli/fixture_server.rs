@@ -34,11 +34,23 @@ struct Shared {
     root: PathBuf,
     base: String,
     requests: Mutex<BTreeMap<String, usize>>,
+    /// Send each file's modification time as `Last-Modified`.
+    last_modified: bool,
 }
 
 impl FixtureServer {
     /// Serves `root`.
     pub fn start(root: &Path) -> FixtureServer {
+        FixtureServer::serve(root, false)
+    }
+
+    /// Serves `root` with each file's modification time as `Last-Modified` (as Maven Central
+    /// sends its upload time), for tests of repox's release cooldown.
+    pub fn start_with_last_modified(root: &Path) -> FixtureServer {
+        FixtureServer::serve(root, true)
+    }
+
+    fn serve(root: &Path, last_modified: bool) -> FixtureServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -52,6 +64,7 @@ impl FixtureServer {
             root: root.to_owned(),
             base: format!("http://{addr}"),
             requests: Mutex::default(),
+            last_modified,
         });
         let app = Router::new().fallback(serve).with_state(shared.clone());
         runtime.spawn(async move { axum::serve(listener, app).await });
@@ -118,11 +131,17 @@ async fn serve(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> R
     } else {
         Body::from(body)
     };
-    Response::builder()
+    let mut resp = Response::builder()
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONTENT_LENGTH, len)
-        .body(body)
-        .expect("valid response")
+        .header(header::CONTENT_LENGTH, len);
+    if shared.last_modified
+        && let Ok(modified) = tokio::fs::metadata(shared.root.join(&path))
+            .await
+            .and_then(|m| m.modified())
+    {
+        resp = resp.header(header::LAST_MODIFIED, httpdate::fmt_http_date(modified));
+    }
+    resp.body(body).expect("valid response")
 }
 
 /// The bytes for `path` and their content type: the file (or the index of a directory), or the

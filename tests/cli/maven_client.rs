@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::fixture_server::FixtureServer;
 use crate::repox_server::RepoxServer;
 
-const FIXTURE: &str = "/usr/share/maven-repo";
+pub(crate) const FIXTURE: &str = "/usr/share/maven-repo";
 const EXEC_GOAL: &str = "org.codehaus.mojo:exec-maven-plugin:3.1.0:exec";
 const SIMPLE: &str = "org/slf4j/slf4j-simple/1.7.32/slf4j-simple-1.7.32";
 /// slf4j-simple's POM names slf4j-api with the version Debian rewrote to `debian`.
@@ -122,7 +122,7 @@ fn mvn_resolves_through_repox_and_a_second_build_never_reaches_upstream() {
 
 /// `mvn`, the plugin and the dependency are installed; a missing one fails the test unless
 /// `REPOX_SKIP_MISSING_CLIENTS` is set (see `clients_support`).
-fn prerequisites() -> bool {
+pub(crate) fn prerequisites() -> bool {
     let fixture = Path::new(FIXTURE);
     let mut missing = Vec::new();
     if !crate::clients_support::runs("mvn", &["--version"]) {
@@ -139,7 +139,7 @@ fn prerequisites() -> bool {
 
 /// Runs the exec plugin with `echo classpath=%classpath`: to build that argument Maven must
 /// resolve the project's dependencies, POMs and jars.
-fn mvn(project: &Path, settings: &Path, local_repo: &Path) -> Output {
+pub(crate) fn mvn(project: &Path, settings: &Path, local_repo: &Path) -> Output {
     let mut child = Command::new("mvn")
         .current_dir(project)
         // Neither ~/.mavenrc nor /etc/mavenrc, nor the global settings, may change the run.

@@ -1,7 +1,8 @@
 //! `repox advisories import FILE` end to end: an OSV zip built here is imported into the cache
-//! directory; a `repox serve` on it refuses the versions of the malicious package (403 with the
-//! advisory's id, counted by rule in `/-/metrics`) and lists every advisory at
-//! `/-/api/advisories`. Also `repox configure --snapshot` writing snapshot URLs.
+//! directory of a running `repox serve`, which then, without a restart, refuses the versions of
+//! the malicious package (403 with the advisory's id, counted by rule in `/-/metrics`) and lists
+//! every advisory at `/-/api/advisories`. Also `repox configure --snapshot` writing snapshot
+//! URLs.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -70,7 +71,18 @@ fn imported_malicious_versions_are_refused_and_every_advisory_is_listed() {
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("npm-all.zip");
     osv_zip(&zip);
+    // `RepoxServer` puts its cache in `dir/cache`.
     let cache = dir.path().join("cache");
+    // The upstream is never asked: the refusal needs no packument.
+    let config = "[repositories.npm]\nkind = \"npm\"\n[[repositories.npm.upstreams]]\n\
+                  name = \"nowhere\"\nurl = \"http://127.0.0.1:9/\"\n";
+    let server = RepoxServer::start(dir.path(), config);
+    let tarball = "/npm/evil-pkg/-/evil-pkg-1.0.0.tgz";
+    let (status, body) = get(&server.url(), tarball);
+    assert_ne!(status, 403, "nothing is imported yet: {body}");
+    let (_, body) = get(&server.url(), "/-/api/advisories");
+    assert!(body.contains("\"advisories\":[]"), "{body}");
+
     let out = repox(
         dir.path(),
         &[
@@ -89,14 +101,19 @@ fn imported_malicious_versions_are_refused_and_every_advisory_is_listed() {
     );
     assert!(stdout.contains("imported 2 advisory entries"), "{stdout}");
     assert!(stdout.contains("1 malicious"), "{stdout}");
+    assert!(stdout.contains("applies them at once"), "{stdout}");
     assert!(cache.join("advisories-v1/advisories.json").is_file());
 
-    // The upstream is never asked: the refusal needs no packument.
-    let config = "[repositories.npm]\nkind = \"npm\"\n[[repositories.npm.upstreams]]\n\
-                  name = \"nowhere\"\nurl = \"http://127.0.0.1:9/\"\n";
-    let server = RepoxServer::start(dir.path(), config);
-    let (status, body) = get(&server.url(), "/npm/evil-pkg/-/evil-pkg-1.0.0.tgz");
-    assert_eq!(status, 403, "{body}");
+    // The running server reads the new list as soon as the import has replaced the file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = get(&server.url(), tarball);
+        if status == 403 || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, 403, "{body}\nrepox log:\n{}", server.log());
     assert!(
         body.contains("evil-pkg 1.0.0 is malicious according to the advisory MAL-2025-7"),
         "{body}"

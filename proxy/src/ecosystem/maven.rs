@@ -13,14 +13,18 @@
 //! `/.meta/prefixes.txt` is answered 404: passing one upstream's prefix list through would make
 //! Maven 3.10+ refuse every path the other upstreams serve.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use http::{HeaderMap, Method};
 
 use crate::error::Failure;
 use crate::path::RepoPath;
+use crate::policy::maven::Published;
 use crate::repository::{Class, Outcome, Repository, Resource, Verify, tagged};
+use crate::store::Entry;
 
 use super::maven_metadata;
 
@@ -65,30 +69,106 @@ async fn refused(
         return None;
     }
     let package = format!("{}:{artifact}", group.join("."));
-    let mut published = None;
-    let mut upstream = None;
-    if policy.uses_time() {
-        let dir = &p[..p.len() - file.len()];
-        let pom = RepoPath::parse(&format!("{dir}{artifact}-{version}.pom")).ok()?;
-        if let Ok((entry, _)) = repo.entry(&resource(repo, pom)).await {
-            published = entry
+    let published = if policy.uses_time() {
+        let dir = &p[..p.len() - file.len() - version.len() - 1];
+        pom_published(repo, dir, artifact, version).await
+    } else {
+        Published::default()
+    };
+    let verdict = policy.judge(
+        &package,
+        version,
+        published.at,
+        published.upstream.as_deref(),
+        crate::policy::now(),
+    );
+    (!verdict.allows()).then(|| crate::policy::refuse(repo, &package, version, &verdict))
+}
+
+/// The `Last-Modified` of `dir` (`g/a/`) `version`'s POM and the upstream that sent it: the
+/// time Maven versions are judged by, for their files and in `maven-metadata.xml` alike.
+async fn pom_published(
+    repo: &Arc<Repository>,
+    dir: &str,
+    artifact: &str,
+    version: &str,
+) -> Published {
+    let Ok(pom) = RepoPath::parse(&format!("{dir}{version}/{artifact}-{version}.pom")) else {
+        return Published::default();
+    };
+    match repo.entry(&resource(repo, pom)).await {
+        Ok((entry, _)) => Published {
+            at: entry
                 .meta
                 .upstream_last_modified
                 .as_deref()
                 .and_then(|t| httpdate::parse_http_date(t).ok())
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64);
-            upstream = Some(entry.meta.upstream.clone());
-        }
+                .map(|d| d.as_secs() as i64),
+            upstream: Some(entry.meta.upstream.clone()),
+            failed: false,
+        },
+        Err(Failure::NotFound) => Published::default(),
+        Err(_) => Published {
+            failed: true,
+            ..Published::default()
+        },
     }
-    let verdict = policy.judge(
-        &package,
-        version,
-        published,
-        upstream.as_deref(),
-        crate::policy::now(),
-    );
-    (!verdict.allows()).then(|| crate::policy::refuse(repo, &package, version, &verdict))
+}
+
+/// How many POMs one `maven-metadata.xml` asks for at once.
+const POM_LOOKUPS: usize = 8;
+
+/// `entry`, the artifact-level `maven-metadata.xml` at `path`, without the versions the
+/// request's policy refuses (`policy/maven.rs`), memoized like the other ecosystems' filtered
+/// documents. Other metadata (SNAPSHOT and plugin-group level) passes as it is.
+pub(crate) async fn filtered_metadata(
+    repo: &Arc<Repository>,
+    path: &RepoPath,
+    entry: Entry,
+) -> Result<Entry, Failure> {
+    let policy = crate::policy::current(repo);
+    let dir = path.as_str().trim_end_matches("maven-metadata.xml");
+    let segments: Vec<&str> = dir.trim_end_matches('/').split('/').collect();
+    let [group @ .., artifact] = &segments[..] else {
+        return Ok(entry);
+    };
+    if !policy.is_active() || group.is_empty() || artifact.ends_with("-SNAPSHOT") {
+        return Ok(entry);
+    }
+    let package = format!("{}:{artifact}", group.join("."));
+    let (dir, artifact) = (dir.to_owned(), (*artifact).to_owned());
+    let p = policy.clone();
+    crate::policy::filter::memoized(
+        repo,
+        &policy,
+        "maven-policy",
+        &package.clone(),
+        entry,
+        |body, upstream| async move {
+            let now = crate::policy::now();
+            let needed = crate::policy::maven::needs_time(&p, &package, &body, &upstream, now);
+            let times: BTreeMap<String, Published> = futures_util::stream::iter(needed)
+                .map(|v| {
+                    let (dir, artifact) = (&dir, &artifact);
+                    async move {
+                        let published = pom_published(repo, dir, artifact, &v).await;
+                        (v, published)
+                    }
+                })
+                .buffer_unordered(POM_LOOKUPS)
+                .collect()
+                .await;
+            Ok(crate::policy::maven::metadata(
+                &p,
+                &package,
+                &body,
+                &times,
+                crate::policy::now(),
+            ))
+        },
+    )
+    .await
 }
 
 /// `x.jar.sha1` → (`x.jar`, Some("sha1")).

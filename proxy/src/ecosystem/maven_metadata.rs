@@ -18,7 +18,6 @@ use futures_util::future::join_all;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use quick_xml::events::Event;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha512};
 
 use crate::error::Failure;
 use crate::path::RepoPath;
@@ -63,6 +62,11 @@ pub async fn serve(
         Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let upstream = Some(entry.meta.upstream.clone());
+    // Versions the policy refuses leave the document (`policy/maven.rs`).
+    let entry = match super::maven::filtered_metadata(repo, &res.path, entry).await {
+        Ok(entry) => entry,
+        Err(e) => return tagged(e.into_response(), cache, upstream),
+    };
     let pres = repo.presentation(&res, entry.meta.fetched_at);
     let Some(algorithm) = checksum else {
         return tagged(
@@ -71,14 +75,13 @@ pub async fn serve(
             upstream,
         );
     };
-    let digest = match algorithm {
-        "sha1" => entry.meta.digests.sha1.clone(),
-        "md5" => entry.meta.digests.md5.clone(),
-        "sha256" => Some(entry.meta.digests.sha256.clone()),
-        _ => match &entry.body {
-            crate::store::Body::Bytes(b) => Some(hex::encode(Sha512::digest(b))),
-            _ => None,
-        },
+    let digest = match (algorithm, &entry.body) {
+        ("sha1", _) if entry.meta.digests.sha1.is_some() => entry.meta.digests.sha1.clone(),
+        ("md5", _) if entry.meta.digests.md5.is_some() => entry.meta.digests.md5.clone(),
+        ("sha256", _) => Some(entry.meta.digests.sha256.clone()),
+        // A filtered document is made in memory with its SHA-256 only.
+        (_, crate::store::Body::Bytes(b)) => Some(crate::hosted::maven::checksum_of(b, algorithm)),
+        _ => None,
     };
     let Some(digest) = digest else {
         return tagged(Failure::NotFound.into_response(), cache, upstream);

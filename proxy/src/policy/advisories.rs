@@ -6,13 +6,24 @@
 //! by every repository of the ecosystem like a `deny` rule (a `MAL-` report with a range that
 //! starts at `0` and never ends covers every version); the others are listed at
 //! `GET /-/api/advisories` for the UI. The list lives in the cache directory
-//! (`advisories-v1/advisories.json`, written atomically); a server reads it when it starts, and
-//! a later import adds to it (an advisory with the same id is replaced).
+//! (`advisories-v1/advisories.json`, written atomically); a later import adds to it (an
+//! advisory with the same id is replaced).
+//!
+//! A running server holds the list in a [`Book`]: read at start-up, then read again whenever the
+//! file is replaced (a `notify` watch on its directory, as the live configuration watches the
+//! config file), so an import takes effect without a restart. The import writes by rename, so
+//! the server never reads half a file; a file that does not parse leaves the list in force.
+//! Policies look malicious versions up through the book at each verdict, and a new list bumps
+//! its generation, which is part of the memo key of every filtered document
+//! ([`super::Policy::memo_key`]): nothing filtered under the old list is served again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
+use notify::{EventKind, RecursiveMode, Watcher};
 use serde::{Deserialize, Serialize};
 
 use super::deny::normalize;
@@ -197,16 +208,27 @@ impl Advisories {
 
     /// The list stored in `cache_dir`; empty when there is none or it cannot be read (logged).
     pub fn load(cache_dir: &Path) -> Advisories {
+        Advisories::read(cache_dir).unwrap_or_default()
+    }
+
+    /// The list stored in `cache_dir`: empty when there is none, `None` when it cannot be read
+    /// or parsed (logged).
+    fn read(cache_dir: &Path) -> Option<Advisories> {
         let path = cache_dir.join(FILE);
         match std::fs::read(&path) {
-            Ok(text) => serde_json::from_slice(&text).unwrap_or_else(|e| {
-                tracing::warn!(
-                    "ignoring `{}`: {e}; run `repox advisories import` again",
-                    path.display()
-                );
-                Advisories::default()
-            }),
-            Err(_) => Advisories::default(),
+            Ok(text) => serde_json::from_slice(&text)
+                .map_err(|e| {
+                    tracing::warn!(
+                        "ignoring `{}`: {e}; run `repox advisories import` again",
+                        path.display()
+                    );
+                })
+                .ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Advisories::default()),
+            Err(e) => {
+                tracing::warn!("cannot read `{}`: {e}", path.display());
+                None
+            }
         }
     }
 
@@ -226,13 +248,196 @@ impl Advisories {
         Ok(path)
     }
 
-    /// The malicious-package advisories of `kind`'s ecosystem.
-    pub fn malicious(&self, kind: Kind) -> Vec<Advisory> {
-        self.advisories
+    /// Malicious-package advisories by repository kind, then normalized package name.
+    fn index(&self) -> Vec<(Kind, HashMap<String, Vec<Advisory>>)> {
+        let mut out: Vec<(Kind, HashMap<String, Vec<Advisory>>)> = Vec::new();
+        for a in self.advisories.iter().filter(|a| a.malicious) {
+            let Some(kind) = a.kind() else { continue };
+            let at = match out.iter().position(|(k, _)| *k == kind) {
+                Some(i) => i,
+                None => {
+                    out.push((kind, HashMap::new()));
+                    out.len() - 1
+                }
+            };
+            out[at]
+                .1
+                .entry(normalize(kind, &a.package))
+                .or_default()
+                .push(a.clone());
+        }
+        out
+    }
+}
+
+/// One list as a server holds it, indexed for verdicts.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The list as imported.
+    pub list: Advisories,
+    malicious: Vec<(Kind, HashMap<String, Vec<Advisory>>)>,
+    /// Counts the lists this server has held: part of filtered documents' memo keys.
+    pub generation: u64,
+}
+
+impl Loaded {
+    fn new(list: Advisories, generation: u64) -> Loaded {
+        Loaded {
+            malicious: list.index(),
+            list,
+            generation,
+        }
+    }
+
+    fn of(&self, kind: Kind) -> Option<&HashMap<String, Vec<Advisory>>> {
+        self.malicious
             .iter()
-            .filter(|a| a.malicious && a.kind() == Some(kind))
-            .cloned()
-            .collect()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, m)| m)
+    }
+}
+
+/// The advisories a server holds: the list in `advisories-v1/advisories.json`, read again when
+/// an import replaces the file. Cloning shares it; a default book is empty and watches nothing.
+#[derive(Clone, Default)]
+pub struct Book {
+    current: Arc<ArcSwap<Loaded>>,
+    /// Kept for as long as the book lives; dropping it ends the watch.
+    _watch: Option<Arc<Mutex<notify::RecommendedWatcher>>>,
+}
+
+impl std::fmt::Debug for Book {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let current = self.current.load();
+        f.debug_struct("Book")
+            .field("advisories", &current.list.advisories.len())
+            .field("generation", &current.generation)
+            .finish()
+    }
+}
+
+impl Book {
+    /// The list stored in `cache_dir`, kept current while the book lives: the file's directory
+    /// is watched (and made if missing, so that the first import is seen too).
+    pub fn open(cache_dir: &Path) -> Book {
+        let current = Arc::new(ArcSwap::from_pointee(Loaded::new(
+            Advisories::load(cache_dir),
+            0,
+        )));
+        let watch = watch(cache_dir, current.clone()).map(|w| Arc::new(Mutex::new(w)));
+        Book {
+            current,
+            _watch: watch,
+        }
+    }
+
+    /// A book holding `list`, watching nothing (tests, servers without a cache directory).
+    pub fn of(list: Advisories) -> Book {
+        Book {
+            current: Arc::new(ArcSwap::from_pointee(Loaded::new(list, 0))),
+            _watch: None,
+        }
+    }
+
+    /// The list in force.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current.load_full()
+    }
+
+    /// The malicious-package advisories of `kind`'s ecosystem, as they are at each verdict.
+    pub fn malicious(&self, kind: Kind) -> Malicious {
+        Malicious {
+            book: self.clone(),
+            kind: Some(kind),
+        }
+    }
+}
+
+/// Reads the list again when `cache_dir`'s advisory file changes; `None` (logged) when the
+/// directory cannot be watched.
+fn watch(cache_dir: &Path, current: Arc<ArcSwap<Loaded>>) -> Option<notify::RecommendedWatcher> {
+    let path = cache_dir.join(FILE);
+    let dir = path.parent()?.to_owned();
+    let name = path.file_name()?.to_owned();
+    let cache_dir = cache_dir.to_owned();
+    let handler = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, EventKind::Access(_))
+            || !event
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(name.as_os_str()))
+        {
+            return;
+        }
+        let Some(list) = Advisories::read(&cache_dir) else {
+            return;
+        };
+        let old = current.load();
+        if old.list.advisories == list.advisories {
+            return;
+        }
+        let loaded = Loaded::new(list, old.generation + 1);
+        tracing::info!(
+            "advisories: {} entries in force ({} malicious) from {}",
+            loaded.list.advisories.len(),
+            loaded
+                .list
+                .advisories
+                .iter()
+                .filter(|a| a.malicious)
+                .count(),
+            cache_dir.join(FILE).display()
+        );
+        current.store(Arc::new(loaded));
+    };
+    let started = std::fs::create_dir_all(&dir)
+        .map_err(notify::Error::io)
+        .and_then(|()| notify::recommended_watcher(handler))
+        .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
+    match started {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch {} for imported advisories: {e}; restart repox after `repox advisories import`",
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
+/// The malicious-package advisories of one ecosystem in a [`Book`], for a repository's policy.
+#[derive(Debug, Clone, Default)]
+pub struct Malicious {
+    book: Book,
+    kind: Option<Kind>,
+}
+
+impl Malicious {
+    /// True when no advisory of this ecosystem refuses anything now.
+    pub fn is_empty(&self) -> bool {
+        let current = self.book.current.load();
+        self.kind
+            .and_then(|k| current.of(k))
+            .is_none_or(|m| m.is_empty())
+    }
+
+    /// The id of an advisory that covers `version` of `name` (normalized for the kind).
+    pub fn find(&self, name: &str, version: &str) -> Option<String> {
+        let kind = self.kind?;
+        let current = self.book.current.load();
+        current
+            .of(kind)?
+            .get(name)?
+            .iter()
+            .find(|a| a.covers(kind, name, version))
+            .map(|a| a.id.clone())
+    }
+
+    /// The generation of the list in force.
+    pub fn generation(&self) -> u64 {
+        self.book.current.load().generation
     }
 }
 
@@ -277,10 +482,12 @@ mod tests {
             Advisories::from_zip(std::io::Cursor::new(zip), Path::new("all.zip")).unwrap();
         assert_eq!(skipped, 1);
         assert_eq!(a.advisories.len(), 2);
-        let mal = a.malicious(Kind::Pypi);
-        assert_eq!(mal.len(), 1);
-        assert!(mal[0].covers(Kind::Pypi, "evil-pkg", "9.9"));
-        assert!(a.malicious(Kind::Npm).is_empty());
+        let book = Book::of(a.clone());
+        let mal = book.malicious(Kind::Pypi);
+        assert_eq!(mal.find("evil-pkg", "9.9").as_deref(), Some("MAL-2024-1"));
+        assert_eq!(mal.find("requests", "2.31.0"), None, "not malicious");
+        assert!(!mal.is_empty());
+        assert!(book.malicious(Kind::Npm).is_empty());
         let ghsa = a.advisories.iter().find(|x| x.id == "GHSA-x").unwrap();
         assert!(!ghsa.malicious && !ghsa.all_versions);
 
@@ -294,5 +501,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`x.zip` is not an OSV zip export"), "{err}");
+    }
+
+    #[test]
+    fn a_book_takes_a_new_import_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = Book::open(dir.path());
+        let npm = book.malicious(Kind::Npm);
+        assert!(npm.is_empty());
+        assert_eq!(npm.generation(), 0);
+        let list = Advisories {
+            advisories: vec![Advisory {
+                id: "MAL-1".into(),
+                ecosystem: "npm".into(),
+                package: "evil".into(),
+                summary: String::new(),
+                malicious: true,
+                versions: vec!["1.0.0".into()],
+                all_versions: false,
+            }],
+        };
+        list.save(dir.path()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while npm.find("evil", "1.0.0").is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the import was not seen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(npm.generation() >= 1);
+        assert_eq!(book.current().list.advisories, list.advisories);
+        // A file that does not parse leaves the list in force.
+        std::fs::write(dir.path().join(FILE), "{").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(npm.find("evil", "1.0.0").as_deref(), Some("MAL-1"));
     }
 }

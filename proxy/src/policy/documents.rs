@@ -236,6 +236,75 @@ pub fn pypi_upload_time(members: &str) -> Option<i64> {
     parse_time(&rest[..rest.find('"')?])
 }
 
+/// What filtering a PyPI legacy JSON document found.
+#[derive(Debug, Default)]
+pub struct PypiJson {
+    /// Files left out, by rule name.
+    pub hidden: BTreeMap<String, u64>,
+    /// When the result may change with the clock alone (Unix seconds).
+    pub until: Option<i64>,
+    /// The verdict on the document's own version (`info.version`) when `urls` listed files
+    /// and every one of them is refused.
+    pub refused: Option<Verdict>,
+}
+
+/// A PyPI legacy JSON API document (`/pypi/<project>[/<version>]/json`) without the files
+/// `policy` refuses, judged as the simple pages judge them (the version in the filename, the
+/// file's upload time): they leave `urls` and `releases`, and a release left without files
+/// leaves `releases`. `info` (the newest version's metadata) is kept as it is.
+pub fn pypi_json(
+    policy: &Policy,
+    project: &str,
+    doc: &mut Value,
+    upstream: &str,
+    now: i64,
+) -> PypiJson {
+    let mut tally = Tally::default();
+    let mut first: Option<Verdict> = None;
+    let mut keep = |release: &str, file: &Value, first: &mut Option<Verdict>| {
+        let filename = file.get("filename").and_then(Value::as_str).unwrap_or("");
+        let version = pypi_version(filename).unwrap_or(release);
+        let at = ["upload_time_iso_8601", "upload_time"]
+            .iter()
+            .find_map(|k| parse_time(file.get(*k)?.as_str()?));
+        let verdict = policy.judge(project, version, at, Some(upstream), now);
+        let kept = tally.keep(&verdict);
+        if !kept && first.is_none() {
+            *first = Some(verdict);
+        }
+        kept
+    };
+    let current = doc
+        .pointer("/info/version")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let mut refused = None;
+    if let Some(Value::Array(urls)) = doc.get_mut("urls") {
+        let listed = urls.len();
+        let mut found = None;
+        urls.retain(|f| keep(&current, f, &mut found));
+        if listed > 0 && urls.is_empty() {
+            refused = found;
+        }
+    }
+    if let Some(Value::Object(releases)) = doc.get_mut("releases") {
+        releases.retain(|release, files| {
+            let Value::Array(list) = files else {
+                return true;
+            };
+            let listed = list.len();
+            list.retain(|f| keep(release, f, &mut first));
+            listed == 0 || !list.is_empty()
+        });
+    }
+    PypiJson {
+        hidden: tally.hidden,
+        until: tally.until,
+        refused,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +383,30 @@ mod tests {
         let deny = policy("cargo", "deny = [\"c@1.0.0\"]");
         let f = cargo_index(&deny, body.as_bytes(), "up", NOW - 86400 * 30).unwrap();
         assert_eq!(f.hidden["c@1.0.0"], 1);
+    }
+
+    #[test]
+    fn pypi_json_leaves_out_refused_files_and_empty_releases() {
+        let mut doc = serde_json::json!({
+            "info": {"name": "lib", "version": "2.0"},
+            "urls": [{"filename": "lib-2.0.tar.gz", "upload_time_iso_8601": at(NOW - 60)}],
+            "releases": {
+                "1.0": [{"filename": "lib-1.0.tar.gz", "upload_time": at(NOW - 400 * 86400).trim_end_matches('Z')}],
+                "1.5": [{"filename": "lib-1.5.tar.gz", "upload_time_iso_8601": at(NOW - 300 * 86400)}],
+                "2.0": [{"filename": "lib-2.0.tar.gz", "upload_time_iso_8601": at(NOW - 60)}],
+                "0.1": [],
+            },
+        });
+        let p = policy("pypi", "deny = [\"lib==1.5\"]");
+        let f = pypi_json(&p, "lib", &mut doc, "pypi", NOW);
+        assert_eq!(doc["urls"], serde_json::json!([]));
+        let releases: Vec<&String> = doc["releases"].as_object().unwrap().keys().collect();
+        assert_eq!(releases, ["0.1", "1.0"]);
+        assert_eq!(f.hidden["min_age"], 2);
+        assert_eq!(f.hidden["lib==1.5"], 1);
+        assert_eq!(f.until, Some(NOW - 60 + 7 * 86400));
+        assert!(matches!(f.refused, Some(Verdict::Young { .. })));
+        assert_eq!(doc["info"]["version"], "2.0", "info is kept");
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! request costs one memo lookup.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use serde_json::{Map, Value};
 
@@ -37,6 +40,37 @@ pub async fn entry<F>(
 where
     F: FnOnce(&Policy, &[u8], &str, i64) -> Option<Filtered> + Send + 'static,
 {
+    let p = policy.clone();
+    memoized(
+        repo,
+        policy,
+        kind,
+        name,
+        entry,
+        move |body, upstream| async move {
+            tokio::task::spawn_blocking(move || filter(&p, &body, &upstream, super::now()))
+                .await
+                .map_err(Failure::internal)
+        },
+    )
+    .await
+}
+
+/// [`entry`] for filters that must ask for more than the document (Maven's POM times):
+/// `make` gets the upstream body and the upstream's name, and runs only when the memo does
+/// not hold.
+pub async fn memoized<M, Fut>(
+    repo: &Repository,
+    policy: &Policy,
+    kind: &str,
+    name: &str,
+    entry: Entry,
+    make: M,
+) -> Result<Entry, Failure>
+where
+    M: FnOnce(Bytes, String) -> Fut,
+    Fut: Future<Output = Result<Option<Filtered>, Failure>>,
+{
     let key = format!(
         "{}\n{}\n{}\n{name}",
         repo.name,
@@ -56,11 +90,7 @@ where
             return Ok(m.entry);
         }
         let body = entry.bytes().await.map_err(Failure::internal)?;
-        let (p, upstream) = (policy.clone(), entry.meta.upstream.clone());
-        let filtered =
-            tokio::task::spawn_blocking(move || filter(&p, &body, &upstream, super::now()))
-                .await
-                .map_err(Failure::internal)?;
+        let filtered = make(body, entry.meta.upstream.clone()).await?;
         let memo = match filtered {
             None => Memo {
                 entry: entry.clone(),

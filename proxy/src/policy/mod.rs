@@ -10,17 +10,18 @@
 //!   unless `min_age_exempt` names them.
 //!
 //! Ecosystems call in at two places: when they serve an index document (a PyPI page, an npm
-//! packument, a cargo index file, conda repodata) they leave out what [`Policy::judge`]
-//! refuses, so resolvers pick another version; when they serve a file they answer 403 with
-//! [`refusal`]'s text for a refused version. Verdicts that depend on the clock carry the time
-//! they stop holding ([`Verdict::until`]), so a filtered document memoized by an ecosystem is
-//! made again when a hidden version comes of age, never on every request.
+//! packument, a cargo index file, conda repodata, `maven-metadata.xml`) they leave out what
+//! [`Policy::judge`] refuses, so resolvers pick another version; when they serve a file they
+//! answer 403 with [`refusal`]'s text for a refused version. Verdicts that depend on the clock
+//! carry the time they stop holding ([`Verdict::until`]), so a filtered document memoized by an
+//! ecosystem is made again when a hidden version comes of age, never on every request.
 
 pub mod advisories;
 pub mod cooldown;
 pub mod deny;
 pub mod documents;
 pub mod filter;
+pub mod maven;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -46,7 +47,7 @@ struct Rules {
     kind: Kind,
     cooldown: cooldown::Cooldown,
     deny: Vec<Rule>,
-    malicious: Vec<advisories::Advisory>,
+    malicious: advisories::Malicious,
 }
 
 /// What a policy says about one version.
@@ -116,14 +117,15 @@ impl Policy {
                 kind,
                 cooldown: cooldown::Cooldown::new(config, parse(&config.min_age_exempt)),
                 deny: parse(&config.deny),
-                malicious: Vec::new(),
+                malicious: advisories::Malicious::default(),
             }),
             snapshot: None,
         }
     }
 
-    /// The same rules, also refusing the versions these malicious-package advisories name.
-    pub fn with_advisories(self, malicious: Vec<advisories::Advisory>) -> Policy {
+    /// The same rules, also refusing the versions the malicious-package advisories of a
+    /// [`advisories::Book`] name (as the book has them at each verdict).
+    pub fn with_advisories(self, malicious: advisories::Malicious) -> Policy {
         let rules = &self.rules;
         Policy {
             rules: Arc::new(Rules {
@@ -159,11 +161,13 @@ impl Policy {
         self.snapshot.is_some() || self.rules.cooldown.is_on()
     }
 
-    /// What sets filtered documents of this policy apart in memo keys.
+    /// What sets filtered documents of this policy apart in memo keys: the snapshot date and
+    /// the generation of the advisory list (an import makes every filtered document again).
     pub fn memo_key(&self) -> String {
+        let generation = self.rules.malicious.generation();
         match self.snapshot {
-            Some(s) => format!("@{s}"),
-            None => String::new(),
+            Some(s) => format!("@{s}#{generation}"),
+            None => format!("#{generation}"),
         }
     }
 
@@ -182,14 +186,8 @@ impl Policy {
         if let Some(rule) = self.rules.deny.iter().find(|r| r.matches(&name, version)) {
             return Verdict::Denied(rule.text().to_owned());
         }
-        let kind = self.rules.kind;
-        if let Some(a) = self
-            .rules
-            .malicious
-            .iter()
-            .find(|a| a.covers(kind, &name, version))
-        {
-            return Verdict::Malicious(a.id.clone());
+        if let Some(id) = self.rules.malicious.find(&name, version) {
+            return Verdict::Malicious(id);
         }
         let Some(published) = published else {
             return Verdict::Allow;
@@ -326,7 +324,7 @@ mod tests {
         assert!(p.judge("Urgent", "1.0", young, None, now).allows());
         assert!(p.judge("requests", "2.33.0", None, None, now).allows());
         let snap = p.at("1970-03-01".parse().unwrap());
-        assert_eq!(snap.memo_key(), "@1970-03-01");
+        assert_eq!(snap.memo_key(), "@1970-03-01#0");
         assert!(matches!(
             snap.judge("requests", "2.0", old, None, now),
             Verdict::Later { .. }

@@ -65,8 +65,8 @@ pub struct Services {
     pub offline: bool,
     /// Clients must log in (`[auth] anonymous = "none"`): cargo's `config.json` says so.
     pub auth_required: bool,
-    /// Advisories imported with `repox advisories import` (`policy/advisories.rs`).
-    pub advisories: crate::policy::advisories::Advisories,
+    /// Advisories imported with `repox advisories import`, kept current (`policy/advisories.rs`).
+    pub advisories: crate::policy::advisories::Book,
 }
 
 /// One configured repository with its upstream clients and in-flight fills.

@@ -294,3 +294,57 @@ async fn a_hidden_file_appears_once_it_comes_of_age() {
     assert_eq!(files.len(), 2, "{files:?}");
     assert_eq!(up.count(http::Method::GET, "simple/lib-a/"), 1);
 }
+
+#[tokio::test]
+async fn the_legacy_json_api_leaves_out_refused_files_and_releases() {
+    let up = index().await;
+    let file = |v: &str, ago: Duration| {
+        serde_json::json!({
+            "filename": format!("lib_a-{v}-py3-none-any.whl"),
+            "url": format!("../../packages/lib_a-{v}-py3-none-any.whl"),
+            "upload_time_iso_8601": time_ago(ago),
+        })
+    };
+    let doc = serde_json::json!({
+        "info": {"name": "lib-a", "version": "2.0"},
+        "urls": [file("2.0", HOUR)],
+        "releases": {"1.0": [file("1.0", YEARS)], "1.5": [file("1.5", YEARS)], "2.0": [file("2.0", HOUR)]},
+    });
+    up.put("pypi/lib-a/json", doc.to_string());
+    for (v, ago) in [("1.0", YEARS), ("2.0", HOUR)] {
+        let doc =
+            serde_json::json!({"info": {"name": "lib-a", "version": v}, "urls": [file(v, ago)]});
+        up.put(&format!("pypi/lib-a/{v}/json"), doc.to_string());
+    }
+    let proxy = Proxy::start_repos(vec![(
+        "pypi",
+        repo(&up, "min_age = \"7d\"\ndeny = [\"lib-a==1.5\"]"),
+    )])
+    .await;
+    let resp = proxy.get("pypi/pypi/lib-a/json").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let releases: Vec<&String> = doc["releases"].as_object().unwrap().keys().collect();
+    assert_eq!(releases, ["1.0"], "{doc}");
+    assert_eq!(doc["urls"], serde_json::json!([]), "{doc}");
+
+    let young = proxy.get("pypi/pypi/lib-a/2.0/json").await;
+    assert_eq!(young.status(), StatusCode::FORBIDDEN);
+    let why = young.text().await.unwrap();
+    assert!(why.contains("lib-a 2.0 was published at"), "{why}");
+    let old = proxy.get("pypi/pypi/lib-a/1.0/json").await;
+    assert_eq!(old.status(), StatusCode::OK);
+
+    // Without the policy the same documents list everything.
+    let open = Proxy::start_repos(vec![("pypi", repo(&up, ""))]).await;
+    let doc: serde_json::Value = serde_json::from_slice(
+        &open
+            .get("pypi/pypi/lib-a/json")
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["releases"].as_object().unwrap().len(), 3, "{doc}");
+}

@@ -31,6 +31,8 @@ pub struct Behavior {
     /// Send the body in 16 KiB chunks with this pause between them.
     pub chunk_delay: Option<Duration>,
     pub checksum_header: bool,
+    /// `Last-Modified` sent instead of `Tue, 02 Jan 2024 03:04:05 GMT`.
+    pub last_modified: Option<String>,
 }
 
 impl Default for Behavior {
@@ -44,6 +46,7 @@ impl Default for Behavior {
             stall_after: None,
             chunk_delay: None,
             checksum_header: false,
+            last_modified: None,
         }
     }
 }
@@ -176,7 +179,12 @@ async fn handle(State(st): State<Arc<UpState>>, req: Request) -> Response {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
     let mut resp = Response::builder()
-        .header(header::LAST_MODIFIED, "Tue, 02 Jan 2024 03:04:05 GMT")
+        .header(
+            header::LAST_MODIFIED,
+            b.last_modified
+                .as_deref()
+                .unwrap_or("Tue, 02 Jan 2024 03:04:05 GMT"),
+        )
         .header(header::ETAG, &etag)
         .header(header::CONTENT_TYPE, "application/java-archive");
     if b.ranges {

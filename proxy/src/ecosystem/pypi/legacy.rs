@@ -6,7 +6,11 @@
 //! failure), and its file URLs (`urls[].url`, `releases.*[].url`) are rewritten to the same
 //! repox locations the simple pages use. Those must be absolute (the API has no "relative to
 //! the page" rule), so they are built from the request's origin; the rewritten body is memoized
-//! by (upstream body digest, origin).
+//! by (upstream body digest, origin, policy).
+//!
+//! Under a policy the files it refuses leave `urls` and `releases`, judged as the simple pages
+//! judge them (`policy::documents::pypi_json`); `/pypi/<project>/<version>/json` of a version
+//! whose every file is refused answers the 403 its files would.
 
 use std::sync::Arc;
 
@@ -82,30 +86,45 @@ pub async fn serve(
         Err(e) => return tagged(e.into_response(), Outcome::Miss, None),
     };
     let origin = request_origin(req, uri);
+    let policy = crate::policy::current(repo);
     let memo_key = format!(
-        "{}\0{project}\0{}\0{}\0{}\0{origin}",
-        repo.name, entry.meta.upstream, entry.meta.url, entry.meta.digests.sha256
+        "{}\0{project}\0{}\0{}\0{}\0{origin}\0{}",
+        repo.name,
+        entry.meta.upstream,
+        entry.meta.url,
+        entry.meta.digests.sha256,
+        policy.memo_key()
     );
-    let rewritten = match repo.services.memos.get::<Entry>("pypi-legacy", &memo_key) {
-        Some(e) => e,
-        None => {
+    let now = crate::policy::now();
+    let rewritten = match repo
+        .services
+        .memos
+        .get::<Rewritten>("pypi-legacy", &memo_key)
+    {
+        Some(r) if r.until.is_none_or(|u| u > now) => r,
+        _ => {
             let body = match entry.bytes().await {
                 Ok(b) => b,
                 Err(e) => return tagged(Failure::internal(e).into_response(), cache, None),
             };
             let base = format!("{origin}/{}/", repo.name);
-            let Some(out) = rewrite(&body, &entry.meta.url, &entry.meta.upstream, project, &base)
+            let (meta_url, meta_upstream) = (&entry.meta.url, &entry.meta.upstream);
+            let Some(out) = prepare(&body, meta_url, meta_upstream, project, &base, &policy, now)
             else {
                 let e = Failure::Upstream(format!("{}: not a JSON document", entry.meta.url));
                 return tagged(e.into_response(), cache, None);
             };
-            let e = Entry::from_bytes(Bytes::from(out), "application/json", None, now_secs());
+            let len = out.entry.meta.len as usize;
             repo.services
                 .memos
-                .insert("pypi-legacy", memo_key, e.clone(), e.meta.len as usize);
-            e
+                .insert("pypi-legacy", memo_key, out.clone(), len);
+            out
         }
     };
+    if let (Some(v), Some(verdict)) = (version, &rewritten.refused) {
+        return crate::policy::refuse(repo, project, v, verdict);
+    }
+    let rewritten = rewritten.entry;
     let pres = Presentation {
         cache_control: CacheControl::MaxAge(repo.fresh_for(
             &res.key,
@@ -118,6 +137,43 @@ pub async fn serve(
     let mut resp = respond::entry_response(method, req, &rewritten, pres);
     respond::vary_on_origin(resp.headers_mut());
     tagged(resp, cache, upstream)
+}
+
+/// A rewritten document, until when it holds (a cooldown), and the policy's verdict on the
+/// version of a `/pypi/<project>/<version>/json` whose files are all refused.
+#[derive(Clone)]
+struct Rewritten {
+    entry: Entry,
+    until: Option<i64>,
+    refused: Option<crate::policy::Verdict>,
+}
+
+/// [`rewrite`], then the files `policy` refuses left out.
+fn prepare(
+    body: &[u8],
+    page: &str,
+    upstream: &str,
+    project: &str,
+    base: &str,
+    policy: &crate::policy::Policy,
+    now: i64,
+) -> Option<Rewritten> {
+    let out = rewrite(body, page, upstream, project, base)?;
+    if !policy.is_active() {
+        return Some(Rewritten {
+            entry: Entry::from_bytes(Bytes::from(out), "application/json", None, now_secs()),
+            until: None,
+            refused: None,
+        });
+    }
+    let mut doc: Value = serde_json::from_slice(&out).ok()?;
+    let filtered = crate::policy::documents::pypi_json(policy, project, &mut doc, upstream, now);
+    let out = serde_json::to_vec(&doc).ok()?;
+    Some(Rewritten {
+        entry: Entry::from_bytes(Bytes::from(out), "application/json", None, now_secs()),
+        until: filtered.until,
+        refused: filtered.refused,
+    })
 }
 
 /// Rewrites every file URL of a legacy JSON document to `base` + its repox location.
