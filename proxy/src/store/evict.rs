@@ -66,16 +66,16 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// The next page of least recently used entries after `after`.
+/// The next page of least recently used entries of one kind after `after`.
 async fn page(
     index: &Arc<Index>,
-    mutable_too: bool,
+    mutable: bool,
     after: &Option<(u64, String)>,
 ) -> Result<Vec<Indexed>, IndexError> {
     let cursor = after.clone();
     blocking(index, move |i| {
         let cursor = cursor.as_ref().map(|(t, k)| (*t, k.as_str()));
-        i.oldest(mutable_too, cursor, PAGE)
+        i.oldest(mutable, cursor, PAGE)
     })
     .await
 }
@@ -93,22 +93,25 @@ pub async fn collect(
     let mut bytes = blocking(index, |i| i.refresh().and_then(|()| evictable(i))).await?;
     if let Some(unused_for) = limits.unused_for {
         let cutoff = now_millis().saturating_sub(unused_for.as_millis() as u64);
-        let mut after = None;
-        'pages: loop {
-            let entries = page(index, true, &after).await?;
-            let Some(last) = entries.last() else { break };
-            after = Some((last.last_access, last.key.clone()));
-            for e in entries {
-                if e.last_access >= cutoff {
-                    break 'pages;
+        // Artifacts, then index documents: each kind in its own order of the index.
+        for mutable in [false, true] {
+            let mut after = None;
+            'pages: loop {
+                let entries = page(index, mutable, &after).await?;
+                let Some(last) = entries.last() else { break };
+                after = Some((last.last_access, last.key.clone()));
+                for e in entries {
+                    if e.last_access >= cutoff {
+                        break 'pages;
+                    }
+                    if crate::hosted::is_hosted_key(&e.key) {
+                        continue;
+                    }
+                    remove(store, index, &e, dry_run).await;
+                    bytes = bytes.saturating_sub(e.size);
+                    chosen.insert(e.key.clone());
+                    out.unused.push(e);
                 }
-                if crate::hosted::is_hosted_key(&e.key) {
-                    continue;
-                }
-                remove(store, index, &e, dry_run).await;
-                bytes = bytes.saturating_sub(e.size);
-                chosen.insert(e.key.clone());
-                out.unused.push(e);
             }
         }
     }
@@ -206,6 +209,7 @@ pub fn upkeep(
                     unused_for: limits.unused_for.filter(|_| sweep),
                     ..limits.clone()
                 };
+                let started = std::time::Instant::now();
                 match collect(&*store, &index, &now, false).await {
                     Ok(done) if !done.unused.is_empty() || !done.over_size.is_empty() => {
                         tracing::info!(
@@ -213,6 +217,7 @@ pub fn upkeep(
                             over_size = done.over_size.len(),
                             freed = done.freed(),
                             bytes = done.bytes_after,
+                            millis = started.elapsed().as_millis() as u64,
                             "evicted cache entries"
                         );
                     }

@@ -54,7 +54,7 @@ pub fn walk_once(index: &Index, root: &Path, stop: &dyn Fn() -> bool) -> Result<
     while let Some(dir) = stack.pop() {
         if stop() {
             found += batch.len() as u64;
-            index.insert_found(&batch)?;
+            insert(index, &mut batch)?;
             tracing::debug!(
                 entries = found,
                 "cache indexing stopped; the next start resumes it"
@@ -90,7 +90,7 @@ pub fn walk_once(index: &Index, root: &Path, stop: &dyn Fn() -> bool) -> Result<
                     });
                     if batch.len() == BATCH {
                         found += batch.len() as u64;
-                        index.insert_found(&batch)?;
+                        insert(index, &mut batch)?;
                         batch.clear();
                     }
                 }
@@ -99,7 +99,7 @@ pub fn walk_once(index: &Index, root: &Path, stop: &dyn Fn() -> bool) -> Result<
         }
     }
     found += batch.len() as u64;
-    index.insert_found(&batch)?;
+    insert(index, &mut batch)?;
     index.set_state(WALKED, &super::now_secs().to_string())?;
     tracing::info!(
         entries = found,
@@ -107,6 +107,13 @@ pub fn walk_once(index: &Index, root: &Path, stop: &dyn Fn() -> bool) -> Result<
         "indexed a cache directory written without an index"
     );
     Ok(found)
+}
+
+/// Inserts a batch in key order: a directory's files come in hash order, and sorted they land
+/// in neighbouring leaves of the table's B-tree instead of all over it.
+fn insert(index: &Index, batch: &mut [Indexed]) -> Result<(), IndexError> {
+    batch.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    index.insert_found(batch)
 }
 
 #[cfg(test)]
