@@ -121,7 +121,7 @@ pub struct ServerConfig {
     #[serde(default = "header_read_timeout", with = "duration")]
     pub header_read_timeout: Duration,
     /// Memory for documents derived from upstream bodies (rendered index pages, rewritten
-    /// packuments, digest indexes), `"32MiB"` when unset.
+    /// packuments, digest indexes), `"16MiB"` when unset.
     #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     pub memory_budget: Option<u64>,
 }

@@ -16,8 +16,11 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Memory for derived documents when `[server] memory_budget` is not set.
-pub const DEFAULT_BUDGET: u64 = 32 << 20;
+/// Memory for derived documents when `[server] memory_budget` is not set: small, because
+/// documents too large for memory go to the store (npm packuments over 4 MiB) or are made again
+/// when asked for, and the working set of an install (a few hundred index pages and packuments
+/// of tens to hundreds of KiB) fits.
+pub const DEFAULT_BUDGET: u64 = 16 << 20;
 
 /// Every derived document a server keeps, under one byte budget.
 pub struct Memos {
