@@ -17,6 +17,12 @@
 //! a complete body is committed (`Miss::finish`, atomic), and its metadata records how it was
 //! verified; a body whose end cannot be told from a dropped connection and that has no digest
 //! is given to the waiting clients but not committed.
+//!
+//! The clients get the last byte once the body is verified and, when every digest the entry
+//! records is already known, committed. A large body computes only its verifying digest while
+//! it streams; the digests it merely records (MD5, an unchecked SHA-1 or SHA-256) are computed
+//! from the staged file after the last byte is handed on, and the commit waits for them
+//! (`hashing.rs`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,7 +41,7 @@ use url::Url;
 use super::race::Failures;
 use crate::error::Failure;
 use crate::flight::Lead;
-use crate::hashing::Hashers;
+use crate::hashing::{self, Algorithm, Follower, Inline};
 use crate::repository::{Freshness, Repository, Resource, Verify};
 use crate::store::{Body, Claim, Digests, Entry, Meta, Miss, Verification, now_secs};
 use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};
@@ -383,8 +389,20 @@ async fn download(
             Ok(None)
         }
     };
-    let mut writer = BodyWriter::start(miss, tx.clone());
-    let mut hashers = Hashers::new(res, len);
+    // Digests: everything in place for a small body; for a large one only the digest that may
+    // verify it, on a thread that follows the staged file, the rest after the last byte.
+    let recorded = hashing::recorded(res);
+    let large = len.is_some_and(|l| l >= hashing::LATE_FROM);
+    let in_place: &[Algorithm] = if large { &[] } else { &recorded };
+    let mut inline = Inline::new(in_place);
+    let (follower, progress) = match hashing::gate(&res.verify).filter(|_| large) {
+        Some(gate) => {
+            let (follower, progress) = Follower::start(gate, reader.clone());
+            (Some(follower), Some(progress))
+        }
+        None => (None, None),
+    };
+    let mut writer = BodyWriter::start(miss, tx.clone(), progress);
     let transfer = Transfer {
         repo,
         res,
@@ -393,37 +411,47 @@ async fn download(
         tx,
         publish: &publish,
     };
-    let body = transfer.receive(i, &url, resp, &mut writer, &mut hashers);
+    let body = transfer.receive(i, &url, resp, &mut writer, &mut inline);
     let (received, sidecar) = tokio::join!(body, sidecar);
     // Whatever happened, no write of this attempt may land after it ends.
     let miss = writer.finish().await?;
     received?;
-    let sidecar = sidecar.map_err(AttemptError::Failed)?;
-    let digests = hashers.finish().await?;
+    let mut sidecar = sidecar.map_err(AttemptError::Failed)?;
     let written = tx.borrow().written;
+    let mut digests = Digests::default();
+    inline.finish(&mut digests);
+    if let Some(follower) = follower {
+        follower.finish(written, &mut digests).await?;
+    }
 
     let (expected, verification) = match &res.verify {
         Verify::None => (None, Verification::Length),
         Verify::Sidecar => match header_sha1.or_else(|| sidecar.as_ref().map(|(h, _)| h.clone())) {
-            Some(h) => (Some(("SHA-1", h)), Verification::Sha1),
+            Some(h) => (Some((Algorithm::Sha1, h)), Verification::Sha1),
             None => (None, Verification::Unavailable),
         },
-        Verify::Sha1(h) => (Some(("SHA-1", h.clone())), Verification::Sha1),
-        Verify::Sha256(h) => (Some(("SHA-256", h.clone())), Verification::Sha256),
-        Verify::Cksum(h) => (Some(("SHA-256", h.clone())), Verification::Cksum),
-        Verify::Sha512(h) => (Some(("SHA-512", h.clone())), Verification::Sha512),
+        Verify::Sha1(h) => (Some((Algorithm::Sha1, h.clone())), Verification::Sha1),
+        Verify::Sha256(h) => (Some((Algorithm::Sha256, h.clone())), Verification::Sha256),
+        Verify::Cksum(h) => (Some((Algorithm::Sha256, h.clone())), Verification::Cksum),
+        Verify::Sha512(h) => (Some((Algorithm::Sha512, h.clone())), Verification::Sha512),
     };
     if let Some((algorithm, want)) = &expected {
-        let got = match *algorithm {
-            "SHA-1" => digests.sha1.clone().unwrap_or_default(),
-            "SHA-256" => digests.sha256.clone(),
-            _ => digests.sha512.clone().unwrap_or_default(),
-        };
+        let got = algorithm.get(&digests).unwrap_or_default();
         if !got.eq_ignore_ascii_case(want) {
             return Err(AttemptError::Failed(format!(
-                "{algorithm} is {got}, expected {want}"
+                "{} is {got}, expected {want}",
+                algorithm.name()
             )));
         }
+    }
+    let late = hashing::missing(&digests, &recorded);
+    if !late.is_empty() {
+        // The body is whole and checked: the clients get the last byte now. The digests left
+        // are only recorded, so the commit waits for them, the clients do not; if they cannot
+        // be computed, nothing is committed.
+        keep_sidecar(repo, res, &upstream.name, &url, sidecar.take()).await;
+        tx.send_modify(|s| s.verified = true);
+        hashing::digest_file(&reader, written, &late, &mut digests).await?;
     }
     let meta = Meta {
         len: written,
@@ -469,25 +497,38 @@ async fn download(
         repo.services.metrics.unverified_commit(&repo.name);
     }
     repo.mark_fresh(&res.key);
-    if let Some((_, body)) = sidecar {
-        let key = format!("{}.sha1", res.key);
-        if let Err(e) = repo
-            .store_bytes(
-                &key,
-                body,
-                Some("text/plain"),
-                &upstream.name,
-                &format!("{url}.sha1"),
-            )
-            .await
-        {
-            tracing::warn!(%key, "cannot cache checksum file: {e}");
-        }
-    }
-    // Only now may clients get the last byte: the entry (and its checksum file) is committed,
-    // so a client that asks again at once is answered from the cache.
+    keep_sidecar(repo, res, &upstream.name, &url, sidecar).await;
+    // Only now may clients get the last byte (when no digest was left to compute): the entry
+    // (and its checksum file) is committed, so a client that asks again at once is answered
+    // from the cache.
     tx.send_modify(|s| s.verified = true);
     Ok(entry)
+}
+
+/// Caches the `.sha1` file fetched to verify a download (a failure costs only a later fetch).
+async fn keep_sidecar(
+    repo: &Repository,
+    res: &Resource,
+    upstream: &str,
+    url: &Url,
+    sidecar: Option<(String, Bytes)>,
+) {
+    let Some((_, body)) = sidecar else {
+        return;
+    };
+    let key = format!("{}.sha1", res.key);
+    if let Err(e) = repo
+        .store_bytes(
+            &key,
+            body,
+            Some("text/plain"),
+            upstream,
+            &format!("{url}.sha1"),
+        )
+        .await
+    {
+        tracing::warn!(%key, "cannot cache checksum file: {e}");
+    }
 }
 
 /// What one attempt's body loop needs besides the body.
@@ -510,7 +551,7 @@ impl Transfer<'_> {
         url: &Url,
         resp: reqwest::Response,
         writer: &mut BodyWriter,
-        hashers: &mut Hashers,
+        hashers: &mut Inline,
     ) -> Result<(), AttemptError> {
         let (repo, res, len, limits) = (self.repo, self.res, self.len, self.limits);
         let mut accepts_ranges = resp
@@ -565,7 +606,7 @@ impl Transfer<'_> {
                         None => {
                             received += chunk.len() as u64;
                             writer.write(chunk.clone()).await?;
-                            hashers.update(&chunk).await?;
+                            hashers.update(&chunk);
                         }
                     }
                     let elapsed = window.0.elapsed();
@@ -653,7 +694,7 @@ fn pending_len(sniffing: &Option<Vec<Bytes>>) -> u64 {
 async fn flush(
     held: Vec<Bytes>,
     writer: &mut BodyWriter,
-    hashers: &mut Hashers,
+    hashers: &mut Inline,
     publish: &(dyn Fn() + Sync),
 ) -> Result<u64, AttemptError> {
     let start: Vec<u8> = held
@@ -671,7 +712,7 @@ async fn flush(
     for chunk in held {
         n += chunk.len() as u64;
         writer.write(chunk.clone()).await?;
-        hashers.update(&chunk).await?;
+        hashers.update(&chunk);
     }
     Ok(n)
 }
@@ -688,7 +729,12 @@ impl BodyWriter {
     /// Chunks (of up to [`BATCH`] bytes) queued before the download waits for the disk.
     const QUEUE: usize = 4;
 
-    fn start(mut miss: Box<dyn Miss>, tx: watch::Sender<FillStatus>) -> BodyWriter {
+    /// Also reports each write on `progress`, for a digest [`Follower`] (dropped at the end).
+    fn start(
+        mut miss: Box<dyn Miss>,
+        tx: watch::Sender<FillStatus>,
+        progress: Option<hashing::Progress>,
+    ) -> BodyWriter {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut written = 0u64;
@@ -696,6 +742,9 @@ impl BodyWriter {
                 miss.write(&chunk)?;
                 written += chunk.len() as u64;
                 tx.send_modify(|s| s.written = written);
+                if let Some(p) = &progress {
+                    p.send_replace(written);
+                }
             }
             Ok(miss)
         });
@@ -951,6 +1000,161 @@ mod tests {
             Some(hex)
         );
         assert_eq!(parse_sha1_file(b"<html>not found</html>"), None);
+    }
+
+    /// An upstream on 127.0.0.1 serving `body` at every path, with its `Content-Length`.
+    async fn upstream(body: Bytes) -> Url {
+        let app = axum::Router::new().fallback(move || {
+            let body = body.clone();
+            async move { body }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// A filesystem store whose staged bodies cannot be read back (a disk error after the
+    /// write), so that the digests computed from the staged file fail.
+    struct UnreadableStaging(crate::store::FsStore);
+
+    #[derive(Debug)]
+    struct Unreadable;
+
+    impl crate::store::RangeRead for Unreadable {
+        fn read(
+            &self,
+            _: u64,
+            _: usize,
+        ) -> futures_util::future::BoxFuture<'static, std::io::Result<Bytes>> {
+            Box::pin(async { Err(std::io::Error::other("injected read error")) })
+        }
+    }
+
+    struct UnreadableMiss(Box<dyn Miss>);
+
+    impl Miss for UnreadableMiss {
+        fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+            self.0.write(chunk)
+        }
+        fn tail(&self) -> std::io::Result<Body> {
+            Ok(Body::Ranged(Arc::new(Unreadable)))
+        }
+        fn finish(
+            self: Box<Self>,
+            meta: Meta,
+        ) -> futures_util::future::BoxFuture<'static, std::io::Result<Entry>> {
+            self.0.finish(meta)
+        }
+    }
+
+    impl crate::store::Store for UnreadableStaging {
+        fn get<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<Option<Entry>>> {
+            self.0.get(key)
+        }
+        fn head<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<Option<Arc<Meta>>>> {
+            self.0.head(key)
+        }
+        fn begin<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<Box<dyn Miss>>> {
+            Box::pin(async move {
+                let miss = self.0.begin(key).await?;
+                Ok(Box::new(UnreadableMiss(miss)) as Box<dyn Miss>)
+            })
+        }
+        fn list<'a>(
+            &'a self,
+            prefix: &'a str,
+        ) -> futures_util::stream::BoxStream<'a, std::io::Result<crate::store::Listed>> {
+            self.0.list(prefix)
+        }
+        fn delete<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<Option<u64>>> {
+            self.0.delete(key)
+        }
+        fn purge<'a>(
+            &'a self,
+            prefix: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<crate::store::Purged>> {
+            self.0.purge(prefix)
+        }
+        fn usage(&self) -> futures_util::future::BoxFuture<'_, std::io::Result<u64>> {
+            self.0.usage()
+        }
+        fn clean_staging(&self, max_age: Duration) -> usize {
+            self.0.clean_staging(max_age)
+        }
+        fn has_room(&self) -> bool {
+            true
+        }
+    }
+
+    /// A large body without a published checksum: its digests are computed from the staged
+    /// file after the download; when that fails, nothing is committed and no staged file stays.
+    /// With the same store reading normally, the entry is committed with every digest.
+    #[tokio::test]
+    async fn a_failed_late_digest_pass_commits_nothing() {
+        use crate::config::{Kind, RepositoryConfig, UpstreamConfig};
+        use crate::store::{FsStore, Store};
+
+        let body: Bytes = (0..hashing::LATE_FROM as u32 + 12_345)
+            .map(|i| (i % 253) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let url = upstream(body.clone()).await;
+        for unreadable in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = FsStore::open(dir.path()).unwrap();
+            let store: Arc<dyn Store> = if unreadable {
+                Arc::new(UnreadableStaging(fs))
+            } else {
+                Arc::new(fs)
+            };
+            let services = Arc::new(crate::repository::Services {
+                store: store.clone(),
+                negative: crate::negative::NegativeCache::open(dir.path()),
+                metrics: Default::default(),
+                stats: Default::default(),
+                memos: crate::memo::Memos::new(1 << 20),
+                offline: false,
+                auth_required: false,
+                advisories: Default::default(),
+            });
+            let config = RepositoryConfig {
+                upstreams: vec![UpstreamConfig::new("a", url.clone())],
+                ..RepositoryConfig::new(Kind::Maven)
+            };
+            let repo = Arc::new(Repository::new("maven", config, services).unwrap());
+            let path = crate::path::RepoPath::parse("org/x/big/1.0/big-1.0.bin").unwrap();
+            let mut res = Resource::new(&repo, path);
+            res.checksums = true;
+            let outcome = repo.entry(&res).await;
+            let staged = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+            assert_eq!(staged, 0, "no staged file is left behind");
+            if unreadable {
+                assert!(outcome.is_err(), "the fill fails");
+                assert!(store.get(&res.key).await.unwrap().is_none(), "no entry");
+                continue;
+            }
+            let (entry, _) = outcome.unwrap();
+            let committed = store.get(&res.key).await.unwrap().unwrap();
+            assert_eq!(committed.meta, entry.meta);
+            let d = &committed.meta.digests;
+            assert_eq!(d.sha256, hex::encode(Sha256::digest(&body)));
+            assert_eq!(d.sha1, Some(hex::encode(Sha1::digest(&body))));
+            assert_eq!(d.md5, Some(hex::encode(Md5::digest(&body))));
+            assert_eq!(committed.bytes().await.unwrap(), body);
+        }
     }
 
     type Item = Result<Bytes, &'static str>;
