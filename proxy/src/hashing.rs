@@ -7,8 +7,10 @@
 //! metadata, and computing them on the client's path capped a large miss at the speed of their
 //! sum (MD5 alone runs at a few hundred MB/s and has no CPU instructions).
 //!
-//! - Small bodies (below [`LATE_FROM`], or of unknown length) are hashed in place, every digest,
-//!   on the task that reads the network ([`Inline`]): a thread costs more than it saves there.
+//! - Small bodies (below [`LATE_FROM`], or of unknown length) get every digest in place
+//!   ([`Inline`]), on the thread that writes the staging file, after each chunk is handed on to
+//!   the clients (`fill.rs`, `BodyWriter`): neither the network reads nor the first bytes to the
+//!   clients wait for them, and a small body's digests cost less than another thread.
 //! - Large bodies: the network loop only writes the staging file. The gate digest is computed by
 //!   a thread that follows the staged file as the writer grows it, in slices of up to 1 MiB read
 //!   from the page cache ([`Follower`]), so the network never waits for it and only the end waits
@@ -150,7 +152,7 @@ impl Running {
     }
 }
 
-/// Digests computed in place, on the task that reads the body.
+/// Digests computed in place, chunk by chunk, by whoever holds the body's chunks.
 pub struct Inline(Vec<(Algorithm, Running)>);
 
 impl Inline {

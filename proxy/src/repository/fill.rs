@@ -233,23 +233,34 @@ async fn fetch(
     let mut failed: Vec<String> = Vec::new();
     let limits = Limits::of(repo);
     loop {
+        let mut staged = None;
         let (i, url, resp) = match first.take() {
             Some(winner) => winner,
-            None => match repo.race_get(res, &excluded).await {
-                Ok(winner) => winner,
-                Err(e) if failed.is_empty() => return Err(e),
-                // Some upstream had the file but its copy was unusable: that is not a 404.
-                Err(Failure::NotFound) => return Err(Failure::Upstream(failed.join("; "))),
-                Err(Failure::Upstream(why) | Failure::Timeout(why)) => {
-                    failed.push(why);
-                    return Err(Failure::Upstream(failed.join("; ")));
+            // The staging file is created while the upstreams are asked, not after: it is on
+            // the way to the client's first byte.
+            None => match tokio::join!(
+                repo.race_get(res, &excluded),
+                repo.services.store.begin(&res.key)
+            ) {
+                (Ok(winner), miss) => {
+                    staged = miss.ok();
+                    winner
                 }
-                Err(e) => return Err(e),
+                (Err(e), _) => match e {
+                    e if failed.is_empty() => return Err(e),
+                    // Some upstream had the file but its copy was unusable: that is not a 404.
+                    Failure::NotFound => return Err(Failure::Upstream(failed.join("; "))),
+                    Failure::Upstream(why) | Failure::Timeout(why) => {
+                        failed.push(why);
+                        return Err(Failure::Upstream(failed.join("; ")));
+                    }
+                    e => return Err(e),
+                },
             },
         };
         let attempt = tx.borrow().attempt + 1;
         let name = &repo.upstreams[i].name;
-        match download(repo, res, i, url, resp, attempt, &limits, tx).await {
+        match download(repo, res, i, url, resp, staged, attempt, &limits, tx).await {
             Ok(entry) => return Ok(Done::Stored(entry)),
             Err(AttemptError::Fatal(e)) => {
                 tracing::warn!(key = %res.key, upstream = %name, "download failed: {e}");
@@ -337,6 +348,7 @@ async fn download(
     i: usize,
     url: Url,
     resp: reqwest::Response,
+    staged: Option<Box<dyn Miss>>,
     attempt: u32,
     limits: &Limits,
     tx: &watch::Sender<FillStatus>,
@@ -354,7 +366,10 @@ async fn download(
         )));
     }
     let framed = framed(&resp);
-    let miss = repo.services.store.begin(&res.key).await?;
+    let miss = match staged {
+        Some(miss) => miss,
+        None => repo.services.store.begin(&res.key).await?,
+    };
     let reader = miss.tail()?;
     let header_sha1 = header_string(&headers, "x-checksum-sha1")
         .filter(|h| parse_sha1_file(h.as_bytes()).is_some());
@@ -394,7 +409,7 @@ async fn download(
     let recorded = hashing::recorded(res);
     let large = len.is_some_and(|l| l >= hashing::LATE_FROM);
     let in_place: &[Algorithm] = if large { &[] } else { &recorded };
-    let mut inline = Inline::new(in_place);
+    let inline = Inline::new(in_place);
     let (follower, progress) = match hashing::gate(&res.verify).filter(|_| large) {
         Some(gate) => {
             let (follower, progress) = Follower::start(gate, reader.clone());
@@ -402,7 +417,7 @@ async fn download(
         }
         None => (None, None),
     };
-    let mut writer = BodyWriter::start(miss, tx.clone(), progress);
+    let mut writer = BodyWriter::start(miss, tx.clone(), progress, inline);
     let transfer = Transfer {
         repo,
         res,
@@ -411,10 +426,10 @@ async fn download(
         tx,
         publish: &publish,
     };
-    let body = transfer.receive(i, &url, resp, &mut writer, &mut inline);
+    let body = transfer.receive(i, &url, resp, &mut writer);
     let (received, sidecar) = tokio::join!(body, sidecar);
     // Whatever happened, no write of this attempt may land after it ends.
-    let miss = writer.finish().await?;
+    let (miss, inline) = writer.finish().await?;
     received?;
     let mut sidecar = sidecar.map_err(AttemptError::Failed)?;
     let written = tx.borrow().written;
@@ -543,7 +558,7 @@ struct Transfer<'a> {
 }
 
 impl Transfer<'_> {
-    /// Hands the body's chunks to the writer and the hashers, resuming after stalls, and
+    /// Hands the body's chunks to the writer, resuming after stalls, and
     /// enforcing the limits: size, total time, minimum rate, someone still waiting.
     async fn receive(
         &self,
@@ -551,7 +566,6 @@ impl Transfer<'_> {
         url: &Url,
         resp: reqwest::Response,
         writer: &mut BodyWriter,
-        hashers: &mut Inline,
     ) -> Result<(), AttemptError> {
         let (repo, res, len, limits) = (self.repo, self.res, self.len, self.limits);
         let mut accepts_ranges = resp
@@ -601,12 +615,11 @@ impl Transfer<'_> {
                             held.push(chunk);
                             let held = std::mem::take(held);
                             sniffing = None;
-                            received += flush(held, writer, hashers, self.publish).await?;
+                            received += flush(held, writer, self.publish).await?;
                         }
                         None => {
                             received += chunk.len() as u64;
-                            writer.write(chunk.clone()).await?;
-                            hashers.update(&chunk);
+                            writer.write(chunk).await?;
                         }
                     }
                     let elapsed = window.0.elapsed();
@@ -625,7 +638,7 @@ impl Transfer<'_> {
                 }
                 Ok(None) if len.is_none_or(|l| received + pending_len(&sniffing) == l) => {
                     if let Some(held) = sniffing.take() {
-                        flush(held, writer, hashers, self.publish).await?;
+                        flush(held, writer, self.publish).await?;
                     }
                     return Ok(());
                 }
@@ -694,7 +707,6 @@ fn pending_len(sniffing: &Option<Vec<Bytes>>) -> u64 {
 async fn flush(
     held: Vec<Bytes>,
     writer: &mut BodyWriter,
-    hashers: &mut Inline,
     publish: &(dyn Fn() + Sync),
 ) -> Result<u64, AttemptError> {
     let start: Vec<u8> = held
@@ -711,18 +723,19 @@ async fn flush(
     let mut n = 0;
     for chunk in held {
         n += chunk.len() as u64;
-        writer.write(chunk.clone()).await?;
-        hashers.update(&chunk);
+        writer.write(chunk).await?;
     }
     Ok(n)
 }
 
 /// Appends a download's chunks to its miss handle on a blocking thread and publishes each one
 /// to the clients tailing it as soon as it is written, so the network reads never wait for the
-/// disk.
+/// disk. The in-place digests ([`Inline`]: every digest of a small body) are computed there too,
+/// after each chunk is published: neither the network task nor the clients (which may share a
+/// worker thread with it) wait for them.
 struct BodyWriter {
     chunks: mpsc::Sender<Bytes>,
-    done: tokio::task::JoinHandle<std::io::Result<Box<dyn Miss>>>,
+    done: tokio::task::JoinHandle<std::io::Result<(Box<dyn Miss>, Inline)>>,
 }
 
 impl BodyWriter {
@@ -734,6 +747,7 @@ impl BodyWriter {
         mut miss: Box<dyn Miss>,
         tx: watch::Sender<FillStatus>,
         progress: Option<hashing::Progress>,
+        mut digests: Inline,
     ) -> BodyWriter {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
         let done = tokio::task::spawn_blocking(move || {
@@ -745,8 +759,9 @@ impl BodyWriter {
                 if let Some(p) = &progress {
                     p.send_replace(written);
                 }
+                digests.update(&chunk);
             }
-            Ok(miss)
+            Ok((miss, digests))
         });
         BodyWriter { chunks, done }
     }
@@ -758,9 +773,9 @@ impl BodyWriter {
             .map_err(|_| std::io::Error::other("the staging writer stopped"))
     }
 
-    /// Waits until every chunk handed over is written and gives the miss handle back; the
-    /// writer's own error, if it failed.
-    async fn finish(self) -> std::io::Result<Box<dyn Miss>> {
+    /// Waits until every chunk handed over is written and gives the miss handle and the
+    /// in-place digests back; the writer's own error, if it failed.
+    async fn finish(self) -> std::io::Result<(Box<dyn Miss>, Inline)> {
         drop(self.chunks);
         self.done.await.map_err(std::io::Error::other)?
     }
