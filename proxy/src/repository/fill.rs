@@ -725,6 +725,9 @@ async fn flush(
         n += chunk.len() as u64;
         writer.write(chunk).await?;
     }
+    // The clients just woken by the head (often on this worker thread) send it now, while the
+    // writer stores the first bytes, rather than after this task's next network read.
+    tokio::task::yield_now().await;
     Ok(n)
 }
 
