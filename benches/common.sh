@@ -73,10 +73,10 @@ for i in range(int(sys.argv[2])):
 PY
 }
 
-nginx_origin() { # nginx_origin PORT ROOT: nginx (sendfile) serving ROOT, its files in $WORK/nginx
+nginx_origin() { # nginx_origin PORT ROOT [WORKERS]: nginx (sendfile) serving ROOT, its files in $WORK/nginx
     mkdir -p "$WORK/nginx"
     cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes auto;
+worker_processes ${3:-auto};
 daemon off;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
@@ -127,4 +127,30 @@ wrk_rps() { # wrk_rps URL SCRIPT CONNS SECONDS: requests/s; fails on a non-2xx a
         exit 1
     fi
     awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out"
+}
+
+start_origin() { # start_origin ROOT [WORKERS]: nginx_origin on a free loopback port, up when this
+    # returns; sets ORIGIN
+    local port
+    port=$(free_ports 1)
+    nginx_origin "$port" "$1" "${2:-auto}"
+    ORIGIN="http://127.0.0.1:$port"
+    wait_http "$ORIGIN/"
+}
+
+start_repox() { # start_repox BINARY NAME: BINARY serving one Maven repository `maven` over
+    # $ORIGIN on a free loopback port, cache in $WORK/cache-NAME, log in $WORK/repox-NAME.log,
+    # up when this returns; sets PROXY and REPOX_PID
+    local binary=$1 name=$2 port
+    port=$(free_ports 1)
+    cat >"$WORK/repox.toml" <<EOF
+[repositories.maven]
+kind = "maven"
+[[repositories.maven.upstreams]]
+name = "origin"
+url = "$ORIGIN/"
+EOF
+    REPOX=$binary repox_serve "$WORK/repox.toml" "$port" "$WORK/cache-$name" "$WORK/repox-$name.log"
+    PROXY="http://127.0.0.1:$port"
+    wait_http "$PROXY/-/health"
 }

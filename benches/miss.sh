@@ -5,14 +5,19 @@
 #
 # An nginx upstream on 127.0.0.1 serves a 1 GB file under $ROUNDS names (hard links, so every
 # round is a cold miss for repox and a page-cache read for nginx). Each round fetches one name
-# with curl directly and another through a fresh miss of repox, alternating which goes first.
+# with curl directly and another through a fresh miss of repox, in an order that turns every
+# round. With BEFORE=path/to/other/repox, a second repox (the "before" binary, on its own cache)
+# takes part in every round too, so before and after are compared in the same conditions.
+# After each miss the script waits until repox has committed the entry (a large miss computes the
+# digests it only records after the last byte), so that work does not fall into the next fetch.
 # Figures: the median speed of each (target: repox >= 0.9x direct) and the median time to first
 # byte of $TTFB_SAMPLES 100 KB misses, direct and through repox (target: <= 1 ms added).
 #
-#   benches/miss.sh            # builds with `cargo build --release`, then measures (~2 min)
+#   benches/miss.sh                           # builds with `cargo build --release` (~2 min)
+#   REPOX=new/repox BEFORE=old/repox SIZE=256M benches/miss.sh
 #
 # Needs nginx, curl and python3. Set CARGO_TARGET_DIR to reuse a target directory, BENCH_DIR to
-# keep the files elsewhere (it needs about 1 GB plus 1 GB per round for repox's cache).
+# keep the files elsewhere (it needs about $SIZE for the file plus $SIZE per repox cache).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,24 +25,11 @@ ROUNDS=${ROUNDS:-5}
 SIZE=${SIZE:-1G}
 TTFB_SAMPLES=${TTFB_SAMPLES:-31}
 
-for tool in nginx curl python3; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found" >&2
-        echo "hint: apt-get install -y nginx curl python3" >&2
-        exit 1
-    }
-done
-if [ -z "${REPOX:-}" ]; then
-    echo "building repox (cargo build --release)..." >&2
-    cargo build --release --quiet -p repox
-    REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
-fi
-
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-miss.XXXXXX)}"
-mkdir -p "$WORK"
-chmod 755 "$WORK"
 source benches/common.sh
-cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+need_tools nginx curl python3
+repox_binary
+
+bench_work_dir miss
 
 G="org/bench/miss/1.0"
 WWW="$WORK/www"
@@ -46,84 +38,85 @@ echo "generating a $SIZE file and $TTFB_SAMPLES small ones..." >&2
 [ -s "$WWW/$G/big.bin" ] || head -c "$SIZE" /dev/urandom >"$WWW/$G/big.bin"
 for i in $(seq "$ROUNDS"); do
     ln -f "$WWW/$G/big.bin" "$WWW/$G/miss-1.0-direct$i.jar"
-    ln -f "$WWW/$G/big.bin" "$WWW/$G/miss-1.0-repox$i.jar"
+    ln -f "$WWW/$G/big.bin" "$WWW/$G/miss-1.0-before$i.jar"
+    ln -f "$WWW/$G/big.bin" "$WWW/$G/miss-1.0-after$i.jar"
 done
 for i in $(seq "$TTFB_SAMPLES"); do head -c 100K /dev/urandom >"$WWW/$G/miss-1.0-small$i.jar"; done
 cat "$WWW/$G/big.bin" >/dev/null # the upstream reads from the page cache, as a warm server does
 
-mapfile -t PORTS < <(free_ports 2)
-ORIGIN="http://127.0.0.1:${PORTS[0]}"
-PROXY="http://127.0.0.1:${PORTS[1]}"
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    sendfile on;
-    default_type application/octet-stream;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server { listen 127.0.0.1:${PORTS[0]}; root $WWW; }
-}
-EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log" &
-PIDS+=($!)
-cat >"$WORK/repox.toml" <<EOF
-[repositories.maven]
-kind = "maven"
-[[repositories.maven.upstreams]]
-name = "origin"
-url = "$ORIGIN/"
-EOF
-"$REPOX" --config "$WORK/repox.toml" serve --listen "127.0.0.1:${PORTS[1]}" \
-    --cache-dir "$WORK/cache" 2>"$WORK/repox.log" &
-PIDS+=($!)
-wait_http "$ORIGIN/"
-wait_http "$PROXY/-/health"
+start_origin "$WWW"
+NAMES=(after)
+start_repox "$REPOX" after
+URL_after=$PROXY
+if [ -n "${BEFORE:-}" ]; then
+    NAMES=(before after)
+    start_repox "$BEFORE" before
+    URL_before=$PROXY
+fi
+proxy_url() { local v="URL_$1"; echo "${!v}"; }
 
 speed() { curl -sf -o /dev/null -w '%{speed_download}\n' "$1"; } # bytes/s
-: >"$WORK/direct" && : >"$WORK/repox"
-for i in $(seq "$ROUNDS"); do
-    echo "round $i/$ROUNDS: $SIZE direct and through a repox miss..." >&2
-    if ((i % 2)); then
-        speed "$ORIGIN/$G/miss-1.0-direct$i.jar" >>"$WORK/direct"
-        speed "$PROXY/maven/$G/miss-1.0-repox$i.jar" >>"$WORK/repox"
-    else
-        speed "$PROXY/maven/$G/miss-1.0-repox$i.jar" >>"$WORK/repox"
-        speed "$ORIGIN/$G/miss-1.0-direct$i.jar" >>"$WORK/direct"
-    fi
-    rm -rf "$WORK/cache/data-v1" # keep the disk from filling; later rounds are misses anyway
-done
-want=$(sha256sum <"$WWW/$G/big.bin")
-[ "$(curl -sf "$PROXY/maven/$G/miss-1.0-repox1.jar" | sha256sum)" = "$want" ] || {
-    echo "error: repox served other bytes" >&2
+committed() { # committed NAME FILE: waits until repox NAME has the entry (at most 60 s)
+    local f="$WORK/cache-$1/data-v1/maven/$G/$2" i
+    for i in $(seq 1200); do
+        [ -e "$f" ] && return 0
+        sleep 0.05
+    done
+    echo "error: $f was never committed" >&2
     exit 1
 }
+fetch() { # fetch WHO ROUND: one big download by direct, before or after
+    if [ "$1" = direct ]; then
+        speed "$ORIGIN/$G/miss-1.0-direct$2.jar" >>"$WORK/direct"
+    else
+        speed "$(proxy_url "$1")/maven/$G/miss-1.0-$1$2.jar" >>"$WORK/$1"
+        committed "$1" "miss-1.0-$1$2.jar"
+    fi
+}
+WHO=(direct "${NAMES[@]}")
+: >"$WORK/direct"
+for n in "${NAMES[@]}"; do : >"$WORK/$n"; done
+for i in $(seq "$ROUNDS"); do
+    echo "round $i/$ROUNDS: $SIZE direct and through a repox miss (${NAMES[*]})..." >&2
+    for k in $(seq 0 $((${#WHO[@]} - 1))); do
+        fetch "${WHO[$(((i + k) % ${#WHO[@]}))]}" "$i"
+    done
+    for n in "${NAMES[@]}"; do
+        rm -rf "$WORK/cache-$n/data-v1/maven" # keep the disk from filling; later rounds are misses anyway
+    done
+done
+want=$(sha256sum <"$WWW/$G/big.bin")
+for n in "${NAMES[@]}"; do
+    [ "$(curl -sf "$(proxy_url "$n")/maven/$G/miss-1.0-${n}1.jar" | sha256sum)" = "$want" ] || {
+        echo "error: repox ($n) served other bytes" >&2
+        exit 1
+    }
+done
 
 ttfb() { curl -sf -o /dev/null -w '%{time_starttransfer}\n' "$1"; } # seconds
-: >"$WORK/ttfb-direct" && : >"$WORK/ttfb-repox"
+: >"$WORK/ttfb-direct"
+for n in "${NAMES[@]}"; do : >"$WORK/ttfb-$n"; done
 for i in $(seq "$TTFB_SAMPLES"); do
     ttfb "$ORIGIN/$G/miss-1.0-small$i.jar" >>"$WORK/ttfb-direct"
-    ttfb "$PROXY/maven/$G/miss-1.0-small$i.jar" >>"$WORK/ttfb-repox"
+    for n in "${NAMES[@]}"; do
+        ttfb "$(proxy_url "$n")/maven/$G/miss-1.0-small$i.jar" >>"$WORK/ttfb-$n"
+    done
 done
 
 D=$(median <"$WORK/direct")
-R=$(median <"$WORK/repox")
 TD=$(median <"$WORK/ttfb-direct")
-TR=$(median <"$WORK/ttfb-repox")
 echo
 echo "repox miss benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-40s %12s %12s   %s\n' "" direct "via repox" comparison
-printf '%-40s %12.0f %12.0f   %.2fx (target >= 0.9x)\n' "$SIZE miss, MB/s (median of $ROUNDS)" \
-    "$(awk -v s="$D" 'BEGIN { print s / 1e6 }')" "$(awk -v s="$R" 'BEGIN { print s / 1e6 }')" \
-    "$(awk -v a="$R" -v b="$D" 'BEGIN { print a / b }')"
-printf '%-40s %9.2f ms %9.2f ms   added %.2f ms (target <= 1 ms)\n' \
-    "100 KB miss, time to first byte (median)" "$(awk -v s="$TD" 'BEGIN { print s * 1000 }')" \
-    "$(awk -v s="$TR" 'BEGIN { print s * 1000 }')" "$(awk -v a="$TR" -v b="$TD" 'BEGIN { print (a - b) * 1000 }')"
+printf '%-46s %12s %12s   %s\n' "" direct "via repox" comparison
+for n in "${NAMES[@]}"; do
+    R=$(median <"$WORK/$n")
+    printf '%-46s %12.0f %12.0f   %.2fx (target >= 0.9x)\n' "$SIZE miss, MB/s (median of $ROUNDS), $n" \
+        "$(awk -v s="$D" 'BEGIN { print s / 1e6 }')" "$(awk -v s="$R" 'BEGIN { print s / 1e6 }')" \
+        "$(awk -v a="$R" -v b="$D" 'BEGIN { print a / b }')"
+done
+for n in "${NAMES[@]}"; do
+    TR=$(median <"$WORK/ttfb-$n")
+    printf '%-46s %9.2f ms %9.2f ms   added %.2f ms (target <= 1 ms)\n' \
+        "100 KB miss, time to first byte (median), $n" "$(awk -v s="$TD" 'BEGIN { print s * 1000 }')" \
+        "$(awk -v s="$TR" 'BEGIN { print s * 1000 }')" "$(awk -v a="$TR" -v b="$TD" 'BEGIN { print (a - b) * 1000 }')"
+done

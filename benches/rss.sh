@@ -14,65 +14,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CLIENTS=${CLIENTS:-100}
 SIZE=${SIZE:-2G}
 
-for tool in nginx curl python3; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found" >&2
-        echo "hint: apt-get install -y nginx curl python3" >&2
-        exit 1
-    }
-done
-if [ -z "${REPOX:-}" ]; then
-    echo "building repox (cargo build --release)..." >&2
-    cargo build --release --quiet -p repox
-    REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
-fi
-
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-rss.XXXXXX)}"
-mkdir -p "$WORK"
-chmod 755 "$WORK"
 source benches/common.sh
-cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+need_tools nginx curl python3
+repox_binary
+
+bench_work_dir rss
 
 P="org/bench/rss/1.0/rss-1.0.jar"
 mkdir -p "$WORK/www/$(dirname "$P")"
 [ -s "$WORK/www/$P" ] || truncate -s "$SIZE" "$WORK/www/$P" # sparse: nginx reads zeros
-mapfile -t PORTS < <(free_ports 2)
-ORIGIN="http://127.0.0.1:${PORTS[0]}"
-PROXY="http://127.0.0.1:${PORTS[1]}"
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    sendfile on;
-    default_type application/octet-stream;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server { listen 127.0.0.1:${PORTS[0]}; root $WORK/www; }
-}
-EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log" &
-PIDS+=($!)
-cat >"$WORK/repox.toml" <<EOF
-[repositories.maven]
-kind = "maven"
-[[repositories.maven.upstreams]]
-name = "origin"
-url = "$ORIGIN/"
-EOF
-"$REPOX" --config "$WORK/repox.toml" serve --listen "127.0.0.1:${PORTS[1]}" \
-    --cache-dir "$WORK/cache" 2>"$WORK/repox.log" &
-REPOX_PID=$!
-PIDS+=("$REPOX_PID")
-wait_http "$ORIGIN/"
-wait_http "$PROXY/-/health"
+start_origin "$WORK/www" 1
+start_repox "$REPOX" rss
 
 echo "caching the $SIZE file..." >&2
 curl -sf -o /dev/null "$PROXY/maven/$P"

@@ -1,154 +1,395 @@
-//! Digests of a body computed while it streams in.
+//! Digests of a download's body, and when each one is computed.
 //!
-//! A download computes up to four digests: SHA-256 always, SHA-1 and MD5 for Maven checksum
-//! headers and `.sha1` verification, SHA-512 for npm integrity. Computed in turn on the task that
-//! reads the network, they cap a download at the speed of their sum (MD5 alone runs at a few
-//! hundred MB/s). A large body therefore gets one blocking thread per digest, fed the chunks
-//! through a short channel, so the digests run side by side and beside the network reads; small
-//! bodies, most of what a proxy fetches, are hashed in place, where a thread costs more than it
-//! saves.
+//! An entry records up to four digests: SHA-256 always (the ETag derives from it), SHA-1 and MD5
+//! for Maven's checksum headers and files, SHA-512 for npm integrity. Only one of them can verify
+//! the download against a checksum the upstream published (the *gate*, [`gate`]): it must be
+//! ready before a client gets the last byte (`respond::tail_stream`). The others are recorded
+//! metadata, and computing them on the client's path capped a large miss at the speed of their
+//! sum (MD5 alone runs at a few hundred MB/s and has no CPU instructions).
+//!
+//! - Small bodies (below [`LATE_FROM`], or of unknown length) get every digest in place
+//!   ([`Inline`]), on the thread that writes the staging file, after each chunk is handed on to
+//!   the clients (`fill.rs`, `BodyWriter`): neither the network reads nor the first bytes to the
+//!   clients wait for them, and a small body's digests cost less than another thread.
+//! - Large bodies: the network loop only writes the staging file. The gate digest is computed by
+//!   a thread that follows the staged file as the writer grows it, in slices of up to 1 MiB read
+//!   from the page cache ([`Follower`]), so the network never waits for it and only the end waits
+//!   for it to catch up. The other digests are computed from the staged file after the last byte
+//!   was handed on ([`digest_file`]), before the commit: the commit waits, the clients do not.
 
-use std::io;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::Bytes;
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::repository::{Resource, Verify};
-use crate::store::Digests;
+use crate::store::{Body, Digests};
 
-/// Bodies at least this large (by their `Content-Length`) are hashed on threads.
-const THREADED_FROM: u64 = 8 * 1024 * 1024;
-/// Chunks queued per digest thread before the download waits for it; the fill hands over
-/// chunks of up to 256 KiB (`fill.rs`, `Coalesce`), so this is about 1 MiB.
-const QUEUE: usize = 4;
+/// Bodies at least this large (by their `Content-Length`) compute only their gate digest while
+/// they stream, and the others after the last byte was handed on.
+pub const LATE_FROM: u64 = 8 * 1024 * 1024;
+/// Bytes read from the staged file and hashed at once.
+const SLICE: usize = 1024 * 1024;
 
-/// The digests of one download.
-pub struct Hashers {
-    sha256: Hasher<Sha256>,
-    sha1: Option<Hasher<Sha1>>,
-    md5: Option<Hasher<Md5>>,
-    sha512: Option<Hasher<Sha512>>,
+/// A digest algorithm an entry may record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// SHA-256.
+    Sha256,
+    /// SHA-1.
+    Sha1,
+    /// MD5.
+    Md5,
+    /// SHA-512.
+    Sha512,
 }
 
-impl Hashers {
-    /// The digests `res` needs, for a body of `len` bytes when known.
-    pub fn new(res: &Resource, len: Option<u64>) -> Hashers {
-        let threaded = len.is_some_and(|l| l >= THREADED_FROM);
-        let want_sha1 = res.checksums || matches!(res.verify, Verify::Sidecar | Verify::Sha1(_));
-        Hashers {
-            sha256: Hasher::new(threaded),
-            sha1: want_sha1.then(|| Hasher::new(threaded)),
-            md5: res.checksums.then(|| Hasher::new(threaded)),
-            sha512: matches!(res.verify, Verify::Sha512(_)).then(|| Hasher::new(threaded)),
+impl Algorithm {
+    /// Its usual name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "SHA-256",
+            Algorithm::Sha1 => "SHA-1",
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha512 => "SHA-512",
         }
+    }
+
+    /// This digest in `digests`, when computed.
+    pub fn get(self, digests: &Digests) -> Option<&str> {
+        match self {
+            Algorithm::Sha256 => Some(digests.sha256.as_str()).filter(|h| !h.is_empty()),
+            Algorithm::Sha1 => digests.sha1.as_deref(),
+            Algorithm::Md5 => digests.md5.as_deref(),
+            Algorithm::Sha512 => digests.sha512.as_deref(),
+        }
+    }
+
+    fn set(self, digests: &mut Digests, hex: String) {
+        match self {
+            Algorithm::Sha256 => digests.sha256 = hex,
+            Algorithm::Sha1 => digests.sha1 = Some(hex),
+            Algorithm::Md5 => digests.md5 = Some(hex),
+            Algorithm::Sha512 => digests.sha512 = Some(hex),
+        }
+    }
+}
+
+/// The digests an entry of `res` records.
+pub fn recorded(res: &Resource) -> Vec<Algorithm> {
+    let mut all = vec![Algorithm::Sha256];
+    if res.checksums || matches!(res.verify, Verify::Sidecar | Verify::Sha1(_)) {
+        all.push(Algorithm::Sha1);
+    }
+    if res.checksums {
+        all.push(Algorithm::Md5);
+    }
+    if matches!(res.verify, Verify::Sha512(_)) {
+        all.push(Algorithm::Sha512);
+    }
+    all
+}
+
+/// The digest that may verify a body against a published checksum (Maven's `.sha1` is one
+/// only when the upstream has it, but which cannot be known before the body ends).
+pub fn gate(verify: &Verify) -> Option<Algorithm> {
+    match verify {
+        Verify::None => None,
+        Verify::Sidecar | Verify::Sha1(_) => Some(Algorithm::Sha1),
+        Verify::Sha256(_) | Verify::Cksum(_) => Some(Algorithm::Sha256),
+        Verify::Sha512(_) => Some(Algorithm::Sha512),
+    }
+}
+
+/// The algorithms of `wanted` that `digests` still lacks.
+pub fn missing(digests: &Digests, wanted: &[Algorithm]) -> Vec<Algorithm> {
+    wanted
+        .iter()
+        .copied()
+        .filter(|a| a.get(digests).is_none())
+        .collect()
+}
+
+/// One running digest of any algorithm.
+enum Running {
+    Sha256(Sha256),
+    Sha1(Sha1),
+    Md5(Md5),
+    Sha512(Sha512),
+}
+
+impl Running {
+    fn new(algorithm: Algorithm) -> Running {
+        match algorithm {
+            Algorithm::Sha256 => Running::Sha256(Sha256::new()),
+            Algorithm::Sha1 => Running::Sha1(Sha1::new()),
+            Algorithm::Md5 => Running::Md5(Md5::new()),
+            Algorithm::Sha512 => Running::Sha512(Sha512::new()),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Running::Sha256(d) => d.update(data),
+            Running::Sha1(d) => d.update(data),
+            Running::Md5(d) => d.update(data),
+            Running::Sha512(d) => d.update(data),
+        }
+    }
+
+    fn finish(self) -> String {
+        match self {
+            Running::Sha256(d) => hex::encode(d.finalize()),
+            Running::Sha1(d) => hex::encode(d.finalize()),
+            Running::Md5(d) => hex::encode(d.finalize()),
+            Running::Sha512(d) => hex::encode(d.finalize()),
+        }
+    }
+}
+
+/// Digests computed in place, chunk by chunk, by whoever holds the body's chunks.
+pub struct Inline(Vec<(Algorithm, Running)>);
+
+impl Inline {
+    /// Computes `algorithms`.
+    pub fn new(algorithms: &[Algorithm]) -> Inline {
+        Inline(algorithms.iter().map(|&a| (a, Running::new(a))).collect())
     }
 
     /// Adds the next chunk of the body.
-    pub async fn update(&mut self, chunk: &Bytes) -> io::Result<()> {
-        self.sha256.update(chunk).await?;
-        if let Some(h) = &mut self.sha1 {
-            h.update(chunk).await?;
+    pub fn update(&mut self, chunk: &[u8]) {
+        for (_, d) in &mut self.0 {
+            d.update(chunk);
         }
-        if let Some(h) = &mut self.md5 {
-            h.update(chunk).await?;
+    }
+
+    /// Records the digests of everything added into `digests`.
+    pub fn finish(self, digests: &mut Digests) {
+        for (a, d) in self.0 {
+            a.set(digests, d.finish());
         }
-        if let Some(h) = &mut self.sha512 {
-            h.update(chunk).await?;
+    }
+}
+
+/// Where the writer of a staged file reports how many bytes it holds, for a [`Follower`].
+/// Dropping it says the file is complete (or abandoned).
+pub type Progress = watch::Sender<u64>;
+
+/// One digest computed on a blocking thread from a staged file while it is written.
+pub struct Follower {
+    algorithm: Algorithm,
+    done: JoinHandle<io::Result<(u64, String)>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Follower {
+    /// Starts hashing `staged` with `algorithm`, reading only the bytes reported on the returned
+    /// [`Progress`].
+    pub fn start(algorithm: Algorithm, staged: Body) -> (Follower, Progress) {
+        let (progress, mut written) = watch::channel(0u64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut digest = Running::new(algorithm);
+            let mut reader = staged.blocking_reader(u64::MAX);
+            let mut buf = vec![0u8; SLICE];
+            let mut pos = 0u64;
+            let mut closed = false;
+            loop {
+                if stopped.load(Ordering::Relaxed) {
+                    return Err(io::Error::other("digest abandoned"));
+                }
+                let end = *written.borrow_and_update();
+                if pos < end {
+                    let want = (end - pos).min(SLICE as u64) as usize;
+                    let n = reader.read(&mut buf[..want])?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    digest.update(&buf[..n]);
+                    pos += n as u64;
+                    continue;
+                }
+                if closed {
+                    return Ok((pos, digest.finish()));
+                }
+                closed = runtime.block_on(written.changed()).is_err();
+            }
+        });
+        (
+            Follower {
+                algorithm,
+                done,
+                stop,
+            },
+            progress,
+        )
+    }
+
+    /// Waits until the whole staged body (`len` bytes, its writer done) is hashed and records
+    /// the digest into `digests`.
+    pub async fn finish(mut self, len: u64, digests: &mut Digests) -> io::Result<()> {
+        let (hashed, hex) = (&mut self.done).await.map_err(io::Error::other)??;
+        if hashed != len {
+            return Err(io::Error::other(format!(
+                "{} covered {hashed} of {len} bytes",
+                self.algorithm.name()
+            )));
         }
+        self.algorithm.set(digests, hex);
         Ok(())
     }
+}
 
-    /// The digests of everything added, as lowercase hex.
-    pub async fn finish(self) -> io::Result<Digests> {
-        Ok(Digests {
-            sha256: self.sha256.finish().await?,
-            sha1: finish(self.sha1).await?,
-            md5: finish(self.md5).await?,
-            sha512: finish(self.sha512).await?,
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Computes `algorithms` over the first `len` bytes of `body` (a staged file), one blocking
+/// thread each, and records them into `digests`. A body shorter than `len` is an error.
+pub async fn digest_file(
+    body: &Body,
+    len: u64,
+    algorithms: &[Algorithm],
+    digests: &mut Digests,
+) -> io::Result<()> {
+    let threads: Vec<_> = algorithms
+        .iter()
+        .map(|&algorithm| {
+            let body = body.clone();
+            tokio::task::spawn_blocking(move || -> io::Result<String> {
+                let mut digest = Running::new(algorithm);
+                let mut reader = body.blocking_reader(len);
+                let mut buf = vec![0u8; SLICE];
+                let mut read = 0u64;
+                loop {
+                    let n = reader.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    digest.update(&buf[..n]);
+                    read += n as u64;
+                }
+                if read != len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("staged body has {read} of {len} bytes"),
+                    ));
+                }
+                Ok(digest.finish())
+            })
         })
+        .collect();
+    for (&algorithm, thread) in algorithms.iter().zip(threads) {
+        let hex = thread.await.map_err(io::Error::other)??;
+        algorithm.set(digests, hex);
     }
-}
-
-async fn finish<D: Digest + Send + 'static>(h: Option<Hasher<D>>) -> io::Result<Option<String>> {
-    match h {
-        Some(h) => h.finish().await.map(Some),
-        None => Ok(None),
-    }
-}
-
-/// One digest, computed here or on a thread of its own.
-enum Hasher<D> {
-    Here(D),
-    Thread {
-        chunks: mpsc::Sender<Bytes>,
-        digest: JoinHandle<String>,
-    },
-}
-
-impl<D: Digest + Send + 'static> Hasher<D> {
-    fn new(threaded: bool) -> Hasher<D> {
-        if !threaded {
-            return Hasher::Here(D::new());
-        }
-        let (chunks, mut rx) = mpsc::channel::<Bytes>(QUEUE);
-        let digest = tokio::task::spawn_blocking(move || {
-            let mut d = D::new();
-            while let Some(chunk) = rx.blocking_recv() {
-                d.update(&chunk);
-            }
-            hex::encode(d.finalize())
-        });
-        Hasher::Thread { chunks, digest }
-    }
-
-    async fn update(&mut self, chunk: &Bytes) -> io::Result<()> {
-        match self {
-            Hasher::Here(d) => {
-                d.update(chunk);
-                Ok(())
-            }
-            Hasher::Thread { chunks, .. } => chunks
-                .send(chunk.clone())
-                .await
-                .map_err(|_| io::Error::other("a digest thread stopped early")),
-        }
-    }
-
-    async fn finish(self) -> io::Result<String> {
-        match self {
-            Hasher::Here(d) => Ok(hex::encode(d.finalize())),
-            Hasher::Thread { chunks, digest } => {
-                drop(chunks);
-                digest.await.map_err(io::Error::other)
-            }
-        }
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    const ALL: [Algorithm; 4] = [
+        Algorithm::Sha256,
+        Algorithm::Sha1,
+        Algorithm::Md5,
+        Algorithm::Sha512,
+    ];
+
+    fn body() -> Vec<u8> {
+        (0..3_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    fn expected(body: &[u8]) -> Digests {
+        Digests {
+            sha256: hex::encode(Sha256::digest(body)),
+            sha1: Some(hex::encode(Sha1::digest(body))),
+            md5: Some(hex::encode(Md5::digest(body))),
+            sha512: Some(hex::encode(Sha512::digest(body))),
+        }
+    }
 
     #[tokio::test]
-    async fn threads_and_in_place_give_the_same_digests() {
-        let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
-        let mut results = Vec::new();
-        for threaded in [false, true] {
-            let mut sha256 = Hasher::<Sha256>::new(threaded);
-            let mut md5 = Hasher::<Md5>::new(threaded);
-            for chunk in body.chunks(65_536) {
-                let chunk = Bytes::copy_from_slice(chunk);
-                sha256.update(&chunk).await.unwrap();
-                md5.update(&chunk).await.unwrap();
-            }
-            results.push((sha256.finish().await.unwrap(), md5.finish().await.unwrap()));
+    async fn in_place_following_and_from_the_file_give_the_same_digests() {
+        let data = body();
+        let mut inline = Inline::new(&ALL);
+        for chunk in data.chunks(65_536) {
+            inline.update(chunk);
         }
-        assert_eq!(results[0], results[1]);
-        assert_eq!(results[0].0, hex::encode(Sha256::digest(&body)));
-        assert_eq!(results[0].1, hex::encode(Md5::digest(&body)));
+        let mut in_place = Digests::default();
+        inline.finish(&mut in_place);
+        assert_eq!(in_place, expected(&data));
+
+        // The follower reads only what the writer reported, while the file grows.
+        let mut file = tempfile::tempfile().unwrap();
+        let staged = Body::File(Arc::new(file.try_clone().unwrap()));
+        let mut followed = Digests::default();
+        let mut followers = Vec::new();
+        let mut progress = Vec::new();
+        for a in ALL {
+            let (f, p) = Follower::start(a, staged.clone());
+            followers.push(f);
+            progress.push(p);
+        }
+        let mut written = 0u64;
+        for chunk in data.chunks(300_001) {
+            file.write_all(chunk).unwrap();
+            written += chunk.len() as u64;
+            for p in &progress {
+                p.send_replace(written);
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(progress);
+        for f in followers {
+            f.finish(written, &mut followed).await.unwrap();
+        }
+        assert_eq!(followed, expected(&data));
+
+        let mut late = Digests::default();
+        digest_file(&staged, written, &ALL, &mut late)
+            .await
+            .unwrap();
+        assert_eq!(late, expected(&data));
+    }
+
+    #[tokio::test]
+    async fn a_short_staged_file_fails_the_late_pass() {
+        let data = body();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&data).unwrap();
+        let staged = Body::File(Arc::new(file));
+        let mut digests = Digests::default();
+        let err = digest_file(&staged, data.len() as u64 + 1, &ALL, &mut digests)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(missing(&digests, &ALL), ALL);
+    }
+
+    #[tokio::test]
+    async fn a_follower_whose_writer_stopped_short_is_an_error() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&body()).unwrap();
+        let (f, p) = Follower::start(
+            Algorithm::Md5,
+            Body::File(Arc::new(file.try_clone().unwrap())),
+        );
+        p.send_replace(1000);
+        drop(p);
+        let mut digests = Digests::default();
+        assert!(f.finish(2000, &mut digests).await.is_err());
+        assert_eq!(digests.md5, None);
     }
 }

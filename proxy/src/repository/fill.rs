@@ -17,6 +17,12 @@
 //! a complete body is committed (`Miss::finish`, atomic), and its metadata records how it was
 //! verified; a body whose end cannot be told from a dropped connection and that has no digest
 //! is given to the waiting clients but not committed.
+//!
+//! The clients get the last byte once the body is verified and, when every digest the entry
+//! records is already known, committed. A large body computes only its verifying digest while
+//! it streams; the digests it merely records (MD5, an unchecked SHA-1 or SHA-256) are computed
+//! from the staged file after the last byte is handed on, and the commit waits for them
+//! (`hashing.rs`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,7 +41,7 @@ use url::Url;
 use super::race::Failures;
 use crate::error::Failure;
 use crate::flight::Lead;
-use crate::hashing::Hashers;
+use crate::hashing::{self, Algorithm, Follower, Inline};
 use crate::repository::{Freshness, Repository, Resource, Verify};
 use crate::store::{Body, Claim, Digests, Entry, Meta, Miss, Verification, now_secs};
 use crate::upstream::{Verdict, binary_artifact, error_chain, looks_like_html};
@@ -227,23 +233,34 @@ async fn fetch(
     let mut failed: Vec<String> = Vec::new();
     let limits = Limits::of(repo);
     loop {
+        let mut staged = None;
         let (i, url, resp) = match first.take() {
             Some(winner) => winner,
-            None => match repo.race_get(res, &excluded).await {
-                Ok(winner) => winner,
-                Err(e) if failed.is_empty() => return Err(e),
-                // Some upstream had the file but its copy was unusable: that is not a 404.
-                Err(Failure::NotFound) => return Err(Failure::Upstream(failed.join("; "))),
-                Err(Failure::Upstream(why) | Failure::Timeout(why)) => {
-                    failed.push(why);
-                    return Err(Failure::Upstream(failed.join("; ")));
+            // The staging file is created while the upstreams are asked, not after: it is on
+            // the way to the client's first byte.
+            None => match tokio::join!(
+                repo.race_get(res, &excluded),
+                repo.services.store.begin(&res.key)
+            ) {
+                (Ok(winner), miss) => {
+                    staged = miss.ok();
+                    winner
                 }
-                Err(e) => return Err(e),
+                (Err(e), _) => match e {
+                    e if failed.is_empty() => return Err(e),
+                    // Some upstream had the file but its copy was unusable: that is not a 404.
+                    Failure::NotFound => return Err(Failure::Upstream(failed.join("; "))),
+                    Failure::Upstream(why) | Failure::Timeout(why) => {
+                        failed.push(why);
+                        return Err(Failure::Upstream(failed.join("; ")));
+                    }
+                    e => return Err(e),
+                },
             },
         };
         let attempt = tx.borrow().attempt + 1;
         let name = &repo.upstreams[i].name;
-        match download(repo, res, i, url, resp, attempt, &limits, tx).await {
+        match download(repo, res, i, url, resp, staged, attempt, &limits, tx).await {
             Ok(entry) => return Ok(Done::Stored(entry)),
             Err(AttemptError::Fatal(e)) => {
                 tracing::warn!(key = %res.key, upstream = %name, "download failed: {e}");
@@ -331,6 +348,7 @@ async fn download(
     i: usize,
     url: Url,
     resp: reqwest::Response,
+    staged: Option<Box<dyn Miss>>,
     attempt: u32,
     limits: &Limits,
     tx: &watch::Sender<FillStatus>,
@@ -348,7 +366,10 @@ async fn download(
         )));
     }
     let framed = framed(&resp);
-    let miss = repo.services.store.begin(&res.key).await?;
+    let miss = match staged {
+        Some(miss) => miss,
+        None => repo.services.store.begin(&res.key).await?,
+    };
     let reader = miss.tail()?;
     let header_sha1 = header_string(&headers, "x-checksum-sha1")
         .filter(|h| parse_sha1_file(h.as_bytes()).is_some());
@@ -383,8 +404,20 @@ async fn download(
             Ok(None)
         }
     };
-    let mut writer = BodyWriter::start(miss, tx.clone());
-    let mut hashers = Hashers::new(res, len);
+    // Digests: everything in place for a small body; for a large one only the digest that may
+    // verify it, on a thread that follows the staged file, the rest after the last byte.
+    let recorded = hashing::recorded(res);
+    let large = len.is_some_and(|l| l >= hashing::LATE_FROM);
+    let in_place: &[Algorithm] = if large { &[] } else { &recorded };
+    let inline = Inline::new(in_place);
+    let (follower, progress) = match hashing::gate(&res.verify).filter(|_| large) {
+        Some(gate) => {
+            let (follower, progress) = Follower::start(gate, reader.clone());
+            (Some(follower), Some(progress))
+        }
+        None => (None, None),
+    };
+    let mut writer = BodyWriter::start(miss, tx.clone(), progress, inline);
     let transfer = Transfer {
         repo,
         res,
@@ -393,37 +426,47 @@ async fn download(
         tx,
         publish: &publish,
     };
-    let body = transfer.receive(i, &url, resp, &mut writer, &mut hashers);
+    let body = transfer.receive(i, &url, resp, &mut writer);
     let (received, sidecar) = tokio::join!(body, sidecar);
     // Whatever happened, no write of this attempt may land after it ends.
-    let miss = writer.finish().await?;
+    let (miss, inline) = writer.finish().await?;
     received?;
-    let sidecar = sidecar.map_err(AttemptError::Failed)?;
-    let digests = hashers.finish().await?;
+    let mut sidecar = sidecar.map_err(AttemptError::Failed)?;
     let written = tx.borrow().written;
+    let mut digests = Digests::default();
+    inline.finish(&mut digests);
+    if let Some(follower) = follower {
+        follower.finish(written, &mut digests).await?;
+    }
 
     let (expected, verification) = match &res.verify {
         Verify::None => (None, Verification::Length),
         Verify::Sidecar => match header_sha1.or_else(|| sidecar.as_ref().map(|(h, _)| h.clone())) {
-            Some(h) => (Some(("SHA-1", h)), Verification::Sha1),
+            Some(h) => (Some((Algorithm::Sha1, h)), Verification::Sha1),
             None => (None, Verification::Unavailable),
         },
-        Verify::Sha1(h) => (Some(("SHA-1", h.clone())), Verification::Sha1),
-        Verify::Sha256(h) => (Some(("SHA-256", h.clone())), Verification::Sha256),
-        Verify::Cksum(h) => (Some(("SHA-256", h.clone())), Verification::Cksum),
-        Verify::Sha512(h) => (Some(("SHA-512", h.clone())), Verification::Sha512),
+        Verify::Sha1(h) => (Some((Algorithm::Sha1, h.clone())), Verification::Sha1),
+        Verify::Sha256(h) => (Some((Algorithm::Sha256, h.clone())), Verification::Sha256),
+        Verify::Cksum(h) => (Some((Algorithm::Sha256, h.clone())), Verification::Cksum),
+        Verify::Sha512(h) => (Some((Algorithm::Sha512, h.clone())), Verification::Sha512),
     };
     if let Some((algorithm, want)) = &expected {
-        let got = match *algorithm {
-            "SHA-1" => digests.sha1.clone().unwrap_or_default(),
-            "SHA-256" => digests.sha256.clone(),
-            _ => digests.sha512.clone().unwrap_or_default(),
-        };
+        let got = algorithm.get(&digests).unwrap_or_default();
         if !got.eq_ignore_ascii_case(want) {
             return Err(AttemptError::Failed(format!(
-                "{algorithm} is {got}, expected {want}"
+                "{} is {got}, expected {want}",
+                algorithm.name()
             )));
         }
+    }
+    let late = hashing::missing(&digests, &recorded);
+    if !late.is_empty() {
+        // The body is whole and checked: the clients get the last byte now. The digests left
+        // are only recorded, so the commit waits for them, the clients do not; if they cannot
+        // be computed, nothing is committed.
+        keep_sidecar(repo, res, &upstream.name, &url, sidecar.take()).await;
+        tx.send_modify(|s| s.verified = true);
+        hashing::digest_file(&reader, written, &late, &mut digests).await?;
     }
     let meta = Meta {
         len: written,
@@ -469,25 +512,38 @@ async fn download(
         repo.services.metrics.unverified_commit(&repo.name);
     }
     repo.mark_fresh(&res.key);
-    if let Some((_, body)) = sidecar {
-        let key = format!("{}.sha1", res.key);
-        if let Err(e) = repo
-            .store_bytes(
-                &key,
-                body,
-                Some("text/plain"),
-                &upstream.name,
-                &format!("{url}.sha1"),
-            )
-            .await
-        {
-            tracing::warn!(%key, "cannot cache checksum file: {e}");
-        }
-    }
-    // Only now may clients get the last byte: the entry (and its checksum file) is committed,
-    // so a client that asks again at once is answered from the cache.
+    keep_sidecar(repo, res, &upstream.name, &url, sidecar).await;
+    // Only now may clients get the last byte (when no digest was left to compute): the entry
+    // (and its checksum file) is committed, so a client that asks again at once is answered
+    // from the cache.
     tx.send_modify(|s| s.verified = true);
     Ok(entry)
+}
+
+/// Caches the `.sha1` file fetched to verify a download (a failure costs only a later fetch).
+async fn keep_sidecar(
+    repo: &Repository,
+    res: &Resource,
+    upstream: &str,
+    url: &Url,
+    sidecar: Option<(String, Bytes)>,
+) {
+    let Some((_, body)) = sidecar else {
+        return;
+    };
+    let key = format!("{}.sha1", res.key);
+    if let Err(e) = repo
+        .store_bytes(
+            &key,
+            body,
+            Some("text/plain"),
+            upstream,
+            &format!("{url}.sha1"),
+        )
+        .await
+    {
+        tracing::warn!(%key, "cannot cache checksum file: {e}");
+    }
 }
 
 /// What one attempt's body loop needs besides the body.
@@ -502,7 +558,7 @@ struct Transfer<'a> {
 }
 
 impl Transfer<'_> {
-    /// Hands the body's chunks to the writer and the hashers, resuming after stalls, and
+    /// Hands the body's chunks to the writer, resuming after stalls, and
     /// enforcing the limits: size, total time, minimum rate, someone still waiting.
     async fn receive(
         &self,
@@ -510,7 +566,6 @@ impl Transfer<'_> {
         url: &Url,
         resp: reqwest::Response,
         writer: &mut BodyWriter,
-        hashers: &mut Hashers,
     ) -> Result<(), AttemptError> {
         let (repo, res, len, limits) = (self.repo, self.res, self.len, self.limits);
         let mut accepts_ranges = resp
@@ -560,12 +615,11 @@ impl Transfer<'_> {
                             held.push(chunk);
                             let held = std::mem::take(held);
                             sniffing = None;
-                            received += flush(held, writer, hashers, self.publish).await?;
+                            received += flush(held, writer, self.publish).await?;
                         }
                         None => {
                             received += chunk.len() as u64;
-                            writer.write(chunk.clone()).await?;
-                            hashers.update(&chunk).await?;
+                            writer.write(chunk).await?;
                         }
                     }
                     let elapsed = window.0.elapsed();
@@ -584,7 +638,7 @@ impl Transfer<'_> {
                 }
                 Ok(None) if len.is_none_or(|l| received + pending_len(&sniffing) == l) => {
                     if let Some(held) = sniffing.take() {
-                        flush(held, writer, hashers, self.publish).await?;
+                        flush(held, writer, self.publish).await?;
                     }
                     return Ok(());
                 }
@@ -653,7 +707,6 @@ fn pending_len(sniffing: &Option<Vec<Bytes>>) -> u64 {
 async fn flush(
     held: Vec<Bytes>,
     writer: &mut BodyWriter,
-    hashers: &mut Hashers,
     publish: &(dyn Fn() + Sync),
 ) -> Result<u64, AttemptError> {
     let start: Vec<u8> = held
@@ -670,25 +723,35 @@ async fn flush(
     let mut n = 0;
     for chunk in held {
         n += chunk.len() as u64;
-        writer.write(chunk.clone()).await?;
-        hashers.update(&chunk).await?;
+        writer.write(chunk).await?;
     }
+    // The clients just woken by the head (often on this worker thread) send it now, while the
+    // writer stores the first bytes, rather than after this task's next network read.
+    tokio::task::yield_now().await;
     Ok(n)
 }
 
 /// Appends a download's chunks to its miss handle on a blocking thread and publishes each one
 /// to the clients tailing it as soon as it is written, so the network reads never wait for the
-/// disk.
+/// disk. The in-place digests ([`Inline`]: every digest of a small body) are computed there too,
+/// after each chunk is published: neither the network task nor the clients (which may share a
+/// worker thread with it) wait for them.
 struct BodyWriter {
     chunks: mpsc::Sender<Bytes>,
-    done: tokio::task::JoinHandle<std::io::Result<Box<dyn Miss>>>,
+    done: tokio::task::JoinHandle<std::io::Result<(Box<dyn Miss>, Inline)>>,
 }
 
 impl BodyWriter {
     /// Chunks (of up to [`BATCH`] bytes) queued before the download waits for the disk.
     const QUEUE: usize = 4;
 
-    fn start(mut miss: Box<dyn Miss>, tx: watch::Sender<FillStatus>) -> BodyWriter {
+    /// Also reports each write on `progress`, for a digest [`Follower`] (dropped at the end).
+    fn start(
+        mut miss: Box<dyn Miss>,
+        tx: watch::Sender<FillStatus>,
+        progress: Option<hashing::Progress>,
+        mut digests: Inline,
+    ) -> BodyWriter {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut written = 0u64;
@@ -696,8 +759,12 @@ impl BodyWriter {
                 miss.write(&chunk)?;
                 written += chunk.len() as u64;
                 tx.send_modify(|s| s.written = written);
+                if let Some(p) = &progress {
+                    p.send_replace(written);
+                }
+                digests.update(&chunk);
             }
-            Ok(miss)
+            Ok((miss, digests))
         });
         BodyWriter { chunks, done }
     }
@@ -709,9 +776,9 @@ impl BodyWriter {
             .map_err(|_| std::io::Error::other("the staging writer stopped"))
     }
 
-    /// Waits until every chunk handed over is written and gives the miss handle back; the
-    /// writer's own error, if it failed.
-    async fn finish(self) -> std::io::Result<Box<dyn Miss>> {
+    /// Waits until every chunk handed over is written and gives the miss handle and the
+    /// in-place digests back; the writer's own error, if it failed.
+    async fn finish(self) -> std::io::Result<(Box<dyn Miss>, Inline)> {
         drop(self.chunks);
         self.done.await.map_err(std::io::Error::other)?
     }
@@ -951,6 +1018,161 @@ mod tests {
             Some(hex)
         );
         assert_eq!(parse_sha1_file(b"<html>not found</html>"), None);
+    }
+
+    /// An upstream on 127.0.0.1 serving `body` at every path, with its `Content-Length`.
+    async fn upstream(body: Bytes) -> Url {
+        let app = axum::Router::new().fallback(move || {
+            let body = body.clone();
+            async move { body }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// A filesystem store whose staged bodies cannot be read back (a disk error after the
+    /// write), so that the digests computed from the staged file fail.
+    struct UnreadableStaging(crate::store::FsStore);
+
+    #[derive(Debug)]
+    struct Unreadable;
+
+    impl crate::store::RangeRead for Unreadable {
+        fn read(
+            &self,
+            _: u64,
+            _: usize,
+        ) -> futures_util::future::BoxFuture<'static, std::io::Result<Bytes>> {
+            Box::pin(async { Err(std::io::Error::other("injected read error")) })
+        }
+    }
+
+    struct UnreadableMiss(Box<dyn Miss>);
+
+    impl Miss for UnreadableMiss {
+        fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+            self.0.write(chunk)
+        }
+        fn tail(&self) -> std::io::Result<Body> {
+            Ok(Body::Ranged(Arc::new(Unreadable)))
+        }
+        fn finish(
+            self: Box<Self>,
+            meta: Meta,
+        ) -> futures_util::future::BoxFuture<'static, std::io::Result<Entry>> {
+            self.0.finish(meta)
+        }
+    }
+
+    impl crate::store::Store for UnreadableStaging {
+        fn get<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<Option<Entry>>> {
+            self.0.get(key)
+        }
+        fn head<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<Option<Arc<Meta>>>> {
+            self.0.head(key)
+        }
+        fn begin<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<Box<dyn Miss>>> {
+            Box::pin(async move {
+                let miss = self.0.begin(key).await?;
+                Ok(Box::new(UnreadableMiss(miss)) as Box<dyn Miss>)
+            })
+        }
+        fn list<'a>(
+            &'a self,
+            prefix: &'a str,
+        ) -> futures_util::stream::BoxStream<'a, std::io::Result<crate::store::Listed>> {
+            self.0.list(prefix)
+        }
+        fn delete<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<Option<u64>>> {
+            self.0.delete(key)
+        }
+        fn purge<'a>(
+            &'a self,
+            prefix: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, std::io::Result<crate::store::Purged>> {
+            self.0.purge(prefix)
+        }
+        fn usage(&self) -> futures_util::future::BoxFuture<'_, std::io::Result<u64>> {
+            self.0.usage()
+        }
+        fn clean_staging(&self, max_age: Duration) -> usize {
+            self.0.clean_staging(max_age)
+        }
+        fn has_room(&self) -> bool {
+            true
+        }
+    }
+
+    /// A large body without a published checksum: its digests are computed from the staged
+    /// file after the download; when that fails, nothing is committed and no staged file stays.
+    /// With the same store reading normally, the entry is committed with every digest.
+    #[tokio::test]
+    async fn a_failed_late_digest_pass_commits_nothing() {
+        use crate::config::{Kind, RepositoryConfig, UpstreamConfig};
+        use crate::store::{FsStore, Store};
+
+        let body: Bytes = (0..hashing::LATE_FROM as u32 + 12_345)
+            .map(|i| (i % 253) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let url = upstream(body.clone()).await;
+        for unreadable in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = FsStore::open(dir.path()).unwrap();
+            let store: Arc<dyn Store> = if unreadable {
+                Arc::new(UnreadableStaging(fs))
+            } else {
+                Arc::new(fs)
+            };
+            let services = Arc::new(crate::repository::Services {
+                store: store.clone(),
+                negative: crate::negative::NegativeCache::open(dir.path()),
+                metrics: Default::default(),
+                stats: Default::default(),
+                memos: crate::memo::Memos::new(1 << 20),
+                offline: false,
+                auth_required: false,
+                advisories: Default::default(),
+            });
+            let config = RepositoryConfig {
+                upstreams: vec![UpstreamConfig::new("a", url.clone())],
+                ..RepositoryConfig::new(Kind::Maven)
+            };
+            let repo = Arc::new(Repository::new("maven", config, services).unwrap());
+            let path = crate::path::RepoPath::parse("org/x/big/1.0/big-1.0.bin").unwrap();
+            let mut res = Resource::new(&repo, path);
+            res.checksums = true;
+            let outcome = repo.entry(&res).await;
+            let staged = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+            assert_eq!(staged, 0, "no staged file is left behind");
+            if unreadable {
+                assert!(outcome.is_err(), "the fill fails");
+                assert!(store.get(&res.key).await.unwrap().is_none(), "no entry");
+                continue;
+            }
+            let (entry, _) = outcome.unwrap();
+            let committed = store.get(&res.key).await.unwrap().unwrap();
+            assert_eq!(committed.meta, entry.meta);
+            let d = &committed.meta.digests;
+            assert_eq!(d.sha256, hex::encode(Sha256::digest(&body)));
+            assert_eq!(d.sha1, Some(hex::encode(Sha1::digest(&body))));
+            assert_eq!(d.md5, Some(hex::encode(Md5::digest(&body))));
+            assert_eq!(committed.bytes().await.unwrap(), body);
+        }
     }
 
     type Item = Result<Bytes, &'static str>;

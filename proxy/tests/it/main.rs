@@ -19,6 +19,7 @@ mod hosted_pypi;
 mod hosted_support;
 mod hostile;
 mod maven;
+mod miss;
 mod npm;
 mod npm_derived;
 mod npm_support;
