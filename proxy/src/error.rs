@@ -87,13 +87,13 @@ impl IntoResponse for Failure {
 #[derive(Debug, Clone, Copy)]
 struct OfflineMiss;
 
-/// `resp` with an offline miss's body naming `asked` (the request's path) instead of saying
-/// "the file asked for"; any other response unchanged.
-pub fn name_offline_miss(mut resp: Response, asked: &str) -> Response {
+/// `resp` with an offline miss's body naming `path` (the request's path, credentials redacted
+/// here) instead of saying "the file asked for"; any other response unchanged.
+pub fn name_offline_miss(mut resp: Response, path: &str) -> Response {
     if resp.extensions().get::<OfflineMiss>().is_none() {
         return resp;
     }
-    let body = format!("repox is offline and {asked} is not cached\n");
+    let body = format!("repox is offline and {} is not cached\n", redact(path));
     resp.headers_mut().remove(header::CONTENT_LENGTH);
     *resp.body_mut() = axum::body::Body::from(body);
     resp

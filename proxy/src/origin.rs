@@ -9,15 +9,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use http::{HeaderMap, HeaderValue, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use ipnet::IpNet;
 
-const FORWARDED_FOR: &str = "x-forwarded-for";
-const FORWARDED_HOST: &str = "x-forwarded-host";
-const FORWARDED_PROTO: &str = "x-forwarded-proto";
+// Parsed once: a `&str` name would be parsed again on every lookup of every request.
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The first value of header `name`, trimmed, if not empty.
-fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn first_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -39,11 +40,11 @@ fn valid_host(host: &str) -> bool {
 /// [`sanitize`] has removed unless a trusted proxy sent them), else from `Host` (or the HTTP/2
 /// authority).
 pub fn request_origin(headers: &HeaderMap, uri: &Uri) -> String {
-    let scheme = first_value(headers, FORWARDED_PROTO)
+    let scheme = first_value(headers, &FORWARDED_PROTO)
         .filter(|p| matches!(*p, "http" | "https"))
         .unwrap_or("http");
-    let host = first_value(headers, FORWARDED_HOST)
-        .or_else(|| first_value(headers, header::HOST.as_str()))
+    let host = first_value(headers, &FORWARDED_HOST)
+        .or_else(|| first_value(headers, &header::HOST))
         .map(str::to_owned)
         .or_else(|| uri.authority().map(|a| a.to_string()))
         .filter(|h| valid_host(h))
@@ -100,17 +101,18 @@ pub fn client_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet])
 /// `local` (the address the server listens on) when neither it nor the HTTP/2 authority can.
 pub fn sanitize(headers: &mut HeaderMap, uri: &Uri, trusted_peer: bool, local: SocketAddr) {
     if !trusted_peer {
-        headers.remove(FORWARDED_FOR);
-        headers.remove(FORWARDED_HOST);
-        headers.remove(FORWARDED_PROTO);
+        headers.remove(&FORWARDED_FOR);
+        headers.remove(&FORWARDED_HOST);
+        headers.remove(&FORWARDED_PROTO);
     }
-    if first_value(headers, FORWARDED_HOST).is_some_and(|h| !valid_host(h)) {
-        headers.remove(FORWARDED_HOST);
+    if first_value(headers, &FORWARDED_HOST).is_some_and(|h| !valid_host(h)) {
+        headers.remove(&FORWARDED_HOST);
     }
-    let host = first_value(headers, header::HOST.as_str())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.to_string()));
-    if !host.is_some_and(|h| valid_host(&h)) {
+    let host_ok = match first_value(headers, &header::HOST) {
+        Some(host) => valid_host(host),
+        None => uri.authority().is_some_and(|a| valid_host(a.as_str())),
+    };
+    if !host_ok {
         let mut local = local;
         if local.ip().is_unspecified() {
             local.set_ip(Ipv4Addr::LOCALHOST.into());

@@ -8,6 +8,7 @@
 //! every request carries the peer address as `ConnectInfo<SocketAddr>`. A panic in a handler is
 //! caught and answered 500 (`catch_panic`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use futures_util::FutureExt;
-use http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -196,11 +197,6 @@ impl App {
             .route("/-/test-peer", get(tests::peer_handler));
         router
             .fallback(dispatch)
-            .layer(middleware::from_fn_with_state(
-                self.auth.clone(),
-                crate::auth::gate,
-            ))
-            .layer(middleware::from_fn(catch_panic))
             .layer(middleware::from_fn_with_state(self.clone(), log_request))
             .with_state(self.clone())
     }
@@ -374,14 +370,14 @@ impl Server {
 }
 
 /// Turns a panic in a handler into a 500 and a log line naming the request, so one bug fails
-/// one request instead of dropping the client's connection.
-async fn catch_panic(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    match std::panic::AssertUnwindSafe(next.run(req))
-        .catch_unwind()
-        .await
-    {
+/// one request instead of dropping the client's connection. Runs inside [`log_request`], which
+/// then logs and counts the 500 like any other answer.
+async fn catch_panic(
+    method: &Method,
+    uri: &Uri,
+    handler: impl Future<Output = Response>,
+) -> Response {
+    match std::panic::AssertUnwindSafe(handler).catch_unwind().await {
         Ok(resp) => resp,
         Err(panic) => {
             let what = panic
@@ -389,7 +385,7 @@ async fn catch_panic(req: Request, next: Next) -> Response {
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".to_owned());
-            tracing::error!("{method} {} panicked: {what}", redact(&path));
+            tracing::error!("{method} {} panicked: {what}", redact(uri.path()));
             Failure::Internal("the request failed inside repox; see its log".into()).into_response()
         }
     }
@@ -587,27 +583,31 @@ pub(crate) async fn serve_path(
         Kind::Npm => npm::handle(repo, method, headers, uri, path).await,
         Kind::Cargo => cargo::handle(repo, method, headers, uri, path).await,
     };
-    crate::error::name_offline_miss(resp, &redact(uri.path()))
+    crate::error::name_offline_miss(resp, uri.path())
 }
 
+/// The envelope of every request, one middleware: lets the auth gate (`auth::gate`) pass or
+/// answer the request, catches a panic below it ([`catch_panic`]), then writes one log line,
+/// counts the answer in the metrics and the dashboard, and says how the cache took part
+/// (`X-Repox-Cache`). Every hit pays for this, so it is kept to one layer and copies nothing
+/// but the dashboard's record.
 async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let mut resp = next.run(req).await;
+    // Shares the bytes of the request's URI (the gate may rewrite the request's own).
+    let uri = req.uri().clone();
+    let handled = crate::auth::gate(&app.auth, req, |req| next.run(req));
+    let mut resp = catch_panic(&method, &uri, handled).await;
     let status = resp.status();
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let raw = uri.path();
+    let first = raw.trim_start_matches('/').split('/').next().unwrap_or("");
     let repository = if app.repositories.load().contains_key(first) {
         first
     } else {
         "-"
     };
-    let served = resp.extensions().get::<Served>().cloned();
+    let served = resp.extensions_mut().remove::<Served>();
     let cache = served.as_ref().map_or("-", |s| s.cache.as_str());
-    let upstream = served
-        .as_ref()
-        .and_then(|s| s.upstream.as_deref())
-        .unwrap_or("-");
     // Tells `repox warm` (and curious operators) whether the file was already cached.
     if served.is_some() {
         resp.headers_mut()
@@ -624,31 +624,55 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
     app.services
         .metrics
         .request(repository, status.as_u16(), cache, bytes);
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let ms = elapsed.as_secs_f64() * 1000.0;
     // conda's `/t/<token>/` is a credential: never in the log.
-    let path = redact(&path);
+    let path = redacted(raw);
     if path.starts_with("/-/") {
-        tracing::debug!("{method} {path} {} {ms:.1}ms", status.as_u16());
+        tracing::debug!("{method} {path} {} {}ms", status.as_u16(), Tenths(elapsed));
     } else {
+        let upstream = served.and_then(|s| s.upstream);
         tracing::info!(
-            "{method} {path} {} {cache} upstream={upstream} {ms:.1}ms",
-            status.as_u16()
+            "{method} {path} {} {cache} upstream={} {}ms",
+            status.as_u16(),
+            upstream.as_deref().unwrap_or("-"),
+            Tenths(elapsed)
         );
         // The console's own requests (`/-/`) would drown the feed: only client requests count.
         app.services.stats.request(crate::stats::RequestRecord {
             seq: 0,
             at: crate::store::now_secs(),
             method: method.to_string(),
-            path,
+            path: path.into_owned(),
             repository: repository.to_owned(),
             status: status.as_u16(),
             cache,
-            upstream: served.as_ref().and_then(|s| s.upstream.clone()),
+            upstream,
             ms,
             bytes,
         });
     }
     resp
+}
+
+/// Milliseconds with one decimal, written from integers: `{:.1}` of an `f64` took a slow exact
+/// float formatting on every request's log line.
+struct Tenths(Duration);
+
+impl std::fmt::Display for Tenths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = (self.0.as_micros() + 50) / 100;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
+/// `path` with credentials masked ([`redact`]), copied only when there is one to mask.
+fn redacted(path: &str) -> Cow<'_, str> {
+    if path.contains("/t/") {
+        Cow::Owned(redact(path))
+    } else {
+        Cow::Borrowed(path)
+    }
 }
 
 #[cfg(test)]
@@ -660,6 +684,20 @@ mod tests {
         axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
     ) -> String {
         peer.ip().to_string()
+    }
+
+    #[test]
+    fn log_lines_write_tenths_of_milliseconds_and_mask_tokens() {
+        let line = |micros| Tenths(Duration::from_micros(micros)).to_string();
+        assert_eq!(line(0), "0.0");
+        assert_eq!(line(1_249), "1.2");
+        assert_eq!(line(1_250), "1.3");
+        assert_eq!(line(123_456), "123.5");
+        assert_eq!(redacted("/conda/t/tk-1/x"), "/conda/t/***/x");
+        assert!(matches!(
+            redacted("/maven/a/b"),
+            Cow::Borrowed("/maven/a/b")
+        ));
     }
 
     #[tokio::test]

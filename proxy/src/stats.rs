@@ -10,7 +10,8 @@
 //! not the process, and survive a live reconfiguration because they are keyed by name.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -131,6 +132,9 @@ struct Recent {
     next: AtomicU64,
     slots: Box<[Mutex<Option<RequestRecord>>]>,
     arrived: Notify,
+    /// Feeds waiting in [`Stats::wait_for`]: while there are none (nearly always), a request
+    /// skips [`Notify::notify_waiters`], which takes a lock every request would share.
+    waiting: AtomicU64,
 }
 
 impl Default for Recent {
@@ -139,6 +143,7 @@ impl Default for Recent {
             next: AtomicU64::new(1),
             slots: (0..RECENT).map(|_| Mutex::new(None)).collect(),
             arrived: Notify::new(),
+            waiting: AtomicU64::new(0),
         }
     }
 }
@@ -167,7 +172,17 @@ impl Stats {
     /// One answered request (`repository` `-` when it named none).
     pub fn request(&self, record: RequestRecord) {
         if record.repository != "-" {
-            let repo = counters(&self.repos, &record.repository);
+            // Borrowed from the snapshot: a clone of the `Arc` would be one more atomic on a
+            // line every request shares.
+            let table = self.repos.load();
+            let added;
+            let repo = match table.get(record.repository.as_str()) {
+                Some(repo) => repo,
+                None => {
+                    added = counters(&self.repos, &record.repository);
+                    &added
+                }
+            };
             let hit = is_hit(record.cache);
             repo.requests.fetch_add(1, Relaxed);
             repo.bytes_served.fetch_add(record.bytes, Relaxed);
@@ -264,24 +279,50 @@ impl Stats {
 
     /// Waits until a request after `after` is recorded, or `timeout` passes.
     pub async fn wait_for(&self, after: u64, timeout: Duration) {
-        let arrived = self.recent.arrived.notified();
+        let recent = &self.recent;
+        let arrived = recent.arrived.notified();
         tokio::pin!(arrived);
-        // Registered before the check, so a record pushed in between still wakes this waiter.
+        // Counted and registered before the check, so a record pushed in between either is
+        // seen by the check or sees this waiter and wakes it (both sides are `SeqCst`).
+        let _waiting = Waiting::count(&recent.waiting);
         arrived.as_mut().enable();
-        if self.recent.next.load(Relaxed) > after + 1 {
+        if recent.next.load(SeqCst) > after + 1 {
             return;
         }
         let _ = tokio::time::timeout(timeout, arrived).await;
     }
 }
 
+/// One feed counted in [`Recent::waiting`] while it lives.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicU64) -> Waiting<'a> {
+        waiting.fetch_add(1, SeqCst);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
 impl Recent {
     fn push(&self, mut record: RequestRecord) {
-        let seq = self.next.fetch_add(1, Relaxed);
+        let seq = self.next.fetch_add(1, SeqCst);
         record.seq = seq;
         let slot = &self.slots[(seq % RECENT as u64) as usize];
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(record);
-        self.arrived.notify_waiters();
+        let old = slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(record);
+        // Freed outside the slot's lock.
+        drop(old);
+        if self.waiting.load(SeqCst) > 0 {
+            self.arrived.notify_waiters();
+        }
     }
 
     fn after(&self, after: u64, limit: usize) -> Vec<RequestRecord> {

@@ -21,8 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use ipnet::IpNet;
@@ -145,9 +144,14 @@ fn kinds(config: &Config) -> HashMap<String, Kind> {
         .collect()
 }
 
-/// The middleware: authenticates, authorizes, and passes the request on or answers 401, 403 or
-/// 429.
-pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+/// The middleware: authenticates, authorizes, and passes the request on to `next` or answers
+/// 401, 403 or 429. The server's request envelope (`server.rs`, `log_request`) calls it in the
+/// same layer, so a hit pays for one middleware, not two.
+pub async fn gate<F, Fut>(auth: &Auth, mut req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -159,7 +163,7 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
     let client = origin::client_addr(peer, req.headers(), &auth.trusted)
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if uri.path() == "/-/health" {
-        return next.run(req).await;
+        return next(req).await;
     }
     if let Some(user) = auth.npm_login_user(req.method(), uri.path()) {
         return auth.npm_login(user, client, req.into_body()).await;
@@ -183,7 +187,7 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
         // Zero-config use: with no users there is nobody to check, so everything stays as it
         // always was; credentials a client sends anyway (say, from an old
         // `configure --token-env`) are ignored.
-        return next.run(req).await;
+        return next(req).await;
     }
     let identity: Option<Identity> = match credentials {
         Ok(None) => None,
@@ -223,7 +227,7 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -
             if let Some(identity) = identity {
                 req.extensions_mut().insert(identity);
             }
-            next.run(req).await
+            next(req).await
         }
         Decision::Unauthenticated => {
             unauthorized("this repox needs a user name and password or token")

@@ -1,6 +1,7 @@
 //! What repox knows about a cached body: size, type, digests, where it came from and the
 //! upstream's validators for revalidation.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -106,17 +107,25 @@ pub struct Digests {
 impl Meta {
     /// The strong ETag repox serves for this body.
     pub fn etag(&self) -> String {
-        format!(
-            "\"{}\"",
-            &self.digests.sha256[..self.digests.sha256.len().min(32)]
-        )
+        let sha256 = &self.digests.sha256;
+        // `get`: a digest read from a damaged sidecar may not split at 32 bytes.
+        let digits = sha256.get(..32).unwrap_or(sha256);
+        let mut etag = String::with_capacity(digits.len() + 2);
+        etag.push('"');
+        etag.push_str(digits);
+        etag.push('"');
+        etag
     }
 
-    /// The Last-Modified repox serves: the upstream's, else the fetch time.
-    pub fn last_modified(&self) -> String {
-        self.upstream_last_modified.clone().unwrap_or_else(|| {
-            httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(self.fetched_at))
-        })
+    /// The Last-Modified repox serves: the upstream's (borrowed: every hit asks), else the
+    /// fetch time.
+    pub fn last_modified(&self) -> Cow<'_, str> {
+        match &self.upstream_last_modified {
+            Some(upstream) => Cow::Borrowed(upstream),
+            None => Cow::Owned(httpdate::fmt_http_date(
+                UNIX_EPOCH + Duration::from_secs(self.fetched_at),
+            )),
+        }
     }
 }
 

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# The per-request cost of a hit: small cached files (1-10 KB, req/s and p99) and a cached 100 KB
+# file (MB/s), served by nginx and by one or two repox binaries (before/after a change) in the
+# same run, by hand (never by the tests), loopback only.
+#
+# An nginx "origin" serves the generated files; it is also the first baseline ("nginx static":
+# `sendfile`, `tcp_nopush`, access log buffered, as in `serve.sh`). A second nginx caches it
+# (`proxy_cache`, `sendfile`, no access log, as in `hit.sh`): "nginx cache". Each repox binary
+# proxies the origin with its own cache directory and logs as `repox serve` does by default (one
+# line per request). Every cache is warmed, then wrk runs against each server in turn, the
+# order rotating every round so that a burst of other work hits all alike; each cell is the
+# median over $ROUNDS rounds. Small files are requested in a cycle over $SMALL_FILES files (a
+# wrk script), with `--latency` for p99.
+#
+#   REPOX=target/release/repox benches/request.sh
+#   REPOX_BEFORE=/tmp/repox-main REPOX=target/release/repox benches/request.sh
+#   ROUNDS=1 SECONDS_PER_RUN=3 CONNS="32" benches/request.sh     # a quick look
+#
+# Without REPOX it builds with `cargo build --release`. Needs nginx, wrk, curl and python3.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CONNS=(${CONNS:-1 32 256})
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+SMALL_FILES=${SMALL_FILES:-200}
+THREADS=${THREADS:-2} # wrk threads
+
+for tool in nginx wrk curl python3; do
+    command -v "$tool" >/dev/null || {
+        echo "error: $tool not found" >&2
+        echo "hint: apt-get install -y nginx wrk curl python3" >&2
+        exit 1
+    }
+done
+
+if [ -z "${REPOX:-}" ]; then
+    echo "building repox (cargo build --release)..." >&2
+    cargo build --release --quiet -p repox
+    REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
+fi
+WHO=(nginx-static nginx-cache repox)
+declare -A BIN=([repox]="$REPOX")
+if [ -n "${REPOX_BEFORE:-}" ]; then
+    WHO=(nginx-static nginx-cache before repox)
+    BIN[before]="$REPOX_BEFORE"
+fi
+
+WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-request.XXXXXX)}"
+mkdir -p "$WORK"
+chmod 755 "$WORK" # nginx workers may run as another user
+source benches/common.sh
+cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+
+# ---- files -------------------------------------------------------------------------------
+G="org/bench/request/1.0"
+WWW="$WORK/www"
+mkdir -p "$WWW/$G"
+python3 - "$WWW/$G" "$SMALL_FILES" <<'EOF'
+import os, random, sys
+random.seed(1)
+for i in range(int(sys.argv[2])):
+    path = os.path.join(sys.argv[1], f"small-1.0-{i}.jar")
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(os.urandom(random.randint(1024, 10 * 1024)))
+EOF
+[ -s "$WWW/$G/hit-1.0-100K.jar" ] || head -c 100K /dev/urandom >"$WWW/$G/hit-1.0-100K.jar"
+
+mapfile -t PORTS < <(free_ports 4)
+declare -A URL=(
+    [nginx-static]="http://127.0.0.1:${PORTS[0]}"
+    [nginx-cache]="http://127.0.0.1:${PORTS[1]}"
+    [repox]="http://127.0.0.1:${PORTS[2]}/maven"
+    [before]="http://127.0.0.1:${PORTS[3]}/maven"
+)
+declare -A PID
+
+nginx_conf() { # nginx_conf NAME SERVER_BLOCK
+    mkdir -p "$WORK/$1"
+    cat >"$WORK/$1/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $WORK/$1/nginx.pid;
+error_log $WORK/$1/error.log warn;
+events { worker_connections 4096; }
+http {
+    sendfile on;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+    client_body_temp_path $WORK/$1/body;
+    proxy_temp_path $WORK/$1/proxy;
+    fastcgi_temp_path $WORK/$1/fastcgi;
+    uwsgi_temp_path $WORK/$1/uwsgi;
+    scgi_temp_path $WORK/$1/scgi;
+    $2
+}
+EOF
+    nginx -p "$WORK/$1" -c "$WORK/$1/nginx.conf" 2>>"$WORK/$1/error.log" &
+    PIDS+=($!)
+    PID[$1]=$!
+}
+nginx_conf nginx-static "
+    access_log $WORK/nginx-static/access.log combined buffer=64k;
+    tcp_nopush on;
+    server { listen 127.0.0.1:${PORTS[0]}; root $WWW; }"
+nginx_conf nginx-cache "
+    access_log off;
+    proxy_cache_path $WORK/nginx-cache/cache levels=1:2 keys_zone=hit:10m inactive=1d use_temp_path=off;
+    server {
+        listen 127.0.0.1:${PORTS[1]};
+        location / {
+            proxy_pass ${URL[nginx-static]};
+            proxy_cache hit;
+            proxy_cache_valid 200 1d;
+        }
+    }"
+
+cat >"$WORK/repox.toml" <<EOF
+[repositories.maven]
+kind = "maven"
+[[repositories.maven.upstreams]]
+name = "origin"
+url = "${URL[nginx-static]}/"
+EOF
+port_of() { sed 's|.*:\([0-9]*\)/maven|\1|' <<<"${URL[$1]}"; }
+for who in "${WHO[@]}"; do
+    case $who in nginx-*) continue ;; esac
+    rm -rf "$WORK/cache-$who"
+    "${BIN[$who]}" --config "$WORK/repox.toml" serve --listen "127.0.0.1:$(port_of "$who")" \
+        --cache-dir "$WORK/cache-$who" 2>"$WORK/$who.log" &
+    PIDS+=($!)
+    PID[$who]=$!
+done
+wait_http "${URL[nginx-static]}/"
+wait_http "${URL[nginx-cache]}/"
+for who in "${WHO[@]}"; do
+    case $who in nginx-*) ;; *) wait_http "${URL[$who]%/maven}/-/health" ;; esac
+done
+
+# ---- warm every cache, check the bytes --------------------------------------------------
+echo "warming the caches..." >&2
+FILES=("$G/hit-1.0-100K.jar")
+for i in $(seq 0 $((SMALL_FILES - 1))); do FILES+=("$G/small-1.0-$i.jar"); done
+for who in "${WHO[@]}"; do
+    for p in "${FILES[@]}"; do curl -sf -o /dev/null "${URL[$who]}/$p"; done
+    for p in "${FILES[0]}" "${FILES[1]}"; do
+        [ "$(curl -sf "${URL[$who]}/$p" | sha256sum)" = "$(sha256sum <"$WWW/$p")" ] || {
+            echo "error: $who served other bytes for $p" >&2
+            exit 1
+        }
+    done
+done
+for who in "${WHO[@]}"; do
+    case $who in nginx-*) ;; *)
+        curl -sfI "${URL[$who]}/${FILES[1]}" | grep -qi '^x-repox-cache: hit' || {
+            echo "error: $who does not serve ${FILES[1]} from its cache" >&2
+            exit 1
+        } ;;
+    esac
+done
+
+{
+    echo 'local paths = {'
+    for p in "${FILES[@]:1}"; do echo "  \"$p\","; done
+    echo '}'
+    cat <<'EOF'
+local i = 0
+local prefix = ""
+init = function(args) prefix = args[1] or "" end
+request = function() i = i % #paths + 1; return wrk.format("GET", prefix .. "/" .. paths[i]) end
+EOF
+    cat <<'EOF'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.bytes,
+    summary.duration, latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+EOF
+} >"$WORK/small.lua"
+cat >"$WORK/one.lua" <<'EOF'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.bytes,
+    summary.duration, latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+EOF
+
+# run WHO KIND CONNS: appends "req/s MB/s p99_us" to $WORK/res-KIND-CONNS-WHO
+run() {
+    local who=$1 kind=$2 c=$3 base path out
+    base="${URL[$who]}"
+    path="${base#http://*/}"
+    [ "$path" = "$base" ] && path="" || path="/$path"
+    if [ "$kind" = small ]; then
+        out=$(wrk -t"$((c < THREADS ? c : THREADS))" -c"$c" -d"${SECONDS_PER_RUN}s" --timeout 10s \
+            -s "$WORK/small.lua" "${base%"$path"}" -- "$path")
+    else
+        out=$(wrk -t"$((c < THREADS ? c : THREADS))" -c"$c" -d"${SECONDS_PER_RUN}s" --timeout 10s \
+            -s "$WORK/one.lua" "$base/${FILES[0]}")
+    fi
+    read -r _ requests bytes micros p99 status socket < <(grep '^RESULT' <<<"$out")
+    if ((status > 0 || socket > 0)); then
+        echo "error: wrk saw failures against $who ($kind, $c connections):" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    awk -v r="$requests" -v b="$bytes" -v us="$micros" -v p="$p99" \
+        'BEGIN { printf "%.0f %.0f %d\n", r * 1e6 / us, b / us, p }' >>"$WORK/res-$kind-$c-$who"
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+rm -f "$WORK"/res-*
+n=${#WHO[@]}
+for round in $(seq "$ROUNDS"); do
+    for kind in small 100K; do
+        for c in "${CONNS[@]}"; do
+            echo "round $round/$ROUNDS: $kind at $c connections..." >&2
+            for k in $(seq 0 $((n - 1))); do
+                run "${WHO[$(((k + round) % n))]}" "$kind" "$c"
+            done
+        done
+    done
+done
+
+# ---- report ------------------------------------------------------------------------------
+col() { awk -v f="$1" '{ print $f }' "$2" | median; } # col FIELD FILE: median of that field
+echo
+echo "repox request benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(nginx -v 2>&1 | sed 's/.*: //')"
+echo "repox: $("$REPOX" --version)${REPOX_BEFORE:+; before: $("$REPOX_BEFORE" --version) ($REPOX_BEFORE)}"
+echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
+echo "wrk ${SECONDS_PER_RUN}s per run, median of $ROUNDS rotating rounds; small = $SMALL_FILES files of 1-10 KB in a cycle"
+echo
+printf '%-6s %5s %-13s %10s %9s %9s %13s %12s\n' what conns server req/s MB/s "p99 ms" "/nginx-static" "/nginx-cache"
+for kind in small 100K; do
+    for c in "${CONNS[@]}"; do
+        ns=$(col 1 "$WORK/res-$kind-$c-nginx-static")
+        nc=$(col 1 "$WORK/res-$kind-$c-nginx-cache")
+        for who in "${WHO[@]}"; do
+            f="$WORK/res-$kind-$c-$who"
+            rps=$(col 1 "$f")
+            printf '%-6s %5s %-13s %10s %9s %9.2f %12.2fx %11.2fx\n' "$kind" "$c" "$who" "$rps" \
+                "$(col 2 "$f")" "$(awk -v p="$(col 3 "$f")" 'BEGIN { print p / 1000 }')" \
+                "$(awk -v a="$rps" -v b="$ns" 'BEGIN { print a / b }')" \
+                "$(awk -v a="$rps" -v b="$nc" 'BEGIN { print a / b }')"
+        done
+    done
+done
