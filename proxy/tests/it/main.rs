@@ -34,3 +34,4 @@ mod s3;
 mod settings;
 mod strategy;
 mod support;
+mod zerocopy;
