@@ -13,6 +13,8 @@
 #
 #   benches/hit.sh              # builds with `cargo build --release`, then measures (~9 min)
 #   ROUNDS=1 SECONDS_PER_RUN=3 SIZES="1M 100M" CONNS="32" benches/hit.sh   # a quick look
+#   PERF=/tmp/hit SIZES=1M CONNS=32 ROUNDS=1 benches/hit.sh   # also `perf record -g` repox
+#       during each of its runs, into /tmp/hit-1M-32.data (`perf report -i ... --no-children`)
 #
 # Needs nginx, wrk, curl and python3 (`apt-get install -y nginx wrk curl python3`). Set
 # CARGO_TARGET_DIR to reuse a target directory; BENCH_DIR to keep the files somewhere other than a
@@ -194,7 +196,14 @@ for round in $(seq "$ROUNDS"); do
             if ((round % 2)); then order="nginx repox"; else order="repox nginx"; fi
             for who in $order; do
                 if [ "$who" = nginx ]; then url="$NGINX/$p"; else url="$PROXY/maven/$p"; fi
+                perf_pid=
+                if [ "$who" = repox ] && [ -n "${PERF:-}" ]; then
+                    perf record -q -g -o "$PERF-$size-$c.data" -p "$REPOX_PID" \
+                        -- sleep "$SECONDS_PER_RUN" 2>/dev/null &
+                    perf_pid=$!
+                fi
                 load "$url" "$c" >>"$WORK/mbs-$who-$size-$c"
+                if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
             done
         done
     done

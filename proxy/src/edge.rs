@@ -2,7 +2,8 @@
 //! reaching axum. Each connection takes a slot of its client address ([`PerAddress`], so one
 //! address cannot hold every socket), is wrapped in TLS when `[server] tls_cert`/`tls_key` are
 //! set ([`tls_acceptor`]), and is served by hyper (HTTP/1.1 with a header-read timeout, or
-//! HTTP/2) with the peer address put into every request as `ConnectInfo<SocketAddr>`.
+//! HTTP/2) with the peer address put into every request as `ConnectInfo<SocketAddr>`. A plain
+//! TCP connection on Linux sends cached files' bytes with `sendfile` ([`zerocopy`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +21,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::server::StartError;
 
+pub(crate) mod zerocopy;
+
 /// hyper's HTTP/1 buffer limit: it reads request heads up to this size (a larger head is
 /// answered 431) and keeps polling a response body for more chunks while less than this is
 /// queued for the socket. Its default (about 400 KiB) let each connection of a busy server hold
@@ -27,10 +30,13 @@ use crate::server::StartError;
 /// (`store/chunks.rs`), so memory stays near nginx's at hundreds of connections.
 pub(crate) const HTTP1_MAX_BUF: usize = 16 * 1024;
 
-/// The router as a hyper service that puts `ConnectInfo(peer)` into every request.
+/// The router as a hyper service that puts `ConnectInfo(peer)` into every request. On a
+/// [`zerocopy::ZeroCopyStream`] (its queue is `segments`), file bodies of HTTP/1 responses are
+/// attached to it.
 pub(crate) fn with_peer(
     router: Router,
     peer: SocketAddr,
+    segments: Option<Arc<zerocopy::Segments>>,
 ) -> impl hyper::service::Service<
     http::Request<hyper::body::Incoming>,
     Response = Response,
@@ -41,8 +47,44 @@ pub(crate) fn with_peer(
 + 'static {
     hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        tower::ServiceExt::oneshot(router.clone(), req)
+        // h2c shares the port: an HTTP/2 response keeps the chunk path.
+        let segments = segments.clone().filter(|_| {
+            matches!(
+                req.version(),
+                http::Version::HTTP_10 | http::Version::HTTP_11
+            )
+        });
+        let resp = tower::ServiceExt::oneshot(router.clone(), req);
+        async move {
+            let resp = resp.await?;
+            Ok(match &segments {
+                Some(segments) => zerocopy::attach(resp, segments),
+                None => resp,
+            })
+        }
     })
+}
+
+/// Serves one plain TCP connection: zero-copy where the platform has it.
+pub(crate) async fn serve_plain(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    tcp: tokio::net::TcpStream,
+    router: Router,
+    peer: SocketAddr,
+) {
+    if zerocopy::AVAILABLE {
+        let (io, segments) = zerocopy::ZeroCopyStream::new(tcp);
+        serve_connection(
+            builder,
+            watcher,
+            io,
+            with_peer(router, peer, Some(segments)),
+        )
+        .await;
+    } else {
+        serve_connection(builder, watcher, tcp, with_peer(router, peer, None)).await;
+    }
 }
 
 /// Serves one connection (HTTP/1.1 or HTTP/2) until it closes or the server stops.

@@ -228,11 +228,24 @@ pub fn entry_response(
     if method == Method::HEAD {
         return build(status, headers, Body::empty());
     }
-    let body = match &entry.body {
-        store::Body::Bytes(b) => Body::from(b.slice(start as usize..end as usize)),
-        _ => Body::from_stream(entry.range(start, end)),
-    };
-    build(status, headers, body)
+    match &entry.body {
+        store::Body::Bytes(b) => build(
+            status,
+            headers,
+            Body::from(b.slice(start as usize..end as usize)),
+        ),
+        // The edge may send it with `sendfile` (`edge/zerocopy.rs`).
+        store::Body::File(_) => {
+            let (body, zero_copy) =
+                crate::edge::zerocopy::file_body(entry.body.clone(), start, end);
+            let mut resp = build(status, headers, body);
+            resp.extensions_mut().insert(zero_copy);
+            resp
+        }
+        store::Body::Ranged(_) => {
+            build(status, headers, Body::from_stream(entry.range(start, end)))
+        }
+    }
 }
 
 /// Builds a response from parts.

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Kind, Role};
 use crate::ecosystem::{cargo, conda, maven, npm, pypi};
-use crate::edge::{PerAddress, serve_connection, tls_acceptor, with_peer};
+use crate::edge::{PerAddress, serve_connection, serve_plain, tls_acceptor, with_peer};
 use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
@@ -307,6 +307,9 @@ impl Server {
             .http1()
             .timer(TokioTimer::new())
             .max_buf_size(crate::edge::HTTP1_MAX_BUF)
+            // Body chunks stay separate buffers down to the IO, which zero-copy needs
+            // (`edge/zerocopy.rs`): no copy into one write buffer.
+            .writev(true)
             .header_read_timeout(self.header_timeout);
         builder.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
@@ -338,13 +341,14 @@ impl Server {
             // Bodies of fills in progress end with a small write (the held-back last byte):
             // without TCP_NODELAY it could wait for the client's delayed ACK.
             let _ = tcp.set_nodelay(true);
-            let service = with_peer(router.clone(), peer);
+            let router = router.clone();
             let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), self.tls.clone());
             tokio::spawn(async move {
                 let _slot = slot;
                 match tls {
-                    None => serve_connection(&builder, watcher, tcp, service).await,
+                    None => serve_plain(&builder, watcher, tcp, router, peer).await,
                     Some(acceptor) => {
+                        let service = with_peer(router, peer, None);
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
                             .await
                         {

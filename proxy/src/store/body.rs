@@ -32,6 +32,18 @@ pub enum Body {
 }
 
 impl Body {
+    /// The most a file body reads at once (see `chunks.rs`).
+    pub(crate) const CHUNK: usize = CHUNK;
+
+    /// Whether `[offset, offset + len)` of a file body is in the page cache, so that sending it
+    /// does not wait for the disk (see `chunks.rs`); `false` for other bodies.
+    pub(crate) fn is_cached(&self, offset: u64, len: usize) -> bool {
+        match self {
+            Body::File(f) => super::chunks::is_cached(f, offset, len),
+            _ => false,
+        }
+    }
+
     /// Exactly `len` bytes at `offset`.
     pub async fn read(&self, offset: u64, len: u64) -> io::Result<Bytes> {
         let short = || io::Error::new(io::ErrorKind::UnexpectedEof, "body shorter than asked");

@@ -128,6 +128,19 @@ fn read_cached(_file: &File, _buf: &mut [u8], _offset: u64) -> usize {
     0
 }
 
+/// Whether the page cache holds `[offset, offset + len)` of `file` (`len` > 0), judged by its
+/// first and last byte: reads of one byte with `RWF_NOWAIT`, which fail instead of waiting for
+/// the disk. A file is read front to back and its pages are evicted about together, so the ends
+/// of a chunk speak for its middle; when they are wrong, a `sendfile` of the chunk waits for the
+/// disk on the calling thread (see `edge/zerocopy.rs`). `false` where the kernel cannot tell.
+pub(crate) fn is_cached(file: &File, offset: u64, len: usize) -> bool {
+    const PAGE: u64 = 4096;
+    let last = offset + len.max(1) as u64 - 1;
+    let mut byte = [0u8; 1];
+    read_cached(file, &mut byte, offset) == 1
+        && (last / PAGE == offset / PAGE || read_cached(file, &mut byte, last) == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,6 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,30 +28,27 @@ use futures_util::stream::{BoxStream, StreamExt};
 use super::index::{Index, is_mutable};
 use super::{Body, Entry, Listed, Meta, Miss, Purged, Store, read_exact_at, staging};
 
+mod hot;
+
+use hot::HotEntries;
+
 const MAGIC: &[u8; 8] = b"REPOXv1\n";
 const TRAILER: u64 = 16;
-/// Bodies up to this size are read into memory together with their metadata.
+/// Documents up to this size are read into memory together with their metadata.
 const SMALL: u64 = 256 * 1024;
 
-/// Memory held by the hot-entry cache.
-const HOT_BYTES: u64 = 32 * 1024 * 1024;
 /// How long a hot entry is served without checking its file again.
 const RECHECK: Duration = Duration::from_secs(1);
 
-type HotCache = quick_cache::sync::Cache<PathBuf, Hot, HotWeight>;
-
 /// Entries as files under a cache directory.
 ///
-/// Small entries are also kept in memory (up to [`HOT_BYTES`]), so a hit on a hot file costs no
-/// system call at all, instead of an open and a read on the blocking pool. At most every
-/// [`RECHECK`] a `stat` checks that the file is still the one that was read (inode, length,
-/// mtime): this process drops the hot copy whenever it replaces or removes an entry itself, and
-/// another process sharing the directory replaces entries by rename, which changes the inode, so
-/// its changes show within that interval.
+/// Entries read recently are kept hot (`fs/hot.rs`): small documents in memory, other entries
+/// as open files, so a hit on a hot entry costs no `open` and no trip to the blocking pool; at
+/// most every [`RECHECK`] a `stat` checks that the file was not replaced.
 pub struct FsStore {
     root: PathBuf,
     staging: PathBuf,
-    hot: Arc<HotCache>,
+    hot: Arc<HotEntries>,
     /// The clock hot entries' check times count from.
     epoch: Instant,
     recheck: Duration,
@@ -65,23 +61,6 @@ impl std::fmt::Debug for FsStore {
         f.debug_struct("FsStore")
             .field("root", &self.root)
             .finish_non_exhaustive()
-    }
-}
-
-#[derive(Clone)]
-struct Hot {
-    id: FileId,
-    entry: Entry,
-    /// When the file was last seen unchanged, in milliseconds since [`FsStore::epoch`].
-    checked: Arc<AtomicU64>,
-}
-
-#[derive(Clone)]
-struct HotWeight;
-
-impl quick_cache::Weighter<PathBuf, Hot> for HotWeight {
-    fn weight(&self, key: &PathBuf, hot: &Hot) -> u64 {
-        hot.entry.meta.len + key.as_os_str().len() as u64 + 512
     }
 }
 
@@ -112,9 +91,7 @@ impl FsStore {
         std::fs::create_dir_all(&root)?;
         let staging = super::staging_dir(cache_dir);
         std::fs::create_dir_all(&staging)?;
-        let hot = Arc::new(quick_cache::sync::Cache::with_weighter(
-            4096, HOT_BYTES, HotWeight,
-        ));
+        let hot = Arc::new(HotEntries::new());
         let tag = cache_dir.join("CACHEDIR.TAG");
         if std::fs::metadata(&tag).map_or(true, |m| m.len() == 0) {
             // Only a marker for backup tools: a full disk must not stop the server for it.
@@ -242,7 +219,9 @@ fn read_tail_meta(file: &mut File, len: u64) -> io::Result<Meta> {
     parse_meta(&json, body_len)
 }
 
-fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
+/// The entry of `key` at `path`. A small document is read whole into memory; any other entry
+/// keeps its file open as its body.
+fn read_entry(key: &str, path: &Path) -> io::Result<Option<(Entry, FileId)>> {
     let Some(mut file) = open_entry(path)? else {
         return Ok(None);
     };
@@ -261,11 +240,18 @@ fn read_entry(path: &Path) -> io::Result<Option<(Entry, FileId)>> {
         let meta_len = parse_trailer(&all[all.len() - TRAILER as usize..], len)?;
         let body_len = len - TRAILER - meta_len;
         let meta = parse_meta(&all[body_len as usize..(len - TRAILER) as usize], body_len)?;
-        let mut bytes = Bytes::from(all);
-        bytes.truncate(body_len as usize);
+        let body = if is_mutable(key, &meta) {
+            let mut bytes = Bytes::from(all);
+            bytes.truncate(body_len as usize);
+            Body::Bytes(bytes)
+        } else {
+            // An artifact: clients download it, repox does not read it, and a file body is sent
+            // with `sendfile` (`edge/zerocopy.rs`) and holds no memory while hot.
+            Body::File(Arc::new(file))
+        };
         let entry = Entry {
             meta: Arc::new(meta),
-            body: Body::Bytes(bytes),
+            body,
         };
         return Ok(Some((entry, id)));
     }
@@ -402,36 +388,14 @@ impl Store for FsStore {
         Box::pin(async move {
             self.index.touch(key);
             let now = self.epoch.elapsed().as_millis() as u64;
-            if let Some(hot) = self.hot.get(&path) {
-                if now.saturating_sub(hot.checked.load(Ordering::Relaxed))
-                    < self.recheck.as_millis() as u64
-                {
-                    return Ok(Some(hot.entry));
-                }
-                // One stat of a file whose inode is cached: cheap enough for this thread.
-                match std::fs::metadata(&path) {
-                    Ok(stat) if FileId::of(&stat) == hot.id => {
-                        hot.checked.store(now, Ordering::Relaxed);
-                        return Ok(Some(hot.entry));
-                    }
-                    _ => {
-                        self.hot.remove(&path);
-                    }
-                }
+            if let Some(entry) = self.hot.get(&path, now, self.recheck.as_millis() as u64) {
+                return Ok(Some(entry));
             }
-            let (result, path) = blocking(move || (read_entry(&path), path)).await?;
+            let owned = key.to_owned();
+            let (result, path) = blocking(move || (read_entry(&owned, &path), path)).await?;
             match damaged_is_none(&path, result)? {
                 Some((entry, id)) => {
-                    if matches!(entry.body, Body::Bytes(_)) {
-                        self.hot.insert(
-                            path,
-                            Hot {
-                                id,
-                                entry: entry.clone(),
-                                checked: Arc::new(AtomicU64::new(now)),
-                            },
-                        );
-                    }
+                    self.hot.insert(path, id, &entry, now);
                     Ok(Some(entry))
                 }
                 None => Ok(None),
@@ -442,13 +406,12 @@ impl Store for FsStore {
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Arc<Meta>>>> {
         let path = self.file_path(key);
         Box::pin(async move {
-            if let Some(hot) = self.hot.get(&path) {
-                let now = self.epoch.elapsed().as_millis() as u64;
-                if now.saturating_sub(hot.checked.load(Ordering::Relaxed))
-                    < self.recheck.as_millis() as u64
-                {
-                    return Ok(Some(hot.entry.meta));
-                }
+            let now = self.epoch.elapsed().as_millis() as u64;
+            if let Some(meta) = self
+                .hot
+                .fresh_meta(&path, now, self.recheck.as_millis() as u64)
+            {
+                return Ok(Some(meta));
             }
             let (result, path) = blocking(move || (read_head(&path), path)).await?;
             Ok(damaged_is_none(&path, result)?.map(|(meta, _)| Arc::new(meta)))
@@ -564,7 +527,7 @@ pub struct FsMiss {
     file: tempfile::NamedTempFile,
     /// Where it goes when finished.
     path: PathBuf,
-    hot: Arc<HotCache>,
+    hot: Arc<HotEntries>,
     written: u64,
     key: String,
     index: Arc<Index>,

@@ -35,3 +35,4 @@ mod s3;
 mod settings;
 mod strategy;
 mod support;
+mod zerocopy;

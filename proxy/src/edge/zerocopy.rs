@@ -1,0 +1,507 @@
+//! Zero-copy file hits: the bytes of a cached file go from the page cache to the socket with
+//! `sendfile`, never through a buffer of ours.
+//!
+//! hyper writes only bytes it holds, so the file is sent *under* hyper, by the connection's IO
+//! ([`ZeroCopyStream`], plain TCP on Linux only). A file body on such a connection yields, for
+//! each stretch of the file, a placeholder: a [`Bytes`] pointing into the private, never written
+//! [`PLACEHOLDER`], of the stretch's length (so hyper counts it against `Content-Length` like any
+//! chunk), after queueing the stretch (a [`Segment`]) for the connection. hyper queues body
+//! chunks as they are (`writev(true)`, its `WriteStrategy::Queue`) and hands them to
+//! [`ZeroCopyStream::poll_write_vectored`], which writes ordinary slices with `writev` and sends
+//! the file stretch in place of a placeholder slice.
+//!
+//! Placeholder bytes must never reach a client, hence three rules:
+//! - A body produces placeholders only once the edge has *attached* it ([`attach`]), after the
+//!   router is done with the response: code that reads a response body inside the router (a
+//!   group merging its members' answers) reads real bytes. The edge attaches only HTTP/1 responses
+//!   on a [`ZeroCopyStream`]; HTTP/2 (h2c shares the port) and TLS keep the chunk path.
+//! - Between the body and hyper sits [`EdgeBody`], which checks that every placeholder arrives
+//!   unaltered and in order (its offset in [`PLACEHOLDER`] is a tag, its length the stretch's)
+//!   before it moves the stretch to the connection's queue: a layer that copied, cut or dropped a
+//!   chunk fails the response instead of sending zeros.
+//! - The IO sends a placeholder slice only when it is exactly the rest of the first queued
+//!   stretch; anything else, or a file shorter than the stretch, is an error that aborts the
+//!   connection (the client sees a body shorter than its `Content-Length`).
+//!
+//! `sendfile` blocks the calling thread while the disk reads. A stretch is therefore sent this way
+//! only when a `RWF_NOWAIT` probe finds its first and last byte in the page cache
+//! (`store/chunks.rs`); otherwise that stretch is read into a pooled buffer as before, with the
+//! part that is not cached read on the blocking pool.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use hyper::body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::store;
+
+/// Whether this platform sends files this way (`sendfile` as rustix offers it: Linux).
+pub(crate) const AVAILABLE: bool = cfg!(target_os = "linux");
+
+/// The longest stretch of a file one placeholder stands for (the read path's chunk size).
+const SEGMENT: usize = store::Body::CHUNK;
+/// Placeholders start at one of this many offsets, which tells one from the next.
+const TAGS: usize = 4096;
+/// What placeholders point into. Never written (it is immutable) and never read by us, so its
+/// pages are never faulted in: it costs address space, not memory.
+static PLACEHOLDER: [u8; SEGMENT + TAGS] = [0; SEGMENT + TAGS];
+static NEXT_TAG: AtomicUsize = AtomicUsize::new(0);
+
+/// Where `slice` starts in [`PLACEHOLDER`], if it points into it.
+fn placeholder_at(slice: &[u8]) -> Option<usize> {
+    let base = PLACEHOLDER.as_ptr() as usize;
+    let at = (slice.as_ptr() as usize).wrapping_sub(base);
+    (at < PLACEHOLDER.len() && !slice.is_empty()).then_some(at)
+}
+
+/// A stretch of an open file to send in place of the placeholder at `tag`.
+struct Segment {
+    file: store::Body,
+    offset: u64,
+    len: usize,
+    tag: usize,
+    /// Bytes of it sent so far.
+    sent: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn broken(why: &'static str) -> io::Error {
+    io::Error::other(format!("zero-copy body: {why}"))
+}
+
+/// A connection's queue of file stretches, in the order hyper holds their placeholders.
+#[derive(Default)]
+pub(crate) struct Segments(Mutex<VecDeque<Segment>>);
+
+/// A plain TCP connection that sends file stretches in place of placeholder slices.
+pub(crate) struct ZeroCopyStream {
+    tcp: TcpStream,
+    segments: Arc<Segments>,
+}
+
+impl ZeroCopyStream {
+    /// The stream, and the queue its responses' bodies fill ([`attach`]).
+    pub(crate) fn new(tcp: TcpStream) -> (ZeroCopyStream, Arc<Segments>) {
+        let segments = Arc::new(Segments::default());
+        let stream = ZeroCopyStream {
+            tcp,
+            segments: segments.clone(),
+        };
+        (stream, segments)
+    }
+
+    /// Sends (part of) the first queued stretch for the placeholder `slice` at `at`.
+    fn poll_send(&self, cx: &mut Context<'_>, slice: &[u8], at: usize) -> Poll<io::Result<usize>> {
+        let mut queue = lock(&self.segments.0);
+        let Some(seg) = queue.front_mut() else {
+            return Poll::Ready(Err(broken("a placeholder with no file segment")));
+        };
+        if at != seg.tag + seg.sent || slice.len() != seg.len - seg.sent {
+            return Poll::Ready(Err(broken(
+                "a placeholder that is not the next file segment",
+            )));
+        }
+        let Some(file) = seg.file.local_file() else {
+            return Poll::Ready(Err(broken("a segment of a body that is not a file")));
+        };
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            let mut offset = seg.offset + seg.sent as u64;
+            match self.tcp.try_io(tokio::io::Interest::WRITABLE, || {
+                send_file(&self.tcp, file, &mut offset, slice.len())
+            }) {
+                Ok(0) => return Poll::Ready(Err(broken("the file is shorter than its entry"))),
+                Ok(n) => {
+                    seg.sent += n;
+                    if seg.sent == seg.len {
+                        queue.pop_front();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn send_file(
+    socket: &TcpStream,
+    file: &std::fs::File,
+    offset: &mut u64,
+    len: usize,
+) -> io::Result<usize> {
+    rustix::fs::sendfile(socket, file, Some(offset), len).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_file(
+    _socket: &TcpStream,
+    _file: &std::fs::File,
+    _offset: &mut u64,
+    _len: usize,
+) -> io::Result<usize> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+impl AsyncRead for ZeroCopyStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ZeroCopyStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let Some(first) = bufs.iter().position(|b| !b.is_empty()) else {
+            return Poll::Ready(Ok(0));
+        };
+        let bufs = &bufs[first..];
+        if let Some(at) = placeholder_at(&bufs[0]) {
+            return this.poll_send(cx, &bufs[0], at);
+        }
+        if lock(&this.segments.0).front().is_some_and(|s| s.sent > 0) {
+            return Poll::Ready(Err(broken("bytes between the parts of a file segment")));
+        }
+        let plain = bufs
+            .iter()
+            .position(|b| placeholder_at(b).is_some())
+            .unwrap_or(bufs.len());
+        Pin::new(&mut this.tcp).poll_write_vectored(cx, &bufs[..plain])
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+/// What a file body and the edge share: whether the body may yield placeholders, and the
+/// stretches it yielded them for that the edge has not passed on yet.
+#[derive(Default)]
+struct Offer {
+    attached: AtomicBool,
+    yielded: Mutex<VecDeque<Segment>>,
+}
+
+/// A response extension: the response's body is a [`FileBody`] that can send by placeholder.
+#[derive(Clone)]
+pub(crate) struct ZeroCopy(Arc<Offer>);
+
+/// The bytes `[start, end)` of a file body as a response body, and the extension that lets the
+/// edge attach it; until then (and when it never is) it reads chunks like any file body.
+pub(crate) fn file_body(file: store::Body, start: u64, end: u64) -> (axum::body::Body, ZeroCopy) {
+    let offer = Arc::new(Offer::default());
+    let body = FileBody {
+        file,
+        pos: start,
+        end,
+        offer: offer.clone(),
+        reading: None,
+    };
+    (axum::body::Body::new(body), ZeroCopy(offer))
+}
+
+/// Lets a response leaving the router on a zero-copy HTTP/1 connection send its file body by
+/// placeholder (when it has one), checked by an [`EdgeBody`].
+pub(crate) fn attach(mut resp: Response, segments: &Arc<Segments>) -> Response {
+    let Some(ZeroCopy(offer)) = resp.extensions_mut().remove::<ZeroCopy>() else {
+        return resp;
+    };
+    offer.attached.store(true, Ordering::Release);
+    let segments = segments.clone();
+    resp.map(|inner| {
+        axum::body::Body::new(EdgeBody {
+            inner,
+            offer,
+            segments,
+        })
+    })
+}
+
+/// A file's bytes `[pos, end)`: placeholders once attached, where the page cache holds them;
+/// chunks read into buffers otherwise.
+struct FileBody {
+    file: store::Body,
+    pos: u64,
+    end: u64,
+    offer: Arc<Offer>,
+    reading: Option<BoxFuture<'static, io::Result<Bytes>>>,
+}
+
+impl hyper::body::Body for FileBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(reading) = &mut this.reading {
+                let chunk = ready!(reading.as_mut().poll(cx));
+                this.reading = None;
+                return Poll::Ready(Some(match chunk {
+                    Ok(chunk) => {
+                        this.pos += chunk.len() as u64;
+                        Ok(Frame::data(chunk))
+                    }
+                    Err(e) => {
+                        this.pos = this.end;
+                        Err(e)
+                    }
+                }));
+            }
+            if this.pos >= this.end {
+                return Poll::Ready(None);
+            }
+            let len = (this.end - this.pos).min(SEGMENT as u64) as usize;
+            if this.offer.attached.load(Ordering::Acquire) && this.file.is_cached(this.pos, len) {
+                let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed) % TAGS;
+                lock(&this.offer.yielded).push_back(Segment {
+                    file: this.file.clone(),
+                    offset: this.pos,
+                    len,
+                    tag,
+                    sent: 0,
+                });
+                this.pos += len as u64;
+                let placeholder = Bytes::from_static(&PLACEHOLDER[tag..tag + len]);
+                return Poll::Ready(Some(Ok(Frame::data(placeholder))));
+            }
+            let (file, pos) = (this.file.clone(), this.pos);
+            this.reading = Some(Box::pin(
+                async move { file.read_some(pos, len as u64).await },
+            ));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pos >= self.end && self.reading.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.end.saturating_sub(self.pos))
+    }
+}
+
+/// The body hyper polls on a zero-copy connection: passes frames through, and each placeholder's
+/// stretch to the connection once it is sure the placeholder is the one the file body yielded.
+struct EdgeBody {
+    inner: axum::body::Body,
+    offer: Arc<Offer>,
+    segments: Arc<Segments>,
+}
+
+impl hyper::body::Body for EdgeBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &frame
+            && let Some(data) = frame.data_ref()
+        {
+            let mut yielded = lock(&this.offer.yielded);
+            match placeholder_at(data) {
+                Some(at) => match yielded.pop_front() {
+                    Some(seg) if seg.tag == at && seg.len == data.len() => {
+                        lock(&this.segments.0).push_back(seg);
+                    }
+                    _ => return Poll::Ready(Some(Err(axum::Error::new(altered())))),
+                },
+                None if !yielded.is_empty() => {
+                    return Poll::Ready(Some(Err(axum::Error::new(altered()))));
+                }
+                None => {}
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn altered() -> io::Error {
+    broken("a layer altered a placeholder between the file body and hyper")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn file_of(data: &[u8]) -> store::Body {
+        let mut file = tempfile::tempfile().unwrap();
+        io::Write::write_all(&mut file, data).unwrap();
+        store::Body::File(Arc::new(file))
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 + 1).collect()
+    }
+
+    async fn pair() -> (ZeroCopyStream, Arc<Segments>, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (stream, segments) = ZeroCopyStream::new(accepted.unwrap().0);
+        (stream, segments, client.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_placeholder_with_no_segment_is_an_error() {
+        let (mut stream, _segments, _client) = pair().await;
+        let err = stream.write_all(&PLACEHOLDER[..10]).await.unwrap_err();
+        assert!(err.to_string().contains("no file segment"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_attached_body_sends_the_file_through_the_stream() {
+        let want = data(600_000);
+        let (mut stream, segments, mut client) = pair().await;
+        let (body, offer) = file_body(file_of(&want), 1, 600_000);
+        let mut resp = Response::new(body);
+        resp.extensions_mut().insert(offer);
+        let mut body = attach(resp, &segments).into_body();
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0; 599_999 + 5];
+            client.read_exact(&mut got).await.unwrap();
+            got
+        });
+        stream.write_all(b"head:").await.unwrap();
+        let mut placeholders = 0;
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            placeholders += usize::from(placeholder_at(&data).is_some());
+            // Like hyper: the slices of one chunk, written until none is left.
+            let mut left = &data[..];
+            while !left.is_empty() {
+                let n = std::future::poll_fn(|cx| {
+                    Pin::new(&mut stream).poll_write_vectored(cx, &[IoSlice::new(left)])
+                })
+                .await
+                .unwrap();
+                left = &left[n..];
+            }
+        }
+        assert_eq!(placeholders, 3, "all of it by sendfile");
+        let got = reader.await.unwrap();
+        assert_eq!(&got[..5], b"head:");
+        assert!(
+            got[5..] == want[1..],
+            "the file's bytes, not the placeholder's"
+        );
+        assert!(lock(&segments.0).is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unattached_body_reads_real_bytes() {
+        let want = data(300_000);
+        let (body, _offer) = file_body(file_of(&want), 0, 300_000);
+        let got = body.collect().await.unwrap().to_bytes();
+        assert!(got == want[..]);
+    }
+
+    #[tokio::test]
+    async fn a_copied_placeholder_fails_the_body_instead_of_sending_zeros() {
+        let want = data(100_000);
+        let (_stream, segments, _client) = pair().await;
+        let (body, offer) = file_body(file_of(&want), 0, 100_000);
+        // A layer that copies every chunk, between the file body and the edge.
+        let copied = axum::body::Body::from_stream(
+            body.into_data_stream()
+                .map_ok(|chunk| Bytes::copy_from_slice(&chunk)),
+        );
+        let mut resp = Response::new(copied);
+        resp.extensions_mut().insert(offer);
+        let mut body = attach(resp, &segments).into_body();
+        let err = body.frame().await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("altered"), "{err}");
+        assert!(
+            lock(&segments.0).is_empty(),
+            "nothing queued for the socket"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_placeholder_that_is_not_the_next_segment_is_an_error() {
+        let want = data(10_000);
+        let (mut stream, segments, _client) = pair().await;
+        lock(&segments.0).push_back(Segment {
+            file: file_of(&want),
+            offset: 0,
+            len: 10_000,
+            tag: 7,
+            sent: 0,
+        });
+        let err = stream.write_all(&PLACEHOLDER[8..10_008]).await.unwrap_err();
+        assert!(err.to_string().contains("not the next"), "{err}");
+        let err = stream.write_all(&PLACEHOLDER[7..100]).await.unwrap_err();
+        assert!(err.to_string().contains("not the next"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_segment_is_an_error() {
+        let (mut stream, segments, _client) = pair().await;
+        lock(&segments.0).push_back(Segment {
+            file: file_of(&data(10)),
+            offset: 0,
+            len: 20,
+            tag: 0,
+            sent: 0,
+        });
+        let err = stream.write_all(&PLACEHOLDER[..20]).await.unwrap_err();
+        assert!(err.to_string().contains("shorter"), "{err}");
+    }
+
+    use futures_util::TryStreamExt;
+}
