@@ -389,7 +389,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` on the same cache applies the new list at once')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -405,7 +405,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             break
         }
         'repox;advisories;help' {
-            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` on the same cache applies the new list at once')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -514,7 +514,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
             break
         }
         'repox;help;advisories' {
-            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` on the same cache applies the new list at once')
             break
         }
         'repox;help;advisories;import' {

@@ -344,7 +344,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand --quiet 'Only errors'
             cand -h 'Print help'
             cand --help 'Print help'
-            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
+            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` on the same cache applies the new list at once'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;advisories;import'= {
@@ -358,7 +358,7 @@ set edit:completion:arg-completer[repox] = {|@words|
             cand --help 'Print help'
         }
         &'repox;advisories;help'= {
-            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
+            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` on the same cache applies the new list at once'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'repox;advisories;help;import'= {
@@ -442,7 +442,7 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;help;cache;gc'= {
         }
         &'repox;help;advisories'= {
-            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` applies the list when it restarts'
+            cand import 'Load an OSV export (the zip of one ecosystem''s advisories, e.g. https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) into the cache directory. Versions named by malicious-package advisories (`MAL-` ids) are refused with 403 and left out of index pages; the others are listed at /-/api/advisories. A running `repox serve` on the same cache applies the new list at once'
         }
         &'repox;help;advisories;import'= {
         }
