@@ -85,13 +85,7 @@ mapfile -t PORTS < <(free_ports 2)
 ORIGIN="http://127.0.0.1:${PORTS[0]}"
 PROXY="http://127.0.0.1:${PORTS[1]}"
 nginx_origin "${PORTS[0]}" "$WORK/www"
-cat >"$WORK/repox.toml" <<EOF
-[repositories.maven]
-kind = "maven"
-[[repositories.maven.upstreams]]
-name = "origin"
-url = "$ORIGIN/"
-EOF
+maven_toml "$WORK/repox.toml" "$ORIGIN"
 repox_serve "$WORK/repox.toml" "${PORTS[1]}" "$WORK/cache" "$WORK/repox.log"
 wait_http "$ORIGIN/"
 wait_http "$PROXY/-/health"

@@ -76,53 +76,15 @@ declare -A URL=(
 )
 declare -A PID
 
-nginx_conf() { # nginx_conf NAME SERVER_BLOCK
-    mkdir -p "$WORK/$1"
-    cat >"$WORK/$1/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $WORK/$1/nginx.pid;
-error_log $WORK/$1/error.log warn;
-events { worker_connections 4096; }
-http {
-    sendfile on;
-    keepalive_requests 1000000;
-    default_type application/octet-stream;
-    client_body_temp_path $WORK/$1/body;
-    proxy_temp_path $WORK/$1/proxy;
-    fastcgi_temp_path $WORK/$1/fastcgi;
-    uwsgi_temp_path $WORK/$1/uwsgi;
-    scgi_temp_path $WORK/$1/scgi;
-    $2
-}
-EOF
-    nginx -p "$WORK/$1" -c "$WORK/$1/nginx.conf" 2>>"$WORK/$1/error.log" &
-    PIDS+=($!)
-    PID[$1]=$!
-}
 nginx_conf nginx-static "
     access_log $WORK/nginx-static/access.log combined buffer=64k;
     tcp_nopush on;
     server { listen 127.0.0.1:${PORTS[0]}; root $WWW; }"
-nginx_conf nginx-cache "
-    access_log off;
-    proxy_cache_path $WORK/nginx-cache/cache levels=1:2 keys_zone=hit:10m inactive=1d use_temp_path=off;
-    server {
-        listen 127.0.0.1:${PORTS[1]};
-        location / {
-            proxy_pass ${URL[nginx-static]};
-            proxy_cache hit;
-            proxy_cache_valid 200 1d;
-        }
-    }"
+PID[nginx-static]=$NGINX_PID
+nginx_cache nginx-cache "${PORTS[1]}" "${URL[nginx-static]}"
+PID[nginx-cache]=$NGINX_PID
 
-cat >"$WORK/repox.toml" <<EOF
-[repositories.maven]
-kind = "maven"
-[[repositories.maven.upstreams]]
-name = "origin"
-url = "${URL[nginx-static]}/"
-EOF
+maven_toml "$WORK/repox.toml" "${URL[nginx-static]}"
 port_of() { sed 's|.*:\([0-9]*\)/maven|\1|' <<<"${URL[$1]}"; }
 for who in "${WHO[@]}"; do
     case $who in nginx-*) continue ;; esac
