@@ -24,23 +24,6 @@ async fn read_all(resp: reqwest::Response) -> Result<Bytes, reqwest::Error> {
     resp.bytes().await
 }
 
-/// Asks until the entry is served from the cache (its commit follows the last byte).
-async fn wait_for_hit(proxy: &Proxy, path: &str) -> reqwest::Response {
-    for _ in 0..200 {
-        let resp = proxy.get(path).await;
-        if resp
-            .headers()
-            .get("x-repox-cache")
-            .is_some_and(|v| v == "hit")
-        {
-            return resp;
-        }
-        let _ = resp.bytes().await;
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{path} was never committed");
-}
-
 #[tokio::test]
 async fn a_large_body_whose_published_sha1_differs_is_cut_and_not_committed() {
     let up = TestUpstream::start().await;
@@ -71,7 +54,7 @@ async fn a_large_body_whose_published_sha1_differs_is_cut_and_not_committed() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(read_all(resp).await.unwrap(), body);
     assert_eq!(up.count(Method::GET, JAR), 2, "the bad copy was not kept");
-    wait_for_hit(&proxy, &path).await;
+    proxy.wait_for_hit(&path).await;
     assert!(
         committed.exists(),
         "the good copy is where a bad one was looked for"
@@ -90,7 +73,7 @@ async fn a_large_body_without_a_published_checksum_commits_every_digest() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(read_all(resp).await.unwrap(), body);
 
-    let hit = wait_for_hit(&proxy, &path).await;
+    let hit = proxy.wait_for_hit(&path).await;
     let h = hit.headers().clone();
     let sha256 = hex::encode(Sha256::digest(&body));
     assert_eq!(h["x-checksum-sha256"], sha256.as_str());
@@ -128,7 +111,7 @@ async fn a_large_body_checked_against_its_sha1_header_records_the_other_digests(
     let resp = proxy.get(&path).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(read_all(resp).await.unwrap(), body);
-    let hit = wait_for_hit(&proxy, &path).await;
+    let hit = proxy.wait_for_hit(&path).await;
     let h = hit.headers();
     assert_eq!(
         h["x-checksum-sha256"],

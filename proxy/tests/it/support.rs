@@ -358,6 +358,24 @@ impl Proxy {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         client().get(self.at(path)).send().await.unwrap()
     }
+
+    /// `GET path` until it is served from the cache: a body of 8 MiB or more is committed just
+    /// after its last byte (its recorded-only digests are computed from the staged file first).
+    pub async fn wait_for_hit(&self, path: &str) -> reqwest::Response {
+        for _ in 0..200 {
+            let resp = self.get(path).await;
+            if resp
+                .headers()
+                .get("x-repox-cache")
+                .is_some_and(|v| v == "hit")
+            {
+                return resp;
+            }
+            let _ = resp.bytes().await;
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{path} was never committed");
+    }
 }
 
 pub fn client() -> reqwest::Client {

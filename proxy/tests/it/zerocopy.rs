@@ -56,6 +56,7 @@ async fn cached(up: &TestUpstream, proxy: &Proxy, len: usize) -> Bytes {
         got.bytes().await.unwrap() == body,
         "the miss of {len} bytes"
     );
+    proxy.wait_for_hit(&format!("maven/{}", jar(len))).await;
     body
 }
 
