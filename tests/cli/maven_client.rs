@@ -54,20 +54,7 @@ fn mvn_resolves_through_repox_and_a_second_build_never_reaches_upstream() {
             upstream.url()
         ),
     );
-    let project = tmp.path().join("project");
-    fs_err::create_dir_all(&project).unwrap();
-    fs_err::write(project.join("pom.xml"), POM).unwrap();
-    let settings = tmp.path().join("settings.xml");
-    fs_err::write(
-        &settings,
-        format!(
-            "<settings>\n  <mirrors>\n    <mirror>\n      <id>repox</id>\n      \
-             <mirrorOf>*</mirrorOf>\n      <url>{}maven/</url>\n    </mirror>\n  </mirrors>\n\
-             </settings>\n",
-            repox.url()
-        ),
-    )
-    .unwrap();
+    let (project, settings) = project_with_mirror(tmp.path(), POM, &repox.url());
 
     let first_repo = tmp.path().join("m2-first");
     let first = mvn(&project, &settings, &first_repo);
@@ -135,6 +122,25 @@ pub(crate) fn prerequisites() -> bool {
         missing.push("slf4j-simple in /usr/share/maven-repo");
     }
     crate::clients_support::clients_present(&missing, &format!("apt-get install {PACKAGES}"))
+}
+
+/// A Maven project with `pom` in `dir/project`, and `dir/settings.xml` mirroring every
+/// repository to repox's `/maven/` at `repox_url`.
+pub(crate) fn project_with_mirror(dir: &Path, pom: &str, repox_url: &str) -> (PathBuf, PathBuf) {
+    let project = dir.join("project");
+    fs_err::create_dir_all(&project).unwrap();
+    fs_err::write(project.join("pom.xml"), pom).unwrap();
+    let settings = dir.join("settings.xml");
+    fs_err::write(
+        &settings,
+        format!(
+            "<settings>\n  <mirrors>\n    <mirror>\n      <id>repox</id>\n      \
+             <mirrorOf>*</mirrorOf>\n      <url>{repox_url}maven/</url>\n    </mirror>\n  </mirrors>\n\
+             </settings>\n"
+        ),
+    )
+    .unwrap();
+    (project, settings)
 }
 
 /// Runs the exec plugin with `echo classpath=%classpath`: to build that argument Maven must

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::fixture_server::FixtureServer;
-use crate::maven_client::{FIXTURE, mvn, prerequisites};
+use crate::maven_client::{FIXTURE, mvn, prerequisites, project_with_mirror};
 use crate::repox_server::RepoxServer;
 
 const POM: &str = r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -97,20 +97,7 @@ fn mvn_resolves_a_range_to_the_highest_version_the_policy_allows() {
             debian.url()
         ),
     );
-    let project = tmp.path().join("project");
-    fs_err::create_dir_all(&project).unwrap();
-    fs_err::write(project.join("pom.xml"), POM).unwrap();
-    let settings = tmp.path().join("settings.xml");
-    fs_err::write(
-        &settings,
-        format!(
-            "<settings>\n  <mirrors>\n    <mirror>\n      <id>repox</id>\n      \
-             <mirrorOf>*</mirrorOf>\n      <url>{}maven/</url>\n    </mirror>\n  </mirrors>\n\
-             </settings>\n",
-            repox.url()
-        ),
-    )
-    .unwrap();
+    let (project, settings) = project_with_mirror(tmp.path(), POM, &repox.url());
     let local = tmp.path().join("m2");
     let output = mvn(&project, &settings, &local);
     let stdout = String::from_utf8_lossy(&output.stdout);
