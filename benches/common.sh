@@ -205,3 +205,25 @@ name = "origin"
 url = "$2/"
 CONF
 }
+
+wrk_mbs() { # wrk_mbs URL CONNS: MB/s (10^6 bytes/s) of wrk for $SECONDS_PER_RUN with up to
+    # $THREADS threads; fails on a non-2xx answer or a socket error. Timeouts are expected when
+    # 256 clients share a 1 GB body and are not errors.
+    local out bytes micros status socket
+    [ -s "$WORK/bytes.lua" ] || cat >"$WORK/bytes.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BYTES %d %d %d %d %d\n", summary.bytes, summary.duration,
+    e.status, e.connect + e.read + e.write, e.timeout))
+end
+LUA
+    out=$(wrk -t"$(($2 < THREADS ? $2 : THREADS))" -c"$2" -d"${SECONDS_PER_RUN}s" --timeout 120s \
+        -s "$WORK/bytes.lua" "$1")
+    read -r _ bytes micros status socket _ < <(grep '^BYTES' <<<"$out")
+    if ((status > 0 || socket > 0)); then
+        echo "error: wrk saw failures against $1:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    awk -v b="$bytes" -v us="$micros" 'BEGIN { printf "%.0f\n", b / us }'
+}

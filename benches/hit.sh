@@ -121,27 +121,6 @@ PIDS+=($!)
 sample_rss "$REPOX_PID" "$WORK/peak-repox" &
 PIDS+=($!)
 
-cat >"$WORK/bytes.lua" <<'EOF'
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BYTES %d %d %d %d %d\n", summary.bytes, summary.duration,
-    e.status, e.connect + e.read + e.write, e.timeout))
-end
-EOF
-# load URL CONNS: MB/s (10^6 bytes/s); fails on a non-2xx answer or a socket error. Timeouts are
-# expected when 256 clients share a 1 GB body and are not errors.
-load() {
-    local out
-    out=$(wrk -t"$(($2 < THREADS ? $2 : THREADS))" -c"$2" -d"${SECONDS_PER_RUN}s" --timeout 120s \
-        -s "$WORK/bytes.lua" "$1")
-    read -r _ bytes micros status socket _ < <(grep '^BYTES' <<<"$out")
-    if ((status > 0 || socket > 0)); then
-        echo "error: wrk saw failures against $1:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    awk -v b="$bytes" -v us="$micros" 'BEGIN { printf "%.0f\n", b / us }'
-}
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -f "$WORK"/mbs-* # samples of an earlier run in the same BENCH_DIR
@@ -159,7 +138,7 @@ for round in $(seq "$ROUNDS"); do
                         -- sleep "$SECONDS_PER_RUN" 2>/dev/null &
                     perf_pid=$!
                 fi
-                load "$url" "$c" >>"$WORK/mbs-$who-$size-$c"
+                wrk_mbs "$url" "$c" >>"$WORK/mbs-$who-$size-$c"
                 if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
             done
         done

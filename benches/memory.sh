@@ -183,25 +183,6 @@ sample_anon &
 SAMPLER=$!
 PIDS+=("$SAMPLER")
 
-cat >"$WORK/bytes.lua" <<'EOF'
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BYTES %d %d %d %d %d\n", summary.bytes, summary.duration,
-    e.status, e.connect + e.read + e.write, e.timeout))
-end
-EOF
-load() { # load URL CONNS: MB/s (10^6 bytes/s); fails on a non-2xx answer or a socket error
-    local out
-    out=$(wrk -t"$(($2 < THREADS ? $2 : THREADS))" -c"$2" -d"${SECONDS_PER_RUN}s" --timeout 60s \
-        -s "$WORK/bytes.lua" "$1")
-    read -r _ bytes micros status socket _ < <(grep '^BYTES' <<<"$out")
-    if ((status > 0 || socket > 0)); then
-        echo "error: wrk saw failures against $1:" >&2
-        echo "$out" >&2
-        exit 1
-    fi
-    awk -v b="$bytes" -v us="$micros" 'BEGIN { printf "%.0f\n", b / us }'
-}
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -f "$WORK"/mbs-* # samples of an earlier run in the same BENCH_DIR
@@ -214,7 +195,7 @@ for round in $(seq "$ROUNDS"); do
         for c in "${CONNS[@]}"; do
             echo "round $round/$ROUNDS: $size at $c connections..." >&2
             for who in "${order[@]}"; do
-                load "${URL[$who]}/$G/mem-1.0-$size.jar" "$c" >>"$WORK/mbs-$who-$size-$c"
+                wrk_mbs "${URL[$who]}/$G/mem-1.0-$size.jar" "$c" >>"$WORK/mbs-$who-$size-$c"
                 [ "$who" = nginx ] || SMAPS_PEAK[$who]=$(smaps "$who") # kept: the last run's
             done
         done
