@@ -157,6 +157,20 @@ fn send_file(
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// Writes `bufs` (a response head) with `MSG_MORE`: the kernel holds them until the file
+/// stretch that follows, so head and body leave in the same segments instead of the head alone.
+#[cfg(target_os = "linux")]
+fn send_more(socket: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    use rustix::net::{SendAncillaryBuffer, SendFlags, sendmsg};
+    let mut control = SendAncillaryBuffer::default();
+    sendmsg(socket, bufs, &mut control, SendFlags::MORE).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_more(_socket: &TcpStream, _bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 impl AsyncRead for ZeroCopyStream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -192,11 +206,19 @@ impl AsyncWrite for ZeroCopyStream {
         if lock(&this.segments.0).front().is_some_and(|s| s.sent > 0) {
             return Poll::Ready(Err(broken("bytes between the parts of a file segment")));
         }
-        let plain = bufs
-            .iter()
-            .position(|b| placeholder_at(b).is_some())
-            .unwrap_or(bufs.len());
-        Pin::new(&mut this.tcp).poll_write_vectored(cx, &bufs[..plain])
+        let Some(plain) = bufs.iter().position(|b| placeholder_at(b).is_some()) else {
+            return Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+        };
+        // A file stretch follows: the plain bytes (a response head) wait for it in the kernel.
+        loop {
+            ready!(this.tcp.poll_write_ready(cx))?;
+            match this.tcp.try_io(tokio::io::Interest::WRITABLE, || {
+                send_more(&this.tcp, &bufs[..plain])
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
