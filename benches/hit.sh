@@ -42,11 +42,8 @@ if [ -z "${REPOX:-}" ]; then
     REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
 fi
 
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-hit.XXXXXX)}"
-mkdir -p "$WORK"
-chmod 755 "$WORK" # nginx workers may run as another user
 source benches/common.sh
-cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+bench_work_dir hit
 
 # ---- files -------------------------------------------------------------------------------
 G="org/bench/hit/1.0"

@@ -61,11 +61,8 @@ for spec in "${SPECS[@]}"; do
     LABELS+=("${spec%%=*}")
 done
 
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-memory.XXXXXX)}"
-mkdir -p "$WORK"
-chmod 755 "$WORK" # nginx workers may run as another user
 source benches/common.sh
-cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+bench_work_dir memory
 
 # ---- files -------------------------------------------------------------------------------
 G="org/bench/mem/1.0"

@@ -46,11 +46,8 @@ if [ -n "${REPOX_BEFORE:-}" ]; then
     BIN[before]="$REPOX_BEFORE"
 fi
 
-WORK="${BENCH_DIR:-$(mktemp -d /tmp/repox-request.XXXXXX)}"
-mkdir -p "$WORK"
-chmod 755 "$WORK" # nginx workers may run as another user
 source benches/common.sh
-cleanup_more() { if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$WORK"; fi; }
+bench_work_dir request
 
 # ---- files -------------------------------------------------------------------------------
 G="org/bench/request/1.0"

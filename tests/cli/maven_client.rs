@@ -196,8 +196,9 @@ pub(crate) fn mvn(project: &Path, settings: &Path, local_repo: &Path) -> Output 
     }
 }
 
-/// The build succeeded, put both jars on the classpath, and they are the fixture's bytes.
-fn check_build(output: &Output, local_repo: &Path, repox: &RepoxServer, what: &str) {
+/// The classpath a successful `mvn` run (see [`mvn`]) printed; fails with mvn's output and
+/// repox's log when the run failed or printed none.
+pub(crate) fn classpath(output: &Output, repox: &RepoxServer, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let context = || {
         format!(
@@ -207,10 +208,16 @@ fn check_build(output: &Output, local_repo: &Path, repox: &RepoxServer, what: &s
         )
     };
     assert!(output.status.success(), "{what} failed\n{}", context());
-    let classpath = stdout
+    stdout
         .lines()
         .find_map(|l| l.strip_prefix("classpath="))
-        .unwrap_or_else(|| panic!("{what} printed no classpath\n{}", context()));
+        .unwrap_or_else(|| panic!("{what} printed no classpath\n{}", context()))
+        .to_owned()
+}
+
+/// The build succeeded, put both jars on the classpath, and they are the fixture's bytes.
+fn check_build(output: &Output, local_repo: &Path, repox: &RepoxServer, what: &str) {
+    let classpath = classpath(output, repox, what);
     for artifact in [SIMPLE, API] {
         let jar: PathBuf = local_repo.join(format!("{artifact}.jar"));
         assert!(

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::fixture_server::FixtureServer;
-use crate::maven_client::{FIXTURE, mvn, prerequisites, project_with_mirror};
+use crate::maven_client::{FIXTURE, classpath, mvn, prerequisites, project_with_mirror};
 use crate::repox_server::RepoxServer;
 
 const POM: &str = r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -100,25 +100,18 @@ fn mvn_resolves_a_range_to_the_highest_version_the_policy_allows() {
     let (project, settings) = project_with_mirror(tmp.path(), POM, &repox.url());
     let local = tmp.path().join("m2");
     let output = mvn(&project, &settings, &local);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let context = || {
-        format!(
-            "mvn stdout:\n{stdout}\nmvn stderr:\n{}\nrepox log:\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            repox.log()
-        )
-    };
-    assert!(output.status.success(), "mvn failed\n{}", context());
-    let classpath = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("classpath="))
-        .unwrap_or_else(|| panic!("mvn printed no classpath\n{}", context()));
+    let classpath = classpath(&output, &repox, "mvn");
     let jars: Vec<&str> = classpath
         .split(':')
         .filter_map(|p| Path::new(p).file_name()?.to_str())
         .filter(|name| name.starts_with("lib-"))
         .collect();
-    assert_eq!(jars, ["lib-1.0.jar"], "{}", context());
+    assert_eq!(
+        jars,
+        ["lib-1.0.jar"],
+        "classpath `{classpath}`\nrepox log:\n{}",
+        repox.log()
+    );
     assert!(upstream.count("org/ex/lib/maven-metadata.xml") >= 1);
     // The refused versions' files were never asked for.
     for refused in ["1.1/lib-1.1.jar", "1.2/lib-1.2.jar"] {
