@@ -30,7 +30,7 @@ mod hashing;
 pub mod hosted;
 pub mod live;
 pub mod lock;
-mod memo;
+pub mod memo;
 pub mod metrics;
 pub mod negative;
 pub mod origin;

@@ -111,7 +111,15 @@ impl App {
             path: cache_dir.clone(),
             source,
         };
-        let store = store::open(config).map_err(cache_err)?;
+        // One budget for every document the server keeps in memory: the store's and the
+        // derived ones (`memo.rs`).
+        let memos = crate::memo::Memos::new(
+            config
+                .server
+                .memory_budget
+                .unwrap_or(crate::memo::DEFAULT_BUDGET),
+        );
+        let store = store::open(config, &memos).map_err(cache_err)?;
         let negative = NegativeCache::open(&cache_dir);
         store.clean_staging(staging_max_age(config));
         crate::disk::warn_if_full(&cache_dir);
@@ -120,12 +128,7 @@ impl App {
             negative,
             metrics: Metrics::default(),
             stats: crate::stats::Stats::default(),
-            memos: crate::memo::Memos::new(
-                config
-                    .server
-                    .memory_budget
-                    .unwrap_or(crate::memo::DEFAULT_BUDGET),
-            ),
+            memos,
             offline: config.server.offline,
             auth_required: config.auth.anonymous == crate::config::Anonymous::None,
             advisories: crate::policy::advisories::Book::open(&cache_dir),

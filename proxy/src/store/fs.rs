@@ -85,13 +85,23 @@ impl FileId {
 }
 
 impl FsStore {
-    /// Opens (creating) the store under `cache_dir`, with its staging directory.
+    /// Opens (creating) the store under `cache_dir`, with its staging directory; the documents
+    /// it keeps in memory have a budget of their own ([`crate::memo::DEFAULT_BUDGET`]).
     pub fn open(cache_dir: &Path) -> io::Result<FsStore> {
+        FsStore::open_within(
+            cache_dir,
+            crate::memo::Memos::new(crate::memo::DEFAULT_BUDGET),
+        )
+    }
+
+    /// Opens the store under `cache_dir`, keeping documents in memory within `memos`' budget
+    /// (shared with the server's derived documents).
+    pub fn open_within(cache_dir: &Path, memos: crate::memo::Memos) -> io::Result<FsStore> {
         let root = cache_dir.join("data-v1");
         std::fs::create_dir_all(&root)?;
         let staging = super::staging_dir(cache_dir);
         std::fs::create_dir_all(&staging)?;
-        let hot = Arc::new(HotEntries::new());
+        let hot = Arc::new(HotEntries::new(memos));
         let tag = cache_dir.join("CACHEDIR.TAG");
         if std::fs::metadata(&tag).map_or(true, |m| m.len() == 0) {
             // Only a marker for backup tools: a full disk must not stop the server for it.

@@ -46,6 +46,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
 use crate::config::Config;
+use crate::memo::Memos;
 
 /// A committed entry: the hit handle.
 #[derive(Debug, Clone)]
@@ -176,12 +177,15 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the store `config` asks for: the bucket of `[storage] url`, else the filesystem store
-/// under `[server] cache_dir`.
-pub fn open(config: &Config) -> io::Result<Arc<dyn Store>> {
+/// under `[server] cache_dir`. The documents it keeps in memory count against `memos`' budget.
+pub fn open(config: &Config, memos: &Memos) -> io::Result<Arc<dyn Store>> {
     if let Some(url) = &config.storage.url {
-        return Ok(Arc::new(s3::open(config, url)?));
+        return Ok(Arc::new(s3::open(config, url, memos)?));
     }
-    Ok(Arc::new(FsStore::open(&cache_dir(config))?))
+    Ok(Arc::new(FsStore::open_within(
+        &cache_dir(config),
+        memos.clone(),
+    )?))
 }
 
 /// The cache directory of `config` (`repox-cache` when unset).

@@ -115,8 +115,14 @@ fn parse_url(url: &str) -> io::Result<(String, Vec<String>)> {
 
 impl S3Store {
     /// Opens the bucket `storage.url` names; local copies and staging go under `cache_dir`.
-    /// Credentials come from the standard AWS environment variables.
-    pub fn open(storage: &StorageConfig, url: &str, cache_dir: &FsPath) -> io::Result<S3Store> {
+    /// Credentials come from the standard AWS environment variables. Local documents kept in
+    /// memory count against `memos`' budget.
+    pub fn open(
+        storage: &StorageConfig,
+        url: &str,
+        cache_dir: &FsPath,
+        memos: &crate::memo::Memos,
+    ) -> io::Result<S3Store> {
         let (bucket, prefix) = parse_url(url)?;
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
         if let Some(region) = &storage.region {
@@ -147,7 +153,10 @@ impl S3Store {
         std::fs::create_dir_all(&staging)?;
         let local_size = storage.local_cache_size.unwrap_or(LOCAL_DEFAULT);
         let local = if local_size > 0 {
-            let local = Arc::new(FsStore::open(&cache_dir.join("s3-local"))?);
+            let local = Arc::new(FsStore::open_within(
+                &cache_dir.join("s3-local"),
+                memos.clone(),
+            )?);
             // The bound is kept by the usual eviction, run while a runtime exists (the server).
             if tokio::runtime::Handle::try_current().is_ok()
                 && let Some(index) = local.index()
@@ -890,8 +899,8 @@ async fn upload(
 }
 
 /// Opens the S3 store when `[storage] url` names a bucket.
-pub fn open(config: &Config, url: &str) -> io::Result<S3Store> {
-    S3Store::open(&config.storage, url, &super::cache_dir(config))
+pub fn open(config: &Config, url: &str, memos: &crate::memo::Memos) -> io::Result<S3Store> {
+    S3Store::open(&config.storage, url, &super::cache_dir(config), memos)
 }
 
 #[cfg(test)]
@@ -907,7 +916,13 @@ mod tests {
             local_cache_size: Some(0),
             ..StorageConfig::default()
         };
-        let store = S3Store::open(&storage, "s3://b/p/q", dir.path()).unwrap();
+        let store = S3Store::open(
+            &storage,
+            "s3://b/p/q",
+            dir.path(),
+            &crate::memo::Memos::new(1 << 20),
+        )
+        .unwrap();
         for key in [
             "m/a/b.jar",
             "m/.meta/x",

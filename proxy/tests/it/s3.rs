@@ -182,7 +182,7 @@ impl Node {
 
     /// The objects of the bucket, through a store of its own.
     async fn objects(&self, prefix: &str) -> Vec<Listed> {
-        let store = store::open(&self.config).unwrap();
+        let store = store::open(&self.config, &repox_proxy::memo::Memos::new(1 << 20)).unwrap();
         let mut all: Vec<Listed> = store.list(prefix).try_collect().await.unwrap();
         all.sort_by(|a, b| a.key.cmp(&b.key));
         all
@@ -586,7 +586,7 @@ async fn head_list_delete_and_purge_on_the_bucket() {
         auth: Default::default(),
         storage: moto.storage("calls"),
     };
-    let store = store::open(&config).unwrap();
+    let store = store::open(&config, &repox_proxy::memo::Memos::new(1 << 20)).unwrap();
     for (key, len) in [("m/a/", 10), ("m/.x/y", 20), ("m/b.jar", 30), ("n/c", 5)] {
         let body = bytes(len, 1);
         let mut miss = store.begin(key).await.unwrap();

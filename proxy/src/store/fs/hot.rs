@@ -3,7 +3,8 @@
 //!
 //! Two kinds, each with its own bound:
 //! - **small documents** (directory listings, index pages, metadata of up to 256 KiB: entries
-//!   `read_entry` in `fs.rs` reads as bytes) are kept as bytes, [`HOT_BYTES`] in all: the
+//!   `read_entry` in `fs.rs` reads as bytes) are kept as bytes in the server's [`Memos`], under
+//!   the one budget of every document it holds (`[server] memory_budget`, `memo.rs`): the
 //!   ecosystems read and rewrite them, and bytes in memory spare each of those reads a trip to
 //!   the blocking pool;
 //! - **everything else** (above all the artifacts clients download, of any size) is kept as its
@@ -22,16 +23,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::memo::Memos;
 use crate::store::{Body, Entry, Meta};
 
 use super::FileId;
 
-/// Memory held by hot documents.
-const HOT_BYTES: u64 = 32 * 1024 * 1024;
+/// What a stored document costs beside its bytes: its metadata, file identity and clock.
+const DOCUMENT_OVERHEAD: u64 = 1024;
 
 /// Hot entries of one store.
 pub(super) struct HotEntries {
-    documents: quick_cache::sync::Cache<PathBuf, Hot, DocumentWeight>,
+    documents: Memos,
     files: quick_cache::sync::Cache<PathBuf, Hot>,
 }
 
@@ -43,19 +45,11 @@ struct Hot {
     checked: Arc<AtomicU64>,
 }
 
-#[derive(Clone)]
-struct DocumentWeight;
-
-impl quick_cache::Weighter<PathBuf, Hot> for DocumentWeight {
-    fn weight(&self, key: &PathBuf, hot: &Hot) -> u64 {
-        hot.entry.meta.len + key.as_os_str().len() as u64 + 512
-    }
-}
-
 impl HotEntries {
-    pub(super) fn new() -> HotEntries {
+    /// Hot entries whose documents count against `documents`' budget.
+    pub(super) fn new(documents: Memos) -> HotEntries {
         HotEntries {
-            documents: quick_cache::sync::Cache::with_weighter(4096, HOT_BYTES, DocumentWeight),
+            documents,
             files: quick_cache::sync::Cache::new(open_files_bound()),
         }
     }
@@ -65,7 +59,9 @@ impl HotEntries {
         if let Some(hot) = self.files.get(path) {
             return Some((hot, true));
         }
-        self.documents.get(path).map(|hot| (hot, false))
+        self.documents
+            .stored::<Hot>(bytes(path))
+            .map(|hot| (hot, false))
     }
 
     /// The hot entry at `path` (`now` and `recheck` in milliseconds), after a `stat` of its file
@@ -85,7 +81,7 @@ impl HotEntries {
                 if file {
                     self.files.remove(path);
                 } else {
-                    self.documents.remove(path);
+                    self.documents.forget_stored(bytes(path));
                 }
                 None
             }
@@ -107,15 +103,23 @@ impl HotEntries {
             checked: Arc::new(AtomicU64::new(now)),
         };
         match &entry.body {
-            Body::Bytes(_) => self.documents.insert(path, hot),
+            Body::Bytes(bytes_) => {
+                let weight = bytes_.len() as u64 + DOCUMENT_OVERHEAD;
+                self.documents.keep_stored(bytes(&path), hot, weight);
+            }
             _ => self.files.insert(path, hot),
         }
     }
 
     pub(super) fn remove(&self, path: &Path) {
         self.files.remove(path);
-        self.documents.remove(path);
+        self.documents.forget_stored(bytes(path));
     }
+}
+
+/// A path as the bytes that key its stored document.
+fn bytes(path: &Path) -> &[u8] {
+    path.as_os_str().as_encoded_bytes()
 }
 
 /// How many open files the hot entries may hold: a quarter of the soft `RLIMIT_NOFILE`
@@ -134,9 +138,90 @@ fn open_files_bound() -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::store::{FsStore, Store};
+
     #[test]
     fn the_open_file_bound_follows_the_limit() {
         let bound = super::open_files_bound();
         assert!((16..=2048).contains(&bound), "{bound}");
+    }
+
+    /// `key`'s document of `len` bytes, each its own.
+    fn body(key: &str, len: usize) -> Vec<u8> {
+        let seed = key
+            .bytes()
+            .fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+        (0..len)
+            .map(|i| seed.wrapping_add((i % 253) as u8))
+            .collect()
+    }
+
+    async fn put(store: &FsStore, key: &str, body: &[u8]) {
+        let mut miss = store.begin(key).await.unwrap();
+        miss.write(body).unwrap();
+        let meta = Meta {
+            len: body.len() as u64,
+            ..Default::default()
+        };
+        miss.finish(meta).await.unwrap();
+    }
+
+    async fn read(store: &FsStore, key: &str) -> Entry {
+        let entry = store.get(key).await.unwrap().expect("stored");
+        assert!(matches!(entry.body, Body::Bytes(_)), "{key} is a document");
+        assert_eq!(entry.bytes().await.unwrap(), body(key, 8000), "{key}");
+        entry
+    }
+
+    fn is_hot(store: &FsStore, memos: &Memos, key: &str) -> bool {
+        memos.stored::<Hot>(bytes(&store.file_path(key))).is_some()
+    }
+
+    #[tokio::test]
+    async fn documents_count_against_the_servers_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = 64 * 1024;
+        let memos = Memos::new(budget);
+        let store = FsStore::open_within(dir.path(), memos.clone()).unwrap();
+        let keys: Vec<String> = (0..40).map(|i| format!("pypi/simple/p{i}/")).collect();
+        for key in &keys {
+            put(&store, key, &body(key, 8000)).await;
+        }
+        read(&store, &keys[0]).await;
+        assert!(
+            is_hot(&store, &memos, &keys[0]),
+            "kept in the server's memos"
+        );
+        assert!(memos.used() >= 8000);
+        memos.insert("pypi-page", "x".into(), 1u8, 30_000);
+        for key in &keys[1..] {
+            read(&store, key).await;
+            // The first one is the page every install asks for again.
+            read(&store, &keys[0]).await;
+            assert!(memos.used() <= budget, "{} > {budget}", memos.used());
+        }
+        assert!(
+            is_hot(&store, &memos, &keys[0]),
+            "the document used again stayed"
+        );
+        let hot = keys.iter().filter(|k| is_hot(&store, &memos, k)).count();
+        assert!(hot < 8, "no more than the budget holds: {hot} of 40 hot");
+        assert!(hot >= 2, "the budget is used: {hot} hot");
+        let gone = keys
+            .iter()
+            .find(|k| !is_hot(&store, &memos, k))
+            .expect("documents were evicted");
+        read(&store, gone).await;
+        assert!(
+            is_hot(&store, &memos, gone),
+            "an evicted document is still a hit, read from disk and kept again"
+        );
+        store.delete(gone).await.unwrap();
+        assert!(
+            !is_hot(&store, &memos, gone),
+            "a removed entry leaves the memos"
+        );
+        assert!(store.get(gone).await.unwrap().is_none());
     }
 }
