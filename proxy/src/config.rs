@@ -120,8 +120,9 @@ pub struct ServerConfig {
     /// A client that has not sent its request headers by then is disconnected.
     #[serde(default = "header_read_timeout", with = "duration")]
     pub header_read_timeout: Duration,
-    /// Memory for documents derived from upstream bodies (rendered index pages, rewritten
-    /// packuments, digest indexes), `"16MiB"` when unset.
+    /// Memory for documents, `"16MiB"` when unset: those derived from upstream bodies (rendered
+    /// index pages, rewritten packuments, digest indexes) and the small cached ones (index
+    /// pages, metadata) kept in memory after a read, all under this one budget (`memo.rs`).
     #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     pub memory_budget: Option<u64>,
 }
