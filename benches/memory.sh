@@ -12,8 +12,9 @@
 #   - file: pages of mapped files, mostly the executable's code and libc (shared with other
 #     processes; shared memory such as nginx's cache zone is counted here too);
 #
-# at three moments: idle (warm, before any load), peak under load (VmHWM, reset when the load
-# starts; nginx: master and workers added up) and idle after the load (2 s and $SETTLE s after
+# at four moments: just started (repox only, before any request but its health check), idle
+# (warm, before any load), peak under load (VmHWM, reset when the load starts; nginx: master
+# and workers added up) and idle after the load (2 s and $SETTLE s after
 # the last run: tokio's idle blocking threads exit after 10 s). For each repox it also prints
 # where its anonymous memory lies (from `/proc/PID/smaps`: the main heap, other anonymous
 # mappings, which are the other malloc arenas and thread stacks, and the executable) and its
@@ -102,6 +103,15 @@ SERVERS=(nginx "${LABELS[@]}")
 wait_http "$ORIGIN/"
 wait_http "${URL[nginx]}/"
 for label in "${LABELS[@]}"; do wait_http "${URL[$label]%/maven}/-/health"; done
+
+# Just started: one health request answered, nothing else asked yet.
+sleep 1
+declare -A START
+for label in "${LABELS[@]}"; do
+    START[$label]=$(awk '$1 == "RssAnon:" { a = $2 } $1 == "RssFile:" || $1 == "RssShmem:" { f += $2 }
+        $1 == "VmRSS:" { t = $2 } $1 == "Threads:" { th = $2 } END { print a + 0, f + 0, t + 0, th + 0 }' \
+        "/proc/${PID[$label]}/status")
+done
 
 # ---- warm every cache, check the bytes -----------------------------------------------------
 echo "warming the caches..." >&2
@@ -220,7 +230,7 @@ for label in "${LABELS[@]}"; do
 done
 echo
 echo "RSS, MiB (anon + file = total; peak: VmHWM while loaded, anon peak sampled every 100 ms)"
-printf '%-10s | %-18s | %-18s | %-18s | %-18s | %s\n' server "idle" "peak under load" \
+printf '%-10s | %-18s | %-18s | %-18s | %-18s | %-18s | %s\n' server "just started" "idle" "peak under load" \
     "idle 2 s after" "idle ${SETTLE} s after" "threads idle/after"
 split() { # split "anon file total threads": "anon+file=total"
     read -r a f t _ <<<"$1"
@@ -228,7 +238,9 @@ split() { # split "anon file total threads": "anon+file=total"
 }
 for who in "${SERVERS[@]}"; do
     read -r _ _ peak _ <<<"${PEAK[$who]}"
-    printf '%-10s | %-18s | %-18s | %-18s | %-18s | %s/%s\n' "$who" "$(split "${IDLE[$who]}")" \
+    start=-
+    [ "$who" = nginx ] || start=$(split "${START[$who]}")
+    printf '%-10s | %-18s | %-18s | %-18s | %-18s | %-18s | %s/%s\n' "$who" "$start" "$(split "${IDLE[$who]}")" \
         "anon $(mib "$(cat "$WORK/anon-$who")"), $(mib "$peak")" "$(split "${AFTER2[$who]}")" \
         "$(split "${AFTER[$who]}")" "$(cut -d' ' -f4 <<<"${IDLE[$who]}")" "$(cut -d' ' -f4 <<<"${AFTER[$who]}")"
 done
