@@ -113,7 +113,10 @@ impl FsStore {
     }
 
     fn file_path(&self, key: &str) -> PathBuf {
-        let mut path = self.root.clone();
+        // One allocation per hit: room for the key, a `~` per segment at worst and `~listing`.
+        let root = self.root.as_os_str();
+        let mut path = PathBuf::with_capacity(root.len() + 2 * key.len() + 10);
+        path.push(root);
         let (body, dir) = match key.strip_suffix('/') {
             Some(body) => (body, true),
             None => (key, false),
