@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -49,8 +49,6 @@ pub struct FsStore {
     root: PathBuf,
     staging: PathBuf,
     hot: Arc<HotEntries>,
-    /// The clock hot entries' check times count from.
-    epoch: Instant,
     recheck: Duration,
     /// Size and access accounting (`index.rs`).
     index: Arc<Index>,
@@ -106,7 +104,6 @@ impl FsStore {
             root,
             staging,
             hot,
-            epoch: Instant::now(),
             recheck: RECHECK,
             index: Arc::new(Index::open(cache_dir)?.of_files(cache_dir.join("data-v1"))),
         })
@@ -390,7 +387,7 @@ impl Store for FsStore {
         let path = self.file_path(key);
         Box::pin(async move {
             self.index.touch(key);
-            let now = self.epoch.elapsed().as_millis() as u64;
+            let now = super::chunks::coarse_millis();
             if let Some(entry) = self.hot.get(&path, now, self.recheck.as_millis() as u64) {
                 return Ok(Some(entry));
             }
@@ -409,7 +406,7 @@ impl Store for FsStore {
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Arc<Meta>>>> {
         let path = self.file_path(key);
         Box::pin(async move {
-            let now = self.epoch.elapsed().as_millis() as u64;
+            let now = super::chunks::coarse_millis();
             if let Some(meta) = self
                 .hot
                 .fresh_meta(&path, now, self.recheck.as_millis() as u64)
