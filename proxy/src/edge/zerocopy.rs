@@ -25,7 +25,7 @@
 //!
 //! `sendfile` blocks the calling thread while the disk reads. A stretch is therefore sent this way
 //! only when a `RWF_NOWAIT` probe finds its first and last byte in the page cache
-//! (`store/chunks.rs`); otherwise that stretch is read into a pooled buffer as before, with the
+//! (`store/chunks.rs`; a probe that found a stretch cached stands for it 100 ms); otherwise that stretch is read into a pooled buffer as before, with the
 //! part that is not cached read on the blocking pool.
 
 use std::collections::VecDeque;

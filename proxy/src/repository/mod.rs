@@ -262,7 +262,8 @@ impl Repository {
         req: &HeaderMap,
     ) -> Response {
         let cached = self.cached(&res).await;
-        let freshness = self.freshness(&res, cached.as_ref());
+        // One look at the freshness records per hit: the same answer gives `Cache-Control`.
+        let (freshness, fresh_for) = self.freshness_for(&res, cached.as_ref());
         if freshness != Freshness::Fresh
             && let Err(e) = self.check_path(&res).await
         {
@@ -275,7 +276,7 @@ impl Repository {
             }
             (_, Some(entry)) => {
                 let upstream = Some(entry.meta.upstream.clone());
-                let pres = self.presentation(&res, entry.meta.fetched_at);
+                let pres = Self::presentation_of(&res, fresh_for);
                 let resp = respond::entry_response(method, req, &entry, pres);
                 tagged(resp, Outcome::Hit, upstream)
             }
@@ -423,15 +424,21 @@ impl Repository {
     /// Whether `entry`, the store's copy of `res`, may be served as it is. Immutable entries
     /// are always fresh; mutable ones for their TTL since they were fetched or last confirmed.
     pub fn freshness(&self, res: &Resource, entry: Option<&Entry>) -> Freshness {
+        self.freshness_for(res, entry).0
+    }
+
+    /// [`Repository::freshness`], and the seconds a mutable entry stays fresh (0 otherwise)
+    /// for [`Repository::presentation_of`].
+    fn freshness_for(&self, res: &Resource, entry: Option<&Entry>) -> (Freshness, u64) {
         match (entry, res.class) {
-            (None, _) => Freshness::Missing,
-            (Some(_), Class::Immutable) => Freshness::Fresh,
-            (Some(e), Class::Mutable(ttl))
-                if self.fresh_for(&res.key, e.meta.fetched_at, ttl) > 0 =>
-            {
-                Freshness::Fresh
+            (None, _) => (Freshness::Missing, 0),
+            (Some(_), Class::Immutable) => (Freshness::Fresh, 0),
+            (Some(e), Class::Mutable(ttl)) => {
+                match self.fresh_for(&res.key, e.meta.fetched_at, ttl) {
+                    0 => (Freshness::Stale, 0),
+                    secs => (Freshness::Fresh, secs),
+                }
             }
-            (Some(_), Class::Mutable(_)) => Freshness::Stale,
         }
     }
 
@@ -449,9 +456,18 @@ impl Repository {
 
     /// Response details for a resource.
     pub fn presentation(&self, res: &Resource, fetched_at: u64) -> Presentation {
+        let fresh_for = match res.class {
+            Class::Immutable => 0,
+            Class::Mutable(ttl) => self.fresh_for(&res.key, fetched_at, ttl),
+        };
+        Self::presentation_of(res, fresh_for)
+    }
+
+    /// Response details for a resource whose mutable entry stays fresh `fresh_for` seconds.
+    fn presentation_of(res: &Resource, fresh_for: u64) -> Presentation {
         let cache_control = match res.class {
             Class::Immutable => CacheControl::Immutable,
-            Class::Mutable(ttl) => CacheControl::MaxAge(self.fresh_for(&res.key, fetched_at, ttl)),
+            Class::Mutable(_) => CacheControl::MaxAge(fresh_for),
         };
         Presentation {
             cache_control,

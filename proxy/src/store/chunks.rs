@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -133,7 +133,24 @@ fn read_cached(_file: &File, _buf: &mut [u8], _offset: u64) -> usize {
 /// the disk. A file is read front to back and its pages are evicted about together, so the ends
 /// of a chunk speak for its middle; when they are wrong, a `sendfile` of the chunk waits for the
 /// disk on the calling thread (see `edge/zerocopy.rs`). `false` where the kernel cannot tell.
-pub(crate) fn is_cached(file: &File, offset: u64, len: usize) -> bool {
+///
+/// A stretch found cached is taken as still cached for [`PROOF_MS`] without probing again (see
+/// [`Proofs`]): a hot file hit thousands of times a second costs two `preadv2` calls every
+/// 100 ms instead of two per hit.
+pub(crate) fn is_cached(file: &Arc<File>, offset: u64, len: usize) -> bool {
+    let proof = Proofs::key(file, offset, len);
+    let now = Proofs::now();
+    if PROOFS.holds(proof, now) {
+        return true;
+    }
+    let cached = probe(file, offset, len);
+    if cached {
+        PROOFS.note(proof, now);
+    }
+    cached
+}
+
+fn probe(file: &File, offset: u64, len: usize) -> bool {
     const PAGE: u64 = 4096;
     let last = offset + len.max(1) as u64 - 1;
     let mut byte = [0u8; 1];
@@ -141,9 +158,111 @@ pub(crate) fn is_cached(file: &File, offset: u64, len: usize) -> bool {
         && (last / PAGE == offset / PAGE || read_cached(file, &mut byte, last) == 1)
 }
 
+/// Milliseconds of a monotonic clock at the resolution of the kernel's tick (1-10 ms), for the
+/// hit path's "is it time to look again" checks: `CLOCK_MONOTONIC_COARSE` is read from memory
+/// the kernel updates, where the precise clock reads the time stamp counter (a fifth of a
+/// microsecond a read on this project's virtual machines, three reads per hit).
+#[cfg(target_os = "linux")]
+pub(super) fn coarse_millis() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn coarse_millis() -> u64 {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// How long a probe that found a stretch cached stands for it, in milliseconds. The trade-off:
+/// pages evicted within this window (memory pressure right after a hit) make one `sendfile`
+/// of at most a chunk wait for the disk on a runtime worker, the cost the probe's "the ends
+/// speak for the middle" already accepts; a longer window saves nothing measurable.
+const PROOF_MS: u32 = 100;
+/// Slots of [`PROOFS`]: more than the hot stretches a server sends within [`PROOF_MS`] usually.
+const PROOF_SLOTS: usize = 1024;
+
+/// Recent proofs that a stretch of an open file was cached: a direct-mapped table of
+/// `tag << 32 | time`, where the slot and the 32-bit tag come from a hash of the open file's
+/// address and the stretch (offset, length), and the time is in milliseconds. Lock-free: one
+/// load per hit, one store per probe. Two stretches that share a slot take turns (each probes
+/// when the other overwrote it). An open file's address is reused only after the file was
+/// closed, so a proof can outlive its file only by pointing at a new file at the same address,
+/// with the same stretch, within [`PROOF_MS`]: the same bounded cost as an eviction in the
+/// window, never wrong bytes.
+struct Proofs([AtomicU64; PROOF_SLOTS]);
+
+static PROOFS: Proofs = Proofs([const { AtomicU64::new(0) }; PROOF_SLOTS]);
+
+/// A stretch's slot and tag.
+#[derive(Clone, Copy)]
+struct Proof {
+    slot: usize,
+    tag: u64,
+}
+
+impl Proofs {
+    fn key(file: &Arc<File>, offset: u64, len: usize) -> Proof {
+        let at = Arc::as_ptr(file) as usize as u64;
+        let h = (at ^ offset.rotate_left(24) ^ (len as u64).rotate_left(48))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Proof {
+            slot: (h >> 54) as usize % PROOF_SLOTS,
+            tag: h & 0xFFFF_FFFF_0000_0000,
+        }
+    }
+
+    /// Milliseconds (wraps after 49 days; only differences count).
+    fn now() -> u32 {
+        coarse_millis() as u32
+    }
+
+    fn holds(&self, proof: Proof, now: u32) -> bool {
+        let mark = self.0[proof.slot].load(Ordering::Relaxed);
+        mark != 0
+            && mark & 0xFFFF_FFFF_0000_0000 == proof.tag
+            && now.wrapping_sub(mark as u32) < PROOF_MS
+    }
+
+    fn note(&self, proof: Proof, now: u32) {
+        self.0[proof.slot].store(proof.tag | u64::from(now), Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proof_stands_for_its_stretch_only_and_only_for_a_while() {
+        let files = [
+            Arc::new(tempfile::tempfile().unwrap()),
+            Arc::new(tempfile::tempfile().unwrap()),
+        ];
+        let proofs = Proofs([const { AtomicU64::new(0) }; PROOF_SLOTS]);
+        let proof = Proofs::key(&files[0], 0, 100_000);
+        assert!(!proofs.holds(proof, 5), "nothing proven yet");
+        proofs.note(proof, 5);
+        assert!(proofs.holds(proof, 5));
+        assert!(proofs.holds(proof, 5 + PROOF_MS - 1));
+        assert!(!proofs.holds(proof, 5 + PROOF_MS), "too old: probe again");
+        for other in [
+            Proofs::key(&files[1], 0, 100_000),
+            Proofs::key(&files[0], 1, 100_000),
+            Proofs::key(&files[0], 0, 99_999),
+        ] {
+            assert!(
+                other.slot != proof.slot || other.tag != proof.tag,
+                "another file or stretch has its own proof"
+            );
+            assert!(!proofs.holds(other, 6));
+        }
+        // Across the clock's wrap.
+        proofs.note(proof, u32::MAX - 10);
+        assert!(proofs.holds(proof, 20));
+    }
 
     #[tokio::test]
     async fn chunks_match_the_file_and_buffers_come_back() {

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -49,8 +49,6 @@ pub struct FsStore {
     root: PathBuf,
     staging: PathBuf,
     hot: Arc<HotEntries>,
-    /// The clock hot entries' check times count from.
-    epoch: Instant,
     recheck: Duration,
     /// Size and access accounting (`index.rs`).
     index: Arc<Index>,
@@ -116,14 +114,21 @@ impl FsStore {
             root,
             staging,
             hot,
-            epoch: Instant::now(),
             recheck: RECHECK,
             index: Arc::new(Index::open(cache_dir)?.of_files(cache_dir.join("data-v1"))),
         })
     }
 
     fn file_path(&self, key: &str) -> PathBuf {
-        let mut path = self.root.clone();
+        // One allocation per hit: room for the key, a `~` per segment at worst and `~listing`.
+        let root = self.root.as_os_str();
+        let mut path = PathBuf::with_capacity(root.len() + 2 * key.len() + 10);
+        path.push(root);
+        if plain_key(key) {
+            // Every segment maps to itself: one push instead of one per segment (every hit).
+            path.push(key);
+            return path;
+        }
         let (body, dir) = match key.strip_suffix('/') {
             Some(body) => (body, true),
             None => (key, false),
@@ -147,6 +152,24 @@ impl FsStore {
         }
         path
     }
+}
+
+/// Whether `key` is a file key whose segments `file_path` keeps as they are: relative, no empty
+/// segment, none that `encode_segment` changes, not a listing (`/` at the end).
+fn plain_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    !bytes.is_empty()
+        && bytes.last() != Some(&b'/')
+        && std::iter::once(0)
+            .chain(slashes(bytes).map(|i| i + 1))
+            .all(|start| !matches!(bytes.get(start), Some(b'.' | b'~' | b'/') | None))
+}
+
+fn slashes(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| (*b == b'/').then_some(i))
 }
 
 fn encode_segment(segment: &str) -> std::borrow::Cow<'_, str> {
@@ -397,7 +420,7 @@ impl Store for FsStore {
         let path = self.file_path(key);
         Box::pin(async move {
             self.index.touch(key);
-            let now = self.epoch.elapsed().as_millis() as u64;
+            let now = super::chunks::coarse_millis();
             if let Some(entry) = self.hot.get(&path, now, self.recheck.as_millis() as u64) {
                 return Ok(Some(entry));
             }
@@ -416,7 +439,7 @@ impl Store for FsStore {
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Arc<Meta>>>> {
         let path = self.file_path(key);
         Box::pin(async move {
-            let now = self.epoch.elapsed().as_millis() as u64;
+            let now = super::chunks::coarse_millis();
             if let Some(meta) = self
                 .hot
                 .fresh_meta(&path, now, self.recheck.as_millis() as u64)
@@ -786,6 +809,38 @@ mod tests {
         assert!(store.head("maven/org/ab/x.jar").await.unwrap().is_some());
         assert_eq!(store.purge("").await.unwrap().entries, 3);
         assert!(listed("").await.is_empty());
+    }
+
+    #[test]
+    fn plain_keys_map_to_the_same_paths_as_segment_by_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        for key in [
+            "m/org/a/1.0/a-1.0.jar",
+            "m/a",
+            "m",
+            "m/.hidden",
+            "m/~x/y",
+            "m/dir/",
+            "m//b",
+            "/m/b",
+            "m/b.",
+            "m/b~",
+        ] {
+            let mut slow = store.root.clone();
+            let (body, listing) = match key.strip_suffix('/') {
+                Some(body) => (body, true),
+                None => (key, false),
+            };
+            for segment in body.split('/') {
+                slow.push(&*encode_segment(segment));
+            }
+            if listing {
+                slow.push("~listing");
+            }
+            assert_eq!(store.file_path(key).as_os_str(), slow.as_os_str(), "{key}");
+        }
+        assert!(plain_key("m/org/a-1.0.jar") && !plain_key("m/.x") && !plain_key("m//x"));
     }
 
     #[test]

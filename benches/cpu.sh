@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# CPU time per cached hit: what each server spends of the machine per request, for nginx
+# (`proxy_cache`, `sendfile on`) and one or two repox binaries (before/after a change), by hand,
+# loopback only. Throughput on a machine other work shares swings with that work; the CPU a
+# server burns per request moves much less, so this compares hit-path costs where `hit.sh` and
+# `request.sh` are too noisy.
+#
+# An nginx origin serves one generated file of each SIZE (`head -c` sizes); each server caches
+# them with one GET. Then wrk loads each file at each of CONNS for SECONDS_PER_RUN, the servers
+# in an order that rotates every round, and the server's CPU time (user + system of its
+# processes, from /proc, nginx's master and workers added up) over the run is divided by the
+# requests wrk completed. Each cell is the median over ROUNDS rounds. Kernel work done for the
+# server's socket in softirq context on another task is not counted, alike for all servers.
+#
+#   REPOX_BEFORE=/path/to/repox-main REPOX=target/release/repox benches/cpu.sh
+#   SIZES="100K" CONNS="32" ROUNDS=5 REPOX=target/release/repox benches/cpu.sh
+#
+# Needs nginx, wrk, curl and python3.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SIZES=(${SIZES:-100K 8K})
+CONNS=(${CONNS:-1 32 256})
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
+
+source benches/common.sh
+need_tools nginx wrk curl python3
+repox_binary
+bench_work_dir cpu
+
+G="org/bench/cpu/1.0"
+mkdir -p "$WORK/www/$G"
+for size in "${SIZES[@]}"; do head -c "$size" /dev/urandom >"$WORK/www/$G/cpu-1.0-$size.jar"; done
+start_origin "$WORK/www" 1
+
+declare -A URL PID_OF
+port=$(free_ports 1)
+nginx_cache nginx "$port" "$ORIGIN"
+URL[nginx]="http://127.0.0.1:$port"
+PID_OF[nginx]=$NGINX_PID
+wait_http "${URL[nginx]}/"
+SERVERS=(nginx)
+if [ -n "${REPOX_BEFORE:-}" ]; then
+    start_repox "$REPOX_BEFORE" before
+    URL[before]="$PROXY/maven"
+    PID_OF[before]=$REPOX_PID
+    SERVERS+=(before)
+fi
+start_repox "$REPOX" repox
+URL[repox]="$PROXY/maven"
+PID_OF[repox]=$REPOX_PID
+SERVERS+=(repox)
+
+for s in "${SERVERS[@]}"; do
+    for size in "${SIZES[@]}"; do
+        u="${URL[$s]}/$G/cpu-1.0-$size.jar"
+        curl -sf -o /dev/null "$u"
+        [ "$(curl -sf "$u" | sha256sum)" = "$(sha256sum <"$WORK/www/$G/cpu-1.0-$size.jar")" ] ||
+            { echo "error: $s served other bytes for $size" >&2; exit 1; }
+    done
+done
+
+cpu_ticks() { # cpu_ticks PID: user + system clock ticks of PID and its children's threads
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+    done
+    echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A CELLS RPS
+for round in $(seq 1 "$ROUNDS"); do
+    for size in "${SIZES[@]}"; do
+        for c in "${CONNS[@]}"; do
+            echo "round $round/$ROUNDS: $size at $c connections..." >&2
+            order=("${SERVERS[@]:round % ${#SERVERS[@]}}" "${SERVERS[@]:0:round % ${#SERVERS[@]}}")
+            for s in "${order[@]}"; do
+                t0=$(cpu_ticks "${PID_OF[$s]}")
+                out=$(wrk -t"$((c < 2 ? 1 : 2))" -c"$c" -d"${SECONDS_PER_RUN}s" --timeout 10s "${URL[$s]}/$G/cpu-1.0-$size.jar")
+                t1=$(cpu_ticks "${PID_OF[$s]}")
+                if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+                    echo "error: wrk saw failures against $s:" >&2
+                    echo "$out" >&2
+                    exit 1
+                fi
+                requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+                CELLS[$size,$c,$s]+="$(python3 -c "print(($t1 - $t0) / $HZ * 1e6 / $requests)") "
+                RPS[$size,$c,$s]+="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out") "
+            done
+        done
+    done
+done
+
+echo
+echo "repox CPU per hit: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, nginx $(nginx -v 2>&1 | sed 's/.*\///')"
+echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk ${SECONDS_PER_RUN}s per run, median of $ROUNDS rotating rounds; CPU = user + system of the server"
+echo
+printf '%-6s %5s %-8s %10s %9s %9s\n' size conns server "µs CPU/req" req/s "/nginx"
+for size in "${SIZES[@]}"; do
+    for c in "${CONNS[@]}"; do
+        base=$(tr ' ' '\n' <<<"${CELLS[$size,$c,nginx]}" | grep . | median)
+        for s in "${SERVERS[@]}"; do
+            us=$(tr ' ' '\n' <<<"${CELLS[$size,$c,$s]}" | grep . | median)
+            rps=$(tr ' ' '\n' <<<"${RPS[$size,$c,$s]}" | grep . | median)
+            printf '%-6s %5s %-8s %10.1f %9.0f %8.2fx\n' "$size" "$c" "$s" "$us" "$rps" \
+                "$(python3 -c "print($us / $base)")"
+        done
+    done
+done
