@@ -602,7 +602,8 @@ pub(crate) async fn serve_path(
 /// all: it goes straight to [`envelope`] and [`route`], without axum's router, its `from_fn`
 /// layer and their boxed futures and clones. `/` and `/-/…` (console, API, operator endpoints)
 /// go through the [`App::router`], whose one middleware is the same envelope; since none of its
-/// routes lies outside `/-/` but `/`, both ways answer every request alike.
+/// routes lies outside `/-/` but `/`, both ways answer every request alike. One allocation per
+/// request (the boxed future) where axum's way made several.
 #[derive(Clone)]
 pub(crate) struct Front {
     app: Arc<App>,
@@ -633,12 +634,14 @@ impl Front {
             });
         }
         let app = self.app.clone();
-        Either::Right(async move {
+        // Boxed once: unboxed, this future (every ecosystem's handler inline) is copied whole
+        // each time hyper and `edge.rs` move it, which cost more than the allocation.
+        Either::Right(Box::pin(async move {
             let req = req.map(axum::body::Body::new);
             let method = req.method().clone();
             let resp = envelope(&app, req, |req| route(&app, req)).await;
             top_level(&method, resp)
-        })
+        }))
     }
 }
 
@@ -797,6 +800,35 @@ mod tests {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.text().await.unwrap(), "127.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn answers_around_the_router_get_its_length_and_lose_head_bodies() {
+        use http_body_util::BodyExt;
+        let sized = || "four".into_response();
+        let get = top_level(&Method::GET, sized());
+        assert_eq!(get.headers()[header::CONTENT_LENGTH], "4");
+        assert_eq!(get.into_body().collect().await.unwrap().to_bytes(), "four");
+        let head = top_level(&Method::HEAD, sized());
+        assert_eq!(head.headers()[header::CONTENT_LENGTH], "4");
+        assert!(
+            head.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .is_empty()
+        );
+        // A length the handler set stays; a body of unknown size gets none.
+        let mut told = sized();
+        told.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("9"));
+        let told = top_level(&Method::HEAD, told);
+        assert_eq!(told.headers()[header::CONTENT_LENGTH], "9");
+        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from("x"))]);
+        let unsized_ = Response::new(axum::body::Body::from_stream(stream));
+        let unsized_ = top_level(&Method::GET, unsized_);
+        assert!(!unsized_.headers().contains_key(header::CONTENT_LENGTH));
     }
 
     pub(super) async fn panic_handler() -> Response {
