@@ -6,14 +6,26 @@
 //! [`BATCH_WINDOW`]. At tens of thousands of requests a second that is a handful of writes and
 //! thread wake-ups a second instead of one per request, and no request ever waits for a slow
 //! terminal.
+//!
+//! The lines are `tracing`'s default ones (`Full` format, no target), but the common line, a
+//! message and nothing else outside any span, is written by [`Line`] without `tracing`'s field
+//! visitor and its character-by-character escaping, and every timestamp takes its date and time
+//! of day from a once-a-second copy ([`Clock`]): both were most of a request's log line.
 
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{self, Format, Full, Writer};
+use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
 /// How long the writer thread lets lines collect after the first one of a batch arrives.
 const BATCH_WINDOW: Duration = Duration::from_millis(50);
@@ -44,11 +56,11 @@ pub fn init(verbose: u8, quiet: bool) -> Guard {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Lines(shared.clone()))
-        .with_target(false)
         .with_ansi(
             std::env::var_os("NO_COLOR").is_none()
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
+        .event_format(Line::default())
         .try_init();
     Guard { shared, thread }
 }
@@ -162,6 +174,162 @@ impl Write for &Shared {
     }
 }
 
+/// Timestamps as `tracing`'s default (`2026-12-07T00:02:09.123456Z`, UTC, microseconds), with
+/// the part up to the seconds formatted once a second per thread instead of on every line.
+#[derive(Clone, Copy, Default)]
+struct Clock;
+
+/// Length of `2026-12-07T00:02:09`.
+const SECOND_LEN: usize = 19;
+
+thread_local! {
+    /// The second (Unix time) last written on this thread and its text.
+    static SECOND: Cell<(u64, [u8; SECOND_LEN])> = const { Cell::new((u64::MAX, [0; SECOND_LEN])) };
+}
+
+impl Clock {
+    fn write(w: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
+        let Ok(since) = now.duration_since(UNIX_EPOCH) else {
+            // Before 1970: no cache, the plain formatting.
+            return write!(w, "{}", humantime::format_rfc3339_micros(now));
+        };
+        let secs = since.as_secs();
+        let (cached, mut text) = SECOND.get();
+        if cached != secs {
+            let mut s = String::with_capacity(32);
+            write!(s, "{}", humantime::format_rfc3339_seconds(now))?;
+            match s.as_bytes().get(..SECOND_LEN) {
+                Some(head) if s.len() == SECOND_LEN + 1 => text.copy_from_slice(head),
+                // Past year 9999: not worth a cache.
+                _ => return write!(w, "{}", humantime::format_rfc3339_micros(now)),
+            }
+            SECOND.set((secs, text));
+        }
+        let mut line = [0u8; SECOND_LEN + 8];
+        line[..SECOND_LEN].copy_from_slice(&text);
+        line[SECOND_LEN] = b'.';
+        let mut micros = since.subsec_micros();
+        for digit in line[SECOND_LEN + 1..SECOND_LEN + 7].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        line[SECOND_LEN + 7] = b'Z';
+        w.write_str(std::str::from_utf8(&line).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl FormatTime for Clock {
+    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        Clock::write(w, SystemTime::now())
+    }
+}
+
+/// The event formatter: `tracing`'s `Full` format without the target, with a short way for a
+/// plain message outside spans (the request log line), which gives the same text.
+struct Line {
+    full: Format<Full, Clock>,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Line {
+            full: format::format().with_target(false).with_timer(Clock),
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for Line
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let fields = meta.fields();
+        // Colours, other fields and span names are `tracing`'s to write.
+        if writer.has_ansi_escapes()
+            || fields.len() != 1
+            || fields.field("message").is_none()
+            || ctx.event_scope().is_some()
+        {
+            return self.full.format_event(ctx, writer, event);
+        }
+        Clock.format_time(&mut writer)?;
+        // `tracing`'s level column: five wide, right-aligned.
+        writer.write_str(match *meta.level() {
+            Level::TRACE => " TRACE ",
+            Level::DEBUG => " DEBUG ",
+            Level::INFO => "  INFO ",
+            Level::WARN => "  WARN ",
+            Level::ERROR => " ERROR ",
+        })?;
+        let mut message = Message {
+            out: Escaping {
+                out: &mut writer,
+                escape: true,
+            },
+            result: Ok(()),
+        };
+        message.out.escape = message.out.out.sanitizes_ansi_escapes();
+        event.record(&mut message);
+        message.result?;
+        writer.write_char('\n')
+    }
+}
+
+/// Writes the message field of an event.
+struct Message<'a, 'w> {
+    out: Escaping<'a, 'w>,
+    result: fmt::Result,
+}
+
+impl Visit for Message<'_, '_> {
+    fn record_str(&mut self, _field: &Field, value: &str) {
+        self.result = self.out.write_str(value);
+    }
+
+    fn record_debug(&mut self, _field: &Field, value: &dyn fmt::Debug) {
+        self.result = write!(self.out, "{value:?}");
+    }
+}
+
+/// Terminal control characters in a message written as `tracing` writes them (`\x1b`, …), so
+/// that a logged path cannot drive the operator's terminal; text without any goes in one piece.
+struct Escaping<'a, 'w> {
+    out: &'a mut Writer<'w>,
+    escape: bool,
+}
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // 0xc2 leads the UTF-8 of U+0080..=U+00BF, where the C1 controls are.
+        if !self.escape
+            || !s
+                .bytes()
+                .any(|b| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2))
+        {
+            return self.out.write_str(s);
+        }
+        for ch in s.chars() {
+            match ch {
+                '\x1b' => self.out.write_str("\\x1b")?,
+                '\x07' => self.out.write_str("\\x07")?,
+                '\x08' => self.out.write_str("\\x08")?,
+                '\x0c' => self.out.write_str("\\x0c")?,
+                '\x7f' => self.out.write_str("\\x7f")?,
+                '\u{80}'..='\u{9f}' => write!(self.out, "\\u{{{:x}}}", ch as u32)?,
+                _ => self.out.write_char(ch)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +358,64 @@ mod tests {
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
         let expected: String = (0..1000).map(|i| format!("line {i}\n")).collect();
         assert_eq!(text, expected);
+    }
+
+    /// What `write` makes of each event under `subscriber`, one line each.
+    fn lines_of(
+        subscriber: impl Subscriber + Send + Sync + 'static,
+        out: &Arc<Shared>,
+    ) -> Vec<String> {
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("GET /maven/a/b.jar 200 hit upstream=- {}ms", 1.5);
+            tracing::warn!("a path with \x1b[31m, \u{85}, \x07 and é");
+            tracing::error!("{} failed", "x");
+            tracing::debug!("debug line");
+            tracing::info!(answer = 42, "with a field");
+            tracing::info_span!("outer", n = 1).in_scope(|| tracing::info!("in a span"));
+        });
+        let text = String::from_utf8(std::mem::take(&mut out.lock().text)).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn lines_are_tracing_s_own_but_for_the_cached_timestamp() {
+        let ours = Arc::new(Shared::default());
+        let theirs = Arc::new(Shared::default());
+        let build = |shared: &Arc<Shared>| {
+            tracing_subscriber::fmt()
+                .with_max_level(Level::DEBUG)
+                .with_writer(Lines(shared.clone()))
+                .with_ansi(false)
+        };
+        let ours_lines = lines_of(build(&ours).event_format(Line::default()).finish(), &ours);
+        let theirs_lines = lines_of(build(&theirs).with_target(false).finish(), &theirs);
+        assert_eq!(ours_lines.len(), 6, "{ours_lines:?}");
+        for (a, b) in ours_lines.iter().zip(&theirs_lines) {
+            // `2026-12-07T00:02:09.123456Z`: the same shape, then the same text.
+            let (a_time, a_rest) = a.split_at(27);
+            let (b_time, b_rest) = b.split_at(27);
+            assert_eq!(a_rest, b_rest);
+            assert_eq!(a_time.len(), b_time.len());
+            assert!(
+                a_time.ends_with('Z') && a_time.as_bytes()[10] == b'T',
+                "{a_time}"
+            );
+        }
+        assert!(ours_lines[1].contains("\\x1b[31m, \\u{85}, \\x07 and é"));
+    }
+
+    #[test]
+    fn the_cached_second_gives_the_same_timestamps() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_796_601_729);
+        // Within one second, across seconds, back in time, and the first second of a year.
+        let times = [0, 999_999, 1_000_000, 59_000_007, 3_000_000, 86_400_000_000]
+            .map(|micros| base + Duration::from_micros(micros))
+            .into_iter()
+            .chain([UNIX_EPOCH + Duration::from_secs(1_830_297_600)]);
+        for t in times {
+            let mut ours = String::new();
+            Clock::write(&mut ours, t).unwrap();
+            assert_eq!(ours, humantime::format_rfc3339_micros(t).to_string());
+        }
     }
 }

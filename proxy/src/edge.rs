@@ -1,5 +1,5 @@
-//! The connection edge below the router: what happens between `accept` and the first request
-//! reaching axum. Each connection takes a slot of its client address ([`PerAddress`], so one
+//! The connection edge below the request handling ([`Front`]): what happens between `accept`
+//! and the first request reaching it. Each connection takes a slot of its client address ([`PerAddress`], so one
 //! address cannot hold every socket), is wrapped in TLS when `[server] tls_cert`/`tls_key` are
 //! set ([`tls_acceptor`]), and is served by hyper (HTTP/1.1 with a header-read timeout, or
 //! HTTP/2) with the peer address put into every request as `ConnectInfo<SocketAddr>`. A plain
@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -19,7 +18,7 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
-use crate::server::StartError;
+use crate::server::{Front, StartError};
 
 pub(crate) mod zerocopy;
 
@@ -30,11 +29,11 @@ pub(crate) mod zerocopy;
 /// (`store/chunks.rs`), so memory stays near nginx's at hundreds of connections.
 pub(crate) const HTTP1_MAX_BUF: usize = 16 * 1024;
 
-/// The router as a hyper service that puts `ConnectInfo(peer)` into every request. On a
+/// [`Front`] as a hyper service that puts `ConnectInfo(peer)` into every request. On a
 /// [`zerocopy::ZeroCopyStream`] (its queue is `segments`), file bodies of HTTP/1 responses are
 /// attached to it.
 pub(crate) fn with_peer(
-    router: Router,
+    front: Front,
     peer: SocketAddr,
     segments: Option<Arc<zerocopy::Segments>>,
 ) -> impl hyper::service::Service<
@@ -54,9 +53,9 @@ pub(crate) fn with_peer(
                 http::Version::HTTP_10 | http::Version::HTTP_11
             )
         });
-        let resp = tower::ServiceExt::oneshot(router.clone(), req);
+        let resp = front.call(req);
         async move {
-            let resp = resp.await?;
+            let resp = resp.await;
             Ok(match &segments {
                 Some(segments) => zerocopy::attach(resp, segments),
                 None => resp,
@@ -70,20 +69,14 @@ pub(crate) async fn serve_plain(
     builder: &auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
     tcp: tokio::net::TcpStream,
-    router: Router,
+    front: Front,
     peer: SocketAddr,
 ) {
     if zerocopy::AVAILABLE {
         let (io, segments) = zerocopy::ZeroCopyStream::new(tcp);
-        serve_connection(
-            builder,
-            watcher,
-            io,
-            with_peer(router, peer, Some(segments)),
-        )
-        .await;
+        serve_connection(builder, watcher, io, with_peer(front, peer, Some(segments))).await;
     } else {
-        serve_connection(builder, watcher, tcp, with_peer(router, peer, None)).await;
+        serve_connection(builder, watcher, tcp, with_peer(front, peer, None)).await;
     }
 }
 

@@ -121,12 +121,15 @@ impl Metrics {
     /// One answered request.
     pub fn request(&self, repository: &str, status: u16, cache: &'static str, bytes: u64) {
         let mut requests = self.requests.lock().expect("metrics lock");
-        if !requests.contains_key(repository) {
-            requests.insert(repository.to_owned(), Answers::default());
+        // One lookup for a known repository; its name is copied only the first time.
+        let count = |answers: &mut Answers| {
+            *answers.count.entry((status, cache)).or_default() += 1;
+            answers.bytes += bytes;
+        };
+        match requests.get_mut(repository) {
+            Some(answers) => count(answers),
+            None => count(requests.entry(repository.to_owned()).or_default()),
         }
-        let answers = requests.get_mut(repository).expect("inserted above");
-        *answers.count.entry((status, cache)).or_default() += 1;
-        answers.bytes += bytes;
     }
 
     /// One upstream call with its time to headers; `result` is `ok`, `not_found` or `error`.

@@ -22,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use futures_util::FutureExt;
+use futures_util::future::Either;
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -304,7 +305,7 @@ impl Server {
             signal.await;
             stopping.cancel();
         });
-        let router = self.app.router();
+        let front = Front::new(&self.app);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -344,14 +345,14 @@ impl Server {
             // Bodies of fills in progress end with a small write (the held-back last byte):
             // without TCP_NODELAY it could wait for the client's delayed ACK.
             let _ = tcp.set_nodelay(true);
-            let router = router.clone();
+            let front = front.clone();
             let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), self.tls.clone());
             tokio::spawn(async move {
                 let _slot = slot;
                 match tls {
-                    None => serve_plain(&builder, watcher, tcp, router, peer).await,
+                    None => serve_plain(&builder, watcher, tcp, front, peer).await,
                     Some(acceptor) => {
-                        let service = with_peer(router, peer, None);
+                        let service = with_peer(front, peer, None);
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
                             .await
                         {
@@ -487,7 +488,13 @@ async fn hosted_admin(State(app): State<Arc<App>>, req: Request) -> Response {
     hosted::admin(&app.repositories(), &parts.method, &path, body).await
 }
 
+/// The router's fallback: every path that is not a route.
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
+    route(&app, req).await
+}
+
+/// A request below a repository's prefix (or npm's root tarball URLs), to that repository.
+async fn route(app: &App, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let repositories = app.repositories();
     {
@@ -593,17 +600,92 @@ pub(crate) async fn serve_path(
     crate::error::name_offline_miss(resp, uri.path())
 }
 
-/// The envelope of every request, one middleware: lets the auth gate (`auth::gate`) pass or
-/// answer the request, catches a panic below it ([`catch_panic`]), then writes one log line,
-/// counts the answer in the metrics and the dashboard, and says how the cache took part
-/// (`X-Repox-Cache`). Every hit pays for this, so it is kept to one layer and copies nothing
-/// but the dashboard's record.
+/// The service every connection calls (`edge.rs` puts the peer address into the request
+/// first). A repository path (anything but `/` and `/-/…`) is the hot one, a cache hit above
+/// all: it goes straight to [`envelope`] and [`route`], without axum's router, its `from_fn`
+/// layer and their boxed futures and clones. `/` and `/-/…` (console, API, operator endpoints)
+/// go through the [`App::router`], whose one middleware is the same envelope; since none of its
+/// routes lies outside `/-/` but `/`, both ways answer every request alike. One allocation per
+/// request (the boxed future) where axum's way made several.
+#[derive(Clone)]
+pub(crate) struct Front {
+    app: Arc<App>,
+    router: Router,
+}
+
+impl Front {
+    pub(crate) fn new(app: &Arc<App>) -> Front {
+        Front {
+            app: app.clone(),
+            router: app.router(),
+        }
+    }
+
+    /// Answers one request.
+    pub(crate) fn call(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> impl Future<Output = Response> + Send + 'static + use<> {
+        let path = req.uri().path();
+        if path == "/" || path.starts_with("/-/") {
+            let routed = tower::ServiceExt::oneshot(self.router.clone(), req);
+            return Either::Left(async move {
+                match routed.await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                }
+            });
+        }
+        let app = self.app.clone();
+        // Boxed once: unboxed, this future (every ecosystem's handler inline) is copied whole
+        // each time hyper and `edge.rs` move it, which cost more than the allocation.
+        Either::Right(Box::pin(async move {
+            let req = req.map(axum::body::Body::new);
+            let method = req.method().clone();
+            let resp = envelope(&app, req, |req| route(&app, req)).await;
+            top_level(&method, resp)
+        }))
+    }
+}
+
+/// What axum's router does to every answer (`RouteFuture`), for those [`Front`] sends around
+/// it: a `Content-Length` from a body of known size, and no body for `HEAD`. (A `CONNECT` is
+/// answered 405 by [`route`], which axum leaves as is.)
+fn top_level(method: &Method, mut resp: Response) -> Response {
+    if *method == Method::CONNECT {
+        return resp;
+    }
+    if !resp.headers().contains_key(header::CONTENT_LENGTH)
+        && let Some(size) = axum::body::HttpBody::size_hint(resp.body()).exact()
+    {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
+    if *method == Method::HEAD {
+        *resp.body_mut() = axum::body::Body::empty();
+    }
+    resp
+}
+
+/// The router's middleware: the [`envelope`] around the route.
 async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    envelope(&app, req, |req| next.run(req)).await
+}
+
+/// The envelope of every request: lets the auth gate (`auth::gate`) pass or answer the request,
+/// catches a panic below it ([`catch_panic`]), then writes one log line, counts the answer in
+/// the metrics and the dashboard, and says how the cache took part (`X-Repox-Cache`). Every hit
+/// pays for this, so it copies nothing but the dashboard's record.
+async fn envelope<F, Fut>(app: &App, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let started = Instant::now();
     let method = req.method().clone();
     // Shares the bytes of the request's URI (the gate may rewrite the request's own).
     let uri = req.uri().clone();
-    let handled = crate::auth::gate(&app.auth, req, |req| next.run(req));
+    let handled = crate::auth::gate(&app.auth, req, next);
     let mut resp = catch_panic(&method, &uri, handled).await;
     let status = resp.status();
     let raw = uri.path();
@@ -721,6 +803,35 @@ mod tests {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.text().await.unwrap(), "127.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn answers_around_the_router_get_its_length_and_lose_head_bodies() {
+        use http_body_util::BodyExt;
+        let sized = || "four".into_response();
+        let get = top_level(&Method::GET, sized());
+        assert_eq!(get.headers()[header::CONTENT_LENGTH], "4");
+        assert_eq!(get.into_body().collect().await.unwrap().to_bytes(), "four");
+        let head = top_level(&Method::HEAD, sized());
+        assert_eq!(head.headers()[header::CONTENT_LENGTH], "4");
+        assert!(
+            head.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .is_empty()
+        );
+        // A length the handler set stays; a body of unknown size gets none.
+        let mut told = sized();
+        told.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("9"));
+        let told = top_level(&Method::HEAD, told);
+        assert_eq!(told.headers()[header::CONTENT_LENGTH], "9");
+        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from("x"))]);
+        let unsized_ = Response::new(axum::body::Body::from_stream(stream));
+        let unsized_ = top_level(&Method::GET, unsized_);
+        assert!(!unsized_.headers().contains_key(header::CONTENT_LENGTH));
     }
 
     pub(super) async fn panic_handler() -> Response {
