@@ -209,22 +209,20 @@ async fn fetch(
 ) -> Result<Done, Failure> {
     // Held until the download is committed or abandoned.
     let mut _claim = None;
+    // A fill that finished just before this one started may have committed the entry: the
+    // store is read again, beside the first upstream request rather than before it (the read
+    // is on the way to the client's first byte; losing that rare race costs one dropped
+    // request).
+    let mut recheck = first.is_none();
     if first.is_none() {
-        // A fill that finished just before this one started may have committed the entry.
-        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
-            && repo.freshness(res, Some(&entry)) == Freshness::Fresh
-        {
-            return Ok(Done::Stored(entry));
-        }
         // Nodes sharing a store (S3) download a key once: wait for the one that claimed it.
         match repo.services.store.claim(&res.key).await {
             Ok(Claim::Fill(guard)) => _claim = guard,
             Ok(Claim::Committed) => {
-                if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
-                    && repo.freshness(res, Some(&entry)) == Freshness::Fresh
-                {
+                if let Some(entry) = fresh_entry(repo, res).await {
                     return Ok(Done::Stored(entry));
                 }
+                recheck = false;
             }
             Err(e) => tracing::debug!(key = %res.key, "downloading without a claim: {e}"),
         }
@@ -238,25 +236,39 @@ async fn fetch(
             Some(winner) => winner,
             // The staging file is created while the upstreams are asked, not after: it is on
             // the way to the client's first byte.
-            None => match tokio::join!(
-                repo.race_get(res, &excluded),
-                repo.services.store.begin(&res.key)
-            ) {
-                (Ok(winner), miss) => {
-                    staged = miss.ok();
-                    winner
-                }
-                (Err(e), _) => match e {
-                    e if failed.is_empty() => return Err(e),
-                    // Some upstream had the file but its copy was unusable: that is not a 404.
-                    Failure::NotFound => return Err(Failure::Upstream(failed.join("; "))),
-                    Failure::Upstream(why) | Failure::Timeout(why) => {
-                        failed.push(why);
-                        return Err(Failure::Upstream(failed.join("; ")));
+            None => {
+                let committed = async {
+                    match std::mem::take(&mut recheck) {
+                        true => fresh_entry(repo, res).await,
+                        false => None,
                     }
-                    e => return Err(e),
-                },
-            },
+                };
+                let (asked, miss, committed) = tokio::join!(
+                    repo.race_get(res, &excluded),
+                    repo.services.store.begin(&res.key),
+                    committed
+                );
+                if let Some(entry) = committed {
+                    return Ok(Done::Stored(entry));
+                }
+                match asked {
+                    Ok(winner) => {
+                        staged = miss.ok();
+                        winner
+                    }
+                    Err(e) => match e {
+                        e if failed.is_empty() => return Err(e),
+                        // Some upstream had the file but its copy was unusable: that is not a
+                        // 404.
+                        Failure::NotFound => return Err(Failure::Upstream(failed.join("; "))),
+                        Failure::Upstream(why) | Failure::Timeout(why) => {
+                            failed.push(why);
+                            return Err(Failure::Upstream(failed.join("; ")));
+                        }
+                        e => return Err(e),
+                    },
+                }
+            }
         };
         let attempt = tx.borrow().attempt + 1;
         let name = &repo.upstreams[i].name;
@@ -273,6 +285,14 @@ async fn fetch(
                 failed.push(why);
             }
         }
+    }
+}
+
+/// The store's entry for `res`, if it is there and fresh.
+async fn fresh_entry(repo: &Repository, res: &Resource) -> Option<Entry> {
+    match repo.services.store.get(&res.key).await {
+        Ok(Some(entry)) if repo.freshness(res, Some(&entry)) == Freshness::Fresh => Some(entry),
+        _ => None,
     }
 }
 
