@@ -425,19 +425,19 @@ async fn download(
         }
     };
     // Digests: everything in place for a small body; for a large one only the digest that may
-    // verify it, on a thread that follows the staged file, the rest after the last byte.
+    // verify it, on a thread handed each chunk once written, the rest after the last byte.
     let recorded = hashing::recorded(res);
     let large = len.is_some_and(|l| l >= hashing::LATE_FROM);
     let in_place: &[Algorithm] = if large { &[] } else { &recorded };
     let inline = Inline::new(in_place);
-    let (follower, progress) = match hashing::gate(&res.verify).filter(|_| large) {
+    let (follower, feed) = match hashing::gate(&res.verify).filter(|_| large) {
         Some(gate) => {
-            let (follower, progress) = Follower::start(gate, reader.clone());
-            (Some(follower), Some(progress))
+            let (follower, feed) = Follower::start(gate);
+            (Some(follower), Some(feed))
         }
         None => (None, None),
     };
-    let mut writer = BodyWriter::start(miss, tx.clone(), progress, inline);
+    let mut writer = BodyWriter::start(miss, tx.clone(), feed, inline);
     let transfer = Transfer {
         repo,
         res,
@@ -765,11 +765,12 @@ impl BodyWriter {
     /// Chunks (of up to [`BATCH`] bytes) queued before the download waits for the disk.
     const QUEUE: usize = 4;
 
-    /// Also reports each write on `progress`, for a digest [`Follower`] (dropped at the end).
+    /// Also hands each chunk, once written, to a digest [`Follower`] (`feed`, dropped at the
+    /// end).
     fn start(
         mut miss: Box<dyn Miss>,
         tx: watch::Sender<FillStatus>,
-        progress: Option<hashing::Progress>,
+        feed: Option<hashing::Feed>,
         mut digests: Inline,
     ) -> BodyWriter {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
@@ -779,10 +780,10 @@ impl BodyWriter {
                 miss.write(&chunk)?;
                 written += chunk.len() as u64;
                 tx.send_modify(|s| s.written = written);
-                if let Some(p) = &progress {
-                    p.send_replace(written);
-                }
                 digests.update(&chunk);
+                if let Some(feed) = &feed {
+                    feed.send(chunk);
+                }
             }
             Ok((miss, digests))
         });
@@ -1137,12 +1138,64 @@ mod tests {
         }
     }
 
+    /// A Maven repository named `maven` with one upstream `a` at `url`, over `store`.
+    fn maven_over(
+        url: &Url,
+        store: Arc<dyn crate::store::Store>,
+        dir: &std::path::Path,
+    ) -> Arc<Repository> {
+        use crate::config::{Kind, RepositoryConfig, UpstreamConfig};
+        let services = Arc::new(crate::repository::Services {
+            store,
+            negative: crate::negative::NegativeCache::open(dir),
+            metrics: Default::default(),
+            stats: Default::default(),
+            memos: crate::memo::Memos::new(1 << 20),
+            offline: false,
+            auth_required: false,
+            advisories: Default::default(),
+        });
+        let config = RepositoryConfig {
+            upstreams: vec![UpstreamConfig::new("a", url.clone())],
+            ..RepositoryConfig::new(Kind::Maven)
+        };
+        Arc::new(Repository::new("maven", config, services).unwrap())
+    }
+
+    /// The store is looked at again beside the first upstream request (a fill that finished
+    /// just before this one started may have committed the entry): when the entry is there, it
+    /// is the outcome, not the upstream's answer, and no staged file is left behind.
+    #[tokio::test]
+    async fn an_entry_committed_before_the_fill_started_is_its_outcome() {
+        use crate::store::{FsStore, Store};
+
+        let url = upstream(Bytes::from_static(b"the upstream's bytes")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(FsStore::open(dir.path()).unwrap());
+        let repo = maven_over(&url, store.clone(), dir.path());
+        let path = crate::path::RepoPath::parse("org/x/a/1.0/a-1.0.jar").unwrap();
+        let res = Resource::new(&repo, path);
+        let committed = Bytes::from_static(b"the committed bytes");
+        repo.store_bytes(&res.key, committed.clone(), None, "a", url.as_str())
+            .await
+            .unwrap();
+        // As if the request had looked before the commit: the fill starts all the same.
+        let outcome = Repository::outcome(repo.start_fill(res.clone(), None)).await;
+        let Ok(Done::Stored(entry)) = outcome else {
+            panic!("the fill did not end with an entry: {outcome:?}");
+        };
+        assert_eq!(entry.bytes().await.unwrap(), committed);
+        let stored = store.get(&res.key).await.unwrap().unwrap();
+        assert_eq!(stored.bytes().await.unwrap(), committed);
+        let staged = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+        assert_eq!(staged, 0, "no staged file is left behind");
+    }
+
     /// A large body without a published checksum: its digests are computed from the staged
     /// file after the download; when that fails, nothing is committed and no staged file stays.
     /// With the same store reading normally, the entry is committed with every digest.
     #[tokio::test]
     async fn a_failed_late_digest_pass_commits_nothing() {
-        use crate::config::{Kind, RepositoryConfig, UpstreamConfig};
         use crate::store::{FsStore, Store};
 
         let body: Bytes = (0..hashing::LATE_FROM as u32 + 12_345)
@@ -1158,21 +1211,7 @@ mod tests {
             } else {
                 Arc::new(fs)
             };
-            let services = Arc::new(crate::repository::Services {
-                store: store.clone(),
-                negative: crate::negative::NegativeCache::open(dir.path()),
-                metrics: Default::default(),
-                stats: Default::default(),
-                memos: crate::memo::Memos::new(1 << 20),
-                offline: false,
-                auth_required: false,
-                advisories: Default::default(),
-            });
-            let config = RepositoryConfig {
-                upstreams: vec![UpstreamConfig::new("a", url.clone())],
-                ..RepositoryConfig::new(Kind::Maven)
-            };
-            let repo = Arc::new(Repository::new("maven", config, services).unwrap());
+            let repo = maven_over(&url, store.clone(), dir.path());
             let path = crate::path::RepoPath::parse("org/x/big/1.0/big-1.0.bin").unwrap();
             let mut res = Resource::new(&repo, path);
             res.checksums = true;
