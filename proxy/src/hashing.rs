@@ -14,8 +14,11 @@
 //! - Large bodies: the network loop only writes the staging file. The gate digest is computed by
 //!   a thread that is handed each chunk once the writer wrote it ([`Follower`]): the clients get
 //!   the chunk without waiting for it, and only the end waits for it to catch up (when it falls
-//!   more than a few MiB behind, the writer, then the network, waits for it). The other digests are computed from the staged file after the last byte
-//!   was handed on ([`digest_file`]), before the commit: the commit waits, the clients do not.
+//!   more than a few MiB behind, the writer, then the network, waits for it). When the
+//!   upstream turns out to have published no checksum for it (a Maven upstream without the
+//!   `.sha1` file), the gate digest is only recorded: the commit waits for it, the clients not.
+//!   The other digests are computed from the staged file after the last byte was handed on
+//!   ([`digest_file`]), before the commit: the commit waits, the clients do not.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -228,6 +231,11 @@ impl Follower {
             },
             Feed(feed),
         )
+    }
+
+    /// The digest it computes.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
     }
 
     /// Waits until the whole body (`len` bytes, its [`Feed`] dropped) is hashed and records

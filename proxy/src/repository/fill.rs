@@ -455,9 +455,6 @@ async fn download(
     let written = tx.borrow().written;
     let mut digests = Digests::default();
     inline.finish(&mut digests);
-    if let Some(follower) = follower {
-        follower.finish(written, &mut digests).await?;
-    }
 
     let (expected, verification) = match &res.verify {
         Verify::None => (None, Verification::Length),
@@ -470,6 +467,15 @@ async fn download(
         Verify::Cksum(h) => (Some((Algorithm::Sha256, h.clone())), Verification::Cksum),
         Verify::Sha512(h) => (Some((Algorithm::Sha512, h.clone())), Verification::Sha512),
     };
+    // The follower's digest holds the last byte back only when it checks a published checksum:
+    // a Maven upstream without `.sha1` files published none, and its SHA-1 is then only
+    // recorded, like the late digests.
+    let mut follower = follower;
+    if let Some(f) =
+        follower.take_if(|f| expected.as_ref().is_some_and(|(a, _)| *a == f.algorithm()))
+    {
+        f.finish(written, &mut digests).await?;
+    }
     if let Some((algorithm, want)) = &expected {
         let got = algorithm.get(&digests).unwrap_or_default();
         if !got.eq_ignore_ascii_case(want) {
@@ -479,14 +485,20 @@ async fn download(
             )));
         }
     }
-    let late = hashing::missing(&digests, &recorded);
-    if !late.is_empty() {
+    let late: Vec<Algorithm> = hashing::missing(&digests, &recorded)
+        .into_iter()
+        .filter(|a| follower.as_ref().is_none_or(|f| f.algorithm() != *a))
+        .collect();
+    if !late.is_empty() || follower.is_some() {
         // The body is whole and checked: the clients get the last byte now. The digests left
         // are only recorded, so the commit waits for them, the clients do not; if they cannot
         // be computed, nothing is committed.
         keep_sidecar(repo, res, &upstream.name, &url, sidecar.take()).await;
         tx.send_modify(|s| s.verified = true);
         hashing::digest_file(&reader, written, &late, &mut digests).await?;
+        if let Some(f) = follower {
+            f.finish(written, &mut digests).await?;
+        }
     }
     let meta = Meta {
         len: written,
@@ -1189,6 +1201,47 @@ mod tests {
         assert_eq!(stored.bytes().await.unwrap(), committed);
         let staged = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
         assert_eq!(staged, 0, "no staged file is left behind");
+    }
+
+    /// A large Maven jar whose upstream has no `.sha1` for it: its SHA-1, computed while it
+    /// streams, is only recorded (the clients get the last byte without waiting for it), and
+    /// the entry is committed with every digest right and "no checksum available".
+    #[tokio::test]
+    async fn a_large_jar_without_a_published_checksum_records_its_sha1() {
+        use crate::store::{FsStore, Store};
+
+        let body: Bytes = (0..hashing::LATE_FROM as u32 + 54_321)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let served = body.clone();
+        let app = axum::Router::new().fallback(move |uri: http::Uri| {
+            let body = served.clone();
+            async move {
+                match uri.path().ends_with(".sha1") {
+                    true => (StatusCode::NOT_FOUND, Bytes::new()),
+                    false => (StatusCode::OK, body),
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(FsStore::open(dir.path()).unwrap());
+        let repo = maven_over(&url, store.clone(), dir.path());
+        let path = crate::path::RepoPath::parse("org/x/big/1.0/big-1.0.jar").unwrap();
+        let mut res = Resource::new(&repo, path);
+        res.checksums = true;
+        res.verify = Verify::Sidecar;
+        let (entry, _) = repo.entry(&res).await.unwrap();
+        assert_eq!(entry.meta.verification, Verification::Unavailable);
+        let committed = store.get(&res.key).await.unwrap().unwrap();
+        let d = &committed.meta.digests;
+        assert_eq!(d.sha1, Some(hex::encode(Sha1::digest(&body))));
+        assert_eq!(d.sha256, hex::encode(Sha256::digest(&body)));
+        assert_eq!(d.md5, Some(hex::encode(Md5::digest(&body))));
+        assert_eq!(committed.bytes().await.unwrap(), body);
     }
 
     /// A large body without a published checksum: its digests are computed from the staged
