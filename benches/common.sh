@@ -73,7 +73,8 @@ for i in range(int(sys.argv[2])):
 PY
 }
 
-nginx_origin() { # nginx_origin PORT ROOT [WORKERS]: nginx (sendfile) serving ROOT, its files in $WORK/nginx
+nginx_origin() { # nginx_origin PORT ROOT [WORKERS] [RATE]: nginx (sendfile) serving ROOT, its files
+    # in $WORK/nginx; RATE (nginx `limit_rate`, bytes/s: 125m, 1250m) caps each response
     mkdir -p "$WORK/nginx"
     cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes ${3:-auto};
@@ -95,6 +96,7 @@ http {
     server {
         listen 127.0.0.1:$1;
         root $2;
+        ${4:+limit_rate $4;}
     }
 }
 CONF
@@ -129,11 +131,11 @@ wrk_rps() { # wrk_rps URL SCRIPT CONNS SECONDS: requests/s; fails on a non-2xx a
     awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out"
 }
 
-start_origin() { # start_origin ROOT [WORKERS]: nginx_origin on a free loopback port, up when this
-    # returns; sets ORIGIN
+start_origin() { # start_origin ROOT [WORKERS] [RATE]: nginx_origin on a free loopback port, up
+    # when this returns; sets ORIGIN
     local port
     port=$(free_ports 1)
-    nginx_origin "$port" "$1" "${2:-auto}"
+    nginx_origin "$port" "$1" "${2:-auto}" "${3:-}"
     ORIGIN="http://127.0.0.1:$port"
     wait_http "$ORIGIN/"
 }

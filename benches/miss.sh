@@ -12,9 +12,13 @@
 # digests it only records after the last byte), so that work does not fall into the next fetch.
 # Figures: the median speed of each (target: repox >= 0.9x direct) and the median time to first
 # byte of $TTFB_SAMPLES 100 KB misses, direct and through repox (target: <= 1 ms added).
+# RATE caps the upstream's speed per response (nginx `limit_rate`, bytes/s): RATE=125m is a
+# 1 Gbit/s upstream, RATE=1250m a 10 Gbit/s one; unset, the loopback origin sends as fast as the
+# machine lets it, which makes the CPU per byte the bound on a small machine.
 #
 #   benches/miss.sh                           # builds with `cargo build --release` (~2 min)
 #   REPOX=new/repox BEFORE=old/repox SIZE=256M benches/miss.sh
+#   REPOX=new/repox BEFORE=old/repox SIZE=256M RATE=125m benches/miss.sh
 #
 # Needs nginx, curl and python3. Set CARGO_TARGET_DIR to reuse a target directory, BENCH_DIR to
 # keep the files elsewhere (it needs about $SIZE for the file plus $SIZE per repox cache).
@@ -24,6 +28,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROUNDS=${ROUNDS:-5}
 SIZE=${SIZE:-1G}
 TTFB_SAMPLES=${TTFB_SAMPLES:-31}
+RATE=${RATE:-}
 
 source benches/common.sh
 need_tools nginx curl python3
@@ -44,7 +49,7 @@ done
 for i in $(seq "$TTFB_SAMPLES"); do head -c 100K /dev/urandom >"$WWW/$G/miss-1.0-small$i.jar"; done
 cat "$WWW/$G/big.bin" >/dev/null # the upstream reads from the page cache, as a warm server does
 
-start_origin "$WWW"
+start_origin "$WWW" auto "$RATE"
 NAMES=(after)
 start_repox "$REPOX" after
 URL_after=$PROXY
@@ -105,8 +110,10 @@ done
 
 D=$(median <"$WORK/direct")
 TD=$(median <"$WORK/ttfb-direct")
+LIMIT="not limited"
+[ -z "$RATE" ] || LIMIT="limited to $RATE bytes/s per response"
 echo
-echo "repox miss benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "repox miss benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), upstream $LIMIT"
 printf '%-46s %12s %12s   %s\n' "" direct "via repox" comparison
 for n in "${NAMES[@]}"; do
     R=$(median <"$WORK/$n")

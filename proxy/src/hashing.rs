@@ -12,19 +12,22 @@
 //!   the clients (`fill.rs`, `BodyWriter`): neither the network reads nor the first bytes to the
 //!   clients wait for them, and a small body's digests cost less than another thread.
 //! - Large bodies: the network loop only writes the staging file. The gate digest is computed by
-//!   a thread that follows the staged file as the writer grows it, in slices of up to 1 MiB read
-//!   from the page cache ([`Follower`]), so the network never waits for it and only the end waits
-//!   for it to catch up. The other digests are computed from the staged file after the last byte
-//!   was handed on ([`digest_file`]), before the commit: the commit waits, the clients do not.
+//!   a thread that is handed each chunk once the writer wrote it ([`Follower`]): the clients get
+//!   the chunk without waiting for it, and only the end waits for it to catch up (when it falls
+//!   more than a few MiB behind, the writer, then the network, waits for it). When the
+//!   upstream turns out to have published no checksum for it (a Maven upstream without the
+//!   `.sha1` file), the gate digest is only recorded: the commit waits for it, the clients not.
+//!   The other digests are computed from the staged file after the last byte was handed on
+//!   ([`digest_file`]), before the commit: the commit waits, the clients do not.
 
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::repository::{Resource, Verify};
@@ -176,11 +179,26 @@ impl Inline {
     }
 }
 
-/// Where the writer of a staged file reports how many bytes it holds, for a [`Follower`].
-/// Dropping it says the file is complete (or abandoned).
-pub type Progress = watch::Sender<u64>;
+/// Chunks a [`Follower`] may hold before the writer that feeds it waits (of up to 256 KiB each,
+/// the fill's batches: a few MiB).
+const FEED: usize = 16;
 
-/// One digest computed on a blocking thread from a staged file while it is written.
+/// Where the writer of a staged file hands each chunk it wrote to a [`Follower`]. Dropping it
+/// says the body is complete (or abandoned).
+pub struct Feed(std::sync::mpsc::SyncSender<Bytes>);
+
+impl Feed {
+    /// Hands on the next chunk of the body, waiting while the follower is [`FEED`] chunks
+    /// behind. A follower that stopped (abandoned) drops it.
+    pub fn send(&self, chunk: Bytes) {
+        let _ = self.0.send(chunk);
+    }
+}
+
+/// One digest computed on a blocking thread from the chunks of a body while it is written.
+///
+/// It is handed the chunks the writer just wrote (references, not copies): reading them back
+/// from the staged file cost a copy of every byte on the thread that bounds a large miss.
 pub struct Follower {
     algorithm: Algorithm,
     done: JoinHandle<io::Result<(u64, String)>>,
@@ -188,39 +206,22 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Starts hashing `staged` with `algorithm`, reading only the bytes reported on the returned
-    /// [`Progress`].
-    pub fn start(algorithm: Algorithm, staged: Body) -> (Follower, Progress) {
-        let (progress, mut written) = watch::channel(0u64);
+    /// Starts hashing with `algorithm` the chunks handed to the returned [`Feed`].
+    pub fn start(algorithm: Algorithm) -> (Follower, Feed) {
+        let (feed, chunks) = std::sync::mpsc::sync_channel::<Bytes>(FEED);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        let runtime = tokio::runtime::Handle::current();
         let done = tokio::task::spawn_blocking(move || {
             let mut digest = Running::new(algorithm);
-            let mut reader = staged.blocking_reader(u64::MAX);
-            let mut buf = vec![0u8; SLICE];
-            let mut pos = 0u64;
-            let mut closed = false;
-            loop {
+            let mut hashed = 0u64;
+            while let Ok(chunk) = chunks.recv() {
                 if stopped.load(Ordering::Relaxed) {
                     return Err(io::Error::other("digest abandoned"));
                 }
-                let end = *written.borrow_and_update();
-                if pos < end {
-                    let want = (end - pos).min(SLICE as u64) as usize;
-                    let n = reader.read(&mut buf[..want])?;
-                    if n == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                    digest.update(&buf[..n]);
-                    pos += n as u64;
-                    continue;
-                }
-                if closed {
-                    return Ok((pos, digest.finish()));
-                }
-                closed = runtime.block_on(written.changed()).is_err();
+                digest.update(&chunk);
+                hashed += chunk.len() as u64;
             }
+            Ok((hashed, digest.finish()))
         });
         (
             Follower {
@@ -228,11 +229,16 @@ impl Follower {
                 done,
                 stop,
             },
-            progress,
+            Feed(feed),
         )
     }
 
-    /// Waits until the whole staged body (`len` bytes, its writer done) is hashed and records
+    /// The digest it computes.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Waits until the whole body (`len` bytes, its [`Feed`] dropped) is hashed and records
     /// the digest into `digests`.
     pub async fn finish(mut self, len: u64, digests: &mut Digests) -> io::Result<()> {
         let (hashed, hex) = (&mut self.done).await.map_err(io::Error::other)??;
@@ -331,27 +337,27 @@ mod tests {
         inline.finish(&mut in_place);
         assert_eq!(in_place, expected(&data));
 
-        // The follower reads only what the writer reported, while the file grows.
+        // The followers are handed the chunks as the writer writes them.
         let mut file = tempfile::tempfile().unwrap();
         let staged = Body::File(Arc::new(file.try_clone().unwrap()));
         let mut followed = Digests::default();
         let mut followers = Vec::new();
-        let mut progress = Vec::new();
+        let mut feeds = Vec::new();
         for a in ALL {
-            let (f, p) = Follower::start(a, staged.clone());
+            let (f, feed) = Follower::start(a);
             followers.push(f);
-            progress.push(p);
+            feeds.push(feed);
         }
         let mut written = 0u64;
         for chunk in data.chunks(300_001) {
             file.write_all(chunk).unwrap();
             written += chunk.len() as u64;
-            for p in &progress {
-                p.send_replace(written);
+            for feed in &feeds {
+                feed.send(Bytes::copy_from_slice(chunk));
             }
             tokio::task::yield_now().await;
         }
-        drop(progress);
+        drop(feeds);
         for f in followers {
             f.finish(written, &mut followed).await.unwrap();
         }
@@ -380,16 +386,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_follower_whose_writer_stopped_short_is_an_error() {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&body()).unwrap();
-        let (f, p) = Follower::start(
-            Algorithm::Md5,
-            Body::File(Arc::new(file.try_clone().unwrap())),
-        );
-        p.send_replace(1000);
-        drop(p);
+        let (f, feed) = Follower::start(Algorithm::Md5);
+        feed.send(Bytes::from(body()).slice(..1000));
+        drop(feed);
         let mut digests = Digests::default();
         assert!(f.finish(2000, &mut digests).await.is_err());
         assert_eq!(digests.md5, None);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_follower_does_not_hold_up_its_writer() {
+        let (f, feed) = Follower::start(Algorithm::Sha1);
+        drop(f);
+        // More chunks than the feed holds: once the follower is gone they are dropped.
+        for _ in 0..FEED * 4 {
+            feed.send(Bytes::from_static(b"abc"));
+        }
     }
 }

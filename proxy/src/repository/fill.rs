@@ -209,22 +209,20 @@ async fn fetch(
 ) -> Result<Done, Failure> {
     // Held until the download is committed or abandoned.
     let mut _claim = None;
+    // A fill that finished just before this one started may have committed the entry: the
+    // store is read again, beside the first upstream request rather than before it (the read
+    // is on the way to the client's first byte; losing that rare race costs one dropped
+    // request).
+    let mut recheck = first.is_none();
     if first.is_none() {
-        // A fill that finished just before this one started may have committed the entry.
-        if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
-            && repo.freshness(res, Some(&entry)) == Freshness::Fresh
-        {
-            return Ok(Done::Stored(entry));
-        }
         // Nodes sharing a store (S3) download a key once: wait for the one that claimed it.
         match repo.services.store.claim(&res.key).await {
             Ok(Claim::Fill(guard)) => _claim = guard,
             Ok(Claim::Committed) => {
-                if let Ok(Some(entry)) = repo.services.store.get(&res.key).await
-                    && repo.freshness(res, Some(&entry)) == Freshness::Fresh
-                {
+                if let Some(entry) = fresh_entry(repo, res).await {
                     return Ok(Done::Stored(entry));
                 }
+                recheck = false;
             }
             Err(e) => tracing::debug!(key = %res.key, "downloading without a claim: {e}"),
         }
@@ -238,25 +236,39 @@ async fn fetch(
             Some(winner) => winner,
             // The staging file is created while the upstreams are asked, not after: it is on
             // the way to the client's first byte.
-            None => match tokio::join!(
-                repo.race_get(res, &excluded),
-                repo.services.store.begin(&res.key)
-            ) {
-                (Ok(winner), miss) => {
-                    staged = miss.ok();
-                    winner
-                }
-                (Err(e), _) => match e {
-                    e if failed.is_empty() => return Err(e),
-                    // Some upstream had the file but its copy was unusable: that is not a 404.
-                    Failure::NotFound => return Err(Failure::Upstream(failed.join("; "))),
-                    Failure::Upstream(why) | Failure::Timeout(why) => {
-                        failed.push(why);
-                        return Err(Failure::Upstream(failed.join("; ")));
+            None => {
+                let committed = async {
+                    match std::mem::take(&mut recheck) {
+                        true => fresh_entry(repo, res).await,
+                        false => None,
                     }
-                    e => return Err(e),
-                },
-            },
+                };
+                let (asked, miss, committed) = tokio::join!(
+                    repo.race_get(res, &excluded),
+                    repo.services.store.begin(&res.key),
+                    committed
+                );
+                if let Some(entry) = committed {
+                    return Ok(Done::Stored(entry));
+                }
+                match asked {
+                    Ok(winner) => {
+                        staged = miss.ok();
+                        winner
+                    }
+                    Err(e) => match e {
+                        e if failed.is_empty() => return Err(e),
+                        // Some upstream had the file but its copy was unusable: that is not a
+                        // 404.
+                        Failure::NotFound => return Err(Failure::Upstream(failed.join("; "))),
+                        Failure::Upstream(why) | Failure::Timeout(why) => {
+                            failed.push(why);
+                            return Err(Failure::Upstream(failed.join("; ")));
+                        }
+                        e => return Err(e),
+                    },
+                }
+            }
         };
         let attempt = tx.borrow().attempt + 1;
         let name = &repo.upstreams[i].name;
@@ -273,6 +285,14 @@ async fn fetch(
                 failed.push(why);
             }
         }
+    }
+}
+
+/// The store's entry for `res`, if it is there and fresh.
+async fn fresh_entry(repo: &Repository, res: &Resource) -> Option<Entry> {
+    match repo.services.store.get(&res.key).await {
+        Ok(Some(entry)) if repo.freshness(res, Some(&entry)) == Freshness::Fresh => Some(entry),
+        _ => None,
     }
 }
 
@@ -405,19 +425,19 @@ async fn download(
         }
     };
     // Digests: everything in place for a small body; for a large one only the digest that may
-    // verify it, on a thread that follows the staged file, the rest after the last byte.
+    // verify it, on a thread handed each chunk once written, the rest after the last byte.
     let recorded = hashing::recorded(res);
     let large = len.is_some_and(|l| l >= hashing::LATE_FROM);
     let in_place: &[Algorithm] = if large { &[] } else { &recorded };
     let inline = Inline::new(in_place);
-    let (follower, progress) = match hashing::gate(&res.verify).filter(|_| large) {
+    let (follower, feed) = match hashing::gate(&res.verify).filter(|_| large) {
         Some(gate) => {
-            let (follower, progress) = Follower::start(gate, reader.clone());
-            (Some(follower), Some(progress))
+            let (follower, feed) = Follower::start(gate);
+            (Some(follower), Some(feed))
         }
         None => (None, None),
     };
-    let mut writer = BodyWriter::start(miss, tx.clone(), progress, inline);
+    let mut writer = BodyWriter::start(miss, tx.clone(), feed, inline);
     let transfer = Transfer {
         repo,
         res,
@@ -435,9 +455,6 @@ async fn download(
     let written = tx.borrow().written;
     let mut digests = Digests::default();
     inline.finish(&mut digests);
-    if let Some(follower) = follower {
-        follower.finish(written, &mut digests).await?;
-    }
 
     let (expected, verification) = match &res.verify {
         Verify::None => (None, Verification::Length),
@@ -450,6 +467,15 @@ async fn download(
         Verify::Cksum(h) => (Some((Algorithm::Sha256, h.clone())), Verification::Cksum),
         Verify::Sha512(h) => (Some((Algorithm::Sha512, h.clone())), Verification::Sha512),
     };
+    // The follower's digest holds the last byte back only when it checks a published checksum:
+    // a Maven upstream without `.sha1` files published none, and its SHA-1 is then only
+    // recorded, like the late digests.
+    let mut follower = follower;
+    if let Some(f) =
+        follower.take_if(|f| expected.as_ref().is_some_and(|(a, _)| *a == f.algorithm()))
+    {
+        f.finish(written, &mut digests).await?;
+    }
     if let Some((algorithm, want)) = &expected {
         let got = algorithm.get(&digests).unwrap_or_default();
         if !got.eq_ignore_ascii_case(want) {
@@ -459,14 +485,20 @@ async fn download(
             )));
         }
     }
-    let late = hashing::missing(&digests, &recorded);
-    if !late.is_empty() {
+    let late: Vec<Algorithm> = hashing::missing(&digests, &recorded)
+        .into_iter()
+        .filter(|a| follower.as_ref().is_none_or(|f| f.algorithm() != *a))
+        .collect();
+    if !late.is_empty() || follower.is_some() {
         // The body is whole and checked: the clients get the last byte now. The digests left
         // are only recorded, so the commit waits for them, the clients do not; if they cannot
         // be computed, nothing is committed.
         keep_sidecar(repo, res, &upstream.name, &url, sidecar.take()).await;
         tx.send_modify(|s| s.verified = true);
         hashing::digest_file(&reader, written, &late, &mut digests).await?;
+        if let Some(f) = follower {
+            f.finish(written, &mut digests).await?;
+        }
     }
     let meta = Meta {
         len: written,
@@ -745,11 +777,12 @@ impl BodyWriter {
     /// Chunks (of up to [`BATCH`] bytes) queued before the download waits for the disk.
     const QUEUE: usize = 4;
 
-    /// Also reports each write on `progress`, for a digest [`Follower`] (dropped at the end).
+    /// Also hands each chunk, once written, to a digest [`Follower`] (`feed`, dropped at the
+    /// end).
     fn start(
         mut miss: Box<dyn Miss>,
         tx: watch::Sender<FillStatus>,
-        progress: Option<hashing::Progress>,
+        feed: Option<hashing::Feed>,
         mut digests: Inline,
     ) -> BodyWriter {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
@@ -759,10 +792,10 @@ impl BodyWriter {
                 miss.write(&chunk)?;
                 written += chunk.len() as u64;
                 tx.send_modify(|s| s.written = written);
-                if let Some(p) = &progress {
-                    p.send_replace(written);
-                }
                 digests.update(&chunk);
+                if let Some(feed) = &feed {
+                    feed.send(chunk);
+                }
             }
             Ok((miss, digests))
         });
@@ -1117,12 +1150,105 @@ mod tests {
         }
     }
 
+    /// A Maven repository named `maven` with one upstream `a` at `url`, over `store`.
+    fn maven_over(
+        url: &Url,
+        store: Arc<dyn crate::store::Store>,
+        dir: &std::path::Path,
+    ) -> Arc<Repository> {
+        use crate::config::{Kind, RepositoryConfig, UpstreamConfig};
+        let services = Arc::new(crate::repository::Services {
+            store,
+            negative: crate::negative::NegativeCache::open(dir),
+            metrics: Default::default(),
+            stats: Default::default(),
+            memos: crate::memo::Memos::new(1 << 20),
+            offline: false,
+            auth_required: false,
+            advisories: Default::default(),
+        });
+        let config = RepositoryConfig {
+            upstreams: vec![UpstreamConfig::new("a", url.clone())],
+            ..RepositoryConfig::new(Kind::Maven)
+        };
+        Arc::new(Repository::new("maven", config, services).unwrap())
+    }
+
+    /// The store is looked at again beside the first upstream request (a fill that finished
+    /// just before this one started may have committed the entry): when the entry is there, it
+    /// is the outcome, not the upstream's answer, and no staged file is left behind.
+    #[tokio::test]
+    async fn an_entry_committed_before_the_fill_started_is_its_outcome() {
+        use crate::store::{FsStore, Store};
+
+        let url = upstream(Bytes::from_static(b"the upstream's bytes")).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(FsStore::open(dir.path()).unwrap());
+        let repo = maven_over(&url, store.clone(), dir.path());
+        let path = crate::path::RepoPath::parse("org/x/a/1.0/a-1.0.jar").unwrap();
+        let res = Resource::new(&repo, path);
+        let committed = Bytes::from_static(b"the committed bytes");
+        repo.store_bytes(&res.key, committed.clone(), None, "a", url.as_str())
+            .await
+            .unwrap();
+        // As if the request had looked before the commit: the fill starts all the same.
+        let outcome = Repository::outcome(repo.start_fill(res.clone(), None)).await;
+        let Ok(Done::Stored(entry)) = outcome else {
+            panic!("the fill did not end with an entry: {outcome:?}");
+        };
+        assert_eq!(entry.bytes().await.unwrap(), committed);
+        let stored = store.get(&res.key).await.unwrap().unwrap();
+        assert_eq!(stored.bytes().await.unwrap(), committed);
+        let staged = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+        assert_eq!(staged, 0, "no staged file is left behind");
+    }
+
+    /// A large Maven jar whose upstream has no `.sha1` for it: its SHA-1, computed while it
+    /// streams, is only recorded (the clients get the last byte without waiting for it), and
+    /// the entry is committed with every digest right and "no checksum available".
+    #[tokio::test]
+    async fn a_large_jar_without_a_published_checksum_records_its_sha1() {
+        use crate::store::{FsStore, Store};
+
+        let body: Bytes = (0..hashing::LATE_FROM as u32 + 54_321)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let served = body.clone();
+        let app = axum::Router::new().fallback(move |uri: http::Uri| {
+            let body = served.clone();
+            async move {
+                match uri.path().ends_with(".sha1") {
+                    true => (StatusCode::NOT_FOUND, Bytes::new()),
+                    false => (StatusCode::OK, body),
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(FsStore::open(dir.path()).unwrap());
+        let repo = maven_over(&url, store.clone(), dir.path());
+        let path = crate::path::RepoPath::parse("org/x/big/1.0/big-1.0.jar").unwrap();
+        let mut res = Resource::new(&repo, path);
+        res.checksums = true;
+        res.verify = Verify::Sidecar;
+        let (entry, _) = repo.entry(&res).await.unwrap();
+        assert_eq!(entry.meta.verification, Verification::Unavailable);
+        let committed = store.get(&res.key).await.unwrap().unwrap();
+        let d = &committed.meta.digests;
+        assert_eq!(d.sha1, Some(hex::encode(Sha1::digest(&body))));
+        assert_eq!(d.sha256, hex::encode(Sha256::digest(&body)));
+        assert_eq!(d.md5, Some(hex::encode(Md5::digest(&body))));
+        assert_eq!(committed.bytes().await.unwrap(), body);
+    }
+
     /// A large body without a published checksum: its digests are computed from the staged
     /// file after the download; when that fails, nothing is committed and no staged file stays.
     /// With the same store reading normally, the entry is committed with every digest.
     #[tokio::test]
     async fn a_failed_late_digest_pass_commits_nothing() {
-        use crate::config::{Kind, RepositoryConfig, UpstreamConfig};
         use crate::store::{FsStore, Store};
 
         let body: Bytes = (0..hashing::LATE_FROM as u32 + 12_345)
@@ -1138,21 +1264,7 @@ mod tests {
             } else {
                 Arc::new(fs)
             };
-            let services = Arc::new(crate::repository::Services {
-                store: store.clone(),
-                negative: crate::negative::NegativeCache::open(dir.path()),
-                metrics: Default::default(),
-                stats: Default::default(),
-                memos: crate::memo::Memos::new(1 << 20),
-                offline: false,
-                auth_required: false,
-                advisories: Default::default(),
-            });
-            let config = RepositoryConfig {
-                upstreams: vec![UpstreamConfig::new("a", url.clone())],
-                ..RepositoryConfig::new(Kind::Maven)
-            };
-            let repo = Arc::new(Repository::new("maven", config, services).unwrap());
+            let repo = maven_over(&url, store.clone(), dir.path());
             let path = crate::path::RepoPath::parse("org/x/big/1.0/big-1.0.bin").unwrap();
             let mut res = Resource::new(&repo, path);
             res.checksums = true;
