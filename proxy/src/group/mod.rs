@@ -208,16 +208,8 @@ mod tests {
 
     fn repo(name: &str, hosted: bool) -> Arc<Repository> {
         let dir = tempfile::tempdir().unwrap();
-        let services = Arc::new(Services {
-            store: Arc::new(crate::store::FsStore::open(dir.path()).unwrap()),
-            negative: crate::negative::NegativeCache::open(dir.path()),
-            metrics: Default::default(),
-            stats: Default::default(),
-            memos: crate::memo::Memos::new(1 << 20),
-            offline: false,
-            auth_required: false,
-            advisories: Default::default(),
-        });
+        let store = Arc::new(crate::store::FsStore::open(dir.path()).unwrap());
+        let services = Services::for_tests(store, dir.path());
         let config = RepositoryConfig {
             hosted,
             ..RepositoryConfig::new(Kind::Pypi)

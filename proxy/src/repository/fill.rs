@@ -1157,16 +1157,7 @@ mod tests {
         dir: &std::path::Path,
     ) -> Arc<Repository> {
         use crate::config::{Kind, RepositoryConfig, UpstreamConfig};
-        let services = Arc::new(crate::repository::Services {
-            store,
-            negative: crate::negative::NegativeCache::open(dir),
-            metrics: Default::default(),
-            stats: Default::default(),
-            memos: crate::memo::Memos::new(1 << 20),
-            offline: false,
-            auth_required: false,
-            advisories: Default::default(),
-        });
+        let services = crate::repository::Services::for_tests(store, dir);
         let config = RepositoryConfig {
             upstreams: vec![UpstreamConfig::new("a", url.clone())],
             ..RepositoryConfig::new(Kind::Maven)

@@ -69,6 +69,24 @@ pub struct Services {
     pub advisories: crate::policy::advisories::Book,
 }
 
+#[cfg(test)]
+impl Services {
+    /// Services over `store` for unit tests: the negative cache in `dir`, a 1 MiB memory
+    /// budget, online, no login required.
+    pub(crate) fn for_tests(store: Arc<dyn Store>, dir: &std::path::Path) -> Arc<Services> {
+        Arc::new(Services {
+            store,
+            negative: NegativeCache::open(dir),
+            metrics: Default::default(),
+            stats: Default::default(),
+            memos: crate::memo::Memos::new(1 << 20),
+            offline: false,
+            auth_required: false,
+            advisories: Default::default(),
+        })
+    }
+}
+
 /// One configured repository with its upstream clients and in-flight fills.
 pub struct Repository {
     /// The name, also the URL prefix.
