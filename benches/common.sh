@@ -35,7 +35,7 @@ wait_http() { # wait_http URL: until it answers (any status), at most 20 s
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# ---- set-up shared by serve.sh, s3.sh and profile.sh -------------------------------------
+# ---- set-up shared by the scripts (tools, binary, work directory, servers) ----------------
 
 need_tools() { # need_tools TOOL...: fails, with the apt-get line, when one is missing
     local tool

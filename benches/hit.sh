@@ -28,21 +28,11 @@ ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 THREADS=${THREADS:-2} # wrk threads
 
-for tool in nginx wrk curl python3; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found" >&2
-        echo "hint: apt-get install -y nginx wrk curl python3" >&2
-        exit 1
-    }
-done
-
-if [ -z "${REPOX:-}" ]; then
-    echo "building repox (cargo build --release)..." >&2
-    cargo build --release --quiet -p repox
-    REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
-fi
-
 source benches/common.sh
+need_tools nginx wrk curl python3
+
+repox_binary
+
 bench_work_dir hit
 
 # ---- files -------------------------------------------------------------------------------

@@ -42,13 +42,8 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-3}
 SETTLE=${SETTLE:-15}
 THREADS=${THREADS:-2} # wrk threads
 
-for tool in nginx wrk curl python3; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found" >&2
-        echo "hint: apt-get install -y nginx wrk curl python3" >&2
-        exit 1
-    }
-done
+source benches/common.sh
+need_tools nginx wrk curl python3
 
 SPECS=("$@")
 if [ ${#SPECS[@]} -eq 0 ]; then
@@ -62,7 +57,6 @@ for spec in "${SPECS[@]}"; do
     LABELS+=("${spec%%=*}")
 done
 
-source benches/common.sh
 bench_work_dir memory
 
 # ---- files -------------------------------------------------------------------------------

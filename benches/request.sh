@@ -26,19 +26,10 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 SMALL_FILES=${SMALL_FILES:-200}
 THREADS=${THREADS:-2} # wrk threads
 
-for tool in nginx wrk curl python3; do
-    command -v "$tool" >/dev/null || {
-        echo "error: $tool not found" >&2
-        echo "hint: apt-get install -y nginx wrk curl python3" >&2
-        exit 1
-    }
-done
+source benches/common.sh
+need_tools nginx wrk curl python3
 
-if [ -z "${REPOX:-}" ]; then
-    echo "building repox (cargo build --release)..." >&2
-    cargo build --release --quiet -p repox
-    REPOX="${CARGO_TARGET_DIR:-target}/release/repox"
-fi
+repox_binary
 WHO=(nginx-static nginx-cache repox)
 declare -A BIN=([repox]="$REPOX")
 if [ -n "${REPOX_BEFORE:-}" ]; then
@@ -46,7 +37,6 @@ if [ -n "${REPOX_BEFORE:-}" ]; then
     BIN[before]="$REPOX_BEFORE"
 fi
 
-source benches/common.sh
 bench_work_dir request
 
 # ---- files -------------------------------------------------------------------------------
