@@ -19,6 +19,8 @@
 #   benches/miss.sh                           # builds with `cargo build --release` (~2 min)
 #   REPOX=new/repox BEFORE=old/repox SIZE=256M benches/miss.sh
 #   REPOX=new/repox BEFORE=old/repox SIZE=256M RATE=125m benches/miss.sh
+#   SHA1=1 benches/miss.sh     # the origin publishes `.sha1` files (as Maven Central does): the
+#                              # last byte then waits for SHA-1 over the body
 #
 # Needs nginx, curl and python3. Set CARGO_TARGET_DIR to reuse a target directory, BENCH_DIR to
 # keep the files elsewhere (it needs about $SIZE for the file plus $SIZE per repox cache).
@@ -29,6 +31,7 @@ ROUNDS=${ROUNDS:-5}
 SIZE=${SIZE:-1G}
 TTFB_SAMPLES=${TTFB_SAMPLES:-31}
 RATE=${RATE:-}
+SHA1=${SHA1:-} # SHA1=1: the origin publishes a `.sha1` beside each file, as Maven Central does
 
 source benches/common.sh
 need_tools nginx curl python3
@@ -47,6 +50,15 @@ for i in $(seq "$ROUNDS"); do
     ln -f "$WWW/$G/big.bin" "$WWW/$G/miss-1.0-after$i.jar"
 done
 for i in $(seq "$TTFB_SAMPLES"); do head -c 100K /dev/urandom >"$WWW/$G/miss-1.0-small$i.jar"; done
+if [ -n "$SHA1" ]; then # then repox holds each file's last byte back until SHA-1 matches
+    big_sha1=$(sha1sum <"$WWW/$G/big.bin" | cut -d' ' -f1)
+    for i in $(seq "$ROUNDS"); do
+        for who in direct before after; do echo "$big_sha1" >"$WWW/$G/miss-1.0-$who$i.jar.sha1"; done
+    done
+    for i in $(seq "$TTFB_SAMPLES"); do
+        sha1sum <"$WWW/$G/miss-1.0-small$i.jar" | cut -d' ' -f1 >"$WWW/$G/miss-1.0-small$i.jar.sha1"
+    done
+fi
 cat "$WWW/$G/big.bin" >/dev/null # the upstream reads from the page cache, as a warm server does
 
 start_origin "$WWW" auto "$RATE"
@@ -112,6 +124,7 @@ D=$(median <"$WORK/direct")
 TD=$(median <"$WORK/ttfb-direct")
 LIMIT="not limited"
 [ -z "$RATE" ] || LIMIT="limited to $RATE bytes/s per response"
+[ -z "$SHA1" ] || LIMIT="$LIMIT, publishing .sha1 files"
 echo
 echo "repox miss benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), upstream $LIMIT"
 printf '%-46s %12s %12s   %s\n' "" direct "via repox" comparison
