@@ -158,24 +158,6 @@ fn probe(file: &File, offset: u64, len: usize) -> bool {
         && (last / PAGE == offset / PAGE || read_cached(file, &mut byte, last) == 1)
 }
 
-/// Milliseconds of a monotonic clock at the resolution of the kernel's tick (1-10 ms), for the
-/// hit path's "is it time to look again" checks: `CLOCK_MONOTONIC_COARSE` is read from memory
-/// the kernel updates, where the precise clock reads the time stamp counter (a fifth of a
-/// microsecond a read on this project's virtual machines, three reads per hit).
-#[cfg(target_os = "linux")]
-pub(super) fn coarse_millis() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(super) fn coarse_millis() -> u64 {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
-
 /// How long a probe that found a stretch cached stands for it, in milliseconds. The trade-off:
 /// pages evicted within this window (memory pressure right after a hit) make one `sendfile`
 /// of at most a chunk wait for the disk on a runtime worker, the cost the probe's "the ends
@@ -216,7 +198,7 @@ impl Proofs {
 
     /// Milliseconds (wraps after 49 days; only differences count).
     fn now() -> u32 {
-        coarse_millis() as u32
+        super::clock::monotonic_millis() as u32
     }
 
     fn holds(&self, proof: Proof, now: u32) -> bool {

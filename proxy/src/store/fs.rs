@@ -420,7 +420,7 @@ impl Store for FsStore {
         let path = self.file_path(key);
         Box::pin(async move {
             self.index.touch(key);
-            let now = super::chunks::coarse_millis();
+            let now = super::clock::monotonic_millis();
             if let Some(entry) = self.hot.get(&path, now, self.recheck.as_millis() as u64) {
                 return Ok(Some(entry));
             }
@@ -439,7 +439,7 @@ impl Store for FsStore {
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Arc<Meta>>>> {
         let path = self.file_path(key);
         Box::pin(async move {
-            let now = super::chunks::coarse_millis();
+            let now = super::clock::monotonic_millis();
             if let Some(meta) = self
                 .hot
                 .fresh_meta(&path, now, self.recheck.as_millis() as u64)

@@ -153,20 +153,6 @@ pub fn is_mutable(key: &str, meta: &Meta) -> bool {
         )
 }
 
-/// [`now_millis`] at the resolution of the kernel's tick (1-10 ms), for [`Index::touch`] on every
-/// hit: `CLOCK_REALTIME_COARSE` is read from memory, where the precise clock reads the time
-/// stamp counter. Eviction order among accesses within one tick is then arbitrary.
-#[cfg(target_os = "linux")]
-fn coarse_now_millis() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-    (t.tv_sec as u64).saturating_mul(1000) + t.tv_nsec as u64 / 1_000_000
-}
-
-#[cfg(not(target_os = "linux"))]
-fn coarse_now_millis() -> u64 {
-    now_millis()
-}
-
 /// Milliseconds since the epoch, now: the unit of [`Indexed::last_access`].
 pub fn now_millis() -> u64 {
     std::time::SystemTime::now()
@@ -318,7 +304,7 @@ impl Index {
 
     /// Notes an access, in memory only; [`Index::flush`] writes it.
     pub fn touch(&self, key: &str) {
-        let now = coarse_now_millis();
+        let now = super::clock::unix_millis();
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(at) = pending.get_mut(key) {
             *at = now;

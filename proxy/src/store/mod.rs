@@ -21,6 +21,7 @@
 
 mod body;
 mod chunks;
+mod clock;
 pub mod evict;
 mod fs;
 pub mod index;

@@ -41,7 +41,8 @@ pub(super) struct HotEntries {
 struct Hot {
     id: FileId,
     entry: Entry,
-    /// When the file was last seen unchanged, in milliseconds since the store's epoch.
+    /// When the file was last seen unchanged, in milliseconds of the store's coarse monotonic
+    /// clock (`store/clock.rs`).
     checked: Arc<AtomicU64>,
 }
 
