@@ -183,9 +183,10 @@ CONF
     PIDS+=("$NGINX_PID")
 }
 
-nginx_cache() { # nginx_cache NAME PORT ORIGIN_URL: nginx_conf NAME with a `proxy_cache` of ORIGIN_URL
+nginx_cache() { # nginx_cache NAME PORT ORIGIN_URL [DIRECTIVES]: nginx_conf NAME with a
+    # `proxy_cache` of ORIGIN_URL; DIRECTIVES go into its http block
     rm -rf "$WORK/$1/cache"
-    nginx_conf "$1" "
+    nginx_conf "$1" "${4:-}
     proxy_cache_path $WORK/$1/cache levels=1:2 keys_zone=hit:10m inactive=1d use_temp_path=off;
     server {
         listen 127.0.0.1:$2;
