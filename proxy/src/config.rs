@@ -1249,6 +1249,22 @@ mod tests {
         assert!(err.contains("bad channel glob `a[`"), "{err}");
     }
 
+    #[test]
+    fn a_relative_ca_certificates_path_is_relative_to_the_config_file() {
+        let text = upstream_with("ca_certificates = \"certs/corp-ca.pem\"")
+            + "[[repositories.m.upstreams]]\nname = \"b\"\nurl = \"https://b.example/\"\nca_certificates = \"/etc/ssl/ca.pem\"\n";
+        let c = Config::parse(&text, Path::new("/etc/repox/repox.toml")).unwrap();
+        let ups = &c.repositories[&RepoName("m".into())].upstreams;
+        assert_eq!(
+            ups[0].ca_certificates.as_deref(),
+            Some(Path::new("/etc/repox/certs/corp-ca.pem"))
+        );
+        assert_eq!(
+            ups[1].ca_certificates.as_deref(),
+            Some(Path::new("/etc/ssl/ca.pem"))
+        );
+    }
+
     fn upstream_with(extra: &str) -> String {
         format!(
             "[repositories.m]\nkind = \"maven\"\n[[repositories.m.upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n{extra}\n"

@@ -150,44 +150,45 @@ fn client_tls(
 }
 
 /// The TLS settings of upstreams with `ca_certificates`: the platform's roots plus the CA
-/// certificates of `pem` (the file's bytes). Upstreams whose files hold the same bytes share
-/// one verifier (the platform's roots are read once for them); it lives as long as a client
-/// uses it, so a reload that changes the file does not keep the old one. The `Err` says what
-/// is wrong with the file and how to fix it.
+/// certificates of `pem` (the file's bytes). The `Err` says what is wrong with the file and
+/// how to fix it.
 fn tls_with_extra_roots(pem: &[u8]) -> Result<rustls::ClientConfig, String> {
+    let provider = crypto_provider();
+    client_tls(provider.clone(), extra_roots_verifier(pem, provider)?).map_err(|e| e.to_string())
+}
+
+/// The verifier for the platform's roots plus the CA certificates of `pem`. Upstreams whose
+/// files hold the same bytes share one (the platform's roots are read once for them); it lives
+/// as long as a client uses it, so a reload that changes the file does not keep the old one.
+fn extra_roots_verifier(
+    pem: &[u8],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<rustls_platform_verifier::Verifier>, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     type Verifiers = Mutex<HashMap<Vec<u8>, Weak<rustls_platform_verifier::Verifier>>>;
     static VERIFIERS: OnceLock<Verifiers> = OnceLock::new();
     const FIX: &str = "it must hold one or more `-----BEGIN CERTIFICATE-----` blocks (convert a \
                        DER file with `openssl x509 -inform der -in ca.der -out ca.pem`)";
-    let provider = crypto_provider();
     let mut verifiers = VERIFIERS
         .get_or_init(Verifiers::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     verifiers.retain(|_, v| v.strong_count() > 0);
-    let verifier = match verifiers.get(pem).and_then(Weak::upgrade) {
-        Some(verifier) => verifier,
-        None => {
-            let roots = CertificateDer::pem_slice_iter(pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("not a PEM file ({e}); {FIX}"))?;
-            if roots.is_empty() {
-                return Err(format!("no PEM certificate in it; {FIX}"));
-            }
-            let verifier =
-                rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
-                    .map(Arc::new)
-                    .map_err(|e| {
-                        format!("a certificate in it is not usable as a CA ({e}); {FIX}")
-                    })?;
-            verifiers.insert(pem.to_vec(), Arc::downgrade(&verifier));
-            verifier
-        }
-    };
-    drop(verifiers);
-    client_tls(provider, verifier).map_err(|e| e.to_string())
+    if let Some(verifier) = verifiers.get(pem).and_then(Weak::upgrade) {
+        return Ok(verifier);
+    }
+    let roots = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM file ({e}); {FIX}"))?;
+    if roots.is_empty() {
+        return Err(format!("no PEM certificate in it; {FIX}"));
+    }
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider)
+        .map(Arc::new)
+        .map_err(|e| format!("a certificate in it is not usable as a CA ({e}); {FIX}"))?;
+    verifiers.insert(pem.to_vec(), Arc::downgrade(&verifier));
+    Ok(verifier)
 }
 
 /// Reads a `ca_certificates` file; the `Err` says why it cannot be read and what to do.
@@ -392,22 +393,23 @@ fn send_error(e: &reqwest::Error) -> String {
 }
 
 /// The certificate verification error under `e`, if that is why it failed. rustls's error
-/// travels inside an `io::Error`, whose `source()` skips it: look inside each one.
+/// travels inside `io::Error`s (two, nested), whose `source()` skips what they wrap: look
+/// inside each one.
 fn certificate_error<'e>(
     e: &'e (dyn std::error::Error + 'static),
 ) -> Option<&'e rustls::CertificateError> {
     let mut next = Some(e);
     while let Some(e) = next {
-        let inner = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-        if let Some(rustls::Error::InvalidCertificate(why)) =
-            inner.or_else(|| e.downcast_ref::<rustls::Error>())
-        {
+        if let Some(rustls::Error::InvalidCertificate(why)) = e.downcast_ref::<rustls::Error>() {
             return Some(why);
         }
-        next = e.source();
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
@@ -515,6 +517,29 @@ mod tests {
         ] {
             assert!(!binary_artifact(p), "{p}");
         }
+    }
+
+    #[test]
+    fn the_same_ca_file_content_shares_one_verifier_while_it_is_used() {
+        let pem = |name: &str| {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            let key = rcgen::KeyPair::generate().unwrap();
+            params.self_signed(&key).unwrap().pem().into_bytes()
+        };
+        let (a, b) = (pem("a"), pem("b"));
+        let verifier = |pem: &[u8]| extra_roots_verifier(pem, crypto_provider()).unwrap();
+        let first = verifier(&a);
+        assert!(Arc::ptr_eq(&first, &verifier(&a)));
+        assert!(!Arc::ptr_eq(&first, &verifier(&b)));
+        let weak = Arc::downgrade(&first);
+        drop(first);
+        assert!(weak.upgrade().is_none(), "the cache does not keep it alive");
+        let err = extra_roots_verifier(b"# nothing here\n", crypto_provider()).unwrap_err();
+        assert!(err.starts_with("no PEM certificate in it; "), "{err}");
     }
 
     #[test]
