@@ -340,7 +340,7 @@ async fn a_bad_ca_file_stops_the_start_naming_upstream_file_and_fix() {
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "").unwrap();
     let der = dir.path().join("ca.der");
-    std::fs::write(&der, TestCa::new("der").issuer.der().to_vec()).unwrap();
+    std::fs::write(&der, TestCa::new("der").issuer.der()).unwrap();
     let key_only = dir.path().join("key.pem");
     std::fs::write(&key_only, KeyPair::generate().unwrap().serialize_pem()).unwrap();
     let broken = dir.path().join("broken.pem");
