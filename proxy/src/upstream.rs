@@ -48,8 +48,20 @@ pub struct Upstream {
     client: reqwest::Client,
     auth: Option<Credentials>,
     reach: Arc<Reach>,
-    /// `ca_certificates` and the bytes the client was built with, to notice a changed file.
-    ca: Option<(PathBuf, Vec<u8>)>,
+    /// `ca_certificates` as the client was built with it, to notice a changed file.
+    ca: Option<CaFile>,
+}
+
+/// A `ca_certificates` file and the bytes read from it; `Debug` shows the path only.
+struct CaFile {
+    path: PathBuf,
+    pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CaFile({:?})", self.path)
+    }
 }
 
 /// A user name and password or token; `Debug` never prints the secret.
@@ -245,7 +257,10 @@ impl Upstream {
                 let pem = read_ca_file(path).map_err(ca_err)?;
                 builder =
                     builder.tls_backend_preconfigured(tls_with_extra_roots(&pem).map_err(ca_err)?);
-                Some((path.clone(), pem))
+                Some(CaFile {
+                    path: path.clone(),
+                    pem,
+                })
             }
             None => {
                 if let Some(tls) = shared_tls() {
@@ -301,7 +316,7 @@ impl Upstream {
     pub fn ca_file_changed(&self) -> bool {
         self.ca
             .as_ref()
-            .is_some_and(|(path, pem)| std::fs::read(path).ok().as_ref() != Some(pem))
+            .is_some_and(|ca| std::fs::read(&ca.path).ok().as_ref() != Some(&ca.pem))
     }
 
     /// The URL of `path` on this upstream: its segments, encoded, pushed onto the base.
