@@ -209,6 +209,9 @@ fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
         std::io::ErrorKind::NotFound => {
             format!("{e}; point `ca_certificates` at the PEM file of the upstream's CA")
         }
+        std::io::ErrorKind::IsADirectory => {
+            format!("{e}; name the PEM file itself, not its directory")
+        }
         _ => format!("{e}; make the file readable by the user repox runs as"),
     })
 }

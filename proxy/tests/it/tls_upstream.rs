@@ -351,6 +351,7 @@ async fn a_bad_ca_file_stops_the_start_naming_upstream_file_and_fix() {
     .unwrap();
     for (file, why) in [
         (&missing, "point `ca_certificates` at the PEM file"),
+        (&dir.path().to_owned(), "not its directory"),
         (&empty, "no PEM certificate in it"),
         (&der, "no PEM certificate in it"),
         (&key_only, "no PEM certificate in it"),
