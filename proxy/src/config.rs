@@ -524,6 +524,11 @@ pub struct UpstreamConfig {
     /// Name of the environment variable holding the password or token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// PEM file of CA certificates trusted for this upstream on top of the platform's roots
+    /// (an internal repository whose certificate comes from a private CA). A relative path is
+    /// relative to the config file's directory. Read at start-up and at each reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<PathBuf>,
     /// conda only: the channels this upstream serves, as globs on the channel name
     /// (`conda-forge`, `pkgs/*`; a pattern also covers the channel's labels); a leading `!`
     /// excludes. Empty: every channel.
@@ -562,6 +567,7 @@ impl UpstreamConfig {
             proxy: None,
             username: None,
             password_env: None,
+            ca_certificates: None,
             channels: Vec::new(),
             breaker_failures: breaker_failures(),
             breaker_backoff: breaker_backoff(),
@@ -863,6 +869,17 @@ impl Config {
             && users.is_relative()
         {
             *users = dir.join(&*users);
+        }
+        if let Some(dir) = origin.parent() {
+            let upstreams = config
+                .repositories
+                .values_mut()
+                .flat_map(|r| &mut r.upstreams);
+            for ca in upstreams.filter_map(|u| u.ca_certificates.as_mut()) {
+                if ca.is_relative() {
+                    *ca = dir.join(&*ca);
+                }
+            }
         }
         config.check(text, origin)?;
         Ok(config)
@@ -1230,6 +1247,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad channel glob `a[`"), "{err}");
+    }
+
+    #[test]
+    fn a_relative_ca_certificates_path_is_relative_to_the_config_file() {
+        let text = upstream_with("ca_certificates = \"certs/corp-ca.pem\"")
+            + "[[repositories.m.upstreams]]\nname = \"b\"\nurl = \"https://b.example/\"\nca_certificates = \"/etc/ssl/ca.pem\"\n";
+        let c = Config::parse(&text, Path::new("/etc/repox/repox.toml")).unwrap();
+        let ups = &c.repositories[&RepoName("m".into())].upstreams;
+        assert_eq!(
+            ups[0].ca_certificates.as_deref(),
+            Some(Path::new("/etc/repox/certs/corp-ca.pem"))
+        );
+        assert_eq!(
+            ups[1].ca_certificates.as_deref(),
+            Some(Path::new("/etc/ssl/ca.pem"))
+        );
     }
 
     fn upstream_with(extra: &str) -> String {

@@ -6,8 +6,15 @@
 //!
 //! Where the client may go is fenced by `fence.rs`: its redirect policy and DNS resolver are
 //! installed here, and [`Upstream::url_for`] / [`Upstream::allows`] apply its rules.
+//!
+//! TLS: every client verifies upstream certificates with the platform's roots; an upstream with
+//! `ca_certificates` (an internal repository whose certificate comes from a private CA) also
+//! trusts the CA certificates of that PEM file. The TLS settings are built once per process
+//! and per distinct CA file content, not once per client (see [`shared_tls`]).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header};
@@ -41,6 +48,20 @@ pub struct Upstream {
     client: reqwest::Client,
     auth: Option<Credentials>,
     reach: Arc<Reach>,
+    /// `ca_certificates` as the client was built with it, to notice a changed file.
+    ca: Option<CaFile>,
+}
+
+/// A `ca_certificates` file and the bytes read from it; `Debug` shows the path only.
+struct CaFile {
+    path: PathBuf,
+    pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CaFile({:?})", self.path)
+    }
 }
 
 /// A user name and password or token; `Debug` never prints the secret.
@@ -66,6 +87,19 @@ pub enum UpstreamSetupError {
         upstream: String,
         /// The variable.
         var: String,
+    },
+    /// `ca_certificates` names a file that is not a usable PEM file of CA certificates.
+    #[error(
+        "upstream `{upstream}`: cannot use `ca_certificates` file `{}`: {why}",
+        path.display()
+    )]
+    CaCertificates {
+        /// Upstream name.
+        upstream: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the fix.
+        why: String,
     },
     /// The HTTP client could not be built (bad proxy URL, TLS setup).
     #[error("upstream `{upstream}`: cannot build its HTTP client")]
@@ -100,20 +134,86 @@ pub enum Verdict {
 fn shared_tls() -> Option<&'static rustls::ClientConfig> {
     static TLS: OnceLock<Option<rustls::ClientConfig>> = OnceLock::new();
     TLS.get_or_init(|| {
-        let provider = rustls::crypto::CryptoProvider::get_default()
-            .cloned()
-            .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let provider = crypto_provider();
         let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).ok()?;
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .ok()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Some(tls)
+        client_tls(provider, Arc::new(verifier)).ok()
     })
     .as_ref()
+}
+
+fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+/// Client TLS settings around `verifier`: TLS 1.2 and 1.3, ALPN h2 then http/1.1.
+fn client_tls(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Arc<rustls_platform_verifier::Verifier>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// The TLS settings of upstreams with `ca_certificates`: the platform's roots plus the CA
+/// certificates of `pem` (the file's bytes). The `Err` says what is wrong with the file and
+/// how to fix it.
+fn tls_with_extra_roots(pem: &[u8]) -> Result<rustls::ClientConfig, String> {
+    let provider = crypto_provider();
+    client_tls(provider.clone(), extra_roots_verifier(pem, provider)?).map_err(|e| e.to_string())
+}
+
+/// The verifier for the platform's roots plus the CA certificates of `pem`. Upstreams whose
+/// files hold the same bytes share one (the platform's roots are read once for them); it lives
+/// as long as a client uses it, so a reload that changes the file does not keep the old one.
+fn extra_roots_verifier(
+    pem: &[u8],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<rustls_platform_verifier::Verifier>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    type Verifiers = Mutex<HashMap<Vec<u8>, Weak<rustls_platform_verifier::Verifier>>>;
+    static VERIFIERS: OnceLock<Verifiers> = OnceLock::new();
+    const FIX: &str = "it must hold one or more `-----BEGIN CERTIFICATE-----` blocks (convert a \
+                       DER file with `openssl x509 -inform der -in ca.der -out ca.pem`)";
+    let mut verifiers = VERIFIERS
+        .get_or_init(Verifiers::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    verifiers.retain(|_, v| v.strong_count() > 0);
+    if let Some(verifier) = verifiers.get(pem).and_then(Weak::upgrade) {
+        return Ok(verifier);
+    }
+    let roots = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a PEM file ({e}); {FIX}"))?;
+    if roots.is_empty() {
+        return Err(format!("no PEM certificate in it; {FIX}"));
+    }
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider)
+        .map(Arc::new)
+        .map_err(|e| format!("a certificate in it is not usable as a CA ({e}); {FIX}"))?;
+    verifiers.insert(pem.to_vec(), Arc::downgrade(&verifier));
+    Ok(verifier)
+}
+
+/// Reads a `ca_certificates` file; the `Err` says why it cannot be read and what to do.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("{e}; point `ca_certificates` at the PEM file of the upstream's CA")
+        }
+        std::io::ErrorKind::IsADirectory => {
+            format!("{e}; name the PEM file itself, not its directory")
+        }
+        _ => format!("{e}; make the file readable by the user repox runs as"),
+    })
 }
 
 impl Upstream {
@@ -150,9 +250,28 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .user_agent(concat!("repox/", env!("CARGO_PKG_VERSION")));
-        if let Some(tls) = shared_tls() {
-            builder = builder.tls_backend_preconfigured(tls.clone());
-        }
+        let ca = match &config.ca_certificates {
+            Some(path) => {
+                let ca_err = |why| UpstreamSetupError::CaCertificates {
+                    upstream: config.name.clone(),
+                    path: path.clone(),
+                    why,
+                };
+                let pem = read_ca_file(path).map_err(ca_err)?;
+                builder =
+                    builder.tls_backend_preconfigured(tls_with_extra_roots(&pem).map_err(ca_err)?);
+                Some(CaFile {
+                    path: path.clone(),
+                    pem,
+                })
+            }
+            None => {
+                if let Some(tls) = shared_tls() {
+                    builder = builder.tls_backend_preconfigured(tls.clone());
+                }
+                None
+            }
+        };
         if let Some(proxy) = &config.proxy {
             builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(client_err)?);
         }
@@ -190,7 +309,17 @@ impl Upstream {
             client,
             auth,
             reach,
+            ca,
         })
+    }
+
+    /// True when this upstream's `ca_certificates` file no longer holds what its client was
+    /// built with (changed, gone or unreadable): a reload builds the upstream again, which
+    /// reads the file anew or reports why it cannot.
+    pub fn ca_file_changed(&self) -> bool {
+        self.ca
+            .as_ref()
+            .is_some_and(|ca| std::fs::read(&ca.path).ok().as_ref() != Some(&ca.pem))
     }
 
     /// The URL of `path` on this upstream: its segments, encoded, pushed onto the base.
@@ -249,10 +378,58 @@ impl Upstream {
         match tokio::time::timeout(self.header_timeout(), request.send()).await {
             Err(_) => Verdict::TimedOut,
             Ok(Err(e)) if e.is_timeout() => Verdict::TimedOut,
-            Ok(Err(e)) => Verdict::Failed(error_chain(&e)),
+            Ok(Err(e)) => Verdict::Failed(send_error(&e)),
             Ok(Ok(resp)) => judge(resp, reject_html),
         }
     }
+}
+
+/// A failed request on one line, saying so when the upstream's certificate was refused.
+fn send_error(e: &reqwest::Error) -> String {
+    let text = error_chain(e);
+    let hint = match certificate_error(e) {
+        None => return text,
+        Some(
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. },
+        ) => {
+            "the upstream's TLS certificate is not valid for its host name (is the URL the \
+              name the certificate was made for?)"
+        }
+        Some(
+            rustls::CertificateError::Expired
+            | rustls::CertificateError::ExpiredContext { .. }
+            | rustls::CertificateError::NotValidYet
+            | rustls::CertificateError::NotValidYetContext { .. },
+        ) => "the upstream's TLS certificate is outside its validity period",
+        Some(_) => {
+            "the upstream's TLS certificate is not trusted; if a private CA signed it, \
+                    name the CA's PEM file in this upstream's `ca_certificates`"
+        }
+    };
+    format!("{text}; {hint}")
+}
+
+/// The certificate verification error under `e`, if that is why it failed. rustls's error
+/// travels inside `io::Error`s (two, nested), whose `source()` skips what they wrap: look
+/// inside each one.
+fn certificate_error<'e>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e rustls::CertificateError> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(rustls::Error::InvalidCertificate(why)) = e.downcast_ref::<rustls::Error>() {
+            return Some(why);
+        }
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 fn judge(resp: reqwest::Response, reject_html: bool) -> Verdict {
@@ -358,6 +535,29 @@ mod tests {
         ] {
             assert!(!binary_artifact(p), "{p}");
         }
+    }
+
+    #[test]
+    fn the_same_ca_file_content_shares_one_verifier_while_it_is_used() {
+        let pem = |name: &str| {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            let key = rcgen::KeyPair::generate().unwrap();
+            params.self_signed(&key).unwrap().pem().into_bytes()
+        };
+        let (a, b) = (pem("a"), pem("b"));
+        let verifier = |pem: &[u8]| extra_roots_verifier(pem, crypto_provider()).unwrap();
+        let first = verifier(&a);
+        assert!(Arc::ptr_eq(&first, &verifier(&a)));
+        assert!(!Arc::ptr_eq(&first, &verifier(&b)));
+        let weak = Arc::downgrade(&first);
+        drop(first);
+        assert!(weak.upgrade().is_none(), "the cache does not keep it alive");
+        let err = extra_roots_verifier(b"# nothing here\n", crypto_provider()).unwrap_err();
+        assert!(err.starts_with("no PEM certificate in it; "), "{err}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod publish_support;
 mod repox_server;
 mod s3_crash;
 mod serve;
+mod tls_upstream;
 mod users;
 mod warm_cargo;
 mod warm_conda;

@@ -55,7 +55,7 @@ const REPOSITORY_OPTIONAL: &[&str] = &[
     "max_download_time",
     "min_rate",
 ];
-const UPSTREAM_OPTIONAL: &[&str] = &["proxy", "username", "password_env"];
+const UPSTREAM_OPTIONAL: &[&str] = &["proxy", "username", "password_env", "ca_certificates"];
 
 /// A repository's settings as JSON, with the keys of the config file; no secret's value.
 pub fn repository_json(repo: &RepositoryConfig) -> Value {

@@ -178,8 +178,11 @@ pub(crate) fn prepare(
     for (name, repo) in &repositories {
         let name = name.as_str();
         let previous = old.get(name);
+        // A repository whose settings are the same is kept, unless a `ca_certificates` file
+        // it trusts changed: a reload reads those files again.
         if let Some(previous) = previous
             && same(&previous.config, repo)
+            && !previous.upstreams.iter().any(|u| u.ca_file_changed())
         {
             built.insert(name.to_owned(), previous.clone());
             continue;

@@ -227,6 +227,13 @@ async fn an_invalid_change_is_refused_and_nothing_changes() {
     bad_glob["block"] = json!(["a["]);
     let mut unset_secret = m.clone();
     unset_secret["upstreams"][0]["password_env"] = json!("REPOX_TEST_SURELY_UNSET_VARIABLE");
+    let mut missing_ca = m.clone();
+    missing_ca["upstreams"][0]["ca_certificates"] = json!("missing-ca.pem");
+    // A relative path is beside the config file, as in the file itself.
+    let ca_says = format!(
+        "upstream `a`: cannot use `ca_certificates` file `{}`: No such file",
+        served.file.with_file_name("missing-ca.pem").display()
+    );
     for (repo, says) in [
         (zero, "`upstreams[1].connect_timeout`"),
         (dup, "two upstreams are named `a`"),
@@ -234,6 +241,7 @@ async fn an_invalid_change_is_refused_and_nothing_changes() {
         (bad_url, "`upstreams[0].url`"),
         (bad_glob, "repositories.m.block: bad glob `a[`"),
         (unset_secret, "REPOX_TEST_SURELY_UNSET_VARIABLE"),
+        (missing_ca, ca_says.as_str()),
         (json!("not an object"), "repositories.m"),
     ] {
         let (status, body) = served.put("m", repo).await;

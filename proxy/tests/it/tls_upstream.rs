@@ -1,0 +1,441 @@
+//! Upstreams over HTTPS: a real TLS origin on 127.0.0.1 whose certificate a test CA signed.
+//! With the CA named in `ca_certificates` files come through (HTTP/1.1 and h2); without it, or
+//! for a certificate made for another host name, the upstream is refused, the client gets 502
+//! and nothing is cached. A bad CA file stops the start and a reload.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{StatusCode, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use repox_proxy::config::{Config, Kind, RepoName, RepositoryConfig, ServerConfig, UpstreamConfig};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use url::Url;
+
+use crate::support::Proxy;
+
+const JAR: &str = "org/corp/lib/1.0/lib-1.0.jar";
+const SECRET: &str = "s3cret-deploy-token";
+
+/// A certificate authority of the test's own.
+struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        TestCa { issuer }
+    }
+
+    fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A server certificate for `names`, signed by this CA, and its key.
+    fn leaf(&self, names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        (cert.der().clone(), key)
+    }
+}
+
+/// An HTTPS origin on 127.0.0.1, reached as `https://localhost:PORT/`: it serves `files`,
+/// offers the ALPN protocols it is given, and logs each request with its HTTP version, the
+/// protocol each handshake agreed, and the handshakes that failed.
+struct TlsOrigin {
+    url: Url,
+    requests: Arc<Mutex<Vec<(String, Version)>>>,
+    alpn: Arc<Mutex<Vec<Option<Vec<u8>>>>>,
+    failed_handshakes: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct OriginState {
+    files: Arc<HashMap<String, Bytes>>,
+    requests: Arc<Mutex<Vec<(String, Version)>>>,
+}
+
+async fn origin_handle(State(st): State<OriginState>, req: Request) -> Response {
+    let path = req.uri().path().trim_start_matches('/').to_owned();
+    st.requests
+        .lock()
+        .unwrap()
+        .push((path.clone(), req.version()));
+    match st.files.get(&path) {
+        Some(body) => (
+            [(http::header::CONTENT_TYPE, "application/java-archive")],
+            body.clone(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+    }
+}
+
+impl TlsOrigin {
+    async fn start(
+        (cert, key): (CertificateDer<'static>, PrivateKeyDer<'static>),
+        alpn: &[&[u8]],
+        files: HashMap<String, Bytes>,
+    ) -> TlsOrigin {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let agreed = Arc::new(Mutex::new(Vec::new()));
+        let failed_handshakes = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new()
+            .fallback(origin_handle)
+            .with_state(OriginState {
+                files: Arc::new(files),
+                requests: requests.clone(),
+            });
+        let (log, failed) = (agreed.clone(), failed_handshakes.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                let (log, failed) = (log.clone(), failed.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    };
+                    let protocol = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                    log.lock().unwrap().push(protocol);
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                        .await;
+                });
+            }
+        });
+        TlsOrigin {
+            url: Url::parse(&format!("https://localhost:{port}/")).unwrap(),
+            requests,
+            alpn: agreed,
+            failed_handshakes,
+        }
+    }
+
+    fn requests(&self) -> Vec<(String, Version)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// A body no other test serves, to look for in the cache directory.
+fn body() -> Bytes {
+    Bytes::from("TLS-ORIGIN-BODY-7f3a9c ".repeat(500))
+}
+
+fn files() -> HashMap<String, Bytes> {
+    HashMap::from([(JAR.to_owned(), body())])
+}
+
+/// A Maven repository with one upstream `corp` at `url`, trusting `ca` if given.
+fn repo(url: &Url, ca: Option<&Path>) -> RepositoryConfig {
+    let mut up = UpstreamConfig::new("corp", url.clone());
+    up.ca_certificates = ca.map(Path::to_owned);
+    up.breaker_failures = 100;
+    RepositoryConfig {
+        upstreams: vec![up],
+        ..RepositoryConfig::new(Kind::Maven)
+    }
+}
+
+fn write_ca(dir: &Path, name: &str, ca: &TestCa) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, ca.pem()).unwrap();
+    path
+}
+
+/// True when some file under `dir` contains `needle`.
+fn cache_holds(dir: &Path, needle: &[u8]) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        if e.file_type().unwrap().is_dir() {
+            cache_holds(&path, needle)
+        } else {
+            std::fs::read(&path)
+                .unwrap_or_default()
+                .windows(needle.len())
+                .any(|w| w == needle)
+        }
+    })
+}
+
+async fn health_of_corp(proxy: &Proxy) -> serde_json::Value {
+    let text = proxy.get("-/health").await.text().await.unwrap();
+    let health: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let up = health["repositories"][0]["upstreams"][0].clone();
+    assert_eq!(up["name"], "corp", "{health}");
+    up
+}
+
+async fn miss_then_hit(alpn: &[&[u8]], version: Version) {
+    let ca = TestCa::new("repox test CA");
+    let origin = TlsOrigin::start(ca.leaf(&["localhost"]), alpn, files()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Another CA in the same file: a bundle of several is read whole.
+    let bundle = format!("{}{}", TestCa::new("unrelated CA").pem(), ca.pem());
+    let ca_file = dir.path().join("corp-ca.pem");
+    std::fs::write(&ca_file, bundle).unwrap();
+    let proxy = Proxy::start(repo(&origin.url, Some(&ca_file))).await;
+
+    for cache in ["miss", "hit"] {
+        let r = if cache == "hit" {
+            proxy.wait_for_hit(&format!("maven/{JAR}")).await
+        } else {
+            proxy.get(&format!("maven/{JAR}")).await
+        };
+        assert_eq!(r.status(), StatusCode::OK, "{cache}");
+        assert_eq!(r.headers()["x-repox-cache"], cache);
+        assert_eq!(r.bytes().await.unwrap(), body());
+    }
+    let requests = origin.requests();
+    let jar_requests: Vec<_> = requests.iter().filter(|(p, _)| p == JAR).collect();
+    assert_eq!(
+        jar_requests.len(),
+        1,
+        "the hit did not reach the origin: {requests:?}"
+    );
+    assert!(requests.iter().all(|(_, v)| *v == version), "{requests:?}");
+    let agreed = origin.alpn.lock().unwrap().clone();
+    let expected = alpn.first().map(|p| p.to_vec());
+    assert!(
+        !agreed.is_empty() && agreed.iter().all(|a| *a == expected),
+        "{agreed:?}"
+    );
+    assert_eq!(origin.failed_handshakes.load(Ordering::SeqCst), 0);
+    assert!(cache_holds(proxy.cache.path(), b"TLS-ORIGIN-BODY-7f3a9c"));
+    assert_eq!(health_of_corp(&proxy).await["state"], "up");
+}
+
+#[tokio::test]
+async fn a_private_ca_in_ca_certificates_is_trusted_over_http1() {
+    miss_then_hit(&[b"http/1.1"], Version::HTTP_11).await;
+}
+
+#[tokio::test]
+async fn a_private_ca_in_ca_certificates_is_trusted_over_h2() {
+    miss_then_hit(&[b"h2", b"http/1.1"], Version::HTTP_2).await;
+}
+
+#[tokio::test]
+async fn without_the_ca_the_upstream_is_refused_and_nothing_is_cached() {
+    let ca = TestCa::new("repox test CA");
+    let origin = TlsOrigin::start(ca.leaf(&["localhost"]), &[b"h2", b"http/1.1"], files()).await;
+    let mut url = origin.url.clone();
+    url.set_username("deploy").unwrap();
+    url.set_password(Some(SECRET)).unwrap();
+    let proxy = Proxy::start(repo(&url, None)).await;
+
+    let r = proxy.get(&format!("maven/{JAR}")).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(SECRET), "{text}");
+    assert!(origin.requests().is_empty(), "{:?}", origin.requests());
+    assert!(origin.failed_handshakes.load(Ordering::SeqCst) >= 1);
+
+    let up = health_of_corp(&proxy).await;
+    assert!(up["consecutive_failures"].as_u64().unwrap() >= 1, "{up}");
+    let error = up["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("certificate is not trusted") && error.contains("`ca_certificates`"),
+        "{error}"
+    );
+    assert!(!error.contains(SECRET), "{error}");
+    assert!(!cache_holds(proxy.cache.path(), b"TLS-ORIGIN-BODY-7f3a9c"));
+    // Still refused, still not cached: no hit comes out of a refused upstream.
+    let r = proxy.get(&format!("maven/{JAR}")).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert!(r.headers().get("x-repox-cache").is_none_or(|v| v != "hit"));
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_host_is_refused_even_with_the_ca() {
+    let ca = TestCa::new("repox test CA");
+    let origin = TlsOrigin::start(ca.leaf(&["repo.corp.example"]), &[b"http/1.1"], files()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = write_ca(dir.path(), "ca.pem", &ca);
+    let proxy = Proxy::start(repo(&origin.url, Some(&ca_file))).await;
+
+    let r = proxy.get(&format!("maven/{JAR}")).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert!(origin.requests().is_empty());
+    let up = health_of_corp(&proxy).await;
+    let error = up["last_error"].as_str().unwrap();
+    assert!(error.contains("not valid for its host name"), "{error}");
+    assert!(!cache_holds(proxy.cache.path(), b"TLS-ORIGIN-BODY-7f3a9c"));
+}
+
+/// The start-up error for a `ca_certificates` file, as the binary prints it.
+async fn start_error(ca_file: &Path) -> String {
+    let cache = tempfile::tempdir().unwrap();
+    let name = RepoName::parse("maven").unwrap();
+    let url = Url::parse("https://localhost:1/").unwrap();
+    let config = Config {
+        server: ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cache_dir: Some(cache.path().to_owned()),
+            ..ServerConfig::default()
+        },
+        repositories: [(name, repo(&url, Some(ca_file)))].into_iter().collect(),
+        auth: Default::default(),
+        storage: Default::default(),
+    };
+    match repox_proxy::Server::bind(config).await {
+        Ok(_) => panic!("{} was accepted", ca_file.display()),
+        Err(e) => one_line(&e),
+    }
+}
+
+/// An error and its causes on one line, as `main` prints them.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_bad_ca_file_stops_the_start_naming_upstream_file_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let der = dir.path().join("ca.der");
+    std::fs::write(&der, TestCa::new("der").issuer.der()).unwrap();
+    let key_only = dir.path().join("key.pem");
+    std::fs::write(&key_only, KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    let broken = dir.path().join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for (file, why) in [
+        (&missing, "point `ca_certificates` at the PEM file"),
+        (&dir.path().to_owned(), "not its directory"),
+        (&empty, "no PEM certificate in it"),
+        (&der, "no PEM certificate in it"),
+        (&key_only, "no PEM certificate in it"),
+        (&broken, "not usable as a CA"),
+    ] {
+        let err = start_error(file).await;
+        let head = format!(
+            "upstream `corp`: cannot use `ca_certificates` file `{}`: ",
+            file.display()
+        );
+        assert!(err.starts_with(&head), "{err}");
+        assert!(err.contains(why), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_reload_rereads_the_ca_file_and_a_bad_one_keeps_the_old_configuration() {
+    let (ca, other) = (TestCa::new("first CA"), TestCa::new("second CA"));
+    let origin = TlsOrigin::start(ca.leaf(&["localhost"]), &[b"http/1.1"], files()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Trusting the wrong CA at first: the origin is refused.
+    let ca_file = write_ca(dir.path(), "corp-ca.pem", &other);
+    let file = dir.path().join("repox.toml");
+    let text = format!(
+        "[repositories.maven]\nkind = \"maven\"\n[[repositories.maven.upstreams]]\nname = \"corp\"\nurl = \"{}\"\nca_certificates = \"corp-ca.pem\"\nbreaker_failures = 0\n",
+        origin.url
+    );
+    std::fs::write(&file, &text).unwrap();
+    let mut config = Config::load(&file).unwrap();
+    assert_eq!(
+        config.repositories[&RepoName::parse("maven").unwrap()].upstreams[0]
+            .ca_certificates
+            .as_deref(),
+        Some(ca_file.as_path()),
+        "a relative path is relative to the config file"
+    );
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.cache_dir = Some(dir.path().join("cache"));
+    let server = repox_proxy::Server::bind(config).await.unwrap();
+    let app = server.app().clone();
+    app.live().set_file(file.clone());
+    let base = Url::parse(&format!("http://{}/maven/", server.local_addr())).unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    let get = || async {
+        crate::support::client()
+            .get(base.join(JAR).unwrap())
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(get().await.status(), StatusCode::BAD_GATEWAY);
+
+    // The file now holds the right CA; the config text is the same, the reload rebuilds.
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let changes = repox_proxy::live::reload(&app).await.unwrap();
+    assert_eq!(changes.changed, ["maven"]);
+    let r = get().await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap(), body());
+    let before = app.repository("maven").unwrap();
+
+    // A broken file is refused naming upstream, file and fix; the working client stays.
+    std::fs::write(&ca_file, "not a certificate\n").unwrap();
+    let err = repox_proxy::live::reload(&app).await.unwrap_err();
+    assert!(
+        err.starts_with(&format!(
+            "repositories.maven: upstream `corp`: cannot use `ca_certificates` file `{}`: no PEM certificate",
+            ca_file.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(app.live().last_error().as_deref(), Some(err.as_str()));
+    assert!(Arc::ptr_eq(&before, &app.repository("maven").unwrap()));
+    std::fs::remove_file(&ca_file).unwrap();
+    let err = repox_proxy::live::reload(&app).await.unwrap_err();
+    assert!(
+        err.contains("point `ca_certificates` at the PEM file"),
+        "{err}"
+    );
+    assert!(Arc::ptr_eq(&before, &app.repository("maven").unwrap()));
+
+    // The same file back: nothing to rebuild.
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    assert!(repox_proxy::live::reload(&app).await.unwrap().is_empty());
+    assert!(Arc::ptr_eq(&before, &app.repository("maven").unwrap()));
+}
