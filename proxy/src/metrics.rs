@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -82,13 +82,31 @@ const FAMILIES: &[(&str, &str, &str)] = &[
 /// All counters of one server.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Per repository: answers by (status, cache outcome), and body bytes.
-    requests: Mutex<BTreeMap<String, Answers>>,
+    /// Per repository: answers by (status, cache outcome), and body bytes, in stripes that
+    /// [`Metrics::render`] adds up: each thread counts in its own stripe, so the runtime's
+    /// workers do not take turns at one lock (and its cache line) on every request.
+    requests: [Stripe; STRIPES],
     /// Upstream series: (family, label text) to value.
     series: Mutex<BTreeMap<(&'static str, String), f64>>,
     cache_bytes: AtomicU64,
     /// The entry index, once the store has one: the source of the cache gauges.
     index: OnceLock<Arc<Index>>,
+}
+
+/// How many stripes the request counters are split into.
+const STRIPES: usize = 8;
+
+/// One stripe of the request counters, on cache lines of its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(Mutex<BTreeMap<String, Answers>>);
+
+thread_local! {
+    /// This thread's stripe: threads take them in turn as they first count.
+    static STRIPE: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+    };
 }
 
 #[derive(Debug, Default)]
@@ -120,7 +138,8 @@ impl Metrics {
 
     /// One answered request.
     pub fn request(&self, repository: &str, status: u16, cache: &'static str, bytes: u64) {
-        let mut requests = self.requests.lock().expect("metrics lock");
+        let stripe = STRIPE.try_with(|s| *s).unwrap_or(0);
+        let mut requests = self.requests[stripe].0.lock().expect("metrics lock");
         // One lookup for a known repository; its name is copied only the first time.
         let count = |answers: &mut Answers| {
             *answers.count.entry((status, cache)).or_default() += 1;
@@ -220,7 +239,16 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let requests = self.requests.lock().expect("metrics lock");
+        let mut requests: BTreeMap<String, Answers> = BTreeMap::new();
+        for stripe in &self.requests {
+            for (repository, answers) in stripe.0.lock().expect("metrics lock").iter() {
+                let sum = requests.entry(repository.clone()).or_default();
+                for (key, n) in &answers.count {
+                    *sum.count.entry(*key).or_default() += n;
+                }
+                sum.bytes += answers.bytes;
+            }
+        }
         let series = self.series.lock().expect("metrics lock");
         let mut out = String::new();
         for (family, kind, help) in FAMILIES {

@@ -49,6 +49,16 @@ pub struct BadPath {
     pub why: &'static str,
 }
 
+/// True when `body` (a path without its trailing `/`) is printable ASCII without `%` or `\\`
+/// and has no empty, `.` or `..` segment: [`RepoPath::parse`] would keep it as it is.
+fn plain(body: &str) -> bool {
+    body.bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'%' && b != b'\\')
+        && body
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | ".."))
+}
+
 impl RepoPath {
     /// Checks a raw (still percent-encoded) path relative to the repository root.
     pub fn parse(raw: &str) -> Result<RepoPath, BadPath> {
@@ -65,6 +75,22 @@ impl RepoPath {
         let (body, dir) = match raw.strip_suffix('/') {
             Some(body) => (body, true),
             None => (raw, false),
+        };
+        if plain(body) {
+            // Nothing to decode (every hit of a client that does not escape its paths): the
+            // path is the raw one, copied once.
+            return Ok(RepoPath {
+                path: raw.to_owned(),
+            });
+        }
+        Self::decode(raw, body, dir)
+    }
+
+    /// [`RepoPath::parse`] of `raw` (`body` and a trailing `/` or not) segment by segment.
+    fn decode(raw: &str, body: &str, dir: bool) -> Result<RepoPath, BadPath> {
+        let bad = |why| BadPath {
+            path: raw.to_owned(),
+            why,
         };
         let mut path = String::with_capacity(raw.len());
         for segment in body.split('/') {
@@ -156,6 +182,37 @@ mod tests {
         let dir = RepoPath::parse("org/a/").unwrap();
         assert!(dir.is_dir());
         assert_eq!(RepoPath::parse("a%2Bb/x").unwrap().as_str(), "a+b/x");
+    }
+
+    #[test]
+    fn plain_paths_are_kept_as_decoding_would_keep_them() {
+        for raw in [
+            "org/a/1.0/a-1.0.jar",
+            "org/a/",
+            "a",
+            "a/.b/..c/b./x..y",
+            "a+b/~c/d:e/f@1.0/",
+            "a/./b",
+            "a/../b",
+            "..",
+            "a//b",
+            "a/b c",
+            "a/%41",
+            "a/b\\c",
+            "a/\u{85}b",
+            "a/\u{e9}",
+        ] {
+            let (body, dir) = match raw.strip_suffix('/') {
+                Some(body) => (body, true),
+                None => (raw, false),
+            };
+            let decoded = RepoPath::decode(raw, body, dir);
+            if plain(body) {
+                assert_eq!(decoded.as_ref().map(RepoPath::as_str), Ok(raw), "{raw}");
+            }
+            assert_eq!(RepoPath::parse(raw), decoded, "{raw}");
+        }
+        assert!(plain("org/a/1.0/a-1.0.jar") && !plain("a/%41") && !plain("a/./b"));
     }
 
     #[test]

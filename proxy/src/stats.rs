@@ -110,8 +110,9 @@ pub struct RequestRecord {
     pub seq: u64,
     /// Unix seconds.
     pub at: u64,
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method (a standard one is copied without an allocation).
+    #[serde(serialize_with = "method_name")]
+    pub method: http::Method,
     /// Path, credentials redacted.
     pub path: String,
     /// Repository, `-` for none.
@@ -126,6 +127,10 @@ pub struct RequestRecord {
     pub ms: f64,
     /// Body bytes.
     pub bytes: u64,
+}
+
+fn method_name<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(method.as_str())
 }
 
 struct Recent {
@@ -479,7 +484,7 @@ mod tests {
         RequestRecord {
             seq: 0,
             at: now_secs(),
-            method: "GET".into(),
+            method: http::Method::GET,
             path: format!("/{repository}/x"),
             repository: repository.into(),
             status: 200,

@@ -43,11 +43,12 @@ pub async fn handle(
     }
     let (base, checksum) = split_checksum(p);
     if base.rsplit('/').next() == Some("maven-metadata.xml") {
-        return maven_metadata::serve(repo, method, req, &path, checksum).await;
+        // Boxed, as is the policy check: a hit on an artifact builds neither future.
+        return Box::pin(maven_metadata::serve(repo, method, req, &path, checksum)).await;
     }
     let policy = crate::policy::current(repo);
     if policy.is_active()
-        && let Some(refused) = refused(repo, &policy, p).await
+        && let Some(refused) = Box::pin(refused(repo, &policy, p)).await
     {
         return refused;
     }

@@ -283,14 +283,16 @@ impl Repository {
         // One look at the freshness records per hit: the same answer gives `Cache-Control`.
         let (freshness, fresh_for) = self.freshness_for(&res, cached.as_ref());
         if freshness != Freshness::Fresh
-            && let Err(e) = self.check_path(&res).await
+            && let Err(e) = Box::pin(self.check_path(&res)).await
         {
             return tagged(e.into_response(), Outcome::Miss, None);
         }
         let offline = self.services.offline;
         match (freshness, cached) {
+            // The branches of a miss are boxed: inline they would make this future (built and
+            // moved on every hit) as large as the largest of them.
             (Freshness::Stale, Some(entry)) if !offline => {
-                self.revalidate(res, entry, method, req).await
+                Box::pin(self.revalidate(res, entry, method, req)).await
             }
             (_, Some(entry)) => {
                 let upstream = Some(entry.meta.upstream.clone());
@@ -304,12 +306,12 @@ impl Repository {
             }
             (_, None) if method == Method::HEAD => match self.head_from_fill(&res) {
                 Some(resp) => resp,
-                None => self.race_head(&res).await,
+                None => Box::pin(self.race_head(&res)).await,
             },
-            (_, None) if !self.services.store.has_room() => self.pass_through(&res).await,
+            (_, None) if !self.services.store.has_room() => Box::pin(self.pass_through(&res)).await,
             (_, None) => {
                 let rx = self.start_fill(res.clone(), None);
-                self.respond_to_fill(rx, &res, method, req).await
+                Box::pin(self.respond_to_fill(rx, &res, method, req)).await
             }
         }
     }

@@ -13,7 +13,7 @@ pub(super) fn monotonic_millis() -> u64 {
 /// Milliseconds since the Unix epoch at the kernel tick's resolution (the unit of
 /// [`super::index::Indexed::last_access`]).
 #[cfg(target_os = "linux")]
-pub(super) fn unix_millis() -> u64 {
+pub(crate) fn unix_millis() -> u64 {
     millis(rustix::time::ClockId::RealtimeCoarse)
 }
 
@@ -32,6 +32,6 @@ pub(super) fn monotonic_millis() -> u64 {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(super) fn unix_millis() -> u64 {
+pub(crate) fn unix_millis() -> u64 {
     super::index::now_millis()
 }

@@ -21,7 +21,7 @@
 
 mod body;
 mod chunks;
-mod clock;
+pub(crate) mod clock;
 pub mod evict;
 mod fs;
 pub mod index;

@@ -34,7 +34,9 @@ const DOCUMENT_OVERHEAD: u64 = 1024;
 /// Hot entries of one store.
 pub(super) struct HotEntries {
     documents: Memos,
-    files: quick_cache::sync::Cache<PathBuf, Hot>,
+    /// Keyed by the path's bytes: hashing a `Path` goes component by component, which was
+    /// as dear as the rest of the lookup on every hit.
+    files: quick_cache::sync::Cache<Box<[u8]>, Hot>,
 }
 
 #[derive(Clone)]
@@ -57,7 +59,7 @@ impl HotEntries {
 
     fn find(&self, path: &Path) -> Option<(Hot, bool)> {
         // Artifacts are the hits that count: look there first.
-        if let Some(hot) = self.files.get(path) {
+        if let Some(hot) = self.files.get(bytes(path)) {
             return Some((hot, true));
         }
         self.documents
@@ -80,7 +82,7 @@ impl HotEntries {
             }
             _ => {
                 if file {
-                    self.files.remove(path);
+                    self.files.remove(bytes(path));
                 } else {
                     self.documents.forget_stored(bytes(path));
                 }
@@ -108,12 +110,12 @@ impl HotEntries {
                 let weight = bytes_.len() as u64 + DOCUMENT_OVERHEAD;
                 self.documents.keep_stored(bytes(&path), hot, weight);
             }
-            _ => self.files.insert(path, hot),
+            _ => self.files.insert(bytes(&path).into(), hot),
         }
     }
 
     pub(super) fn remove(&self, path: &Path) {
-        self.files.remove(path);
+        self.files.remove(bytes(path));
         self.documents.forget_stored(bytes(path));
     }
 }
