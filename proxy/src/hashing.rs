@@ -179,19 +179,19 @@ impl Inline {
     }
 }
 
-/// Chunks a [`Follower`] may hold before the writer that feeds it waits (of up to 256 KiB each,
-/// the fill's batches: a few MiB).
+/// Batches a [`Follower`] may hold before the writer that feeds it waits (of up to 256 KiB
+/// each, the fill's batches: a few MiB).
 const FEED: usize = 16;
 
 /// Where the writer of a staged file hands each chunk it wrote to a [`Follower`]. Dropping it
 /// says the body is complete (or abandoned).
-pub struct Feed(std::sync::mpsc::SyncSender<Bytes>);
+pub struct Feed(std::sync::mpsc::SyncSender<Vec<Bytes>>);
 
 impl Feed {
-    /// Hands on the next chunk of the body, waiting while the follower is [`FEED`] chunks
-    /// behind. A follower that stopped (abandoned) drops it.
-    pub fn send(&self, chunk: Bytes) {
-        let _ = self.0.send(chunk);
+    /// Hands on the next chunks of the body (a batch the writer wrote at once), waiting while
+    /// the follower is [`FEED`] batches behind. A follower that stopped (abandoned) drops them.
+    pub fn send(&self, batch: Vec<Bytes>) {
+        let _ = self.0.send(batch);
     }
 }
 
@@ -208,18 +208,20 @@ pub struct Follower {
 impl Follower {
     /// Starts hashing with `algorithm` the chunks handed to the returned [`Feed`].
     pub fn start(algorithm: Algorithm) -> (Follower, Feed) {
-        let (feed, chunks) = std::sync::mpsc::sync_channel::<Bytes>(FEED);
+        let (feed, chunks) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(FEED);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let done = tokio::task::spawn_blocking(move || {
             let mut digest = Running::new(algorithm);
             let mut hashed = 0u64;
-            while let Ok(chunk) = chunks.recv() {
+            while let Ok(batch) = chunks.recv() {
                 if stopped.load(Ordering::Relaxed) {
                     return Err(io::Error::other("digest abandoned"));
                 }
-                digest.update(&chunk);
-                hashed += chunk.len() as u64;
+                for chunk in &batch {
+                    digest.update(chunk);
+                    hashed += chunk.len() as u64;
+                }
             }
             Ok((hashed, digest.finish()))
         });
@@ -353,7 +355,7 @@ mod tests {
             file.write_all(chunk).unwrap();
             written += chunk.len() as u64;
             for feed in &feeds {
-                feed.send(Bytes::copy_from_slice(chunk));
+                feed.send(vec![Bytes::copy_from_slice(chunk)]);
             }
             tokio::task::yield_now().await;
         }
@@ -387,7 +389,7 @@ mod tests {
     #[tokio::test]
     async fn a_follower_whose_writer_stopped_short_is_an_error() {
         let (f, feed) = Follower::start(Algorithm::Md5);
-        feed.send(Bytes::from(body()).slice(..1000));
+        feed.send(vec![Bytes::from(body()).slice(..1000)]);
         drop(feed);
         let mut digests = Digests::default();
         assert!(f.finish(2000, &mut digests).await.is_err());
@@ -400,7 +402,7 @@ mod tests {
         drop(f);
         // More chunks than the feed holds: once the follower is gone they are dropped.
         for _ in 0..FEED * 4 {
-            feed.send(Bytes::from_static(b"abc"));
+            feed.send(vec![Bytes::from_static(b"abc")]);
         }
     }
 }

@@ -37,7 +37,9 @@ use std::task::{Context, Poll, ready};
 
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -249,11 +251,37 @@ pub(crate) struct ZeroCopy(Arc<Offer>);
 /// The bytes `[start, end)` of a file body as a response body, and the extension that lets the
 /// edge attach it; until then (and when it never is) it reads chunks like any file body.
 pub(crate) fn file_body(file: store::Body, start: u64, end: u64) -> (axum::body::Body, ZeroCopy) {
+    body_of(file, start, end, None, None)
+}
+
+/// The bytes from `start` of a body a fill is still writing: `limits` yields how far it may be
+/// read each time that grows (`respond::tail_limits`: what is written and, for the last byte,
+/// verified) and ends with the body; an error there ends the response short. `len` is where the
+/// body ends when known. A file body on an attached connection sends each stretch written so
+/// far with `sendfile`, like a hit: the page cache holds what the fill just wrote.
+pub(crate) fn growing_body(
+    file: store::Body,
+    start: u64,
+    len: Option<u64>,
+    limits: BoxStream<'static, io::Result<u64>>,
+) -> (axum::body::Body, ZeroCopy) {
+    body_of(file, start, start, Some(limits), len)
+}
+
+fn body_of(
+    file: store::Body,
+    start: u64,
+    end: u64,
+    more: Option<BoxStream<'static, io::Result<u64>>>,
+    len: Option<u64>,
+) -> (axum::body::Body, ZeroCopy) {
     let offer = Arc::new(Offer::default());
     let body = FileBody {
         file,
         pos: start,
         end,
+        more,
+        len,
         offer: offer.clone(),
         reading: None,
     };
@@ -278,11 +306,15 @@ pub(crate) fn attach(mut resp: Response, segments: &Arc<Segments>) -> Response {
 }
 
 /// A file's bytes `[pos, end)`: placeholders once attached, where the page cache holds them;
-/// chunks read into buffers otherwise.
+/// chunks read into buffers otherwise. A growing file's `end` moves as `more` says.
 struct FileBody {
     file: store::Body,
     pos: u64,
     end: u64,
+    /// The ends to come, for a file still being written; `None` once it ended.
+    more: Option<BoxStream<'static, io::Result<u64>>>,
+    /// Where a growing file's body ends, when known.
+    len: Option<u64>,
     offer: Arc<Offer>,
     reading: Option<BoxFuture<'static, io::Result<Bytes>>>,
 }
@@ -312,7 +344,23 @@ impl hyper::body::Body for FileBody {
                 }));
             }
             if this.pos >= this.end {
-                return Poll::Ready(None);
+                let Some(more) = &mut this.more else {
+                    return Poll::Ready(None);
+                };
+                match ready!(more.poll_next_unpin(cx)) {
+                    Some(Ok(end)) => {
+                        this.end = this.end.max(end);
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        this.more = None;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    None => {
+                        this.more = None;
+                        return Poll::Ready(None);
+                    }
+                }
             }
             let len = (this.end - this.pos).min(SEGMENT as u64) as usize;
             if this.offer.attached.load(Ordering::Acquire) && this.file.is_cached(this.pos, len) {
@@ -336,11 +384,15 @@ impl hyper::body::Body for FileBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.pos >= self.end && self.reading.is_none()
+        self.more.is_none() && self.pos >= self.end && self.reading.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.end.saturating_sub(self.pos))
+        match (&self.more, self.len) {
+            (None, _) => SizeHint::with_exact(self.end.saturating_sub(self.pos)),
+            (Some(_), Some(len)) => SizeHint::with_exact(len.saturating_sub(self.pos)),
+            (Some(_), None) => SizeHint::default(),
+        }
     }
 }
 
