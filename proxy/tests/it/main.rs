@@ -35,4 +35,5 @@ mod s3;
 mod settings;
 mod strategy;
 mod support;
+mod tail;
 mod zerocopy;
