@@ -3,7 +3,7 @@
 //! An entry records up to four digests: SHA-256 always (the ETag derives from it), SHA-1 and MD5
 //! for Maven's checksum headers and files, SHA-512 for npm integrity. Only one of them can verify
 //! the download against a checksum the upstream published (the *gate*, [`gate`]): it must be
-//! ready before a client gets the last byte (`respond::tail_stream`). The others are recorded
+//! ready before a client gets the last byte (`respond::tail_limits`). The others are recorded
 //! metadata, and computing them on the client's path capped a large miss at the speed of their
 //! sum (MD5 alone runs at a few hundred MB/s and has no CPU instructions).
 //!

@@ -1,5 +1,12 @@
-//! Zero-copy file hits: the bytes of a cached file go from the page cache to the socket with
-//! `sendfile`, never through a buffer of ours.
+//! Zero-copy file bodies: the bytes of a cached file, and of a file a fill is still writing, go
+//! from the page cache to the socket with `sendfile`, never through a buffer of ours.
+//!
+//! A client tailing a fill ([`growing_body`]) is sent each stretch of the staged file as far as
+//! the fill allows (`respond::tail_limits`: what is written, and the last byte only once the
+//! body is verified). The staged file only grows (a resumed transfer appends, another upstream
+//! starts a new file) so a stretch queued for the socket keeps its bytes even when the fill
+//! fails after it: that fill's clients are cut off at their next stretch, short of the last
+//! byte. What the fill has just written is in the page cache, so the probe below finds it there.
 //!
 //! hyper writes only bytes it holds, so the file is sent *under* hyper, by the connection's IO
 //! ([`ZeroCopyStream`], plain TCP on Linux only). A file body on such a connection yields, for
@@ -25,8 +32,9 @@
 //!
 //! `sendfile` blocks the calling thread while the disk reads. A stretch is therefore sent this way
 //! only when a `RWF_NOWAIT` probe finds its first and last byte in the page cache
-//! (`store/chunks.rs`; a probe that found a stretch cached stands for it 100 ms); otherwise that stretch is read into a pooled buffer as before, with the
-//! part that is not cached read on the blocking pool.
+//! (`store/chunks.rs`; a probe that found a stretch cached stands for it 100 ms); otherwise that
+//! stretch is read into a pooled buffer as before, with the part that is not cached read on the
+//! blocking pool.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};

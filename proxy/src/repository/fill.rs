@@ -4,7 +4,7 @@
 //! disconnects does not abort it (but a fill no client has waited for during a short grace is
 //! cancelled, unless nearly done). It streams the body into the store's miss handle
 //! ([`crate::store::Miss`]) and publishes its progress on a `watch` channel ([`FillStatus`]);
-//! clients tail the miss handle up to `written` bytes (see `respond::tail_stream`). Fills are
+//! clients tail the miss handle up to `written` bytes (see `respond::tail_limits`). Fills are
 //! coalesced by key through `flight.rs`. When the upstream stalls (no bytes for `idle_timeout`, or
 //! fewer than `min_rate`) or closes early, the fill resumes with `Range` from the same upstream
 //! if it accepts ranges, else from another upstream, skipping the bytes it already has, so
