@@ -525,6 +525,57 @@ mod tests {
         assert!(lock(&segments.0).is_empty());
     }
 
+    /// A body of a file still being written: placeholders up to each limit as it comes (one
+    /// per stretch of at most a segment), the file's bytes on the socket, and an error of the
+    /// limits (a failed fill) ends the body with that error after what was sent.
+    #[tokio::test]
+    async fn a_growing_body_sends_each_stretch_as_far_as_its_limits_allow() {
+        let want = data(600_000);
+        for fails in [false, true] {
+            let (mut stream, segments, mut client) = pair().await;
+            let limits: Vec<io::Result<u64>> = match fails {
+                false => vec![Ok(100_000), Ok(300_000), Ok(600_000)],
+                true => vec![Ok(100_000), Err(io::Error::other("fill failed"))],
+            };
+            let limits = Box::pin(futures_util::stream::iter(limits));
+            let (body, offer) = growing_body(file_of(&want), 0, Some(600_000), limits);
+            let mut resp = Response::new(body);
+            resp.extensions_mut().insert(offer);
+            let mut body = attach(resp, &segments).into_body();
+            let mut lens = Vec::new();
+            let mut failed = false;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else {
+                    failed = true;
+                    break;
+                };
+                let data = frame.into_data().unwrap();
+                assert!(placeholder_at(&data).is_some(), "all of it by sendfile");
+                lens.push(data.len());
+                let mut left = &data[..];
+                while !left.is_empty() {
+                    let n = std::future::poll_fn(|cx| {
+                        Pin::new(&mut stream).poll_write_vectored(cx, &[IoSlice::new(left)])
+                    })
+                    .await
+                    .unwrap();
+                    left = &left[n..];
+                }
+            }
+            drop(stream);
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.unwrap();
+            assert_eq!(failed, fails);
+            if fails {
+                assert_eq!(lens, [100_000]);
+            } else {
+                assert_eq!(lens, [100_000, 200_000, SEGMENT, 300_000 - SEGMENT]);
+            }
+            assert!(got == want[..got.len()], "the file's bytes");
+            assert_eq!(got.len(), lens.iter().sum::<usize>());
+        }
+    }
+
     #[tokio::test]
     async fn an_unattached_body_reads_real_bytes() {
         let want = data(300_000);
