@@ -240,6 +240,19 @@ impl Follower {
         self.algorithm
     }
 
+    /// A handle that stops it (at its next chunk) when its digest turns out to be only
+    /// recorded: computed from the staged file after the last byte instead, it no longer paces
+    /// the writer (and the network) while the body streams.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// Its digest, if it hashed the whole body (`len` bytes) before it was stopped; `None` when
+    /// it was stopped short.
+    pub async fn finish_if_done(self, len: u64, digests: &mut Digests) -> Option<()> {
+        self.finish(len, digests).await.ok()
+    }
+
     /// Waits until the whole body (`len` bytes, its [`Feed`] dropped) is hashed and records
     /// the digest into `digests`.
     pub async fn finish(mut self, len: u64, digests: &mut Digests) -> io::Result<()> {
@@ -252,6 +265,21 @@ impl Follower {
         }
         self.algorithm.set(digests, hex);
         Ok(())
+    }
+}
+
+/// Stops a [`Follower`] from another task ([`Follower::stopper`]).
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// Stops the follower at its next chunk.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Stopper::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

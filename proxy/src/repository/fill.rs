@@ -417,13 +417,6 @@ async fn download(
         publish();
     }
     let wants_sidecar = res.verify == Verify::Sidecar && header_sha1.is_none();
-    let sidecar = async {
-        if wants_sidecar {
-            fetch_sidecar(repo, i, &url).await
-        } else {
-            Ok(None)
-        }
-    };
     // Digests: everything in place for a small body; for a large one only the digest that may
     // verify it, on a thread handed each chunk once written, the rest after the last byte.
     let recorded = hashing::recorded(res);
@@ -436,6 +429,22 @@ async fn download(
             (Some(follower), Some(feed))
         }
         None => (None, None),
+    };
+    let stopper = follower.as_ref().map(Follower::stopper);
+    let sidecar = async {
+        if !wants_sidecar {
+            return Ok(None);
+        }
+        let found = fetch_sidecar(repo, i, &url).await;
+        // The upstream published no `.sha1` (it usually says so long before the body ends): the
+        // follower's SHA-1 is only recorded, so it stops pacing the writer and is computed from
+        // the staged file after the last byte, like the other recorded digests.
+        if matches!(found, Ok(None))
+            && let Some(stopper) = &stopper
+        {
+            stopper.stop();
+        }
+        found
     };
     let mut writer = BodyWriter::start(miss, tx.clone(), feed, inline);
     let transfer = Transfer {
@@ -471,6 +480,10 @@ async fn download(
     // a Maven upstream without `.sha1` files published none, and its SHA-1 is then only
     // recorded, like the late digests.
     let mut follower = follower;
+    if let Some(f) = follower.take_if(|_| stopper.as_ref().is_some_and(|s| s.stopped())) {
+        // Stopped short, it leaves its digest to the pass over the staged file below.
+        f.finish_if_done(written, &mut digests).await;
+    }
     if let Some(f) =
         follower.take_if(|f| expected.as_ref().is_some_and(|(a, _)| *a == f.algorithm()))
     {
