@@ -425,6 +425,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stopped_follower_leaves_its_digest_unless_it_was_done() {
+        let whole = Bytes::from(body());
+        // Stopped before the body ended: no digest, and the writer is not held up.
+        let (f, feed) = Follower::start(Algorithm::Sha1);
+        feed.send(vec![whole.slice(..1000)]);
+        f.stopper().stop();
+        for _ in 0..FEED * 4 {
+            feed.send(vec![whole.slice(1000..1001)]);
+        }
+        drop(feed);
+        let mut digests = Digests::default();
+        assert!(
+            f.finish_if_done(whole.len() as u64, &mut digests)
+                .await
+                .is_none()
+        );
+        assert_eq!(digests.sha1, None);
+        // Stopped once the whole body was handed over and hashed: its digest stands.
+        let (f, feed) = Follower::start(Algorithm::Sha1);
+        feed.send(vec![whole.slice(..1000), whole.slice(1000..)]);
+        drop(feed);
+        while !f.done.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        let stopper = f.stopper();
+        stopper.stop();
+        assert!(stopper.stopped());
+        let mut digests = Digests::default();
+        assert!(
+            f.finish_if_done(whole.len() as u64, &mut digests)
+                .await
+                .is_some()
+        );
+        assert_eq!(digests.sha1, Some(hex::encode(Sha1::digest(&whole))));
+    }
+
+    #[tokio::test]
     async fn a_dropped_follower_does_not_hold_up_its_writer() {
         let (f, feed) = Follower::start(Algorithm::Sha1);
         drop(f);
