@@ -16,7 +16,9 @@
 //!   the chunk without waiting for it, and only the end waits for it to catch up (when it falls
 //!   more than a few MiB behind, the writer, then the network, waits for it). When the
 //!   upstream turns out to have published no checksum for it (a Maven upstream without the
-//!   `.sha1` file), the gate digest is only recorded: the commit waits for it, the clients not.
+//!   `.sha1` file), the gate digest is only recorded: the commit waits for it, the clients not;
+//!   when that is known while the body still streams, the follower is stopped
+//!   ([`Follower::stopper`]) and the digest is computed from the staged file with the others.
 //!   The other digests are computed from the staged file after the last byte was handed on
 //!   ([`digest_file`]), before the commit: the commit waits, the clients do not.
 
