@@ -3,7 +3,7 @@
 //! An entry records up to four digests: SHA-256 always (the ETag derives from it), SHA-1 and MD5
 //! for Maven's checksum headers and files, SHA-512 for npm integrity. Only one of them can verify
 //! the download against a checksum the upstream published (the *gate*, [`gate`]): it must be
-//! ready before a client gets the last byte (`respond::tail_stream`). The others are recorded
+//! ready before a client gets the last byte (`respond::tail_limits`). The others are recorded
 //! metadata, and computing them on the client's path capped a large miss at the speed of their
 //! sum (MD5 alone runs at a few hundred MB/s and has no CPU instructions).
 //!
@@ -16,7 +16,9 @@
 //!   the chunk without waiting for it, and only the end waits for it to catch up (when it falls
 //!   more than a few MiB behind, the writer, then the network, waits for it). When the
 //!   upstream turns out to have published no checksum for it (a Maven upstream without the
-//!   `.sha1` file), the gate digest is only recorded: the commit waits for it, the clients not.
+//!   `.sha1` file), the gate digest is only recorded: the commit waits for it, the clients not;
+//!   when that is known while the body still streams, the follower is stopped
+//!   ([`Follower::stopper`]) and the digest is computed from the staged file with the others.
 //!   The other digests are computed from the staged file after the last byte was handed on
 //!   ([`digest_file`]), before the commit: the commit waits, the clients do not.
 
@@ -179,19 +181,19 @@ impl Inline {
     }
 }
 
-/// Chunks a [`Follower`] may hold before the writer that feeds it waits (of up to 256 KiB each,
-/// the fill's batches: a few MiB).
+/// Batches a [`Follower`] may hold before the writer that feeds it waits (of up to 256 KiB
+/// each, the fill's batches: a few MiB).
 const FEED: usize = 16;
 
 /// Where the writer of a staged file hands each chunk it wrote to a [`Follower`]. Dropping it
 /// says the body is complete (or abandoned).
-pub struct Feed(std::sync::mpsc::SyncSender<Bytes>);
+pub struct Feed(std::sync::mpsc::SyncSender<Vec<Bytes>>);
 
 impl Feed {
-    /// Hands on the next chunk of the body, waiting while the follower is [`FEED`] chunks
-    /// behind. A follower that stopped (abandoned) drops it.
-    pub fn send(&self, chunk: Bytes) {
-        let _ = self.0.send(chunk);
+    /// Hands on the next chunks of the body (a batch the writer wrote at once), waiting while
+    /// the follower is [`FEED`] batches behind. A follower that stopped (abandoned) drops them.
+    pub fn send(&self, batch: Vec<Bytes>) {
+        let _ = self.0.send(batch);
     }
 }
 
@@ -208,18 +210,20 @@ pub struct Follower {
 impl Follower {
     /// Starts hashing with `algorithm` the chunks handed to the returned [`Feed`].
     pub fn start(algorithm: Algorithm) -> (Follower, Feed) {
-        let (feed, chunks) = std::sync::mpsc::sync_channel::<Bytes>(FEED);
+        let (feed, chunks) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(FEED);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let done = tokio::task::spawn_blocking(move || {
             let mut digest = Running::new(algorithm);
             let mut hashed = 0u64;
-            while let Ok(chunk) = chunks.recv() {
+            while let Ok(batch) = chunks.recv() {
                 if stopped.load(Ordering::Relaxed) {
                     return Err(io::Error::other("digest abandoned"));
                 }
-                digest.update(&chunk);
-                hashed += chunk.len() as u64;
+                for chunk in &batch {
+                    digest.update(chunk);
+                    hashed += chunk.len() as u64;
+                }
             }
             Ok((hashed, digest.finish()))
         });
@@ -238,6 +242,19 @@ impl Follower {
         self.algorithm
     }
 
+    /// A handle that stops it (at its next chunk) when its digest turns out to be only
+    /// recorded: computed from the staged file after the last byte instead, it no longer paces
+    /// the writer (and the network) while the body streams.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// Its digest, if it hashed the whole body (`len` bytes) before it was stopped; `None` when
+    /// it was stopped short.
+    pub async fn finish_if_done(self, len: u64, digests: &mut Digests) -> Option<()> {
+        self.finish(len, digests).await.ok()
+    }
+
     /// Waits until the whole body (`len` bytes, its [`Feed`] dropped) is hashed and records
     /// the digest into `digests`.
     pub async fn finish(mut self, len: u64, digests: &mut Digests) -> io::Result<()> {
@@ -250,6 +267,21 @@ impl Follower {
         }
         self.algorithm.set(digests, hex);
         Ok(())
+    }
+}
+
+/// Stops a [`Follower`] from another task ([`Follower::stopper`]).
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// Stops the follower at its next chunk.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Stopper::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -353,7 +385,7 @@ mod tests {
             file.write_all(chunk).unwrap();
             written += chunk.len() as u64;
             for feed in &feeds {
-                feed.send(Bytes::copy_from_slice(chunk));
+                feed.send(vec![Bytes::copy_from_slice(chunk)]);
             }
             tokio::task::yield_now().await;
         }
@@ -387,11 +419,48 @@ mod tests {
     #[tokio::test]
     async fn a_follower_whose_writer_stopped_short_is_an_error() {
         let (f, feed) = Follower::start(Algorithm::Md5);
-        feed.send(Bytes::from(body()).slice(..1000));
+        feed.send(vec![Bytes::from(body()).slice(..1000)]);
         drop(feed);
         let mut digests = Digests::default();
         assert!(f.finish(2000, &mut digests).await.is_err());
         assert_eq!(digests.md5, None);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_follower_leaves_its_digest_unless_it_was_done() {
+        let whole = Bytes::from(body());
+        // Stopped before the body ended: no digest, and the writer is not held up.
+        let (f, feed) = Follower::start(Algorithm::Sha1);
+        feed.send(vec![whole.slice(..1000)]);
+        f.stopper().stop();
+        for _ in 0..FEED * 4 {
+            feed.send(vec![whole.slice(1000..1001)]);
+        }
+        drop(feed);
+        let mut digests = Digests::default();
+        assert!(
+            f.finish_if_done(whole.len() as u64, &mut digests)
+                .await
+                .is_none()
+        );
+        assert_eq!(digests.sha1, None);
+        // Stopped once the whole body was handed over and hashed: its digest stands.
+        let (f, feed) = Follower::start(Algorithm::Sha1);
+        feed.send(vec![whole.slice(..1000), whole.slice(1000..)]);
+        drop(feed);
+        while !f.done.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        let stopper = f.stopper();
+        stopper.stop();
+        assert!(stopper.stopped());
+        let mut digests = Digests::default();
+        assert!(
+            f.finish_if_done(whole.len() as u64, &mut digests)
+                .await
+                .is_some()
+        );
+        assert_eq!(digests.sha1, Some(hex::encode(Sha1::digest(&whole))));
     }
 
     #[tokio::test]
@@ -400,7 +469,7 @@ mod tests {
         drop(f);
         // More chunks than the feed holds: once the follower is gone they are dropped.
         for _ in 0..FEED * 4 {
-            feed.send(Bytes::from_static(b"abc"));
+            feed.send(vec![Bytes::from_static(b"abc")]);
         }
     }
 }

@@ -14,15 +14,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::sync::watch;
 
 use crate::repository::fill::FillStatus;
 use crate::store::{self, Entry, Meta};
-
-const CHUNK: usize = 256 * 1024;
 
 const X_CHECKSUM_SHA1: HeaderName = HeaderName::from_static("x-checksum-sha1");
 const X_CHECKSUM_MD5: HeaderName = HeaderName::from_static("x-checksum-md5");
@@ -328,18 +325,24 @@ pub fn build(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     resp
 }
 
-/// Streams `[start, end)` of a body a fill is still writing; `end = None` means "until the fill
-/// is done". Fails (so the client sees a truncated body) when the fill fails or restarts.
-pub fn tail_stream(
+/// How far a client may read a body a fill is still writing, for a response of `[start, end)`
+/// (`end = None`: until the fill is done): each time that grows past what it yielded last, the
+/// new limit, then the end of the stream once the limit is final. The limit is what the fill
+/// wrote, less the body's last byte until the fill has verified the whole body. Fails (so the
+/// client sees a truncated body) when the fill fails or restarts. The response body reads (or
+/// sends with `sendfile`) the staged file up to each limit (`edge/zerocopy.rs`, `growing_body`).
+pub fn tail_limits(
     rx: watch::Receiver<FillStatus>,
-    file: store::Body,
     attempt: u32,
     start: u64,
     end: Option<u64>,
-) -> impl Stream<Item = io::Result<Bytes>> + Send {
-    stream::try_unfold((start, rx), move |(pos, mut rx)| {
-        let file = file.clone();
-        async move {
+) -> impl Stream<Item = io::Result<u64>> + Send + 'static {
+    stream::try_unfold(
+        (start, rx, false),
+        move |(given, mut rx, over)| async move {
+            if over {
+                return Ok(None);
+            }
             loop {
                 let (limit, finished) = {
                     let st = rx.borrow_and_update();
@@ -355,10 +358,8 @@ pub fn tail_stream(
                     let limit = end.map_or(available, |e| e.min(available));
                     (limit, complete || end.is_some_and(|e| e <= available))
                 };
-                if pos < limit {
-                    let chunk = file.read_some(pos, (limit - pos).min(CHUNK as u64)).await?;
-                    let next = pos + chunk.len() as u64;
-                    return Ok(Some((chunk, (next, rx))));
+                if limit > given {
+                    return Ok(Some((limit, (limit, rx, finished))));
                 }
                 if finished {
                     return Ok(None);
@@ -367,8 +368,8 @@ pub fn tail_stream(
                     return Err(io::Error::other("download abandoned"));
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]

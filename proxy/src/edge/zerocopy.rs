@@ -1,5 +1,12 @@
-//! Zero-copy file hits: the bytes of a cached file go from the page cache to the socket with
-//! `sendfile`, never through a buffer of ours.
+//! Zero-copy file bodies: the bytes of a cached file, and of a file a fill is still writing, go
+//! from the page cache to the socket with `sendfile`, never through a buffer of ours.
+//!
+//! A client tailing a fill ([`growing_body`]) is sent each stretch of the staged file as far as
+//! the fill allows (`respond::tail_limits`: what is written, and the last byte only once the
+//! body is verified). The staged file only grows (a resumed transfer appends, another upstream
+//! starts a new file) so a stretch queued for the socket keeps its bytes even when the fill
+//! fails after it: that fill's clients are cut off at their next stretch, short of the last
+//! byte. What the fill has just written is in the page cache, so the probe below finds it there.
 //!
 //! hyper writes only bytes it holds, so the file is sent *under* hyper, by the connection's IO
 //! ([`ZeroCopyStream`], plain TCP on Linux only). A file body on such a connection yields, for
@@ -25,8 +32,9 @@
 //!
 //! `sendfile` blocks the calling thread while the disk reads. A stretch is therefore sent this way
 //! only when a `RWF_NOWAIT` probe finds its first and last byte in the page cache
-//! (`store/chunks.rs`; a probe that found a stretch cached stands for it 100 ms); otherwise that stretch is read into a pooled buffer as before, with the
-//! part that is not cached read on the blocking pool.
+//! (`store/chunks.rs`; a probe that found a stretch cached stands for it 100 ms); otherwise that
+//! stretch is read into a pooled buffer as before, with the part that is not cached read on the
+//! blocking pool.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -37,7 +45,9 @@ use std::task::{Context, Poll, ready};
 
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -249,11 +259,37 @@ pub(crate) struct ZeroCopy(Arc<Offer>);
 /// The bytes `[start, end)` of a file body as a response body, and the extension that lets the
 /// edge attach it; until then (and when it never is) it reads chunks like any file body.
 pub(crate) fn file_body(file: store::Body, start: u64, end: u64) -> (axum::body::Body, ZeroCopy) {
+    body_of(file, start, end, None, None)
+}
+
+/// The bytes from `start` of a body a fill is still writing: `limits` yields how far it may be
+/// read each time that grows (`respond::tail_limits`: what is written and, for the last byte,
+/// verified) and ends with the body; an error there ends the response short. `len` is where the
+/// body ends when known. A file body on an attached connection sends each stretch written so
+/// far with `sendfile`, like a hit: the page cache holds what the fill just wrote.
+pub(crate) fn growing_body(
+    file: store::Body,
+    start: u64,
+    len: Option<u64>,
+    limits: BoxStream<'static, io::Result<u64>>,
+) -> (axum::body::Body, ZeroCopy) {
+    body_of(file, start, start, Some(limits), len)
+}
+
+fn body_of(
+    file: store::Body,
+    start: u64,
+    end: u64,
+    more: Option<BoxStream<'static, io::Result<u64>>>,
+    len: Option<u64>,
+) -> (axum::body::Body, ZeroCopy) {
     let offer = Arc::new(Offer::default());
     let body = FileBody {
         file,
         pos: start,
         end,
+        more,
+        len,
         offer: offer.clone(),
         reading: None,
     };
@@ -278,11 +314,15 @@ pub(crate) fn attach(mut resp: Response, segments: &Arc<Segments>) -> Response {
 }
 
 /// A file's bytes `[pos, end)`: placeholders once attached, where the page cache holds them;
-/// chunks read into buffers otherwise.
+/// chunks read into buffers otherwise. A growing file's `end` moves as `more` says.
 struct FileBody {
     file: store::Body,
     pos: u64,
     end: u64,
+    /// The ends to come, for a file still being written; `None` once it ended.
+    more: Option<BoxStream<'static, io::Result<u64>>>,
+    /// Where a growing file's body ends, when known.
+    len: Option<u64>,
     offer: Arc<Offer>,
     reading: Option<BoxFuture<'static, io::Result<Bytes>>>,
 }
@@ -312,7 +352,23 @@ impl hyper::body::Body for FileBody {
                 }));
             }
             if this.pos >= this.end {
-                return Poll::Ready(None);
+                let Some(more) = &mut this.more else {
+                    return Poll::Ready(None);
+                };
+                match ready!(more.poll_next_unpin(cx)) {
+                    Some(Ok(end)) => {
+                        this.end = this.end.max(end);
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        this.more = None;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    None => {
+                        this.more = None;
+                        return Poll::Ready(None);
+                    }
+                }
             }
             let len = (this.end - this.pos).min(SEGMENT as u64) as usize;
             if this.offer.attached.load(Ordering::Acquire) && this.file.is_cached(this.pos, len) {
@@ -336,11 +392,15 @@ impl hyper::body::Body for FileBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.pos >= self.end && self.reading.is_none()
+        self.more.is_none() && self.pos >= self.end && self.reading.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.end.saturating_sub(self.pos))
+        match (&self.more, self.len) {
+            (None, _) => SizeHint::with_exact(self.end.saturating_sub(self.pos)),
+            (Some(_), Some(len)) => SizeHint::with_exact(len.saturating_sub(self.pos)),
+            (Some(_), None) => SizeHint::default(),
+        }
     }
 }
 
@@ -463,6 +523,57 @@ mod tests {
             "the file's bytes, not the placeholder's"
         );
         assert!(lock(&segments.0).is_empty());
+    }
+
+    /// A body of a file still being written: placeholders up to each limit as it comes (one
+    /// per stretch of at most a segment), the file's bytes on the socket, and an error of the
+    /// limits (a failed fill) ends the body with that error after what was sent.
+    #[tokio::test]
+    async fn a_growing_body_sends_each_stretch_as_far_as_its_limits_allow() {
+        let want = data(600_000);
+        for fails in [false, true] {
+            let (mut stream, segments, mut client) = pair().await;
+            let limits: Vec<io::Result<u64>> = match fails {
+                false => vec![Ok(100_000), Ok(300_000), Ok(600_000)],
+                true => vec![Ok(100_000), Err(io::Error::other("fill failed"))],
+            };
+            let limits = Box::pin(futures_util::stream::iter(limits));
+            let (body, offer) = growing_body(file_of(&want), 0, Some(600_000), limits);
+            let mut resp = Response::new(body);
+            resp.extensions_mut().insert(offer);
+            let mut body = attach(resp, &segments).into_body();
+            let mut lens = Vec::new();
+            let mut failed = false;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else {
+                    failed = true;
+                    break;
+                };
+                let data = frame.into_data().unwrap();
+                assert!(placeholder_at(&data).is_some(), "all of it by sendfile");
+                lens.push(data.len());
+                let mut left = &data[..];
+                while !left.is_empty() {
+                    let n = std::future::poll_fn(|cx| {
+                        Pin::new(&mut stream).poll_write_vectored(cx, &[IoSlice::new(left)])
+                    })
+                    .await
+                    .unwrap();
+                    left = &left[n..];
+                }
+            }
+            drop(stream);
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.unwrap();
+            assert_eq!(failed, fails);
+            if fails {
+                assert_eq!(lens, [100_000]);
+            } else {
+                assert_eq!(lens, [100_000, 200_000, SEGMENT, 300_000 - SEGMENT]);
+            }
+            assert!(got == want[..got.len()], "the file's bytes");
+            assert_eq!(got.len(), lens.iter().sum::<usize>());
+        }
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 //! disconnects does not abort it (but a fill no client has waited for during a short grace is
 //! cancelled, unless nearly done). It streams the body into the store's miss handle
 //! ([`crate::store::Miss`]) and publishes its progress on a `watch` channel ([`FillStatus`]);
-//! clients tail the miss handle up to `written` bytes (see `respond::tail_stream`). Fills are
+//! clients tail the miss handle up to `written` bytes (see `respond::tail_limits`). Fills are
 //! coalesced by key through `flight.rs`. When the upstream stalls (no bytes for `idle_timeout`, or
 //! fewer than `min_rate`) or closes early, the fill resumes with `Range` from the same upstream
 //! if it accepts ranges, else from another upstream, skipping the bytes it already has, so
@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use http::{HeaderMap, Method, StatusCode, header};
 use md5::Md5;
@@ -417,13 +417,6 @@ async fn download(
         publish();
     }
     let wants_sidecar = res.verify == Verify::Sidecar && header_sha1.is_none();
-    let sidecar = async {
-        if wants_sidecar {
-            fetch_sidecar(repo, i, &url).await
-        } else {
-            Ok(None)
-        }
-    };
     // Digests: everything in place for a small body; for a large one only the digest that may
     // verify it, on a thread handed each chunk once written, the rest after the last byte.
     let recorded = hashing::recorded(res);
@@ -436,6 +429,22 @@ async fn download(
             (Some(follower), Some(feed))
         }
         None => (None, None),
+    };
+    let stopper = follower.as_ref().map(Follower::stopper);
+    let sidecar = async {
+        if !wants_sidecar {
+            return Ok(None);
+        }
+        let found = fetch_sidecar(repo, i, &url).await;
+        // The upstream published no `.sha1` (it usually says so long before the body ends): the
+        // follower's SHA-1 is only recorded, so it stops pacing the writer and is computed from
+        // the staged file after the last byte, like the other recorded digests.
+        if matches!(found, Ok(None))
+            && let Some(stopper) = &stopper
+        {
+            stopper.stop();
+        }
+        found
     };
     let mut writer = BodyWriter::start(miss, tx.clone(), feed, inline);
     let transfer = Transfer {
@@ -471,6 +480,10 @@ async fn download(
     // a Maven upstream without `.sha1` files published none, and its SHA-1 is then only
     // recorded, like the late digests.
     let mut follower = follower;
+    if let Some(f) = follower.take_if(|_| stopper.as_ref().is_some_and(|s| s.stopped())) {
+        // Stopped short, it leaves its digest to the pass over the staged file below.
+        f.finish_if_done(written, &mut digests).await;
+    }
     if let Some(f) =
         follower.take_if(|f| expected.as_ref().is_some_and(|(a, _)| *a == f.algorithm()))
     {
@@ -624,9 +637,10 @@ impl Transfer<'_> {
             }
             self.check_waiting(&mut orphaned, received)?;
             let problem = match tokio::time::timeout(idle.min(left), body.next()).await {
-                Ok(Some(Ok(chunk))) => {
+                Ok(Some(Ok(batch))) => {
+                    let n = batch_len(&batch);
                     let pending = pending_len(&sniffing);
-                    let total = received + pending + chunk.len() as u64;
+                    let total = received + pending + n;
                     if len.is_some_and(|l| total > l) {
                         return Err(AttemptError::Failed(
                             "more bytes than its Content-Length".into(),
@@ -638,20 +652,21 @@ impl Transfer<'_> {
                             limits.max_size
                         )));
                     }
-                    window.1 += chunk.len() as u64;
+                    window.1 += n;
                     match &mut sniffing {
-                        Some(held) if (pending as usize) + chunk.len() < SNIFF => {
-                            held.push(chunk);
+                        Some(held) if pending + n < SNIFF as u64 => {
+                            held.extend(batch);
                         }
                         Some(held) => {
-                            held.push(chunk);
+                            held.extend(batch);
                             let held = std::mem::take(held);
                             sniffing = None;
                             received += flush(held, writer, self.publish).await?;
                         }
+                        None if n == 0 => {}
                         None => {
-                            received += chunk.len() as u64;
-                            writer.write(chunk).await?;
+                            received += n;
+                            writer.write(batch).await?;
                         }
                     }
                     let elapsed = window.0.elapsed();
@@ -732,7 +747,11 @@ impl Transfer<'_> {
 }
 
 fn pending_len(sniffing: &Option<Vec<Bytes>>) -> u64 {
-    sniffing.iter().flatten().map(|c| c.len() as u64).sum()
+    sniffing.as_deref().map_or(0, batch_len)
+}
+
+fn batch_len(batch: &[Bytes]) -> u64 {
+    batch.iter().map(|c| c.len() as u64).sum()
 }
 
 /// Writes the chunks held back for sniffing, refusing an HTML page; returns their length.
@@ -752,29 +771,26 @@ async fn flush(
         ));
     }
     publish();
-    let mut n = 0;
-    for chunk in held {
-        n += chunk.len() as u64;
-        writer.write(chunk).await?;
-    }
+    let n = batch_len(&held);
+    writer.write(held).await?;
     // The clients just woken by the head (often on this worker thread) send it now, while the
     // writer stores the first bytes, rather than after this task's next network read.
     tokio::task::yield_now().await;
     Ok(n)
 }
 
-/// Appends a download's chunks to its miss handle on a blocking thread and publishes each one
-/// to the clients tailing it as soon as it is written, so the network reads never wait for the
-/// disk. The in-place digests ([`Inline`]: every digest of a small body) are computed there too,
+/// Appends a download's batches of chunks to its miss handle on a blocking thread (one
+/// vectored write each, [`Miss::write_chunks`]) and publishes each one to the clients tailing it
+/// as soon as it is written, so the network reads never wait for the disk. The in-place digests ([`Inline`]: every digest of a small body) are computed there too,
 /// after each chunk is published: neither the network task nor the clients (which may share a
 /// worker thread with it) wait for them.
 struct BodyWriter {
-    chunks: mpsc::Sender<Bytes>,
+    chunks: mpsc::Sender<Vec<Bytes>>,
     done: tokio::task::JoinHandle<std::io::Result<(Box<dyn Miss>, Inline)>>,
 }
 
 impl BodyWriter {
-    /// Chunks (of up to [`BATCH`] bytes) queued before the download waits for the disk.
+    /// Batches (of up to [`BATCH`] bytes) queued before the download waits for the disk.
     const QUEUE: usize = 4;
 
     /// Also hands each chunk, once written, to a digest [`Follower`] (`feed`, dropped at the
@@ -785,16 +801,18 @@ impl BodyWriter {
         feed: Option<hashing::Feed>,
         mut digests: Inline,
     ) -> BodyWriter {
-        let (chunks, mut rx) = mpsc::channel::<Bytes>(Self::QUEUE);
+        let (chunks, mut rx) = mpsc::channel::<Vec<Bytes>>(Self::QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut written = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
-                miss.write(&chunk)?;
-                written += chunk.len() as u64;
+            while let Some(batch) = rx.blocking_recv() {
+                miss.write_chunks(&batch)?;
+                written += batch_len(&batch);
                 tx.send_modify(|s| s.written = written);
-                digests.update(&chunk);
+                for chunk in &batch {
+                    digests.update(chunk);
+                }
                 if let Some(feed) = &feed {
-                    feed.send(chunk);
+                    feed.send(batch);
                 }
             }
             Ok((miss, digests))
@@ -802,9 +820,9 @@ impl BodyWriter {
         BodyWriter { chunks, done }
     }
 
-    async fn write(&mut self, chunk: Bytes) -> std::io::Result<()> {
+    async fn write(&mut self, batch: Vec<Bytes>) -> std::io::Result<()> {
         self.chunks
-            .send(chunk)
+            .send(batch)
             .await
             .map_err(|_| std::io::Error::other("the staging writer stopped"))
     }
@@ -894,19 +912,22 @@ fn skip_prefix(inner: ByteStream, n: u64) -> ByteStream {
 
 /// Bytes a download hands to the writer and the digest threads at once, at most.
 const BATCH: usize = 256 * 1024;
+/// Chunks in one batch, at most (well below `IOV_MAX`, 1024 on Linux).
+const PIECES: usize = 256;
 
-/// Joins the chunks a body stream has ready into chunks of up to [`BATCH`] bytes.
+/// Gathers the chunks a body stream has ready into batches of up to [`BATCH`] bytes, without
+/// copying them: the writer writes a batch with one vectored write and the digests read the
+/// chunks where they are.
 ///
 /// The upstream client yields chunks of 8–16 KiB; each one handed on costs a wake-up of the
 /// writer thread, of every digest thread and of the clients tailing the fill, which bounded a
-/// 1 GB miss at a fraction of the upstream's speed. Joining costs one copy of each byte. What is
-/// ready is yielded as soon as the stream would wait, so a slow upstream's bytes are not held
-/// back; an error is yielded after the bytes that came before it; empty chunks (from
-/// [`skip_prefix`]) pass through when nothing is held, so the idle timer still sees them.
+/// 1 GB miss at a fraction of the upstream's speed. What is ready is yielded as soon as the
+/// stream would wait, so a slow upstream's bytes are not held back; an error is yielded after
+/// the bytes that came before it; an empty chunk (from [`skip_prefix`]) passes as an empty batch
+/// when nothing is gathered, so the idle timer still sees it.
 struct Coalesce<S: Stream> {
     inner: S,
-    buf: BytesMut,
-    /// An item that did not fit in `buf`, or an error that came after its bytes.
+    /// An item that did not fit in the last batch, or an error that came after its bytes.
     held: Option<S::Item>,
     done: bool,
 }
@@ -915,7 +936,6 @@ impl<S: Stream + Unpin> Coalesce<S> {
     fn new(inner: S) -> Coalesce<S> {
         Coalesce {
             inner,
-            buf: BytesMut::new(),
             held: None,
             done: false,
         }
@@ -927,11 +947,13 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Unpin,
 {
-    type Item = Result<Bytes, E>;
+    type Item = Result<Vec<Bytes>, E>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        while this.buf.len() < BATCH {
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut size = 0;
+        while size < BATCH && batch.len() < PIECES {
             let item = match this.held.take() {
                 Some(item) => item,
                 None if this.done => break,
@@ -945,24 +967,23 @@ where
                 },
             };
             match item {
-                Ok(chunk) if this.buf.is_empty() && (chunk.is_empty() || chunk.len() >= BATCH) => {
-                    return Poll::Ready(Some(Ok(chunk)));
+                Ok(chunk) if batch.is_empty() && chunk.is_empty() => {
+                    return Poll::Ready(Some(Ok(vec![chunk])));
                 }
-                Ok(chunk) if this.buf.len() + chunk.len() <= BATCH => {
-                    if this.buf.capacity() == 0 {
-                        this.buf.reserve(BATCH);
-                    }
-                    this.buf.extend_from_slice(&chunk);
+                Ok(chunk) if chunk.is_empty() => {}
+                Ok(chunk) if batch.is_empty() || size + chunk.len() <= BATCH => {
+                    size += chunk.len();
+                    batch.push(chunk);
                 }
-                item if this.buf.is_empty() => return Poll::Ready(Some(item)),
+                Err(e) if batch.is_empty() => return Poll::Ready(Some(Err(e))),
                 item => {
                     this.held = Some(item);
                     break;
                 }
             }
         }
-        if !this.buf.is_empty() {
-            return Poll::Ready(Some(Ok(std::mem::take(&mut this.buf).freeze())));
+        if !batch.is_empty() {
+            return Poll::Ready(Some(Ok(batch)));
         }
         if this.done {
             Poll::Ready(None)
@@ -1280,7 +1301,7 @@ mod tests {
 
     type Item = Result<Bytes, &'static str>;
 
-    async fn collect(items: Vec<Poll<Option<Item>>>) -> Vec<Item> {
+    async fn collect(items: Vec<Poll<Option<Item>>>) -> Vec<Result<Bytes, &'static str>> {
         let mut items = items.into_iter();
         let inner = stream::poll_fn(move |cx| match items.next() {
             Some(Poll::Pending) => {
@@ -1290,7 +1311,13 @@ mod tests {
             Some(ready) => ready,
             None => Poll::Ready(None),
         });
-        Coalesce::new(Box::pin(inner)).collect().await
+        let batches: Vec<Result<Vec<Bytes>, &'static str>> =
+            Coalesce::new(Box::pin(inner)).collect().await;
+        // Each batch as the bytes it stands for, joined here (the fill writes them vectored).
+        batches
+            .into_iter()
+            .map(|b| b.map(|chunks| chunks.concat().into()))
+            .collect()
     }
 
     fn chunk(n: usize, byte: u8) -> Poll<Option<Item>> {

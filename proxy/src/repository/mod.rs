@@ -677,8 +677,15 @@ impl Repository {
         if method == Method::HEAD {
             return respond::build(status, headers, Body::empty());
         }
-        let body = respond::tail_stream(rx, head.file.clone(), attempt, start, end);
-        respond::build(status, headers, Body::from_stream(body))
+        let limits = Box::pin(respond::tail_limits(rx, attempt, start, end));
+        let (body, zero_copy) =
+            crate::edge::zerocopy::growing_body(head.file.clone(), start, end, limits);
+        let mut resp = respond::build(status, headers, body);
+        // The edge may send what the fill has written with `sendfile` (`edge/zerocopy.rs`).
+        if head.file.local_file().is_some() {
+            resp.extensions_mut().insert(zero_copy);
+        }
+        resp
     }
 
     fn head_from_fill(&self, res: &Resource) -> Option<Response> {

@@ -573,6 +573,24 @@ impl Miss for FsMiss {
         Ok(())
     }
 
+    fn write_chunks(&mut self, chunks: &[Bytes]) -> io::Result<()> {
+        let mut slices: Vec<io::IoSlice<'_>> = chunks.iter().map(|c| io::IoSlice::new(c)).collect();
+        let mut left = &mut slices[..];
+        io::IoSlice::advance_slices(&mut left, 0);
+        while !left.is_empty() {
+            match self.file.as_file_mut().write_vectored(left) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.written += n as u64;
+                    io::IoSlice::advance_slices(&mut left, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     fn tail(&self) -> io::Result<Body> {
         Ok(Body::File(Arc::new(self.file.as_file().try_clone()?)))
     }

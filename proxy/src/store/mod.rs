@@ -126,6 +126,11 @@ pub struct Purged {
 pub trait Miss: Send + 'static {
     /// Appends a chunk. This may block on disk or network I/O: call it from a blocking thread.
     fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Appends `chunks` in order: one vectored write where the backend can (a fill hands on
+    /// the upstream's chunks as they came, rather than joining them into one buffer first).
+    fn write_chunks(&mut self, chunks: &[Bytes]) -> io::Result<()> {
+        chunks.iter().try_for_each(|chunk| self.write(chunk))
+    }
     /// A reader of what was written so far, for the clients that tail the download while it
     /// grows. Read only bytes the writer reported as written.
     fn tail(&self) -> io::Result<Body>;

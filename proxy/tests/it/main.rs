@@ -35,5 +35,6 @@ mod s3;
 mod settings;
 mod strategy;
 mod support;
+mod tail;
 mod tls_upstream;
 mod zerocopy;
