@@ -1,5 +1,6 @@
 //! `repox`: parse, set up logging, run the command, map the outcome to an exit code.
 
+mod allocator;
 mod cli;
 mod commands;
 mod configure;
@@ -11,14 +12,6 @@ mod settings;
 mod warm;
 
 use std::process::ExitCode;
-
-/// jemalloc rather than glibc's malloc: after a burst of connections glibc kept the freed memory
-/// in its per-thread arenas (an idle server stayed ~13 MiB above where it started), while
-/// jemalloc returns it within about a second, from a background thread. Its options are
-/// compiled in from `.cargo/config.toml` (`JEMALLOC_SYS_WITH_MALLOC_CONF`); `_RJEM_MALLOC_CONF`
-/// overrides them at run time. Measured in `benches/memory.sh` (docs/performance.md, "Memory").
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse_blaming_env();

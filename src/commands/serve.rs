@@ -15,6 +15,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     // could stall concurrent misses. Idle threads exit after 10 s.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(crate::allocator::worker_parks)
         .build()?;
     let offline = if config.server.offline {
         "; offline: serving only what is cached, no upstream is asked"

@@ -9,13 +9,15 @@
 //! written the last [`Bytes`] that points into it, so a busy server reuses a few warm buffers
 //! instead of allocating one per chunk. When every pooled buffer is in flight (hundreds of
 //! clients at once), further chunks are [`SMALL_CHUNK`] bytes, so memory stays bounded by
-//! `POOLED × CHUNK` plus `SMALL_CHUNK` per client.
+//! `POOLED × CHUNK` plus `SMALL_CHUNK` per client. The pool gives its free buffers back to the
+//! allocator once none was taken for [`KEEP`], so those 2 MiB are held only while serving.
 
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -25,43 +27,131 @@ pub(crate) const CHUNK: usize = 256 * 1024;
 const SMALL_CHUNK: usize = 8 * 1024;
 /// Pooled buffers: at most `POOLED × CHUNK` bytes (2 MiB) of them exist at once.
 const POOLED: usize = 8;
+/// How long the pool keeps its free buffers once no chunk has been read into one: an idle
+/// server gives their memory back (`benches/memory.sh`, "idle after the load"), a busy one
+/// never lets them go.
+const KEEP: Duration = Duration::from_secs(2);
 
-/// Free pooled buffers.
-static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// Pooled buffers handed out and not back yet.
-static LENT: AtomicUsize = AtomicUsize::new(0);
+/// The process's pool of chunk buffers.
+static POOL: Pool = Pool::new(KEEP);
 
-/// A buffer holding one chunk; the pooled ones go back to [`POOL`] when dropped.
-struct Buf {
-    data: Vec<u8>,
-    len: usize,
-    pooled: bool,
+/// At most [`POOLED`] buffers of [`CHUNK`] bytes, free or lent; the free ones are dropped when
+/// none was taken for `keep` (checked by a task on the runtime, started when a buffer comes back
+/// and ended when the pool is empty).
+struct Pool {
+    free: Mutex<Free>,
+    /// Pooled buffers handed out and not back yet.
+    lent: AtomicUsize,
+    keep: Duration,
 }
 
-impl Buf {
+struct Free {
+    bufs: Vec<Vec<u8>>,
+    /// [`Pool::now`] when a buffer was last taken.
+    taken_at: u64,
+    /// Whether a task is watching for the pool to go idle.
+    watched: bool,
+}
+
+impl Pool {
+    const fn new(keep: Duration) -> Pool {
+        Pool {
+            free: Mutex::new(Free {
+                bufs: Vec::new(),
+                taken_at: 0,
+                watched: false,
+            }),
+            lent: AtomicUsize::new(0),
+            keep,
+        }
+    }
+
+    fn free(&self) -> std::sync::MutexGuard<'_, Free> {
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now() -> u64 {
+        super::clock::monotonic_millis()
+    }
+
     /// A buffer for up to `want` bytes: pooled when `want` is large and one is free.
-    fn take(want: usize) -> Buf {
+    fn take(&'static self, want: usize) -> Buf {
         if want > SMALL_CHUNK {
-            if LENT.fetch_add(1, Ordering::AcqRel) < POOLED {
-                let data = POOL
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .pop()
-                    .unwrap_or_else(|| vec![0; CHUNK]);
+            if self.lent.fetch_add(1, Ordering::AcqRel) < POOLED {
+                let data = {
+                    let mut free = self.free();
+                    free.taken_at = Self::now();
+                    free.bufs.pop()
+                };
                 return Buf {
-                    data,
+                    data: data.unwrap_or_else(|| vec![0; CHUNK]),
                     len: 0,
-                    pooled: true,
+                    pool: Some(self),
                 };
             }
-            LENT.fetch_sub(1, Ordering::AcqRel);
+            self.lent.fetch_sub(1, Ordering::AcqRel);
         }
         Buf {
             data: vec![0; want.min(SMALL_CHUNK)],
             len: 0,
-            pooled: false,
+            pool: None,
         }
     }
+
+    /// Takes back a buffer [`Pool::take`] lent, and makes sure a task will drop the free ones
+    /// once the pool is idle (none outside a runtime: those wait for a return inside one).
+    fn give_back(&'static self, data: Vec<u8>) {
+        let mut free = self.free();
+        free.bufs.push(data);
+        if !free.watched
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            free.watched = true;
+            runtime.spawn(self.drop_when_idle());
+        }
+        drop(free);
+        self.lent.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Drops the free buffers once none was taken for `keep`, then ends.
+    async fn drop_when_idle(&'static self) {
+        /// Lets the next return start a new task, however this one ends (its runtime may stop).
+        struct Watching(&'static Pool);
+        impl Drop for Watching {
+            fn drop(&mut self) {
+                self.0.free().watched = false;
+            }
+        }
+        let watching = Watching(self);
+        loop {
+            tokio::time::sleep(self.keep).await;
+            if self.drop_if_idle(Self::now()) {
+                std::mem::forget(watching); // the flag is down already, under the lock
+                return;
+            }
+        }
+    }
+
+    /// Drops the free buffers if none was taken in the `keep` before `now` (ending the watch);
+    /// whether it did.
+    fn drop_if_idle(&self, now: u64) -> bool {
+        let mut free = self.free();
+        if now.saturating_sub(free.taken_at) < self.keep.as_millis() as u64 {
+            return false;
+        }
+        let idle = std::mem::take(&mut free.bufs);
+        free.watched = false;
+        drop(free);
+        drop(idle); // outside the lock
+        true
+    }
+}
+
+/// A buffer holding one chunk; the pooled ones go back to their pool when dropped.
+struct Buf {
+    data: Vec<u8>,
+    len: usize,
+    pool: Option<&'static Pool>,
 }
 
 impl AsRef<[u8]> for Buf {
@@ -72,10 +162,8 @@ impl AsRef<[u8]> for Buf {
 
 impl Drop for Buf {
     fn drop(&mut self) {
-        if self.pooled {
-            let data = std::mem::take(&mut self.data);
-            POOL.lock().unwrap_or_else(|e| e.into_inner()).push(data);
-            LENT.fetch_sub(1, Ordering::AcqRel);
+        if let Some(pool) = self.pool {
+            pool.give_back(std::mem::take(&mut self.data));
         }
     }
 }
@@ -83,7 +171,16 @@ impl Drop for Buf {
 /// The next chunk of `file` at `offset`: at most `max` bytes, fewer when buffers are scarce
 /// (never zero when `max` is not). A file shorter than `offset + max` is an error.
 pub(crate) async fn read_chunk(file: &Arc<File>, offset: u64, max: usize) -> io::Result<Bytes> {
-    let mut buf = Buf::take(max.min(CHUNK));
+    read_chunk_with(&POOL, file, offset, max).await
+}
+
+async fn read_chunk_with(
+    pool: &'static Pool,
+    file: &Arc<File>,
+    offset: u64,
+    max: usize,
+) -> io::Result<Bytes> {
+    let mut buf = pool.take(max.min(CHUNK));
     let len = max.min(buf.data.len());
     let filled = read_cached(file, &mut buf.data[..len], offset);
     if filled < len {
@@ -271,10 +368,80 @@ mod tests {
             held.iter().any(|c| c.len() == SMALL_CHUNK),
             "the pool ran out"
         );
-        assert!(LENT.load(Ordering::Acquire) <= POOLED);
+        assert!(POOL.lent.load(Ordering::Acquire) <= POOLED);
         drop(held);
         let big = read_chunk(&file, 0, CHUNK).await.unwrap();
         assert_eq!(big.len(), CHUNK, "buffers came back to the pool");
         assert!(read_chunk(&file, 999_999, 2).await.is_err(), "past the end");
+    }
+
+    fn file_of(data: &[u8]) -> Arc<File> {
+        let mut file = tempfile::tempfile().unwrap();
+        io::Write::write_all(&mut file, data).unwrap();
+        Arc::new(file)
+    }
+
+    #[tokio::test]
+    async fn an_idle_pool_drops_its_buffers_and_serves_again() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(Duration::from_millis(100))));
+        let data: Vec<u8> = (0..3 * CHUNK as u32).map(|i| (i % 251) as u8).collect();
+        let file = file_of(&data);
+        let mut held = Vec::new();
+        for i in 0..3 * POOLED {
+            let at = (i * 1000) as u64;
+            let chunk = read_chunk_with(pool, &file, at, CHUNK).await.unwrap();
+            assert_eq!(chunk, &data[at as usize..at as usize + chunk.len()]);
+            held.push(chunk);
+        }
+        let pooled = held.iter().filter(|c| c.len() == CHUNK).count();
+        assert_eq!(pooled, POOLED, "never more pooled buffers than the cap");
+        assert_eq!(pool.lent.load(Ordering::Acquire), POOLED);
+        drop(held);
+        assert_eq!(pool.lent.load(Ordering::Acquire), 0);
+        assert_eq!(pool.free().bufs.len(), POOLED, "the buffers came back");
+        assert!(
+            pool.free().watched,
+            "a task watches for the pool to go idle"
+        );
+
+        // Idle: the task drops them, then ends.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while pool.free().watched || !pool.free().bufs.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the idle pool kept its buffers"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // Serving again: fresh buffers, the right bytes, watched again once back.
+        for at in [0, CHUNK as u64 + 7, 2 * CHUNK as u64] {
+            let chunk = read_chunk_with(pool, &file, at, CHUNK).await.unwrap();
+            assert_eq!(chunk.len(), CHUNK);
+            assert_eq!(chunk, &data[at as usize..at as usize + CHUNK]);
+        }
+        assert_eq!(pool.free().bufs.len(), 1, "one buffer, reused");
+        assert!(pool.free().watched);
+    }
+
+    #[test]
+    fn a_pool_keeps_its_buffers_while_one_was_taken_recently() {
+        let keep = Duration::from_millis(2000);
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(keep)));
+        // Outside a runtime: no task, the buffers stay until something drops them.
+        drop([pool.take(CHUNK), pool.take(CHUNK)]);
+        let free = pool.free();
+        let (taken_at, kept, watched) = (free.taken_at, free.bufs.len(), free.watched);
+        drop(free);
+        assert_eq!((kept, watched), (2, false));
+        let keep = keep.as_millis() as u64;
+        assert!(
+            !pool.drop_if_idle(taken_at + keep - 1),
+            "taken too recently"
+        );
+        assert_eq!(pool.free().bufs.len(), 2);
+        assert!(pool.drop_if_idle(taken_at + keep));
+        assert!(pool.free().bufs.is_empty());
+        assert_eq!(pool.lent.load(Ordering::Acquire), 0);
     }
 }
