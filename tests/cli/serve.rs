@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn repox(home: &Path) -> Command {
+pub(crate) fn repox(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_repox"));
     cmd.env_clear()
         .env("HOME", home)
@@ -17,7 +17,7 @@ fn repox(home: &Path) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -25,7 +25,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_healthy(port: u16, child: &mut Child) -> String {
+/// The `/-/health` answer of the `repox serve` child on `port`, once it is up; panics (with its
+/// log when stderr is piped) if it exits first.
+pub(crate) fn wait_healthy(port: u16, child: &mut Child) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -38,7 +40,11 @@ fn wait_healthy(port: u16, child: &mut Child) -> String {
             return resp;
         }
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("repox serve exited early: {status}");
+            let mut log = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = stderr.read_to_string(&mut log);
+            }
+            panic!("repox serve exited early: {status}: {log}");
         }
         assert!(Instant::now() < deadline, "repox serve did not start");
         std::thread::sleep(Duration::from_millis(50));

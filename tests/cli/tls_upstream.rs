@@ -2,34 +2,15 @@
 //! file, and a missing file stops the start with one line naming the upstream, the file and
 //! the fix. (Fetching through an HTTPS upstream is tested in `proxy/tests/it/tls_upstream.rs`.)
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+
+use crate::serve::{free_port, repox, wait_healthy};
 
 /// A CA certificate whose key was thrown away: usable as a trust anchor only.
 const FIXTURE_CA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/tls/test-ca.pem"
 );
-
-fn repox(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_repox"));
-    cmd.env_clear()
-        .env("HOME", home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info");
-    cmd
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn ca_certificates_is_read_beside_the_config_file_and_a_missing_one_stops_the_start() {
@@ -76,30 +57,7 @@ fn ca_certificates_is_read_beside_the_config_file_and_a_missing_one_stops_the_st
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let health = loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::Write;
-            stream
-                .write_all(b"GET /-/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            let mut resp = String::new();
-            stream.read_to_string(&mut resp).unwrap();
-            break resp;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut log = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut log)
-                .unwrap();
-            panic!("repox serve exited: {status}: {log}");
-        }
-        assert!(Instant::now() < deadline, "repox serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let health = wait_healthy(port, &mut child);
     let _ = child.kill();
     let _ = child.wait();
     assert!(health.contains("\"nexus\""), "{health}");

@@ -471,6 +471,19 @@ mod tests {
         (0..len).map(|i| (i % 251) as u8 + 1).collect()
     }
 
+    /// Writes one body chunk as hyper does: its slices, until none is left.
+    async fn write_like_hyper(stream: &mut ZeroCopyStream, data: &[u8]) {
+        let mut left = data;
+        while !left.is_empty() {
+            let n = std::future::poll_fn(|cx| {
+                Pin::new(&mut *stream).poll_write_vectored(cx, &[IoSlice::new(left)])
+            })
+            .await
+            .unwrap();
+            left = &left[n..];
+        }
+    }
+
     async fn pair() -> (ZeroCopyStream, Arc<Segments>, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap());
@@ -504,16 +517,7 @@ mod tests {
         while let Some(frame) = body.frame().await {
             let data = frame.unwrap().into_data().unwrap();
             placeholders += usize::from(placeholder_at(&data).is_some());
-            // Like hyper: the slices of one chunk, written until none is left.
-            let mut left = &data[..];
-            while !left.is_empty() {
-                let n = std::future::poll_fn(|cx| {
-                    Pin::new(&mut stream).poll_write_vectored(cx, &[IoSlice::new(left)])
-                })
-                .await
-                .unwrap();
-                left = &left[n..];
-            }
+            write_like_hyper(&mut stream, &data).await;
         }
         assert_eq!(placeholders, 3, "all of it by sendfile");
         let got = reader.await.unwrap();
@@ -552,15 +556,7 @@ mod tests {
                 let data = frame.into_data().unwrap();
                 assert!(placeholder_at(&data).is_some(), "all of it by sendfile");
                 lens.push(data.len());
-                let mut left = &data[..];
-                while !left.is_empty() {
-                    let n = std::future::poll_fn(|cx| {
-                        Pin::new(&mut stream).poll_write_vectored(cx, &[IoSlice::new(left)])
-                    })
-                    .await
-                    .unwrap();
-                    left = &left[n..];
-                }
+                write_like_hyper(&mut stream, &data).await;
             }
             drop(stream);
             let mut got = Vec::new();

@@ -418,3 +418,18 @@ pub fn bytes(len: usize, seed: u8) -> Bytes {
         .collect::<Vec<u8>>()
         .into()
 }
+
+/// `len` random bytes, none of them zero: a zero-copy placeholder or a gap that leaked into a
+/// body shows as zeros.
+pub fn nonzero(len: usize, seed: u64) -> Bytes {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 255) as u8 + 1
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}

@@ -14,23 +14,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::support::{Behavior, Proxy, TestUpstream, maven};
+use crate::support::{Behavior, Proxy, TestUpstream, maven, nonzero};
 
 const KIB: usize = 1024;
-
-/// `len` random bytes, none of them zero.
-fn nonzero(len: usize, seed: u64) -> Bytes {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 255) as u8 + 1
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
 
 fn jar(len: usize) -> String {
     format!("org/example/tail/1.0/tail-1.0-{len}.jar")

@@ -12,25 +12,11 @@ use http::{Method, StatusCode, header};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::support::{Proxy, TestUpstream, client, maven};
+use crate::support::{Proxy, TestUpstream, client, maven, nonzero};
 
 const KIB: usize = 1024;
 const META: &str = "org/example/zc/maven-metadata.xml";
 const METADATA: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata><groupId>org.example</groupId><artifactId>zc</artifactId><versioning><latest>1.0</latest><release>1.0</release><versions><version>1.0</version></versions></versioning></metadata>\n";
-
-/// `len` random bytes, none of them zero.
-fn nonzero(len: usize, seed: u64) -> Bytes {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 255) as u8 + 1
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
 
 fn jar(len: usize) -> String {
     format!("org/example/zc/1.0/zc-1.0-{len}.jar")
