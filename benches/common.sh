@@ -141,9 +141,12 @@ start_origin() { # start_origin ROOT [WORKERS] [RATE]: nginx_origin on a free lo
 }
 
 start_repox() { # start_repox BINARY NAME: BINARY serving one Maven repository `maven` over
-    # $ORIGIN on a free loopback port, cache in $WORK/cache-NAME, log in $WORK/repox-NAME.log,
-    # up when this returns; sets PROXY and REPOX_PID
+    # $ORIGIN on a free loopback port, cache in $WORK/cache-NAME (emptied first: the scripts
+    # write new random files into the origin on every run, under the same immutable release
+    # paths, which a kept cache would rightly go on serving), log in $WORK/repox-NAME.log, up
+    # when this returns; sets PROXY and REPOX_PID
     local binary=$1 name=$2 port
+    rm -rf "$WORK/cache-$name"
     port=$(free_ports 1)
     maven_toml "$WORK/repox.toml" "$ORIGIN"
     REPOX=$binary repox_serve "$WORK/repox.toml" "$port" "$WORK/cache-$name" "$WORK/repox-$name.log"

@@ -86,6 +86,7 @@ ORIGIN="http://127.0.0.1:${PORTS[0]}"
 PROXY="http://127.0.0.1:${PORTS[1]}"
 nginx_origin "${PORTS[0]}" "$WORK/www"
 maven_toml "$WORK/repox.toml" "$ORIGIN"
+rm -rf "$WORK/cache" # the file above is new on every run, under the same release path
 repox_serve "$WORK/repox.toml" "${PORTS[1]}" "$WORK/cache" "$WORK/repox.log"
 wait_http "$ORIGIN/"
 wait_http "$PROXY/-/health"
