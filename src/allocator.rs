@@ -44,20 +44,10 @@ fn flush_due(flushed_at: Option<u64>, now: u64) -> bool {
     flushed_at.is_none_or(|at| now.saturating_sub(at) >= FLUSH_EVERY)
 }
 
-/// Milliseconds of the kernel's coarse monotonic clock: a worker may park thousands of times a
-/// second, and the precise clock costs a fifth of a microsecond a read on these machines.
-#[cfg(target_os = "linux")]
+/// Milliseconds of the store's coarse monotonic clock (`store/clock.rs`): a worker may park
+/// thousands of times a second, and the precise clock costs a fifth of a microsecond a read.
 fn coarse_millis() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-    (t.tv_sec as u64).saturating_mul(1000) + t.tv_nsec as u64 / 1_000_000
-}
-
-#[cfg(not(target_os = "linux"))]
-fn coarse_millis() -> u64 {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+    repox_proxy::store::clock::monotonic_millis()
 }
 
 /// Hands the calling thread's cached blocks back to their arena, where the background thread

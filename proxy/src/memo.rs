@@ -31,8 +31,8 @@ use quick_cache::Weighter;
 /// hundreds of KiB) fits.
 pub const DEFAULT_BUDGET: u64 = 16 << 20;
 
-/// What an entry costs beyond its key and the weight it was given: the cache's slot, the
-/// value's `Arc` and, for stored documents, their metadata.
+/// What an entry costs beyond its key and the weight it was given: the cache's slot and the
+/// value's `Arc` (a stored document's metadata is in the weight its store gives it).
 const ENTRY_OVERHEAD: u64 = 256;
 
 /// Every document a server keeps in memory, under one byte budget; clones share it.
@@ -50,16 +50,17 @@ impl std::fmt::Debug for Memos {
     }
 }
 
-/// A derived document is keyed by `kind\0key`, a stored one by its file's path.
+/// A derived document is keyed by its kind and key, a stored one by its file's path.
 #[derive(Clone, PartialEq, Eq)]
 enum Key {
-    Derived(Box<str>),
+    /// Its kind and key.
+    Derived(Box<str>, Box<str>),
     Stored(Box<[u8]>),
 }
 
 /// A [`Key`] borrowed for a lookup: a hit allocates nothing.
 enum KeyRef<'a> {
-    Derived(&'a str),
+    Derived(&'a str, &'a str),
     Stored(&'a [u8]),
 }
 
@@ -67,7 +68,7 @@ enum KeyRef<'a> {
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self {
-            Key::Derived(name) => KeyRef::Derived(name).hash(state),
+            Key::Derived(kind, key) => KeyRef::Derived(kind, key).hash(state),
             Key::Stored(path) => KeyRef::Stored(path).hash(state),
         }
     }
@@ -76,9 +77,10 @@ impl Hash for Key {
 impl Hash for KeyRef<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         match self {
-            KeyRef::Derived(name) => {
+            KeyRef::Derived(kind, key) => {
                 state.write_u8(0);
-                name.hash(state);
+                kind.hash(state);
+                key.hash(state);
             }
             KeyRef::Stored(path) => {
                 state.write_u8(1);
@@ -91,7 +93,7 @@ impl Hash for KeyRef<'_> {
 impl quick_cache::Equivalent<Key> for KeyRef<'_> {
     fn equivalent(&self, key: &Key) -> bool {
         match (self, key) {
-            (KeyRef::Derived(a), Key::Derived(b)) => *a == &**b,
+            (KeyRef::Derived(kind, key), Key::Derived(k, v)) => *kind == &**k && *key == &**v,
             (KeyRef::Stored(a), Key::Stored(b)) => *a == &**b,
             _ => false,
         }
@@ -101,7 +103,7 @@ impl quick_cache::Equivalent<Key> for KeyRef<'_> {
 impl Key {
     fn len(&self) -> usize {
         match self {
-            Key::Derived(name) => name.len(),
+            Key::Derived(kind, key) => kind.len() + key.len(),
             Key::Stored(path) => path.len(),
         }
     }
@@ -151,7 +153,7 @@ impl Memos {
     /// The `kind` document for `key` (a kind names what was derived, so keys of different
     /// kinds never meet), marking it used.
     pub(crate) fn get<T: Clone + Send + Sync + 'static>(&self, kind: &str, key: &str) -> Option<T> {
-        let doc = self.cache.get(&KeyRef::Derived(&derived(kind, key)))?;
+        let doc = self.cache.get(&KeyRef::Derived(kind, key))?;
         doc.value.downcast_ref::<T>().cloned()
     }
 
@@ -164,7 +166,7 @@ impl Memos {
         value: T,
         weight: usize,
     ) {
-        let key = Key::Derived(derived(kind, &key).into_boxed_str());
+        let key = Key::Derived(kind.into(), key.into_boxed_str());
         self.keep(key, Arc::new(value), weight as u64);
     }
 
@@ -203,10 +205,6 @@ impl Memos {
     pub fn budget(&self) -> u64 {
         self.cache.capacity()
     }
-}
-
-fn derived(kind: &str, key: &str) -> String {
-    format!("{kind}\0{key}")
 }
 
 #[cfg(test)]

@@ -6,14 +6,14 @@
 
 /// Milliseconds of a monotonic clock at the kernel tick's resolution.
 #[cfg(target_os = "linux")]
-pub(super) fn monotonic_millis() -> u64 {
+pub fn monotonic_millis() -> u64 {
     millis(rustix::time::ClockId::MonotonicCoarse)
 }
 
 /// Milliseconds since the Unix epoch at the kernel tick's resolution (the unit of
 /// [`super::index::Indexed::last_access`]).
 #[cfg(target_os = "linux")]
-pub(crate) fn unix_millis() -> u64 {
+pub fn unix_millis() -> u64 {
     millis(rustix::time::ClockId::RealtimeCoarse)
 }
 
@@ -24,7 +24,7 @@ fn millis(clock: rustix::time::ClockId) -> u64 {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(super) fn monotonic_millis() -> u64 {
+pub fn monotonic_millis() -> u64 {
     use std::sync::OnceLock;
     use std::time::Instant;
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -32,6 +32,6 @@ pub(super) fn monotonic_millis() -> u64 {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn unix_millis() -> u64 {
+pub fn unix_millis() -> u64 {
     super::index::now_millis()
 }

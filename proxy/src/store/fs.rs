@@ -576,7 +576,6 @@ impl Miss for FsMiss {
     fn write_chunks(&mut self, chunks: &[Bytes]) -> io::Result<()> {
         let mut slices: Vec<io::IoSlice<'_>> = chunks.iter().map(|c| io::IoSlice::new(c)).collect();
         let mut left = &mut slices[..];
-        io::IoSlice::advance_slices(&mut left, 0);
         while !left.is_empty() {
             match self.file.as_file_mut().write_vectored(left) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -21,7 +21,7 @@
 
 mod body;
 mod chunks;
-pub(crate) mod clock;
+pub mod clock;
 pub mod evict;
 mod fs;
 pub mod index;

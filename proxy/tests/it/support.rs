@@ -433,3 +433,31 @@ pub fn nonzero(len: usize, seed: u64) -> Bytes {
         .collect::<Vec<u8>>()
         .into()
 }
+
+/// The status and headers (names and values trimmed) of one response read off a raw HTTP/1.1
+/// connection, up to the blank line.
+pub async fn read_head(
+    conn: &mut tokio::io::BufReader<tokio::net::TcpStream>,
+) -> (u16, Vec<(String, String)>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    conn.read_line(&mut line).await.unwrap();
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no status line: {line:?}"))
+        .parse()
+        .unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        conn.read_line(&mut line).await.unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (n, v) = l.split_once(':').unwrap();
+        headers.push((n.trim().to_owned(), v.trim().to_owned()));
+    }
+    (status, headers)
+}

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::support::{Behavior, Proxy, TestUpstream, maven, nonzero};
+use crate::support::{Behavior, Proxy, TestUpstream, maven, nonzero, read_head};
 
 const KIB: usize = 1024;
 
@@ -47,24 +47,15 @@ async fn fetch(proxy: Url, path: String, keep: Option<usize>) -> Seen {
     let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
     let req = format!("GET /maven/{path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     conn.get_mut().write_all(req.as_bytes()).await.unwrap();
-    let mut line = String::new();
-    conn.read_line(&mut line).await.unwrap();
-    let status = line.split(' ').nth(1).unwrap().parse().unwrap();
-    let (mut cache, mut len) = (String::new(), None);
-    loop {
-        line.clear();
-        conn.read_line(&mut line).await.unwrap();
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (n, v) = l.split_once(':').unwrap();
-        match n.trim().to_ascii_lowercase().as_str() {
-            "x-repox-cache" => cache = v.trim().to_owned(),
-            "content-length" => len = Some(v.trim().parse().unwrap()),
-            _ => {}
-        }
-    }
+    let (status, headers) = read_head(&mut conn).await;
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let cache = header("x-repox-cache").unwrap_or_default();
+    let len = header("content-length").map(|v| v.parse().unwrap());
     let mut body = Vec::new();
     let mut buf = vec![0; 64 * KIB];
     loop {

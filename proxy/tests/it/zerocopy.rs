@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::support::{Proxy, TestUpstream, client, maven, nonzero};
+use crate::support::{Proxy, TestUpstream, client, maven, nonzero, read_head};
 
 const KIB: usize = 1024;
 const META: &str = "org/example/zc/maven-metadata.xml";
@@ -64,25 +64,7 @@ impl Answer {
 
 /// Reads one response; `head` says it answers a HEAD (no body whatever its length).
 async fn read_answer(conn: &mut BufReader<TcpStream>, head: bool) -> Answer {
-    let mut line = String::new();
-    conn.read_line(&mut line).await.unwrap();
-    let status: u16 = line
-        .split(' ')
-        .nth(1)
-        .unwrap_or_else(|| panic!("no status line: {line:?}"))
-        .parse()
-        .unwrap();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        conn.read_line(&mut line).await.unwrap();
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (n, v) = l.split_once(':').unwrap();
-        headers.push((n.trim().to_owned(), v.trim().to_owned()));
-    }
+    let (status, headers) = read_head(conn).await;
     let mut answer = Answer {
         status,
         headers,
