@@ -8,15 +8,15 @@
 //! and freshness memory are untouched. A changed repository is built anew; requests already
 //! running keep the old one (they hold its `Arc`) and finish on it, new requests get the new one.
 //!
-//! Only `[repositories]` is live. `[server]`, `[auth]` and `[storage]` are read at start-up;
-//! an edit of them is reported as taking effect at the next restart.
+//! Only `[repositories]` and `[server] ca_certificates` (which every upstream trusts, so a
+//! change of it rebuilds them) are live. The rest of `[server]`, `[auth]` and `[storage]` are
+//! read at start-up; an edit of them is reported as taking effect at the next restart.
 
 pub mod edit;
 mod watch;
 
 pub use watch::watch;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, RepoName, RepositoryConfig};
+use crate::config::{Config, RepositoryConfig};
 use crate::repository::Repository;
 use crate::server::{App, Repositories};
 
@@ -90,11 +90,14 @@ impl Live {
     }
 }
 
-/// `[server]`, `[auth]` and `[storage]`, to notice that a reload changed them.
+/// `[server]` (but its live `ca_certificates`), `[auth]` and `[storage]`, to notice that a
+/// reload changed them.
 fn restart_only(config: &Config) -> String {
+    let mut server = config.server.clone();
+    server.ca_certificates = None;
     format!(
         "{}\n{}\n{}",
-        toml::to_string(&config.server).unwrap_or_default(),
+        toml::to_string(&server).unwrap_or_default(),
         toml::to_string(&config.auth).unwrap_or_default(),
         toml::to_string(&config.storage).unwrap_or_default()
     )
@@ -163,12 +166,16 @@ fn same(a: &RepositoryConfig, b: &RepositoryConfig) -> bool {
     }
 }
 
-/// Checks `repositories` and builds the ones that are new or changed, without touching what
-/// is served. The error is one line naming the repository and the key.
-pub(crate) fn prepare(
-    app: &App,
-    repositories: BTreeMap<RepoName, RepositoryConfig>,
-) -> Result<Prepared, String> {
+/// Checks the repositories of `next` (a configuration from [`Config::parse`]) and builds the
+/// ones that are new or changed, without touching what is served. Of `next`, the
+/// repositories and `[server] ca_certificates` are taken. The error is one line naming the
+/// repository and the key.
+pub(crate) fn prepare(app: &App, next: Config) -> Result<Prepared, String> {
+    let Config {
+        repositories,
+        server: next_server,
+        ..
+    } = next;
     let started = Instant::now();
     let live = app.live();
     let old = app.repositories();
@@ -178,11 +185,17 @@ pub(crate) fn prepare(
     for (name, repo) in &repositories {
         let name = name.as_str();
         let previous = old.get(name);
-        // A repository whose settings are the same is kept, unless a `ca_certificates` file
-        // it trusts changed: a reload reads those files again.
+        // A repository whose settings are the same is kept, unless a CA file its upstreams
+        // trust changed (its own or the server's, the name or the content): a reload reads
+        // those files again.
         if let Some(previous) = previous
             && same(&previous.config, repo)
-            && !previous.upstreams.iter().any(|u| u.ca_file_changed())
+            && !previous.upstreams.iter().any(|u| {
+                repo.upstreams
+                    .iter()
+                    .find(|c| c.name == u.name)
+                    .is_none_or(|c| u.trust_changed(c))
+            })
         {
             built.insert(name.to_owned(), previous.clone());
             continue;
@@ -216,6 +229,7 @@ pub(crate) fn prepare(
         .collect();
     let mut config = (*live.config()).clone();
     config.repositories = repositories;
+    config.server.ca_certificates = next_server.ca_certificates;
     Ok(Prepared {
         repositories: built,
         config,
@@ -227,12 +241,9 @@ pub(crate) fn prepare(
 
 /// [`prepare`] on a blocking thread: building an upstream's HTTP client (TLS roots) takes
 /// milliseconds that must not hold up a runtime worker serving requests.
-pub(crate) async fn prepare_apart(
-    app: &Arc<App>,
-    repositories: BTreeMap<RepoName, RepositoryConfig>,
-) -> Result<Prepared, String> {
+pub(crate) async fn prepare_apart(app: &Arc<App>, next: Config) -> Result<Prepared, String> {
     let app = app.clone();
-    tokio::task::spawn_blocking(move || prepare(&app, repositories))
+    tokio::task::spawn_blocking(move || prepare(&app, next))
         .await
         .map_err(|e| format!("the change failed inside repox: {e}"))?
 }
@@ -289,7 +300,7 @@ pub async fn reload(app: &Arc<App>) -> Result<Changes, String> {
     };
     let _guard = live.begin().await;
     let result = match read(path) {
-        Ok(config) => prepare_apart(app, config.repositories.clone())
+        Ok(config) => prepare_apart(app, config.clone())
             .await
             .map(|prepared| (config, prepared)),
         Err(e) => Err(e),
@@ -350,12 +361,20 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Kind, UpstreamConfig};
+    use crate::config::{Kind, RepoName, UpstreamConfig};
+    use std::collections::BTreeMap;
 
     fn repo(url: &str) -> RepositoryConfig {
         RepositoryConfig {
             upstreams: vec![UpstreamConfig::new("up", url.parse().unwrap())],
             ..RepositoryConfig::new(Kind::Maven)
+        }
+    }
+
+    fn with(config: &Config, repositories: BTreeMap<RepoName, RepositoryConfig>) -> Config {
+        Config {
+            repositories,
+            ..config.clone()
         }
     }
 
@@ -380,7 +399,7 @@ mod tests {
         next.get_mut(&name("b")).unwrap().upstreams[0].priority = 1;
         next.remove(&name("c"));
         next.insert(name("d"), repo("http://127.0.0.1:4/"));
-        let changes = commit(&app, prepare(&app, next.clone()).unwrap());
+        let changes = commit(&app, prepare(&app, with(&config, next.clone())).unwrap());
         assert_eq!(
             changes,
             Changes {
@@ -397,14 +416,14 @@ mod tests {
 
         // The same settings again: nothing is rebuilt.
         let b = app.repository("b").unwrap();
-        assert!(commit(&app, prepare(&app, next.clone()).unwrap()).is_empty());
+        assert!(commit(&app, prepare(&app, with(&config, next.clone())).unwrap()).is_empty());
         assert!(Arc::ptr_eq(&b, &app.repository("b").unwrap()));
 
         // An invalid change is refused whole: d's bad glob keeps b's change out too.
         let mut bad = next.clone();
         bad.get_mut(&name("b")).unwrap().upstreams[0].priority = 2;
         bad.get_mut(&name("d")).unwrap().block = vec!["a[".into()];
-        let err = prepare(&app, bad).err().unwrap();
+        let err = prepare(&app, with(&config, bad)).err().unwrap();
         assert!(err.starts_with("repositories.d.block: bad glob"), "{err}");
         assert!(Arc::ptr_eq(&b, &app.repository("b").unwrap()));
     }
