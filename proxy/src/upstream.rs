@@ -125,10 +125,8 @@ pub enum UpstreamSetupError {
     },
     /// `ca_certificates` (the upstream's or the server's) names a file that is not a usable
     /// PEM file of CA certificates.
-    #[error(
-        "upstream `{upstream}`: cannot use `{key}` file `{}`: {why}",
-        path.display()
-    )]
+    /// The server's file is named without the upstream: every upstream has the same problem.
+    #[error("{}cannot use `{key}` file `{}`: {why}", upstream_prefix(upstream, *key), path.display())]
     CaCertificates {
         /// Upstream name.
         upstream: String,
@@ -147,6 +145,27 @@ pub enum UpstreamSetupError {
         /// Why.
         source: reqwest::Error,
     },
+}
+
+fn upstream_prefix(upstream: &str, key: CaKey) -> String {
+    match key {
+        CaKey::Server => String::new(),
+        CaKey::Upstream => format!("upstream `{upstream}`: "),
+    }
+}
+
+impl UpstreamSetupError {
+    /// True when the error is not this upstream's own but the server's (`[server]
+    /// ca_certificates`), so that a message need not name a repository.
+    pub fn is_server_wide(&self) -> bool {
+        matches!(
+            self,
+            UpstreamSetupError::CaCertificates {
+                key: CaKey::Server,
+                ..
+            }
+        )
+    }
 }
 
 /// How one upstream answered a request for a path.

@@ -202,8 +202,13 @@ pub(crate) fn prepare(app: &App, next: Config) -> Result<Prepared, String> {
         }
         repo.validate()
             .map_err(|problem| problem.in_repository(name))?;
-        let repository = Repository::new(name, repo.clone(), app.services().clone())
-            .map_err(|e| format!("repositories.{name}: {}", chain(&e)))?;
+        let repository =
+            Repository::new(name, repo.clone(), app.services().clone()).map_err(|e| {
+                match e.is_server_wide() {
+                    true => chain(&e),
+                    false => format!("repositories.{name}: {}", chain(&e)),
+                }
+            })?;
         match previous {
             Some(previous) => {
                 changes.changed.push(name.to_owned());
