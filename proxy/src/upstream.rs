@@ -643,9 +643,9 @@ mod tests {
         };
         let (a, b) = (pem("a"), pem("b"));
         let verifier = |pems: &[Vec<u8>]| extra_roots_verifier(pems, crypto_provider()).unwrap();
-        let first = verifier(&[a.clone()]);
-        assert!(Arc::ptr_eq(&first, &verifier(&[a.clone()])));
-        assert!(!Arc::ptr_eq(&first, &verifier(&[b.clone()])));
+        let first = verifier(std::slice::from_ref(&a));
+        assert!(Arc::ptr_eq(&first, &verifier(std::slice::from_ref(&a))));
+        assert!(!Arc::ptr_eq(&first, &verifier(std::slice::from_ref(&b))));
         let both = verifier(&[a.clone(), b.clone()]);
         assert!(!Arc::ptr_eq(&first, &both));
         assert!(Arc::ptr_eq(&both, &verifier(&[a.clone(), b.clone()])));
