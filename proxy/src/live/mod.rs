@@ -284,7 +284,15 @@ pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
     for (prefix, upstream) in &forget {
         services.negative.forget_upstream(prefix, upstream);
     }
+    let before = app.repositories();
     app.replace_repositories(repositories);
+    if !forget.is_empty() {
+        let moved = forget
+            .iter()
+            .filter_map(|(prefix, _)| before.get(prefix.trim_end_matches('/')).cloned())
+            .collect();
+        forget_again_when_unused(services.clone(), moved, forget);
+    }
     app.auth().set_repositories(&config);
     app.live().current.store(Arc::new(config));
     if !changes.is_empty() {
@@ -294,6 +302,36 @@ pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
         );
     }
     changes
+}
+
+/// A request that started on a repository before its upstream moved may still be asking the
+/// old URL, and remember its 404 after [`commit`] forgot that upstream's: forget them again once
+/// no request uses the old repositories (each request holds its `Arc`). A 404 the new URL gave
+/// meanwhile goes too, which costs one more upstream request.
+fn forget_again_when_unused(
+    services: Arc<crate::repository::Services>,
+    old: Vec<Arc<Repository>>,
+    forget: Vec<(String, String)>,
+) {
+    // A download may hold its repository up to its `max_download_time` (1 h by default).
+    const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let started = Instant::now();
+        for repo in old {
+            while Arc::strong_count(&repo) > 1 {
+                if started.elapsed() > GIVE_UP {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        for (prefix, upstream) in &forget {
+            services.negative.forget_upstream(prefix, upstream);
+        }
+    });
 }
 
 /// Reads the config file again and applies it. A refused file is logged with its error (file,
@@ -431,5 +469,33 @@ mod tests {
         let err = prepare(&app, with(&config, bad)).err().unwrap();
         assert!(err.starts_with("repositories.d.block: bad glob"), "{err}");
         assert!(Arc::ptr_eq(&b, &app.repository("b").unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_404_a_request_on_the_old_repository_remembers_after_a_move_is_forgotten_too() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded();
+        config.server.cache_dir = Some(cache.path().to_owned());
+        config.repositories = BTreeMap::from([(name("a"), repo("http://127.0.0.1:1/"))]);
+        let app = App::new(&config).unwrap();
+        let negative = &app.services().negative;
+        let in_flight = app.repository("a").unwrap();
+
+        let mut moved = config.repositories.clone();
+        moved.get_mut(&name("a")).unwrap().upstreams[0].url =
+            "http://127.0.0.1:2/".parse().unwrap();
+        let changes = commit(&app, prepare(&app, with(&config, moved)).unwrap());
+        assert_eq!(changes.changed, ["a"]);
+        // The request that started before the move ends now, with the old URL's 404.
+        negative.insert("a/x/1/x-1.jar", "up", 3600);
+        assert!(negative.lacks("a/x/1/x-1.jar", "up"));
+        drop(in_flight);
+        for _ in 0..100 {
+            if !negative.lacks("a/x/1/x-1.jar", "up") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the late 404 of the old URL is still remembered");
     }
 }
