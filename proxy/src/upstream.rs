@@ -124,8 +124,8 @@ pub enum UpstreamSetupError {
         var: String,
     },
     /// `ca_certificates` (the upstream's or the server's) names a file that is not a usable
-    /// PEM file of CA certificates.
-    /// The server's file is named without the upstream: every upstream has the same problem.
+    /// PEM file of CA certificates. The server's file is named without the upstream: every
+    /// upstream has the same problem.
     #[error("{}cannot use `{key}` file `{}`: {why}", upstream_prefix(upstream, *key), path.display())]
     CaCertificates {
         /// Upstream name.
@@ -274,7 +274,7 @@ fn extra_roots_verifier(
                     .err()
                 };
                 let at = files.iter().position(|roots| alone(roots).is_some());
-                return Err((at.unwrap_or(files.len() - 1), unusable(e)));
+                return Err((at.unwrap_or(files.len().saturating_sub(1)), unusable(e)));
             }
         };
     verifiers.insert(pems.to_vec(), Arc::downgrade(&verifier));
@@ -336,7 +336,7 @@ impl Upstream {
             .user_agent(concat!("repox/", env!("CARGO_PKG_VERSION")));
         let files = ca_files(config);
         let ca_err = |i: usize, why| {
-            let (key, path) = files[i.min(files.len() - 1)];
+            let (key, path) = files[i.min(files.len().saturating_sub(1))];
             UpstreamSetupError::CaCertificates {
                 upstream: config.name.clone(),
                 key,
