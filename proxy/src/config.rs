@@ -125,6 +125,12 @@ pub struct ServerConfig {
     /// pages, metadata) kept in memory after a read, all under this one budget (`memo.rs`).
     #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     pub memory_budget: Option<u64>,
+    /// PEM file of CA certificates every upstream trusts on top of the platform's roots (a
+    /// TLS-inspecting corporate proxy, an internal Nexus); an upstream's own `ca_certificates`
+    /// adds to it. Relative to the config file's directory. Read at start-up and at each
+    /// reload: unlike the rest of `[server]`, a change needs no restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<FilePath>,
 }
 
 impl Default for ServerConfig {
@@ -139,7 +145,63 @@ impl Default for ServerConfig {
             max_connections_per_ip: max_connections_per_ip(),
             header_read_timeout: header_read_timeout(),
             memory_budget: None,
+            ca_certificates: None,
         }
+    }
+}
+
+/// A file named in the config file, kept twice: as written, which is what the settings API
+/// shows and what a save writes back (a user's `"certs/ca.pem"` stays relative), and as used,
+/// a relative path joined to the config file's directory by [`Config::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePath {
+    written: PathBuf,
+    resolved: PathBuf,
+}
+
+impl FilePath {
+    /// The file to open.
+    pub fn path(&self) -> &Path {
+        &self.resolved
+    }
+
+    /// The path as the config file spells it.
+    pub fn written(&self) -> &Path {
+        &self.written
+    }
+
+    /// Resolves a relative path against `dir`, the config file's directory.
+    fn resolve_in(&mut self, dir: &Path) {
+        if self.written.is_relative() {
+            self.resolved = dir.join(&self.written);
+        }
+    }
+}
+
+impl From<PathBuf> for FilePath {
+    fn from(path: PathBuf) -> FilePath {
+        FilePath {
+            written: path.clone(),
+            resolved: path,
+        }
+    }
+}
+
+impl From<&Path> for FilePath {
+    fn from(path: &Path) -> FilePath {
+        FilePath::from(path.to_owned())
+    }
+}
+
+impl Serialize for FilePath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.written.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FilePath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FilePath, D::Error> {
+        PathBuf::deserialize(d).map(FilePath::from)
     }
 }
 
@@ -525,10 +587,15 @@ pub struct UpstreamConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
     /// PEM file of CA certificates trusted for this upstream on top of the platform's roots
-    /// (an internal repository whose certificate comes from a private CA). A relative path is
-    /// relative to the config file's directory. Read at start-up and at each reload.
+    /// and `[server] ca_certificates` (an internal repository whose certificate comes from a
+    /// private CA). A relative path is relative to the config file's directory. Read at
+    /// start-up and at each reload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_certificates: Option<PathBuf>,
+    pub ca_certificates: Option<FilePath>,
+    /// `[server] ca_certificates`, copied here by [`Config::parse`] so that building the
+    /// upstream needs nothing but its own settings; not a key of the upstream.
+    #[serde(skip)]
+    pub server_ca_certificates: Option<FilePath>,
     /// conda only: the channels this upstream serves, as globs on the channel name
     /// (`conda-forge`, `pkgs/*`; a pattern also covers the channel's labels); a leading `!`
     /// excludes. Empty: every channel.
@@ -568,6 +635,7 @@ impl UpstreamConfig {
             username: None,
             password_env: None,
             ca_certificates: None,
+            server_ca_certificates: None,
             channels: Vec::new(),
             breaker_failures: breaker_failures(),
             breaker_backoff: breaker_backoff(),
@@ -875,14 +943,28 @@ impl Config {
                 .repositories
                 .values_mut()
                 .flat_map(|r| &mut r.upstreams);
-            for ca in upstreams.filter_map(|u| u.ca_certificates.as_mut()) {
-                if ca.is_relative() {
-                    *ca = dir.join(&*ca);
-                }
+            let files = upstreams.filter_map(|u| u.ca_certificates.as_mut());
+            for ca in files.chain(config.server.ca_certificates.as_mut()) {
+                ca.resolve_in(dir);
             }
         }
+        config.share_server_ca();
         config.check(text, origin)?;
         Ok(config)
+    }
+
+    /// Copies `[server] ca_certificates` into every upstream, which trusts it on top of its own
+    /// file. [`Config::parse`] does it; a configuration built in code calls it after setting
+    /// the server's file.
+    pub fn share_server_ca(&mut self) {
+        let shared = &self.server.ca_certificates;
+        for up in self
+            .repositories
+            .values_mut()
+            .flat_map(|r| &mut r.upstreams)
+        {
+            up.server_ca_certificates.clone_from(shared);
+        }
     }
 
     /// Rules that span several keys, reported at the line of the offending value of `text`.
@@ -1255,14 +1337,52 @@ mod tests {
             + "[[repositories.m.upstreams]]\nname = \"b\"\nurl = \"https://b.example/\"\nca_certificates = \"/etc/ssl/ca.pem\"\n";
         let c = Config::parse(&text, Path::new("/etc/repox/repox.toml")).unwrap();
         let ups = &c.repositories[&RepoName("m".into())].upstreams;
+        let ca = ups[0].ca_certificates.as_ref().unwrap();
+        assert_eq!(ca.path(), Path::new("/etc/repox/certs/corp-ca.pem"));
+        assert_eq!(ca.written(), Path::new("certs/corp-ca.pem"));
         assert_eq!(
-            ups[0].ca_certificates.as_deref(),
-            Some(Path::new("/etc/repox/certs/corp-ca.pem"))
-        );
-        assert_eq!(
-            ups[1].ca_certificates.as_deref(),
+            ups[1].ca_certificates.as_ref().map(FilePath::path),
             Some(Path::new("/etc/ssl/ca.pem"))
         );
+        // What is shown and written back is the user's spelling.
+        let shown = serde_json::to_value(&ups[0]).unwrap();
+        assert_eq!(shown["ca_certificates"], "certs/corp-ca.pem");
+        assert!(shown.get("server_ca_certificates").is_none(), "{shown}");
+    }
+
+    #[test]
+    fn the_server_ca_file_is_resolved_and_given_to_every_upstream() {
+        let text = "[server]\nca_certificates = \"corp-ca.pem\"\n".to_owned()
+            + &upstream_with("ca_certificates = \"/etc/ssl/own.pem\"");
+        let c = Config::parse(&text, Path::new("/etc/repox/repox.toml")).unwrap();
+        let server = c.server.ca_certificates.as_ref().unwrap();
+        assert_eq!(server.path(), Path::new("/etc/repox/corp-ca.pem"));
+        assert_eq!(server.written(), Path::new("corp-ca.pem"));
+        let ups: Vec<_> = c.repositories.values().flat_map(|r| &r.upstreams).collect();
+        assert!(ups.len() > 10, "the built-in repositories are kept");
+        for up in &ups {
+            assert_eq!(
+                up.server_ca_certificates.as_ref(),
+                Some(server),
+                "{}",
+                up.name
+            );
+        }
+        let own = &c.repositories[&RepoName("m".into())].upstreams[0];
+        assert_eq!(
+            own.ca_certificates.as_ref().map(FilePath::path),
+            Some(Path::new("/etc/ssl/own.pem")),
+            "an upstream's own file stays beside the server's"
+        );
+        // Without the key, no upstream has a server-wide file.
+        let c = Config::parse(&upstream_with(""), Path::new("/r/repox.toml")).unwrap();
+        let ups = c.repositories.values().flat_map(|r| &r.upstreams);
+        assert!(ups.into_iter().all(|u| u.server_ca_certificates.is_none()));
+        // A wrong type is refused at its line like any key.
+        let err = Config::parse("[server]\nca_certificates = 1\n", Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml:2: "), "{err}");
     }
 
     fn upstream_with(extra: &str) -> String {

@@ -7,10 +7,14 @@
 //! Where the client may go is fenced by `fence.rs`: its redirect policy and DNS resolver are
 //! installed here, and [`Upstream::url_for`] / [`Upstream::allows`] apply its rules.
 //!
-//! TLS: every client verifies upstream certificates with the platform's roots; an upstream with
-//! `ca_certificates` (an internal repository whose certificate comes from a private CA) also
-//! trusts the CA certificates of that PEM file. The TLS settings are built once per process
-//! and per distinct CA file content, not once per client (see [`shared_tls`]).
+//! TLS: every client verifies upstream certificates with the platform's roots. `[server]
+//! ca_certificates` (a TLS-inspecting corporate proxy, an internal Nexus behind a private CA)
+//! adds the CA certificates of its PEM file for every upstream, and an upstream's own
+//! `ca_certificates` adds those of its file on top: trust only ever grows, so naming a file
+//! for one upstream never takes the corporate CA away from it. The same trust covers the
+//! upstream's `proxy`: a tunnel through an HTTP proxy carries TLS to the upstream, checked by
+//! the same settings. The TLS settings are built once per process and per distinct set of CA
+//! file contents, not once per client (see [`shared_tls`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,14 +52,45 @@ pub struct Upstream {
     client: reqwest::Client,
     auth: Option<Credentials>,
     reach: Arc<Reach>,
-    /// `ca_certificates` as the client was built with it, to notice a changed file.
-    ca: Option<CaFile>,
+    /// The CA files the client was built with (the server's, then its own), to notice a
+    /// changed file.
+    ca: Vec<CaFile>,
 }
 
-/// A `ca_certificates` file and the bytes read from it; `Debug` shows the path only.
+/// A CA file and the bytes read from it; `Debug` shows the path only.
 struct CaFile {
     path: PathBuf,
     pem: Vec<u8>,
+}
+
+/// Which key named a CA file, for its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaKey {
+    /// `[server] ca_certificates`.
+    Server,
+    /// The upstream's own `ca_certificates`.
+    Upstream,
+}
+
+impl std::fmt::Display for CaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CaKey::Server => "[server] ca_certificates",
+            CaKey::Upstream => "ca_certificates",
+        })
+    }
+}
+
+/// The CA files `config` trusts on top of the platform's roots, server-wide first; a file
+/// named twice is read once.
+fn ca_files(config: &UpstreamConfig) -> Vec<(CaKey, &Path)> {
+    let server = config.server_ca_certificates.as_ref().map(|f| f.path());
+    let own = config.ca_certificates.as_ref().map(|f| f.path());
+    let mut files: Vec<(CaKey, &Path)> = server.map(|p| (CaKey::Server, p)).into_iter().collect();
+    if let Some(own) = own.filter(|own| server != Some(*own)) {
+        files.push((CaKey::Upstream, own));
+    }
+    files
 }
 
 impl std::fmt::Debug for CaFile {
@@ -88,14 +123,15 @@ pub enum UpstreamSetupError {
         /// The variable.
         var: String,
     },
-    /// `ca_certificates` names a file that is not a usable PEM file of CA certificates.
-    #[error(
-        "upstream `{upstream}`: cannot use `ca_certificates` file `{}`: {why}",
-        path.display()
-    )]
+    /// `ca_certificates` (the upstream's or the server's) names a file that is not a usable
+    /// PEM file of CA certificates. The server's file is named without the upstream: every
+    /// upstream has the same problem.
+    #[error("{}cannot use `{key}` file `{}`: {why}", upstream_prefix(upstream, *key), path.display())]
     CaCertificates {
         /// Upstream name.
         upstream: String,
+        /// The key that names the file.
+        key: CaKey,
         /// The file.
         path: PathBuf,
         /// What is wrong, with the fix.
@@ -109,6 +145,27 @@ pub enum UpstreamSetupError {
         /// Why.
         source: reqwest::Error,
     },
+}
+
+fn upstream_prefix(upstream: &str, key: CaKey) -> String {
+    match key {
+        CaKey::Server => String::new(),
+        CaKey::Upstream => format!("upstream `{upstream}`: "),
+    }
+}
+
+impl UpstreamSetupError {
+    /// True when the error is not this upstream's own but the server's (`[server]
+    /// ca_certificates`), so that a message need not name a repository.
+    pub fn is_server_wide(&self) -> bool {
+        matches!(
+            self,
+            UpstreamSetupError::CaCertificates {
+                key: CaKey::Server,
+                ..
+            }
+        )
+    }
 }
 
 /// How one upstream answered a request for a path.
@@ -161,24 +218,25 @@ fn client_tls(
     Ok(tls)
 }
 
-/// The TLS settings of upstreams with `ca_certificates`: the platform's roots plus the CA
-/// certificates of `pem` (the file's bytes). The `Err` says what is wrong with the file and
-/// how to fix it.
-fn tls_with_extra_roots(pem: &[u8]) -> Result<rustls::ClientConfig, String> {
+/// The TLS settings of upstreams with CA files: the platform's roots plus the CA
+/// certificates of `pems` (the files' bytes). The `Err` names the file at fault (its index)
+/// and says what is wrong with it and how to fix it.
+fn tls_with_extra_roots(pems: &[Vec<u8>]) -> Result<rustls::ClientConfig, (usize, String)> {
     let provider = crypto_provider();
-    client_tls(provider.clone(), extra_roots_verifier(pem, provider)?).map_err(|e| e.to_string())
+    let verifier = extra_roots_verifier(pems, provider.clone())?;
+    client_tls(provider, verifier).map_err(|e| (pems.len().saturating_sub(1), e.to_string()))
 }
 
-/// The verifier for the platform's roots plus the CA certificates of `pem`. Upstreams whose
+/// The verifier for the platform's roots plus the CA certificates of `pems`. Upstreams whose
 /// files hold the same bytes share one (the platform's roots are read once for them); it lives
-/// as long as a client uses it, so a reload that changes the file does not keep the old one.
+/// as long as a client uses it, so a reload that changes a file does not keep the old one.
 fn extra_roots_verifier(
-    pem: &[u8],
+    pems: &[Vec<u8>],
     provider: Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<rustls_platform_verifier::Verifier>, String> {
+) -> Result<Arc<rustls_platform_verifier::Verifier>, (usize, String)> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    type Verifiers = Mutex<HashMap<Vec<u8>, Weak<rustls_platform_verifier::Verifier>>>;
+    type Verifiers = Mutex<HashMap<Vec<Vec<u8>>, Weak<rustls_platform_verifier::Verifier>>>;
     static VERIFIERS: OnceLock<Verifiers> = OnceLock::new();
     const FIX: &str = "it must hold one or more `-----BEGIN CERTIFICATE-----` blocks (convert a \
                        DER file with `openssl x509 -inform der -in ca.der -out ca.pem`)";
@@ -187,28 +245,54 @@ fn extra_roots_verifier(
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     verifiers.retain(|_, v| v.strong_count() > 0);
-    if let Some(verifier) = verifiers.get(pem).and_then(Weak::upgrade) {
+    if let Some(verifier) = verifiers.get(pems).and_then(Weak::upgrade) {
         return Ok(verifier);
     }
-    let roots = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM file ({e}); {FIX}"))?;
-    if roots.is_empty() {
-        return Err(format!("no PEM certificate in it; {FIX}"));
+    let mut files = Vec::with_capacity(pems.len());
+    for (i, pem) in pems.iter().enumerate() {
+        let roots = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| (i, format!("not a PEM file ({e}); {FIX}")))?;
+        if roots.is_empty() {
+            return Err((i, format!("no PEM certificate in it; {FIX}")));
+        }
+        files.push(roots);
     }
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider)
-        .map(Arc::new)
-        .map_err(|e| format!("a certificate in it is not usable as a CA ({e}); {FIX}"))?;
-    verifiers.insert(pem.to_vec(), Arc::downgrade(&verifier));
+    let unusable =
+        |e: rustls::Error| format!("a certificate in it is not usable as a CA ({e}); {FIX}");
+    let roots: Vec<_> = files.iter().flatten().cloned().collect();
+    let verifier =
+        match rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone()) {
+            Ok(verifier) => Arc::new(verifier),
+            Err(e) => {
+                // Which file holds the certificate the platform refused: each alone tells.
+                let alone = |roots: &Vec<CertificateDer<'static>>| {
+                    rustls_platform_verifier::Verifier::new_with_extra_roots(
+                        roots.clone(),
+                        provider.clone(),
+                    )
+                    .err()
+                };
+                let at = files.iter().position(|roots| alone(roots).is_some());
+                return Err((at.unwrap_or(files.len().saturating_sub(1)), unusable(e)));
+            }
+        };
+    verifiers.insert(pems.to_vec(), Arc::downgrade(&verifier));
     Ok(verifier)
 }
 
-/// Reads a `ca_certificates` file; the `Err` says why it cannot be read and what to do.
-fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
+/// Reads a CA file named by `key`; the `Err` says why it cannot be read and what to do.
+fn read_ca_file(path: &Path, key: CaKey) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            format!("{e}; point `ca_certificates` at the PEM file of the upstream's CA")
-        }
+        std::io::ErrorKind::NotFound => match key {
+            CaKey::Upstream => {
+                format!("{e}; point `ca_certificates` at the PEM file of the upstream's CA")
+            }
+            CaKey::Server => format!(
+                "{e}; point `[server] ca_certificates` at the PEM file of the CA every upstream \
+                 should trust"
+            ),
+        },
         std::io::ErrorKind::IsADirectory => {
             format!("{e}; name the PEM file itself, not its directory")
         }
@@ -250,28 +334,33 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .user_agent(concat!("repox/", env!("CARGO_PKG_VERSION")));
-        let ca = match &config.ca_certificates {
-            Some(path) => {
-                let ca_err = |why| UpstreamSetupError::CaCertificates {
-                    upstream: config.name.clone(),
-                    path: path.clone(),
-                    why,
-                };
-                let pem = read_ca_file(path).map_err(ca_err)?;
-                builder =
-                    builder.tls_backend_preconfigured(tls_with_extra_roots(&pem).map_err(ca_err)?);
-                Some(CaFile {
-                    path: path.clone(),
-                    pem,
-                })
-            }
-            None => {
-                if let Some(tls) = shared_tls() {
-                    builder = builder.tls_backend_preconfigured(tls.clone());
-                }
-                None
+        let files = ca_files(config);
+        let ca_err = |i: usize, why| {
+            let (key, path) = files[i.min(files.len().saturating_sub(1))];
+            UpstreamSetupError::CaCertificates {
+                upstream: config.name.clone(),
+                key,
+                path: path.to_owned(),
+                why,
             }
         };
+        let mut ca = Vec::with_capacity(files.len());
+        for (i, (key, path)) in files.iter().enumerate() {
+            let pem = read_ca_file(path, *key).map_err(|why| ca_err(i, why))?;
+            ca.push(CaFile {
+                path: path.to_path_buf(),
+                pem,
+            });
+        }
+        if ca.is_empty() {
+            if let Some(tls) = shared_tls() {
+                builder = builder.tls_backend_preconfigured(tls.clone());
+            }
+        } else {
+            let pems: Vec<Vec<u8>> = ca.iter().map(|f| f.pem.clone()).collect();
+            let tls = tls_with_extra_roots(&pems).map_err(|(i, why)| ca_err(i, why))?;
+            builder = builder.tls_backend_preconfigured(tls);
+        }
         if let Some(proxy) = &config.proxy {
             builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(client_err)?);
         }
@@ -313,13 +402,16 @@ impl Upstream {
         })
     }
 
-    /// True when this upstream's `ca_certificates` file no longer holds what its client was
-    /// built with (changed, gone or unreadable): a reload builds the upstream again, which
-    /// reads the file anew or reports why it cannot.
-    pub fn ca_file_changed(&self) -> bool {
-        self.ca
-            .as_ref()
-            .is_some_and(|ca| std::fs::read(&ca.path).ok().as_ref() != Some(&ca.pem))
+    /// True when `config` (this upstream's settings, as they are now) names other CA files
+    /// than its client was built with, or one of them no longer holds what it was built with
+    /// (changed, gone or unreadable): a reload builds the upstream again, which reads the files
+    /// anew or reports why it cannot.
+    pub fn trust_changed(&self, config: &UpstreamConfig) -> bool {
+        let files = ca_files(config);
+        files.len() != self.ca.len()
+            || files.iter().zip(&self.ca).any(|((_, path), built)| {
+                *path != built.path || std::fs::read(path).ok().as_ref() != Some(&built.pem)
+            })
     }
 
     /// The URL of `path` on this upstream: its segments, encoded, pushed onto the base.
@@ -404,7 +496,8 @@ fn send_error(e: &reqwest::Error) -> String {
         ) => "the upstream's TLS certificate is outside its validity period",
         Some(_) => {
             "the upstream's TLS certificate is not trusted; if a private CA signed it, \
-                    name the CA's PEM file in this upstream's `ca_certificates`"
+                    name the CA's PEM file in this upstream's `ca_certificates` (or in `[server] \
+                    ca_certificates`, for every upstream)"
         }
     };
     format!("{text}; {hint}")
@@ -549,14 +642,19 @@ mod tests {
             params.self_signed(&key).unwrap().pem().into_bytes()
         };
         let (a, b) = (pem("a"), pem("b"));
-        let verifier = |pem: &[u8]| extra_roots_verifier(pem, crypto_provider()).unwrap();
-        let first = verifier(&a);
-        assert!(Arc::ptr_eq(&first, &verifier(&a)));
-        assert!(!Arc::ptr_eq(&first, &verifier(&b)));
+        let verifier = |pems: &[Vec<u8>]| extra_roots_verifier(pems, crypto_provider()).unwrap();
+        let first = verifier(std::slice::from_ref(&a));
+        assert!(Arc::ptr_eq(&first, &verifier(std::slice::from_ref(&a))));
+        assert!(!Arc::ptr_eq(&first, &verifier(std::slice::from_ref(&b))));
+        let both = verifier(&[a.clone(), b.clone()]);
+        assert!(!Arc::ptr_eq(&first, &both));
+        assert!(Arc::ptr_eq(&both, &verifier(&[a.clone(), b.clone()])));
         let weak = Arc::downgrade(&first);
         drop(first);
         assert!(weak.upgrade().is_none(), "the cache does not keep it alive");
-        let err = extra_roots_verifier(b"# nothing here\n", crypto_provider()).unwrap_err();
+        let (at, err) = extra_roots_verifier(&[a, b"# nothing here\n".to_vec()], crypto_provider())
+            .unwrap_err();
+        assert_eq!(at, 1, "the second file is at fault");
         assert!(err.starts_with("no PEM certificate in it; "), "{err}");
     }
 

@@ -1,7 +1,9 @@
 //! The web console in a real browser (headless Chromium, `browser_support.rs`) against the
 //! built `repox serve`: the dashboard shows a request made through repox, the cache page
 //! deletes an entry, and the settings page reorders upstreams and changes a timeout, after which
-//! requests follow the new order and the config file on disk is changed with its comments kept.
+//! requests follow the new order and the config file on disk is changed with its comments kept;
+//! its `ca_certificates` fields (an upstream's, the server's) show and save the file as written
+//! and show the API's error for a file that is not there.
 
 use fantoccini::Locator;
 
@@ -323,4 +325,112 @@ fn the_cache_page_lists_the_files_of_a_hosted_repository() {
         let row = wait_text(&client, "#hosted tbody", JAR).await;
         assert!(row.contains("15 B"), "the size is shown: {row}");
     });
+}
+
+/// A CA certificate whose key was thrown away: usable as a trust anchor only.
+const FIXTURE_CA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/tls/test-ca.pem"
+);
+
+#[test]
+fn the_settings_page_shows_and_saves_ca_certificates_as_written_and_shows_a_bad_path() {
+    if !browser_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = upstream_dir(&dir.path().join("up"), "up");
+    fs_err::create_dir_all(dir.path().join("certs")).unwrap();
+    fs_err::copy(FIXTURE_CA, dir.path().join("certs/ca.pem")).unwrap();
+    let config = maven_config(&upstream) + "ca_certificates = \"certs/ca.pem\" # the corp CA\n";
+    let server = RepoxServer::start(dir.path(), &config);
+    let base = server.url();
+    let file = dir.path().join("repox.toml");
+    let before = fs_err::read_to_string(&file).unwrap();
+    let (file_in, before_in) = (file.clone(), before.clone());
+    with_browser("settings-ca", |client| async move {
+        let (file, before) = (file_in, before_in);
+        client.goto(&format!("{base}-/ui/settings")).await.unwrap();
+        wait_text(&client, "section[data-repo=maven]", "save maven").await;
+        let up_ca = "section[data-repo=maven] tbody tr input[data-k=ca_certificates]";
+        let value = |css: &'static str| {
+            let client = client.clone();
+            async move {
+                let field = client.find(Locator::Css(css)).await.unwrap();
+                field.prop("value").await.unwrap().unwrap_or_default()
+            }
+        };
+        assert_eq!(value(up_ca).await, "certs/ca.pem", "shown as written");
+        assert_eq!(value("#server-ca").await, "");
+        let save_maven = || async {
+            client
+                .find(Locator::Css("section[data-repo=maven] button.save"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        };
+        let type_into = |css: &'static str, text: &'static str| {
+            let client = client.clone();
+            async move {
+                let field = client.find(Locator::Css(css)).await.unwrap();
+                field.clear().await.unwrap();
+                field.send_keys(text).await.unwrap();
+            }
+        };
+
+        // Saved as shown: the file keeps its line, comment and all.
+        save_maven().await;
+        wait_text(&client, "#msg", "saved maven").await;
+        assert_eq!(fs_err::read_to_string(&file).unwrap(), before);
+
+        // An upstream's file that is not there: the API's one line, and nothing changes.
+        type_into(up_ca, "certs/gone.pem").await;
+        save_maven().await;
+        let shown = wait_text(&client, "#msg", "cannot use `ca_certificates` file").await;
+        assert!(shown.contains("upstream `fixture`"), "{shown}");
+        assert!(shown.contains("gone.pem"), "{shown}");
+        assert_eq!(fs_err::read_to_string(&file).unwrap(), before);
+
+        // The server-wide file: a bad path shows the error, a good one is saved as written.
+        let save_server = || async {
+            client
+                .find(Locator::Css("#save-server"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        };
+        type_into("#server-ca", "certs/missing.pem").await;
+        save_server().await;
+        let shown = wait_text(
+            &client,
+            "#msg",
+            "cannot use `[server] ca_certificates` file",
+        )
+        .await;
+        assert!(shown.contains("missing.pem"), "{shown}");
+        assert_eq!(fs_err::read_to_string(&file).unwrap(), before);
+        type_into("#server-ca", "certs/ca.pem").await;
+        save_server().await;
+        wait_text(&client, "#msg", "saved the server's ca_certificates").await;
+        assert_eq!(value("#server-ca").await, "certs/ca.pem");
+        // The upstream field shows the file's value again after the reload of the page data.
+        assert_eq!(value(up_ca).await, "certs/ca.pem");
+    });
+    let text = fs_err::read_to_string(&file).unwrap();
+    let parsed: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(
+        parsed["server"]["ca_certificates"].as_str(),
+        Some("certs/ca.pem"),
+        "{text}"
+    );
+    assert_eq!(
+        text,
+        format!("{before}\n[server]\nca_certificates = \"certs/ca.pem\"\n"),
+        "the rest of the file is as it was"
+    );
+    drop(server);
 }

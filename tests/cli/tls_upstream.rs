@@ -1,6 +1,6 @@
-//! `ca_certificates` as `repox serve` reads it: a relative path is found beside the config
-//! file, and a missing file stops the start with one line naming the upstream, the file and
-//! the fix. (Fetching through an HTTPS upstream is tested in `proxy/tests/it/tls_upstream.rs`.)
+//! `ca_certificates` as `repox serve` reads it, an upstream's and the server-wide one: a
+//! relative path is found beside the config file, and a missing file stops the start with one
+//! line naming the key (and the upstream for its own file), the file and the fix. (Fetching through an HTTPS upstream is tested in `proxy/tests/it/tls_upstream.rs`.)
 
 use std::process::Stdio;
 
@@ -61,4 +61,55 @@ fn ca_certificates_is_read_beside_the_config_file_and_a_missing_one_stops_the_st
     let _ = child.kill();
     let _ = child.wait();
     assert!(health.contains("\"nexus\""), "{health}");
+}
+
+#[test]
+fn the_server_wide_ca_certificates_is_read_beside_the_config_file_and_a_missing_one_stops_the_start()
+ {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = home.path().join("etc/repox.toml");
+    std::fs::create_dir_all(home.path().join("etc/certs")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ncache_dir = \"{}\"\n\
+             ca_certificates = \"certs/corp-ca.pem\"\n",
+            home.path().join("cache").display()
+        ),
+    )
+    .unwrap();
+    let ca = home.path().join("etc/certs/corp-ca.pem");
+
+    let out = repox(home.path())
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(
+        line.ends_with(&format!(
+            ": cannot use `[server] ca_certificates` file `{}`: No such file or directory \
+             (os error 2); point `[server] ca_certificates` at the PEM file of the CA every \
+             upstream should trust",
+            ca.display()
+        )),
+        "{err}"
+    );
+
+    // With the file there, the built-in repositories all start trusting it.
+    std::fs::copy(FIXTURE_CA, &ca).unwrap();
+    let mut child = repox(home.path())
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let health = wait_healthy(port, &mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(health.contains("\"central\""), "{health}");
 }

@@ -1,12 +1,13 @@
 //! The settings API: read the repositories' configuration, change, add or remove a repository,
-//! undo the last change (`docs/admin-api.md`, "Settings").
+//! set `[server] ca_certificates`, undo the last change (`docs/admin-api.md`, "Settings").
 //!
 //! A change is checked like the config file (same keys, same rules), put in force at once
 //! (`live/`), and written into the config file with its comments and layout kept
 //! (`live/edit.rs`), the previous text kept for undo. Nothing changes unless everything
 //! succeeds. Secrets never leave: an upstream's password comes from the variable named by
 //! `password_env`, and a password written into a URL is taken out of what is shown and put back
-//! when the same URL comes back without it.
+//! when the same URL comes back without it. Files (`ca_certificates`) are shown and written
+//! back as the config file spells them, a relative path staying relative.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/config", get(show))
         .route("/config/undo", post(undo))
+        .route("/server", put(set_server))
         .route("/repositories/{name}", put(set).delete(remove))
 }
 
@@ -105,12 +107,18 @@ fn config_body(app: &App) -> Value {
     let mut body = json!({
         "file": file.map(|p| p.display().to_string()),
         "can_undo": live.file().is_some_and(|p| edit::backup_path(&edit::real_path(p)).exists()),
+        "server": server_json(&config),
         "repositories": repositories,
     });
     if let Some(e) = live.last_error() {
         body["last_error"] = Value::String(e);
     }
     body
+}
+
+/// The `[server]` keys the API may change, as the config file spells them.
+fn server_json(config: &Config) -> Value {
+    json!({ "ca_certificates": config.server.ca_certificates.as_ref().map(|f| f.written()) })
 }
 
 async fn show(State(app): State<Arc<App>>) -> Response {
@@ -194,7 +202,7 @@ async fn change(
 ) -> Result<Config, ApiError> {
     let config =
         Config::parse(new_text, path).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let prepared = live::prepare_apart(app, config.repositories)
+    let prepared = live::prepare_apart(app, config)
         .await
         .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
     edit::save(path, old_text, new_text).map_err(|e| {
@@ -241,6 +249,52 @@ async fn set(
         .get(&name)
         .ok_or_else(|| error(StatusCode::INTERNAL_SERVER_ERROR, "the change was lost"))?;
     Ok(axum::Json(json!({ "repository": repository_json(repo) })).into_response())
+}
+
+/// `PUT /-/api/server`: `{"ca_certificates": "PATH"}` (or `null`), the server-wide CA file,
+/// put in force at once. The other `[server]` keys need a restart: they are refused here.
+async fn set_server(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON ({e}); send {{\"ca_certificates\": \"PATH\"}}"),
+        )
+    })?;
+    let Value::Object(object) = value else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "send an object: {\"ca_certificates\": \"PATH\"} (or null)",
+        ));
+    };
+    let mut ca = None;
+    for (key, value) in object {
+        match (key.as_str(), value) {
+            ("ca_certificates", Value::Null) => {}
+            ("ca_certificates", Value::String(path)) if path.trim().is_empty() => {}
+            ("ca_certificates", Value::String(path)) => ca = Some(PathBuf::from(path)),
+            ("ca_certificates", other) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("server.ca_certificates: expected a path or null, got {other}"),
+                ));
+            }
+            (key, _) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "server.{key}: only `ca_certificates` can be changed here; edit \
+                         `[server]` in the config file and restart repox"
+                    ),
+                ));
+            }
+        }
+    }
+    let _guard = app.live().begin().await;
+    let (path, text) = file_text(&app)?;
+    let new_text = edit::set_server_ca(&text, ca.as_deref())
+        .map_err(|e| error(StatusCode::CONFLICT, format!("{}: {e}", path.display())))?;
+    let config = change(&app, &path, &text, &new_text).await?;
+    Ok(axum::Json(json!({ "server": server_json(&config) })).into_response())
 }
 
 async fn remove(
@@ -299,7 +353,7 @@ async fn undo(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     };
     let config = Config::parse(&previous, &path)
         .map_err(|e| error(StatusCode::CONFLICT, format!("cannot undo: {e}")))?;
-    let prepared = live::prepare_apart(&app, config.repositories)
+    let prepared = live::prepare_apart(&app, config)
         .await
         .map_err(|e| error(StatusCode::CONFLICT, format!("cannot undo: {e}")))?;
     edit::write_atomic(&target, &previous).map_err(|e| {

@@ -1,5 +1,5 @@
-//! Writing repository settings back into the config file, keeping the user's comments and
-//! layout (`toml_edit`).
+//! Writing repository settings (and `[server] ca_certificates`, the one live server key) back
+//! into the config file, keeping the user's comments and layout (`toml_edit`).
 //!
 //! The editors are pure functions from the old text to the new one. A key whose meaning did not
 //! change is left exactly as written (`"300s"` stays `"300s"` when the new value is 5 minutes);
@@ -69,6 +69,52 @@ pub fn set_repository(
                 table.decor_mut().set_prefix("\n");
             }
             repositories.insert(name.as_str(), Item::Table(table));
+        }
+    }
+    let mut out = doc.to_string();
+    if created {
+        out.insert_str(0, NEW_FILE_HEADER);
+    }
+    Ok(out)
+}
+
+/// `text` with `[server] ca_certificates` set to `file` as written, or removed when `None`. The
+/// same value leaves the text as it was.
+pub fn set_server_ca(text: &str, file: Option<&Path>) -> Result<String, EditError> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| EditError::Unparsable(e.message().to_owned()))?;
+    let created = text.trim().is_empty();
+    let new = file.map(|f| f.to_string_lossy().into_owned());
+    if !doc.contains_key("server") {
+        if new.is_none() {
+            return Ok(text.to_owned());
+        }
+        let mut table = Table::new();
+        if !created {
+            table.decor_mut().set_prefix("\n");
+        }
+        doc.insert("server", Item::Table(table));
+    }
+    let server = doc["server"]
+        .as_table_mut()
+        .ok_or_else(|| EditError::NotATable("server".into()))?;
+    let old = server.get("ca_certificates").and_then(Item::as_str);
+    if old == new.as_deref() {
+        return Ok(text.to_owned());
+    }
+    match (server.get_mut("ca_certificates"), new) {
+        (_, None) => {
+            server.remove("ca_certificates");
+        }
+        (Some(Item::Value(current)), Some(new)) => {
+            let decor = current.decor().clone();
+            let mut value = Value::from(new);
+            *value.decor_mut() = decor;
+            *current = value;
+        }
+        (_, Some(new)) => {
+            server.insert("ca_certificates", toml_edit::value(new));
         }
     }
     let mut out = doc.to_string();
@@ -402,6 +448,44 @@ priority = 1
             repo(&out, "pypi").upstreams[0].url.as_str(),
             "https://pypi.org/simple/"
         );
+    }
+
+    #[test]
+    fn the_server_ca_file_is_set_kept_as_written_and_removed() {
+        let file = Some(Path::new("certs/corp-ca.pem"));
+        let out = set_server_ca(FILE, file).unwrap();
+        assert_eq!(
+            out,
+            FILE.replace(
+                "# the port\n",
+                "# the port\nca_certificates = \"certs/corp-ca.pem\"\n"
+            )
+        );
+        assert_eq!(set_server_ca(&out, file).unwrap(), out, "the same value");
+        let config = Config::parse(&out, Path::new("/etc/repox/repox.toml")).unwrap();
+        let ca = config.server.ca_certificates.unwrap();
+        assert_eq!(ca.path(), Path::new("/etc/repox/certs/corp-ca.pem"));
+        let commented = out.replace("corp-ca.pem\"", "corp-ca.pem\" # the proxy's CA");
+        let moved = set_server_ca(&commented, Some(Path::new("/etc/ssl/ca.pem"))).unwrap();
+        assert!(
+            moved.contains("ca_certificates = \"/etc/ssl/ca.pem\" # the proxy's CA\n"),
+            "{moved}"
+        );
+        assert_eq!(set_server_ca(&out, None).unwrap(), FILE);
+        assert_eq!(set_server_ca(FILE, None).unwrap(), FILE);
+        // A file without `[server]` gets one; an empty file a header too.
+        let bare = "[repositories.m]\nkind = \"maven\"\n";
+        let out = set_server_ca(bare, file).unwrap();
+        let config = Config::parse(&out, Path::new("r.toml")).unwrap();
+        assert!(config.server.ca_certificates.is_some(), "{out}");
+        assert!(out.starts_with(bare), "{out}");
+        let out = set_server_ca("", file).unwrap();
+        assert!(out.starts_with("# repox configuration"), "{out}");
+        assert!(
+            out.ends_with("[server]\nca_certificates = \"certs/corp-ca.pem\"\n"),
+            "{out}"
+        );
+        assert_eq!(set_server_ca("", None).unwrap(), "");
     }
 
     #[test]

@@ -8,15 +8,15 @@
 //! and freshness memory are untouched. A changed repository is built anew; requests already
 //! running keep the old one (they hold its `Arc`) and finish on it, new requests get the new one.
 //!
-//! Only `[repositories]` is live. `[server]`, `[auth]` and `[storage]` are read at start-up;
-//! an edit of them is reported as taking effect at the next restart.
+//! Only `[repositories]` and `[server] ca_certificates` (which every upstream trusts, so a
+//! change of it rebuilds them) are live. The rest of `[server]`, `[auth]` and `[storage]` are
+//! read at start-up; an edit of them is reported as taking effect at the next restart.
 
 pub mod edit;
 mod watch;
 
 pub use watch::watch;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, RepoName, RepositoryConfig};
+use crate::config::{Config, RepositoryConfig};
 use crate::repository::Repository;
 use crate::server::{App, Repositories};
 
@@ -90,11 +90,14 @@ impl Live {
     }
 }
 
-/// `[server]`, `[auth]` and `[storage]`, to notice that a reload changed them.
+/// `[server]` (but its live `ca_certificates`), `[auth]` and `[storage]`, to notice that a
+/// reload changed them.
 fn restart_only(config: &Config) -> String {
+    let mut server = config.server.clone();
+    server.ca_certificates = None;
     format!(
         "{}\n{}\n{}",
-        toml::to_string(&config.server).unwrap_or_default(),
+        toml::to_string(&server).unwrap_or_default(),
         toml::to_string(&config.auth).unwrap_or_default(),
         toml::to_string(&config.storage).unwrap_or_default()
     )
@@ -163,12 +166,16 @@ fn same(a: &RepositoryConfig, b: &RepositoryConfig) -> bool {
     }
 }
 
-/// Checks `repositories` and builds the ones that are new or changed, without touching what
-/// is served. The error is one line naming the repository and the key.
-pub(crate) fn prepare(
-    app: &App,
-    repositories: BTreeMap<RepoName, RepositoryConfig>,
-) -> Result<Prepared, String> {
+/// Checks the repositories of `next` (a configuration from [`Config::parse`]) and builds the
+/// ones that are new or changed, without touching what is served. Of `next`, the
+/// repositories and `[server] ca_certificates` are taken. The error is one line naming the
+/// repository and the key.
+pub(crate) fn prepare(app: &App, next: Config) -> Result<Prepared, String> {
+    let Config {
+        repositories,
+        server: next_server,
+        ..
+    } = next;
     let started = Instant::now();
     let live = app.live();
     let old = app.repositories();
@@ -178,19 +185,30 @@ pub(crate) fn prepare(
     for (name, repo) in &repositories {
         let name = name.as_str();
         let previous = old.get(name);
-        // A repository whose settings are the same is kept, unless a `ca_certificates` file
-        // it trusts changed: a reload reads those files again.
+        // A repository whose settings are the same is kept, unless a CA file its upstreams
+        // trust changed (its own or the server's, the name or the content): a reload reads
+        // those files again.
         if let Some(previous) = previous
             && same(&previous.config, repo)
-            && !previous.upstreams.iter().any(|u| u.ca_file_changed())
+            && !previous.upstreams.iter().any(|u| {
+                repo.upstreams
+                    .iter()
+                    .find(|c| c.name == u.name)
+                    .is_none_or(|c| u.trust_changed(c))
+            })
         {
             built.insert(name.to_owned(), previous.clone());
             continue;
         }
         repo.validate()
             .map_err(|problem| problem.in_repository(name))?;
-        let repository = Repository::new(name, repo.clone(), app.services().clone())
-            .map_err(|e| format!("repositories.{name}: {}", chain(&e)))?;
+        let repository =
+            Repository::new(name, repo.clone(), app.services().clone()).map_err(|e| {
+                match e.is_server_wide() {
+                    true => chain(&e),
+                    false => format!("repositories.{name}: {}", chain(&e)),
+                }
+            })?;
         match previous {
             Some(previous) => {
                 changes.changed.push(name.to_owned());
@@ -216,6 +234,7 @@ pub(crate) fn prepare(
         .collect();
     let mut config = (*live.config()).clone();
     config.repositories = repositories;
+    config.server.ca_certificates = next_server.ca_certificates;
     Ok(Prepared {
         repositories: built,
         config,
@@ -227,12 +246,9 @@ pub(crate) fn prepare(
 
 /// [`prepare`] on a blocking thread: building an upstream's HTTP client (TLS roots) takes
 /// milliseconds that must not hold up a runtime worker serving requests.
-pub(crate) async fn prepare_apart(
-    app: &Arc<App>,
-    repositories: BTreeMap<RepoName, RepositoryConfig>,
-) -> Result<Prepared, String> {
+pub(crate) async fn prepare_apart(app: &Arc<App>, next: Config) -> Result<Prepared, String> {
     let app = app.clone();
-    tokio::task::spawn_blocking(move || prepare(&app, repositories))
+    tokio::task::spawn_blocking(move || prepare(&app, next))
         .await
         .map_err(|e| format!("the change failed inside repox: {e}"))?
 }
@@ -268,7 +284,15 @@ pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
     for (prefix, upstream) in &forget {
         services.negative.forget_upstream(prefix, upstream);
     }
+    let before = app.repositories();
     app.replace_repositories(repositories);
+    if !forget.is_empty() {
+        let moved = forget
+            .iter()
+            .filter_map(|(prefix, _)| before.get(prefix.trim_end_matches('/')).cloned())
+            .collect();
+        forget_again_when_unused(services.clone(), moved, forget);
+    }
     app.auth().set_repositories(&config);
     app.live().current.store(Arc::new(config));
     if !changes.is_empty() {
@@ -280,6 +304,36 @@ pub(crate) fn commit(app: &App, prepared: Prepared) -> Changes {
     changes
 }
 
+/// A request that started on a repository before its upstream moved may still be asking the
+/// old URL, and remember its 404 after [`commit`] forgot that upstream's: forget them again once
+/// no request uses the old repositories (each request holds its `Arc`). A 404 the new URL gave
+/// meanwhile goes too, which costs one more upstream request.
+fn forget_again_when_unused(
+    services: Arc<crate::repository::Services>,
+    old: Vec<Arc<Repository>>,
+    forget: Vec<(String, String)>,
+) {
+    // A download may hold its repository up to its `max_download_time` (1 h by default).
+    const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let started = Instant::now();
+        for repo in old {
+            while Arc::strong_count(&repo) > 1 {
+                if started.elapsed() > GIVE_UP {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        for (prefix, upstream) in &forget {
+            services.negative.forget_upstream(prefix, upstream);
+        }
+    });
+}
+
 /// Reads the config file again and applies it. A refused file is logged with its error (file,
 /// line, key), kept for the API (`last_error`), and the configuration in force stays.
 pub async fn reload(app: &Arc<App>) -> Result<Changes, String> {
@@ -289,7 +343,7 @@ pub async fn reload(app: &Arc<App>) -> Result<Changes, String> {
     };
     let _guard = live.begin().await;
     let result = match read(path) {
-        Ok(config) => prepare_apart(app, config.repositories.clone())
+        Ok(config) => prepare_apart(app, config.clone())
             .await
             .map(|prepared| (config, prepared)),
         Err(e) => Err(e),
@@ -350,12 +404,20 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Kind, UpstreamConfig};
+    use crate::config::{Kind, RepoName, UpstreamConfig};
+    use std::collections::BTreeMap;
 
     fn repo(url: &str) -> RepositoryConfig {
         RepositoryConfig {
             upstreams: vec![UpstreamConfig::new("up", url.parse().unwrap())],
             ..RepositoryConfig::new(Kind::Maven)
+        }
+    }
+
+    fn with(config: &Config, repositories: BTreeMap<RepoName, RepositoryConfig>) -> Config {
+        Config {
+            repositories,
+            ..config.clone()
         }
     }
 
@@ -380,7 +442,7 @@ mod tests {
         next.get_mut(&name("b")).unwrap().upstreams[0].priority = 1;
         next.remove(&name("c"));
         next.insert(name("d"), repo("http://127.0.0.1:4/"));
-        let changes = commit(&app, prepare(&app, next.clone()).unwrap());
+        let changes = commit(&app, prepare(&app, with(&config, next.clone())).unwrap());
         assert_eq!(
             changes,
             Changes {
@@ -397,15 +459,43 @@ mod tests {
 
         // The same settings again: nothing is rebuilt.
         let b = app.repository("b").unwrap();
-        assert!(commit(&app, prepare(&app, next.clone()).unwrap()).is_empty());
+        assert!(commit(&app, prepare(&app, with(&config, next.clone())).unwrap()).is_empty());
         assert!(Arc::ptr_eq(&b, &app.repository("b").unwrap()));
 
         // An invalid change is refused whole: d's bad glob keeps b's change out too.
         let mut bad = next.clone();
         bad.get_mut(&name("b")).unwrap().upstreams[0].priority = 2;
         bad.get_mut(&name("d")).unwrap().block = vec!["a[".into()];
-        let err = prepare(&app, bad).err().unwrap();
+        let err = prepare(&app, with(&config, bad)).err().unwrap();
         assert!(err.starts_with("repositories.d.block: bad glob"), "{err}");
         assert!(Arc::ptr_eq(&b, &app.repository("b").unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_404_a_request_on_the_old_repository_remembers_after_a_move_is_forgotten_too() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut config = Config::embedded();
+        config.server.cache_dir = Some(cache.path().to_owned());
+        config.repositories = BTreeMap::from([(name("a"), repo("http://127.0.0.1:1/"))]);
+        let app = App::new(&config).unwrap();
+        let negative = &app.services().negative;
+        let in_flight = app.repository("a").unwrap();
+
+        let mut moved = config.repositories.clone();
+        moved.get_mut(&name("a")).unwrap().upstreams[0].url =
+            "http://127.0.0.1:2/".parse().unwrap();
+        let changes = commit(&app, prepare(&app, with(&config, moved)).unwrap());
+        assert_eq!(changes.changed, ["a"]);
+        // The request that started before the move ends now, with the old URL's 404.
+        negative.insert("a/x/1/x-1.jar", "up", 3600);
+        assert!(negative.lacks("a/x/1/x-1.jar", "up"));
+        drop(in_flight);
+        for _ in 0..100 {
+            if !negative.lacks("a/x/1/x-1.jar", "up") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the late 404 of the old URL is still remembered");
     }
 }

@@ -247,13 +247,18 @@ async fn settings() -> Response {
         .collect();
     let body = format!(
         "<p class=\"muted\" id=\"file\"></p><div class=\"bar\"><button id=\"undo\" disabled>undo last change</button></div>\
+         <section class=\"card\" id=\"server\"><h3>Server</h3><div class=\"bar\">\
+         <label>ca_certificates <input id=\"server-ca\" size=\"40\" placeholder=\"PEM file of CAs every upstream trusts\"></label>\
+         <button class=\"primary\" id=\"save-server\">save server</button></div></section>\
          <div id=\"repos\" class=\"stack\"></div>\
          <h2>Add a repository</h2><div class=\"bar\"><input id=\"new-name\" placeholder=\"name\" class=\"short\">\
          <select id=\"new-kind\">{kinds}</select><input id=\"new-url\" placeholder=\"upstream URL\" size=\"40\">\
          <button id=\"add-repo\">add</button></div>\
          <p class=\"muted\">Durations are written like <code>5s</code>, <code>10m</code>; lower priorities are asked first, \
          upstreams of one priority are raced. Credentials are named by their environment variable \
-         (<code>password_env</code>); their values never appear here.</p>"
+         (<code>password_env</code>); their values never appear here. <code>ca_certificates</code> names a PEM file of \
+         CA certificates trusted on top of the system's (a private CA, a TLS-inspecting proxy): the server's for every \
+         upstream, an upstream's own in addition for that upstream; a relative path is relative to the config file.</p>"
     );
     page("settings", "Settings", &body)
 }

@@ -1,6 +1,7 @@
 //! The settings API (`/-/api/config`, `/-/api/repositories/NAME`, undo) on a server with a
 //! config file: each endpoint, refusal of an invalid change, undo, comments kept, and changes
-//! that leave downloads in flight alone.
+//! that leave downloads in flight alone; `ca_certificates` files keep their spelling through a
+//! save, and `PUT /-/api/server` sets the server-wide one.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,7 +26,11 @@ struct Served {
 
 impl Served {
     async fn start(text: &str) -> Served {
-        let dir = tempfile::tempdir().unwrap();
+        Served::start_in(tempfile::tempdir().unwrap(), text).await
+    }
+
+    /// [`Served::start`] with the config file in `dir`, where the test put other files.
+    async fn start_in(dir: tempfile::TempDir, text: &str) -> Served {
         let file = dir.path().join("repox.toml");
         std::fs::write(&file, text).unwrap();
         let mut config = Config::parse(text, &file).unwrap();
@@ -466,4 +471,103 @@ async fn downloads_in_flight_survive_a_change_and_unchanged_repositories_keep_co
     assert_eq!(on_n.await.unwrap(), big);
     let resp = served.get("n/org/ex/b/1/b-1.jar").await;
     assert_eq!(resp.bytes().await.unwrap(), bytes(1000, 12), "n now asks b");
+}
+
+/// A PEM file holding a fresh self-signed CA certificate.
+fn ca_pem() -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "settings test CA");
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().pem()
+}
+
+#[tokio::test]
+async fn relative_ca_files_keep_their_spelling_and_the_server_wide_one_is_set_live() {
+    let (a, b) = pair().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    std::fs::write(dir.path().join("certs/ca.pem"), ca_pem()).unwrap();
+    let text = two_upstreams(&a, &b).replace(
+        "idle_timeout = \"2s\" # keep it short\n",
+        "idle_timeout = \"2s\" # keep it short\nca_certificates = \"certs/ca.pem\"\n",
+    );
+    let served = Served::start_in(dir, &text).await;
+    let body = served.config().await;
+    let m = body["repositories"]["m"].clone();
+    assert_eq!(m["upstreams"][0]["ca_certificates"], "certs/ca.pem");
+    assert_eq!(body["server"], json!({ "ca_certificates": null }));
+
+    // Sent back as shown: the file is byte-identical.
+    let (status, resp) = served.put("m", m.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(served.text(), text);
+    // Another key changed: the relative line stays as it was.
+    let mut changed = m.clone();
+    changed["upstreams"][1]["priority"] = json!(3);
+    let (status, resp) = served.put("m", changed).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(
+        resp["repository"]["upstreams"][0]["ca_certificates"],
+        "certs/ca.pem"
+    );
+    assert_eq!(
+        served.text(),
+        text.replace("priority = 1\n", "priority = 3\n")
+    );
+    let resp = served.get(&format!("m/{JAR}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // The server-wide file: set as written, in force at once, the same value changes nothing.
+    let put_server = |value: Value| served.call(Method::PUT, "-/api/server", Some(value));
+    let before = served.text();
+    let (status, resp) = put_server(json!({ "ca_certificates": "certs/ca.pem" })).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(resp["server"]["ca_certificates"], "certs/ca.pem");
+    let with_server = served.text();
+    assert_eq!(
+        with_server,
+        before.replace(
+            "# replaced by the test\n",
+            "# replaced by the test\nca_certificates = \"certs/ca.pem\"\n"
+        )
+    );
+    assert_eq!(
+        served.config().await["server"]["ca_certificates"],
+        "certs/ca.pem"
+    );
+    let (status, _) = put_server(json!({ "ca_certificates": "certs/ca.pem" })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(served.text(), with_server);
+
+    // A file that does not exist is refused with one line naming the key and the resolved
+    // path; nothing changes. So is a key that needs a restart.
+    let missing = served.file.with_file_name("missing.pem");
+    let (status, resp) = put_server(json!({ "ca_certificates": "missing.pem" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    let error = resp["error"].as_str().unwrap();
+    let says = format!(
+        "cannot use `[server] ca_certificates` file `{}`: No such file",
+        missing.display()
+    );
+    assert!(error.starts_with(&says), "{error}");
+    assert_eq!(error.lines().count(), 1, "{error}");
+    let (status, resp) = put_server(json!({ "listen": "0.0.0.0:1" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert!(
+        resp["error"].as_str().unwrap().contains("restart"),
+        "{resp}"
+    );
+    assert_eq!(served.text(), with_server);
+    assert_eq!(
+        served.config().await["server"]["ca_certificates"],
+        "certs/ca.pem"
+    );
+
+    // `null` takes it out again.
+    let (status, resp) = put_server(json!({ "ca_certificates": null })).await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    assert_eq!(served.text(), before);
 }

@@ -1,7 +1,9 @@
 //! Upstreams over HTTPS: a real TLS origin on 127.0.0.1 whose certificate a test CA signed.
 //! With the CA named in `ca_certificates` files come through (HTTP/1.1 and h2); without it, or
 //! for a certificate made for another host name, the upstream is refused, the client gets 502
-//! and nothing is cached. A bad CA file stops the start and a reload.
+//! and nothing is cached. `[server] ca_certificates` is trusted by every upstream, an upstream's
+//! own file adds to it, and it covers an upstream reached through an HTTP proxy. A bad CA file
+//! (the upstream's or the server's) stops the start and a reload.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +20,9 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
-use repox_proxy::config::{Config, Kind, RepoName, RepositoryConfig, ServerConfig, UpstreamConfig};
+use repox_proxy::config::{
+    Config, FilePath, Kind, RepoName, RepositoryConfig, ServerConfig, UpstreamConfig,
+};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use url::Url;
@@ -163,7 +167,7 @@ fn files() -> HashMap<String, Bytes> {
 /// A Maven repository with one upstream `corp` at `url`, trusting `ca` if given.
 fn repo(url: &Url, ca: Option<&Path>) -> RepositoryConfig {
     let mut up = UpstreamConfig::new("corp", url.clone());
-    up.ca_certificates = ca.map(Path::to_owned);
+    up.ca_certificates = ca.map(FilePath::from);
     up.breaker_failures = 100;
     RepositoryConfig {
         upstreams: vec![up],
@@ -385,7 +389,8 @@ async fn a_reload_rereads_the_ca_file_and_a_bad_one_keeps_the_old_configuration(
     assert_eq!(
         config.repositories[&RepoName::parse("maven").unwrap()].upstreams[0]
             .ca_certificates
-            .as_deref(),
+            .as_ref()
+            .map(FilePath::path),
         Some(ca_file.as_path()),
         "a relative path is relative to the config file"
     );
@@ -438,4 +443,195 @@ async fn a_reload_rereads_the_ca_file_and_a_bad_one_keeps_the_old_configuration(
     std::fs::write(&ca_file, ca.pem()).unwrap();
     assert!(repox_proxy::live::reload(&app).await.unwrap().is_empty());
     assert!(Arc::ptr_eq(&before, &app.repository("maven").unwrap()));
+}
+
+/// A server started from the config file `text` in `dir`, as `repox serve` runs it, and the
+/// app to reload it.
+async fn serve_file(dir: &Path, text: &str) -> (Arc<repox_proxy::server::App>, Url) {
+    let file = dir.join("repox.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut config = Config::load(&file).unwrap();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.cache_dir = Some(dir.join("cache"));
+    let server = repox_proxy::Server::bind(config).await.unwrap();
+    let app = server.app().clone();
+    app.live().set_file(file);
+    let base = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    (app, base)
+}
+
+async fn status_of(base: &Url, repo: &str) -> StatusCode {
+    crate::support::client()
+        .get(base.join(&format!("{repo}/{JAR}")).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// `[[repositories.NAME.upstreams]]` at `url` with `extra` keys, in a Maven repository `NAME`.
+fn repo_text(name: &str, url: &Url, extra: &str) -> String {
+    format!(
+        "[repositories.{name}]\nkind = \"maven\"\n[[repositories.{name}.upstreams]]\nname = \"{name}\"\nurl = \"{url}\"\nbreaker_failures = 0\n{extra}\n"
+    )
+}
+
+#[tokio::test]
+async fn the_server_wide_ca_is_trusted_by_every_upstream_and_an_own_file_adds_to_it() {
+    let (corp, team) = (TestCa::new("corp CA"), TestCa::new("team CA"));
+    let by_corp = TlsOrigin::start(corp.leaf(&["localhost"]), &[b"http/1.1"], files()).await;
+    let by_corp_too = TlsOrigin::start(corp.leaf(&["localhost"]), &[b"h2"], files()).await;
+    let by_team = TlsOrigin::start(team.leaf(&["localhost"]), &[b"http/1.1"], files()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    let corp_file = write_ca(&dir.path().join("certs"), "corp.pem", &corp);
+    write_ca(dir.path(), "team.pem", &team);
+    let text = "[server]\nca_certificates = \"certs/corp.pem\"\n".to_owned()
+        // No file of its own: the server's CA.
+        + &repo_text("plain", &by_corp.url, "")
+        // Its own file for its own server, and the server's CA still trusted beside it.
+        + &repo_text("own", &by_team.url, "ca_certificates = \"team.pem\"")
+        + &repo_text("both", &by_corp_too.url, "ca_certificates = \"team.pem\"")
+        // The team's CA is not the server's: without the file, refused.
+        + &repo_text("other", &by_team.url, "");
+    let (app, base) = serve_file(dir.path(), &text).await;
+    for (repo, status) in [
+        ("plain", StatusCode::OK),
+        ("own", StatusCode::OK),
+        ("both", StatusCode::OK),
+        ("other", StatusCode::BAD_GATEWAY),
+    ] {
+        assert_eq!(status_of(&base, repo).await, status, "{repo}");
+    }
+    let jars = |origin: &TlsOrigin| origin.requests().iter().filter(|(p, _)| p == JAR).count();
+    assert_eq!(jars(&by_corp), 1);
+    assert_eq!(jars(&by_corp_too), 1);
+    assert_eq!(jars(&by_team), 1, "only `own` reached it");
+    assert!(by_team.failed_handshakes.load(Ordering::SeqCst) >= 1);
+    assert!(cache_holds(
+        &dir.path().join("cache"),
+        b"TLS-ORIGIN-BODY-7f3a9c"
+    ));
+    let health = crate::support::client()
+        .get(base.join("-/health").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    let other = health["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "other")
+        .unwrap();
+    let error = other["upstreams"][0]["last_error"].as_str().unwrap();
+    assert!(error.contains("`[server] ca_certificates`"), "{error}");
+
+    // The server's file is read again at a reload: another CA in it, and `plain` is refused
+    // while `own` (its own file unchanged) still works; every upstream was rebuilt.
+    let plain = app.repository("plain").unwrap();
+    std::fs::write(&corp_file, TestCa::new("new corp CA").pem()).unwrap();
+    let changes = repox_proxy::live::reload(&app).await.unwrap();
+    assert!(changes.changed.contains(&"plain".to_owned()), "{changes}");
+    assert!(!Arc::ptr_eq(&plain, &app.repository("plain").unwrap()));
+    let fresh = base.join("plain/org/corp/lib/1.0/lib-1.0.pom").unwrap();
+    let r = crate::support::client().get(fresh).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+
+    // A broken server file keeps the old configuration, naming the key, the file and the fix.
+    std::fs::write(&corp_file, "not a certificate\n").unwrap();
+    let before = app.repository("own").unwrap();
+    let err = repox_proxy::live::reload(&app).await.unwrap_err();
+    let says = format!(
+        "cannot use `[server] ca_certificates` file `{}`: no PEM certificate in it",
+        corp_file.display()
+    );
+    assert!(err.starts_with(&says), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(Arc::ptr_eq(&before, &app.repository("own").unwrap()));
+    assert_eq!(status_of(&base, "own").await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_bad_server_wide_ca_file_stops_the_start_naming_key_file_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("repox.toml");
+    std::fs::write(&file, "[server]\nca_certificates = \"missing.pem\"\n").unwrap();
+    let mut config = Config::load(&file).unwrap();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.cache_dir = Some(dir.path().join("cache"));
+    let err = match repox_proxy::Server::bind(config).await {
+        Ok(_) => panic!("a missing server-wide CA file was accepted"),
+        Err(e) => one_line(&e),
+    };
+    let says = format!(
+        "cannot use `[server] ca_certificates` file `{}`: No such file or directory (os error 2); \
+         point `[server] ca_certificates` at the PEM file",
+        dir.path().join("missing.pem").display()
+    );
+    assert!(err.starts_with(&says), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// An HTTP proxy on 127.0.0.1 that tunnels `CONNECT host:port` and counts the tunnels.
+async fn connect_proxy() -> (Url, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let tunnels = Arc::new(AtomicUsize::new(0));
+    let count = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut client = BufReader::new(tcp);
+                let mut line = String::new();
+                client.read_line(&mut line).await.unwrap();
+                let target = match line.split_whitespace().collect::<Vec<_>>()[..] {
+                    ["CONNECT", target, _] => target.to_owned(),
+                    _ => return,
+                };
+                loop {
+                    let mut header = String::new();
+                    client.read_line(&mut header).await.unwrap();
+                    if header.trim().is_empty() {
+                        break;
+                    }
+                }
+                let mut origin = tokio::net::TcpStream::connect(&target).await.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut client = client.into_inner();
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
+            });
+        }
+    });
+    (url, tunnels)
+}
+
+#[tokio::test]
+async fn an_upstream_behind_an_http_proxy_trusts_the_server_wide_ca() {
+    let corp = TestCa::new("corp CA");
+    let origin = TlsOrigin::start(corp.leaf(&["localhost"]), &[b"http/1.1"], files()).await;
+    let (proxy, tunnels) = connect_proxy().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_ca(dir.path(), "corp.pem", &corp);
+    let text = "[server]\nca_certificates = \"corp.pem\"\n".to_owned()
+        + &repo_text("maven", &origin.url, &format!("proxy = \"{proxy}\""));
+    let (_app, base) = serve_file(dir.path(), &text).await;
+    assert_eq!(status_of(&base, "maven").await, StatusCode::OK);
+    assert_eq!(
+        tunnels.load(Ordering::SeqCst),
+        1,
+        "it went through the proxy"
+    );
+    assert!(origin.requests().iter().any(|(p, _)| p == JAR));
+    assert_eq!(origin.failed_handshakes.load(Ordering::SeqCst), 0);
 }

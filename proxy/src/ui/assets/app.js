@@ -133,9 +133,10 @@ async function cachePage() {
   load();
 }
 
-// ---- settings (the contract's /-/api/config and /-/api/repositories/NAME) ----
+// ---- settings (the contract's /-/api/config, /-/api/server and /-/api/repositories/NAME) ----
 const UP_FIELDS = [["name", "text"], ["url", "text"], ["priority", "num"], ["enabled", "bool"], ["head", "bool"],
-  ["connect_timeout", "short"], ["idle_timeout", "short"], ["proxy", "text"], ["username", "short"], ["password_env", "short"]];
+  ["connect_timeout", "short"], ["idle_timeout", "short"], ["proxy", "text"], ["username", "short"], ["password_env", "short"],
+  ["ca_certificates", "text"]];
 const REPO_FIELDS = ["metadata_ttl", "index_ttl", "negative_ttl"];
 let config = null;
 function upRow(u, i) {
@@ -177,6 +178,7 @@ async function settingsPage() {
   const render = () => {
     $("#file").textContent = config.file ? `Changes are written to ${config.file} (comments kept).` : "No config file: changes last until the server stops.";
     $("#undo").disabled = !config.can_undo;
+    $("#server-ca").value = config.server?.ca_certificates ?? "";
     if (config.last_error) msg("The config file's last edit was refused, the previous settings stay in force: " + config.last_error);
     $("#repos").innerHTML = Object.entries(config.repositories).map(([n, r]) => repoForm(n, r)).join("");
   };
@@ -204,6 +206,10 @@ async function settingsPage() {
         if (!confirm(`Remove repository ${name}? Its cache stays on disk.`)) return;
         await api("DELETE", `repositories/${encodeURIComponent(name)}`);
         msg(`removed ${name}`, true); await reload();
+      } else if (t.id === "save-server") {
+        const ca = $("#server-ca").value.trim();
+        await api("PUT", "server", { ca_certificates: ca || null });
+        msg("saved the server's ca_certificates: applied now", true); await reload();
       } else if (t.id === "undo") {
         config = await api("POST", "config/undo"); render(); msg("undone", true);
       } else if (t.id === "add-repo") {
