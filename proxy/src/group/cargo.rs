@@ -52,7 +52,14 @@ pub async fn handle(
                 return not_found();
             }
             match merged(group, members, parts, name).await {
-                Ok(Some((m, outcome))) => tagged(serve(parts, m.index), outcome, None),
+                Ok(Some((m, outcome))) => {
+                    let entry = entry_of(m.index);
+                    let filter = crate::policy::documents::cargo_index;
+                    match super::own_rules(group, "cargo-group-policy", name, entry, filter).await {
+                        Ok(entry) => tagged(serve_entry(parts, &entry), outcome, None),
+                        Err(resp) => resp,
+                    }
+                }
                 Ok(None) => not_found(),
                 Err(resp) => resp,
             }
@@ -63,7 +70,18 @@ pub async fn handle(
             }
             match merged(group, members, parts, name).await {
                 Ok(Some((m, _))) => match m.source_of(version) {
-                    Some(i) => serve_member(&members[i], parts, rest).await,
+                    Some(i) => {
+                        let policy = crate::policy::current(group);
+                        if policy.is_active() {
+                            let at = crate::policy::documents::cargo_pubtime(&m.index, version);
+                            let verdict =
+                                policy.judge(name, version, at, None, crate::policy::now());
+                            if !verdict.allows() {
+                                return crate::policy::refuse(group, name, version, &verdict);
+                            }
+                        }
+                        serve_member(&members[i], parts, rest).await
+                    }
                     None => not_found(),
                 },
                 Ok(None) => not_found(),
@@ -75,16 +93,23 @@ pub async fn handle(
 }
 
 fn serve(parts: &http::request::Parts, body: Vec<u8>) -> Response {
-    let entry = Entry::from_bytes(
+    serve_entry(parts, &entry_of(body))
+}
+
+fn entry_of(body: Vec<u8>) -> Entry {
+    Entry::from_bytes(
         Bytes::from(body),
         "application/json",
         None,
         crate::store::now_secs(),
-    );
+    )
+}
+
+fn serve_entry(parts: &http::request::Parts, entry: &Entry) -> Response {
     crate::hosted::serve_entry(
         &parts.method,
         &parts.headers,
-        &entry,
+        entry,
         CacheControl::MaxAge(0),
     )
 }

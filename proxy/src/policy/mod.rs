@@ -171,6 +171,22 @@ impl Policy {
         }
     }
 
+    /// The rule (as written) or the advisory id that refuses every version of `package`, if
+    /// any: such a package leaves lists of names (PyPI's root index), not only its versions.
+    pub fn refuses_package(&self, package: &str) -> Option<String> {
+        let name = deny::normalize(self.rules.kind, package);
+        if let Some(rule) = self.rules.deny.iter().find(|r| r.covers_package(&name)) {
+            return Some(rule.text().to_owned());
+        }
+        self.rules.malicious.find_package(&name)
+    }
+
+    /// True when [`Policy::refuses_package`] may name something: lists of names need
+    /// filtering.
+    pub fn refuses_packages(&self) -> bool {
+        self.rules.deny.iter().any(Rule::is_package_wide) || !self.rules.malicious.is_empty()
+    }
+
     /// The verdict on `version` of `package` (in any spelling: names are normalized per
     /// ecosystem), published at `published` (Unix seconds; `None` when the upstream gives no
     /// time: then only `deny` can refuse it) and listed by `upstream`, at `now`.
