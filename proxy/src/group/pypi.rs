@@ -165,6 +165,9 @@ async fn merged_page(
         if m.config.role() == Role::Hosted {
             match hosted_pages[i].take() {
                 Some(page) => {
+                    // Its own rules apply (whether it has the project is decided above, on
+                    // every file, so a denied private name still keeps the proxies out).
+                    let page = hosted::pypi::own_rules(m, project, page);
                     identities.push((&m.name, hosted_identity(project, &page)));
                     sources.push((i, &m.name, Source::Hosted(page)));
                 }
@@ -340,7 +343,10 @@ async fn index(
     for m in members {
         if m.config.role() == Role::Hosted {
             match hosted::pypi::projects(m).await {
-                Ok(list) => {
+                Ok(mut list) => {
+                    if m.policy.refuses_packages() {
+                        list.retain(|n| m.policy.refuses_package(n).is_none());
+                    }
                     use sha2::Digest;
                     let mut digest = sha2::Sha256::new();
                     for n in &list {
