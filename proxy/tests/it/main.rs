@@ -27,6 +27,7 @@ mod pep658;
 mod policy_cargo;
 mod policy_conda;
 mod policy_group;
+mod policy_hosted;
 mod policy_maven;
 mod policy_npm;
 mod policy_pypi;
