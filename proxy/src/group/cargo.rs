@@ -82,7 +82,23 @@ pub async fn handle(
                         }
                         serve_member(&members[i], parts, rest).await
                     }
-                    None => not_found(),
+                    None => {
+                        // Left out of a member's index by the member's own rules: its 403
+                        // (with the reason) is passed on; only members the merge took lines
+                        // from are asked, so no other member can serve the version.
+                        let mut contributing: Vec<&Arc<Repository>> = Vec::new();
+                        for (_, i) in &m.sources {
+                            if !contributing.iter().any(|c| Arc::ptr_eq(c, &members[*i])) {
+                                contributing.push(&members[*i]);
+                            }
+                        }
+                        let resp = super::first_found(&contributing, parts, rest).await;
+                        if resp.status() == http::StatusCode::FORBIDDEN {
+                            resp
+                        } else {
+                            not_found()
+                        }
+                    }
                 },
                 Ok(None) => not_found(),
                 Err(resp) => resp,

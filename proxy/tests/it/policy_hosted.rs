@@ -373,3 +373,148 @@ async fn hosted_maven_refuses_denied_deploys_and_leaves_denied_versions_out_of_i
         .unwrap();
     assert_eq!(ok.status(), StatusCode::CREATED);
 }
+
+fn cargo_frame(name: &str, vers: &str) -> Vec<u8> {
+    let root = format!("{name}-{vers}");
+    let manifest = format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\n");
+    let krate = crate::npm_support::tar_gz(&[(&format!("{root}/Cargo.toml"), manifest.as_bytes())]);
+    let meta = serde_json::json!({
+        "name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
+        "description": null, "license": "MIT", "links": null,
+    });
+    let json = serde_json::to_vec(&meta).unwrap();
+    let mut body = (json.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(&json);
+    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
+    body.extend_from_slice(&krate);
+    body
+}
+
+#[tokio::test]
+async fn hosted_cargo_refuses_denied_publishes_and_leaves_denied_versions_out_of_its_index() {
+    let publish = |proxy: &Proxy, name: &str, vers: &str| {
+        client()
+            .put(proxy.at("cargo-releases/api/v1/crates/new"))
+            .body(cargo_frame(name, vers))
+            .send()
+    };
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("cargo-releases", hosted(Kind::Cargo, &[]))],
+        false,
+    )
+    .await;
+    for v in ["1.0.0", "1.1.0"] {
+        let resp = publish(&before, "leaf", v).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{v}");
+    }
+    let cache = before.stop().await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            (
+                "cargo-releases",
+                hosted(Kind::Cargo, &["leaf@1.1.0", "evil"]),
+            ),
+            ("cargo-all", group(Kind::Cargo, &["cargo-releases"])),
+        ],
+        false,
+    )
+    .await;
+    for repo in ["cargo-releases", "cargo-all"] {
+        let index = proxy
+            .get(&format!("{repo}/index/le/af/leaf"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            index.contains("\"1.0.0\"") && !index.contains("\"1.1.0\""),
+            "{repo}: {index}"
+        );
+        let dl = proxy.get(&format!("{repo}/dl/leaf/1.1.0/download")).await;
+        assert_eq!(dl.status(), StatusCode::FORBIDDEN, "{repo}");
+    }
+    let ok = proxy.get("cargo-releases/dl/leaf/1.0.0/download").await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let refused = publish(&proxy, "evil", "0.1.0").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let why = refused.text().await.unwrap();
+    assert!(
+        why.contains("evil 0.1.0 is denied by the rule `evil` of repository `cargo-releases`"),
+        "{why}"
+    );
+    assert_eq!(
+        proxy.get("cargo-releases/index/4/evil").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn hosted_conda_refuses_denied_uploads_and_leaves_denied_records_out_of_its_repodata() {
+    let upload = |proxy: &Proxy, p: &crate::conda_support::Package| {
+        client()
+            .put(proxy.at(&format!("conda-releases/team/noarch/{}", p.file)))
+            .body(p.bytes.clone())
+            .send()
+    };
+    let lib = crate::conda_support::package("internal-lib", "1.0", &[], "noarch");
+    let evil = crate::conda_support::package("evil", "1.0", &[], "noarch");
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("conda-releases", hosted(Kind::Conda, &[]))],
+        false,
+    )
+    .await;
+    for p in [&lib, &evil] {
+        let resp = upload(&before, p).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "{}", p.file);
+    }
+    let cache = before.stop().await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            ("conda-releases", hosted(Kind::Conda, &["evil"])),
+            ("conda-all", group(Kind::Conda, &["conda-releases"])),
+        ],
+        false,
+    )
+    .await;
+    for repo in ["conda-releases", "conda-all"] {
+        for file in ["repodata.json", "repodata.json.zst"] {
+            let body = proxy
+                .get(&format!("{repo}/team/noarch/{file}"))
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            let body = if file.ends_with(".zst") {
+                crate::conda_support::unzstd(&body)
+            } else {
+                body.to_vec()
+            };
+            let doc: Value = serde_json::from_slice(&body).unwrap();
+            let names: Vec<&str> = ["packages", "packages.conda"]
+                .iter()
+                .filter_map(|k| doc[*k].as_object())
+                .flat_map(|m| m.values())
+                .map(|r| r["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["internal-lib"], "{repo} {file}: {doc}");
+        }
+        let file = proxy
+            .get(&format!("{repo}/team/noarch/{}", evil.file))
+            .await;
+        assert_eq!(file.status(), StatusCode::FORBIDDEN, "{repo}");
+    }
+    let evil2 = crate::conda_support::package("evil", "2.0", &[], "noarch");
+    let refused = upload(&proxy, &evil2).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let why = refused.text().await.unwrap();
+    assert!(
+        why.contains("evil 2.0 is denied by the rule `evil`"),
+        "{why}"
+    );
+}
