@@ -47,11 +47,12 @@ pub async fn handle(
     let dir = dir.join("/");
     match *file {
         "repodata.json" | "repodata.json.zst" => {
-            let (json, outcome) = match merged_repodata(group, members, parts, &dir, subdir).await {
-                Ok(Some(merged)) => merged,
-                Ok(None) => return not_found(),
-                Err(resp) => return resp,
-            };
+            let (json, mut outcome) =
+                match merged_repodata(group, members, parts, &dir, subdir).await {
+                    Ok(Some(merged)) => merged,
+                    Ok(None) => return not_found(),
+                    Err(resp) => return resp,
+                };
             let entry = Entry::from_bytes(json, "application/json", None, crate::store::now_secs());
             let filter = |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
                 crate::policy::documents::conda_repodata(p, body, up, now)
@@ -77,6 +78,8 @@ pub async fn handle(
                         };
                         match package::compress(&json) {
                             Ok(z) => {
+                                // Compressing is the costly part of this answer: a miss.
+                                outcome = Outcome::Miss;
                                 let z = Bytes::from(z);
                                 merged::keep(group, key, z.clone(), z.len());
                                 z
