@@ -74,7 +74,10 @@ pub async fn handle(
         ["pypi", project, ..] if name::is_valid(project) => {
             let project = name::normalize(project);
             match eligible(group, members, &project).await {
-                Ok((eligible, _)) => first_found(&eligible, parts, rest).await,
+                Ok((eligible, _)) => {
+                    let resp = first_found(&eligible, parts, rest).await;
+                    legacy_json(group, parts, &project, segments.len() == 4, resp).await
+                }
                 Err(e) => e.into_response(),
             }
         }
@@ -83,6 +86,42 @@ pub async fn handle(
             None => first_found(&all, parts, rest).await,
         },
     }
+}
+
+/// A member's legacy JSON API answer (`pypi/<project>[/<version>]/json`) without the files the
+/// group's own rules refuse (judged as its pages judge them); `/<version>/json` of a version
+/// whose every file is refused answers 403, as from a proxy.
+async fn legacy_json(
+    group: &Repository,
+    parts: &http::request::Parts,
+    project: &str,
+    one_version: bool,
+    resp: Response,
+) -> Response {
+    let policy = policy::current(group);
+    if !policy.is_active() || resp.status() != http::StatusCode::OK {
+        return resp;
+    }
+    let body = match axum::body::to_bytes(resp.into_body(), 256 << 20).await {
+        Ok(body) => body,
+        Err(e) => return Failure::internal(e).into_response(),
+    };
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return Failure::Upstream(format!("the JSON API of {project} is not JSON")).into_response();
+    };
+    let filtered =
+        policy::documents::pypi_json(&policy, project, &mut doc, &group.name, policy::now());
+    if one_version && let Some(verdict) = &filtered.refused {
+        let version = doc
+            .pointer("/info/version")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        return policy::refuse(group, project, &version, verdict);
+    }
+    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    let entry = Entry::from_bytes(Bytes::from(body), "application/json", None, now_secs());
+    respond(parts, &entry, Outcome::Miss)
 }
 
 /// The members that may serve `project`, with the pages of the hosted members that have it

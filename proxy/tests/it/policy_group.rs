@@ -453,6 +453,30 @@ async fn a_pypi_group_s_rules_filter_its_pages_and_root_index_and_refuse_files()
     assert_eq!(names, ["lib-a"], "{root}");
     let html = proxy.get("pypi-all/simple/").await.text().await.unwrap();
     assert!(html.contains("lib-a") && !html.contains("lib-c"), "{html}");
+    // The legacy JSON API through the group: the group's rules apply as on its pages.
+    let file = |v: &str, age: Duration| {
+        serde_json::json!({
+            "filename": format!("lib_a-{v}-py3-none-any.whl"),
+            "url": format!("../../packages/lib_a-{v}-py3-none-any.whl"),
+            "upload_time_iso_8601": humantime::format_rfc3339_micros(SystemTime::now() - age).to_string(),
+        })
+    };
+    let legacy = serde_json::json!({
+        "info": {"name": "lib-a", "version": "2.0"},
+        "urls": [file("2.0", Duration::from_secs(3600))],
+        "releases": {"1.0": [file("1.0", YEARS)], "2.0": [file("2.0", Duration::from_secs(3600))]},
+    });
+    a.put("pypi/lib-a/json", legacy.to_string());
+    let one = serde_json::json!({"info": {"name": "lib-a", "version": "2.0"}, "urls": [file("2.0", Duration::from_secs(3600))]});
+    a.put("pypi/lib-a/2.0/json", one.to_string());
+    let doc = json(&proxy, "pypi-all/pypi/lib-a/json", "application/json").await;
+    let releases: Vec<&String> = doc["releases"].as_object().unwrap().keys().collect();
+    assert_eq!(releases, ["1.0"], "{doc}");
+    let member_doc = json(&proxy, "pypi-a/pypi/lib-a/json", "application/json").await;
+    assert_eq!(member_doc["releases"].as_object().unwrap().len(), 2);
+    let young = refused(&proxy, "pypi-all/pypi/lib-a/2.0/json").await;
+    assert!(young.contains("lib-a 2.0 was published at"), "{young}");
+
     let member = json(&proxy, "pypi-b/simple/", PEP691).await;
     assert_eq!(member["projects"][0]["name"], "lib-c");
     let m = metrics(&proxy).await;

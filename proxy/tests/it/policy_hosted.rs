@@ -120,6 +120,14 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
         vec![
             ("npm-releases", hosted(Kind::Npm, &["evil-*"])),
             ("npm-all", group(Kind::Npm, &["npm-releases"])),
+            (
+                "npm-cool",
+                RepositoryConfig {
+                    min_age: Some(std::time::Duration::from_secs(7 * 86400)),
+                    min_age_exempt: vec!["evil-x".into()],
+                    ..group(Kind::Npm, &["npm-releases"])
+                },
+            ),
         ],
         false,
     )
@@ -167,7 +175,19 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
         proxy.get("npm-all/lib/-/lib-1.1.0.tgz").await.status(),
         StatusCode::FORBIDDEN
     );
+    // A group's cooldown covers its hosted members' versions too (all published just now),
+    // except what its `min_age_exempt` names; the member's own deny still applies.
+    assert!(versions(&proxy, "npm-cool/lib").await.is_empty());
+    let young = proxy.get("npm-cool/lib/-/lib-1.0.0.tgz").await;
+    assert_eq!(young.status(), StatusCode::FORBIDDEN);
+    let why = young.text().await.unwrap();
+    assert!(
+        why.contains("repository `npm-cool` serves it from"),
+        "{why}"
+    );
+    assert!(versions(&proxy, "npm-cool/evil-x").await.is_empty());
     let m = metrics(&proxy).await;
+    assert!(m.contains(&refusals("npm-cool", "min_age")), "{m}");
     assert!(m.contains(&refusals("npm-releases", "evil-*")), "{m}");
     assert!(m.contains(&refusals("npm-releases", "MAL-2099-1")), "{m}");
 }
