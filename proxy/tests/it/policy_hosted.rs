@@ -538,3 +538,85 @@ async fn hosted_conda_refuses_denied_uploads_and_leaves_denied_records_out_of_it
         "{why}"
     );
 }
+
+/// A server started from a config file (as `repox serve` runs it), so that the settings API
+/// can save changes; its URL.
+async fn served_from_file(dir: &tempfile::TempDir, text: &str) -> url::Url {
+    let file = dir.path().join("repox.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut config = repox_proxy::config::Config::parse(text, &file).unwrap();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.cache_dir = Some(dir.path().join("cache"));
+    let server = repox_proxy::Server::bind(config).await.unwrap();
+    server.app().live().set_file(file);
+    let url = url::Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    url
+}
+
+#[tokio::test]
+async fn the_settings_api_refuses_a_hosted_cooldown_and_applies_a_new_deny_rule_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = served_from_file(
+        &dir,
+        "[repositories.npm-releases]\nkind = \"npm\"\nhosted = true\ndeny = [\"other\"]\n",
+    )
+    .await;
+    let put = |repo: Value| {
+        client()
+            .put(url.join("-/api/repositories/npm-releases").unwrap())
+            .header("x-repox-csrf", "1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(repo.to_string())
+            .send()
+    };
+    let resp = client()
+        .put(url.join("npm-releases/lib").unwrap())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(npm_publish("lib", "1.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let listed = |url: url::Url| async move {
+        let doc: Value = serde_json::from_slice(
+            &client()
+                .get(url.join("npm-releases/lib").unwrap())
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        doc["versions"].as_object().unwrap().len()
+    };
+    // Filtered (nothing left out) and kept in memory under the rules in force.
+    assert_eq!(listed(url.clone()).await, 1);
+
+    let resp = put(serde_json::json!({"kind": "npm", "hosted": true, "min_age": "7d"}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "repositories.npm-releases.min_age: a hosted repository applies no release cooldown"
+        ),
+        "{error}"
+    );
+
+    let resp = put(serde_json::json!({"kind": "npm", "hosted": true, "deny": ["lib@1.0.0"]}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(listed(url.clone()).await, 0, "the new rule applies at once");
+    let tarball = client()
+        .get(url.join("npm-releases/lib/-/lib-1.0.0.tgz").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tarball.status(), StatusCode::FORBIDDEN);
+}
