@@ -120,19 +120,6 @@ pub async fn handle(
     tagged(resp, outcome, None)
 }
 
-/// `group:artifact` and the artifact directory (`g/a/`) of artifact-level metadata at `path`.
-fn metadata_package(path: &str) -> Option<(String, &str)> {
-    let dir = path.strip_suffix("maven-metadata.xml")?;
-    let segments: Vec<&str> = dir.trim_end_matches('/').split('/').collect();
-    let [g @ .., artifact] = &segments[..] else {
-        return None;
-    };
-    if g.is_empty() || artifact.ends_with("-SNAPSHOT") {
-        return None;
-    }
-    Some((format!("{}:{artifact}", g.join(".")), dir))
-}
-
 /// The merged artifact-level `merged` metadata at `path` without the versions the group's own
 /// rules refuse, judged by their POMs' `Last-Modified` as the members serve them (the proxies'
 /// filter, `policy/maven.rs`); other metadata as it is.
@@ -143,9 +130,13 @@ async fn own_rules(
     merged: Bytes,
 ) -> Result<Bytes, Response> {
     let policy = crate::policy::current(group);
-    let Some((package, dir)) = metadata_package(path).filter(|_| policy.is_active()) else {
+    let Some(package) = crate::policy::maven::metadata_package(path) else {
         return Ok(merged);
     };
+    if !policy.is_active() {
+        return Ok(merged);
+    }
+    let dir = path.trim_end_matches("maven-metadata.xml");
     let entry = Entry::from_bytes(merged, "application/xml", None, now_secs());
     let p = policy.clone();
     let filtered = crate::policy::filter::memoized(
@@ -188,17 +179,13 @@ async fn refused(
     eligible: &[&Arc<Repository>],
     p: &str,
 ) -> Option<Response> {
-    let segments: Vec<&str> = p.split('/').collect();
-    let [g @ .., artifact, version, file] = &segments[..] else {
-        return None;
-    };
-    if g.is_empty() || !file.starts_with(&format!("{artifact}-{version}")) {
-        return None;
-    }
-    let package = format!("{}:{artifact}", g.join("."));
+    let (package, version) = crate::policy::maven::file_version(p)?;
     let published = if policy.uses_time() {
-        let dir = &p[..p.len() - file.len() - version.len() - 1];
-        pom_published(eligible, dir, artifact, version).await
+        // `g/a/` of `g/a/v/file`.
+        let mut up = p.rsplitn(3, '/');
+        let (_, _, dir) = (up.next(), up.next(), up.next().unwrap_or(""));
+        let artifact = dir.rsplit('/').next().unwrap_or("");
+        pom_published(eligible, &format!("{dir}/"), artifact, version).await
     } else {
         Published::default()
     };

@@ -598,3 +598,73 @@ async fn a_maven_group_s_rules_filter_merged_metadata_and_refuse_files() {
         "{later}"
     );
 }
+
+#[tokio::test]
+async fn a_maven_group_s_cooldown_judges_versions_by_the_pom_its_members_serve() {
+    // `a` has 1.0 (POM years old) and 1.1 (POM an hour old); the members have no rules.
+    let a = TestUpstream::start().await;
+    for (v, age) in [("1.0", YEARS), ("1.1", Duration::from_secs(3600))] {
+        a.put_with_sha1(
+            &format!("org/ex/lib/{v}/lib-{v}.pom"),
+            format!("<project>{v}</project>"),
+        );
+        a.behave(
+            &format!("org/ex/lib/{v}/lib-{v}.pom"),
+            crate::support::Behavior {
+                last_modified: Some(httpdate::fmt_http_date(SystemTime::now() - age)),
+                ..crate::support::Behavior::default()
+            },
+        );
+        a.put_with_sha1(&format!("org/ex/lib/{v}/lib-{v}.jar"), format!("jar {v}"));
+    }
+    let updated: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    a.put(
+        "org/ex/lib/maven-metadata.xml",
+        format!(
+            "<metadata><groupId>org.ex</groupId><artifactId>lib</artifactId><versioning><latest>1.1</latest><release>1.1</release><versions><version>1.0</version><version>1.1</version></versions><lastUpdated>{updated}</lastUpdated></versioning></metadata>"
+        ),
+    );
+    let proxy = Proxy::start_repos(vec![
+        ("maven-a", maven(&[("a", &a, 0)])),
+        (
+            "maven-all",
+            group(Kind::Maven, &["maven-a"], "min_age = \"7d\""),
+        ),
+    ])
+    .await;
+    let xml = proxy
+        .get("maven-all/org/ex/lib/maven-metadata.xml")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        xml.contains("<version>1.0</version>")
+            && !xml.contains("<version>1.1</version>")
+            && xml.contains("<release>1.0</release>"),
+        "{xml}"
+    );
+    let member = proxy
+        .get("maven-a/org/ex/lib/maven-metadata.xml")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(member.contains("<version>1.1</version>"), "{member}");
+    let young = refused(&proxy, "maven-all/org/ex/lib/1.1/lib-1.1.jar").await;
+    assert!(
+        young.contains("org.ex:lib 1.1 was published at") && young.contains("maven-all"),
+        "{young}"
+    );
+    assert_eq!(
+        proxy
+            .get("maven-all/org/ex/lib/1.0/lib-1.0.jar")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
