@@ -438,6 +438,13 @@ async fn hosted_cargo_refuses_denied_publishes_and_leaves_denied_versions_out_of
                 hosted(Kind::Cargo, &["leaf@1.1.0", "evil"]),
             ),
             ("cargo-all", group(Kind::Cargo, &["cargo-releases"])),
+            (
+                "cargo-cool",
+                RepositoryConfig {
+                    min_age: Some(std::time::Duration::from_secs(7 * 86400)),
+                    ..group(Kind::Cargo, &["cargo-releases"])
+                },
+            ),
         ],
         false,
     )
@@ -458,6 +465,23 @@ async fn hosted_cargo_refuses_denied_publishes_and_leaves_denied_versions_out_of
     }
     let ok = proxy.get("cargo-releases/dl/leaf/1.0.0/download").await;
     assert_eq!(ok.status(), StatusCode::OK);
+    // Published lines carry `pubtime`, so a group's cooldown covers them (just published).
+    let index = proxy
+        .get("cargo-releases/index/le/af/leaf")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(index.contains("\"pubtime\":\"20"), "{index}");
+    let cool = proxy
+        .get("cargo-cool/index/le/af/leaf")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(cool.trim().is_empty(), "{cool}");
+    let young = proxy.get("cargo-cool/dl/leaf/1.0.0/download").await;
+    assert_eq!(young.status(), StatusCode::FORBIDDEN);
     let refused = publish(&proxy, "evil", "0.1.0").await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let why = refused.text().await.unwrap();

@@ -211,7 +211,9 @@ async fn publish(repo: &Arc<Repository>, body: Body) -> Result<(), Response> {
         .map_err(|e| {
             CargoError::Invalid(format!("cannot read the publish request: {e}")).into_response()
         })?;
-    let p = Publish::parse(&body).map_err(IntoResponse::into_response)?;
+    let mut p = Publish::parse(&body).map_err(IntoResponse::into_response)?;
+    p.line.pubtime =
+        Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     let name = p.line.name.clone();
     super::admit(repo, &name, &p.line.vers).map_err(upload_error)?;
     let store = &repo.services.store;
