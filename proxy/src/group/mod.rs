@@ -11,6 +11,12 @@
 //! an upstream's versions of it: a public `internal-lib 99.0` cannot shadow the team's
 //! `internal-lib 1.0`. `allow_shadowing = true` on the group turns this off ([`Shadowing`]).
 //!
+//! **Policies.** A group's own `deny`, `min_age`, `min_age_exempt` and the request's snapshot
+//! date (`/<group>/@2025-06-01/…`, which its members see too) apply on top of its members'
+//! rules: each ecosystem filters the merged document with the proxies' filter ([`own_rules`])
+//! and answers a file of a refused version with the proxies' 403, judged by the times in the
+//! merged document.
+//!
 //! A group is read-only: uploads go to a hosted member's own URL.
 
 pub mod cargo;

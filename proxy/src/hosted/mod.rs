@@ -13,6 +13,12 @@
 //! so (a repository name has no `~`), which is how eviction (`store/evict.rs`) knows to leave
 //! them alone, and why `repox cache rm REPO` never touches uploads.
 //!
+//! **Policies.** `deny` rules and imported malicious-package advisories apply here as in a
+//! proxy ([`refused`], [`own_rules`]), and an upload of a refused version is refused before
+//! anything is stored ([`admit`]): one block list protects every client, whatever repository
+//! serves the package. A cooldown does not apply to a team's own uploads (the configuration
+//! refuses `min_age` here); a group over the repository may set one.
+//!
 //! Operators list what a hosted repository holds at `GET /-/hosted/REPO/` (admin only, as every
 //! `/-/` endpoint); ecosystems add their own admin actions below it (PyPI's yank and delete).
 
