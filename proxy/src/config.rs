@@ -488,6 +488,16 @@ impl RepositoryConfig {
                 });
             }
         }
+        if self.hosted {
+            // A cooldown is against fresh upstream releases; a team's own uploads are meant to
+            // be used at once. Accepted and ignored would be a surprise, so it is refused.
+            if self.min_age.is_some() {
+                return Err(Problem::HostedCooldown("min_age"));
+            }
+            if !self.min_age_exempt.is_empty() {
+                return Err(Problem::HostedCooldown("min_age_exempt"));
+            }
+        }
         for (key, rules) in [
             ("deny", &self.deny),
             ("min_age_exempt", &self.min_age_exempt),
@@ -541,6 +551,11 @@ pub enum Problem {
         /// Why.
         why: String,
     },
+    /// `min_age` or `min_age_exempt` on a hosted repository.
+    #[error(
+        "{0}: a hosted repository applies no release cooldown to its own uploads; set min_age on the proxies, or on a group (where it covers hosted members too)"
+    )]
+    HostedCooldown(&'static str),
     /// A `deny` or `min_age_exempt` rule does not parse.
     #[error("{key}: {why}")]
     Rule {
@@ -1002,6 +1017,13 @@ impl Config {
                     .flat_map(|r| &r.block)
                     .find(|b| b.get_ref() == pattern)
                     .map(toml::Spanned::span),
+                Problem::HostedCooldown(key) => found.and_then(|r| {
+                    if *key == "min_age" {
+                        r.min_age.as_ref().map(toml::Spanned::span)
+                    } else {
+                        r.min_age_exempt.first().map(toml::Spanned::span)
+                    }
+                }),
                 Problem::Rule { key, rule, .. } => found
                     .into_iter()
                     .flat_map(|r| {
@@ -1125,6 +1147,8 @@ struct RepositorySpans {
     deny: Vec<toml::Spanned<String>>,
     #[serde(default)]
     min_age_exempt: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    min_age: Option<toml::Spanned<toml::Value>>,
     hosted: Option<toml::Spanned<bool>>,
     #[serde(default)]
     members: Vec<toml::Spanned<String>>,
@@ -1206,6 +1230,34 @@ mod tests {
             .to_string();
         assert!(err.starts_with("/x/repox.toml:3: "), "{err}");
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn a_cooldown_on_a_hosted_repository_is_refused_and_a_group_s_rules_are_accepted() {
+        let text = "[repositories.rel]\nkind = \"pypi\"\nhosted = true\ndeny = [\"evil-*\"]\nmin_age = \"7d\"\n";
+        let err = Config::parse(text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("r.toml:5: "), "{err}");
+        assert!(
+            err.contains(
+                "repositories.rel.min_age: a hosted repository applies no release cooldown"
+            ),
+            "{err}"
+        );
+        let exempt =
+            "[repositories.rel]\nkind = \"npm\"\nhosted = true\nmin_age_exempt = [\"a\"]\n";
+        let err = Config::parse(exempt, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("repositories.rel.min_age_exempt:"), "{err}");
+        // The settings API and live reloads check a repository with `validate`.
+        let hosted: RepositoryConfig =
+            toml::from_str("kind = \"cargo\"\nhosted = true\nmin_age = \"1d\"\n").unwrap();
+        assert_eq!(hosted.validate(), Err(Problem::HostedCooldown("min_age")));
+        let ok = "[repositories.rel]\nkind = \"pypi\"\nhosted = true\ndeny = [\"evil-*\"]\n\n[repositories.all]\nkind = \"pypi\"\nmembers = [\"rel\", \"pypi\"]\nmin_age = \"7d\"\nmin_age_exempt = [\"ourco-*\"]\ndeny = [\"bad==1.0\"]\n";
+        let c = Config::parse(ok, Path::new("r.toml")).unwrap();
+        assert_eq!(c.repositories[&RepoName("all".into())].deny, ["bad==1.0"]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod generated;
 mod live_reload;
 mod maven_client;
 mod policy_advisories;
+mod policy_group_client;
 mod policy_maven_client;
 mod publish_cargo;
 mod publish_conda;

@@ -52,7 +52,14 @@ pub async fn handle(
                 return not_found();
             }
             match merged(group, members, parts, name).await {
-                Ok(Some((m, outcome))) => tagged(serve(parts, m.index), outcome, None),
+                Ok(Some((m, outcome))) => {
+                    let entry = entry_of(m.index);
+                    let filter = crate::policy::documents::cargo_index;
+                    match super::own_rules(group, "cargo-group-policy", name, entry, filter).await {
+                        Ok(entry) => tagged(serve_entry(parts, &entry), outcome, None),
+                        Err(resp) => resp,
+                    }
+                }
                 Ok(None) => not_found(),
                 Err(resp) => resp,
             }
@@ -63,8 +70,35 @@ pub async fn handle(
             }
             match merged(group, members, parts, name).await {
                 Ok(Some((m, _))) => match m.source_of(version) {
-                    Some(i) => serve_member(&members[i], parts, rest).await,
-                    None => not_found(),
+                    Some(i) => {
+                        let policy = crate::policy::current(group);
+                        if policy.is_active() {
+                            let at = crate::policy::documents::cargo_pubtime(&m.index, version);
+                            let verdict =
+                                policy.judge(name, version, at, None, crate::policy::now());
+                            if !verdict.allows() {
+                                return crate::policy::refuse(group, name, version, &verdict);
+                            }
+                        }
+                        serve_member(&members[i], parts, rest).await
+                    }
+                    None => {
+                        // Left out of a member's index by the member's own rules: its 403
+                        // (with the reason) is passed on; only members the merge took lines
+                        // from are asked, so no other member can serve the version.
+                        let mut contributing: Vec<&Arc<Repository>> = Vec::new();
+                        for (_, i) in &m.sources {
+                            if !contributing.iter().any(|c| Arc::ptr_eq(c, &members[*i])) {
+                                contributing.push(&members[*i]);
+                            }
+                        }
+                        let resp = super::first_found(&contributing, parts, rest).await;
+                        if resp.status() == http::StatusCode::FORBIDDEN {
+                            resp
+                        } else {
+                            not_found()
+                        }
+                    }
                 },
                 Ok(None) => not_found(),
                 Err(resp) => resp,
@@ -75,16 +109,23 @@ pub async fn handle(
 }
 
 fn serve(parts: &http::request::Parts, body: Vec<u8>) -> Response {
-    let entry = Entry::from_bytes(
+    serve_entry(parts, &entry_of(body))
+}
+
+fn entry_of(body: Vec<u8>) -> Entry {
+    Entry::from_bytes(
         Bytes::from(body),
         "application/json",
         None,
         crate::store::now_secs(),
-    );
+    )
+}
+
+fn serve_entry(parts: &http::request::Parts, entry: &Entry) -> Response {
     crate::hosted::serve_entry(
         &parts.method,
         &parts.headers,
-        &entry,
+        entry,
         CacheControl::MaxAge(0),
     )
 }

@@ -47,79 +47,144 @@ pub async fn handle(
     let dir = dir.join("/");
     match *file {
         "repodata.json" | "repodata.json.zst" => {
-            let shadowing = group.config.allow_shadowing;
-            let mut answers = Vec::new();
-            for m in members {
-                match member_answer(m, parts, &format!("{dir}/repodata.json")).await {
-                    Ok(answer) => answers.push((m, answer)),
-                    Err(resp) => return resp,
-                }
-            }
-            if answers.iter().all(|(_, a)| a.is_none()) {
-                return not_found();
-            }
-            let key = {
-                let identities: Vec<(&str, Option<&Answer>)> = answers
-                    .iter()
-                    .map(|(m, a)| (m.name.as_str(), a.as_ref()))
-                    .collect();
-                merged::key(group, parts, rest, &identities)
-            };
-            if let Some((body, content_type)) =
-                merged::get::<(Bytes, &'static str)>(group, key.as_deref())
-            {
-                let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
-                return crate::hosted::serve_entry(
-                    &parts.method,
-                    &parts.headers,
-                    &entry,
-                    CacheControl::MaxAge(0),
-                );
-            }
-            let mut list = Vec::new();
-            for (m, answer) in answers {
-                let Some(answer) = answer else { continue };
-                let body = match answer.body().await {
-                    Ok(body) => body,
+            let (json, mut outcome) =
+                match merged_repodata(group, members, parts, &dir, subdir).await {
+                    Ok(Some(merged)) => merged,
+                    Ok(None) => return not_found(),
                     Err(resp) => return resp,
                 };
-                match serde_json::from_slice::<Value>(&body) {
-                    Ok(repodata) => list.push(Member {
-                        hosted: m.config.role() == Role::Hosted,
-                        repodata,
-                    }),
-                    Err(_) => tracing::warn!("{}: {dir}/repodata.json is not JSON", m.name),
-                }
-            }
-            if list.is_empty() {
-                return not_found();
-            }
-            let merged = merge(subdir, &list, shadowing);
-            let json = serde_json::to_vec(&merged.repodata).unwrap_or_default();
-            let (body, content_type) = if *file == "repodata.json" {
-                (json, "application/json")
-            } else {
-                match package::compress(&json) {
-                    Ok(z) => (z, "application/zstd"),
-                    Err(e) => return crate::error::Failure::internal(e).into_response(),
-                }
+            let entry = Entry::from_bytes(json, "application/json", None, crate::store::now_secs());
+            let filter = |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+                crate::policy::documents::conda_repodata(p, body, up, now)
+                    .ok()
+                    .flatten()
             };
-            let body = Bytes::from(body);
-            merged::keep(group, key, (body.clone(), content_type), body.len());
-            let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
+            let entry =
+                match super::own_rules(group, "conda-group-policy", &dir, entry, filter).await {
+                    Ok(entry) => entry,
+                    Err(resp) => return resp,
+                };
+            let entry = if *file == "repodata.json" {
+                entry
+            } else {
+                // Compressed once per merged (and filtered) document.
+                let key = Some(format!("zst\0{}", entry.meta.digests.sha256));
+                let z = match merged::get::<Bytes>(group, key.as_deref()) {
+                    Some(z) => z,
+                    None => {
+                        let json = match entry.bytes().await {
+                            Ok(json) => json,
+                            Err(e) => return crate::error::Failure::internal(e).into_response(),
+                        };
+                        match package::compress(&json) {
+                            Ok(z) => {
+                                // Compressing is the costly part of this answer: a miss.
+                                outcome = Outcome::Miss;
+                                let z = Bytes::from(z);
+                                merged::keep(group, key, z.clone(), z.len());
+                                z
+                            }
+                            Err(e) => return crate::error::Failure::internal(e).into_response(),
+                        }
+                    }
+                };
+                Entry::from_bytes(z, "application/zstd", None, crate::store::now_secs())
+            };
             let resp = crate::hosted::serve_entry(
                 &parts.method,
                 &parts.headers,
                 &entry,
                 CacheControl::MaxAge(0),
             );
-            tagged(resp, Outcome::Miss, None)
+            tagged(resp, outcome, None)
         }
         f if package::Format::of(f).is_some() => {
+            let policy = crate::policy::current(group);
+            if policy.is_active() {
+                match merged_repodata(group, members, parts, &dir, subdir).await {
+                    Ok(Some((json, _))) => {
+                        if let Some(refused) = refused(group, &policy, &json, f) {
+                            return refused;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(resp) => return resp,
+                }
+            }
             package_file(group, members, parts, rest, &dir, f).await
         }
         _ => not_found(),
     }
+}
+
+/// The 403 for package `file` when the group's rules refuse its record in the merged
+/// repodata `json` (by name, version and `timestamp`).
+fn refused(
+    group: &Repository,
+    policy: &crate::policy::Policy,
+    json: &[u8],
+    file: &str,
+) -> Option<Response> {
+    let doc: Value = serde_json::from_slice(json).ok()?;
+    let record = KEYS
+        .iter()
+        .find_map(|k| doc.get(*k).and_then(|m| m.get(file)))?;
+    let name = name_of(record)?;
+    let version = record.get("version").and_then(Value::as_str).unwrap_or("");
+    let at = record
+        .get("timestamp")
+        .and_then(Value::as_i64)
+        .map(crate::policy::documents::conda_seconds);
+    let verdict = policy.judge(name, version, at, None, crate::policy::now());
+    (!verdict.allows()).then(|| crate::policy::refuse(group, name, version, &verdict))
+}
+
+/// The members' `repodata.json` of `dir` merged (before the group's own rules), from the memo
+/// when no member's answer changed; `None` when no member has the subdir.
+async fn merged_repodata(
+    group: &Repository,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    dir: &str,
+    subdir: &str,
+) -> Result<Option<(Bytes, Outcome)>, Response> {
+    let rest = format!("{dir}/repodata.json");
+    let mut answers = Vec::new();
+    for m in members {
+        answers.push((m, member_answer(m, parts, &rest).await?));
+    }
+    if answers.iter().all(|(_, a)| a.is_none()) {
+        return Ok(None);
+    }
+    let key = {
+        let identities: Vec<(&str, Option<&Answer>)> = answers
+            .iter()
+            .map(|(m, a)| (m.name.as_str(), a.as_ref()))
+            .collect();
+        merged::key(group, parts, &rest, &identities)
+    };
+    if let Some(json) = merged::get::<Bytes>(group, key.as_deref()) {
+        return Ok(Some((json, Outcome::Hit)));
+    }
+    let mut list = Vec::new();
+    for (m, answer) in answers {
+        let Some(answer) = answer else { continue };
+        let body = answer.body().await?;
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(repodata) => list.push(Member {
+                hosted: m.config.role() == Role::Hosted,
+                repodata,
+            }),
+            Err(_) => tracing::warn!("{}: {dir}/repodata.json is not JSON", m.name),
+        }
+    }
+    if list.is_empty() {
+        return Ok(None);
+    }
+    let merged = merge(subdir, &list, group.config.allow_shadowing);
+    let json = Bytes::from(serde_json::to_vec(&merged.repodata).unwrap_or_default());
+    merged::keep(group, key, json.clone(), json.len());
+    Ok(Some((json, Outcome::Miss)))
 }
 
 /// A package of the group: from a hosted member that has it, else, unless a hosted member

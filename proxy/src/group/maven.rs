@@ -7,6 +7,7 @@
 //! can be neither listed nor downloaded through the group. The merged metadata's checksum files
 //! are computed from the merged bytes, so the file and its checksums change as one unit.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,7 @@ use super::{Shadowing, first_found, merged};
 use crate::config::Role;
 use crate::ecosystem::maven_metadata;
 use crate::hosted;
+use crate::policy::maven::Published;
 use crate::repository::{Outcome, Repository, tagged};
 use crate::respond::CacheControl;
 use crate::store::{Entry, now_secs};
@@ -45,6 +47,12 @@ pub async fn handle(
         None => members.iter().collect(),
     };
     if base.rsplit('/').next() != Some("maven-metadata.xml") {
+        let policy = crate::policy::current(group);
+        if policy.is_active()
+            && let Some(refused) = refused(group, &policy, &eligible, base).await
+        {
+            return refused;
+        }
         return first_found(&eligible, parts, rest).await;
     }
     let get = match http::Request::get(parts.uri.clone()).body(()) {
@@ -91,6 +99,10 @@ pub async fn handle(
             (merged, Outcome::Miss)
         }
     };
+    let merged = match own_rules(group, &eligible, base, merged).await {
+        Ok(filtered) => filtered,
+        Err(resp) => return resp,
+    };
     let (body, content_type) = match checksum {
         Some(algorithm) => (
             Bytes::from(hosted::maven::checksum_of(&merged, algorithm)),
@@ -106,6 +118,112 @@ pub async fn handle(
         CacheControl::MaxAge(0),
     );
     tagged(resp, outcome, None)
+}
+
+/// The merged artifact-level `merged` metadata at `path` without the versions the group's own
+/// rules refuse, judged by their POMs' `Last-Modified` as the members serve them (the proxies'
+/// filter, `policy/maven.rs`); other metadata as it is.
+async fn own_rules(
+    group: &Repository,
+    eligible: &[&Arc<Repository>],
+    path: &str,
+    merged: Bytes,
+) -> Result<Bytes, Response> {
+    let policy = crate::policy::current(group);
+    let Some(package) = crate::policy::maven::metadata_package(path) else {
+        return Ok(merged);
+    };
+    if !policy.is_active() {
+        return Ok(merged);
+    }
+    let dir = path.trim_end_matches("maven-metadata.xml");
+    let entry = Entry::from_bytes(merged, "application/xml", None, now_secs());
+    let p = policy.clone();
+    let filtered = crate::policy::filter::memoized(
+        group,
+        &policy,
+        "maven-group-policy",
+        &package.clone(),
+        entry,
+        |body, _| async move {
+            let now = crate::policy::now();
+            let needed = crate::policy::maven::needs_time(&p, &package, &body, "", now);
+            let mut times = BTreeMap::new();
+            for v in needed {
+                let artifact = dir.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+                let published = pom_published(eligible, dir, artifact, &v).await;
+                times.insert(v, published);
+            }
+            Ok(crate::policy::maven::metadata(
+                &p,
+                &package,
+                &body,
+                &times,
+                crate::policy::now(),
+            ))
+        },
+    )
+    .await
+    .map_err(IntoResponse::into_response)?;
+    filtered
+        .bytes()
+        .await
+        .map_err(|e| crate::error::Failure::internal(e).into_response())
+}
+
+/// The 403 for a file of a version (`g/a/v/a-v*`) the group's own rules refuse, judged by
+/// `group:artifact`, the version and its POM's `Last-Modified` as the members serve it.
+async fn refused(
+    group: &Repository,
+    policy: &crate::policy::Policy,
+    eligible: &[&Arc<Repository>],
+    p: &str,
+) -> Option<Response> {
+    let (package, version) = crate::policy::maven::file_version(p)?;
+    let published = if policy.uses_time() {
+        // `g/a/` of `g/a/v/file`.
+        let mut up = p.rsplitn(3, '/');
+        let (_, _, dir) = (up.next(), up.next(), up.next().unwrap_or(""));
+        let artifact = dir.rsplit('/').next().unwrap_or("");
+        pom_published(eligible, &format!("{dir}/"), artifact, version).await
+    } else {
+        Published::default()
+    };
+    let verdict = policy.judge(&package, version, published.at, None, crate::policy::now());
+    (!verdict.allows()).then(|| crate::policy::refuse(group, &package, version, &verdict))
+}
+
+/// The `Last-Modified` of `dir` (`g/a/`) `version`'s POM from the first member that has it.
+async fn pom_published(
+    eligible: &[&Arc<Repository>],
+    dir: &str,
+    artifact: &str,
+    version: &str,
+) -> Published {
+    let pom = format!("{dir}{version}/{artifact}-{version}.pom");
+    let Ok(head) = http::Request::head(format!("/{pom}")).body(()) else {
+        return Published::default();
+    };
+    let (head, ()) = head.into_parts();
+    let resp = first_found(eligible, &head, &pom).await;
+    match resp.status() {
+        StatusCode::NOT_FOUND => Published::default(),
+        s if s.is_success() => Published {
+            at: resp
+                .headers()
+                .get(http::header::LAST_MODIFIED)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|t| httpdate::parse_http_date(t).ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64),
+            upstream: None,
+            failed: false,
+        },
+        _ => Published {
+            failed: true,
+            ..Published::default()
+        },
+    }
 }
 
 fn split_checksum(p: &str) -> (&str, Option<&'static str>) {

@@ -11,6 +11,12 @@
 //! an upstream's versions of it: a public `internal-lib 99.0` cannot shadow the team's
 //! `internal-lib 1.0`. `allow_shadowing = true` on the group turns this off ([`Shadowing`]).
 //!
+//! **Policies.** A group's own `deny`, `min_age`, `min_age_exempt` and the request's snapshot
+//! date (`/<group>/@2025-06-01/…`, which its members see too) apply on top of its members'
+//! rules: each ecosystem filters the merged document with the proxies' filter ([`own_rules`])
+//! and answers a file of a refused version with the proxies' 403, judged by the times in the
+//! merged document.
+//!
 //! A group is read-only: uploads go to a hosted member's own URL.
 
 pub mod cargo;
@@ -28,8 +34,11 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::config::{Kind, Role};
 use crate::path::{BadPath, RepoPath};
+use crate::policy::Policy;
+use crate::policy::documents::Filtered;
 use crate::repository::{Outcome, Repository, tagged};
 use crate::server::Repositories;
+use crate::store::Entry;
 
 /// The members of `group`, in order, as the current snapshot has them. A member that is gone
 /// (a reconfiguration removed it) is skipped.
@@ -174,13 +183,71 @@ pub async fn handle(
     if rest.is_empty() {
         return crate::error::Failure::NotFound.into_response();
     }
-    match group.config.kind {
-        Kind::Pypi => pypi::handle(group, &members, parts, rest).await,
-        Kind::Maven => maven::handle(group, &members, parts, rest).await,
-        Kind::Npm => npm::handle(group, &members, parts, rest).await,
-        Kind::Cargo => cargo::handle(group, &members, parts, rest).await,
-        Kind::Conda => conda::handle(group, &members, parts, rest).await,
+    // `/<group>/@2025-06-01/…`: the group and its members as they were at that date.
+    if let Some((snapshot, below)) = crate::policy::snapshot::split(rest) {
+        return match snapshot {
+            Ok(s) if !below.is_empty() => {
+                Box::pin(crate::policy::snapshot::scope(
+                    s,
+                    serve_kind(group, &members, parts, below),
+                ))
+                .await
+            }
+            Ok(_) => crate::error::Failure::NotFound.into_response(),
+            Err(e) => crate::error::Failure::BadRequest(e).into_response(),
+        };
     }
+    serve_kind(group, &members, parts, rest).await
+}
+
+/// Serves a GET or HEAD of `rest` below `group` by its kind's merge rules.
+async fn serve_kind(
+    group: &Arc<Repository>,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Response {
+    match group.config.kind {
+        Kind::Pypi => pypi::handle(group, members, parts, rest).await,
+        Kind::Maven => maven::handle(group, members, parts, rest).await,
+        Kind::Npm => npm::handle(group, members, parts, rest).await,
+        Kind::Cargo => cargo::handle(group, members, parts, rest).await,
+        Kind::Conda => conda::handle(group, members, parts, rest).await,
+    }
+}
+
+/// `entry`, a merged document of `group`, without what the group's own rules (`deny`,
+/// `min_age`, the request's snapshot date, advisories) refuse, left out by `filter`, the same
+/// filter a proxy applies to its upstream's document; memoized by the merged bytes' digest.
+pub async fn own_rules<F>(
+    group: &Repository,
+    kind: &str,
+    name: &str,
+    entry: Entry,
+    filter: F,
+) -> Result<Entry, Response>
+where
+    F: FnOnce(&Policy, &[u8], &str, i64) -> Option<Filtered> + Send + 'static,
+{
+    let policy = crate::policy::current(group);
+    if !policy.is_active() {
+        return Ok(entry);
+    }
+    crate::policy::filter::entry(group, &policy, kind, name, entry, filter)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+/// The request as members are asked it for a merge: under a cooldown or snapshot of the group,
+/// npm's abbreviated packument (which has no times) is asked as the full one.
+pub fn for_members(group: &Repository, parts: &http::request::Parts) -> http::request::Parts {
+    let mut parts = parts.clone();
+    if group.config.kind == Kind::Npm && crate::policy::current(group).uses_time() {
+        parts
+            .headers
+            .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    }
+    parts
 }
 
 /// Limit on a member's index document read for a merge (conda-forge's linux-64 repodata is

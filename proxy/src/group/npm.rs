@@ -10,7 +10,7 @@
 //! Works on the full and the abbreviated documents alike; `_rev` is dropped, since edits go to
 //! the hosted repository itself.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -48,6 +48,7 @@ pub async fn handle(
         name.clone()
     };
     let shadowing = group.config.allow_shadowing;
+    let asked = super::for_members(group, parts);
     // Hosted members are asked first: when one has the name, the proxies are not asked at all
     // (unless shadowing is allowed), so a private name never reaches a public registry.
     let mut order: Vec<(usize, &Arc<Repository>)> = members.iter().enumerate().collect();
@@ -61,7 +62,7 @@ pub async fn handle(
         if hosted_has && !shadowing && m.config.role() != Role::Hosted {
             break;
         }
-        match member_answer(m, parts, &name_path).await {
+        match member_answer(m, &asked, &name_path).await {
             Ok(Some(answer)) => found.push((i, m, answer)),
             Ok(None) => {}
             // A hosted member that cannot answer must not let the proxies speak for it.
@@ -76,38 +77,33 @@ pub async fn handle(
         .iter()
         .any(|(_, m, _)| m.config.role() == Role::Hosted);
     if !below.is_empty() {
+        // A tarball or a version document: refused as the group's merged packument leaves
+        // the version out.
+        let policy = crate::policy::current(group);
+        if policy.is_active()
+            && let Some(version) = version_of(&name, below)
+        {
+            let times = match merged_packument(group, &asked, &name, &name_path, found).await {
+                Ok(Some(((body, _), _))) => times_of(&body),
+                Ok(None) => BTreeMap::new(),
+                Err(resp) => return resp,
+            };
+            let at = times.get(&version).copied();
+            let verdict = policy.judge(&name, &version, at, None, crate::policy::now());
+            if !verdict.allows() {
+                return crate::policy::refuse(group, &name, &version, &verdict);
+            }
+        }
         let eligible: Vec<&Arc<Repository>> = members
             .iter()
             .filter(|m| shadowing || !hosted_has || m.config.role() == Role::Hosted)
             .collect();
         return first_found(&eligible, parts, rest).await;
     }
-    let key = {
-        let identities: Vec<(&str, Option<&Answer>)> = found
-            .iter()
-            .map(|(_, m, a)| (m.name.as_str(), Some(a)))
-            .collect();
-        merged::key(group, parts, &name_path, &identities)
-    };
-    let kept = merged::get::<(Bytes, &'static str)>(group, key.as_deref());
-    let ((body, content_type), outcome) = match kept {
-        Some(kept) => (kept, Outcome::Hit),
-        None => {
-            let mut merged_members = Vec::new();
-            for (_, m, answer) in found {
-                let body = match answer.body().await {
-                    Ok(body) => body,
-                    Err(resp) => return resp,
-                };
-                match serde_json::from_slice::<Value>(&body) {
-                    Ok(packument) => merged_members.push(Member {
-                        hosted: m.config.role() == Role::Hosted,
-                        packument,
-                    }),
-                    Err(_) => tracing::warn!("{}: the packument of {name} is not JSON", m.name),
-                }
-            }
-            let Some(merged) = merge(&merged_members, shadowing) else {
+    let ((body, content_type), outcome) =
+        match merged_packument(group, &asked, &name, &name_path, found).await {
+            Ok(Some(merged)) => merged,
+            Ok(None) => {
                 return failure.unwrap_or_else(|| {
                     tagged(
                         crate::error::Failure::NotFound.into_response(),
@@ -115,19 +111,20 @@ pub async fn handle(
                         None,
                     )
                 });
-            };
-            let content_type = if merged.get("time").is_none() {
-                "application/vnd.npm.install-v1+json"
-            } else {
-                "application/json"
-            };
-            let body = Bytes::from(serde_json::to_vec(&merged).unwrap_or_default());
-            let len = body.len();
-            merged::keep(group, key, (body.clone(), content_type), len);
-            ((body, content_type), Outcome::Miss)
-        }
-    };
+            }
+            Err(resp) => return resp,
+        };
     let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
+    let n = name.clone();
+    let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+        crate::policy::documents::npm_packument(p, &n, body, up, now)
+            .ok()
+            .flatten()
+    };
+    let entry = match super::own_rules(group, "npm-group-policy", &name, entry, filter).await {
+        Ok(entry) => entry,
+        Err(resp) => return resp,
+    };
     let mut resp = crate::hosted::serve_entry(
         &parts.method,
         &parts.headers,
@@ -137,6 +134,79 @@ pub async fn handle(
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
     tagged(resp, outcome, None)
+}
+
+/// The version a request below a package names: `-/<base>-<version>.tgz` or `<version>`.
+fn version_of(name: &str, below: &[&str]) -> Option<String> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    match below {
+        ["-", file] => file
+            .strip_prefix(base)?
+            .strip_prefix('-')?
+            .strip_suffix(".tgz")
+            .map(str::to_owned),
+        [version] if !version.starts_with('-') => Some((*version).to_owned()),
+        _ => None,
+    }
+}
+
+/// The publication times of a packument's versions (its `time` map).
+fn times_of(body: &[u8]) -> BTreeMap<String, i64> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        time: Map<String, Value>,
+    }
+    let doc: Doc = serde_json::from_slice(body).unwrap_or(Doc { time: Map::new() });
+    doc.time
+        .iter()
+        .filter_map(|(v, t)| Some((v.clone(), crate::policy::parse_time(t.as_str()?)?)))
+        .collect()
+}
+
+/// The members' packuments of `name` (their answers in `found`, in member order) merged, from
+/// the memo when no member's answer changed; `None` when none has the package.
+#[allow(clippy::type_complexity)]
+async fn merged_packument(
+    group: &Repository,
+    asked: &http::request::Parts,
+    name: &str,
+    name_path: &str,
+    found: Vec<(usize, &Arc<Repository>, Answer)>,
+) -> Result<Option<((Bytes, &'static str), Outcome)>, Response> {
+    let key = {
+        let identities: Vec<(&str, Option<&Answer>)> = found
+            .iter()
+            .map(|(_, m, a)| (m.name.as_str(), Some(a)))
+            .collect();
+        merged::key(group, asked, name_path, &identities)
+    };
+    if let Some(kept) = merged::get::<(Bytes, &'static str)>(group, key.as_deref()) {
+        return Ok(Some((kept, Outcome::Hit)));
+    }
+    let mut merged_members = Vec::new();
+    for (_, m, answer) in found {
+        let body = answer.body().await?;
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(packument) => merged_members.push(Member {
+                hosted: m.config.role() == Role::Hosted,
+                packument,
+            }),
+            Err(_) => tracing::warn!("{}: the packument of {name} is not JSON", m.name),
+        }
+    }
+    let Some(merged) = merge(&merged_members, group.config.allow_shadowing) else {
+        return Ok(None);
+    };
+    let content_type = if merged.get("time").is_none() {
+        "application/vnd.npm.install-v1+json"
+    } else {
+        "application/json"
+    };
+    let body = Bytes::from(serde_json::to_vec(&merged).unwrap_or_default());
+    let len = body.len();
+    merged::keep(group, key, (body.clone(), content_type), len);
+    Ok(Some(((body, content_type), Outcome::Miss)))
 }
 
 /// One member's packument of the package, if it has one.

@@ -16,6 +16,7 @@
 //! ([`super::merged`]): the members' pages are still built on every request, but the proxy
 //! members' JSON is parsed and the group's page rendered again only when a member's page changed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -28,9 +29,12 @@ use crate::config::Role;
 use crate::ecosystem::pypi::model::{Page, merge};
 use crate::ecosystem::pypi::negotiate::Variant;
 use crate::ecosystem::pypi::page::Rendered;
-use crate::ecosystem::pypi::{html, json, name, not_acceptable, page, redirect, variant};
+use crate::ecosystem::pypi::{
+    files, html, json, link, name, not_acceptable, page, redirect, variant,
+};
 use crate::error::Failure;
 use crate::hosted;
+use crate::policy::{self, Verdict};
 use crate::repository::{Outcome, Repository, tagged};
 use crate::respond::CacheControl;
 use crate::store::{Entry, now_secs};
@@ -70,12 +74,54 @@ pub async fn handle(
         ["pypi", project, ..] if name::is_valid(project) => {
             let project = name::normalize(project);
             match eligible(group, members, &project).await {
-                Ok((eligible, _)) => first_found(&eligible, parts, rest).await,
+                Ok((eligible, _)) => {
+                    let resp = first_found(&eligible, parts, rest).await;
+                    legacy_json(group, parts, &project, segments.len() == 4, resp).await
+                }
                 Err(e) => e.into_response(),
             }
         }
-        _ => first_found(&all, parts, rest).await,
+        _ => match refused_file(group, members, parts, rest).await {
+            Some(refused) => refused,
+            None => first_found(&all, parts, rest).await,
+        },
     }
+}
+
+/// A member's legacy JSON API answer (`pypi/<project>[/<version>]/json`) without the files the
+/// group's own rules refuse (judged as its pages judge them); `/<version>/json` of a version
+/// whose every file is refused answers 403, as from a proxy.
+async fn legacy_json(
+    group: &Repository,
+    parts: &http::request::Parts,
+    project: &str,
+    one_version: bool,
+    resp: Response,
+) -> Response {
+    let policy = policy::current(group);
+    if !policy.is_active() || resp.status() != http::StatusCode::OK {
+        return resp;
+    }
+    let body = match axum::body::to_bytes(resp.into_body(), 256 << 20).await {
+        Ok(body) => body,
+        Err(e) => return Failure::internal(e).into_response(),
+    };
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return Failure::Upstream(format!("the JSON API of {project} is not JSON")).into_response();
+    };
+    let filtered =
+        policy::documents::pypi_json(&policy, project, &mut doc, &group.name, policy::now());
+    if one_version && let Some(verdict) = &filtered.refused {
+        let version = doc
+            .pointer("/info/version")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        return policy::refuse(group, project, &version, verdict);
+    }
+    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    let entry = Entry::from_bytes(Bytes::from(body), "application/json", None, now_secs());
+    respond(parts, &entry, Outcome::Miss)
 }
 
 /// The members that may serve `project`, with the pages of the hosted members that have it
@@ -110,6 +156,17 @@ enum Source {
     Proxy(Arc<Rendered>),
 }
 
+/// A merged project page of the group (one variant), without the files the group's own rules
+/// refuse.
+#[derive(Clone)]
+struct GroupPage {
+    entry: Entry,
+    /// When a refused file comes of age (the page is made again then).
+    until: Option<i64>,
+    /// Refused files by path below the group (`packages/…`, `dist/…`): version and verdict.
+    refused: Arc<HashMap<String, (String, Verdict)>>,
+}
+
 /// `simple/<project>/` of the group, merged again only when a member's page changed.
 async fn project_page(
     group: &Arc<Repository>,
@@ -118,9 +175,24 @@ async fn project_page(
     project: &str,
     v: Variant,
 ) -> Response {
+    match merged_page(group, members, parts, project, v).await {
+        Ok((page, outcome)) => respond(parts, &page.entry, outcome),
+        Err(resp) => resp,
+    }
+}
+
+/// The group's merged page of `project` in variant `v`, from the memo when no member's page
+/// changed and no refused file came of age.
+async fn merged_page(
+    group: &Arc<Repository>,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    project: &str,
+    v: Variant,
+) -> Result<(GroupPage, Outcome), Response> {
     let (eligible, mut hosted_pages) = match eligible(group, members, project).await {
         Ok(found) => found,
-        Err(e) => return e.into_response(),
+        Err(e) => return Err(e.into_response()),
     };
     let mut sources: Vec<(usize, &str, Source)> = Vec::new();
     let mut identities: Vec<(&str, String)> = Vec::new();
@@ -132,6 +204,9 @@ async fn project_page(
         if m.config.role() == Role::Hosted {
             match hosted_pages[i].take() {
                 Some(page) => {
+                    // Its own rules apply (whether it has the project is decided above, on
+                    // every file, so a denied private name still keeps the proxies out).
+                    let page = hosted::pypi::own_rules(m, project, page);
                     identities.push((&m.name, hosted_identity(project, &page)));
                     sources.push((i, &m.name, Source::Hosted(page)));
                 }
@@ -152,20 +227,27 @@ async fn project_page(
         }
     }
     if sources.is_empty() {
-        return tagged(
+        return Err(tagged(
             failure.unwrap_or(Failure::NotFound).into_response(),
             Outcome::Miss,
             None,
-        );
+        ));
     }
+    let policy = policy::current(group);
     // A merge that leaves out a failing member is not kept: it may answer next time.
     let mut key = failure.is_none().then(|| {
         let ids: Vec<(&str, &str)> = identities.iter().map(|(m, e)| (*m, e.as_str())).collect();
-        let what = format!("simple/{project}/\0{}", v.content_type());
+        let what = format!(
+            "simple/{project}/\0{}\0{}",
+            v.content_type(),
+            policy.memo_key()
+        );
         merged::key_of(group, parts, &what, &ids)
     });
-    if let Some(entry) = merged::get::<Entry>(group, key.as_deref()) {
-        return respond(parts, &entry, Outcome::Hit);
+    if let Some(page) = merged::get::<GroupPage>(group, key.as_deref())
+        && page.until.is_none_or(|u| u > policy::now())
+    {
+        return Ok((page, Outcome::Hit));
     }
     let mut pages: Vec<(usize, Page)> = Vec::with_capacity(sources.len());
     for (i, member, source) in sources {
@@ -181,18 +263,62 @@ async fn project_page(
         }
     }
     if pages.is_empty() {
-        return tagged(Failure::NotFound.into_response(), Outcome::Miss, None);
+        return Err(tagged(
+            Failure::NotFound.into_response(),
+            Outcome::Miss,
+            None,
+        ));
     }
-    let merged = merge(project, pages);
-    let hrefs: Vec<String> = merged.files.iter().map(|(_, d)| d.url.clone()).collect();
+    let mut merged = merge(project, pages);
+    let mut hrefs: Vec<String> = merged.files.iter().map(|(_, d)| d.url.clone()).collect();
+    let (mut refused, mut until) = (HashMap::new(), None);
+    if policy.is_active() {
+        let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+        (merged, hrefs, refused, until) = page::filtered(project, merged, hrefs, &names, &policy);
+    }
     let body = match v {
         Variant::Json => json::render(&merged, &hrefs),
         Variant::Html | Variant::TextHtml => html::render(&merged, &hrefs),
     };
     let entry = Entry::from_bytes(Bytes::from(body), v.content_type(), None, now_secs());
-    let weight = entry.meta.len as usize;
-    merged::keep(group, key, entry.clone(), weight);
-    respond(parts, &entry, Outcome::Miss)
+    let weight = entry.meta.len as usize + refused.len() * 128;
+    let page = GroupPage {
+        entry,
+        until,
+        refused: Arc::new(refused),
+    };
+    merged::keep(group, key, page.clone(), weight);
+    Ok((page, Outcome::Miss))
+}
+
+/// The 403 for a file at `rest` (or its `.metadata` / `.asc`) whose version the group's own
+/// rules leave out of the group's page of its project.
+async fn refused_file(
+    group: &Arc<Repository>,
+    members: &[Arc<Repository>],
+    parts: &http::request::Parts,
+    rest: &str,
+) -> Option<Response> {
+    let policy = policy::current(group);
+    if !policy.is_active() {
+        return None;
+    }
+    let path = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
+    let (file, _) = link::split_suffix(&path);
+    let projects = match file.strip_prefix("dist/").and_then(|d| d.split_once('/')) {
+        Some((project, _)) => vec![project.to_owned()],
+        None => files::projects(file),
+    };
+    for project in projects {
+        let Ok((page, _)) = merged_page(group, members, parts, &project, Variant::Json).await
+        else {
+            continue;
+        };
+        if let Some((version, verdict)) = page.refused.get(file) {
+            return Some(policy::refuse(group, &project, version, verdict));
+        }
+    }
+    None
 }
 
 /// What identifies a hosted member's page: the SHA-256 of the JSON page the member itself
@@ -256,7 +382,10 @@ async fn index(
     for m in members {
         if m.config.role() == Role::Hosted {
             match hosted::pypi::projects(m).await {
-                Ok(list) => {
+                Ok(mut list) => {
+                    if m.policy.refuses_packages() {
+                        list.retain(|n| m.policy.refuses_package(n).is_none());
+                    }
                     use sha2::Digest;
                     let mut digest = sha2::Sha256::new();
                     for n in &list {
@@ -291,12 +420,13 @@ async fn index(
         }
         sources.push(Names::Proxy(resp));
     }
+    let policy = policy::current(group);
     let key = keep.then(|| {
         let ids: Vec<(&str, &str)> = identities.iter().map(|(m, e)| (*m, e.as_str())).collect();
         merged::key_of(
             group,
             parts,
-            &format!("simple/\0{}", v.content_type()),
+            &format!("simple/\0{}\0{}", v.content_type(), policy.memo_key()),
             &ids,
         )
     });
@@ -324,6 +454,9 @@ async fn index(
                 }
             }
         }
+    }
+    if policy.refuses_packages() {
+        names.retain(|n| policy.refuses_package(n).is_none());
     }
     let body = match v {
         Variant::Json => json::render_index(&names),

@@ -60,11 +60,20 @@ pub async fn handle(
             if is_metadata {
                 return match metadata(repo, base).await {
                     Ok(Some(xml)) => {
+                        let xml = match own_rules(repo, base, xml).await {
+                            Ok(xml) => xml,
+                            Err(resp) => return resp,
+                        };
                         serve_bytes(method, req, xml, checksum, CacheControl::MaxAge(0))
                     }
                     Ok(None) => super::not_found(),
                     Err(e) => e.into_response(),
                 };
+            }
+            if let Some((package, version)) = crate::policy::maven::file_version(base)
+                && let Some(refused) = super::refused(repo, &package, version)
+            {
+                return refused;
             }
             let key = super::key(&repo.name, base);
             let cache = if is_snapshot(base) {
@@ -90,6 +99,10 @@ pub async fn handle(
                 drain(body).await
             } else if let Some(algorithm) = checksum {
                 check_sidecar(repo, base, algorithm, body).await
+            } else if let Some((package, version)) = crate::policy::maven::file_version(base)
+                && let Err(e) = super::admit(repo, &package, version)
+            {
+                Err(e)
             } else {
                 deploy(repo, &parts.headers, base, body).await
             };
@@ -274,6 +287,25 @@ async fn metadata(repo: &Repository, path: &str) -> Result<Option<Bytes>, Upload
         _ => None,
     };
     Ok(xml.map(Bytes::from))
+}
+
+/// Generated artifact-level metadata `xml` at `path` without the versions the repository's
+/// rules refuse (the proxies' filter, `policy/maven.rs`, with no times: a hosted repository
+/// has no cooldown).
+async fn own_rules(repo: &Repository, path: &str, xml: Bytes) -> Result<Bytes, Response> {
+    let Some(package) = crate::policy::maven::metadata_package(path) else {
+        return Ok(xml);
+    };
+    let entry = Entry::from_bytes(xml, "application/xml", None, crate::store::now_secs());
+    let n = package.clone();
+    let filter = move |p: &crate::policy::Policy, body: &[u8], _: &str, now| {
+        crate::policy::maven::metadata(p, &n, body, &std::collections::BTreeMap::new(), now)
+    };
+    let entry = super::own_rules(repo, "maven-hosted-policy", &package, entry, filter).await?;
+    entry
+        .bytes()
+        .await
+        .map_err(|e| UploadError::internal(e).into_response())
 }
 
 /// `yyyyMMddHHmmss` in UTC, as `<lastUpdated>` is written.

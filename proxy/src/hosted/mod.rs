@@ -13,6 +13,12 @@
 //! so (a repository name has no `~`), which is how eviction (`store/evict.rs`) knows to leave
 //! them alone, and why `repox cache rm REPO` never touches uploads.
 //!
+//! **Policies.** `deny` rules and imported malicious-package advisories apply here as in a
+//! proxy ([`refused`], [`own_rules`]), and an upload of a refused version is refused before
+//! anything is stored ([`admit`]): one block list protects every client, whatever repository
+//! serves the package. A cooldown does not apply to a team's own uploads (the configuration
+//! refuses `min_age` here); a group over the repository may set one.
+//!
 //! Operators list what a hosted repository holds at `GET /-/hosted/REPO/` (admin only, as every
 //! `/-/` endpoint); ecosystems add their own admin actions below it (PyPI's yank and delete).
 
@@ -86,6 +92,9 @@ pub enum UploadError {
     /// Larger than `max_file_size`.
     #[error("the upload is larger than this repository's max_file_size ({0} bytes)")]
     TooLarge(u64),
+    /// A `deny` rule or a malicious-package advisory refuses the name and version (403).
+    #[error("{0}; nothing was stored")]
+    Refused(String),
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -110,6 +119,7 @@ impl UploadError {
                 StatusCode::BAD_REQUEST
             }
             UploadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            UploadError::Refused(_) => StatusCode::FORBIDDEN,
             UploadError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -487,6 +497,69 @@ pub async fn serve_key(
         Ok(None) => not_found(),
         Err(e) => crate::error::Failure::internal(e).into_response(),
     }
+}
+
+/// The verdict of hosted `repo`'s rules on `version` of `package`: its `deny` rules and the
+/// imported malicious-package advisories (a hosted repository has no cooldown: the
+/// configuration refuses `min_age` on one, and a snapshot date is a group's).
+pub fn verdict(repo: &Repository, package: &str, version: &str) -> crate::policy::Verdict {
+    repo.policy
+        .judge(package, version, None, None, crate::policy::now())
+}
+
+/// The 403 for a file of `version` of `package` when `repo`'s rules refuse it, with the body
+/// and the count in `/-/metrics` of a proxy's refusal.
+pub fn refused(repo: &Repository, package: &str, version: &str) -> Option<Response> {
+    if !repo.policy.is_active() {
+        return None;
+    }
+    let verdict = verdict(repo, package, version);
+    (!verdict.allows()).then(|| crate::policy::refuse(repo, package, version, &verdict))
+}
+
+/// Refuses the upload of `version` of `package` when `repo`'s rules refuse it (403, the
+/// reason, counted in `/-/metrics` as a refusal): a denied or malicious version is not stored.
+pub fn admit(repo: &Repository, package: &str, version: &str) -> Result<(), UploadError> {
+    if !repo.policy.is_active() {
+        return Ok(());
+    }
+    let verdict = verdict(repo, package, version);
+    if verdict.allows() {
+        return Ok(());
+    }
+    repo.services
+        .metrics
+        .policy_refusal(&repo.name, verdict.rule());
+    Err(UploadError::Refused(crate::policy::refusal(
+        &repo.name, package, version, &verdict,
+    )))
+}
+
+/// `entry`, a document hosted `repo` generated, without the versions its rules refuse, left
+/// out by `filter` (the proxies' filter of the same document); memoized by its digest.
+pub async fn own_rules<F>(
+    repo: &Repository,
+    kind: &str,
+    name: &str,
+    entry: Entry,
+    filter: F,
+) -> Result<Entry, Response>
+where
+    F: FnOnce(
+            &crate::policy::Policy,
+            &[u8],
+            &str,
+            i64,
+        ) -> Option<crate::policy::documents::Filtered>
+        + Send
+        + 'static,
+{
+    if !repo.policy.is_active() {
+        return Ok(entry);
+    }
+    crate::policy::filter::entry(repo, &repo.policy, kind, name, entry, filter)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 /// Serves an entry made here or read from the store.

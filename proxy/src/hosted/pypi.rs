@@ -74,13 +74,18 @@ pub async fn handle(
         ["simple"] => redirect(&format!("/{}/simple/", repo.name), uri),
         ["simple", ""] => match variant(req, uri) {
             Ok(v) => match projects(repo).await {
-                Ok(names) => page_response(
-                    method,
-                    req,
-                    v,
-                    html::render_index(&names),
-                    json::render_index(&names),
-                ),
+                Ok(mut names) => {
+                    if repo.policy.refuses_packages() {
+                        names.retain(|n| repo.policy.refuses_package(n).is_none());
+                    }
+                    page_response(
+                        method,
+                        req,
+                        v,
+                        html::render_index(&names),
+                        json::render_index(&names),
+                    )
+                }
                 Err(e) => e.into_response(),
             },
             Err(e) => not_acceptable(e),
@@ -98,12 +103,18 @@ pub async fn handle(
                 Err(e) => return not_acceptable(e),
             };
             match project_page(repo, project).await {
-                Ok(Some(page)) => render(method, req, v, project, page),
+                Ok(Some(page)) => render_own(repo, method, req, v, project, page),
                 Ok(None) => super::not_found(),
                 Err(e) => e.into_response(),
             }
         }
         ["dist", project, file] if is_filename(file) && name::is_valid(project) => {
+            let (dist, _) = crate::ecosystem::pypi::link::split_suffix(file);
+            if let Some(version) = crate::policy::documents::pypi_version(dist)
+                && let Some(refused) = super::refused(repo, project, version)
+            {
+                return refused;
+            }
             let key = super::key(&repo.name, &format!("dist/{project}/{file}"));
             super::serve_key(repo, method, req, &key, CacheControl::Immutable).await
         }
@@ -276,6 +287,9 @@ async fn start(
         )));
     }
     let project = name::normalize(project);
+    if let Some(version) = crate::policy::documents::pypi_version(&filename) {
+        super::admit(repo, &project, version)?;
+    }
     if !is_filename(&filename) {
         return Err(UploadError::BadRequest(format!(
             "`{filename}` is not an acceptable filename (letters, digits and ._+!- only)"
@@ -419,6 +433,30 @@ pub async fn project_page(repo: &Repository, project: &str) -> Result<Option<Pag
         page.files.push(d);
     }
     Ok((!page.files.is_empty()).then_some(page))
+}
+
+/// [`render`] of the page without the files the repository's rules refuse.
+fn render_own(
+    repo: &Repository,
+    method: &Method,
+    req: &http::HeaderMap,
+    v: Variant,
+    project: &str,
+    page: Page,
+) -> Response {
+    render(method, req, v, project, own_rules(repo, project, page))
+}
+
+/// `page` of `project` without the files whose version the repository's rules refuse (`deny`,
+/// advisories): what its own page and a group's merge show.
+pub fn own_rules(repo: &Repository, project: &str, mut page: Page) -> Page {
+    if repo.policy.is_active() {
+        page.files.retain(|d| {
+            let version = crate::policy::documents::pypi_version(&d.filename).unwrap_or("");
+            super::verdict(repo, project, version).allows()
+        });
+    }
+    page
 }
 
 /// Renders one page (its `url`s are the hrefs) in the negotiated variant.

@@ -435,6 +435,18 @@ impl Malicious {
             .map(|a| a.id.clone())
     }
 
+    /// The id of an advisory that covers every version of `name` (normalized for the kind).
+    pub fn find_package(&self, name: &str) -> Option<String> {
+        let kind = self.kind?;
+        let current = self.book.current.load();
+        current
+            .of(kind)?
+            .get(name)?
+            .iter()
+            .find(|a| a.all_versions)
+            .map(|a| a.id.clone())
+    }
+
     /// The generation of the list in force.
     pub fn generation(&self) -> u64 {
         self.book.current.load().generation

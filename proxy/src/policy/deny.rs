@@ -57,6 +57,11 @@ impl Rule {
         self.name.is_match(name) && self.version.as_ref().is_none_or(|v| v.is_match(version))
     }
 
+    /// True when the rule names no version: it refuses whole packages.
+    pub fn is_package_wide(&self) -> bool {
+        self.version.is_none()
+    }
+
     /// True when the rule covers every version of `name` (`name` already normalized).
     pub fn covers_package(&self, name: &str) -> bool {
         self.version.is_none() && self.name.is_match(name)

@@ -120,6 +120,33 @@ fn scan(text: &str) -> Option<Listing> {
     Some(out)
 }
 
+/// `group:artifact` and the version of a file in a version directory (`g/a/v/a-v*`), by which
+/// its refusals are judged; `None` for any other path.
+pub fn file_version(path: &str) -> Option<(String, &str)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let [group @ .., artifact, version, file] = &segments[..] else {
+        return None;
+    };
+    if group.is_empty() || !file.starts_with(&format!("{artifact}-{version}")) {
+        return None;
+    }
+    Some((format!("{}:{artifact}", group.join(".")), version))
+}
+
+/// `group:artifact` of artifact-level metadata at `path` (`g/a/maven-metadata.xml`); `None`
+/// for SNAPSHOT-level and plugin-group documents and any other path.
+pub fn metadata_package(path: &str) -> Option<String> {
+    let dir = path.strip_suffix("maven-metadata.xml")?;
+    let segments: Vec<&str> = dir.trim_end_matches('/').split('/').collect();
+    let [group @ .., artifact] = &segments[..] else {
+        return None;
+    };
+    if group.is_empty() || artifact.ends_with("-SNAPSHOT") {
+        return None;
+    }
+    Some(format!("{}:{artifact}", group.join(".")))
+}
+
 /// `<lastUpdated>` (`yyyyMMddHHmmss`, UTC) in Unix seconds.
 pub fn last_updated(text: &str) -> Option<i64> {
     let t = text.trim();

@@ -48,6 +48,23 @@ struct Rules {
     cooldown: cooldown::Cooldown,
     deny: Vec<Rule>,
     malicious: advisories::Malicious,
+    /// Identifies the configured rules in memo keys, so that a live reload that changes them
+    /// makes every filtered document again.
+    fingerprint: u64,
+}
+
+/// A digest of the rules `config` sets (`deny`, `min_age`, `min_age_exempt`, the upstreams'
+/// `min_age`).
+fn fingerprint(config: &RepositoryConfig) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    config.deny.hash(&mut h);
+    config.min_age_exempt.hash(&mut h);
+    config.min_age.hash(&mut h);
+    for u in &config.upstreams {
+        (&u.name, u.min_age).hash(&mut h);
+    }
+    h.finish()
 }
 
 /// What a policy says about one version.
@@ -118,6 +135,7 @@ impl Policy {
                 cooldown: cooldown::Cooldown::new(config, parse(&config.min_age_exempt)),
                 deny: parse(&config.deny),
                 malicious: advisories::Malicious::default(),
+                fingerprint: fingerprint(config),
             }),
             snapshot: None,
         }
@@ -133,6 +151,7 @@ impl Policy {
                 cooldown: rules.cooldown.clone(),
                 deny: rules.deny.clone(),
                 malicious,
+                fingerprint: rules.fingerprint,
             }),
             snapshot: self.snapshot,
         }
@@ -161,14 +180,32 @@ impl Policy {
         self.snapshot.is_some() || self.rules.cooldown.is_on()
     }
 
-    /// What sets filtered documents of this policy apart in memo keys: the snapshot date and
-    /// the generation of the advisory list (an import makes every filtered document again).
+    /// What sets filtered documents of this policy apart in memo keys: the snapshot date, the
+    /// generation of the advisory list (an import makes every filtered document again) and the
+    /// configured rules (so does a reload that changes them).
     pub fn memo_key(&self) -> String {
         let generation = self.rules.malicious.generation();
+        let rules = self.rules.fingerprint;
         match self.snapshot {
-            Some(s) => format!("@{s}#{generation}"),
-            None => format!("#{generation}"),
+            Some(s) => format!("@{s}#{generation}~{rules:x}"),
+            None => format!("#{generation}~{rules:x}"),
         }
+    }
+
+    /// The rule (as written) or the advisory id that refuses every version of `package`, if
+    /// any: such a package leaves lists of names (PyPI's root index), not only its versions.
+    pub fn refuses_package(&self, package: &str) -> Option<String> {
+        let name = deny::normalize(self.rules.kind, package);
+        if let Some(rule) = self.rules.deny.iter().find(|r| r.covers_package(&name)) {
+            return Some(rule.text().to_owned());
+        }
+        self.rules.malicious.find_package(&name)
+    }
+
+    /// True when [`Policy::refuses_package`] may name something: lists of names need
+    /// filtering.
+    pub fn refuses_packages(&self) -> bool {
+        self.rules.deny.iter().any(Rule::is_package_wide) || !self.rules.malicious.is_empty()
     }
 
     /// The verdict on `version` of `package` (in any spelling: names are normalized per
@@ -324,7 +361,17 @@ mod tests {
         assert!(p.judge("Urgent", "1.0", young, None, now).allows());
         assert!(p.judge("requests", "2.33.0", None, None, now).allows());
         let snap = p.at("1970-03-01".parse().unwrap());
-        assert_eq!(snap.memo_key(), "@1970-03-01#0");
+        assert!(snap.memo_key().starts_with("@1970-03-01#0~"));
+        let other = Policy::new(&config(
+            Kind::Pypi,
+            "min_age = \"7d\"\ndeny = [\"Evil_Pkg\"]",
+        ));
+        assert_ne!(
+            p.memo_key(),
+            other.memo_key(),
+            "a reload that changes the rules makes filtered documents again"
+        );
+        assert_eq!(p.memo_key(), p.clone().memo_key());
         assert!(matches!(
             snap.judge("requests", "2.0", old, None, now),
             Verdict::Later { .. }

@@ -26,6 +26,8 @@ mod npm_support;
 mod pep658;
 mod policy_cargo;
 mod policy_conda;
+mod policy_group;
+mod policy_hosted;
 mod policy_maven;
 mod policy_npm;
 mod policy_pypi;

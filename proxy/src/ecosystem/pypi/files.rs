@@ -152,7 +152,7 @@ fn with_suffix(url: &Url, suffix: &str) -> Url {
 }
 
 /// Projects the file at `file` (a repox path) can belong to.
-pub(super) fn projects(file: &str) -> Vec<String> {
+pub(crate) fn projects(file: &str) -> Vec<String> {
     if let Some(rest) = file.strip_prefix("files/") {
         let parts: Vec<&str> = rest.splitn(3, '/').collect();
         return match parts[..] {

@@ -15,13 +15,13 @@
 //! A non-normalized project name (`/simple/Foo.Bar/`) or a missing trailing slash is answered
 //! with a 301 to the normalized URL, as PyPI does: links in pages are relative to it.
 
-mod files;
+pub(crate) mod files;
 #[cfg(test)]
 mod fuzz_tests;
 pub(crate) mod html;
 pub(crate) mod json;
 mod legacy;
-mod link;
+pub(crate) mod link;
 mod metadata;
 pub(crate) mod model;
 pub(crate) mod name;

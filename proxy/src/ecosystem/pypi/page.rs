@@ -284,7 +284,7 @@ async fn rendered(
         };
         let built = tokio::task::spawn_blocking(move || match project {
             Some(p) => build_project(&p, bodies, &names, generated, &policy),
-            None => build_index(bodies, &names),
+            None => build_index(bodies, &names, &policy),
         })
         .await
         .map_err(Failure::internal)??;
@@ -374,7 +374,7 @@ fn build_project(
 /// `upload-time`; files without one are kept), with what was refused by repox path and when
 /// the verdicts may change. A version whose every file is refused leaves `versions` too.
 #[allow(clippy::type_complexity)]
-fn filtered(
+pub(crate) fn filtered(
     project: &str,
     mut merged: model::Merged,
     hrefs: Vec<String>,
@@ -435,8 +435,13 @@ pub async fn refused(repo: &Arc<Repository>, file: &str) -> Option<(String, Stri
     None
 }
 
-/// Parses and merges the root indexes of every upstream.
-fn build_index(bodies: Vec<Body>, upstreams: &[String]) -> Result<Rendered, Failure> {
+/// Parses and merges the root indexes of every upstream, without the projects `policy`
+/// refuses entirely (a `deny` rule naming no version, an advisory covering every version).
+fn build_index(
+    bodies: Vec<Body>,
+    upstreams: &[String],
+    policy: &Policy,
+) -> Result<Rendered, Failure> {
     let mut names = Vec::new();
     let mut seen = HashSet::new();
     let mut errors = Vec::new();
@@ -461,6 +466,9 @@ fn build_index(bodies: Vec<Body>, upstreams: &[String]) -> Result<Rendered, Fail
     }
     if !parsed_any {
         return Err(Failure::Upstream(errors.join("; ")));
+    }
+    if policy.refuses_packages() {
+        names.retain(|n| policy.refuses_package(n).is_none());
     }
     Ok(Rendered::new(
         html::render_index(&names),

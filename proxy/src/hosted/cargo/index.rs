@@ -164,6 +164,10 @@ pub struct IndexLine {
     /// Minimum Rust version.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rust_version: Option<String>,
+    /// When it was published (RFC 3339, as crates.io writes it): what a group's `min_age` or
+    /// snapshot date judges it by. Lines published before repox wrote it have none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pubtime: Option<String>,
 }
 
 /// One `cargo publish`, parsed: its index line and its `.crate` file.
@@ -267,6 +271,7 @@ impl Publish {
                 features2: v2.then_some(features2),
                 v: v2.then_some(2),
                 rust_version: meta.rust_version,
+                pubtime: None,
             },
             file: file.to_vec(),
         })

@@ -103,7 +103,16 @@ pub async fn handle(
             // Index files change on every publish and yank: cargo revalidates with the ETag.
             match repo.services.store.get(&index_key(repo, name)).await {
                 Ok(Some(entry)) => {
-                    super::serve_entry(method, &parts.headers, &entry, CacheControl::MaxAge(0))
+                    let filter = crate::policy::documents::cargo_index;
+                    match super::own_rules(repo, "cargo-hosted-policy", name, entry, filter).await {
+                        Ok(entry) => super::serve_entry(
+                            method,
+                            &parts.headers,
+                            &entry,
+                            CacheControl::MaxAge(0),
+                        ),
+                        Err(resp) => resp,
+                    }
                 }
                 Ok(None) => super::not_found(),
                 Err(e) => upload_error(UploadError::internal(e)),
@@ -112,6 +121,9 @@ pub async fn handle(
         ["dl", name, version, "download"] if read => {
             if !index::valid_name(name) || !index::valid_version(version) {
                 return super::not_found();
+            }
+            if let Some(refused) = super::refused(repo, name, version) {
+                return refused;
             }
             let key = crate_key(repo, name, version);
             super::serve_key(repo, method, &parts.headers, &key, CacheControl::Immutable).await
@@ -199,8 +211,11 @@ async fn publish(repo: &Arc<Repository>, body: Body) -> Result<(), Response> {
         .map_err(|e| {
             CargoError::Invalid(format!("cannot read the publish request: {e}")).into_response()
         })?;
-    let p = Publish::parse(&body).map_err(IntoResponse::into_response)?;
+    let mut p = Publish::parse(&body).map_err(IntoResponse::into_response)?;
+    p.line.pubtime =
+        Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     let name = p.line.name.clone();
+    super::admit(repo, &name, &p.line.vers).map_err(upload_error)?;
     let store = &repo.services.store;
     let lock = Upload::begin(store, index_key(repo, &name), MAX_METADATA, true)
         .await

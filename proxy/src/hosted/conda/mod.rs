@@ -70,6 +70,9 @@ pub async fn handle(
     let read = *method == Method::GET || *method == Method::HEAD;
     let key = |f: &str| super::key(&repo.name, &format!("{channel}/{subdir}/{f}"));
     match file {
+        "repodata.json" | "repodata.json.zst" if read && repo.policy.is_active() => {
+            filtered_repodata(repo, parts, subdir, file, &key("repodata.json")).await
+        }
         "repodata.json" | "repodata.json.zst" if read => {
             match repo.services.store.get(&key(file)).await {
                 Ok(Some(entry)) => {
@@ -96,6 +99,11 @@ pub async fn handle(
             }
         }
         f if valid_file(f) && read => {
+            if let Some((name, version)) = name_version(f)
+                && let Some(refused) = super::refused(repo, name, version)
+            {
+                return refused;
+            }
             super::serve_key(
                 repo,
                 method,
@@ -118,6 +126,66 @@ pub async fn handle(
         _ if read => super::not_found(),
         _ => super::method_not_allowed("GET, HEAD, PUT"),
     }
+}
+
+/// `(name, version)` of a package file `<name>-<version>-<build>.<ext>` (version and build
+/// hold no `-`).
+fn name_version(file: &str) -> Option<(&str, &str)> {
+    let (_, stem) = package::Format::of(file)?;
+    let mut parts = stem.rsplitn(3, '-');
+    let (_build, version, name) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((name, version))
+}
+
+/// The subdir's repodata (`repodata.json`, or compressed for `repodata.json.zst`) without the
+/// records the repository's rules refuse.
+async fn filtered_repodata(
+    repo: &Arc<Repository>,
+    parts: &http::request::Parts,
+    subdir: &str,
+    file: &str,
+    json_key: &str,
+) -> Response {
+    let entry = match repo.services.store.get(json_key).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => Entry::from_bytes(
+            Bytes::from(package::repodata(subdir, &BTreeMap::new())),
+            "application/json",
+            None,
+            crate::store::now_secs(),
+        ),
+        Err(e) => return UploadError::internal(e).into_response(),
+    };
+    let filter = |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+        crate::policy::documents::conda_repodata(p, body, up, now)
+            .ok()
+            .flatten()
+    };
+    let entry = match super::own_rules(repo, "conda-hosted-policy", json_key, entry, filter).await {
+        Ok(entry) => entry,
+        Err(resp) => return resp,
+    };
+    let entry = if file == "repodata.json" {
+        entry
+    } else {
+        let z = match entry.bytes().await.map(|json| package::compress(&json)) {
+            Ok(Ok(z)) => z,
+            Ok(Err(e)) => return UploadError::internal(e).into_response(),
+            Err(e) => return UploadError::internal(e).into_response(),
+        };
+        Entry::from_bytes(
+            Bytes::from(z),
+            "application/zstd",
+            None,
+            crate::store::now_secs(),
+        )
+    };
+    super::serve_entry(
+        &parts.method,
+        &parts.headers,
+        &entry,
+        CacheControl::MaxAge(0),
+    )
 }
 
 /// The digests the client sent with the upload.
@@ -144,6 +212,9 @@ async fn upload(
         if parts.headers.contains_key(h) && expected(&parts.headers).is_empty() {
             return Err(UploadError::BadRequest(format!("{h} is not a hex digest")));
         }
+    }
+    if let Some((name, version)) = name_version(file) {
+        super::admit(repo, name, version)?;
     }
     let store = &repo.services.store;
     let key = super::key(&repo.name, &format!("{channel}/{subdir}/{file}"));

@@ -115,6 +115,14 @@ pub async fn handle(
     match (method.clone(), rest) {
         (Method::GET | Method::HEAD, []) => packument(repo, parts, &name).await,
         (Method::GET | Method::HEAD, ["-", file]) if file.ends_with(".tgz") => {
+            let base = name.rsplit('/').next().unwrap_or(&name);
+            let version = file
+                .strip_suffix(".tgz")
+                .and_then(|f| f.strip_prefix(base))
+                .and_then(|f| f.strip_prefix('-'));
+            if let Some(refused) = version.and_then(|v| super::refused(repo, &name, v)) {
+                return refused;
+            }
             let key = tarball_key(repo, &name, file);
             super::serve_key(repo, method, &parts.headers, &key, CacheControl::Immutable).await
         }
@@ -344,6 +352,9 @@ async fn publish(repo: &Arc<Repository>, name: &str, body: &[u8]) -> Response {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = super::admit(repo, name, &p.version) {
+        return upload_error(e);
+    }
     let store = &repo.services.store;
     let lock = match Upload::begin(store, doc_key(repo, name), MAX_EDIT as u64, true).await {
         Ok(l) => l,
@@ -465,7 +476,8 @@ async fn packument(repo: &Arc<Repository>, parts: &http::request::Parts, name: &
         Ok(_) => return super::not_found(),
         Err(e) => return upload_error(e),
     };
-    let full = parts.uri.query().is_some_and(|q| q.contains("write=true"))
+    let write = parts.uri.query().is_some_and(|q| q.contains("write=true"));
+    let full = write
         || !parts
             .headers
             .get_all(header::ACCEPT)
@@ -483,26 +495,49 @@ async fn packument(repo: &Arc<Repository>, parts: &http::request::Parts, name: &
     } else {
         "application/vnd.npm.install-v1+json"
     };
-    respond_json(parts, &rendered, content_type)
+    let entry = json_entry(&rendered, content_type);
+    // The publisher's own read (`?write=true`, before an edit it sends back) sees every version.
+    let entry = if write {
+        entry
+    } else {
+        let n = name.to_owned();
+        let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+            crate::policy::documents::npm_packument(p, &n, body, up, now)
+                .ok()
+                .flatten()
+        };
+        match super::own_rules(repo, "npm-hosted-policy", name, entry, filter).await {
+            Ok(entry) => entry,
+            Err(resp) => return resp,
+        }
+    };
+    respond_entry(parts, &entry)
 }
 
-fn respond_json(parts: &http::request::Parts, value: &Value, content_type: &str) -> Response {
+fn json_entry(value: &Value, content_type: &str) -> Entry {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let entry = Entry::from_bytes(
+    Entry::from_bytes(
         Bytes::from(bytes),
         content_type,
         None,
         crate::store::now_secs(),
-    );
+    )
+}
+
+fn respond_entry(parts: &http::request::Parts, entry: &Entry) -> Response {
     let mut resp = super::serve_entry(
         &parts.method,
         &parts.headers,
-        &entry,
+        entry,
         CacheControl::MaxAge(0),
     );
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
     resp
+}
+
+fn respond_json(parts: &http::request::Parts, value: &Value, content_type: &str) -> Response {
+    respond_entry(parts, &json_entry(value, content_type))
 }
 
 /// `GET /<name>/<version or tag>`.
@@ -527,6 +562,9 @@ async fn version_document(
         crate::origin::request_origin(&parts.headers, &parts.uri),
         repo.name
     );
+    if let Some(refused) = super::refused(repo, name, &version) {
+        return refused;
+    }
     match doc.render(&base, true)["versions"].get(&version) {
         Some(m) => respond_json(parts, m, "application/json"),
         None => super::not_found(),

@@ -1,0 +1,646 @@
+//! Hosted repositories under `deny` rules and imported malicious-package advisories: an upload
+//! of a refused name or version is refused with 403 and the reason (nothing is stored); what
+//! was uploaded before a rule or an advisory came is left out of the repository's documents
+//! (and of a group's merge over it), its files answer 403, and a project denied whole leaves
+//! PyPI's root index.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use http::{StatusCode, header};
+use repox_proxy::config::{Kind, RepoName, RepositoryConfig};
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::hosted_pypi::{fields, form, wheel};
+use crate::support::{Proxy, client};
+
+fn name(n: &str) -> RepoName {
+    serde_json::from_value(serde_json::json!(n)).unwrap()
+}
+
+fn hosted(kind: Kind, deny: &[&str]) -> RepositoryConfig {
+    RepositoryConfig {
+        hosted: true,
+        deny: deny.iter().map(|d| (*d).to_owned()).collect(),
+        ..RepositoryConfig::new(kind)
+    }
+}
+
+fn group(kind: Kind, members: &[&str]) -> RepositoryConfig {
+    RepositoryConfig {
+        members: members.iter().map(|m| name(m)).collect(),
+        ..RepositoryConfig::new(kind)
+    }
+}
+
+/// Imports one malicious-package advisory into `cache` as `repox advisories import` would.
+fn advisory(cache: &tempfile::TempDir, ecosystem: &str, package: &str, version: &str) {
+    let dir = cache.path().join("advisories-v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = serde_json::json!({"advisories": [{
+        "id": "MAL-2099-1", "ecosystem": ecosystem, "package": package,
+        "summary": "malicious code", "malicious": true, "versions": [version],
+        "all_versions": false,
+    }]});
+    std::fs::write(dir.join("advisories.json"), list.to_string()).unwrap();
+}
+
+async fn metrics(proxy: &Proxy) -> String {
+    proxy.get("-/metrics").await.text().await.unwrap()
+}
+
+fn refusals(repository: &str, rule: &str) -> String {
+    format!("repox_policy_refusals_total{{repository=\"{repository}\",rule=\"{rule}\"}}")
+}
+
+fn npm_publish(name: &str, version: &str) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let tarball = format!("tarball of {name} {version}").into_bytes();
+    serde_json::to_vec(&serde_json::json!({
+        "_id": name, "name": name,
+        "dist-tags": { "latest": version },
+        "versions": { version: {
+            "name": name, "version": version,
+            "dist": {
+                "integrity": format!("sha512-{}", b64.encode(sha2::Sha512::digest(&tarball))),
+                "shasum": hex::encode(sha1::Sha1::digest(&tarball)),
+                "tarball": format!("http://x/{name}/-/{name}-{version}.tgz"),
+            },
+        }},
+        "_attachments": { format!("{name}-{version}.tgz"): {
+            "content_type": "application/octet-stream",
+            "data": b64.encode(&tarball),
+            "length": tarball.len(),
+        }},
+    }))
+    .unwrap()
+}
+
+async fn publish(proxy: &Proxy, name: &str, version: &str) -> reqwest::Response {
+    client()
+        .put(proxy.at(&format!("npm-releases/{name}")))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(npm_publish(name, version))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn versions(proxy: &Proxy, path: &str) -> Vec<String> {
+    let resp = proxy.get(path).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    let doc: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let mut v: Vec<String> = doc["versions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name() {
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("npm-releases", hosted(Kind::Npm, &[]))],
+        false,
+    )
+    .await;
+    for (n, v) in [("lib", "1.0.0"), ("lib", "1.1.0"), ("evil-x", "1.0.0")] {
+        assert_eq!(publish(&before, n, v).await.status(), StatusCode::CREATED);
+    }
+    let cache = before.stop().await;
+    advisory(&cache, "npm", "lib", "1.1.0");
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            ("npm-releases", hosted(Kind::Npm, &["evil-*"])),
+            ("npm-all", group(Kind::Npm, &["npm-releases"])),
+            (
+                "npm-cool",
+                RepositoryConfig {
+                    min_age: Some(std::time::Duration::from_secs(7 * 86400)),
+                    min_age_exempt: vec!["evil-x".into()],
+                    ..group(Kind::Npm, &["npm-releases"])
+                },
+            ),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(versions(&proxy, "npm-releases/lib").await, ["1.0.0"]);
+    let doc: Value =
+        serde_json::from_slice(&proxy.get("npm-releases/lib").await.bytes().await.unwrap())
+            .unwrap();
+    assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
+    let malicious = proxy.get("npm-releases/lib/-/lib-1.1.0.tgz").await;
+    assert_eq!(malicious.status(), StatusCode::FORBIDDEN);
+    let why: Value = serde_json::from_slice(&malicious.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        why["error"],
+        "lib 1.1.0 is malicious according to the advisory MAL-2099-1 (repox advisories import)"
+    );
+    assert_eq!(
+        proxy.get("npm-releases/lib/1.1.0").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(versions(&proxy, "npm-releases/evil-x").await.is_empty());
+    let denied = proxy.get("npm-releases/evil-x/-/evil-x-1.0.0.tgz").await;
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    let why = denied.text().await.unwrap();
+    assert!(
+        why.contains("evil-x 1.0.0 is denied by the rule `evil-*` of repository `npm-releases`"),
+        "{why}"
+    );
+    // Uploads: a denied name is refused whole, with the reason; an allowed one is stored.
+    let refused = publish(&proxy, "evil-y", "1.0.0").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let why = refused.text().await.unwrap();
+    assert!(why.contains("denied by the rule `evil-*`"), "{why}");
+    assert_eq!(
+        proxy.get("npm-releases/evil-y").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        publish(&proxy, "lib", "1.2.0").await.status(),
+        StatusCode::CREATED
+    );
+    // Through a group over it, the same.
+    assert_eq!(versions(&proxy, "npm-all/lib").await, ["1.0.0", "1.2.0"]);
+    assert_eq!(
+        proxy.get("npm-all/lib/-/lib-1.1.0.tgz").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // A group's cooldown covers its hosted members' versions too (all published just now),
+    // except what its `min_age_exempt` names; the member's own deny still applies.
+    assert!(versions(&proxy, "npm-cool/lib").await.is_empty());
+    let young = proxy.get("npm-cool/lib/-/lib-1.0.0.tgz").await;
+    assert_eq!(young.status(), StatusCode::FORBIDDEN);
+    let why = young.text().await.unwrap();
+    assert!(
+        why.contains("repository `npm-cool` serves it from"),
+        "{why}"
+    );
+    assert!(versions(&proxy, "npm-cool/evil-x").await.is_empty());
+    let m = metrics(&proxy).await;
+    assert!(m.contains(&refusals("npm-cool", "min_age")), "{m}");
+    assert!(m.contains(&refusals("npm-releases", "evil-*")), "{m}");
+    assert!(m.contains(&refusals("npm-releases", "MAL-2099-1")), "{m}");
+}
+
+async fn upload(proxy: &Proxy, project: &str, version: &str) -> (StatusCode, String) {
+    let (filename, body) = wheel(project, version, &[]);
+    let sha = hex::encode(sha2::Sha256::digest(&body));
+    let resp = client()
+        .post(proxy.at("pypi-releases/"))
+        .header(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=repox-test-boundary",
+        )
+        .body(form(&fields(project, version, &sha), &filename, &body))
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+const PEP691: &str = "application/vnd.pypi.simple.v1+json";
+
+async fn pep691(proxy: &Proxy, path: &str) -> Value {
+    let resp = client()
+        .get(proxy.at(path))
+        .header(header::ACCEPT, PEP691)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+}
+
+fn projects(root: &Value) -> Vec<String> {
+    root["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn files(page: &Value) -> Vec<String> {
+    page["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn hosted_pypi_refuses_denied_uploads_and_leaves_denied_projects_out_of_every_index() {
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("pypi-releases", hosted(Kind::Pypi, &[]))],
+        false,
+    )
+    .await;
+    for (p, v) in [
+        ("evil-pkg", "1.0"),
+        ("good-lib", "1.0"),
+        ("good-lib", "2.0"),
+    ] {
+        let (status, text) = upload(&before, p, v).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let cache = before.stop().await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            (
+                "pypi-releases",
+                hosted(Kind::Pypi, &["evil-*", "good-lib==2.0"]),
+            ),
+            ("pypi-all", group(Kind::Pypi, &["pypi-releases"])),
+        ],
+        false,
+    )
+    .await;
+    for repo in ["pypi-releases", "pypi-all"] {
+        let root = pep691(&proxy, &format!("{repo}/simple/")).await;
+        assert_eq!(projects(&root), ["good-lib"], "{repo}: {root}");
+        let html = proxy
+            .get(&format!("{repo}/simple/"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("good-lib") && !html.contains("evil"),
+            "{repo}: {html}"
+        );
+        let page = pep691(&proxy, &format!("{repo}/simple/good-lib/")).await;
+        assert_eq!(files(&page), ["good_lib-1.0-py3-none-any.whl"], "{repo}");
+        let evil = pep691(&proxy, &format!("{repo}/simple/evil-pkg/")).await;
+        assert!(files(&evil).is_empty(), "{repo}: {evil}");
+    }
+    for file in [
+        "good_lib-2.0-py3-none-any.whl",
+        "good_lib-2.0-py3-none-any.whl.metadata",
+    ] {
+        for repo in ["pypi-releases", "pypi-all"] {
+            let resp = proxy.get(&format!("{repo}/dist/good-lib/{file}")).await;
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{repo} {file}");
+            let why = resp.text().await.unwrap();
+            assert!(
+                why.contains("good-lib 2.0 is denied by the rule `good-lib==2.0`"),
+                "{why}"
+            );
+        }
+    }
+    assert_eq!(
+        proxy
+            .get("pypi-releases/dist/good-lib/good_lib-1.0-py3-none-any.whl")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let (status, why) = upload(&proxy, "evil-pkg", "3.0").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        why.contains("evil-pkg 3.0 is denied by the rule `evil-*` of repository `pypi-releases`")
+            && why.contains("nothing was stored"),
+        "{why}"
+    );
+    let (status, text) = upload(&proxy, "good-lib", "3.0").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let m = metrics(&proxy).await;
+    assert!(m.contains(&refusals("pypi-releases", "evil-*")), "{m}");
+}
+
+#[tokio::test]
+async fn hosted_maven_refuses_denied_deploys_and_leaves_denied_versions_out_of_its_metadata() {
+    let put = |proxy: &Proxy, path: &str, body: &'static str| {
+        client()
+            .put(proxy.at(&format!("maven-releases/{path}")))
+            .body(body)
+            .send()
+    };
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("maven-releases", hosted(Kind::Maven, &[]))],
+        false,
+    )
+    .await;
+    for path in ["org/ex/lib/1.0/lib-1.0.jar", "org/ex/lib/2.0/lib-2.0.jar"] {
+        let resp = put(&before, path, "jar").await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "{path}");
+    }
+    let cache = before.stop().await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            ("maven-releases", hosted(Kind::Maven, &["org.ex:lib:2.0"])),
+            ("maven-all", group(Kind::Maven, &["maven-releases"])),
+        ],
+        false,
+    )
+    .await;
+    for repo in ["maven-releases", "maven-all"] {
+        let xml = proxy
+            .get(&format!("{repo}/org/ex/lib/maven-metadata.xml"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            xml.contains("<version>1.0</version>") && !xml.contains("2.0"),
+            "{repo}: {xml}"
+        );
+        let jar = proxy
+            .get(&format!("{repo}/org/ex/lib/2.0/lib-2.0.jar"))
+            .await;
+        assert_eq!(jar.status(), StatusCode::FORBIDDEN, "{repo}");
+    }
+    let sha1 = proxy
+        .get("maven-releases/org/ex/lib/maven-metadata.xml.sha1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let xml = proxy
+        .get("maven-releases/org/ex/lib/maven-metadata.xml")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(sha1, hex::encode(sha1::Sha1::digest(&xml)));
+    let refused = put(&proxy, "org/ex/lib/2.0/lib-2.0.pom", "pom")
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let why = refused.text().await.unwrap();
+    assert!(
+        why.contains("org.ex:lib 2.0 is denied by the rule"),
+        "{why}"
+    );
+    let ok = put(&proxy, "org/ex/lib/3.0/lib-3.0.jar", "jar")
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::CREATED);
+}
+
+fn cargo_frame(name: &str, vers: &str) -> Vec<u8> {
+    let root = format!("{name}-{vers}");
+    let manifest = format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\n");
+    let krate = crate::npm_support::tar_gz(&[(&format!("{root}/Cargo.toml"), manifest.as_bytes())]);
+    let meta = serde_json::json!({
+        "name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
+        "description": null, "license": "MIT", "links": null,
+    });
+    let json = serde_json::to_vec(&meta).unwrap();
+    let mut body = (json.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(&json);
+    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
+    body.extend_from_slice(&krate);
+    body
+}
+
+#[tokio::test]
+async fn hosted_cargo_refuses_denied_publishes_and_leaves_denied_versions_out_of_its_index() {
+    let publish = |proxy: &Proxy, name: &str, vers: &str| {
+        client()
+            .put(proxy.at("cargo-releases/api/v1/crates/new"))
+            .body(cargo_frame(name, vers))
+            .send()
+    };
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("cargo-releases", hosted(Kind::Cargo, &[]))],
+        false,
+    )
+    .await;
+    for v in ["1.0.0", "1.1.0"] {
+        let resp = publish(&before, "leaf", v).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{v}");
+    }
+    let cache = before.stop().await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            (
+                "cargo-releases",
+                hosted(Kind::Cargo, &["leaf@1.1.0", "evil"]),
+            ),
+            ("cargo-all", group(Kind::Cargo, &["cargo-releases"])),
+            (
+                "cargo-cool",
+                RepositoryConfig {
+                    min_age: Some(std::time::Duration::from_secs(7 * 86400)),
+                    ..group(Kind::Cargo, &["cargo-releases"])
+                },
+            ),
+        ],
+        false,
+    )
+    .await;
+    for repo in ["cargo-releases", "cargo-all"] {
+        let index = proxy
+            .get(&format!("{repo}/index/le/af/leaf"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            index.contains("\"1.0.0\"") && !index.contains("\"1.1.0\""),
+            "{repo}: {index}"
+        );
+        let dl = proxy.get(&format!("{repo}/dl/leaf/1.1.0/download")).await;
+        assert_eq!(dl.status(), StatusCode::FORBIDDEN, "{repo}");
+    }
+    let ok = proxy.get("cargo-releases/dl/leaf/1.0.0/download").await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    // Published lines carry `pubtime`, so a group's cooldown covers them (just published).
+    let index = proxy
+        .get("cargo-releases/index/le/af/leaf")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(index.contains("\"pubtime\":\"20"), "{index}");
+    let cool = proxy
+        .get("cargo-cool/index/le/af/leaf")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(cool.trim().is_empty(), "{cool}");
+    let young = proxy.get("cargo-cool/dl/leaf/1.0.0/download").await;
+    assert_eq!(young.status(), StatusCode::FORBIDDEN);
+    let refused = publish(&proxy, "evil", "0.1.0").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let why = refused.text().await.unwrap();
+    assert!(
+        why.contains("evil 0.1.0 is denied by the rule `evil` of repository `cargo-releases`"),
+        "{why}"
+    );
+    assert_eq!(
+        proxy.get("cargo-releases/index/4/evil").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn hosted_conda_refuses_denied_uploads_and_leaves_denied_records_out_of_its_repodata() {
+    let upload = |proxy: &Proxy, p: &crate::conda_support::Package| {
+        client()
+            .put(proxy.at(&format!("conda-releases/team/noarch/{}", p.file)))
+            .body(p.bytes.clone())
+            .send()
+    };
+    let lib = crate::conda_support::package("internal-lib", "1.0", &[], "noarch");
+    let evil = crate::conda_support::package("evil", "1.0", &[], "noarch");
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("conda-releases", hosted(Kind::Conda, &[]))],
+        false,
+    )
+    .await;
+    for p in [&lib, &evil] {
+        let resp = upload(&before, p).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "{}", p.file);
+    }
+    let cache = before.stop().await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            ("conda-releases", hosted(Kind::Conda, &["evil"])),
+            ("conda-all", group(Kind::Conda, &["conda-releases"])),
+        ],
+        false,
+    )
+    .await;
+    for repo in ["conda-releases", "conda-all"] {
+        for file in ["repodata.json", "repodata.json.zst"] {
+            let body = proxy
+                .get(&format!("{repo}/team/noarch/{file}"))
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            let body = if file.ends_with(".zst") {
+                crate::conda_support::unzstd(&body)
+            } else {
+                body.to_vec()
+            };
+            let doc: Value = serde_json::from_slice(&body).unwrap();
+            let names: Vec<&str> = ["packages", "packages.conda"]
+                .iter()
+                .filter_map(|k| doc[*k].as_object())
+                .flat_map(|m| m.values())
+                .map(|r| r["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["internal-lib"], "{repo} {file}: {doc}");
+        }
+        let file = proxy
+            .get(&format!("{repo}/team/noarch/{}", evil.file))
+            .await;
+        assert_eq!(file.status(), StatusCode::FORBIDDEN, "{repo}");
+    }
+    let evil2 = crate::conda_support::package("evil", "2.0", &[], "noarch");
+    let refused = upload(&proxy, &evil2).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let why = refused.text().await.unwrap();
+    assert!(
+        why.contains("evil 2.0 is denied by the rule `evil`"),
+        "{why}"
+    );
+}
+
+/// A server started from a config file (as `repox serve` runs it), so that the settings API
+/// can save changes; its URL.
+async fn served_from_file(dir: &tempfile::TempDir, text: &str) -> url::Url {
+    let file = dir.path().join("repox.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut config = repox_proxy::config::Config::parse(text, &file).unwrap();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.cache_dir = Some(dir.path().join("cache"));
+    let server = repox_proxy::Server::bind(config).await.unwrap();
+    server.app().live().set_file(file);
+    let url = url::Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    url
+}
+
+#[tokio::test]
+async fn the_settings_api_refuses_a_hosted_cooldown_and_applies_a_new_deny_rule_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = served_from_file(
+        &dir,
+        "[repositories.npm-releases]\nkind = \"npm\"\nhosted = true\ndeny = [\"other\"]\n",
+    )
+    .await;
+    let put = |repo: Value| {
+        client()
+            .put(url.join("-/api/repositories/npm-releases").unwrap())
+            .header("x-repox-csrf", "1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(repo.to_string())
+            .send()
+    };
+    let resp = client()
+        .put(url.join("npm-releases/lib").unwrap())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(npm_publish("lib", "1.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let listed = |url: url::Url| async move {
+        let doc: Value = serde_json::from_slice(
+            &client()
+                .get(url.join("npm-releases/lib").unwrap())
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        doc["versions"].as_object().unwrap().len()
+    };
+    // Filtered (nothing left out) and kept in memory under the rules in force.
+    assert_eq!(listed(url.clone()).await, 1);
+
+    let resp = put(serde_json::json!({"kind": "npm", "hosted": true, "min_age": "7d"}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "repositories.npm-releases.min_age: a hosted repository applies no release cooldown"
+        ),
+        "{error}"
+    );
+
+    let resp = put(serde_json::json!({"kind": "npm", "hosted": true, "deny": ["lib@1.0.0"]}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(listed(url.clone()).await, 0, "the new rule applies at once");
+    let tarball = client()
+        .get(url.join("npm-releases/lib/-/lib-1.0.0.tgz").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tarball.status(), StatusCode::FORBIDDEN);
+}
