@@ -20,7 +20,10 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::server::{Front, StartError};
 
+mod timer;
 pub(crate) mod zerocopy;
+
+pub(crate) use timer::ConnTimer;
 
 /// hyper's HTTP/1 buffer limit: it reads request heads up to this size (a larger head is
 /// answered 431) and keeps polling a response body for more chunks while less than this is
