@@ -1,28 +1,23 @@
 //! Logs go through `tracing` to stderr; `-v`/`-q` choose the default level and `RUST_LOG`
 //! overrides it.
 //!
-//! The proxy writes one line per request, so lines are batched: a request appends its line to
-//! its thread's own buffer and goes on, and a background thread collects every thread's lines
-//! and writes them once per [`BATCH_WINDOW`]. At tens of thousands of requests a second that is a
-//! handful of writes and thread wake-ups a second instead of one per request, no request ever
-//! waits for a slow terminal, and the runtime's workers do not take turns at one lock (a buffer
-//! shared by all of them bounced its lock and its end between their caches on every line).
-//! Each line carries the monotonic time it was logged at; the writer merges the threads' lines in
-//! that order and holds back those logged after it began collecting ([`Shared::collect`]), so
-//! a connection whose requests moved between workers still gets its lines in order.
+//! The proxy writes one line per request, so lines are batched: a request appends its line to a
+//! shared buffer and goes on, and a background thread writes whatever has piled up once per
+//! [`BATCH_WINDOW`]. At tens of thousands of requests a second that is a handful of writes and
+//! thread wake-ups a second instead of one per request, and no request ever waits for a slow
+//! terminal.
 //!
 //! The lines are `tracing`'s default ones (`Full` format, no target), but the common line, a
 //! message and nothing else outside any span, is written by [`Line`] without `tracing`'s field
 //! visitor and its character-by-character escaping, and every timestamp takes its date and time
 //! of day from a once-a-second copy ([`Clock`]): both were most of a request's log line.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -34,8 +29,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// How long the writer thread lets lines collect after the first one of a batch arrives.
 const BATCH_WINDOW: Duration = Duration::from_millis(50);
-/// A thread's lines beyond this much unwritten text (stderr blocked) are dropped and counted.
-const MAX_PENDING: usize = 16 * 1024 * 1024;
+/// Lines beyond this much unwritten text (stderr blocked) are dropped and counted.
+const MAX_PENDING: usize = 64 * 1024 * 1024;
 
 /// Sets up logging. Keep the returned guard alive until exit: dropping it writes the last lines.
 pub fn init(verbose: u8, quiet: bool) -> Guard {
@@ -60,7 +55,7 @@ pub fn init(verbose: u8, quiet: bool) -> Guard {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(Writers(shared.clone()))
+        .with_writer(Lines(shared.clone()))
         .with_ansi(
             std::env::var_os("NO_COLOR").is_none()
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -78,257 +73,89 @@ pub struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.shared.close();
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Unwritten lines: one thread's, or a batch's.
 #[derive(Default)]
-struct Lines {
-    text: Vec<u8>,
-    /// When each line was logged, and where it ends in `text`.
-    ends: Vec<(Instant, usize)>,
-    dropped: u64,
-    /// Set once the guard is gone: nothing collects lines any more.
-    closed: bool,
-}
-
-impl Lines {
-    fn push(&mut self, at: Instant, line: &[u8]) {
-        self.text.extend_from_slice(line);
-        self.ends.push((at, self.text.len()));
-    }
-
-    fn line(&self, i: usize) -> &[u8] {
-        let start = i.checked_sub(1).map_or(0, |prev| self.ends[prev].1);
-        &self.text[start..self.ends[i].1]
-    }
-
-    fn clear(&mut self) {
-        self.text.clear();
-        self.ends.clear();
-        self.dropped = 0;
-    }
-}
-
-/// One thread's buffer: its own lock, which only the writer thread's collection ever contends.
-#[derive(Default)]
-struct ThreadLines(Mutex<Lines>);
-
-static NEXT_SHARED: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's buffer in each [`Shared`] it logged to, by [`Shared::id`] (the binary has
-    /// one `Shared`; tests make more).
-    static MINE: RefCell<Vec<(u64, Arc<ThreadLines>)>> = const { RefCell::new(Vec::new()) };
-}
-
 struct Shared {
-    id: u64,
-    /// Every thread's buffer, added by its first line; dropped by the writer once the thread is
-    /// gone and its lines are written.
-    threads: Mutex<Vec<Arc<ThreadLines>>>,
-    writer: Mutex<Writing>,
+    state: Mutex<Pending>,
     ready: Condvar,
-    /// [`Writing::asleep`], for a thread to read without the lock when its buffer was empty.
-    asleep: AtomicBool,
-    /// Set by the guard: a thread's first buffer made after this writes directly.
-    closed: AtomicBool,
 }
 
 #[derive(Default)]
-struct Writing {
-    /// The writer found nothing to write and waits for `ready`.
-    asleep: bool,
+struct Pending {
+    text: Vec<u8>,
+    dropped: u64,
     closed: bool,
-}
-
-impl Default for Shared {
-    fn default() -> Self {
-        Shared {
-            id: NEXT_SHARED.fetch_add(1, Ordering::Relaxed),
-            threads: Mutex::default(),
-            writer: Mutex::default(),
-            ready: Condvar::new(),
-            asleep: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-        }
-    }
 }
 
 impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn append(&self, line: &[u8]) {
-        let at = Instant::now();
-        let first = MINE.try_with(|mine| {
-            let mut mine = mine.borrow_mut();
-            let own = match mine.iter().find(|(id, _)| *id == self.id) {
-                Some((_, own)) => own.clone(),
-                None => {
-                    let own = self.register();
-                    mine.push((self.id, own.clone()));
-                    own
-                }
-            };
-            self.append_to(&own, at, line)
-        });
-        // A thread's locals are being destroyed as it exits: a buffer of its own for this line.
-        let first = first.unwrap_or_else(|_| self.append_to(&self.register(), at, line));
-        if first {
-            // Either the writer, going to sleep, sees this line, or this sees it asleep.
-            fence(Ordering::SeqCst);
-            if self.asleep.load(Ordering::SeqCst) {
-                self.wake();
-            }
-        }
-    }
-
-    fn register(&self) -> Arc<ThreadLines> {
-        let mut threads = lock(&self.threads);
-        let own = Arc::new(ThreadLines(Mutex::new(Lines {
-            closed: self.closed.load(Ordering::SeqCst),
-            ..Lines::default()
-        })));
-        threads.push(own.clone());
-        own
-    }
-
-    /// Appends to a thread's buffer; true when it was empty (the writer may be asleep).
-    fn append_to(&self, own: &ThreadLines, at: Instant, line: &[u8]) -> bool {
-        let mut lines = lock(&own.0);
-        if lines.closed {
-            // After the guard is gone nothing collects the buffer: write directly.
-            drop(lines);
+        let mut pending = self.lock();
+        if pending.closed {
+            // After the guard is gone nothing drains the buffer: write directly.
+            drop(pending);
             let _ = io::stderr().write_all(line);
-            return false;
+            return;
         }
-        if lines.text.len() + line.len() > MAX_PENDING {
-            lines.dropped += 1;
-            return false;
+        if pending.text.len() + line.len() > MAX_PENDING {
+            pending.dropped += 1;
+            return;
         }
-        let first = lines.ends.is_empty();
-        lines.push(at, line);
-        first
-    }
-
-    fn wake(&self) {
-        let mut writing = lock(&self.writer);
-        if writing.asleep {
-            writing.asleep = false;
-            self.asleep.store(false, Ordering::SeqCst);
+        let wake = pending.text.is_empty();
+        pending.text.extend_from_slice(line);
+        drop(pending);
+        if wake {
             self.ready.notify_one();
-        }
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        lock(&self.writer).closed = true;
-        self.ready.notify_one();
-    }
-
-    /// Takes every thread's lines and puts those logged before it began (all of them once
-    /// `closed`), in the order they were logged, into `batch`; later ones wait in `held`.
-    ///
-    /// Why that keeps a connection's lines in order when its task moved between threads: its
-    /// next line is timed after its previous one was in that thread's buffer. If the next line
-    /// is written now (timed before this began), the previous one was in its buffer before
-    /// this began too, so it is taken now and sorted before it.
-    fn collect(&self, held: &mut Lines, spare: &mut Vec<Lines>, batch: &mut Lines, closed: bool) {
-        let began = Instant::now();
-        let mut taken = vec![std::mem::take(held)];
-        lock(&self.threads).retain(|thread| {
-            let mut lines = lock(&thread.0);
-            if !lines.ends.is_empty() || lines.dropped > 0 {
-                let mut empty = spare.pop().unwrap_or_default();
-                std::mem::swap(&mut *lines, &mut empty);
-                lines.closed = closed;
-                taken.push(empty);
-            }
-            // Only this list holds it once its thread is gone.
-            Arc::strong_count(thread) > 1 || !lines.ends.is_empty()
-        });
-        let mut order: Vec<(Instant, usize, usize)> = taken
-            .iter()
-            .enumerate()
-            .flat_map(|(t, lines)| lines.ends.iter().enumerate().map(move |(i, e)| (e.0, t, i)))
-            .collect();
-        // Stable: a thread's lines keep their order (`held` first) among equal times.
-        order.sort_by_key(|&(at, _, _)| at);
-        *held = spare.pop().unwrap_or_default();
-        for (at, t, i) in order {
-            let line = taken[t].line(i);
-            if closed || at <= began {
-                batch.text.extend_from_slice(line);
-            } else {
-                held.push(at, line);
-            }
-        }
-        for mut lines in taken {
-            batch.dropped += lines.dropped;
-            lines.clear();
-            spare.push(lines);
         }
     }
 
     /// The writer thread: waits for a first line, lets a batch collect, writes it; returns once
     /// the guard is dropped and everything is written.
     fn write_batches(&self, out: &mut dyn Write) {
-        let (mut held, mut spare, mut batch) = (Lines::default(), Vec::new(), Lines::default());
+        let mut batch = Vec::new();
         loop {
-            let mut writing = lock(&self.writer);
-            while writing.asleep && !writing.closed {
-                writing = self.ready.wait(writing).unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.lock();
+            while pending.text.is_empty() && !pending.closed {
+                pending = self.ready.wait(pending).unwrap_or_else(|e| e.into_inner());
             }
-            let mut closed = writing.closed;
-            drop(writing);
-            if !closed {
+            if !pending.closed {
+                drop(pending);
                 std::thread::sleep(BATCH_WINDOW);
-                closed = lock(&self.writer).closed;
+                pending = self.lock();
             }
-            self.collect(&mut held, &mut spare, &mut batch, closed);
-            if batch.dropped > 0 {
+            std::mem::swap(&mut pending.text, &mut batch);
+            let dropped = std::mem::take(&mut pending.dropped);
+            let closed = pending.closed;
+            drop(pending);
+            if dropped > 0 {
                 let _ = writeln!(
-                    batch.text,
-                    "repox: {} log lines dropped while stderr was blocked",
-                    batch.dropped
+                    batch,
+                    "repox: {dropped} log lines dropped while stderr was blocked"
                 );
             }
-            let wrote = !batch.text.is_empty();
-            let _ = out.write_all(&batch.text).and_then(|()| out.flush());
+            let _ = out.write_all(&batch).and_then(|()| out.flush());
             batch.clear();
-            if closed {
+            if closed && self.lock().text.is_empty() {
                 return;
             }
-            if !wrote && held.ends.is_empty() {
-                self.sleep_unless_lines();
-            }
-        }
-    }
-
-    /// Marks the writer asleep, unless a thread has lines (it may have looked before this).
-    fn sleep_unless_lines(&self) {
-        lock(&self.writer).asleep = true;
-        self.asleep.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let waiting = lock(&self.threads)
-            .iter()
-            .any(|thread| !lock(&thread.0).ends.is_empty());
-        if waiting {
-            self.wake();
         }
     }
 }
 
 /// The `MakeWriter` handed to `tracing`: each formatted event arrives as one `write_all`.
-struct Writers(Arc<Shared>);
+struct Lines(Arc<Shared>);
 
-impl<'a> MakeWriter<'a> for Writers {
+impl<'a> MakeWriter<'a> for Lines {
     type Writer = &'a Shared;
 
     fn make_writer(&'a self) -> &'a Shared {
@@ -533,134 +360,6 @@ mod tests {
         assert_eq!(text, expected);
     }
 
-    /// Runs a writer thread over `shared` into a buffer; drop the guard to get what it wrote.
-    fn writer(shared: &Arc<Shared>) -> (Guard, Arc<Mutex<Vec<u8>>>) {
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (shared, out) = (shared.clone(), out.clone());
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                shared.write_batches(&mut sink);
-                out.lock().unwrap().extend_from_slice(&sink);
-            })
-        };
-        let guard = Guard {
-            shared: shared.clone(),
-            thread: Some(thread),
-        };
-        (guard, out)
-    }
-
-    #[test]
-    fn lines_from_many_threads_all_arrive_in_order_per_thread() {
-        let shared = Arc::new(Shared::default());
-        let (guard, out) = writer(&shared);
-        let threads: Vec<_> = (0..8)
-            .map(|t| {
-                let shared = shared.clone();
-                std::thread::spawn(move || {
-                    for i in 0..2000 {
-                        (&*shared)
-                            .write_all(format!("thread {t} line {i}\n").as_bytes())
-                            .unwrap();
-                        if i % 500 == 0 {
-                            // Let some batches go out between lines.
-                            std::thread::sleep(Duration::from_millis(60));
-                        }
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
-        drop(guard);
-        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
-        let mut next = [0; 8];
-        for line in text.lines() {
-            let words: Vec<&str> = line.split(' ').collect();
-            let (t, i): (usize, usize) = (words[1].parse().unwrap(), words[3].parse().unwrap());
-            assert_eq!(i, next[t], "thread {t}: {line}");
-            next[t] += 1;
-        }
-        assert_eq!(next, [2000; 8]);
-    }
-
-    #[test]
-    fn a_sequence_passed_between_threads_keeps_its_order() {
-        // Like a connection whose requests run on one worker and then the other: each line is
-        // logged after the previous one, on whichever thread holds the token.
-        const LAST: usize = 20_000;
-        let shared = Arc::new(Shared::default());
-        let (guard, out) = writer(&shared);
-        let (to_a, from_main) = std::sync::mpsc::channel::<usize>();
-        let (to_b, from_a) = std::sync::mpsc::channel::<usize>();
-        let (to_a_again, from_b) = std::sync::mpsc::channel::<usize>();
-        let a = {
-            let shared = shared.clone();
-            std::thread::spawn(move || {
-                let inbox = [from_main, from_b];
-                let mut which = 0;
-                while let Ok(n) = inbox[which].recv() {
-                    (&*shared).write_all(format!("{n}\n").as_bytes()).unwrap();
-                    if n == LAST || to_b.send(n + 1).is_err() {
-                        break;
-                    }
-                    which = 1;
-                }
-            })
-        };
-        let b = {
-            let shared = shared.clone();
-            std::thread::spawn(move || {
-                while let Ok(n) = from_a.recv() {
-                    (&*shared).write_all(format!("{n}\n").as_bytes()).unwrap();
-                    if n == LAST || to_a_again.send(n + 1).is_err() {
-                        break;
-                    }
-                }
-            })
-        };
-        to_a.send(0).unwrap();
-        b.join().unwrap();
-        a.join().unwrap();
-        drop(guard);
-        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
-        let got: Vec<usize> = text.lines().map(|l| l.parse().unwrap()).collect();
-        assert_eq!(got, (0..=LAST).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn lines_logged_after_a_collection_began_wait_for_the_next() {
-        let shared = Arc::new(Shared::default());
-        let (a, b) = (shared.register(), shared.register());
-        let now = Instant::now();
-        // As if `b`'s line was timed while the writer was already collecting.
-        shared.append_to(&b, now + Duration::from_secs(3600), b"late\n");
-        shared.append_to(&a, now, b"early\n");
-        let (mut held, mut spare, mut batch) = (Lines::default(), Vec::new(), Lines::default());
-        shared.collect(&mut held, &mut spare, &mut batch, false);
-        assert_eq!(batch.text, b"early\n");
-        assert_eq!(held.text, b"late\n");
-        batch.clear();
-        shared.append_to(&a, now + Duration::from_secs(1), b"next\n");
-        shared.collect(&mut held, &mut spare, &mut batch, true);
-        assert_eq!(batch.text, b"next\nlate\n");
-    }
-
-    #[test]
-    fn a_thread_s_lines_beyond_the_limit_are_counted() {
-        let shared = Arc::new(Shared::default());
-        let line = vec![b'x'; 1024 * 1024];
-        for _ in 0..(MAX_PENDING / line.len() + 3) {
-            (&*shared).write_all(&line).unwrap();
-        }
-        let mut batch = Lines::default();
-        shared.collect(&mut Lines::default(), &mut Vec::new(), &mut batch, true);
-        assert_eq!(batch.text.len(), MAX_PENDING);
-        assert_eq!(batch.dropped, 3);
-    }
-
     /// What `write` makes of each event under `subscriber`, one line each.
     fn lines_of(
         subscriber: impl Subscriber + Send + Sync + 'static,
@@ -674,9 +373,7 @@ mod tests {
             tracing::info!(answer = 42, "with a field");
             tracing::info_span!("outer", n = 1).in_scope(|| tracing::info!("in a span"));
         });
-        let mut batch = Lines::default();
-        out.collect(&mut Lines::default(), &mut Vec::new(), &mut batch, true);
-        let text = String::from_utf8(batch.text).unwrap();
+        let text = String::from_utf8(std::mem::take(&mut out.lock().text)).unwrap();
         text.lines().map(str::to_owned).collect()
     }
 
@@ -687,7 +384,7 @@ mod tests {
         let build = |shared: &Arc<Shared>| {
             tracing_subscriber::fmt()
                 .with_max_level(Level::DEBUG)
-                .with_writer(Writers(shared.clone()))
+                .with_writer(Lines(shared.clone()))
                 .with_ansi(false)
         };
         let ours_lines = lines_of(build(&ours).event_format(Line::default()).finish(), &ours);
