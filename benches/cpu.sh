@@ -12,10 +12,17 @@
 # requests wrk completed. Each cell is the median over ROUNDS rounds. Kernel work done for the
 # server's socket in softirq context on another task is not counted, alike for all servers.
 #
+# The user and system parts are given apart: a server's own code is its user time, the kernel's
+# socket and file work its system time. SYSCALLS="sendfile64 sendmsg writev recvfrom epoll_wait
+# futex" also counts those system calls per request (`perf stat -e syscalls:sys_enter_NAME` on
+# the server's processes during each run; the tracepoints add a little to the CPU measured).
+#
 #   REPOX_BEFORE=/path/to/repox-main REPOX=target/release/repox benches/cpu.sh
 #   SIZES="100K" CONNS="32" ROUNDS=5 REPOX=target/release/repox benches/cpu.sh
+#   SYSCALLS="sendfile64 sendmsg writev recvfrom epoll_wait futex" SIZES=100K CONNS="32 256" \
+#       REPOX=target/release/repox benches/cpu.sh
 #
-# Needs nginx, wrk, curl and python3.
+# Needs nginx, wrk, curl and python3 (and perf for SYSCALLS).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -61,33 +68,55 @@ for s in "${SERVERS[@]}"; do
     done
 done
 
-cpu_ticks() { # cpu_ticks PID: user + system clock ticks of PID and its children's threads
-    local total=0 p
+cpu_ticks() { # cpu_ticks PID: user and system clock ticks of PID and its children's threads
+    local user=0 sys=0 p u s
     for p in "$1" $(pgrep -P "$1" || true); do
-        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+        read -r u s < <(awk '{ print $14, $15 }' "/proc/$p/stat")
+        user=$((user + u))
+        sys=$((sys + s))
     done
-    echo "$total"
+    echo "$user $sys"
 }
 HZ=$(getconf CLK_TCK)
+SYSCALLS=(${SYSCALLS:-})
+if ((${#SYSCALLS[@]})); then
+    need_tools perf
+    EVENTS=$(printf 'syscalls:sys_enter_%s,' "${SYSCALLS[@]}")
+fi
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A CELLS RPS
+declare -A CELLS USER RPS CALLS
 for round in $(seq 1 "$ROUNDS"); do
     for size in "${SIZES[@]}"; do
         for c in "${CONNS[@]}"; do
             echo "round $round/$ROUNDS: $size at $c connections..." >&2
             order=("${SERVERS[@]:round % ${#SERVERS[@]}}" "${SERVERS[@]:0:round % ${#SERVERS[@]}}")
             for s in "${order[@]}"; do
-                t0=$(cpu_ticks "${PID_OF[$s]}")
+                if ((${#SYSCALLS[@]})); then
+                    pids=$(echo "${PID_OF[$s]}" $(pgrep -P "${PID_OF[$s]}" || true) | tr ' ' ,)
+                    perf stat -x, -e "${EVENTS%,}" -p "$pids" -o "$WORK/perf.txt" &
+                    PERF_PID=$!
+                    sleep 0.3
+                fi
+                read -r u0 s0 < <(cpu_ticks "${PID_OF[$s]}")
                 out=$(wrk -t"$((c < 2 ? 1 : 2))" -c"$c" -d"${SECONDS_PER_RUN}s" --timeout 10s "${URL[$s]}/$G/cpu-1.0-$size.jar")
-                t1=$(cpu_ticks "${PID_OF[$s]}")
+                read -r u1 s1 < <(cpu_ticks "${PID_OF[$s]}")
                 if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
                     echo "error: wrk saw failures against $s:" >&2
                     echo "$out" >&2
                     exit 1
                 fi
                 requests=$(awk '/requests in/ { print $1 }' <<<"$out")
-                CELLS[$size,$c,$s]+="$(python3 -c "print(($t1 - $t0) / $HZ * 1e6 / $requests)") "
+                CELLS[$size,$c,$s]+="$(python3 -c "print(($u1 + $s1 - $u0 - $s0) / $HZ * 1e6 / $requests)") "
+                USER[$size,$c,$s]+="$(python3 -c "print(($u1 - $u0) / $HZ * 1e6 / $requests)") "
+                if ((${#SYSCALLS[@]})); then
+                    kill -INT "$PERF_PID"
+                    wait "$PERF_PID" || true
+                    for call in "${SYSCALLS[@]}"; do
+                        CALLS[$size,$c,$s,$call]+="$(awk -F, -v e="syscalls:sys_enter_$call" -v n="$requests" \
+                            '$3 == e { printf "%.3f", $1 / n }' "$WORK/perf.txt") "
+                    done
+                fi
                 RPS[$size,$c,$s]+="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out") "
             done
         done
@@ -99,15 +128,21 @@ echo "repox CPU per hit: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, nginx $(ng
 echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk ${SECONDS_PER_RUN}s per run, median of $ROUNDS rotating rounds; CPU = user + system of the server"
 echo
-printf '%-6s %5s %-8s %10s %9s %9s\n' size conns server "µs CPU/req" req/s "/nginx"
+printf '%-6s %5s %-8s %10s %7s %9s %9s' size conns server "µs CPU/req" "user" req/s "/nginx"
+if ((${#SYSCALLS[@]})); then printf ' %11s' "${SYSCALLS[@]}"; fi
+echo
+cell() { tr ' ' '\n' <<<"$1" | grep . | median; }
 for size in "${SIZES[@]}"; do
     for c in "${CONNS[@]}"; do
-        base=$(tr ' ' '\n' <<<"${CELLS[$size,$c,nginx]}" | grep . | median)
+        base=$(cell "${CELLS[$size,$c,nginx]}")
         for s in "${SERVERS[@]}"; do
-            us=$(tr ' ' '\n' <<<"${CELLS[$size,$c,$s]}" | grep . | median)
-            rps=$(tr ' ' '\n' <<<"${RPS[$size,$c,$s]}" | grep . | median)
-            printf '%-6s %5s %-8s %10.1f %9.0f %8.2fx\n' "$size" "$c" "$s" "$us" "$rps" \
+            us=$(cell "${CELLS[$size,$c,$s]}")
+            printf '%-6s %5s %-8s %10.1f %7.1f %9.0f %8.2fx' "$size" "$c" "$s" "$us" \
+                "$(cell "${USER[$size,$c,$s]}")" "$(cell "${RPS[$size,$c,$s]}")" \
                 "$(python3 -c "print($us / $base)")"
+            for call in "${SYSCALLS[@]}"; do printf ' %11.3f' "$(cell "${CALLS[$size,$c,$s,$call]}")"; done
+            echo
         done
     done
 done
+echo "user: the user-space part of the µs CPU/req${SYSCALLS[*]:+; then system calls per request}"

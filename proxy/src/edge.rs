@@ -1,9 +1,10 @@
 //! The connection edge below the request handling ([`Front`]): what happens between `accept`
-//! and the first request reaching it. Each connection takes a slot of its client address ([`PerAddress`], so one
-//! address cannot hold every socket), is wrapped in TLS when `[server] tls_cert`/`tls_key` are
-//! set ([`tls_acceptor`]), and is served by hyper (HTTP/1.1 with a header-read timeout, or
-//! HTTP/2) with the peer address put into every request as `ConnectInfo<SocketAddr>`. A plain
-//! TCP connection on Linux sends cached files' bytes with `sendfile` ([`zerocopy`]).
+//! and the first request reaching it. Each connection takes a slot of its client address
+//! ([`PerAddress`], so one address cannot hold every socket), is wrapped in TLS when `[server]
+//! tls_cert`/`tls_key` are set ([`tls_acceptor`]), and is served by hyper (HTTP/1.1 with a
+//! header-read timeout on a timer of the connection's own ([`timer`]), or HTTP/2) with the peer
+//! address put into every request as `ConnectInfo<SocketAddr>`. A plain TCP connection on Linux
+//! sends cached files' bytes with `sendfile` ([`zerocopy`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,7 +21,10 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::server::{Front, StartError};
 
+mod timer;
 pub(crate) mod zerocopy;
+
+pub(crate) use timer::ConnTimer;
 
 /// hyper's HTTP/1 buffer limit: it reads request heads up to this size (a larger head is
 /// answered 431) and keeps polling a response body for more chunks while less than this is

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Kind, Role};
 use crate::ecosystem::{cargo, conda, maven, npm, pypi};
-use crate::edge::{PerAddress, serve_connection, serve_plain, tls_acceptor, with_peer};
+use crate::edge::{ConnTimer, PerAddress, serve_connection, serve_plain, tls_acceptor, with_peer};
 use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
@@ -307,9 +307,10 @@ impl Server {
         });
         let front = Front::new(&self.app);
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        // The HTTP/1 timer (only the header-read timeout uses it) is each connection's own,
+        // set below (`edge/timer.rs`).
         builder
             .http1()
-            .timer(TokioTimer::new())
             .max_buf_size(crate::edge::HTTP1_MAX_BUF)
             // Body chunks stay separate buffers down to the IO, which zero-copy needs
             // (`edge/zerocopy.rs`): no copy into one write buffer.
@@ -346,7 +347,9 @@ impl Server {
             // without TCP_NODELAY it could wait for the client's delayed ACK.
             let _ = tcp.set_nodelay(true);
             let front = front.clone();
-            let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), self.tls.clone());
+            let (mut builder, watcher, tls) =
+                (builder.clone(), graceful.watcher(), self.tls.clone());
+            builder.http1().timer(ConnTimer::default());
             tokio::spawn(async move {
                 let _slot = slot;
                 match tls {
@@ -1009,5 +1012,87 @@ mod tests {
         let closed =
             tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut buf)).await;
         assert!(closed.is_ok(), "the server kept a half-sent request open");
+    }
+
+    /// Reads one response off `conn` (head and `Content-Length` body); `None` once it closed.
+    async fn read_response(conn: &mut tokio::net::TcpStream) -> Option<String> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            if conn.read(&mut byte).await.ok()? == 0 {
+                return None;
+            }
+            got.push(byte[0]);
+        }
+        let head = String::from_utf8(got).unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap();
+        let mut body = vec![0; len];
+        conn.read_exact(&mut body).await.ok()?;
+        Some(head)
+    }
+
+    #[tokio::test]
+    async fn each_request_head_has_its_own_deadline_and_an_idle_connection_is_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let cache = tempfile::tempdir().unwrap();
+        let timeout = Duration::from_millis(300);
+        let (addr, _stop) = start(ServerConfig {
+            header_read_timeout: timeout,
+            ..config(&cache)
+        })
+        .await;
+        let request = b"GET /-/health HTTP/1.1\r\nhost: x\r\n\r\n";
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Requests 150 ms apart, four times: longer than the timeout in all, never one head.
+        for i in 0..4 {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            conn.write_all(request).await.unwrap();
+            let head = read_response(&mut conn).await;
+            assert!(
+                head.as_deref()
+                    .is_some_and(|h| h.starts_with("HTTP/1.1 200")),
+                "request {i}: {head:?}"
+            );
+        }
+        // Idle after its last answer: closed once the timeout passes, not before.
+        let idle = Instant::now();
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(60), conn.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "an idle connection was kept open");
+        assert!(idle.elapsed() >= timeout - Duration::from_millis(10));
+
+        // A head sent a few bytes at a time is cut off after the timeout, even on a connection
+        // that was answered before (whose timer is filed further out than this head's).
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(request).await.unwrap();
+        assert!(read_response(&mut slow).await.is_some());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        let mut cut = false;
+        for chunk in b"GET /-/health HTTP/1.1\r\nx-slow: 1234567890123456789\r\n".chunks(2) {
+            if slow.write_all(chunk).await.is_err() {
+                cut = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if started.elapsed() > timeout * 4 {
+                break;
+            }
+        }
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(60), slow.read_to_end(&mut rest)).await;
+        assert!(cut || read.is_ok(), "a trickled head kept its connection");
     }
 }

@@ -1,0 +1,169 @@
+//! hyper's header-read timeout (`[server] header_read_timeout`) on one tokio timer per
+//! connection.
+//!
+//! hyper arms a new sleep for every request head it waits for (from the connection's start, and
+//! again as soon as a response is out, which is also what closes a connection idle between
+//! requests) and drops it once the head is in. With hyper-util's `TokioTimer` each of those is a
+//! boxed tokio `Sleep` put into the runtime's timer wheel and taken out again, twice a request
+//! under the wheel's one lock, which both workers share, unlinking it from beside other
+//! connections' entries: a cost that grew with the number of connections.
+//!
+//! [`ConnTimer`] gives hyper the same deadlines and checks, but each connection keeps one tokio
+//! `Sleep` ([`Spare`]) that every head's sleep borrows and hands back. Moving a registered
+//! timer's deadline later is one atomic update of its own entry (tokio files it again only when
+//! the old deadline passes), so a busy connection touches the wheel about once per timeout
+//! instead of twice per request. A borrowed sleep dropped with its deadline ahead stays in the
+//! wheel: it may wake the connection's task once, for nothing, when that deadline passes.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+type TokioSleep = Pin<Box<tokio::time::Sleep>>;
+
+/// A connection's tokio timer while no head's sleep has it.
+#[derive(Default)]
+struct Spare(Mutex<Option<TokioSleep>>);
+
+impl Spare {
+    fn lock(&self) -> MutexGuard<'_, Option<TokioSleep>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// hyper's timer for one HTTP/1 connection (set on that connection's builder).
+#[derive(Clone, Default)]
+pub(crate) struct ConnTimer {
+    spare: Arc<Spare>,
+}
+
+impl hyper::rt::Timer for ConnTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(ConnSleep {
+            deadline,
+            sleep: None,
+            spare: self.spare.clone(),
+        })
+    }
+
+    /// tokio's clock, as `TokioTimer`'s: the deadlines are tokio instants (and a test's paused
+    /// clock moves them).
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        match sleep.as_mut().downcast_mut_pin::<ConnSleep>() {
+            Some(mut ours) => ours.deadline = new_deadline,
+            None => *sleep = self.sleep_until(new_deadline),
+        }
+    }
+}
+
+/// One sleep hyper asked for: ready at `deadline`. It takes the connection's tokio timer when
+/// first polled (or makes its own when another sleep holds it) and gives it back when dropped.
+struct ConnSleep {
+    deadline: Instant,
+    sleep: Option<TokioSleep>,
+    spare: Arc<Spare>,
+}
+
+impl Future for ConnSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let deadline = tokio::time::Instant::from_std(this.deadline);
+        let sleep = match &mut this.sleep {
+            Some(sleep) => sleep,
+            none => {
+                let taken = this.spare.lock().take();
+                none.insert(taken.unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline))))
+            }
+        };
+        if sleep.deadline() != deadline {
+            // Later than before (the usual case): tokio only updates the entry.
+            sleep.as_mut().reset(deadline);
+        }
+        sleep.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for ConnSleep {}
+
+impl Drop for ConnSleep {
+    fn drop(&mut self) {
+        if let Some(sleep) = self.sleep.take() {
+            let mut spare = self.spare.lock();
+            if spare.is_none() {
+                *spare = Some(sleep);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::rt::Timer as _;
+
+    fn ready(sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        sleep.as_mut().poll(&mut cx).is_ready()
+    }
+
+    /// Awaits `sleep`, failing the test (instead of hanging) if it never ends.
+    async fn finish(sleep: Pin<Box<dyn hyper::rt::Sleep>>) {
+        tokio::time::timeout(Duration::from_secs(20), sleep)
+            .await
+            .expect("the sleep never ended");
+    }
+
+    #[tokio::test]
+    async fn a_later_deadline_on_the_shared_timer_is_not_cut_short_by_the_earlier_one() {
+        let timer = ConnTimer::default();
+        let mut first = timer.sleep(Duration::from_millis(100));
+        assert!(!ready(&mut first));
+        drop(first);
+        assert!(
+            timer.spare.lock().is_some(),
+            "the first sleep gave the timer back"
+        );
+        let started = Instant::now();
+        let mut second = timer.sleep(Duration::from_millis(400));
+        assert!(!ready(&mut second));
+        assert!(timer.spare.lock().is_none(), "the second sleep took it");
+        finish(second).await;
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(399), "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn an_earlier_deadline_on_the_shared_timer_ends_on_time() {
+        let timer = ConnTimer::default();
+        let mut old = timer.sleep(Duration::from_secs(60));
+        assert!(!ready(&mut old));
+        drop(old);
+        // hyper's `reset` of a sleep, back in time, on the timer still filed a minute out.
+        let mut next = timer.sleep(Duration::from_secs(60));
+        assert!(!ready(&mut next));
+        let started = Instant::now();
+        timer.reset(&mut next, timer.now() + Duration::from_millis(50));
+        finish(next).await;
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn two_sleeps_at_once_keep_their_own_deadlines() {
+        let timer = ConnTimer::default();
+        let mut long = timer.sleep(Duration::from_secs(60));
+        assert!(!ready(&mut long));
+        finish(timer.sleep(Duration::from_millis(50))).await;
+        assert!(!ready(&mut long));
+    }
+}
