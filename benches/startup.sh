@@ -22,8 +22,8 @@
 # A hit over all N whose file is not in the page cache reads the disk, whoever serves it, so
 # these rows are measured in two page-cache states (STATES, default "cold warm"):
 #   - cold: before each "over all" row the N entry files' pages are dropped from the page cache
-#     (fdatasync and posix_fadvise DONTNEED on each file: only these files; their inodes stay
-#     cached), so every binary starts from the same state and most hits read the disk;
+#     (posix_fadvise DONTNEED on each file after a `sync -f`: only these files; their inodes
+#     stay cached), so every binary starts from the same state and most hits read the disk;
 #   - warm: every entry file is read once first (the time it took and the page cache it added
 #     are printed), so the rows show what the cache's size costs repox (index, directory tree,
 #     hot-set churn) without the disk.
@@ -146,13 +146,13 @@ cached_share() {
 page_cache_kib() { awk '$1 == "Cached:" { print $2 }' /proc/meminfo; }
 # Drops the N entry files' pages from the page cache (only theirs).
 evict() {
+    sync -f "$DATA" # dirty pages would stay: one sync of the filesystem, not one per file
     python3 - "$DATA" <<'PY'
 import os, sys
 for d, _, files in os.walk(sys.argv[1]):
     for f in files:
         fd = os.open(os.path.join(d, f), os.O_RDONLY)
         try:
-            os.fdatasync(fd)  # dirty pages would stay
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
@@ -190,10 +190,14 @@ LUA
     }' "$3"
     awk '/Requests\/sec/ {print $2}' "$3"
 }
+# CPU time (user + system) of process $1 so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # Hit latency of the binary $1 serving the cache $2, requests for entries in [0, $3); wrk's
-# output in $WORK/wrk-$4.txt.
+# output in $WORK/wrk-$4.txt. Prints p50, p99, req/s and repox's CPU per request in µs (its
+# user and system time over the run divided by the requests: less moved by the machine's load
+# than the latencies, which queue behind other work on the 2 cores).
 p99() {
-    local pid
+    local pid figures ticks0 requests
     "$1" --config "$WORK/repox.toml" serve --offline --listen "127.0.0.1:$PORT" \
         --cache-dir "$2" 2>>"$WORK/repox.log" &
     pid=$!
@@ -202,8 +206,10 @@ p99() {
         curl -fs -o /dev/null "http://127.0.0.1:$PORT/maven/bench/g0/a-0.jar" && break
         sleep 0.01
     done
-    local figures
+    ticks0=$(cpu_ticks "$pid")
     figures=$(load "http://127.0.0.1:$PORT" "$3" "$WORK/wrk-$4.txt")
+    requests=$(awk '/requests in/ { print $1 }' "$WORK/wrk-$4.txt")
+    figures="$figures $(echo "($(cpu_ticks "$pid") - $ticks0) * 1000000 / $(getconf CLK_TCK) / $requests" | bc -l)"
     # Printed once the server is gone: the next start may need its cache directory.
     kill "$pid"
     wait "$pid" 2>/dev/null || true
@@ -219,12 +225,17 @@ if [ -n "${REPOX_BEFORE:-}" ]; then
     BINS=(after before)
     BIN[before]="$REPOX_BEFORE"
 fi
-row() { printf '%-56s %9.3f ms %9.3f ms %8.0f\n' "$@"; }
-# ratio LABEL P50_A P99_A P50_B P99_B: A / B.
-ratio() {
-    printf '%-56s %11.2fx %11.2fx\n' "$1" "$(echo "$2 / $4" | bc -l)" "$(echo "$3 / $5" | bc -l)"
+row() {
+    printf '%-56s %9.3f ms %9.3f ms %8.0f' "$1" "$2" "$3" "$4"
+    if [ -n "${5:-}" ]; then printf ' %7.1f\n' "$5"; else echo; fi
 }
-declare -A P50 P99
+# ratio LABEL P50_A P99_A P50_B P99_B [CPU_A CPU_B]: A / B.
+ratio() {
+    printf '%-56s %11.2fx %11.2fx' "$1" "$(echo "$2 / $4" | bc -l)" "$(echo "$3 / $5" | bc -l)"
+    if [ -n "${7:-}" ]; then printf ' %17.2fx' "$(echo "$6 / $7" | bc -l)"; fi
+    echo
+}
+declare -A P50 P99 CPU
 # The big cache's index exists: the rows measure hits, not the one-time walk.
 if [ ! -s "$WORK/cache/index-v1.sqlite" ]; then
     drop_index "$WORK/cache"
@@ -239,31 +250,32 @@ for state in ${STATES:-cold warm}; do
     else
         echo "cold: the $N entry files' pages dropped before each 'over all' row (their inodes stay cached)"
     fi
-    printf '%-56s %12s %12s %8s\n' "hits of random entries, $state (wrk --latency)" "p50" "p99" "req/s"
+    printf '%-56s %12s %12s %8s %7s\n' "hits of random entries, $state (wrk --latency)" "p50" "p99" "req/s" "µs/req"
     for round in $(seq 1 "${P99_ROUNDS:-2}"); do
         order=("${BINS[@]}")
         if ((round % 2 == 0)) && [ "${#BINS[@]}" -gt 1 ]; then order=(before after); fi
         for who in "${order[@]}"; do
-            read -r p50_small p99_small rps_small < <(p99 "${BIN[$who]}" "$SMALL" 1000 "$state-$who-1000")
+            read -r p50_small p99_small rps_small cpu_small < <(p99 "${BIN[$who]}" "$SMALL" 1000 "$state-$who-1000")
             if [ "$state" = cold ]; then evict; fi
             share0=$(cached_share)
-            read -r p50_big p99_big rps_big < <(p99 "${BIN[$who]}" "$WORK/cache" "$N" "$state-$who-$N")
+            read -r p50_big p99_big rps_big cpu_big < <(p99 "${BIN[$who]}" "$WORK/cache" "$N" "$state-$who-$N")
             share1=$(cached_share)
-            read -r p50_sub p99_sub rps_sub < <(p99 "${BIN[$who]}" "$WORK/cache" 1000 "$state-$who-sub")
-            row "round $round $who: 1000 entries" "$p50_small" "$p99_small" "$rps_small"
-            row "round $round $who: $N, over all ($share0% -> $share1% cached)" "$p50_big" "$p99_big" "$rps_big"
-            row "round $round $who: $N, over 1000 of them" "$p50_sub" "$p99_sub" "$rps_sub"
-            ratio "round $round $who: ratio all $N / 1000" "$p50_big" "$p99_big" "$p50_small" "$p99_small"
-            ratio "round $round $who: ratio 1000 of $N / 1000" "$p50_sub" "$p99_sub" "$p50_small" "$p99_small"
-            P50[$round-$who-small]=$p50_small P99[$round-$who-small]=$p99_small
-            P50[$round-$who-big]=$p50_big P99[$round-$who-big]=$p99_big
-            P50[$round-$who-sub]=$p50_sub P99[$round-$who-sub]=$p99_sub
+            read -r p50_sub p99_sub rps_sub cpu_sub < <(p99 "${BIN[$who]}" "$WORK/cache" 1000 "$state-$who-sub")
+            row "round $round $who: 1000 entries" "$p50_small" "$p99_small" "$rps_small" "$cpu_small"
+            row "round $round $who: $N, over all ($share0% -> $share1% cached)" "$p50_big" "$p99_big" "$rps_big" "$cpu_big"
+            row "round $round $who: $N, over 1000 of them" "$p50_sub" "$p99_sub" "$rps_sub" "$cpu_sub"
+            ratio "round $round $who: ratio all $N / 1000" "$p50_big" "$p99_big" "$p50_small" "$p99_small" "$cpu_big" "$cpu_small"
+            ratio "round $round $who: ratio 1000 of $N / 1000" "$p50_sub" "$p99_sub" "$p50_small" "$p99_small" "$cpu_sub" "$cpu_small"
+            P50[$round-$who-small]=$p50_small P99[$round-$who-small]=$p99_small CPU[$round-$who-small]=$cpu_small
+            P50[$round-$who-big]=$p50_big P99[$round-$who-big]=$p99_big CPU[$round-$who-big]=$cpu_big
+            P50[$round-$who-sub]=$p50_sub P99[$round-$who-sub]=$p99_sub CPU[$round-$who-sub]=$cpu_sub
         done
         if [ "${#BINS[@]}" -gt 1 ]; then
             for what in small big sub; do
                 ratio "round $round: after / before, $what" \
                     "${P50[$round-after-$what]}" "${P99[$round-after-$what]}" \
-                    "${P50[$round-before-$what]}" "${P99[$round-before-$what]}"
+                    "${P50[$round-before-$what]}" "${P99[$round-before-$what]}" \
+                    "${CPU[$round-after-$what]}" "${CPU[$round-before-$what]}"
             done
         fi
     done
@@ -298,8 +310,8 @@ fi
 echo
 for who in "${BINS[@]}"; do
     drop_index "$WORK/cache"
-    read -r p50_walk p99_walk rps_walk < <(p99 "${BIN[$who]}" "$WORK/cache" "$N" "walk-$who")
-    row "$who: $N entries, over all, during the walk" "$p50_walk" "$p99_walk" "$rps_walk"
+    read -r p50_walk p99_walk rps_walk cpu_walk < <(p99 "${BIN[$who]}" "$WORK/cache" "$N" "walk-$who")
+    row "$who: $N entries, over all, during the walk" "$p50_walk" "$p99_walk" "$rps_walk" "$cpu_walk"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "${BENCH_DIR:-}" ] || rm -rf "$WORK"
