@@ -48,8 +48,6 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// most every [`RECHECK`] a `stat` checks that the file was not replaced.
 pub struct FsStore {
     root: PathBuf,
-    /// The data root, open, for the first attempt at a read (`fs/read.rs`).
-    root_dir: read::RootDir,
     staging: PathBuf,
     hot: Arc<HotEntries>,
     recheck: Duration,
@@ -114,7 +112,6 @@ impl FsStore {
             }
         }
         Ok(FsStore {
-            root_dir: read::RootDir::open(&root),
             root,
             staging,
             hot,
@@ -348,7 +345,7 @@ impl Store for FsStore {
             if let Some(entry) = self.hot.get(&path, now, self.recheck.as_millis() as u64) {
                 return Ok(Some(entry));
             }
-            let (result, path) = match self.root_dir.try_cached(key, &self.root, &path, now) {
+            let (result, path) = match read::try_cached(key, &path) {
                 read::Attempt::Done(result) => (result, path),
                 read::Attempt::Blocked(opened) => {
                     let owned = key.to_owned();

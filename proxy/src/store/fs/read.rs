@@ -8,18 +8,17 @@
 //! `O_NOATIME` where the process may (it owns the files): under `relatime` the first read of a
 //! file since it was written updates its access time, one inode write per entry read.
 //!
-//! On Linux the read is first tried on the calling task ([`RootDir::try_cached`]): `openat2`
-//! with `RESOLVE_CACHED` fails instead of reading a directory or inode from the disk, and
-//! `preadv2` with `RWF_NOWAIT` fails instead of waiting for it, so an entry whose path and pages
-//! are in memory is read without the trip to the blocking pool (two thread wake-ups and the
-//! pool's lock: a fifth of the CPU of such hits in a profile over a million entries). What
-//! would wait for the disk is finished on the blocking pool ([`finish`]), with the file already
-//! open. That first `openat2` is relative to the data root, kept open: the dentry lookups of a
-//! path were the largest single cost left (`__d_lookup_rcu`, 11% with the absolute path, each
-//! component one hash lookup in a table that a million entries crowd), and the root's own
-//! components are not looked up again. Anything but success there (a missing file, the root
-//! removed or replaced under the server) is left to the blocking open of the whole path, which
-//! decides.
+//! On Linux the read is first tried on the calling task ([`try_cached`]): `openat2` with
+//! `RESOLVE_CACHED` fails instead of reading a directory or inode from the disk, and `preadv2`
+//! with `RWF_NOWAIT` fails instead of waiting for it, so an entry whose path and pages are in
+//! memory is read without the trip to the blocking pool (two thread wake-ups and the pool's
+//! lock: a fifth of the CPU of such hits in a profile over a million entries). What would wait
+//! for the disk is finished on the blocking pool ([`finish`]), with the file already open.
+//!
+//! The path is opened whole, from the working directory. An `openat2` relative to the data
+//! root, kept open, was tried and measured: the dentry lookups stayed 11% of the CPU, because
+//! what they cost is the last components (`g123/a-123456.jar`, cache misses in a dentry table
+//! that a million entries fill), not the root's, whose dentries stay hot.
 
 use std::fs::File;
 use std::io;
@@ -69,104 +68,17 @@ fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
 }
 
-/// The store's data root, open (Linux), for [`RootDir::try_cached`].
-#[derive(Debug)]
-pub(super) struct RootDir {
-    #[cfg(target_os = "linux")]
-    fd: Option<(std::os::fd::OwnedFd, FileId)>,
-    /// When the root's path was last seen naming the open directory (store clock, ms).
-    checked: std::sync::atomic::AtomicU64,
-    /// The root's path names another directory now: reads take the whole path.
-    replaced: AtomicBool,
-}
-
-/// How often the root's path is checked against the open root, in milliseconds (as often as
-/// hot entries are checked against their files).
-const ROOT_RECHECK: u64 = 1000;
-
-impl RootDir {
-    /// Opens `root` (`O_PATH`); without it every read takes the whole path.
-    pub(super) fn open(root: &Path) -> RootDir {
-        #[cfg(target_os = "linux")]
-        let fd = {
-            use rustix::fs::{Mode, OFlags};
-            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            let fd = rustix::fs::open(root, flags, Mode::empty()).ok();
-            fd.zip(std::fs::metadata(root).ok().map(|m| FileId::of(&m)))
-        };
-        RootDir {
-            #[cfg(target_os = "linux")]
-            fd,
-            checked: std::sync::atomic::AtomicU64::new(crate::store::clock::monotonic_millis()),
-            replaced: AtomicBool::new(false),
-        }
-    }
-
-    /// Reads the entry of `key` at `path` (under `root`) if that needs no disk access (see the
-    /// module comment); `now` in milliseconds of the store's clock.
-    pub(super) fn try_cached(&self, key: &str, root: &Path, path: &Path, now: u64) -> Attempt {
-        let opened = match self.open_cached(root, path, now) {
-            Ok(opened) => opened,
-            // Missing, or not in memory: the blocking open of the whole path decides.
-            Err(_) => return Attempt::Blocked(None),
-        };
-        match load(key, &opened, Wait::No) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Attempt::Blocked(Some(opened)),
-            loaded => Attempt::Done(loaded.map(|loaded| Some(entry(opened, loaded)))),
-        }
-    }
-
-    /// Opens the file at `path` from the dentry cache only: relative to the open root while
-    /// the root's path still names it, else by the whole path.
-    #[cfg(target_os = "linux")]
-    fn open_cached(&self, root: &Path, path: &Path, now: u64) -> io::Result<Opened> {
-        use std::os::unix::ffi::OsStrExt;
-        let file = match (&self.fd, self.rel(root, path)) {
-            (Some((dir, id)), Some(rel)) if self.still(root, id, now) => open_file(
-                Some(dir),
-                Path::new(std::ffi::OsStr::from_bytes(rel)),
-                Wait::No,
-            )?,
-            _ => open_file(None, path, Wait::No)?,
-        };
-        stat(file)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn open_cached(&self, _root: &Path, _path: &Path, _now: u64) -> io::Result<Opened> {
-        Err(would_block())
-    }
-
-    /// `path` relative to `root` (which `FsStore::file_path` put in front of it), as bytes.
-    #[cfg(target_os = "linux")]
-    fn rel<'p>(&self, root: &Path, path: &'p Path) -> Option<&'p [u8]> {
-        use std::os::unix::ffi::OsStrExt;
-        let (root, path) = (root.as_os_str().as_bytes(), path.as_os_str().as_bytes());
-        path.strip_prefix(root)?
-            .strip_prefix(b"/")
-            .filter(|rel| !rel.is_empty())
-    }
-
-    /// Whether the root's path still names the open root (checked at most every
-    /// [`ROOT_RECHECK`]); once it does not, never again.
-    #[cfg(target_os = "linux")]
-    fn still(&self, root: &Path, id: &FileId, now: u64) -> bool {
-        if self.replaced.load(Ordering::Relaxed) {
-            return false;
-        }
-        if now.saturating_sub(self.checked.load(Ordering::Relaxed)) < ROOT_RECHECK {
-            return true;
-        }
-        self.checked.store(now, Ordering::Relaxed);
-        let same = std::fs::metadata(root).is_ok_and(|m| FileId::of(&m).ino == id.ino);
-        if !same {
-            tracing::info!(
-                "the cache's data directory `{}` was replaced; reading entries by their whole path from now on",
-                root.display()
-            );
-            self.replaced.store(true, Ordering::Relaxed);
-        }
-        same
+/// Reads the entry of `key` at `path` if that needs no disk access (see the module comment).
+pub(super) fn try_cached(key: &str, path: &Path) -> Attempt {
+    let opened = match open(path, Wait::No) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Attempt::Done(Ok(None)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Attempt::Blocked(None),
+        Err(e) => return Attempt::Done(Err(e)),
+    };
+    match load(key, &opened, Wait::No) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Attempt::Blocked(Some(opened)),
+        loaded => Attempt::Done(loaded.map(|loaded| Some(entry(opened, loaded)))),
     }
 }
 
@@ -178,7 +90,7 @@ pub(super) fn finish(
 ) -> io::Result<Option<(Entry, FileId)>> {
     let opened = match opened {
         Some(opened) => opened,
-        None => match open(path)? {
+        None => match open(path, Wait::Yes)? {
             Some(opened) => opened,
             None => return Ok(None),
         },
@@ -196,7 +108,7 @@ pub(super) fn read_entry(key: &str, path: &Path) -> io::Result<Option<(Entry, Fi
 
 /// The metadata of the entry at `path`, and the file's size (blocking).
 pub(crate) fn read_head(path: &Path) -> io::Result<Option<(Meta, u64)>> {
-    let Some(opened) = open(path)? else {
+    let Some(opened) = open(path, Wait::Yes)? else {
         return Ok(None);
     };
     let len = opened.id.len;
@@ -328,32 +240,25 @@ fn read_nowait(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<usize>
     Err(would_block())
 }
 
-/// Opens the entry file at `path` and `statx`es it, waiting for the disk; `None` when there is
-/// none.
-fn open(path: &Path) -> io::Result<Option<Opened>> {
-    match open_file(None, path, Wait::Yes) {
-        Ok(file) => stat(file).map(Some),
+/// Opens the entry file at `path` and `statx`es it; `None` when there is none.
+/// [`Wait::No`]: `WouldBlock` when finding the file would read the disk.
+fn open(path: &Path, wait: Wait) -> io::Result<Option<Opened>> {
+    let file = match open_file(path, wait) {
+        Ok(file) => file,
         Err(e)
             if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
         {
-            Ok(None)
+            return Ok(None);
         }
-        Err(e) => Err(e),
-    }
-}
-
-fn stat(file: File) -> io::Result<Opened> {
+        Err(e) => return Err(e),
+    };
     // `File::metadata` is one `statx` of the open file.
     let id = FileId::of(&file.metadata()?);
-    Ok(Opened { file, id })
+    Ok(Some(Opened { file, id }))
 }
 
-/// Opens `path` (relative to `dir` if given, else to the working directory), read-only.
-/// [`Wait::No`]: `WouldBlock` when finding the file would read the disk.
 #[cfg(target_os = "linux")]
-fn open_file(dir: Option<&std::os::fd::OwnedFd>, path: &Path, wait: Wait) -> io::Result<File> {
-    use std::os::fd::AsFd;
-
+fn open_file(path: &Path, wait: Wait) -> io::Result<File> {
     use rustix::fs::{CWD, Mode, OFlags, ResolveFlags, openat2};
     use rustix::io::Errno;
     /// Set once `openat2` turned out to be missing (before Linux 5.6, or filtered).
@@ -365,15 +270,9 @@ fn open_file(dir: Option<&std::os::fd::OwnedFd>, path: &Path, wait: Wait) -> io:
             flags |= OFlags::NOATIME;
         }
         let opened = match wait {
-            Wait::Yes => match dir {
-                Some(d) => rustix::fs::openat(d, path, flags, Mode::empty()),
-                None => rustix::fs::open(path, flags, Mode::empty()),
-            },
+            Wait::Yes => rustix::fs::open(path, flags, Mode::empty()),
             Wait::No if NO_OPENAT2.load(Ordering::Relaxed) => return Err(would_block()),
-            Wait::No => {
-                let dir = dir.map_or(CWD, |d| d.as_fd());
-                openat2(dir, path, flags, Mode::empty(), ResolveFlags::CACHED)
-            }
+            Wait::No => openat2(CWD, path, flags, Mode::empty(), ResolveFlags::CACHED),
         };
         match opened {
             Ok(fd) => return Ok(File::from(fd)),
@@ -396,7 +295,7 @@ fn open_file(dir: Option<&std::os::fd::OwnedFd>, path: &Path, wait: Wait) -> io:
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_file(_dir: Option<&()>, path: &Path, wait: Wait) -> io::Result<File> {
+fn open_file(path: &Path, wait: Wait) -> io::Result<File> {
     match wait {
         Wait::Yes => File::open(path),
         Wait::No => Err(would_block()),
@@ -428,13 +327,6 @@ mod tests {
         file.extend_from_slice(&(json.len() as u64).to_le_bytes());
         file.extend_from_slice(MAGIC);
         (file, meta)
-    }
-
-    /// The first attempt at reading `path`, in its directory as the store's root.
-    fn try_cached(key: &str, path: &Path) -> Attempt {
-        let root = path.parent().unwrap();
-        let now = crate::store::clock::monotonic_millis();
-        RootDir::open(root).try_cached(key, root, path, now)
     }
 
     /// Both ways of reading: on the task (the file was just written, so it is cached) and on
@@ -521,7 +413,7 @@ mod tests {
         let (bytes, _) = entry_file(b"body", 5);
         std::fs::write(&path, &bytes).unwrap();
         for wait in [Wait::No, Wait::Yes] {
-            let opened = open(&path).unwrap().unwrap();
+            let opened = open(&path, Wait::Yes).unwrap().unwrap();
             std::fs::OpenOptions::new()
                 .append(true)
                 .open(&path)
@@ -531,44 +423,6 @@ mod tests {
             assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{wait:?}: {e}");
             std::fs::write(&path, &bytes).unwrap();
         }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_replaced_root_is_noticed_and_then_left_for_the_whole_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let (root, old_root) = (dir.path().join("data"), dir.path().join("old"));
-        std::fs::create_dir(&root).unwrap();
-        let path = root.join("x.jar");
-        let (old, old_meta) = entry_file(b"old", 5);
-        std::fs::write(&path, &old).unwrap();
-        let opened = RootDir::open(&root);
-        let read = |now| match opened.try_cached("m/x.jar", &root, &path, now) {
-            Attempt::Done(Ok(Some((entry, _)))) => Some((*entry.meta).clone()),
-            _ => None,
-        };
-        let t0 = crate::store::clock::monotonic_millis();
-        assert_eq!(
-            read(t0),
-            Some(old_meta.clone()),
-            "read relative to the open root"
-        );
-        // Another directory takes the root's path: within the recheck interval the open root
-        // is still read, after it never again.
-        std::fs::rename(&root, &old_root).unwrap();
-        std::fs::create_dir(&root).unwrap();
-        let (new, new_meta) = entry_file(b"newer", 5);
-        std::fs::write(&path, &new).unwrap();
-        assert_eq!(read(t0), Some(old_meta));
-        assert_eq!(read(t0 + ROOT_RECHECK), Some(new_meta.clone()));
-        assert!(opened.replaced.load(Ordering::Relaxed));
-        assert_eq!(read(t0 + 2 * ROOT_RECHECK), Some(new_meta));
-        // A missing file is left to the blocking open, which says so.
-        std::fs::remove_file(&path).unwrap();
-        let Attempt::Blocked(None) = opened.try_cached("m/x.jar", &root, &path, t0) else {
-            panic!("a missing file is not decided on the task");
-        };
-        assert!(finish("m/x.jar", &path, None).unwrap().is_none());
     }
 
     #[cfg(target_os = "linux")]
