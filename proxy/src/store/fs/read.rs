@@ -99,9 +99,9 @@ pub(super) fn finish(
     Ok(Some(entry(opened, loaded)))
 }
 
-#[cfg(test)]
 /// The entry of `key` at `path`, waiting for the disk (call on the blocking pool). A small
 /// document is read whole into memory; any other entry keeps its file open as its body.
+#[cfg(test)]
 pub(super) fn read_entry(key: &str, path: &Path) -> io::Result<Option<(Entry, FileId)>> {
     finish(key, path, None)
 }
