@@ -15,8 +15,7 @@
 //! appends the metadata and renames it into place, so the file clients were tailing is the
 //! committed entry. Dropping it deletes the staging file.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +25,13 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{BoxStream, StreamExt};
 
 use super::index::{Index, is_mutable};
-use super::{Body, Entry, Listed, Meta, Miss, Purged, Store, read_exact_at, staging};
+use super::{Body, Entry, Listed, Meta, Miss, Purged, Store, staging};
 
 mod hot;
+mod read;
 
 use hot::HotEntries;
+pub(super) use read::read_head;
 
 const MAGIC: &[u8; 8] = b"REPOXv1\n";
 const TRAILER: u64 = 16;
@@ -225,86 +226,6 @@ fn parse_meta(json: &[u8], body_len: u64) -> io::Result<Meta> {
     Ok(meta)
 }
 
-fn open_entry(path: &Path) -> io::Result<Option<File>> {
-    match File::open(path) {
-        Ok(f) => Ok(Some(f)),
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Reads the metadata at the end of an open entry file of `len` bytes.
-fn read_tail_meta(file: &mut File, len: u64) -> io::Result<Meta> {
-    if len < TRAILER {
-        return Err(corrupt("too short"));
-    }
-    let mut trailer = [0u8; TRAILER as usize];
-    file.seek(SeekFrom::Start(len - TRAILER))?;
-    file.read_exact(&mut trailer)?;
-    let meta_len = parse_trailer(&trailer, len)?;
-    let body_len = len - TRAILER - meta_len;
-    let mut json = vec![0u8; meta_len as usize];
-    read_exact_at(file, &mut json, body_len)?;
-    parse_meta(&json, body_len)
-}
-
-/// The entry of `key` at `path`. A small document is read whole into memory; any other entry
-/// keeps its file open as its body.
-fn read_entry(key: &str, path: &Path) -> io::Result<Option<(Entry, FileId)>> {
-    let Some(mut file) = open_entry(path)? else {
-        return Ok(None);
-    };
-    let stat = file.metadata()?;
-    let id = FileId::of(&stat);
-    let len = stat.len();
-    if len < TRAILER {
-        return Err(corrupt("too short"));
-    }
-    if len <= SMALL + 4096 {
-        let mut all = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut all)?;
-        if all.len() as u64 != len {
-            return Err(corrupt("changed while read"));
-        }
-        let meta_len = parse_trailer(&all[all.len() - TRAILER as usize..], len)?;
-        let body_len = len - TRAILER - meta_len;
-        let meta = parse_meta(&all[body_len as usize..(len - TRAILER) as usize], body_len)?;
-        let body = if is_mutable(key, &meta) {
-            let mut bytes = Bytes::from(all);
-            bytes.truncate(body_len as usize);
-            Body::Bytes(bytes)
-        } else {
-            // An artifact: clients download it, repox does not read it, and a file body is sent
-            // with `sendfile` (`edge/zerocopy.rs`) and holds no memory while hot.
-            Body::File(Arc::new(file))
-        };
-        let entry = Entry {
-            meta: Arc::new(meta),
-            body,
-        };
-        return Ok(Some((entry, id)));
-    }
-    let meta = read_tail_meta(&mut file, len)?;
-    let entry = Entry {
-        meta: Arc::new(meta),
-        body: Body::File(Arc::new(file)),
-    };
-    Ok(Some((entry, id)))
-}
-
-/// The metadata of the entry at `path`, and the file's size.
-pub(super) fn read_head(path: &Path) -> io::Result<Option<(Meta, u64)>> {
-    let Some(mut file) = open_entry(path)? else {
-        return Ok(None);
-    };
-    let len = file.metadata()?.len();
-    Ok(Some((read_tail_meta(&mut file, len)?, len)))
-}
-
 /// Damaged entries are misses (logged); other errors are errors.
 fn damaged_is_none<T>(path: &Path, result: io::Result<Option<T>>) -> io::Result<Option<T>> {
     match result {
@@ -424,8 +345,13 @@ impl Store for FsStore {
             if let Some(entry) = self.hot.get(&path, now, self.recheck.as_millis() as u64) {
                 return Ok(Some(entry));
             }
-            let owned = key.to_owned();
-            let (result, path) = blocking(move || (read_entry(&owned, &path), path)).await?;
+            let (result, path) = match read::try_cached(key, &path) {
+                read::Attempt::Done(result) => (result, path),
+                read::Attempt::Blocked(opened) => {
+                    let owned = key.to_owned();
+                    blocking(move || (read::finish(&owned, &path, opened), path)).await?
+                }
+            };
             match damaged_is_none(&path, result)? {
                 Some((entry, id)) => {
                     self.hot.insert(path, id, &entry, now);

@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::{MAGIC, read_entry};
+use super::MAGIC;
+use super::read::read_entry;
 use crate::fuzz;
 use crate::store::{Body, Entry};
 

@@ -3,7 +3,7 @@
 //!
 //! Two kinds, each with its own bound:
 //! - **small documents** (directory listings, index pages, metadata of up to 256 KiB: entries
-//!   `read_entry` in `fs.rs` reads as bytes) are kept as bytes in the server's [`Memos`], under
+//!   `fs/read.rs` reads as bytes) are kept as bytes in the server's [`Memos`], under
 //!   the one budget of every document it holds (`[server] memory_budget`, `memo.rs`): the
 //!   ecosystems read and rewrite them, and bytes in memory spare each of those reads a trip to
 //!   the blocking pool;
