@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::metrics::Striped;
 use crate::store::now_secs;
 
 /// Minutes of history kept for the charts.
@@ -59,25 +60,33 @@ impl std::fmt::Debug for Stats {
     }
 }
 
-/// Counters of one repository.
+/// Counters of one repository, in per-thread stripes ([`Striped`]) that [`RepoCounters::snapshot`]
+/// adds up: every request of every connection counts here, and one shared set of counters was
+/// a cache line the runtime's workers took turns writing.
+#[derive(Default)]
 pub struct RepoCounters {
+    stripes: Striped<RepoStripe>,
+    /// Counted on a download, not a hit: not striped.
+    bytes_fetched: AtomicU64,
+}
+
+/// One thread's share of a repository's counters.
+struct RepoStripe {
     requests: AtomicU64,
     hits: AtomicU64,
     errors: AtomicU64,
     bytes_served: AtomicU64,
-    bytes_fetched: AtomicU64,
     bytes_saved: AtomicU64,
     history: [Minute; HISTORY_MINUTES],
 }
 
-impl Default for RepoCounters {
+impl Default for RepoStripe {
     fn default() -> Self {
-        RepoCounters {
+        RepoStripe {
             requests: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             bytes_served: AtomicU64::new(0),
-            bytes_fetched: AtomicU64::new(0),
             bytes_saved: AtomicU64::new(0),
             history: std::array::from_fn(|_| Minute::default()),
         }
@@ -133,20 +142,34 @@ fn method_name<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::O
     s.serialize_str(method.as_str())
 }
 
+/// The ring of recent requests. Each thread writes a ring of its own (a record goes to slot
+/// `seq % RECENT` of its thread's stripe): one shared ring had every request write slots the
+/// other worker wrote last, and free records another thread allocated. The last [`RECENT`]
+/// sequence numbers are all still there (a slot is only overwritten by a number `RECENT` or
+/// more later), and [`Recent::after`] shows only those, as one ring did.
 struct Recent {
     next: AtomicU64,
-    slots: Box<[Mutex<Option<RequestRecord>>]>,
+    slots: Striped<Slots>,
     arrived: Notify,
     /// Feeds waiting in [`Stats::wait_for`]: while there are none (nearly always), a request
     /// skips [`Notify::notify_waiters`], which takes a lock every request would share.
     waiting: AtomicU64,
 }
 
+/// One thread's ring.
+struct Slots(Box<[Mutex<Option<RequestRecord>>]>);
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots((0..RECENT).map(|_| Mutex::new(None)).collect())
+    }
+}
+
 impl Default for Recent {
     fn default() -> Self {
         Recent {
             next: AtomicU64::new(1),
-            slots: (0..RECENT).map(|_| Mutex::new(None)).collect(),
+            slots: Striped::default(),
             arrived: Notify::new(),
             waiting: AtomicU64::new(0),
         }
@@ -189,6 +212,7 @@ impl Stats {
                 }
             };
             let hit = is_hit(record.cache);
+            let repo = repo.stripes.mine();
             repo.requests.fetch_add(1, Relaxed);
             repo.bytes_served.fetch_add(record.bytes, Relaxed);
             if hit {
@@ -318,7 +342,7 @@ impl Recent {
     fn push(&self, mut record: RequestRecord) {
         let seq = self.next.fetch_add(1, SeqCst);
         record.seq = seq;
-        let slot = &self.slots[(seq % RECENT as u64) as usize];
+        let slot = &self.slots.mine().0[(seq % RECENT as u64) as usize];
         let old = slot
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -334,10 +358,14 @@ impl Recent {
         let mut out: Vec<RequestRecord> = self
             .slots
             .iter()
+            .flat_map(|ring| ring.0.iter())
             .filter_map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
             .filter(|r| r.seq > after)
             .collect();
         out.sort_by_key(|r| r.seq);
+        // Older records left in a quieter thread's ring: one ring would have overwritten them.
+        let newest = out.last().map_or(0, |r| r.seq);
+        out.retain(|r| r.seq + RECENT as u64 > newest);
         let skip = out.len().saturating_sub(limit);
         out.drain(..skip);
         out
@@ -374,18 +402,26 @@ impl RepoSnapshot {
 
 impl RepoCounters {
     fn snapshot(&self, now_minute: u64) -> RepoSnapshot {
-        let requests = self.requests.load(Relaxed);
-        let hits = self.hits.load(Relaxed);
+        let sum = |field: fn(&RepoStripe) -> &AtomicU64| -> u64 {
+            self.stripes.iter().map(|s| field(s).load(Relaxed)).sum()
+        };
+        let requests = sum(|s| &s.requests);
+        let hits = sum(|s| &s.hits);
         let history = (0..HISTORY_MINUTES as u64)
             .rev()
             .map(|ago| {
                 let minute = now_minute.saturating_sub(ago);
-                let slot = &self.history[(minute % HISTORY_MINUTES as u64) as usize];
-                if slot.minute.load(Relaxed) == minute {
-                    [minute, slot.requests.load(Relaxed), slot.hits.load(Relaxed)]
-                } else {
-                    [minute, 0, 0]
-                }
+                let at = (minute % HISTORY_MINUTES as u64) as usize;
+                // Each stripe restarts its own slot: only those of this minute count.
+                let (requests, hits) = self
+                    .stripes
+                    .iter()
+                    .map(|s| &s.history[at])
+                    .filter(|slot| slot.minute.load(Relaxed) == minute)
+                    .fold((0, 0), |(r, h), slot| {
+                        (r + slot.requests.load(Relaxed), h + slot.hits.load(Relaxed))
+                    });
+                [minute, requests, hits]
             })
             .collect();
         RepoSnapshot {
@@ -396,10 +432,10 @@ impl RepoCounters {
             } else {
                 hits as f64 / requests as f64
             },
-            errors: self.errors.load(Relaxed),
-            bytes_served: self.bytes_served.load(Relaxed),
+            errors: sum(|s| &s.errors),
+            bytes_served: sum(|s| &s.bytes_served),
             bytes_fetched: self.bytes_fetched.load(Relaxed),
-            bytes_saved: self.bytes_saved.load(Relaxed),
+            bytes_saved: sum(|s| &s.bytes_saved),
             history,
         }
     }
