@@ -3,10 +3,12 @@
 //! latency percentiles, error rate and the last error; and a ring of the most recent requests
 //! for the live feed.
 //!
-//! Every request passes through here (`server.rs` `log_request`), so the hit path touches only
-//! atomics: the counter tables are lock-free snapshots (`arc-swap`) that grow only when a name is
-//! seen for the first time, and each slot of the recent-request ring has its own lock, so two
-//! requests contend only when they land on the same slot. Counters live in the server's state,
+//! Every request passes through here (`server.rs` `envelope`), so the hit path touches only
+//! atomics and memory its own thread writes: the counter tables are lock-free snapshots
+//! (`arc-swap`) that grow only when a name is seen for the first time, a repository's counters
+//! and the recent-request ring are split into per-thread stripes (`metrics.rs` `Striped`) that
+//! the rare reader adds up, and each slot of a ring has its own lock. What every request still
+//! writes in common is the feed's sequence number. Counters live in the server's state,
 //! not the process, and survive a live reconfiguration because they are keyed by name.
 
 use std::collections::BTreeMap;
@@ -600,6 +602,47 @@ mod tests {
         let last_seq = all.last().unwrap().seq;
         assert!(stats.recent(last_seq, 10).is_empty());
         assert_eq!(stats.recent(last_seq - 3, 2).len(), 2);
+    }
+
+    #[test]
+    fn counts_from_many_threads_add_up_exactly() {
+        const THREADS: u64 = 12;
+        const EACH: u64 = 2000;
+        let stats = Stats::default();
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let stats = &stats;
+                scope.spawn(move || {
+                    for i in 0..EACH {
+                        let cache = if i % 4 == 0 { "miss" } else { "hit" };
+                        let mut r = record("pypi", cache, t + 1);
+                        if i % 10 == 0 {
+                            r.status = 502;
+                        }
+                        stats.request(r);
+                    }
+                });
+            }
+        });
+        let pypi = &stats.repositories()["pypi"];
+        let requests = THREADS * EACH;
+        let hits = THREADS * (EACH - EACH / 4);
+        let served: u64 = (1..=THREADS).map(|b| b * EACH).sum();
+        let saved: u64 = (1..=THREADS).map(|b| b * (EACH - EACH / 4)).sum();
+        assert_eq!((pypi.requests, pypi.hits), (requests, hits));
+        assert_eq!(pypi.errors, THREADS * EACH / 10);
+        assert_eq!((pypi.bytes_served, pypi.bytes_saved), (served, saved));
+        // All in this minute or the one before (the test may straddle a minute).
+        let last_two: Vec<[u64; 3]> = pypi.history[HISTORY_MINUTES - 2..].to_vec();
+        let in_history: (u64, u64) = last_two
+            .iter()
+            .fold((0, 0), |a, m| (a.0 + m[1], a.1 + m[2]));
+        assert_eq!(in_history, (requests, hits));
+        // The feed: the last RECENT sequence numbers, in order, from every thread's ring.
+        let feed = stats.recent(0, usize::MAX);
+        assert_eq!(feed.len(), RECENT);
+        assert!(feed.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+        assert_eq!(feed.last().map(|r| r.seq), Some(requests));
     }
 
     #[tokio::test]
