@@ -627,7 +627,9 @@ pub(crate) async fn serve_path(
 pub(crate) struct Front {
     /// The app behind a handle of this connection's own (see [`Clone`]): each request's future
     /// holds a clone, and cloning the app's own `Arc` wrote its count, one cache line every
-    /// connection shares, twice per request.
+    /// connection shares, twice per request. The outer `Arc` is that handle, not a redundant
+    /// allocation.
+    #[allow(clippy::redundant_allocation)]
     app: Arc<Arc<App>>,
     router: Router,
 }
