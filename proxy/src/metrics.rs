@@ -85,7 +85,7 @@ pub struct Metrics {
     /// Per repository: answers by (status, cache outcome), and body bytes, in stripes that
     /// [`Metrics::render`] adds up: each thread counts in its own stripe, so the runtime's
     /// workers do not take turns at one lock (and its cache line) on every request.
-    requests: [Stripe; STRIPES],
+    requests: Striped<Mutex<BTreeMap<String, Answers>>>,
     /// Upstream series: (family, label text) to value.
     series: Mutex<BTreeMap<(&'static str, String), f64>>,
     cache_bytes: AtomicU64,
@@ -93,13 +93,20 @@ pub struct Metrics {
     index: OnceLock<Arc<Index>>,
 }
 
-/// How many stripes the request counters are split into.
+/// How many stripes striped counters are split into.
 const STRIPES: usize = 8;
 
-/// One stripe of the request counters, on cache lines of its own.
+/// A value split into per-thread stripes, each on cache lines of its own: each thread writes
+/// only its own stripe ([`Striped::mine`]), so the runtime's workers do not take turns at one
+/// cache line on every request; a reader (rare: a page, an API call) adds the stripes up.
+/// Used for the request counters here and the dashboard's counters (`stats.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct Striped<T>([Stripe<T>; STRIPES]);
+
+/// One stripe, on cache lines of its own.
 #[derive(Debug, Default)]
 #[repr(align(128))]
-struct Stripe(Mutex<BTreeMap<String, Answers>>);
+struct Stripe<T>(T);
 
 thread_local! {
     /// This thread's stripe: threads take them in turn as they first count.
@@ -107,6 +114,19 @@ thread_local! {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
     };
+}
+
+impl<T> Striped<T> {
+    /// The calling thread's stripe.
+    pub(crate) fn mine(&self) -> &T {
+        let stripe = STRIPE.try_with(|s| *s).unwrap_or(0);
+        &self.0[stripe].0
+    }
+
+    /// Every stripe, for a reader to add up.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|s| &s.0)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -138,8 +158,7 @@ impl Metrics {
 
     /// One answered request.
     pub fn request(&self, repository: &str, status: u16, cache: &'static str, bytes: u64) {
-        let stripe = STRIPE.try_with(|s| *s).unwrap_or(0);
-        let mut requests = self.requests[stripe].0.lock().expect("metrics lock");
+        let mut requests = self.requests.mine().lock().expect("metrics lock");
         // One lookup for a known repository; its name is copied only the first time.
         let count = |answers: &mut Answers| {
             *answers.count.entry((status, cache)).or_default() += 1;
@@ -240,8 +259,8 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut requests: BTreeMap<String, Answers> = BTreeMap::new();
-        for stripe in &self.requests {
-            for (repository, answers) in stripe.0.lock().expect("metrics lock").iter() {
+        for stripe in self.requests.iter() {
+            for (repository, answers) in stripe.lock().expect("metrics lock").iter() {
                 let sum = requests.entry(repository.clone()).or_default();
                 for (key, n) in &answers.count {
                     *sum.count.entry(*key).or_default() += n;

@@ -624,16 +624,30 @@ pub(crate) async fn serve_path(
 /// go through the [`App::router`], whose one middleware is the same envelope; since none of its
 /// routes lies outside `/-/` but `/`, both ways answer every request alike. One allocation per
 /// request (the boxed future) where axum's way made several.
-#[derive(Clone)]
 pub(crate) struct Front {
-    app: Arc<App>,
+    /// The app behind a handle of this connection's own (see [`Clone`]): each request's future
+    /// holds a clone, and cloning the app's own `Arc` wrote its count, one cache line every
+    /// connection shares, twice per request. The outer `Arc` is that handle, not a redundant
+    /// allocation.
+    #[allow(clippy::redundant_allocation)]
+    app: Arc<Arc<App>>,
     router: Router,
+}
+
+/// A clone (one per connection) gets a handle of its own on the app.
+impl Clone for Front {
+    fn clone(&self) -> Front {
+        Front {
+            app: Arc::new(Arc::clone(&self.app)),
+            router: self.router.clone(),
+        }
+    }
 }
 
 impl Front {
     pub(crate) fn new(app: &Arc<App>) -> Front {
         Front {
-            app: app.clone(),
+            app: Arc::new(app.clone()),
             router: app.router(),
         }
     }

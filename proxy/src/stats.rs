@@ -3,10 +3,12 @@
 //! latency percentiles, error rate and the last error; and a ring of the most recent requests
 //! for the live feed.
 //!
-//! Every request passes through here (`server.rs` `log_request`), so the hit path touches only
-//! atomics: the counter tables are lock-free snapshots (`arc-swap`) that grow only when a name is
-//! seen for the first time, and each slot of the recent-request ring has its own lock, so two
-//! requests contend only when they land on the same slot. Counters live in the server's state,
+//! Every request passes through here (`server.rs` `envelope`), so the hit path touches only
+//! atomics and memory its own thread writes: the counter tables are lock-free snapshots
+//! (`arc-swap`) that grow only when a name is seen for the first time, a repository's counters
+//! and the recent-request ring are split into per-thread stripes (`metrics.rs` `Striped`) that
+//! the rare reader adds up, and each slot of a ring has its own lock. What every request still
+//! writes in common is the feed's sequence number. Counters live in the server's state,
 //! not the process, and survive a live reconfiguration because they are keyed by name.
 
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::metrics::Striped;
 use crate::store::now_secs;
 
 /// Minutes of history kept for the charts.
@@ -59,25 +62,33 @@ impl std::fmt::Debug for Stats {
     }
 }
 
-/// Counters of one repository.
+/// Counters of one repository, in per-thread stripes ([`Striped`]) that [`RepoCounters::snapshot`]
+/// adds up: every request of every connection counts here, and one shared set of counters was
+/// a cache line the runtime's workers took turns writing.
+#[derive(Default)]
 pub struct RepoCounters {
+    stripes: Striped<RepoStripe>,
+    /// Counted on a download, not a hit: not striped.
+    bytes_fetched: AtomicU64,
+}
+
+/// One thread's share of a repository's counters.
+struct RepoStripe {
     requests: AtomicU64,
     hits: AtomicU64,
     errors: AtomicU64,
     bytes_served: AtomicU64,
-    bytes_fetched: AtomicU64,
     bytes_saved: AtomicU64,
     history: [Minute; HISTORY_MINUTES],
 }
 
-impl Default for RepoCounters {
+impl Default for RepoStripe {
     fn default() -> Self {
-        RepoCounters {
+        RepoStripe {
             requests: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             bytes_served: AtomicU64::new(0),
-            bytes_fetched: AtomicU64::new(0),
             bytes_saved: AtomicU64::new(0),
             history: std::array::from_fn(|_| Minute::default()),
         }
@@ -133,20 +144,34 @@ fn method_name<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::O
     s.serialize_str(method.as_str())
 }
 
+/// The ring of recent requests. Each thread writes a ring of its own (a record goes to slot
+/// `seq % RECENT` of its thread's stripe): one shared ring had every request write slots the
+/// other worker wrote last, and free records another thread allocated. The last [`RECENT`]
+/// sequence numbers are all still there (a slot is only overwritten by a number `RECENT` or
+/// more later), and [`Recent::after`] shows only those, as one ring did.
 struct Recent {
     next: AtomicU64,
-    slots: Box<[Mutex<Option<RequestRecord>>]>,
+    slots: Striped<Slots>,
     arrived: Notify,
     /// Feeds waiting in [`Stats::wait_for`]: while there are none (nearly always), a request
     /// skips [`Notify::notify_waiters`], which takes a lock every request would share.
     waiting: AtomicU64,
 }
 
+/// One thread's ring.
+struct Slots(Box<[Mutex<Option<RequestRecord>>]>);
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots((0..RECENT).map(|_| Mutex::new(None)).collect())
+    }
+}
+
 impl Default for Recent {
     fn default() -> Self {
         Recent {
             next: AtomicU64::new(1),
-            slots: (0..RECENT).map(|_| Mutex::new(None)).collect(),
+            slots: Striped::default(),
             arrived: Notify::new(),
             waiting: AtomicU64::new(0),
         }
@@ -189,6 +214,7 @@ impl Stats {
                 }
             };
             let hit = is_hit(record.cache);
+            let repo = repo.stripes.mine();
             repo.requests.fetch_add(1, Relaxed);
             repo.bytes_served.fetch_add(record.bytes, Relaxed);
             if hit {
@@ -318,7 +344,7 @@ impl Recent {
     fn push(&self, mut record: RequestRecord) {
         let seq = self.next.fetch_add(1, SeqCst);
         record.seq = seq;
-        let slot = &self.slots[(seq % RECENT as u64) as usize];
+        let slot = &self.slots.mine().0[(seq % RECENT as u64) as usize];
         let old = slot
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -334,10 +360,14 @@ impl Recent {
         let mut out: Vec<RequestRecord> = self
             .slots
             .iter()
+            .flat_map(|ring| ring.0.iter())
             .filter_map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
             .filter(|r| r.seq > after)
             .collect();
         out.sort_by_key(|r| r.seq);
+        // Older records left in a quieter thread's ring: one ring would have overwritten them.
+        let newest = out.last().map_or(0, |r| r.seq);
+        out.retain(|r| r.seq + RECENT as u64 > newest);
         let skip = out.len().saturating_sub(limit);
         out.drain(..skip);
         out
@@ -374,18 +404,26 @@ impl RepoSnapshot {
 
 impl RepoCounters {
     fn snapshot(&self, now_minute: u64) -> RepoSnapshot {
-        let requests = self.requests.load(Relaxed);
-        let hits = self.hits.load(Relaxed);
+        let sum = |field: fn(&RepoStripe) -> &AtomicU64| -> u64 {
+            self.stripes.iter().map(|s| field(s).load(Relaxed)).sum()
+        };
+        let requests = sum(|s| &s.requests);
+        let hits = sum(|s| &s.hits);
         let history = (0..HISTORY_MINUTES as u64)
             .rev()
             .map(|ago| {
                 let minute = now_minute.saturating_sub(ago);
-                let slot = &self.history[(minute % HISTORY_MINUTES as u64) as usize];
-                if slot.minute.load(Relaxed) == minute {
-                    [minute, slot.requests.load(Relaxed), slot.hits.load(Relaxed)]
-                } else {
-                    [minute, 0, 0]
-                }
+                let at = (minute % HISTORY_MINUTES as u64) as usize;
+                // Each stripe restarts its own slot: only those of this minute count.
+                let (requests, hits) = self
+                    .stripes
+                    .iter()
+                    .map(|s| &s.history[at])
+                    .filter(|slot| slot.minute.load(Relaxed) == minute)
+                    .fold((0, 0), |(r, h), slot| {
+                        (r + slot.requests.load(Relaxed), h + slot.hits.load(Relaxed))
+                    });
+                [minute, requests, hits]
             })
             .collect();
         RepoSnapshot {
@@ -396,10 +434,10 @@ impl RepoCounters {
             } else {
                 hits as f64 / requests as f64
             },
-            errors: self.errors.load(Relaxed),
-            bytes_served: self.bytes_served.load(Relaxed),
+            errors: sum(|s| &s.errors),
+            bytes_served: sum(|s| &s.bytes_served),
             bytes_fetched: self.bytes_fetched.load(Relaxed),
-            bytes_saved: self.bytes_saved.load(Relaxed),
+            bytes_saved: sum(|s| &s.bytes_saved),
             history,
         }
     }
@@ -564,6 +602,47 @@ mod tests {
         let last_seq = all.last().unwrap().seq;
         assert!(stats.recent(last_seq, 10).is_empty());
         assert_eq!(stats.recent(last_seq - 3, 2).len(), 2);
+    }
+
+    #[test]
+    fn counts_from_many_threads_add_up_exactly() {
+        const THREADS: u64 = 12;
+        const EACH: u64 = 2000;
+        let stats = Stats::default();
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let stats = &stats;
+                scope.spawn(move || {
+                    for i in 0..EACH {
+                        let cache = if i % 4 == 0 { "miss" } else { "hit" };
+                        let mut r = record("pypi", cache, t + 1);
+                        if i % 10 == 0 {
+                            r.status = 502;
+                        }
+                        stats.request(r);
+                    }
+                });
+            }
+        });
+        let pypi = &stats.repositories()["pypi"];
+        let requests = THREADS * EACH;
+        let hits = THREADS * (EACH - EACH / 4);
+        let served: u64 = (1..=THREADS).map(|b| b * EACH).sum();
+        let saved: u64 = (1..=THREADS).map(|b| b * (EACH - EACH / 4)).sum();
+        assert_eq!((pypi.requests, pypi.hits), (requests, hits));
+        assert_eq!(pypi.errors, THREADS * EACH / 10);
+        assert_eq!((pypi.bytes_served, pypi.bytes_saved), (served, saved));
+        // All in this minute or the one before (the test may straddle a minute).
+        let last_two: Vec<[u64; 3]> = pypi.history[HISTORY_MINUTES - 2..].to_vec();
+        let in_history: (u64, u64) = last_two
+            .iter()
+            .fold((0, 0), |a, m| (a.0 + m[1], a.1 + m[2]));
+        assert_eq!(in_history, (requests, hits));
+        // The feed: the last RECENT sequence numbers, in order, from every thread's ring.
+        let feed = stats.recent(0, usize::MAX);
+        assert_eq!(feed.len(), RECENT);
+        assert!(feed.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+        assert_eq!(feed.last().map(|r| r.seq), Some(requests));
     }
 
     #[tokio::test]
