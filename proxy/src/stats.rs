@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -158,12 +158,19 @@ struct Recent {
     waiting: AtomicU64,
 }
 
-/// One thread's ring.
-struct Slots(Box<[Mutex<Option<RequestRecord>>]>);
+/// One thread's ring, made by the thread's first request (most of the eight stripes belong to
+/// no thread that serves requests, and stay a null pointer).
+#[derive(Default)]
+struct Slots(OnceLock<Box<[Mutex<Option<RequestRecord>>]>>);
 
-impl Default for Slots {
-    fn default() -> Self {
-        Slots((0..RECENT).map(|_| Mutex::new(None)).collect())
+impl Slots {
+    fn ring(&self) -> &[Mutex<Option<RequestRecord>>] {
+        self.0
+            .get_or_init(|| (0..RECENT).map(|_| Mutex::new(None)).collect())
+    }
+
+    fn made(&self) -> &[Mutex<Option<RequestRecord>>] {
+        self.0.get().map_or(&[], |ring| ring)
     }
 }
 
@@ -344,7 +351,7 @@ impl Recent {
     fn push(&self, mut record: RequestRecord) {
         let seq = self.next.fetch_add(1, SeqCst);
         record.seq = seq;
-        let slot = &self.slots.mine().0[(seq % RECENT as u64) as usize];
+        let slot = &self.slots.mine().ring()[(seq % RECENT as u64) as usize];
         let old = slot
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -360,7 +367,7 @@ impl Recent {
         let mut out: Vec<RequestRecord> = self
             .slots
             .iter()
-            .flat_map(|ring| ring.0.iter())
+            .flat_map(|ring| ring.made())
             .filter_map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
             .filter(|r| r.seq > after)
             .collect();
