@@ -4,7 +4,6 @@
 //! the root index for a project denied whole) and `maven-metadata.xml`, and their files answer
 //! 403 through the group with the proxies' body, counted under the group's name.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
@@ -15,7 +14,8 @@ use sha2::Digest;
 use crate::cargo::Registry;
 use crate::npm_support::{NpmRegistry, repo};
 use crate::policy_support::{
-    PEP691, filenames, json, metrics, name, projects, refusals, repodata, text, versions,
+    PEP691, filenames, json, metrics, name, pep691_page, projects, refusals, repodata, text,
+    time_ago, versions,
 };
 use crate::pypi::fixture::pypi;
 use crate::support::{Proxy, TestUpstream, maven};
@@ -269,33 +269,13 @@ async fn a_conda_group_s_rules_filter_the_merged_repodata_and_refuse_packages() 
     assert!(m.contains(&refusals("conda-all", "evil")), "{m}");
 }
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/pypi");
-
 /// A PyPI index with PEP 691 pages of `projects` (name, files with their ages) and a root.
 async fn index(projects: &[(&str, &[(&str, Duration)])]) -> TestUpstream {
     let up = TestUpstream::start().await;
     let mut names = Vec::new();
     for (project, files) in projects {
         names.push(serde_json::json!({"name": project}));
-        let files: Vec<Value> = files
-            .iter()
-            .map(|(f, age)| {
-                let body = std::fs::read(Path::new(FIXTURES).join(f)).unwrap();
-                up.put(&format!("packages/{f}"), body.clone());
-                serde_json::json!({
-                    "filename": f,
-                    "url": format!("../../packages/{f}"),
-                    "hashes": {"sha256": hex::encode(sha2::Sha256::digest(&body))},
-                    "upload-time": humantime::format_rfc3339_micros(SystemTime::now() - *age).to_string(),
-                })
-            })
-            .collect();
-        let doc =
-            serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "files": files});
-        up.put(
-            &format!("simple/{project}/"),
-            serde_json::to_vec(&doc).unwrap(),
-        );
+        pep691_page(&up, project, files);
     }
     let root = serde_json::json!({"meta": {"api-version": "1.1"}, "projects": names});
     up.put("simple/", serde_json::to_vec(&root).unwrap());
@@ -382,7 +362,7 @@ async fn a_pypi_group_s_rules_filter_its_pages_and_root_index_and_refuse_files()
         serde_json::json!({
             "filename": format!("lib_a-{v}-py3-none-any.whl"),
             "url": format!("../../packages/lib_a-{v}-py3-none-any.whl"),
-            "upload_time_iso_8601": humantime::format_rfc3339_micros(SystemTime::now() - age).to_string(),
+            "upload_time_iso_8601": time_ago(age),
         })
     };
     let legacy = serde_json::json!({

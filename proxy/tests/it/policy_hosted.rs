@@ -343,16 +343,7 @@ fn cargo_frame(name: &str, vers: &str) -> Vec<u8> {
     let root = format!("{name}-{vers}");
     let manifest = format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\n");
     let krate = crate::npm_support::tar_gz(&[(&format!("{root}/Cargo.toml"), manifest.as_bytes())]);
-    let meta = serde_json::json!({
-        "name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
-        "description": null, "license": "MIT", "links": null,
-    });
-    let json = serde_json::to_vec(&meta).unwrap();
-    let mut body = (json.len() as u32).to_le_bytes().to_vec();
-    body.extend_from_slice(&json);
-    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
-    body.extend_from_slice(&krate);
-    body
+    crate::hosted_cargo::frame(name, vers, &krate)
 }
 
 #[tokio::test]

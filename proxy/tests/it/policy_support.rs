@@ -1,15 +1,50 @@
 //! What the policy tests (a group's rules, hosted repositories' rules) share: naming a
-//! repository, reading documents through the proxy (JSON, text, conda repodata plain or
+//! repository, PyPI pages for an upstream, reading documents through the proxy (JSON, text, conda repodata plain or
 //! zstd-compressed), the versions, files and projects those documents list, and the refusal
 //! counters in `/-/metrics`.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use http::{StatusCode, header};
 use repox_proxy::config::RepoName;
 use serde_json::Value;
 
-use crate::support::{Proxy, client};
+use crate::support::{Proxy, TestUpstream, client};
 
 pub const PEP691: &str = "application/vnd.pypi.simple.v1+json";
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/pypi");
+
+/// The time `ago` before now, as PEP 700 writes it.
+pub fn time_ago(ago: Duration) -> String {
+    let t = SystemTime::now() - ago;
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// Puts on `up` the `files` (wheels of `tests/fixtures/pypi`, each with its age) at
+/// `packages/<file>` and `project`'s PEP 691 page listing them, with `upload-time`, at
+/// `simple/<project>/`.
+pub fn pep691_page(up: &TestUpstream, project: &str, files: &[(&str, Duration)]) {
+    let files: Vec<Value> = files
+        .iter()
+        .map(|(f, ago)| {
+            let body = std::fs::read(Path::new(FIXTURES).join(f)).unwrap();
+            up.put(&format!("packages/{f}"), body.clone());
+            serde_json::json!({
+                "filename": f,
+                "url": format!("../../packages/{f}"),
+                "hashes": {"sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))},
+                "upload-time": time_ago(*ago),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "files": files});
+    up.put(
+        &format!("simple/{project}/"),
+        serde_json::to_vec(&doc).unwrap(),
+    );
+}
 
 pub fn name(n: &str) -> RepoName {
     serde_json::from_value(serde_json::json!(n)).unwrap()
