@@ -7,7 +7,9 @@
 
 use fantoccini::Locator;
 
-use crate::browser_support::{browser_present, http_get, wait_text, with_browser};
+use crate::browser_support::{
+    browser_present, click, http_get, type_into, value, wait_text, with_browser,
+};
 use crate::fixture_server::FixtureServer;
 use crate::repox_server::RepoxServer;
 
@@ -176,13 +178,7 @@ fn the_settings_page_reorders_upstreams_and_changes_a_timeout_live_and_in_the_fi
             .unwrap();
         timeout.clear().await.unwrap();
         timeout.send_keys("3s").await.unwrap();
-        client
-            .find(Locator::Css("section[data-repo=maven] button.save"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "section[data-repo=maven] button.save").await;
         wait_text(&client, "#msg", "saved maven").await;
 
         // After: `second` is asked first, at once, with no restart.
@@ -353,58 +349,30 @@ fn the_settings_page_shows_and_saves_ca_certificates_as_written_and_shows_a_bad_
         client.goto(&format!("{base}-/ui/settings")).await.unwrap();
         wait_text(&client, "section[data-repo=maven]", "save maven").await;
         let up_ca = "section[data-repo=maven] tbody tr input[data-k=ca_certificates]";
-        let value = |css: &'static str| {
-            let client = client.clone();
-            async move {
-                let field = client.find(Locator::Css(css)).await.unwrap();
-                field.prop("value").await.unwrap().unwrap_or_default()
-            }
-        };
-        assert_eq!(value(up_ca).await, "certs/ca.pem", "shown as written");
-        assert_eq!(value("#server-ca").await, "");
-        let save_maven = || async {
-            client
-                .find(Locator::Css("section[data-repo=maven] button.save"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
-        };
-        let type_into = |css: &'static str, text: &'static str| {
-            let client = client.clone();
-            async move {
-                let field = client.find(Locator::Css(css)).await.unwrap();
-                field.clear().await.unwrap();
-                field.send_keys(text).await.unwrap();
-            }
-        };
+        assert_eq!(
+            value(&client, up_ca).await,
+            "certs/ca.pem",
+            "shown as written"
+        );
+        assert_eq!(value(&client, "#server-ca").await, "");
+        let save_maven = "section[data-repo=maven] button.save";
 
         // Saved as shown: the file keeps its line, comment and all.
-        save_maven().await;
+        click(&client, save_maven).await;
         wait_text(&client, "#msg", "saved maven").await;
         assert_eq!(fs_err::read_to_string(&file).unwrap(), before);
 
         // An upstream's file that is not there: the API's one line, and nothing changes.
-        type_into(up_ca, "certs/gone.pem").await;
-        save_maven().await;
+        type_into(&client, up_ca, "certs/gone.pem").await;
+        click(&client, save_maven).await;
         let shown = wait_text(&client, "#msg", "cannot use `ca_certificates` file").await;
         assert!(shown.contains("upstream `fixture`"), "{shown}");
         assert!(shown.contains("gone.pem"), "{shown}");
         assert_eq!(fs_err::read_to_string(&file).unwrap(), before);
 
         // The server-wide file: a bad path shows the error, a good one is saved as written.
-        let save_server = || async {
-            client
-                .find(Locator::Css("#save-server"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
-        };
-        type_into("#server-ca", "certs/missing.pem").await;
-        save_server().await;
+        type_into(&client, "#server-ca", "certs/missing.pem").await;
+        click(&client, "#save-server").await;
         let shown = wait_text(
             &client,
             "#msg",
@@ -413,12 +381,12 @@ fn the_settings_page_shows_and_saves_ca_certificates_as_written_and_shows_a_bad_
         .await;
         assert!(shown.contains("missing.pem"), "{shown}");
         assert_eq!(fs_err::read_to_string(&file).unwrap(), before);
-        type_into("#server-ca", "certs/ca.pem").await;
-        save_server().await;
+        type_into(&client, "#server-ca", "certs/ca.pem").await;
+        click(&client, "#save-server").await;
         wait_text(&client, "#msg", "saved the server's ca_certificates").await;
-        assert_eq!(value("#server-ca").await, "certs/ca.pem");
+        assert_eq!(value(&client, "#server-ca").await, "certs/ca.pem");
         // The upstream field shows the file's value again after the reload of the page data.
-        assert_eq!(value(up_ca).await, "certs/ca.pem");
+        assert_eq!(value(&client, up_ca).await, "certs/ca.pem");
     });
     let text = fs_err::read_to_string(&file).unwrap();
     let parsed: toml::Value = toml::from_str(&text).unwrap();

@@ -141,6 +141,30 @@ pub async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
     panic!("no `{css}` ever showed `{needle}`; last seen: {seen:?}");
 }
 
+/// Clicks the element matching `css`.
+pub async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The `value` of the input matching `css` ("" when it has none).
+pub async fn value(client: &Client, css: &str) -> String {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.prop("value").await.unwrap().unwrap_or_default()
+}
+
+/// Replaces the text of the input matching `css` with `text`.
+pub async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
 /// Plain HTTP `GET url` from the test (not the browser): status and body.
 pub async fn http_get(url: &str) -> (u16, String) {
     let resp = reqwest::Client::builder()

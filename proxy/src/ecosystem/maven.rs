@@ -14,6 +14,7 @@
 //! Maven 3.10+ refuse every path the other upstreams serve.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,7 @@ use http::{HeaderMap, Method};
 
 use crate::error::Failure;
 use crate::path::RepoPath;
+use crate::policy::documents::Filtered;
 use crate::policy::maven::Published;
 use crate::repository::{Class, Outcome, Repository, Resource, Verify, tagged};
 use crate::store::Entry;
@@ -103,9 +105,7 @@ async fn pom_published(
                 .meta
                 .upstream_last_modified
                 .as_deref()
-                .and_then(|t| httpdate::parse_http_date(t).ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64),
+                .and_then(http_date_secs),
             upstream: Some(entry.meta.upstream.clone()),
             failed: false,
         },
@@ -117,8 +117,43 @@ async fn pom_published(
     }
 }
 
+/// A `Last-Modified` value as seconds since the epoch.
+pub(crate) fn http_date_secs(value: &str) -> Option<i64> {
+    let t = httpdate::parse_http_date(value).ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_secs() as i64)
+}
+
 /// How many POMs one `maven-metadata.xml` asks for at once.
 const POM_LOOKUPS: usize = 8;
+
+/// The artifact-level metadata `body` of `package` (`group:artifact`, from `upstream`) without
+/// the versions `policy` refuses; the versions a rule must date are dated by `published` (their
+/// POM's `Last-Modified`), at most [`POM_LOOKUPS`] at once. Shared by a proxy's metadata and a
+/// group's merged one.
+pub(crate) async fn metadata_without_refused<P, Fut>(
+    policy: &crate::policy::Policy,
+    package: &str,
+    body: &[u8],
+    upstream: &str,
+    published: P,
+) -> Option<Filtered>
+where
+    P: Fn(String) -> Fut,
+    Fut: Future<Output = Published>,
+{
+    let now = crate::policy::now();
+    let needed = crate::policy::maven::needs_time(policy, package, body, upstream, now);
+    let times: BTreeMap<String, Published> = futures_util::stream::iter(needed)
+        .map(|v| {
+            let lookup = published(v.clone());
+            async move { (v, lookup.await) }
+        })
+        .buffer_unordered(POM_LOOKUPS)
+        .collect()
+        .await;
+    crate::policy::maven::metadata(policy, package, body, &times, crate::policy::now())
+}
 
 /// `entry`, the artifact-level `maven-metadata.xml` at `path`, without the versions the
 /// request's policy refuses (`policy/maven.rs`), memoized like the other ecosystems' filtered
@@ -147,26 +182,9 @@ pub(crate) async fn filtered_metadata(
         &package.clone(),
         entry,
         |body, upstream| async move {
-            let now = crate::policy::now();
-            let needed = crate::policy::maven::needs_time(&p, &package, &body, &upstream, now);
-            let times: BTreeMap<String, Published> = futures_util::stream::iter(needed)
-                .map(|v| {
-                    let (dir, artifact) = (&dir, &artifact);
-                    async move {
-                        let published = pom_published(repo, dir, artifact, &v).await;
-                        (v, published)
-                    }
-                })
-                .buffer_unordered(POM_LOOKUPS)
-                .collect()
-                .await;
-            Ok(crate::policy::maven::metadata(
-                &p,
-                &package,
-                &body,
-                &times,
-                crate::policy::now(),
-            ))
+            let (dir, artifact) = (&dir, &artifact);
+            let published = |v: String| async move { pom_published(repo, dir, artifact, &v).await };
+            Ok(metadata_without_refused(&p, &package, &body, &upstream, published).await)
         },
     )
     .await

@@ -7,7 +7,6 @@
 //! can be neither listed nor downloaded through the group. The merged metadata's checksum files
 //! are computed from the merged bytes, so the file and its checksums change as one unit.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
@@ -16,7 +15,7 @@ use http::StatusCode;
 
 use super::{Shadowing, first_found, merged};
 use crate::config::Role;
-use crate::ecosystem::maven_metadata;
+use crate::ecosystem::{maven, maven_metadata};
 use crate::hosted;
 use crate::policy::maven::Published;
 use crate::repository::{Outcome, Repository, tagged};
@@ -146,21 +145,10 @@ async fn own_rules(
         &package.clone(),
         entry,
         |body, _| async move {
-            let now = crate::policy::now();
-            let needed = crate::policy::maven::needs_time(&p, &package, &body, "", now);
-            let mut times = BTreeMap::new();
-            for v in needed {
-                let artifact = dir.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-                let published = pom_published(eligible, dir, artifact, &v).await;
-                times.insert(v, published);
-            }
-            Ok(crate::policy::maven::metadata(
-                &p,
-                &package,
-                &body,
-                &times,
-                crate::policy::now(),
-            ))
+            let artifact = dir.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let published =
+                |v: String| async move { pom_published(eligible, dir, artifact, &v).await };
+            Ok(maven::metadata_without_refused(&p, &package, &body, "", published).await)
         },
     )
     .await
@@ -213,9 +201,7 @@ async fn pom_published(
                 .headers()
                 .get(http::header::LAST_MODIFIED)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|t| httpdate::parse_http_date(t).ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64),
+                .and_then(maven::http_date_secs),
             upstream: None,
             failed: false,
         },

@@ -562,6 +562,22 @@ where
         .map_err(IntoResponse::into_response)
 }
 
+/// Serves `body`, a document made for this request, as `content_type`, not to be cached.
+pub fn serve_bytes(parts: &http::request::Parts, body: Vec<u8>, content_type: &str) -> Response {
+    let entry = Entry::from_bytes(
+        Bytes::from(body),
+        content_type,
+        None,
+        crate::store::now_secs(),
+    );
+    serve_entry(
+        &parts.method,
+        &parts.headers,
+        &entry,
+        CacheControl::MaxAge(0),
+    )
+}
+
 /// Serves an entry made here or read from the store.
 pub fn serve_entry(
     method: &Method,

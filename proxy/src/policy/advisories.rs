@@ -425,25 +425,23 @@ impl Malicious {
 
     /// The id of an advisory that covers `version` of `name` (normalized for the kind).
     pub fn find(&self, name: &str, version: &str) -> Option<String> {
-        let kind = self.kind?;
-        let current = self.book.current.load();
-        current
-            .of(kind)?
-            .get(name)?
-            .iter()
-            .find(|a| a.covers(kind, name, version))
-            .map(|a| a.id.clone())
+        self.first_of(name, |a, kind| a.covers(kind, name, version))
     }
 
     /// The id of an advisory that covers every version of `name` (normalized for the kind).
     pub fn find_package(&self, name: &str) -> Option<String> {
+        self.first_of(name, |a, _| a.all_versions)
+    }
+
+    /// The id of the first advisory of `name` in force that `which` picks.
+    fn first_of(&self, name: &str, which: impl Fn(&Advisory, Kind) -> bool) -> Option<String> {
         let kind = self.kind?;
         let current = self.book.current.load();
         current
             .of(kind)?
             .get(name)?
             .iter()
-            .find(|a| a.all_versions)
+            .find(|a| which(a, kind))
             .map(|a| a.id.clone())
     }
 

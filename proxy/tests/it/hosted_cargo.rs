@@ -11,7 +11,8 @@ use crate::hosted_support::{Hosted, bearer};
 use crate::npm_support::{JsonBody, tar_gz};
 use crate::support::client;
 
-fn frame(name: &str, vers: &str, krate: &[u8]) -> Vec<u8> {
+/// The body of `cargo publish` for `name` `vers` with the `.crate` `krate`.
+pub fn frame(name: &str, vers: &str, krate: &[u8]) -> Vec<u8> {
     let meta = serde_json::json!({
         "name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
         "description": null, "license": "MIT", "links": null,

@@ -31,6 +31,7 @@ mod policy_hosted;
 mod policy_maven;
 mod policy_npm;
 mod policy_pypi;
+mod policy_support;
 mod pypi;
 mod resilience;
 mod s3;

@@ -4,18 +4,21 @@
 //! the root index for a project denied whole) and `maven-metadata.xml`, and their files answer
 //! 403 through the group with the proxies' body, counted under the group's name.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{StatusCode, header};
-use repox_proxy::config::{Kind, RepoName, RepositoryConfig, UpstreamConfig};
+use http::StatusCode;
+use repox_proxy::config::{Kind, RepositoryConfig, UpstreamConfig};
 use serde_json::Value;
 use sha2::Digest;
 
 use crate::cargo::Registry;
 use crate::npm_support::{NpmRegistry, repo};
+use crate::policy_support::{
+    PEP691, filenames, json, metrics, name, pep691_page, projects, refusals, repodata, text,
+    time_ago, versions,
+};
 use crate::pypi::fixture::pypi;
-use crate::support::{Proxy, TestUpstream, client, maven};
+use crate::support::{Proxy, TestUpstream, maven};
 
 const DAY: Duration = Duration::from_secs(86400);
 const YEARS: Duration = Duration::from_secs(3 * 365 * 86400);
@@ -24,27 +27,12 @@ fn ago(d: Duration) -> String {
     humantime::format_rfc3339_millis(SystemTime::now() - d).to_string()
 }
 
-fn name(n: &str) -> RepoName {
-    serde_json::from_value(serde_json::json!(n)).unwrap()
-}
-
 /// A group of `kind` over `members` with the rules in `extra` (TOML).
 fn group(kind: Kind, members: &[&str], extra: &str) -> RepositoryConfig {
     let mut g: RepositoryConfig =
         toml::from_str(&format!("kind = \"{}\"\n{extra}", kind.as_str())).unwrap();
     g.members = members.iter().map(|m| name(m)).collect();
     g
-}
-
-async fn json(proxy: &Proxy, path: &str, accept: &str) -> Value {
-    let resp = client()
-        .get(proxy.at(path))
-        .header(header::ACCEPT, accept)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
 }
 
 /// The 403 body of `path`, asserted to be a 403.
@@ -57,25 +45,6 @@ async fn refused(proxy: &Proxy, path: &str) -> String {
         "{path}"
     );
     resp.text().await.unwrap()
-}
-
-async fn metrics(proxy: &Proxy) -> String {
-    proxy.get("-/metrics").await.text().await.unwrap()
-}
-
-fn refusals(repository: &str, rule: &str) -> String {
-    format!("repox_policy_refusals_total{{repository=\"{repository}\",rule=\"{rule}\"}}")
-}
-
-fn versions(doc: &Value) -> Vec<String> {
-    let mut v: Vec<String> = doc["versions"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    v.sort();
-    v
 }
 
 #[tokio::test]
@@ -193,12 +162,7 @@ async fn a_cargo_group_s_rules_filter_the_merged_index_and_refuse_downloads() {
         ),
     ])
     .await;
-    let index = proxy
-        .get("cargo-all/index/fi/xt/fixture-leaf")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let index = text(&proxy, "cargo-all/index/fi/xt/fixture-leaf").await;
     assert_eq!(index.lines().count(), 1, "{index}");
     assert!(index.contains("\"1.0.0\""), "{index}");
     let denied = refused(&proxy, "cargo-all/dl/fixture-leaf/1.2.0/download").await;
@@ -215,12 +179,7 @@ async fn a_cargo_group_s_rules_filter_the_merged_index_and_refuse_downloads() {
             .status(),
         StatusCode::OK
     );
-    let member = proxy
-        .get("cargo-b/index/fi/xt/fixture-leaf")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let member = text(&proxy, "cargo-b/index/fi/xt/fixture-leaf").await;
     assert!(
         member.contains("\"1.2.0\""),
         "the member has no rule: {member}"
@@ -291,18 +250,7 @@ async fn a_conda_group_s_rules_filter_the_merged_repodata_and_refuse_packages() 
     ])
     .await;
     for file in ["repodata.json", "repodata.json.zst"] {
-        let body = proxy
-            .get(&format!("conda-all/fixture/noarch/{file}"))
-            .await
-            .bytes()
-            .await
-            .unwrap();
-        let body = if file.ends_with(".zst") {
-            crate::conda_support::unzstd(&body)
-        } else {
-            body.to_vec()
-        };
-        let doc: Value = serde_json::from_slice(&body).unwrap();
+        let doc = repodata(&proxy, &format!("conda-all/fixture/noarch/{file}")).await;
         let mut files: Vec<&String> = doc["packages.conda"].as_object().unwrap().keys().collect();
         files.sort();
         assert_eq!(files, ["other-1.0-0.conda", "pkg-1.0-0.conda"], "{file}");
@@ -321,33 +269,13 @@ async fn a_conda_group_s_rules_filter_the_merged_repodata_and_refuse_packages() 
     assert!(m.contains(&refusals("conda-all", "evil")), "{m}");
 }
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/pypi");
-
 /// A PyPI index with PEP 691 pages of `projects` (name, files with their ages) and a root.
 async fn index(projects: &[(&str, &[(&str, Duration)])]) -> TestUpstream {
     let up = TestUpstream::start().await;
     let mut names = Vec::new();
     for (project, files) in projects {
         names.push(serde_json::json!({"name": project}));
-        let files: Vec<Value> = files
-            .iter()
-            .map(|(f, age)| {
-                let body = std::fs::read(Path::new(FIXTURES).join(f)).unwrap();
-                up.put(&format!("packages/{f}"), body.clone());
-                serde_json::json!({
-                    "filename": f,
-                    "url": format!("../../packages/{f}"),
-                    "hashes": {"sha256": hex::encode(sha2::Sha256::digest(&body))},
-                    "upload-time": humantime::format_rfc3339_micros(SystemTime::now() - *age).to_string(),
-                })
-            })
-            .collect();
-        let doc =
-            serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "files": files});
-        up.put(
-            &format!("simple/{project}/"),
-            serde_json::to_vec(&doc).unwrap(),
-        );
+        pep691_page(&up, project, files);
     }
     let root = serde_json::json!({"meta": {"api-version": "1.1"}, "projects": names});
     up.put("simple/", serde_json::to_vec(&root).unwrap());
@@ -358,19 +286,6 @@ fn pypi_proxy(up: &TestUpstream) -> RepositoryConfig {
     let mut base = UpstreamConfig::new("pypi", up.url.join("simple/").unwrap());
     base.idle_timeout = Duration::from_secs(5);
     pypi(vec![base])
-}
-
-const PEP691: &str = "application/vnd.pypi.simple.v1+json";
-
-fn filenames(page: &Value) -> Vec<String> {
-    let mut f: Vec<String> = page["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["filename"].as_str().unwrap().to_owned())
-        .collect();
-    f.sort();
-    f
 }
 
 #[tokio::test]
@@ -399,12 +314,7 @@ async fn a_pypi_group_s_rules_filter_its_pages_and_root_index_and_refuse_files()
     .await;
     let page = json(&proxy, "pypi-all/simple/lib-a/", PEP691).await;
     assert_eq!(filenames(&page), ["lib_a-1.0-py3-none-any.whl"], "{page}");
-    let html = proxy
-        .get("pypi-all/simple/lib-a/")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = text(&proxy, "pypi-all/simple/lib-a/").await;
     assert!(
         html.contains("lib_a-1.0-py3-none-any.whl") && !html.contains("lib_a-2.0"),
         "{html}"
@@ -444,21 +354,15 @@ async fn a_pypi_group_s_rules_filter_its_pages_and_root_index_and_refuse_files()
 
     // The root index: a project denied whole leaves it; a versions-only rule does not.
     let root = json(&proxy, "pypi-all/simple/", PEP691).await;
-    let names: Vec<&str> = root["projects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["lib-a"], "{root}");
-    let html = proxy.get("pypi-all/simple/").await.text().await.unwrap();
+    assert_eq!(projects(&root), ["lib-a"], "{root}");
+    let html = text(&proxy, "pypi-all/simple/").await;
     assert!(html.contains("lib-a") && !html.contains("lib-c"), "{html}");
     // The legacy JSON API through the group: the group's rules apply as on its pages.
     let file = |v: &str, age: Duration| {
         serde_json::json!({
             "filename": format!("lib_a-{v}-py3-none-any.whl"),
             "url": format!("../../packages/lib_a-{v}-py3-none-any.whl"),
-            "upload_time_iso_8601": humantime::format_rfc3339_micros(SystemTime::now() - age).to_string(),
+            "upload_time_iso_8601": time_ago(age),
         })
     };
     let legacy = serde_json::json!({
@@ -496,20 +400,12 @@ async fn a_proxy_s_root_index_leaves_out_projects_denied_whole() {
     let mut whole = pypi_proxy(&up);
     whole.deny = vec!["lib-*".into()];
     let proxy = Proxy::start_repos(vec![("versions", only_versions), ("whole", whole)]).await;
-    let names = |doc: Value| -> Vec<String> {
-        doc["projects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
     assert_eq!(
-        names(json(&proxy, "versions/simple/", PEP691).await),
+        projects(&json(&proxy, "versions/simple/", PEP691).await),
         ["lib-a", "lib-c"]
     );
-    assert!(names(json(&proxy, "whole/simple/", PEP691).await).is_empty());
-    let html = proxy.get("whole/simple/").await.text().await.unwrap();
+    assert!(projects(&json(&proxy, "whole/simple/", PEP691).await).is_empty());
+    let html = text(&proxy, "whole/simple/").await;
     assert!(!html.contains("lib-"), "{html}");
 }
 
@@ -548,12 +444,7 @@ async fn a_maven_group_s_rules_filter_merged_metadata_and_refuse_files() {
         ),
     ])
     .await;
-    let xml = proxy
-        .get("maven-all/org/ex/lib/maven-metadata.xml")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let xml = text(&proxy, "maven-all/org/ex/lib/maven-metadata.xml").await;
     assert!(
         xml.contains("<version>1.0</version>")
             && xml.contains("<version>2.0</version>")
@@ -561,12 +452,7 @@ async fn a_maven_group_s_rules_filter_merged_metadata_and_refuse_files() {
         "{xml}"
     );
     assert!(xml.contains("<release>2.0</release>"), "{xml}");
-    let sha1 = proxy
-        .get("maven-all/org/ex/lib/maven-metadata.xml.sha1")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let sha1 = text(&proxy, "maven-all/org/ex/lib/maven-metadata.xml.sha1").await;
     assert_eq!(sha1, hex::encode(sha1::Sha1::digest(xml.as_bytes())));
     let denied = refused(&proxy, "maven-all/org/ex/lib/3.0/lib-3.0.jar").await;
     assert!(
@@ -585,12 +471,11 @@ async fn a_maven_group_s_rules_filter_merged_metadata_and_refuse_files() {
     );
     // The test upstreams date every POM 2024-01-02: through the group's snapshot of the day
     // before, no version is left, and files answer 403 by the POM's `Last-Modified`.
-    let snap = proxy
-        .get("maven-all/@2024-01-01/org/ex/lib/maven-metadata.xml")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let snap = text(
+        &proxy,
+        "maven-all/@2024-01-01/org/ex/lib/maven-metadata.xml",
+    )
+    .await;
     assert!(!snap.contains("<version>"), "{snap}");
     let later = refused(&proxy, "maven-all/@2024-01-01/org/ex/lib/1.0/lib-1.0.jar").await;
     assert!(
@@ -636,24 +521,14 @@ async fn a_maven_group_s_cooldown_judges_versions_by_the_pom_its_members_serve()
         ),
     ])
     .await;
-    let xml = proxy
-        .get("maven-all/org/ex/lib/maven-metadata.xml")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let xml = text(&proxy, "maven-all/org/ex/lib/maven-metadata.xml").await;
     assert!(
         xml.contains("<version>1.0</version>")
             && !xml.contains("<version>1.1</version>")
             && xml.contains("<release>1.0</release>"),
         "{xml}"
     );
-    let member = proxy
-        .get("maven-a/org/ex/lib/maven-metadata.xml")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let member = text(&proxy, "maven-a/org/ex/lib/maven-metadata.xml").await;
     assert!(member.contains("<version>1.1</version>"), "{member}");
     let young = refused(&proxy, "maven-all/org/ex/lib/1.1/lib-1.1.jar").await;
     assert!(

@@ -8,16 +8,15 @@ use std::sync::Arc;
 
 use base64::Engine;
 use http::{StatusCode, header};
-use repox_proxy::config::{Kind, RepoName, RepositoryConfig};
+use repox_proxy::config::{Kind, RepositoryConfig};
 use serde_json::Value;
 use sha2::Digest;
 
 use crate::hosted_pypi::{fields, form, wheel};
+use crate::policy_support::{
+    PEP691, filenames, json, metrics, name, projects, refusals, repodata, text, versions,
+};
 use crate::support::{Proxy, client};
-
-fn name(n: &str) -> RepoName {
-    serde_json::from_value(serde_json::json!(n)).unwrap()
-}
 
 fn hosted(kind: Kind, deny: &[&str]) -> RepositoryConfig {
     RepositoryConfig {
@@ -44,14 +43,6 @@ fn advisory(cache: &tempfile::TempDir, ecosystem: &str, package: &str, version: 
         "all_versions": false,
     }]});
     std::fs::write(dir.join("advisories.json"), list.to_string()).unwrap();
-}
-
-async fn metrics(proxy: &Proxy) -> String {
-    proxy.get("-/metrics").await.text().await.unwrap()
-}
-
-fn refusals(repository: &str, rule: &str) -> String {
-    format!("repox_policy_refusals_total{{repository=\"{repository}\",rule=\"{rule}\"}}")
 }
 
 fn npm_publish(name: &str, version: &str) -> Vec<u8> {
@@ -87,18 +78,11 @@ async fn publish(proxy: &Proxy, name: &str, version: &str) -> reqwest::Response 
         .unwrap()
 }
 
-async fn versions(proxy: &Proxy, path: &str) -> Vec<String> {
+/// The versions the packument at `path` lists (asked for with no `Accept`), sorted.
+async fn npm_versions(proxy: &Proxy, path: &str) -> Vec<String> {
     let resp = proxy.get(path).await;
     assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    let doc: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
-    let mut v: Vec<String> = doc["versions"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    v.sort();
-    v
+    versions(&serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap())
 }
 
 #[tokio::test]
@@ -132,7 +116,7 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
         false,
     )
     .await;
-    assert_eq!(versions(&proxy, "npm-releases/lib").await, ["1.0.0"]);
+    assert_eq!(npm_versions(&proxy, "npm-releases/lib").await, ["1.0.0"]);
     let doc: Value =
         serde_json::from_slice(&proxy.get("npm-releases/lib").await.bytes().await.unwrap())
             .unwrap();
@@ -148,7 +132,7 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
         proxy.get("npm-releases/lib/1.1.0").await.status(),
         StatusCode::FORBIDDEN
     );
-    assert!(versions(&proxy, "npm-releases/evil-x").await.is_empty());
+    assert!(npm_versions(&proxy, "npm-releases/evil-x").await.is_empty());
     let denied = proxy.get("npm-releases/evil-x/-/evil-x-1.0.0.tgz").await;
     assert_eq!(denied.status(), StatusCode::FORBIDDEN);
     let why = denied.text().await.unwrap();
@@ -170,14 +154,17 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
         StatusCode::CREATED
     );
     // Through a group over it, the same.
-    assert_eq!(versions(&proxy, "npm-all/lib").await, ["1.0.0", "1.2.0"]);
+    assert_eq!(
+        npm_versions(&proxy, "npm-all/lib").await,
+        ["1.0.0", "1.2.0"]
+    );
     assert_eq!(
         proxy.get("npm-all/lib/-/lib-1.1.0.tgz").await.status(),
         StatusCode::FORBIDDEN
     );
     // A group's cooldown covers its hosted members' versions too (all published just now),
     // except what its `min_age_exempt` names; the member's own deny still applies.
-    assert!(versions(&proxy, "npm-cool/lib").await.is_empty());
+    assert!(npm_versions(&proxy, "npm-cool/lib").await.is_empty());
     let young = proxy.get("npm-cool/lib/-/lib-1.0.0.tgz").await;
     assert_eq!(young.status(), StatusCode::FORBIDDEN);
     let why = young.text().await.unwrap();
@@ -185,7 +172,7 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
         why.contains("repository `npm-cool` serves it from"),
         "{why}"
     );
-    assert!(versions(&proxy, "npm-cool/evil-x").await.is_empty());
+    assert!(npm_versions(&proxy, "npm-cool/evil-x").await.is_empty());
     let m = metrics(&proxy).await;
     assert!(m.contains(&refusals("npm-cool", "min_age")), "{m}");
     assert!(m.contains(&refusals("npm-releases", "evil-*")), "{m}");
@@ -206,37 +193,6 @@ async fn upload(proxy: &Proxy, project: &str, version: &str) -> (StatusCode, Str
         .await
         .unwrap();
     (resp.status(), resp.text().await.unwrap())
-}
-
-const PEP691: &str = "application/vnd.pypi.simple.v1+json";
-
-async fn pep691(proxy: &Proxy, path: &str) -> Value {
-    let resp = client()
-        .get(proxy.at(path))
-        .header(header::ACCEPT, PEP691)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
-}
-
-fn projects(root: &Value) -> Vec<String> {
-    root["projects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn files(page: &Value) -> Vec<String> {
-    page["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["filename"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -270,22 +226,21 @@ async fn hosted_pypi_refuses_denied_uploads_and_leaves_denied_projects_out_of_ev
     )
     .await;
     for repo in ["pypi-releases", "pypi-all"] {
-        let root = pep691(&proxy, &format!("{repo}/simple/")).await;
+        let root = json(&proxy, &format!("{repo}/simple/"), PEP691).await;
         assert_eq!(projects(&root), ["good-lib"], "{repo}: {root}");
-        let html = proxy
-            .get(&format!("{repo}/simple/"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let html = text(&proxy, &format!("{repo}/simple/")).await;
         assert!(
             html.contains("good-lib") && !html.contains("evil"),
             "{repo}: {html}"
         );
-        let page = pep691(&proxy, &format!("{repo}/simple/good-lib/")).await;
-        assert_eq!(files(&page), ["good_lib-1.0-py3-none-any.whl"], "{repo}");
-        let evil = pep691(&proxy, &format!("{repo}/simple/evil-pkg/")).await;
-        assert!(files(&evil).is_empty(), "{repo}: {evil}");
+        let page = json(&proxy, &format!("{repo}/simple/good-lib/"), PEP691).await;
+        assert_eq!(
+            filenames(&page),
+            ["good_lib-1.0-py3-none-any.whl"],
+            "{repo}"
+        );
+        let evil = json(&proxy, &format!("{repo}/simple/evil-pkg/"), PEP691).await;
+        assert!(filenames(&evil).is_empty(), "{repo}: {evil}");
     }
     for file in [
         "good_lib-2.0-py3-none-any.whl",
@@ -351,12 +306,7 @@ async fn hosted_maven_refuses_denied_deploys_and_leaves_denied_versions_out_of_i
     )
     .await;
     for repo in ["maven-releases", "maven-all"] {
-        let xml = proxy
-            .get(&format!("{repo}/org/ex/lib/maven-metadata.xml"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let xml = text(&proxy, &format!("{repo}/org/ex/lib/maven-metadata.xml")).await;
         assert!(
             xml.contains("<version>1.0</version>") && !xml.contains("2.0"),
             "{repo}: {xml}"
@@ -366,12 +316,7 @@ async fn hosted_maven_refuses_denied_deploys_and_leaves_denied_versions_out_of_i
             .await;
         assert_eq!(jar.status(), StatusCode::FORBIDDEN, "{repo}");
     }
-    let sha1 = proxy
-        .get("maven-releases/org/ex/lib/maven-metadata.xml.sha1")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let sha1 = text(&proxy, "maven-releases/org/ex/lib/maven-metadata.xml.sha1").await;
     let xml = proxy
         .get("maven-releases/org/ex/lib/maven-metadata.xml")
         .await
@@ -398,16 +343,7 @@ fn cargo_frame(name: &str, vers: &str) -> Vec<u8> {
     let root = format!("{name}-{vers}");
     let manifest = format!("[package]\nname = \"{name}\"\nversion = \"{vers}\"\n");
     let krate = crate::npm_support::tar_gz(&[(&format!("{root}/Cargo.toml"), manifest.as_bytes())]);
-    let meta = serde_json::json!({
-        "name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
-        "description": null, "license": "MIT", "links": null,
-    });
-    let json = serde_json::to_vec(&meta).unwrap();
-    let mut body = (json.len() as u32).to_le_bytes().to_vec();
-    body.extend_from_slice(&json);
-    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
-    body.extend_from_slice(&krate);
-    body
+    crate::hosted_cargo::frame(name, vers, &krate)
 }
 
 #[tokio::test]
@@ -450,12 +386,7 @@ async fn hosted_cargo_refuses_denied_publishes_and_leaves_denied_versions_out_of
     )
     .await;
     for repo in ["cargo-releases", "cargo-all"] {
-        let index = proxy
-            .get(&format!("{repo}/index/le/af/leaf"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let index = text(&proxy, &format!("{repo}/index/le/af/leaf")).await;
         assert!(
             index.contains("\"1.0.0\"") && !index.contains("\"1.1.0\""),
             "{repo}: {index}"
@@ -466,19 +397,9 @@ async fn hosted_cargo_refuses_denied_publishes_and_leaves_denied_versions_out_of
     let ok = proxy.get("cargo-releases/dl/leaf/1.0.0/download").await;
     assert_eq!(ok.status(), StatusCode::OK);
     // Published lines carry `pubtime`, so a group's cooldown covers them (just published).
-    let index = proxy
-        .get("cargo-releases/index/le/af/leaf")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let index = text(&proxy, "cargo-releases/index/le/af/leaf").await;
     assert!(index.contains("\"pubtime\":\"20"), "{index}");
-    let cool = proxy
-        .get("cargo-cool/index/le/af/leaf")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let cool = text(&proxy, "cargo-cool/index/le/af/leaf").await;
     assert!(cool.trim().is_empty(), "{cool}");
     let young = proxy.get("cargo-cool/dl/leaf/1.0.0/download").await;
     assert_eq!(young.status(), StatusCode::FORBIDDEN);
@@ -528,18 +449,7 @@ async fn hosted_conda_refuses_denied_uploads_and_leaves_denied_records_out_of_it
     .await;
     for repo in ["conda-releases", "conda-all"] {
         for file in ["repodata.json", "repodata.json.zst"] {
-            let body = proxy
-                .get(&format!("{repo}/team/noarch/{file}"))
-                .await
-                .bytes()
-                .await
-                .unwrap();
-            let body = if file.ends_with(".zst") {
-                crate::conda_support::unzstd(&body)
-            } else {
-                body.to_vec()
-            };
-            let doc: Value = serde_json::from_slice(&body).unwrap();
+            let doc = repodata(&proxy, &format!("{repo}/team/noarch/{file}")).await;
             let names: Vec<&str> = ["packages", "packages.conda"]
                 .iter()
                 .filter_map(|k| doc[*k].as_object())

@@ -2,22 +2,14 @@
 //! answers 403 naming it; a deny rule leaves a version out; a date snapshot resolves the same
 //! versions on every run.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 use repox_proxy::config::{RepositoryConfig, UpstreamConfig};
 
+use crate::policy_support::{pep691_page, time_ago};
 use crate::pypi::fixture::{have_clients, isolated, pypi};
 use crate::support::{Proxy, TestUpstream, run};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/pypi");
-
-/// Seconds since the epoch `ago` before now, as PEP 700 writes it.
-fn time_ago(ago: Duration) -> String {
-    let t = SystemTime::now() - ago;
-    humantime::format_rfc3339_micros(t).to_string()
-}
 
 const HOUR: Duration = Duration::from_secs(3600);
 const YEARS: Duration = Duration::from_secs(3 * 365 * 86400);
@@ -31,27 +23,7 @@ async fn index() -> TestUpstream {
 /// [`index`] with `lib-a` 2.0 published `young` ago.
 async fn index_with(young: Duration) -> TestUpstream {
     let up = TestUpstream::start().await;
-    let page = |project: &str, files: &[(&str, Duration)]| {
-        let files: Vec<serde_json::Value> = files
-            .iter()
-            .map(|(f, ago)| {
-                let body = std::fs::read(Path::new(FIXTURES).join(f)).unwrap();
-                up.put(&format!("packages/{f}"), body.clone());
-                serde_json::json!({
-                    "filename": f,
-                    "url": format!("../../packages/{f}"),
-                    "hashes": {"sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))},
-                    "upload-time": time_ago(*ago),
-                })
-            })
-            .collect();
-        let doc =
-            serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "files": files});
-        up.put(
-            &format!("simple/{project}/"),
-            serde_json::to_vec(&doc).unwrap(),
-        );
-    };
+    let page = |project: &str, files: &[(&str, Duration)]| pep691_page(&up, project, files);
     page(
         "lib-a",
         &[

@@ -31,7 +31,6 @@ use super::{Expect, Upload, UploadError};
 use crate::ecosystem::cargo::index_path;
 use crate::repository::{Outcome, Repository, tagged};
 use crate::respond::CacheControl;
-use crate::store::Entry;
 
 /// Metadata JSON beside the `.crate` in a publish body, at most.
 const MAX_METADATA: u64 = 16 << 20;
@@ -88,7 +87,7 @@ pub async fn handle(
                 repo.name
             );
             let doc = index::config_json(&base, repo.services.auth_required);
-            serve_bytes(
+            super::serve_bytes(
                 parts,
                 serde_json::to_vec(&doc).unwrap_or_default(),
                 "application/json",
@@ -161,21 +160,6 @@ pub async fn handle(
         _ if !read => super::method_not_allowed("GET, HEAD"),
         _ => super::not_found(),
     }
-}
-
-fn serve_bytes(parts: &http::request::Parts, body: Vec<u8>, content_type: &str) -> Response {
-    let entry = Entry::from_bytes(
-        Bytes::from(body),
-        content_type,
-        None,
-        crate::store::now_secs(),
-    );
-    super::serve_entry(
-        &parts.method,
-        &parts.headers,
-        &entry,
-        CacheControl::MaxAge(0),
-    )
 }
 
 async fn read_stored(repo: &Repository, key: &str) -> Result<Option<Bytes>, UploadError> {

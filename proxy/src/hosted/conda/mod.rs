@@ -165,27 +165,19 @@ async fn filtered_repodata(
         Ok(entry) => entry,
         Err(resp) => return resp,
     };
-    let entry = if file == "repodata.json" {
-        entry
-    } else {
-        let z = match entry.bytes().await.map(|json| package::compress(&json)) {
-            Ok(Ok(z)) => z,
-            Ok(Err(e)) => return UploadError::internal(e).into_response(),
-            Err(e) => return UploadError::internal(e).into_response(),
-        };
-        Entry::from_bytes(
-            Bytes::from(z),
-            "application/zstd",
-            None,
-            crate::store::now_secs(),
-        )
-    };
-    super::serve_entry(
-        &parts.method,
-        &parts.headers,
-        &entry,
-        CacheControl::MaxAge(0),
-    )
+    if file == "repodata.json" {
+        return super::serve_entry(
+            &parts.method,
+            &parts.headers,
+            &entry,
+            CacheControl::MaxAge(0),
+        );
+    }
+    match entry.bytes().await.map(|json| package::compress(&json)) {
+        Ok(Ok(z)) => super::serve_bytes(parts, z, "application/zstd"),
+        Ok(Err(e)) => UploadError::internal(e).into_response(),
+        Err(e) => UploadError::internal(e).into_response(),
+    }
 }
 
 /// The digests the client sent with the upload.
