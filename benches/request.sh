@@ -21,10 +21,11 @@
 # `proxy_cache_valid`. nginx then caches only responses that carry their own lifetime
 # (`Expires`, `Cache-Control: max-age`, `X-Accel-Expires`); the origin sends none, like the fake
 # upstreams of the issue's measurement and most repositories' files, so it caches nothing and
-# proxies every request to the origin over a new HTTP/1.0 connection. Its small-file rate is the
-# issue's "nginx 11,196 req/s" (12,800-12,900 here), which no caching nginx comes near (68,000 at
-# 32 connections): this is how the issue's "small hits 3.6x nginx" came about. The cache stays
-# empty (checked below); it is not the baseline the other ratios are judged by.
+# proxies every request to the origin over a new HTTP/1.0 connection. Its small-file rate is of
+# the order of the issue's "nginx 11,196 req/s" (12,800 at 32 connections on this 2-core machine
+# under other load, 33,000 quiet), which no caching nginx comes near (60,000-97,000): a likely
+# way the issue's "small hits 3.6x nginx" came about, not a proven one. The cache stays empty
+# (checked below); it is not the baseline the other ratios are judged by.
 #
 # Without REPOX it builds with `cargo build --release`. Needs nginx, wrk, curl and python3.
 set -euo pipefail
