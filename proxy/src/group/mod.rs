@@ -230,12 +230,7 @@ where
     F: FnOnce(&Policy, &[u8], &str, i64) -> Option<Filtered> + Send + 'static,
 {
     let policy = crate::policy::current(group);
-    if !policy.is_active() {
-        return Ok(entry);
-    }
-    crate::policy::filter::entry(group, &policy, kind, name, entry, filter)
-        .await
-        .map_err(IntoResponse::into_response)
+    crate::policy::filter::own(group, &policy, kind, name, entry, filter).await
 }
 
 /// The request as members are asked it for a merge: under a cooldown or snapshot of the group,

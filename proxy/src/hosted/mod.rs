@@ -554,12 +554,7 @@ where
         + Send
         + 'static,
 {
-    if !repo.policy.is_active() {
-        return Ok(entry);
-    }
-    crate::policy::filter::entry(repo, &repo.policy, kind, name, entry, filter)
-        .await
-        .map_err(IntoResponse::into_response)
+    crate::policy::filter::own(repo, &repo.policy, kind, name, entry, filter).await
 }
 
 /// Serves `body`, a document made for this request, as `content_type`, not to be cached.

@@ -27,6 +27,27 @@ struct Memo {
     until: Option<i64>,
 }
 
+/// [`entry`] for a document a repository made itself (a group's merge, a hosted repository's
+/// own index): `entry` unchanged when `policy` refuses nothing, a failure as its response.
+pub async fn own<F>(
+    repo: &Repository,
+    policy: &Policy,
+    kind: &str,
+    name: &str,
+    entry: Entry,
+    filter: F,
+) -> Result<Entry, axum::response::Response>
+where
+    F: FnOnce(&Policy, &[u8], &str, i64) -> Option<Filtered> + Send + 'static,
+{
+    if !policy.is_active() {
+        return Ok(entry);
+    }
+    self::entry(repo, policy, kind, name, entry, filter)
+        .await
+        .map_err(axum::response::IntoResponse::into_response)
+}
+
 /// `entry` with what `policy` refuses left out by `filter` (run off the async threads), from
 /// the memo when it still holds. `kind` names the document kind in memo keys; `name` the package.
 pub async fn entry<F>(
