@@ -94,6 +94,11 @@ async fn an_npm_group_s_deny_min_age_and_snapshot_apply_over_both_members() {
         "{young}"
     );
     refused(&proxy, "npm-all/fixture-a/1.1.0").await;
+    // A tag names what the group's `dist-tags` say: `a`'s own `latest` is the young 1.1.0.
+    let latest = proxy.get("npm-all/fixture-a/latest").await;
+    assert_eq!(latest.status(), StatusCode::OK);
+    let latest: Value = serde_json::from_slice(&latest.bytes().await.unwrap()).unwrap();
+    assert_eq!(latest["version"], "1.2.0", "{latest}");
     let ok = proxy.get("npm-all/fixture-a/-/fixture-a-1.0.0.tgz").await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(

@@ -97,6 +97,14 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
     for (n, v) in [("lib", "1.0.0"), ("lib", "1.1.0"), ("evil-x", "1.0.0")] {
         assert_eq!(publish(&before, n, v).await.status(), StatusCode::CREATED);
     }
+    let beta = client()
+        .put(before.at("npm-releases/-/package/lib/dist-tags/beta"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("\"1.1.0\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beta.status(), StatusCode::OK);
     let cache = before.stop().await;
     advisory(&cache, "npm", "lib", "1.1.0");
     let proxy = Proxy::start_repos_in(
@@ -131,6 +139,20 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
     assert_eq!(
         proxy.get("npm-releases/lib/1.1.0").await.status(),
         StatusCode::FORBIDDEN
+    );
+    // A tag resolves as the served `dist-tags` say: `latest` moved to 1.0.0, `beta` (1.1.0)
+    // is gone; the same through a group, and under the group's cooldown nothing is left.
+    for repo in ["npm-releases", "npm-all"] {
+        let latest = proxy.get(&format!("{repo}/lib/latest")).await;
+        assert_eq!(latest.status(), StatusCode::OK, "{repo}");
+        let latest: Value = serde_json::from_slice(&latest.bytes().await.unwrap()).unwrap();
+        assert_eq!(latest["version"], "1.0.0", "{repo}: {latest}");
+        let beta = proxy.get(&format!("{repo}/lib/beta")).await;
+        assert_eq!(beta.status(), StatusCode::NOT_FOUND, "{repo}");
+    }
+    assert_eq!(
+        proxy.get("npm-cool/lib/latest").await.status(),
+        StatusCode::NOT_FOUND
     );
     assert!(npm_versions(&proxy, "npm-releases/evil-x").await.is_empty());
     let denied = proxy.get("npm-releases/evil-x/-/evil-x-1.0.0.tgz").await;
