@@ -205,7 +205,7 @@ fn now_ms() -> i64 {
 }
 
 /// Channel `fixture/noarch` with `records` (name, version, age).
-async fn channel(records: &[(&str, &str, Duration)]) -> TestUpstream {
+pub async fn channel(records: &[(&str, &str, Duration)]) -> TestUpstream {
     let up = TestUpstream::start().await;
     let mut listed = serde_json::Map::new();
     for (name, version, age) in records {

@@ -495,6 +495,76 @@ async fn hosted_conda_refuses_denied_uploads_and_leaves_denied_records_out_of_it
     );
 }
 
+#[tokio::test]
+async fn a_name_a_hosted_conda_member_holds_keeps_the_upstream_s_records_out_even_when_denied() {
+    // The hosted member holds `evil` (uploaded before its rule) and `internal-lib`; the
+    // upstream has `evil 2.0` and `other`. The member's deny applies to its own records, and
+    // the name it holds keeps the upstream's records of it out of the group, as in every
+    // other ecosystem.
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("conda-releases", hosted(Kind::Conda, &[]))],
+        false,
+    )
+    .await;
+    for p in [
+        crate::conda_support::package("internal-lib", "1.0", &[], "noarch"),
+        crate::conda_support::package("evil", "1.0", &[], "noarch"),
+    ] {
+        let resp = client()
+            .put(before.at(&format!("conda-releases/fixture/noarch/{}", p.file)))
+            .body(p.bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "{}", p.file);
+    }
+    let cache = before.stop().await;
+    let year = std::time::Duration::from_secs(365 * 86400);
+    let up = crate::policy_group::channel(&[("evil", "2.0", year), ("other", "1.0", year)]).await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            ("conda-releases", hosted(Kind::Conda, &["evil"])),
+            (
+                "conda-up",
+                crate::npm_support::repo(Kind::Conda, &[("up", &up.url, 0)]),
+            ),
+            (
+                "conda-all",
+                group(Kind::Conda, &["conda-releases", "conda-up"]),
+            ),
+        ],
+        false,
+    )
+    .await;
+    let names = |doc: &Value| -> Vec<String> {
+        let mut names: Vec<String> = ["packages", "packages.conda"]
+            .iter()
+            .filter_map(|k| doc[*k].as_object())
+            .flat_map(|m| m.values())
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for file in ["repodata.json", "repodata.json.zst"] {
+        let doc = repodata(&proxy, &format!("conda-all/fixture/noarch/{file}")).await;
+        assert_eq!(names(&doc), ["internal-lib", "other"], "{file}: {doc}");
+    }
+    // The hosted member answers for the name (its refusal), the upstream is not asked.
+    let upstream_evil = proxy.get("conda-all/fixture/noarch/evil-2.0-0.conda").await;
+    assert_eq!(upstream_evil.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        up.count(http::Method::GET, "fixture/noarch/evil-2.0-0.conda"),
+        0
+    );
+    // The proxy member alone still serves it: the hosted member's rule is its own.
+    let alone = repodata(&proxy, "conda-up/fixture/noarch/repodata.json").await;
+    assert_eq!(names(&alone), ["evil", "other"]);
+}
+
 /// A server started from a config file (as `repox serve` runs it), so that the settings API
 /// can save changes; its URL.
 async fn served_from_file(dir: &tempfile::TempDir, text: &str) -> url::Url {
