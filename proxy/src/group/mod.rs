@@ -187,8 +187,9 @@ pub async fn handle(
     if let Some((snapshot, below)) = crate::policy::snapshot::split(rest) {
         return match snapshot {
             Ok(s) if !below.is_empty() => {
-                Box::pin(crate::policy::snapshot::scope(
+                Box::pin(crate::policy::snapshot::group_scope(
                     s,
+                    &group.name,
                     serve_kind(group, &members, parts, below),
                 ))
                 .await

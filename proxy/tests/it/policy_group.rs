@@ -132,9 +132,26 @@ async fn an_npm_group_s_deny_min_age_and_snapshot_apply_over_both_members() {
         "{m}"
     );
     // The members saw the snapshot first: the version left their packuments, and the member
-    // that has it refused its tarball (the group passes the request on).
+    // that has it refused its tarball (the group passes the request on). The date is the
+    // group's, so the refusal is counted under the group the client asked.
+    assert!(
+        m.contains(&format!("{} 1", refusals("npm-all", "snapshot"))),
+        "{m}"
+    );
+    assert!(!m.contains(&refusals("npm-b", "snapshot")), "{m}");
+    // The member's own snapshot URL still counts under the member.
+    refused(
+        &proxy,
+        &format!("npm-b/@{date}/fixture-a/-/fixture-a-1.2.0.tgz"),
+    )
+    .await;
+    let m = metrics(&proxy).await;
     assert!(
         m.contains(&format!("{} 1", refusals("npm-b", "snapshot"))),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("{} 1", refusals("npm-all", "snapshot"))),
         "{m}"
     );
 }
