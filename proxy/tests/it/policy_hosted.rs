@@ -154,6 +154,32 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
         proxy.get("npm-cool/lib/latest").await.status(),
         StatusCode::NOT_FOUND
     );
+    // No snapshot URL on the hosted repository itself: one line that points to a group, for
+    // reads and uploads alike; the group's snapshot URL serves its versions.
+    let snap = proxy.get("npm-releases/@2025-06-01/lib").await;
+    assert_eq!(snap.status(), StatusCode::NOT_FOUND);
+    let why = snap.text().await.unwrap();
+    assert_eq!(
+        why,
+        "/npm-releases/ is a hosted repository: it has no date snapshots; ask a group over it \
+         (/<group>/@YYYY-MM-DD/…), which applies the date to this repository's versions too\n"
+    );
+    let put = client()
+        .put(proxy.at("npm-releases/@2025-06-01/lib"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(npm_publish("lib", "9.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::NOT_FOUND);
+    let tomorrow = humantime::format_rfc3339(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(86400),
+    )
+    .to_string();
+    assert_eq!(
+        npm_versions(&proxy, &format!("npm-all/@{}/lib", &tomorrow[..10])).await,
+        ["1.0.0"]
+    );
     assert!(npm_versions(&proxy, "npm-releases/evil-x").await.is_empty());
     let denied = proxy.get("npm-releases/evil-x/-/evil-x-1.0.0.tgz").await;
     assert_eq!(denied.status(), StatusCode::FORBIDDEN);
