@@ -277,7 +277,7 @@ mod tests {
             hosted,
             ..RepositoryConfig::new(Kind::Pypi)
         };
-        Arc::new(Repository::new(name, config, services).unwrap())
+        Arc::new(Repository::new(name, config, services, None).unwrap())
     }
 
     #[test]
@@ -292,6 +292,7 @@ mod tests {
                 ..RepositoryConfig::new(Kind::Pypi)
             },
             repo("x", false).services.clone(),
+            None,
         )
         .unwrap();
         let mut snapshot = Repositories::new();

@@ -557,6 +557,33 @@ async fn the_server_wide_ca_is_trusted_by_every_upstream_and_an_own_file_adds_to
 }
 
 #[tokio::test]
+async fn a_configuration_built_in_code_trusts_its_server_wide_ca() {
+    // No config file and no helper to call: setting `[server] ca_certificates` is enough.
+    let corp = TestCa::new("corp CA");
+    let origin = TlsOrigin::start(corp.leaf(&["localhost"]), &[b"http/1.1"], files()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = write_ca(dir.path(), "corp.pem", &corp);
+    let config = Config {
+        server: ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cache_dir: Some(dir.path().join("cache")),
+            ca_certificates: Some(FilePath::from(ca_file.as_path())),
+            ..ServerConfig::default()
+        },
+        repositories: [(RepoName::parse("maven").unwrap(), repo(&origin.url, None))]
+            .into_iter()
+            .collect(),
+        auth: Default::default(),
+        storage: Default::default(),
+    };
+    let server = repox_proxy::Server::bind(config).await.unwrap();
+    let base = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    assert_eq!(status_of(&base, "maven").await, StatusCode::OK);
+    assert_eq!(origin.failed_handshakes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn a_bad_server_wide_ca_file_stops_the_start_naming_key_file_and_fix() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("repox.toml");
