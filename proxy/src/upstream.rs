@@ -323,7 +323,7 @@ impl Upstream {
         });
         let _ = base.set_username("");
         let _ = base.set_password(None);
-        let reach = Arc::new(Reach::new(&base));
+        let reach = Arc::new(Reach::new(&base).through(config.proxy.as_ref()));
         let policy_reach = reach.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             match redirect_allowed(&policy_reach, attempt.previous(), attempt.url()) {
