@@ -607,10 +607,6 @@ pub struct UpstreamConfig {
     /// start-up and at each reload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<FilePath>,
-    /// `[server] ca_certificates`, copied here by [`Config::parse`] so that building the
-    /// upstream needs nothing but its own settings; not a key of the upstream.
-    #[serde(skip)]
-    pub server_ca_certificates: Option<FilePath>,
     /// conda only: the channels this upstream serves, as globs on the channel name
     /// (`conda-forge`, `pkgs/*`; a pattern also covers the channel's labels); a leading `!`
     /// excludes. Empty: every channel.
@@ -650,7 +646,6 @@ impl UpstreamConfig {
             username: None,
             password_env: None,
             ca_certificates: None,
-            server_ca_certificates: None,
             channels: Vec::new(),
             breaker_failures: breaker_failures(),
             breaker_backoff: breaker_backoff(),
@@ -963,23 +958,8 @@ impl Config {
                 ca.resolve_in(dir);
             }
         }
-        config.share_server_ca();
         config.check(text, origin)?;
         Ok(config)
-    }
-
-    /// Copies `[server] ca_certificates` into every upstream, which trusts it on top of its own
-    /// file. [`Config::parse`] does it; a configuration built in code calls it after setting
-    /// the server's file.
-    pub fn share_server_ca(&mut self) {
-        let shared = &self.server.ca_certificates;
-        for up in self
-            .repositories
-            .values_mut()
-            .flat_map(|r| &mut r.upstreams)
-        {
-            up.server_ca_certificates.clone_from(shared);
-        }
     }
 
     /// Rules that span several keys, reported at the line of the offending value of `text`.
@@ -1399,37 +1379,22 @@ mod tests {
         // What is shown and written back is the user's spelling.
         let shown = serde_json::to_value(&ups[0]).unwrap();
         assert_eq!(shown["ca_certificates"], "certs/corp-ca.pem");
-        assert!(shown.get("server_ca_certificates").is_none(), "{shown}");
     }
 
     #[test]
-    fn the_server_ca_file_is_resolved_and_given_to_every_upstream() {
+    fn the_server_ca_file_is_resolved_beside_the_upstreams_own() {
         let text = "[server]\nca_certificates = \"corp-ca.pem\"\n".to_owned()
             + &upstream_with("ca_certificates = \"/etc/ssl/own.pem\"");
         let c = Config::parse(&text, Path::new("/etc/repox/repox.toml")).unwrap();
         let server = c.server.ca_certificates.as_ref().unwrap();
         assert_eq!(server.path(), Path::new("/etc/repox/corp-ca.pem"));
         assert_eq!(server.written(), Path::new("corp-ca.pem"));
-        let ups: Vec<_> = c.repositories.values().flat_map(|r| &r.upstreams).collect();
-        assert!(ups.len() > 10, "the built-in repositories are kept");
-        for up in &ups {
-            assert_eq!(
-                up.server_ca_certificates.as_ref(),
-                Some(server),
-                "{}",
-                up.name
-            );
-        }
         let own = &c.repositories[&RepoName("m".into())].upstreams[0];
         assert_eq!(
             own.ca_certificates.as_ref().map(FilePath::path),
             Some(Path::new("/etc/ssl/own.pem")),
             "an upstream's own file stays beside the server's"
         );
-        // Without the key, no upstream has a server-wide file.
-        let c = Config::parse(&upstream_with(""), Path::new("/r/repox.toml")).unwrap();
-        let ups = c.repositories.values().flat_map(|r| &r.upstreams);
-        assert!(ups.into_iter().all(|u| u.server_ca_certificates.is_none()));
         // A wrong type is refused at its line like any key.
         let err = Config::parse("[server]\nca_certificates = 1\n", Path::new("r.toml"))
             .unwrap_err()

@@ -109,11 +109,13 @@ pub fn lies_under(url: &Url, base: &Url) -> bool {
 
 /// Which addresses one upstream may reach: its own host always; loopback, link-local and
 /// private addresses only when the base URL is on one (a literal address, `localhost`, or a
-/// name that resolves to one).
+/// name that resolves to one). The upstream's configured `proxy` is reached wherever its name
+/// resolves: a corporate proxy usually lives on a private address.
 #[derive(Debug)]
 pub(crate) struct Reach {
     base_host: String,
     base_internal: tokio::sync::OnceCell<bool>,
+    proxy_host: Option<String>,
 }
 
 impl Reach {
@@ -131,6 +133,15 @@ impl Reach {
         Reach {
             base_host: base.host_str().unwrap_or_default().to_ascii_lowercase(),
             base_internal,
+            proxy_host: None,
+        }
+    }
+
+    /// The same reach for an upstream whose requests go through `proxy` (its own setting).
+    pub(crate) fn through(self, proxy: Option<&Url>) -> Reach {
+        Reach {
+            proxy_host: proxy.and_then(Url::host_str).map(str::to_ascii_lowercase),
+            ..self
         }
     }
 
@@ -180,6 +191,13 @@ impl reqwest::dns::Resolve for GuardedDns {
         Box::pin(async move {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if reach
+                .proxy_host
+                .as_deref()
+                .is_some_and(|p| host.eq_ignore_ascii_case(p))
+            {
+                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
+            }
             if host.eq_ignore_ascii_case(&reach.base_host) {
                 let _ = reach
                     .base_internal
@@ -348,5 +366,11 @@ mod tests {
             .unwrap()
             .collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
+        // The upstream's own proxy is reached wherever it resolves; other names still are not.
+        let proxy = Url::parse("https://LocalHost:3128/").unwrap();
+        let public = Reach::new(&Url::parse("https://93.184.216.34/m/").unwrap());
+        let dns = GuardedDns(Arc::new(public.through(Some(&proxy))));
+        assert!(dns.resolve("localhost".parse().unwrap()).await.is_ok());
+        assert!(dns.resolve("127.0.0.1".parse().unwrap()).await.is_err());
     }
 }

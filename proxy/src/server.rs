@@ -140,8 +140,10 @@ impl App {
             store::evict::upkeep(store, index, config.storage.clone());
         }
         let mut repositories = BTreeMap::new();
+        let server_ca = config.server.ca_certificates.as_ref().map(|f| f.path());
         for (name, repo) in &config.repositories {
-            let repository = Repository::new(name.as_str(), repo.clone(), services.clone())?;
+            let repository =
+                Repository::new(name.as_str(), repo.clone(), services.clone(), server_ca)?;
             for up in &repository.upstreams {
                 services.metrics.upstream_known(&up.name);
             }

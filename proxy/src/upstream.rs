@@ -81,10 +81,10 @@ impl std::fmt::Display for CaKey {
     }
 }
 
-/// The CA files `config` trusts on top of the platform's roots, server-wide first; a file
-/// named twice is read once.
-fn ca_files(config: &UpstreamConfig) -> Vec<(CaKey, &Path)> {
-    let server = config.server_ca_certificates.as_ref().map(|f| f.path());
+/// The CA files an upstream of `config` trusts on top of the platform's roots: the server's
+/// (`[server] ca_certificates`, as resolved) first, then its own; a file named twice is read
+/// once.
+fn ca_files<'a>(config: &'a UpstreamConfig, server: Option<&'a Path>) -> Vec<(CaKey, &'a Path)> {
     let own = config.ca_certificates.as_ref().map(|f| f.path());
     let mut files: Vec<(CaKey, &Path)> = server.map(|p| (CaKey::Server, p)).into_iter().collect();
     if let Some(own) = own.filter(|own| server != Some(*own)) {
@@ -301,8 +301,12 @@ fn read_ca_file(path: &Path, key: CaKey) -> Result<Vec<u8>, String> {
 }
 
 impl Upstream {
-    /// Builds the client for `config`.
-    pub fn new(config: &UpstreamConfig) -> Result<Upstream, UpstreamSetupError> {
+    /// Builds the client for `config`, trusting `server_ca` (the server's
+    /// `[server] ca_certificates`, resolved) beside the upstream's own CA file.
+    pub fn new(
+        config: &UpstreamConfig,
+        server_ca: Option<&Path>,
+    ) -> Result<Upstream, UpstreamSetupError> {
         let client_err = |source| UpstreamSetupError::Client {
             upstream: config.name.clone(),
             source,
@@ -319,7 +323,7 @@ impl Upstream {
         });
         let _ = base.set_username("");
         let _ = base.set_password(None);
-        let reach = Arc::new(Reach::new(&base));
+        let reach = Arc::new(Reach::new(&base).through(config.proxy.as_ref()));
         let policy_reach = reach.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             match redirect_allowed(&policy_reach, attempt.previous(), attempt.url()) {
@@ -334,7 +338,7 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .user_agent(concat!("repox/", env!("CARGO_PKG_VERSION")));
-        let files = ca_files(config);
+        let files = ca_files(config, server_ca);
         let ca_err = |i: usize, why| {
             let (key, path) = files[i.min(files.len().saturating_sub(1))];
             UpstreamSetupError::CaCertificates {
@@ -402,12 +406,12 @@ impl Upstream {
         })
     }
 
-    /// True when `config` (this upstream's settings, as they are now) names other CA files
-    /// than its client was built with, or one of them no longer holds what it was built with
-    /// (changed, gone or unreadable): a reload builds the upstream again, which reads the files
-    /// anew or reports why it cannot.
-    pub fn trust_changed(&self, config: &UpstreamConfig) -> bool {
-        let files = ca_files(config);
+    /// True when `config` (this upstream's settings, as they are now) with `server_ca` (the
+    /// server's file, as it is now) names other CA files than its client was built with, or one
+    /// of them no longer holds what it was built with (changed, gone or unreadable): a reload
+    /// builds the upstream again, which reads the files anew or reports why it cannot.
+    pub fn trust_changed(&self, config: &UpstreamConfig, server_ca: Option<&Path>) -> bool {
+        let files = ca_files(config, server_ca);
         files.len() != self.ca.len()
             || files.iter().zip(&self.ca).any(|((_, path), built)| {
                 *path != built.path || std::fs::read(path).ok().as_ref() != Some(&built.pem)
@@ -661,7 +665,7 @@ mod tests {
     #[test]
     fn credentials_in_the_url_move_to_basic_auth() {
         let url = Url::parse("https://alice:s%3Acret@repo.example/m/").unwrap();
-        let up = Upstream::new(&UpstreamConfig::new("m", url)).unwrap();
+        let up = Upstream::new(&UpstreamConfig::new("m", url), None).unwrap();
         assert_eq!(up.base.as_str(), "https://repo.example/m/");
         let auth = up.auth.clone().unwrap();
         assert_eq!(

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use super::first_found;
 use super::merged::{self, Answer, member_answer};
-use super::{first_found, member_body};
 use crate::config::Role;
 use crate::hosted::conda::package;
 use crate::repository::{Outcome, Repository, tagged};
@@ -168,12 +168,29 @@ async fn merged_repodata(
     }
     let mut list = Vec::new();
     for (m, answer) in answers {
-        let Some(answer) = answer else { continue };
+        let hosted = m.config.role() == Role::Hosted;
+        // What a hosted member's own rules leave out still keeps the name from the proxies.
+        let held = if hosted && m.policy.is_active() {
+            crate::hosted::conda::held_names(m, dir).await?
+        } else {
+            HashSet::new()
+        };
+        let Some(answer) = answer else {
+            if !held.is_empty() {
+                list.push(Member {
+                    hosted,
+                    repodata: Value::Null,
+                    held,
+                });
+            }
+            continue;
+        };
         let body = answer.body().await?;
         match serde_json::from_slice::<Value>(&body) {
             Ok(repodata) => list.push(Member {
-                hosted: m.config.role() == Role::Hosted,
+                hosted,
                 repodata,
+                held,
             }),
             Err(_) => tracing::warn!("{}: {dir}/repodata.json is not JSON", m.name),
         }
@@ -209,14 +226,11 @@ async fn package_file(
     let name = stem.rsplitn(3, '-').nth(2).unwrap_or(stem);
     if !group.config.allow_shadowing {
         for m in &hosted {
-            let Ok(Some(body)) = member_body(m, parts, &format!("{dir}/repodata.json")).await
-            else {
+            // Every record it holds counts, those its own rules refuse included.
+            let Ok(held) = crate::hosted::conda::held_names(m, dir).await else {
                 continue;
             };
-            let has = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .is_some_and(|r| records(&r).any(|(_, rec)| name_of(rec) == Some(name)));
-            if has {
+            if held.contains(name) {
                 return tagged(
                     crate::error::Failure::NotFound.into_response(),
                     Outcome::Miss,
@@ -235,6 +249,9 @@ pub struct Member {
     pub hosted: bool,
     /// Its parsed `repodata.json`.
     pub repodata: Value,
+    /// For a hosted member, the names of every record it holds, those its own rules leave
+    /// out of `repodata` included: they keep other members' records of the name out too.
+    pub held: HashSet<String>,
 }
 
 /// A merged repodata document and where each file comes from.
@@ -266,7 +283,11 @@ pub fn merge(subdir: &str, members: &[Member], allow_shadowing: bool) -> Merged 
         members
             .iter()
             .filter(|m| m.hosted)
-            .flat_map(|m| records(&m.repodata).filter_map(|(_, r)| name_of(r)))
+            .flat_map(|m| {
+                records(&m.repodata)
+                    .filter_map(|(_, r)| name_of(r))
+                    .chain(m.held.iter().map(String::as_str))
+            })
             .collect()
     };
     let mut out: [Map<String, Value>; 2] = [Map::new(), Map::new()];
@@ -319,14 +340,17 @@ mod tests {
         let up = Member {
             hosted: false,
             repodata: repodata("internal-lib", &["1.0", "99.0"], "up"),
+            held: HashSet::new(),
         };
         let other = Member {
             hosted: false,
             repodata: repodata("numpy", &["2.0"], "np"),
+            held: HashSet::new(),
         };
         let mine = Member {
             hosted: true,
             repodata: repodata("internal-lib", &["1.0"], "mine"),
+            held: HashSet::new(),
         };
         let m = merge("noarch", &[up.clone(), other.clone(), mine.clone()], false);
         let files = m.repodata["packages.conda"].as_object().unwrap();
@@ -335,6 +359,15 @@ mod tests {
         assert_eq!(m.sources["internal-lib-1.0-0.conda"], 2);
         assert_eq!(m.sources["numpy-2.0-0.conda"], 1);
         assert!(!m.sources.contains_key("internal-lib-99.0-0.conda"));
+
+        // A name the hosted member holds but its own rules leave out still hides the builds.
+        let denied = Member {
+            hosted: true,
+            repodata: repodata("numpy", &[], "none"),
+            held: HashSet::from(["numpy".to_owned()]),
+        };
+        let m = merge("noarch", &[other.clone(), denied], false);
+        assert!(m.repodata["packages.conda"].as_object().unwrap().is_empty());
 
         let m = merge("noarch", &[up, other, mine], true);
         assert_eq!(m.repodata["packages.conda"].as_object().unwrap().len(), 3);
@@ -352,7 +385,7 @@ mod tests {
         ) {
             let ms: Vec<Member> = members.iter().map(|(h, n, vs)| {
                 let vs: Vec<&str> = vs.iter().map(String::as_str).collect();
-                Member { hosted: *h, repodata: repodata(n, &vs, "x") }
+                Member { hosted: *h, repodata: repodata(n, &vs, "x"), held: HashSet::new() }
             }).collect();
             let m = merge("noarch", &ms, false);
             let hosted: HashSet<&str> = members.iter().filter(|(h, _, vs)| *h && !vs.is_empty()).map(|(_, n, _)| n.as_str()).collect();

@@ -187,8 +187,9 @@ pub async fn handle(
     if let Some((snapshot, below)) = crate::policy::snapshot::split(rest) {
         return match snapshot {
             Ok(s) if !below.is_empty() => {
-                Box::pin(crate::policy::snapshot::scope(
+                Box::pin(crate::policy::snapshot::group_scope(
                     s,
+                    &group.name,
                     serve_kind(group, &members, parts, below),
                 ))
                 .await
@@ -276,7 +277,7 @@ mod tests {
             hosted,
             ..RepositoryConfig::new(Kind::Pypi)
         };
-        Arc::new(Repository::new(name, config, services).unwrap())
+        Arc::new(Repository::new(name, config, services, None).unwrap())
     }
 
     #[test]
@@ -291,6 +292,7 @@ mod tests {
                 ..RepositoryConfig::new(Kind::Pypi)
             },
             repo("x", false).services.clone(),
+            None,
         )
         .unwrap();
         let mut snapshot = Repositories::new();

@@ -77,6 +77,29 @@ pub async fn handle(
         .iter()
         .any(|(_, m, _)| m.config.role() == Role::Hosted);
     if !below.is_empty() {
+        let eligible: Vec<&Arc<Repository>> = members
+            .iter()
+            .filter(|m| shadowing || !hosted_has || m.config.role() == Role::Hosted)
+            .collect();
+        // A tag names what the group's packument (merged, under the group's rules) says, so
+        // `/<name>/latest` never resolves to a version a member or the group refuses.
+        if let [tag] = below
+            && crate::policy::documents::npm_is_tag(tag)
+        {
+            let served = match served(group, &asked, &name, &name_path, found).await {
+                Ok(Some((entry, _))) => entry,
+                Ok(None) => return failure.unwrap_or_else(not_found),
+                Err(resp) => return resp,
+            };
+            let version = match served.bytes().await {
+                Ok(body) => crate::policy::documents::npm_dist_tag(&body, tag),
+                Err(e) => return crate::error::Failure::internal(e).into_response(),
+            };
+            return match version {
+                Some(v) => first_found(&eligible, parts, &format!("{name_path}/{v}")).await,
+                None => not_found(),
+            };
+        }
         // A tarball or a version document: refused as the group's merged packument leaves
         // the version out.
         let policy = crate::policy::current(group);
@@ -94,35 +117,11 @@ pub async fn handle(
                 return crate::policy::refuse(group, &name, &version, &verdict);
             }
         }
-        let eligible: Vec<&Arc<Repository>> = members
-            .iter()
-            .filter(|m| shadowing || !hosted_has || m.config.role() == Role::Hosted)
-            .collect();
         return first_found(&eligible, parts, rest).await;
     }
-    let ((body, content_type), outcome) =
-        match merged_packument(group, &asked, &name, &name_path, found).await {
-            Ok(Some(merged)) => merged,
-            Ok(None) => {
-                return failure.unwrap_or_else(|| {
-                    tagged(
-                        crate::error::Failure::NotFound.into_response(),
-                        Outcome::Miss,
-                        None,
-                    )
-                });
-            }
-            Err(resp) => return resp,
-        };
-    let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
-    let n = name.clone();
-    let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
-        crate::policy::documents::npm_packument(p, &n, body, up, now)
-            .ok()
-            .flatten()
-    };
-    let entry = match super::own_rules(group, "npm-group-policy", &name, entry, filter).await {
-        Ok(entry) => entry,
+    let (entry, outcome) = match served(group, &asked, &name, &name_path, found).await {
+        Ok(Some(served)) => served,
+        Ok(None) => return failure.unwrap_or_else(not_found),
         Err(resp) => return resp,
     };
     let mut resp = crate::hosted::serve_entry(
@@ -134,6 +133,39 @@ pub async fn handle(
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
     tagged(resp, outcome, None)
+}
+
+fn not_found() -> Response {
+    tagged(
+        crate::error::Failure::NotFound.into_response(),
+        Outcome::Miss,
+        None,
+    )
+}
+
+/// The group's packument of `name` as clients read it: the members' answers in `found`
+/// merged, without what the group's own rules refuse; `None` when no member has the package.
+async fn served(
+    group: &Arc<Repository>,
+    asked: &http::request::Parts,
+    name: &str,
+    name_path: &str,
+    found: Vec<(usize, &Arc<Repository>, Answer)>,
+) -> Result<Option<(Entry, Outcome)>, Response> {
+    let ((body, content_type), outcome) =
+        match merged_packument(group, asked, name, name_path, found).await? {
+            Some(merged) => merged,
+            None => return Ok(None),
+        };
+    let entry = Entry::from_bytes(body, content_type, None, crate::store::now_secs());
+    let n = name.to_owned();
+    let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+        crate::policy::documents::npm_packument(p, &n, body, up, now)
+            .ok()
+            .flatten()
+    };
+    let entry = super::own_rules(group, "npm-group-policy", name, entry, filter).await?;
+    Ok(Some((entry, outcome)))
 }
 
 /// The version a request below a package names: `-/<base>-<version>.tgz` or `<version>`.

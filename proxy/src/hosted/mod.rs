@@ -625,6 +625,9 @@ pub async fn handle(
     rest: &str,
     body: Body,
 ) -> Response {
+    if crate::policy::snapshot::split(rest).is_some() {
+        return no_snapshot(repo);
+    }
     match repo.config.kind {
         Kind::Pypi => pypi::handle(repo, parts, rest, body).await,
         Kind::Maven => match RepoPath::parse(rest) {
@@ -635,6 +638,22 @@ pub async fn handle(
         Kind::Cargo => cargo::handle(repo, parts, rest, body).await,
         Kind::Conda => conda::handle(repo, parts, rest, body).await,
     }
+}
+
+/// 404 for `/<hosted>/@2025-06-01/…`: a hosted repository has no snapshot URLs of its own
+/// (a team's own releases are served as they are); a group over it applies the date to its
+/// versions, by their upload times.
+fn no_snapshot(repo: &Repository) -> Response {
+    let why = format!(
+        "/{}/ is a hosted repository: it has no date snapshots; ask a group over it \
+         (/<group>/@YYYY-MM-DD/…), which applies the date to this repository's versions too\n",
+        repo.name
+    );
+    tagged(
+        (StatusCode::NOT_FOUND, why).into_response(),
+        Outcome::Pass,
+        None,
+    )
 }
 
 /// `/-/hosted/REPO/...`: the admin API of hosted repositories (the auth middleware admits only

@@ -182,6 +182,9 @@ pub(crate) fn prepare(app: &App, next: Config) -> Result<Prepared, String> {
     let mut built = Repositories::new();
     let mut changes = Changes::default();
     let mut forget = Vec::new();
+    // Every upstream trusts the server's CA file: a change of it (its name or its content)
+    // rebuilds them all.
+    let server_ca = next_server.ca_certificates.as_ref().map(|f| f.path());
     for (name, repo) in &repositories {
         let name = name.as_str();
         let previous = old.get(name);
@@ -194,7 +197,7 @@ pub(crate) fn prepare(app: &App, next: Config) -> Result<Prepared, String> {
                 repo.upstreams
                     .iter()
                     .find(|c| c.name == u.name)
-                    .is_none_or(|c| u.trust_changed(c))
+                    .is_none_or(|c| u.trust_changed(c, server_ca))
             })
         {
             built.insert(name.to_owned(), previous.clone());
@@ -202,12 +205,10 @@ pub(crate) fn prepare(app: &App, next: Config) -> Result<Prepared, String> {
         }
         repo.validate()
             .map_err(|problem| problem.in_repository(name))?;
-        let repository =
-            Repository::new(name, repo.clone(), app.services().clone()).map_err(|e| {
-                match e.is_server_wide() {
-                    true => chain(&e),
-                    false => format!("repositories.{name}: {}", chain(&e)),
-                }
+        let repository = Repository::new(name, repo.clone(), app.services().clone(), server_ca)
+            .map_err(|e| match e.is_server_wide() {
+                true => chain(&e),
+                false => format!("repositories.{name}: {}", chain(&e)),
             })?;
         match previous {
             Some(previous) => {

@@ -121,6 +121,29 @@ pub fn npm_packument(
     Ok(Some(tally.done(serde_json::to_vec(&doc)?)))
 }
 
+/// True when `/<name>/<segment>` names a dist-tag rather than a version: a tag never starts
+/// like a version (a digit, or `v` and a digit), since npm would read it as a version or a
+/// range (`npm dist-tag add` refuses such tags).
+pub fn npm_is_tag(segment: &str) -> bool {
+    let b = segment.as_bytes();
+    let versionish = b.first().is_some_and(u8::is_ascii_digit)
+        || (b.first() == Some(&b'v') && b.get(1).is_some_and(u8::is_ascii_digit));
+    !segment.is_empty() && !versionish
+}
+
+/// The version the dist-tag `tag` names in the packument `body`, as the packument is served:
+/// after [`npm_packument`], a tag that named a refused version has moved (`latest`) or gone,
+/// so `/<name>/<tag>` never resolves to a refused version. `None` when there is no such tag.
+pub fn npm_dist_tag(body: &[u8], tag: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[serde(default, rename = "dist-tags")]
+        dist_tags: BTreeMap<String, Value>,
+    }
+    let doc: Doc = serde_json::from_slice(body).ok()?;
+    doc.dist_tags.get(tag)?.as_str().map(str::to_owned)
+}
+
 /// The highest release among `versions` by semver (pre-releases only when there is nothing
 /// else), as npm's `latest` would be.
 fn newest(versions: &[String]) -> Option<String> {
@@ -353,6 +376,17 @@ mod tests {
         assert_eq!(out["dist-tags"]["latest"], "1.1.0");
         assert!(out["dist-tags"].get("next").is_none());
         assert_eq!(out["dist-tags"]["old"], "1.0.0");
+        let served = serde_json::to_vec(&out).unwrap();
+        assert_eq!(npm_dist_tag(&served, "latest").as_deref(), Some("1.1.0"));
+        assert_eq!(
+            npm_dist_tag(&served, "next"),
+            None,
+            "the tag of a refused version is gone"
+        );
+        assert_eq!(npm_dist_tag(&served, "old").as_deref(), Some("1.0.0"));
+        assert!(npm_is_tag("latest") && npm_is_tag("next") && npm_is_tag("beta-2"));
+        assert!(!npm_is_tag("1.1.0") && !npm_is_tag("2.0.0-beta.1") && !npm_is_tag("1.0"));
+        assert!(!npm_is_tag("v1.0.0") && !npm_is_tag(""));
         assert_eq!(f.hidden["min_age"], 1);
         assert_eq!(f.until, Some(NOW - 3600 + 7 * 86400));
         let later = npm_packument(&p, "lib", &body, "up", NOW + 7 * 86400).unwrap();

@@ -284,9 +284,14 @@ pub fn refusal(repo: &str, package: &str, version: &str, verdict: &Verdict) -> S
 
 /// The 403 answer for a refused version, counted in `/-/metrics`.
 pub fn refuse(repo: &Repository, package: &str, version: &str, verdict: &Verdict) -> Response {
+    // A date asked through a group is the group's rule, whichever member refuses by it.
+    let counted = match verdict {
+        Verdict::Later { .. } => snapshot::counted_under(&repo.name),
+        _ => repo.name.clone(),
+    };
     repo.services
         .metrics
-        .policy_refusal(&repo.name, verdict.rule());
+        .policy_refusal(&counted, verdict.rule());
     let text = refusal(&repo.name, package, version, verdict);
     let mut resp = Failure::Refused(text.clone()).into_response();
     if repo.config.kind == Kind::Npm {

@@ -58,18 +58,44 @@ impl fmt::Display for Snapshot {
     }
 }
 
+/// The snapshot of a request, and the group the client asked when the date came with a group's
+/// URL: its members refuse what the date hides, but the refusal is the group's.
+#[derive(Clone)]
+struct Scope {
+    snapshot: Snapshot,
+    group: Option<std::sync::Arc<str>>,
+}
+
 tokio::task_local! {
-    static SNAPSHOT: Snapshot;
+    static SNAPSHOT: Scope;
 }
 
 /// Runs `fut` as a request under `snapshot`.
 pub async fn scope<F: Future>(snapshot: Snapshot, fut: F) -> F::Output {
-    SNAPSHOT.scope(snapshot, fut).await
+    let group = None;
+    SNAPSHOT.scope(Scope { snapshot, group }, fut).await
+}
+
+/// Runs `fut` as a request to group `group` under `snapshot`: a member's refusal by the date
+/// is counted under the group ([`counted_under`]).
+pub async fn group_scope<F: Future>(snapshot: Snapshot, group: &str, fut: F) -> F::Output {
+    let group = Some(group.into());
+    SNAPSHOT.scope(Scope { snapshot, group }, fut).await
 }
 
 /// The snapshot of the request being served, if any.
 pub fn current() -> Option<Snapshot> {
-    SNAPSHOT.try_with(|s| *s).ok()
+    SNAPSHOT.try_with(|s| s.snapshot).ok()
+}
+
+/// The repository a refusal by the snapshot date is counted under: the group the client
+/// asked when the date came with a group's URL, else `repository` itself.
+pub fn counted_under(repository: &str) -> String {
+    SNAPSHOT
+        .try_with(|s| s.group.as_deref().map(str::to_owned))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| repository.to_owned())
 }
 
 /// Splits `@YYYY-MM-DD/rest` into the snapshot and `rest`; `None` when the first segment is not
@@ -125,5 +151,8 @@ mod tests {
         assert_eq!(current(), None);
         let s: Snapshot = "2025-06-01".parse().unwrap();
         assert_eq!(scope(s, async { current() }).await, Some(s));
+        assert_eq!(scope(s, async { counted_under("m") }).await, "m");
+        assert_eq!(group_scope(s, "g", async { counted_under("m") }).await, "g");
+        assert_eq!(counted_under("m"), "m");
     }
 }

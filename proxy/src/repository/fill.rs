@@ -1183,7 +1183,7 @@ mod tests {
             upstreams: vec![UpstreamConfig::new("a", url.clone())],
             ..RepositoryConfig::new(Kind::Maven)
         };
-        Arc::new(Repository::new("maven", config, services).unwrap())
+        Arc::new(Repository::new("maven", config, services, None).unwrap())
     }
 
     /// The store is looked at again beside the first upstream request (a fill that finished

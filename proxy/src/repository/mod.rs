@@ -238,17 +238,19 @@ pub fn tagged(mut resp: Response, cache: Outcome, upstream: Option<String>) -> R
 }
 
 impl Repository {
-    /// Builds a repository and its upstream clients.
+    /// Builds a repository and its upstream clients, which trust `server_ca` (the server's
+    /// `[server] ca_certificates`, resolved) beside their own CA files.
     pub fn new(
         name: &str,
         config: RepositoryConfig,
         services: Arc<Services>,
+        server_ca: Option<&std::path::Path>,
     ) -> Result<Repository, UpstreamSetupError> {
         let mut upstreams = config
             .upstreams
             .iter()
             .filter(|u| u.enabled)
-            .map(Upstream::new)
+            .map(|u| Upstream::new(u, server_ca))
             .collect::<Result<Vec<_>, _>>()?;
         upstreams.sort_by_key(|u| u.priority);
         let mut block = GlobSetBuilder::new();

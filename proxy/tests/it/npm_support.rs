@@ -358,11 +358,18 @@ async fn registry(State(st): State<Arc<RegState>>, req: Request) -> Response {
             })
             .unwrap();
     }
+    // `/<name>/latest` names the newest version, as the packument's `dist-tags` do.
+    let tagged = |vs: &BTreeMap<String, Published>, v: &str| match v {
+        "latest" => vs.keys().last().cloned(),
+        _ => Some(v.to_owned()),
+    };
     if let Some((name, version)) = decoded.rsplit_once('/')
-        && let Some(p) = packages.get(name).and_then(|vs| vs.get(version))
+        && let Some(vs) = packages.get(name)
+        && let Some(version) = tagged(vs, version)
+        && let Some(p) = vs.get(&version)
     {
         let doc = serde_json::json!({
-            "name": name, "version": version, "dist": dist(&base, name, version, &p.tarball),
+            "name": name, "version": version, "dist": dist(&base, name, &version, &p.tarball),
         });
         return json(
             StatusCode::OK,

@@ -94,6 +94,11 @@ async fn an_npm_group_s_deny_min_age_and_snapshot_apply_over_both_members() {
         "{young}"
     );
     refused(&proxy, "npm-all/fixture-a/1.1.0").await;
+    // A tag names what the group's `dist-tags` say: `a`'s own `latest` is the young 1.1.0.
+    let latest = proxy.get("npm-all/fixture-a/latest").await;
+    assert_eq!(latest.status(), StatusCode::OK);
+    let latest: Value = serde_json::from_slice(&latest.bytes().await.unwrap()).unwrap();
+    assert_eq!(latest["version"], "1.2.0", "{latest}");
     let ok = proxy.get("npm-all/fixture-a/-/fixture-a-1.0.0.tgz").await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(
@@ -127,9 +132,26 @@ async fn an_npm_group_s_deny_min_age_and_snapshot_apply_over_both_members() {
         "{m}"
     );
     // The members saw the snapshot first: the version left their packuments, and the member
-    // that has it refused its tarball (the group passes the request on).
+    // that has it refused its tarball (the group passes the request on). The date is the
+    // group's, so the refusal is counted under the group the client asked.
+    assert!(
+        m.contains(&format!("{} 1", refusals("npm-all", "snapshot"))),
+        "{m}"
+    );
+    assert!(!m.contains(&refusals("npm-b", "snapshot")), "{m}");
+    // The member's own snapshot URL still counts under the member.
+    refused(
+        &proxy,
+        &format!("npm-b/@{date}/fixture-a/-/fixture-a-1.2.0.tgz"),
+    )
+    .await;
+    let m = metrics(&proxy).await;
     assert!(
         m.contains(&format!("{} 1", refusals("npm-b", "snapshot"))),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("{} 1", refusals("npm-all", "snapshot"))),
         "{m}"
     );
 }
@@ -200,7 +222,7 @@ fn now_ms() -> i64 {
 }
 
 /// Channel `fixture/noarch` with `records` (name, version, age).
-async fn channel(records: &[(&str, &str, Duration)]) -> TestUpstream {
+pub async fn channel(records: &[(&str, &str, Duration)]) -> TestUpstream {
     let up = TestUpstream::start().await;
     let mut listed = serde_json::Map::new();
     for (name, version, age) in records {

@@ -97,6 +97,14 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
     for (n, v) in [("lib", "1.0.0"), ("lib", "1.1.0"), ("evil-x", "1.0.0")] {
         assert_eq!(publish(&before, n, v).await.status(), StatusCode::CREATED);
     }
+    let beta = client()
+        .put(before.at("npm-releases/-/package/lib/dist-tags/beta"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("\"1.1.0\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beta.status(), StatusCode::OK);
     let cache = before.stop().await;
     advisory(&cache, "npm", "lib", "1.1.0");
     let proxy = Proxy::start_repos_in(
@@ -131,6 +139,46 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
     assert_eq!(
         proxy.get("npm-releases/lib/1.1.0").await.status(),
         StatusCode::FORBIDDEN
+    );
+    // A tag resolves as the served `dist-tags` say: `latest` moved to 1.0.0, `beta` (1.1.0)
+    // is gone; the same through a group, and under the group's cooldown nothing is left.
+    for repo in ["npm-releases", "npm-all"] {
+        let latest = proxy.get(&format!("{repo}/lib/latest")).await;
+        assert_eq!(latest.status(), StatusCode::OK, "{repo}");
+        let latest: Value = serde_json::from_slice(&latest.bytes().await.unwrap()).unwrap();
+        assert_eq!(latest["version"], "1.0.0", "{repo}: {latest}");
+        let beta = proxy.get(&format!("{repo}/lib/beta")).await;
+        assert_eq!(beta.status(), StatusCode::NOT_FOUND, "{repo}");
+    }
+    assert_eq!(
+        proxy.get("npm-cool/lib/latest").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // No snapshot URL on the hosted repository itself: one line that points to a group, for
+    // reads and uploads alike; the group's snapshot URL serves its versions.
+    let snap = proxy.get("npm-releases/@2025-06-01/lib").await;
+    assert_eq!(snap.status(), StatusCode::NOT_FOUND);
+    let why = snap.text().await.unwrap();
+    assert_eq!(
+        why,
+        "/npm-releases/ is a hosted repository: it has no date snapshots; ask a group over it \
+         (/<group>/@YYYY-MM-DD/…), which applies the date to this repository's versions too\n"
+    );
+    let put = client()
+        .put(proxy.at("npm-releases/@2025-06-01/lib"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(npm_publish("lib", "9.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::NOT_FOUND);
+    let tomorrow = humantime::format_rfc3339(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(86400),
+    )
+    .to_string();
+    assert_eq!(
+        npm_versions(&proxy, &format!("npm-all/@{}/lib", &tomorrow[..10])).await,
+        ["1.0.0"]
     );
     assert!(npm_versions(&proxy, "npm-releases/evil-x").await.is_empty());
     let denied = proxy.get("npm-releases/evil-x/-/evil-x-1.0.0.tgz").await;
@@ -471,6 +519,76 @@ async fn hosted_conda_refuses_denied_uploads_and_leaves_denied_records_out_of_it
         why.contains("evil 2.0 is denied by the rule `evil`"),
         "{why}"
     );
+}
+
+#[tokio::test]
+async fn a_name_a_hosted_conda_member_holds_keeps_the_upstream_s_records_out_even_when_denied() {
+    // The hosted member holds `evil` (uploaded before its rule) and `internal-lib`; the
+    // upstream has `evil 2.0` and `other`. The member's deny applies to its own records, and
+    // the name it holds keeps the upstream's records of it out of the group, as in every
+    // other ecosystem.
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("conda-releases", hosted(Kind::Conda, &[]))],
+        false,
+    )
+    .await;
+    for p in [
+        crate::conda_support::package("internal-lib", "1.0", &[], "noarch"),
+        crate::conda_support::package("evil", "1.0", &[], "noarch"),
+    ] {
+        let resp = client()
+            .put(before.at(&format!("conda-releases/fixture/noarch/{}", p.file)))
+            .body(p.bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "{}", p.file);
+    }
+    let cache = before.stop().await;
+    let year = std::time::Duration::from_secs(365 * 86400);
+    let up = crate::policy_group::channel(&[("evil", "2.0", year), ("other", "1.0", year)]).await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            ("conda-releases", hosted(Kind::Conda, &["evil"])),
+            (
+                "conda-up",
+                crate::npm_support::repo(Kind::Conda, &[("up", &up.url, 0)]),
+            ),
+            (
+                "conda-all",
+                group(Kind::Conda, &["conda-releases", "conda-up"]),
+            ),
+        ],
+        false,
+    )
+    .await;
+    let names = |doc: &Value| -> Vec<String> {
+        let mut names: Vec<String> = ["packages", "packages.conda"]
+            .iter()
+            .filter_map(|k| doc[*k].as_object())
+            .flat_map(|m| m.values())
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for file in ["repodata.json", "repodata.json.zst"] {
+        let doc = repodata(&proxy, &format!("conda-all/fixture/noarch/{file}")).await;
+        assert_eq!(names(&doc), ["internal-lib", "other"], "{file}: {doc}");
+    }
+    // The hosted member answers for the name (its refusal), the upstream is not asked.
+    let upstream_evil = proxy.get("conda-all/fixture/noarch/evil-2.0-0.conda").await;
+    assert_eq!(upstream_evil.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        up.count(http::Method::GET, "fixture/noarch/evil-2.0-0.conda"),
+        0
+    );
+    // The proxy member alone still serves it: the hosted member's rule is its own.
+    let alone = repodata(&proxy, "conda-up/fixture/noarch/repodata.json").await;
+    assert_eq!(names(&alone), ["evil", "other"]);
 }
 
 /// A server started from a config file (as `repox serve` runs it), so that the settings API

@@ -111,6 +111,16 @@ async fn a_cooldown_removes_the_young_version_and_refuses_its_tarball() {
     assert!(why.contains("fixture-a 1.1.0 was published at 20"), "{why}");
     let doc = proxy.get("npm/fixture-a/1.1.0").await;
     assert_eq!(doc.status(), StatusCode::FORBIDDEN);
+    // A tag resolves as the filtered packument's `dist-tags` say (the upstream's `latest` is
+    // the young 1.1.0); a tag that is not there is 404.
+    let latest = proxy.get("npm/fixture-a/latest").await;
+    assert_eq!(latest.status(), StatusCode::OK);
+    let latest: serde_json::Value = serde_json::from_slice(&latest.bytes().await.unwrap()).unwrap();
+    assert_eq!(latest["version"], "1.0.0", "{latest}");
+    assert_eq!(
+        proxy.get("npm/fixture-a/next").await.status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         reg.count(http::Method::GET, "fixture-a/-/fixture-a-1.1.0.tgz"),
         0

@@ -2,8 +2,10 @@
 //! With the CA named in `ca_certificates` files come through (HTTP/1.1 and h2); without it, or
 //! for a certificate made for another host name, the upstream is refused, the client gets 502
 //! and nothing is cached. `[server] ca_certificates` is trusted by every upstream, an upstream's
-//! own file adds to it, and it covers an upstream reached through an HTTP proxy. A bad CA file
-//! (the upstream's or the server's) stops the start and a reload.
+//! own file adds to it, and it covers an upstream reached through an HTTP proxy or an HTTPS one
+//! (whose own certificate it checks too; named by a host name that resolves to an internal
+//! address, as corporate proxies are). A bad CA file (the upstream's or the server's) stops the
+//! start and a reload.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -557,6 +559,33 @@ async fn the_server_wide_ca_is_trusted_by_every_upstream_and_an_own_file_adds_to
 }
 
 #[tokio::test]
+async fn a_configuration_built_in_code_trusts_its_server_wide_ca() {
+    // No config file and no helper to call: setting `[server] ca_certificates` is enough.
+    let corp = TestCa::new("corp CA");
+    let origin = TlsOrigin::start(corp.leaf(&["localhost"]), &[b"http/1.1"], files()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = write_ca(dir.path(), "corp.pem", &corp);
+    let config = Config {
+        server: ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cache_dir: Some(dir.path().join("cache")),
+            ca_certificates: Some(FilePath::from(ca_file.as_path())),
+            ..ServerConfig::default()
+        },
+        repositories: [(RepoName::parse("maven").unwrap(), repo(&origin.url, None))]
+            .into_iter()
+            .collect(),
+        auth: Default::default(),
+        storage: Default::default(),
+    };
+    let server = repox_proxy::Server::bind(config).await.unwrap();
+    let base = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    assert_eq!(status_of(&base, "maven").await, StatusCode::OK);
+    assert_eq!(origin.failed_handshakes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn a_bad_server_wide_ca_file_stops_the_start_naming_key_file_and_fix() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("repox.toml");
@@ -579,41 +608,87 @@ async fn a_bad_server_wide_ca_file_stops_the_start_naming_key_file_and_fix() {
 
 /// An HTTP proxy on 127.0.0.1 that tunnels `CONNECT host:port` and counts the tunnels.
 async fn connect_proxy() -> (Url, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (url, tunnels, _) = connect_proxy_over(None).await;
+    (url, tunnels)
+}
+
+/// [`connect_proxy`], spoken over TLS with `tls` (its certificate and key) when given, reached
+/// as `https://localhost:PORT/`; also counts the TLS handshakes that failed.
+async fn connect_proxy_over(
+    tls: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+) -> (Url, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = match tls {
+        Some(_) => Url::parse(&format!("https://localhost:{port}/")).unwrap(),
+        None => Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
+    };
+    let acceptor = tls.map(|(cert, key)| {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    });
     let tunnels = Arc::new(AtomicUsize::new(0));
-    let count = tunnels.clone();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let (count, fails) = (tunnels.clone(), failed.clone());
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let count = count.clone();
+            let (count, fails, acceptor) = (count.clone(), fails.clone(), acceptor.clone());
             tokio::spawn(async move {
-                let mut client = BufReader::new(tcp);
-                let mut line = String::new();
-                client.read_line(&mut line).await.unwrap();
-                let target = match line.split_whitespace().collect::<Vec<_>>()[..] {
-                    ["CONNECT", target, _] => target.to_owned(),
-                    _ => return,
-                };
-                loop {
-                    let mut header = String::new();
-                    client.read_line(&mut header).await.unwrap();
-                    if header.trim().is_empty() {
-                        break;
-                    }
+                match acceptor {
+                    None => tunnel(tcp, count).await,
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(tls) => tunnel(tls, count).await,
+                        Err(_) => {
+                            fails.fetch_add(1, Ordering::SeqCst);
+                        }
+                    },
                 }
-                let mut origin = tokio::net::TcpStream::connect(&target).await.unwrap();
-                count.fetch_add(1, Ordering::SeqCst);
-                let mut client = client.into_inner();
-                client
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await
-                    .unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
             });
         }
     });
-    (url, tunnels)
+    (url, tunnels, failed)
+}
+
+/// Answers one `CONNECT host:port` on `stream` and copies bytes both ways.
+async fn tunnel<S>(stream: S, count: Arc<AtomicUsize>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut client = BufReader::new(stream);
+    let mut line = String::new();
+    if client.read_line(&mut line).await.is_err() {
+        return;
+    }
+    let target = match line.split_whitespace().collect::<Vec<_>>()[..] {
+        ["CONNECT", target, _] => target.to_owned(),
+        _ => return,
+    };
+    loop {
+        let mut header = String::new();
+        client.read_line(&mut header).await.unwrap();
+        if header.trim().is_empty() {
+            break;
+        }
+    }
+    // Like a corporate proxy, it resolves the names itself: every name is this machine here.
+    let port = target.rsplit_once(':').map_or("443", |(_, p)| p).to_owned();
+    let mut origin = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    count.fetch_add(1, Ordering::SeqCst);
+    let mut client = client.into_inner();
+    client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await
+        .unwrap();
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
 }
 
 #[tokio::test]
@@ -634,4 +709,68 @@ async fn an_upstream_behind_an_http_proxy_trusts_the_server_wide_ca() {
     );
     assert!(origin.requests().iter().any(|(p, _)| p == JAR));
     assert_eq!(origin.failed_handshakes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_upstream_behind_an_https_proxy_checks_the_proxy_s_certificate_too() {
+    // The proxy's certificate and the origin's come from the corporate CA: TLS to the proxy,
+    // and TLS to the origin inside the tunnel, both checked against the server-wide CA. The
+    // upstream has a public name only the proxy resolves; the proxy is named by a host name
+    // that resolves to an internal address, as a corporate proxy's does.
+    let corp = TestCa::new("corp CA");
+    let leaf = corp.leaf(&["maven.corp.example"]);
+    let origin = TlsOrigin::start(leaf, &[b"http/1.1"], files()).await;
+    let mut upstream = origin.url.clone();
+    upstream.set_host(Some("maven.corp.example")).unwrap();
+    let (proxy, tunnels, refused) = connect_proxy_over(Some(corp.leaf(&["localhost"]))).await;
+    assert_eq!(proxy.scheme(), "https");
+    let dir = tempfile::tempdir().unwrap();
+    write_ca(dir.path(), "corp.pem", &corp);
+    let text = "[server]\nca_certificates = \"corp.pem\"\n".to_owned()
+        + &repo_text("maven", &upstream, &format!("proxy = \"{proxy}\""));
+    let (_app, base) = serve_file(dir.path(), &text).await;
+    assert_eq!(status_of(&base, "maven").await, StatusCode::OK);
+    assert_eq!(
+        tunnels.load(Ordering::SeqCst),
+        1,
+        "it went through the proxy"
+    );
+    assert_eq!(refused.load(Ordering::SeqCst), 0);
+    assert!(origin.requests().iter().any(|(p, _)| p == JAR));
+
+    // A proxy whose certificate no trusted CA signed is refused before any CONNECT: 502,
+    // nothing reaches the origin.
+    let leaf = corp.leaf(&["maven.corp.example"]);
+    let origin = TlsOrigin::start(leaf, &[b"http/1.1"], files()).await;
+    let mut upstream = origin.url.clone();
+    upstream.set_host(Some("maven.corp.example")).unwrap();
+    let stranger = TestCa::new("unknown CA");
+    let (proxy, tunnels, refused) = connect_proxy_over(Some(stranger.leaf(&["localhost"]))).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_ca(dir.path(), "corp.pem", &corp);
+    let text = "[server]\nca_certificates = \"corp.pem\"\n".to_owned()
+        + &repo_text("maven", &upstream, &format!("proxy = \"{proxy}\""));
+    let (_app, base) = serve_file(dir.path(), &text).await;
+    assert_eq!(status_of(&base, "maven").await, StatusCode::BAD_GATEWAY);
+    assert_eq!(tunnels.load(Ordering::SeqCst), 0);
+    assert!(refused.load(Ordering::SeqCst) >= 1);
+    assert!(origin.requests().is_empty(), "{:?}", origin.requests());
+    let health = crate::support::client()
+        .get(base.join("-/health").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The refusal says which setting trusts a CA (the same ones cover the proxy).
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    let maven = health["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "maven")
+        .unwrap();
+    let error = maven["upstreams"][0]["last_error"].as_str().unwrap();
+    assert!(error.contains("`[server] ca_certificates`"), "{error}");
 }

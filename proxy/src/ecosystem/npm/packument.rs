@@ -114,6 +114,19 @@ pub(super) async fn serve(
         None if policy.uses_time() => Variant::Full,
         None => Variant::from_request(req),
     };
+    // A tag resolves as the filtered packument's `dist-tags` have it, never to a refused
+    // version (the upstream's own `/<name>/<tag>` would name it).
+    let resolved = match version {
+        Some(tag) if policy.is_active() && crate::policy::documents::npm_is_tag(tag) => {
+            match tag_version(repo, &policy, name, tag).await {
+                Ok(Some(v)) => Some(v),
+                Ok(None) => return tagged(Failure::NotFound.into_response(), Outcome::Miss, None),
+                Err(resp) => return resp,
+            }
+        }
+        _ => None,
+    };
+    let version = resolved.as_deref().or(version);
     if let Some(v) = version
         && policy.is_active()
         && let Err(refused) = admit(repo, &policy, name, v).await
@@ -206,6 +219,34 @@ fn resource(
             .collect(),
     );
     res
+}
+
+/// The version the dist-tag `tag` of `name` names in the full packument as `policy` filters
+/// it (`None`: the tag is gone, or never was).
+async fn tag_version(
+    repo: &Arc<Repository>,
+    policy: &crate::policy::Policy,
+    name: &str,
+    tag: &str,
+) -> Result<Option<String>, Response> {
+    let failed = |e: Failure| tagged(e.into_response(), Outcome::Miss, None);
+    let path = RepoPath::parse(name).map_err(|_| Failure::NotFound.into_response())?;
+    let res = resource(repo, path, name, None, Variant::Full);
+    let (entry, _) = repo.entry(&res).await.map_err(failed)?;
+    let n = name.to_owned();
+    let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+        crate::policy::documents::npm_packument(p, &n, body, up, now)
+            .ok()
+            .flatten()
+    };
+    let served = crate::policy::filter::entry(repo, policy, "npm-policy", name, entry, filter)
+        .await
+        .map_err(failed)?;
+    let body = served
+        .bytes()
+        .await
+        .map_err(|e| failed(Failure::internal(e)))?;
+    Ok(crate::policy::documents::npm_dist_tag(&body, tag))
 }
 
 /// Refuses `version` of `name` when `policy` does, by the time in its full packument.

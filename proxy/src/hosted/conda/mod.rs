@@ -180,6 +180,50 @@ async fn filtered_repodata(
     }
 }
 
+/// The package names of every record hosted `repo` holds in `dir` (`<channel>/<subdir>`),
+/// those its own rules leave out of the served repodata included: a group's
+/// dependency-confusion rule decides on them, so denying a private name never lets an
+/// upstream's records of that name through.
+pub async fn held_names(
+    repo: &Repository,
+    dir: &str,
+) -> Result<std::collections::HashSet<String>, Response> {
+    let valid = matches!(dir.split('/').collect::<Vec<_>>()[..],
+        [channel, subdir] if package::valid_channel(channel) && package::valid_subdir(subdir));
+    if !valid {
+        return Ok(Default::default());
+    }
+    let key = super::key(&repo.name, &format!("{dir}/repodata.json"));
+    let entry = match repo.services.store.get(&key).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return Ok(Default::default()),
+        Err(e) => return Err(UploadError::internal(e).into_response()),
+    };
+    let body = entry
+        .bytes()
+        .await
+        .map_err(|e| UploadError::internal(e).into_response())?;
+    #[derive(serde::Deserialize)]
+    struct Record {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        packages: BTreeMap<String, Record>,
+        #[serde(default, rename = "packages.conda")]
+        conda: BTreeMap<String, Record>,
+    }
+    let doc: Doc = serde_json::from_slice(&body)
+        .map_err(|e| UploadError::internal(format!("{key}: {e}")).into_response())?;
+    Ok(doc
+        .packages
+        .into_values()
+        .chain(doc.conda.into_values())
+        .map(|r| r.name)
+        .collect())
+}
+
 /// The digests the client sent with the upload.
 fn expected(headers: &http::HeaderMap) -> Vec<Expect> {
     [("x-checksum-sha256", "sha256"), ("x-checksum-md5", "md5")]

@@ -97,11 +97,8 @@ pub fn valid_version(version: &str) -> bool {
 
 /// True for a dist-tag: URL-safe, and not something npm would read as a version or range.
 pub fn valid_tag(tag: &str) -> bool {
-    let versionish = tag.bytes().next().is_some_and(|b| b.is_ascii_digit())
-        || (tag.starts_with('v') && tag.as_bytes().get(1).is_some_and(u8::is_ascii_digit));
-    !tag.is_empty()
+    crate::policy::documents::npm_is_tag(tag)
         && tag.len() <= 128
-        && !versionish
         && tag
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))

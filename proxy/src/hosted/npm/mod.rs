@@ -484,34 +484,51 @@ async fn packument(repo: &Arc<Repository>, parts: &http::request::Parts, name: &
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.contains("application/vnd.npm.install-v1+json"));
-    let base = format!(
+    // The publisher's own read (`?write=true`, before an edit it sends back) sees every version.
+    let entry = if write {
+        let content_type = "application/json";
+        json_entry(&doc.render(&base_url(repo, parts), true), content_type)
+    } else {
+        match served(repo, parts, name, &doc, full).await {
+            Ok(entry) => entry,
+            Err(resp) => return resp,
+        }
+    };
+    respond_entry(parts, &entry)
+}
+
+/// The URL of this repository as the client reached it, tarball URLs' base.
+fn base_url(repo: &Repository, parts: &http::request::Parts) -> String {
+    format!(
         "{}/{}/",
         crate::origin::request_origin(&parts.headers, &parts.uri),
         repo.name
-    );
-    let rendered = doc.render(&base, full);
+    )
+}
+
+/// The packument of `doc` as clients read it: full or abbreviated, without what the
+/// repository's rules refuse (a `dist-tags` entry naming a refused version moves or goes).
+async fn served(
+    repo: &Arc<Repository>,
+    parts: &http::request::Parts,
+    name: &str,
+    doc: &Document,
+    full: bool,
+) -> Result<Entry, Response> {
+    let rendered = doc.render(&base_url(repo, parts), full);
     let content_type = if full {
         "application/json"
     } else {
         "application/vnd.npm.install-v1+json"
     };
     let entry = json_entry(&rendered, content_type);
-    // The publisher's own read (`?write=true`, before an edit it sends back) sees every version.
-    let entry = if write {
-        entry
-    } else {
-        let n = name.to_owned();
-        let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
-            crate::policy::documents::npm_packument(p, &n, body, up, now)
-                .ok()
-                .flatten()
-        };
-        match super::own_rules(repo, "npm-hosted-policy", name, entry, filter).await {
-            Ok(entry) => entry,
-            Err(resp) => return resp,
-        }
+    let n = name.to_owned();
+    let filter = move |p: &crate::policy::Policy, body: &[u8], up: &str, now| {
+        crate::policy::documents::npm_packument(p, &n, body, up, now)
+            .ok()
+            .flatten()
     };
-    respond_entry(parts, &entry)
+    super::own_rules(repo, "npm-hosted-policy", name, entry, filter).await
 }
 
 fn json_entry(value: &Value, content_type: &str) -> Entry {
@@ -540,7 +557,8 @@ fn respond_json(parts: &http::request::Parts, value: &Value, content_type: &str)
     respond_entry(parts, &json_entry(value, content_type))
 }
 
-/// `GET /<name>/<version or tag>`.
+/// `GET /<name>/<version or tag>`. A tag resolves as the served packument's `dist-tags` have
+/// it, so it never names a refused version (a proxy resolves tags the same way).
 async fn version_document(
     repo: &Arc<Repository>,
     parts: &http::request::Parts,
@@ -552,20 +570,31 @@ async fn version_document(
         Ok(None) => return super::not_found(),
         Err(e) => return upload_error(e),
     };
-    let version = doc
-        .dist_tags
-        .get(wanted)
-        .cloned()
-        .unwrap_or_else(|| wanted.to_owned());
-    let base = format!(
-        "{}/{}/",
-        crate::origin::request_origin(&parts.headers, &parts.uri),
-        repo.name
-    );
+    let version = if !crate::policy::documents::npm_is_tag(wanted) {
+        wanted.to_owned()
+    } else if repo.policy.is_active() {
+        let entry = match served(repo, parts, name, &doc, true).await {
+            Ok(entry) => entry,
+            Err(resp) => return resp,
+        };
+        let body = match entry.bytes().await {
+            Ok(body) => body,
+            Err(e) => return upload_error(UploadError::internal(e)),
+        };
+        match crate::policy::documents::npm_dist_tag(&body, wanted) {
+            Some(v) => v,
+            None => return super::not_found(),
+        }
+    } else {
+        match doc.dist_tags.get(wanted) {
+            Some(v) => v.clone(),
+            None => return super::not_found(),
+        }
+    };
     if let Some(refused) = super::refused(repo, name, &version) {
         return refused;
     }
-    match doc.render(&base, true)["versions"].get(&version) {
+    match doc.render(&base_url(repo, parts), true)["versions"].get(&version) {
         Some(m) => respond_json(parts, m, "application/json"),
         None => super::not_found(),
     }
