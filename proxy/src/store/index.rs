@@ -100,6 +100,9 @@ impl From<IndexError> for std::io::Error {
     }
 }
 
+/// Accesses noted and not yet written: key to milliseconds since the epoch.
+type Accesses = HashMap<Box<str>, u64>;
+
 /// One indexed entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Indexed {
@@ -133,7 +136,7 @@ pub struct Index {
     conn: Mutex<Connection>,
     /// Accesses not yet written: key to milliseconds since the epoch, in [`PENDING_SHARDS`]
     /// maps chosen by `shard_of`'s hash of the key.
-    pending: Box<[Mutex<HashMap<Box<str>, u64>>]>,
+    pending: Box<[Mutex<Accesses>]>,
     shard_of: std::hash::RandomState,
     bytes: AtomicU64,
     entries: AtomicU64,
