@@ -27,6 +27,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use super::index::{Index, is_mutable};
 use super::{Body, Entry, Listed, Meta, Miss, Purged, Store, staging};
 
+mod doorkeeper;
 mod hot;
 mod read;
 
@@ -340,9 +341,9 @@ impl Store for FsStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Entry>>> {
         let path = self.file_path(key);
         Box::pin(async move {
-            self.index.touch(key);
             let now = super::clock::monotonic_millis();
             if let Some(entry) = self.hot.get(&path, now, self.recheck.as_millis() as u64) {
+                self.index.touch(key);
                 return Ok(Some(entry));
             }
             let (result, path) = match read::try_cached(key, &path) {
@@ -354,7 +355,10 @@ impl Store for FsStore {
             };
             match damaged_is_none(&path, result)? {
                 Some((entry, id)) => {
-                    self.hot.insert(path, id, &entry, now);
+                    // Only hits are noted: a request for a key the cache does not hold would
+                    // take a place among the accesses to write.
+                    self.index.touch(key);
+                    self.hot.insert(&path, id, &entry, now);
                     Ok(Some(entry))
                 }
                 None => Ok(None),

@@ -32,6 +32,10 @@ pub const FILE_NAME: &str = "index-v1.sqlite";
 
 /// Accesses noted in memory between flushes; past this, new keys wait for the next flush.
 const MAX_PENDING: usize = 200_000;
+/// The noted accesses are split over this many maps by key, each with its own lock: a map
+/// that grows rehashes what it holds under its lock, and one map of 100,000 keys took the hits
+/// of both worker threads waiting milliseconds for that.
+const PENDING_SHARDS: usize = 16;
 /// Access updates per transaction of a flush. The connection is released between them, so a
 /// commit waits for one chunk (milliseconds), not for the whole flush (seconds at 200,000).
 const FLUSH_CHUNK: usize = 2_000;
@@ -96,6 +100,9 @@ impl From<IndexError> for std::io::Error {
     }
 }
 
+/// Accesses noted and not yet written: key to milliseconds since the epoch.
+type Accesses = HashMap<Box<str>, u64>;
+
 /// One indexed entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Indexed {
@@ -127,8 +134,10 @@ pub struct Index {
     /// Where the entry files are, for the one-time walk.
     files: Option<PathBuf>,
     conn: Mutex<Connection>,
-    /// Accesses not yet written: key to milliseconds since the epoch.
-    pending: Mutex<HashMap<Box<str>, u64>>,
+    /// Accesses not yet written: key to milliseconds since the epoch, in [`PENDING_SHARDS`]
+    /// maps chosen by `shard_of`'s hash of the key.
+    pending: Box<[Mutex<Accesses>]>,
+    shard_of: std::hash::RandomState,
     bytes: AtomicU64,
     entries: AtomicU64,
     evictions: AtomicU64,
@@ -203,7 +212,10 @@ impl Index {
             path,
             files: None,
             conn: Mutex::new(conn),
-            pending: Mutex::new(HashMap::new()),
+            pending: (0..PENDING_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            shard_of: std::hash::RandomState::new(),
             bytes: AtomicU64::new(0),
             entries: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
@@ -305,10 +317,13 @@ impl Index {
     /// Notes an access, in memory only; [`Index::flush`] writes it.
     pub fn touch(&self, key: &str) {
         let now = super::clock::unix_millis();
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let shard = std::hash::BuildHasher::hash_one(&self.shard_of, key) as usize % PENDING_SHARDS;
+        let mut pending = self.pending[shard]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(at) = pending.get_mut(key) {
             *at = now;
-        } else if pending.len() < MAX_PENDING {
+        } else if pending.len() < MAX_PENDING / PENDING_SHARDS {
             pending.insert(key.into(), now);
         }
     }
@@ -317,11 +332,14 @@ impl Index {
     /// table's B-tree instead of jumping around it: 40% faster at 1,000,000 entries), in
     /// transactions of [`FLUSH_CHUNK`].
     pub fn flush(&self) -> Result<(), IndexError> {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut pending: Vec<(Box<str>, u64)> = Vec::new();
+        for shard in &self.pending {
+            let taken = std::mem::take(&mut *shard.lock().unwrap_or_else(|p| p.into_inner()));
+            pending.extend(taken);
+        }
         if pending.is_empty() {
             return Ok(());
         }
-        let mut pending: Vec<(Box<str>, u64)> = pending.into_iter().collect();
         pending.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let run = |conn: &mut Connection, chunk: &[(Box<str>, u64)]| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
@@ -549,6 +567,32 @@ mod tests {
             ["m/b", "m/c"]
         );
         assert!(index.list("n/", None, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn touches_of_many_keys_are_all_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        let found: Vec<Indexed> = (0..200)
+            .map(|i| Indexed {
+                key: format!("m/k{i}"),
+                size: 1,
+                last_access: 1000,
+                mutable: false,
+            })
+            .collect();
+        index.insert_found(&found).unwrap();
+        for e in &found[..100] {
+            index.touch(&e.key);
+        }
+        index.flush().unwrap();
+        let oldest = index.oldest(false, None, 200).unwrap();
+        let untouched: Vec<&str> = oldest[..100].iter().map(|e| e.key.as_str()).collect();
+        let mut expected: Vec<String> = (100..200).map(|i| format!("m/k{i}")).collect();
+        expected.sort();
+        assert_eq!(untouched, expected, "every touched key left the oldest");
+        assert!(oldest[100..].iter().all(|e| e.last_access > 1000));
+        index.flush().unwrap();
     }
 
     /// The plan SQLite chose for `sql`, one line per step.

@@ -12,6 +12,8 @@
 //!   pool, and the body goes to the socket with `sendfile` (`edge/zerocopy.rs`). Each costs one file
 //!   descriptor, so there are at most [`open_files_bound`] of them: a quarter of the process's
 //!   `RLIMIT_NOFILE` soft limit, at most 2048, leaving the rest for connections and downloads.
+//!   A file is kept on its second read within a window (`doorkeeper.rs`): over a cache far
+//!   larger than the bound, most reads come once, and keeping each would evict another.
 //!
 //! At most every `recheck` a `stat` checks that the file is still the one that was read (inode,
 //! length, mtime): the store drops a hot entry whenever it replaces or removes the entry itself,
@@ -19,7 +21,7 @@
 //! inode, so its changes show within that interval. An open file replaced by another process
 //! keeps its disk space until that check (or the bound) drops it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,6 +29,7 @@ use crate::memo::Memos;
 use crate::store::{Body, Entry, Meta};
 
 use super::FileId;
+use super::doorkeeper::Doorkeeper;
 
 /// What a stored document costs beside its bytes: its metadata, file identity and clock.
 const DOCUMENT_OVERHEAD: u64 = 1024;
@@ -37,6 +40,8 @@ pub(super) struct HotEntries {
     /// Keyed by the path's bytes: hashing a `Path` goes component by component, which was
     /// as dear as the rest of the lookup on every hit.
     files: quick_cache::sync::Cache<Box<[u8]>, Hot>,
+    /// Which files read once are kept on their next read.
+    doorkeeper: Doorkeeper,
 }
 
 #[derive(Clone)]
@@ -51,9 +56,12 @@ struct Hot {
 impl HotEntries {
     /// Hot entries whose documents count against `documents`' budget.
     pub(super) fn new(documents: Memos) -> HotEntries {
+        let bound = open_files_bound();
         HotEntries {
             documents,
-            files: quick_cache::sync::Cache::new(open_files_bound()),
+            files: quick_cache::sync::Cache::new(bound),
+            // Reads of 4 × as many other entries as the hot files before a second one.
+            doorkeeper: Doorkeeper::new(4 * bound),
         }
     }
 
@@ -98,9 +106,10 @@ impl HotEntries {
             .then_some(hot.entry.meta)
     }
 
-    /// Keeps `entry`, just read from `path` (whose file was `id`), checked at `now`.
-    pub(super) fn insert(&self, path: PathBuf, id: FileId, entry: &Entry, now: u64) {
-        let hot = Hot {
+    /// Keeps `entry`, just read from `path` (whose file was `id`), checked at `now`: a
+    /// document always, an open file when it was read before within the doorkeeper's window.
+    pub(super) fn insert(&self, path: &Path, id: FileId, entry: &Entry, now: u64) {
+        let hot = |entry: &Entry| Hot {
             id,
             entry: entry.clone(),
             checked: Arc::new(AtomicU64::new(now)),
@@ -108,10 +117,19 @@ impl HotEntries {
         match &entry.body {
             Body::Bytes(bytes_) => {
                 let weight = bytes_.len() as u64 + DOCUMENT_OVERHEAD;
-                self.documents.keep_stored(bytes(&path), hot, weight);
+                self.documents.keep_stored(bytes(path), hot(entry), weight);
             }
-            _ => self.files.insert(bytes(&path).into(), hot),
+            _ if self.doorkeeper.admit(bytes(path)) => {
+                self.files.insert(bytes(path).into(), hot(entry));
+            }
+            _ => {}
         }
+    }
+
+    /// Whether the file of the entry at `path` is kept open.
+    #[cfg(test)]
+    pub(super) fn holds_file(&self, path: &Path) -> bool {
+        self.files.get(bytes(path)).is_some()
     }
 
     pub(super) fn remove(&self, path: &Path) {
@@ -179,6 +197,30 @@ mod tests {
 
     fn is_hot(store: &FsStore, memos: &Memos, key: &str) -> bool {
         memos.stored::<Hot>(bytes(&store.file_path(key))).is_some()
+    }
+
+    #[tokio::test]
+    async fn a_file_is_kept_open_from_its_second_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        for key in ["m/a.jar", "m/b.jar"] {
+            put(&store, key, &body(key, 1000)).await;
+        }
+        let (a, b) = (store.file_path("m/a.jar"), store.file_path("m/b.jar"));
+        let first = store.get("m/a.jar").await.unwrap().expect("stored");
+        assert!(matches!(first.body, Body::File(_)), "an artifact is a file");
+        assert!(!store.hot.holds_file(&a), "a first read is not kept");
+        store.get("m/b.jar").await.unwrap().expect("stored");
+        store.get("m/a.jar").await.unwrap().expect("stored");
+        assert!(store.hot.holds_file(&a), "the second read is kept");
+        assert!(!store.hot.holds_file(&b), "b was read once");
+        for _ in 0..2 {
+            let entry = store.get("m/a.jar").await.unwrap().expect("stored");
+            assert_eq!(entry.bytes().await.unwrap(), body("m/a.jar", 1000));
+        }
+        store.delete("m/a.jar").await.unwrap();
+        assert!(!store.hot.holds_file(&a), "a removed entry is dropped");
+        assert!(store.get("m/a.jar").await.unwrap().is_none());
     }
 
     #[tokio::test]
