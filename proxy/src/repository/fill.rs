@@ -1368,6 +1368,58 @@ mod tests {
         }
     }
 
+    /// The first batch is written in place: its bytes are in the staged file and published
+    /// when `write` returns (the clients' first bytes never wait for the writer thread); the
+    /// batches after it go through the thread; the digests, in place and the follower's,
+    /// cover every byte once, the first batch's included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_batch_is_written_in_place_and_hashed_once() {
+        use crate::store::{FsStore, Store};
+        use std::io::Read;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let miss = store.begin("maven/x/a.jar").await.unwrap();
+        let reader = miss.tail().unwrap();
+        let (tx, rx) = watch::channel(FillStatus::default());
+        let (follower, feed) = Follower::start(Algorithm::Sha1);
+        let mut writer =
+            BodyWriter::start(miss, tx, Some(feed), Inline::new(&[Algorithm::Sha256]));
+        let first = vec![Bytes::from(vec![1u8; 70_000]), Bytes::from(vec![2u8; 30_000])];
+        writer.write(first).await.unwrap();
+        assert_eq!(rx.borrow().written, 100_000, "published when write returns");
+        let mut staged = Vec::new();
+        reader
+            .blocking_reader(100_000)
+            .read_to_end(&mut staged)
+            .unwrap();
+        assert_eq!(staged.len(), 100_000, "in the staged file when write returns");
+        for i in 3..10u8 {
+            writer.write(vec![Bytes::from(vec![i; 50_000])]).await.unwrap();
+        }
+        let (_miss, inline) = writer.finish().await.unwrap();
+        let mut all = vec![1u8; 70_000];
+        all.extend(vec![2u8; 30_000]);
+        for i in 3..10u8 {
+            all.extend(vec![i; 50_000]);
+        }
+        assert_eq!(rx.borrow().written, all.len() as u64);
+        let mut digests = Digests::default();
+        inline.finish(&mut digests);
+        follower
+            .finish(all.len() as u64, &mut digests)
+            .await
+            .unwrap();
+        assert_eq!(digests.sha256, hex::encode(Sha256::digest(&all)));
+        assert_eq!(digests.sha1, Some(hex::encode(Sha1::digest(&all))));
+        let mut staged = Vec::new();
+        reader
+            .blocking_reader(all.len() as u64)
+            .read_to_end(&mut staged)
+            .unwrap();
+        assert_eq!(staged, all);
+    }
+
     type Item = Result<Bytes, &'static str>;
 
     async fn collect(items: Vec<Poll<Option<Item>>>) -> Vec<Result<Bytes, &'static str>> {
