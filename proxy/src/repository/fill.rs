@@ -1383,9 +1383,11 @@ mod tests {
         let reader = miss.tail().unwrap();
         let (tx, rx) = watch::channel(FillStatus::default());
         let (follower, feed) = Follower::start(Algorithm::Sha1);
-        let mut writer =
-            BodyWriter::start(miss, tx, Some(feed), Inline::new(&[Algorithm::Sha256]));
-        let first = vec![Bytes::from(vec![1u8; 70_000]), Bytes::from(vec![2u8; 30_000])];
+        let mut writer = BodyWriter::start(miss, tx, Some(feed), Inline::new(&[Algorithm::Sha256]));
+        let first = vec![
+            Bytes::from(vec![1u8; 70_000]),
+            Bytes::from(vec![2u8; 30_000]),
+        ];
         writer.write(first).await.unwrap();
         assert_eq!(rx.borrow().written, 100_000, "published when write returns");
         let mut staged = Vec::new();
@@ -1393,9 +1395,16 @@ mod tests {
             .blocking_reader(100_000)
             .read_to_end(&mut staged)
             .unwrap();
-        assert_eq!(staged.len(), 100_000, "in the staged file when write returns");
+        assert_eq!(
+            staged.len(),
+            100_000,
+            "in the staged file when write returns"
+        );
         for i in 3..10u8 {
-            writer.write(vec![Bytes::from(vec![i; 50_000])]).await.unwrap();
+            writer
+                .write(vec![Bytes::from(vec![i; 50_000])])
+                .await
+                .unwrap();
         }
         let (_miss, inline) = writer.finish().await.unwrap();
         let mut all = vec![1u8; 70_000];
