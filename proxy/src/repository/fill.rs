@@ -828,6 +828,13 @@ impl BodyWriter {
 
     async fn write(&mut self, batch: Vec<Bytes>) -> std::io::Result<()> {
         match std::mem::replace(&mut self.state, Writer::Failed(None)) {
+            // At most a batch in place (the S3 store's `write` blocks on the upload only once a
+            // part of 8 MiB is pending, never for a first batch); a larger one, from an
+            // upstream sending huge chunks, goes to the thread like the rest.
+            Writer::Idle(miss, feed, digests) if batch_len(&batch) > BATCH as u64 => {
+                self.state = Self::spawn(miss, self.tx.clone(), feed, digests, 0);
+                self.queue(batch, false).await
+            }
             Writer::Idle(mut miss, feed, digests) => {
                 if let Err(e) = miss.write_chunks(&batch) {
                     let copy = std::io::Error::new(e.kind(), e.to_string());
