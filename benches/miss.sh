@@ -58,6 +58,8 @@ if [ -n "$SHA1" ]; then # then repox holds each file's last byte back until SHA-
     for i in $(seq "$TTFB_SAMPLES"); do
         sha1sum <"$WWW/$G/miss-1.0-small$i.jar" | cut -d' ' -f1 >"$WWW/$G/miss-1.0-small$i.jar.sha1"
     done
+else
+    rm -f "$WWW/$G"/*.sha1 # a kept BENCH_DIR from a SHA1=1 run
 fi
 cat "$WWW/$G/big.bin" >/dev/null # the upstream reads from the page cache, as a warm server does
 

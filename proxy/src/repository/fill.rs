@@ -435,6 +435,9 @@ async fn download(
         if !wants_sidecar {
             return Ok(None);
         }
+        // Asked for once the body's first bytes are on their way to the clients (when they
+        // came with the response head): sent in the same poll, the request held them back.
+        tokio::task::yield_now().await;
         let found = fetch_sidecar(repo, i, &url).await;
         // The upstream published no `.sha1` (it usually says so long before the body ends): the
         // follower's SHA-1 is only recorded, so it stops pacing the writer and is computed from
@@ -773,20 +776,36 @@ async fn flush(
     publish();
     let n = batch_len(&held);
     writer.write(held).await?;
-    // The clients just woken by the head (often on this worker thread) send it now, while the
-    // writer stores the first bytes, rather than after this task's next network read.
-    tokio::task::yield_now().await;
     Ok(n)
 }
 
-/// Appends a download's batches of chunks to its miss handle on a blocking thread (one
-/// vectored write each, [`Miss::write_chunks`]) and publishes each one to the clients tailing it
-/// as soon as it is written, so the network reads never wait for the disk. The in-place digests ([`Inline`]: every digest of a small body) are computed there too,
-/// after each chunk is published: neither the network task nor the clients (which may share a
-/// worker thread with it) wait for them.
+/// Appends a download's batches of chunks to its miss handle and publishes each one to the
+/// clients tailing it as soon as it is written. The first batch is written in place, on the
+/// fill's own task: it is what the clients' first bytes wait for, and handing it to another
+/// thread cost two thread wake-ups on the way to them (the writer's, then the client's from
+/// there), each a scheduler delay of 0.2–3 ms on a loaded machine. One write of at most
+/// [`BATCH`] bytes into the page cache takes tens of microseconds. The batches after it go to a
+/// blocking thread (one vectored write each, [`Miss::write_chunks`]), so the network reads never
+/// wait for the disk. The in-place digests ([`Inline`]: every digest of a small body) are
+/// computed on that thread too, after each chunk is published (the first batch's included):
+/// neither the network task nor the clients (which may share a worker thread with it) wait for
+/// them.
 struct BodyWriter {
-    chunks: mpsc::Sender<Vec<Bytes>>,
-    done: tokio::task::JoinHandle<std::io::Result<(Box<dyn Miss>, Inline)>>,
+    state: Writer,
+    tx: watch::Sender<FillStatus>,
+}
+
+enum Writer {
+    /// Nothing written yet: the handle, the digest follower's feed and the in-place digests.
+    Idle(Box<dyn Miss>, Option<hashing::Feed>, Inline),
+    /// The blocking thread owns them; each batch comes with whether it is already written.
+    Running {
+        chunks: mpsc::Sender<(Vec<Bytes>, bool)>,
+        done: tokio::task::JoinHandle<std::io::Result<(Box<dyn Miss>, Inline)>>,
+    },
+    /// The first write failed (its error, until [`BodyWriter::finish`] reports it): no
+    /// further write may land.
+    Failed(Option<std::io::Error>),
 }
 
 impl BodyWriter {
@@ -796,18 +815,64 @@ impl BodyWriter {
     /// Also hands each chunk, once written, to a digest [`Follower`] (`feed`, dropped at the
     /// end).
     fn start(
+        miss: Box<dyn Miss>,
+        tx: watch::Sender<FillStatus>,
+        feed: Option<hashing::Feed>,
+        digests: Inline,
+    ) -> BodyWriter {
+        BodyWriter {
+            state: Writer::Idle(miss, feed, digests),
+            tx,
+        }
+    }
+
+    async fn write(&mut self, batch: Vec<Bytes>) -> std::io::Result<()> {
+        match std::mem::replace(&mut self.state, Writer::Failed(None)) {
+            // At most a batch in place (the S3 store's `write` blocks on the upload only once a
+            // part of 8 MiB is pending, never for a first batch); a larger one, from an
+            // upstream sending huge chunks, goes to the thread like the rest.
+            Writer::Idle(miss, feed, digests) if batch_len(&batch) > BATCH as u64 => {
+                self.state = Self::spawn(miss, self.tx.clone(), feed, digests, 0);
+                self.queue(batch, false).await
+            }
+            Writer::Idle(mut miss, feed, digests) => {
+                if let Err(e) = miss.write_chunks(&batch) {
+                    let copy = std::io::Error::new(e.kind(), e.to_string());
+                    self.state = Writer::Failed(Some(e));
+                    return Err(copy);
+                }
+                let written = batch_len(&batch);
+                self.tx.send_modify(|s| s.written = written);
+                self.state = Self::spawn(miss, self.tx.clone(), feed, digests, written);
+                self.queue(batch, true).await?;
+                // The clients just woken (often on this worker thread) send the head and these
+                // bytes now, rather than after this task's next network read.
+                tokio::task::yield_now().await;
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                self.queue(batch, false).await
+            }
+        }
+    }
+
+    /// The blocking thread that writes the batches after the first (`written` bytes so far).
+    fn spawn(
         mut miss: Box<dyn Miss>,
         tx: watch::Sender<FillStatus>,
         feed: Option<hashing::Feed>,
         mut digests: Inline,
-    ) -> BodyWriter {
-        let (chunks, mut rx) = mpsc::channel::<Vec<Bytes>>(Self::QUEUE);
+        mut written: u64,
+    ) -> Writer {
+        let (chunks, mut rx) = mpsc::channel::<(Vec<Bytes>, bool)>(Self::QUEUE);
         let done = tokio::task::spawn_blocking(move || {
-            let mut written = 0u64;
-            while let Some(batch) = rx.blocking_recv() {
-                miss.write_chunks(&batch)?;
-                written += batch_len(&batch);
-                tx.send_modify(|s| s.written = written);
+            while let Some((batch, already)) = rx.blocking_recv() {
+                if !already {
+                    miss.write_chunks(&batch)?;
+                    written += batch_len(&batch);
+                    tx.send_modify(|s| s.written = written);
+                }
                 for chunk in &batch {
                     digests.update(chunk);
                 }
@@ -817,12 +882,15 @@ impl BodyWriter {
             }
             Ok((miss, digests))
         });
-        BodyWriter { chunks, done }
+        Writer::Running { chunks, done }
     }
 
-    async fn write(&mut self, batch: Vec<Bytes>) -> std::io::Result<()> {
-        self.chunks
-            .send(batch)
+    async fn queue(&mut self, batch: Vec<Bytes>, written: bool) -> std::io::Result<()> {
+        let Writer::Running { chunks, .. } = &self.state else {
+            return Err(std::io::Error::other("the staging writer stopped"));
+        };
+        chunks
+            .send((batch, written))
             .await
             .map_err(|_| std::io::Error::other("the staging writer stopped"))
     }
@@ -830,8 +898,16 @@ impl BodyWriter {
     /// Waits until every chunk handed over is written and gives the miss handle and the
     /// in-place digests back; the writer's own error, if it failed.
     async fn finish(self) -> std::io::Result<(Box<dyn Miss>, Inline)> {
-        drop(self.chunks);
-        self.done.await.map_err(std::io::Error::other)?
+        match self.state {
+            Writer::Idle(miss, _, digests) => Ok((miss, digests)),
+            Writer::Running { chunks, done } => {
+                drop(chunks);
+                done.await.map_err(std::io::Error::other)?
+            }
+            Writer::Failed(e) => {
+                Err(e.unwrap_or_else(|| std::io::Error::other("the staging write failed")))
+            }
+        }
     }
 }
 
@@ -1297,6 +1373,67 @@ mod tests {
             assert_eq!(d.md5, Some(hex::encode(Md5::digest(&body))));
             assert_eq!(committed.bytes().await.unwrap(), body);
         }
+    }
+
+    /// The first batch is written in place: its bytes are in the staged file and published
+    /// when `write` returns (the clients' first bytes never wait for the writer thread); the
+    /// batches after it go through the thread; the digests, in place and the follower's,
+    /// cover every byte once, the first batch's included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_batch_is_written_in_place_and_hashed_once() {
+        use crate::store::{FsStore, Store};
+        use std::io::Read;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let miss = store.begin("maven/x/a.jar").await.unwrap();
+        let reader = miss.tail().unwrap();
+        let (tx, rx) = watch::channel(FillStatus::default());
+        let (follower, feed) = Follower::start(Algorithm::Sha1);
+        let mut writer = BodyWriter::start(miss, tx, Some(feed), Inline::new(&[Algorithm::Sha256]));
+        let first = vec![
+            Bytes::from(vec![1u8; 70_000]),
+            Bytes::from(vec![2u8; 30_000]),
+        ];
+        writer.write(first).await.unwrap();
+        assert_eq!(rx.borrow().written, 100_000, "published when write returns");
+        let mut staged = Vec::new();
+        reader
+            .blocking_reader(100_000)
+            .read_to_end(&mut staged)
+            .unwrap();
+        assert_eq!(
+            staged.len(),
+            100_000,
+            "in the staged file when write returns"
+        );
+        for i in 3..10u8 {
+            writer
+                .write(vec![Bytes::from(vec![i; 50_000])])
+                .await
+                .unwrap();
+        }
+        let (_miss, inline) = writer.finish().await.unwrap();
+        let mut all = vec![1u8; 70_000];
+        all.extend(vec![2u8; 30_000]);
+        for i in 3..10u8 {
+            all.extend(vec![i; 50_000]);
+        }
+        assert_eq!(rx.borrow().written, all.len() as u64);
+        let mut digests = Digests::default();
+        inline.finish(&mut digests);
+        follower
+            .finish(all.len() as u64, &mut digests)
+            .await
+            .unwrap();
+        assert_eq!(digests.sha256, hex::encode(Sha256::digest(&all)));
+        assert_eq!(digests.sha1, Some(hex::encode(Sha1::digest(&all))));
+        let mut staged = Vec::new();
+        reader
+            .blocking_reader(all.len() as u64)
+            .read_to_end(&mut staged)
+            .unwrap();
+        assert_eq!(staged, all);
     }
 
     type Item = Result<Bytes, &'static str>;

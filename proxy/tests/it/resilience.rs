@@ -41,7 +41,10 @@ async fn a_hanging_upstream_is_marked_down_and_stale_entries_are_served_without_
     repo.metadata_ttl = Some(Duration::from_secs(1));
     let proxy = Proxy::start(repo).await;
     let path = format!("maven/{SNAP}");
-    assert_eq!(proxy.get(&path).await.status(), StatusCode::OK);
+    let first = proxy.get(&path).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    // The whole body: its fill (and the `.sha1` it asks for) is over before the upstream hangs.
+    assert_eq!(first.bytes().await.unwrap(), bytes(1000, 3));
 
     up.behave_always(Behavior {
         hang: true,
