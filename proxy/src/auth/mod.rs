@@ -147,15 +147,20 @@ fn kinds(config: &Config) -> HashMap<String, Kind> {
 /// The middleware: authenticates, authorizes, and passes the request on to `next` or answers
 /// 401, 403 or 429. The server's request envelope (`server.rs`, `log_request`) calls it in the
 /// same layer, so a hit pays for one middleware, not two.
-pub async fn gate<F, Fut>(auth: &Auth, mut req: Request, next: F) -> Response
+///
+/// `peer` is the client's address: the server's fast path passes it here (`server.rs`,
+/// `Front`) and puts no `ConnectInfo` into the request; `None` takes the request's
+/// `ConnectInfo`, when it has one.
+pub async fn gate<F, Fut>(auth: &Auth, peer: Option<IpAddr>, mut req: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = peer.or_else(|| {
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    });
     let trusted_peer = peer.is_some_and(|p| origin::is_trusted(p, &auth.trusted));
     let uri = req.uri().clone();
     origin::sanitize(req.headers_mut(), &uri, trusted_peer, auth.local_addr());
