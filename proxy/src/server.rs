@@ -765,16 +765,15 @@ where
             Tenths(elapsed)
         );
         // The console's own requests (`/-/`) would drown the feed: only client requests count.
-        app.services.stats.request(crate::stats::RequestRecord {
-            seq: 0,
+        app.services.stats.request(&crate::stats::Answered {
             // The coarse clock: a precise read is a fifth of a microsecond on every hit.
             at: crate::store::clock::unix_millis() / 1000,
-            method,
-            path: path.into_owned(),
-            repository: repository.to_owned(),
+            method: &method,
+            path: &path,
+            repository,
             status: status.as_u16(),
             cache,
-            upstream,
+            upstream: upstream.as_deref(),
             ms,
             bytes,
         });
