@@ -128,10 +128,11 @@ impl Auth {
     /// `(repository, token, path without the prefix)` of `/CONDA-REPO/t/TOKEN/…`.
     fn conda_token<'a>(&self, path: &'a str) -> Option<(&'a str, &'a str, &'a str)> {
         let (name, rest) = path.trim_start_matches('/').split_once('/')?;
+        // The path's shape first: it is cheaper than the (hashed) look-up of the name's kind.
+        let (token, below) = conda::split_token(rest)?;
         if self.kinds.load().get(name) != Some(&Kind::Conda) {
             return None;
         }
-        let (token, below) = conda::split_token(rest)?;
         Some((name, token, below))
     }
 }
@@ -187,13 +188,13 @@ where
         }
     }
     req.headers_mut().remove(header::AUTHORIZATION);
-    let users = auth.directory.current();
-    if users.is_empty() && auth.anonymous == Anonymous::Read {
+    if auth.anonymous == Anonymous::Read && auth.directory.is_empty() {
         // Zero-config use: with no users there is nobody to check, so everything stays as it
         // always was; credentials a client sends anyway (say, from an old
         // `configure --token-env`) are ignored.
         return next(req).await;
     }
+    let users = auth.directory.current();
     let identity: Option<Identity> = match credentials {
         Ok(None) => None,
         presented => {
