@@ -496,9 +496,15 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     route(&app, req).await
 }
 
-/// A request below a repository's prefix (or npm's root tarball URLs), to that repository.
-async fn route(app: &App, req: Request) -> Response {
+/// A request below a repository's prefix (or npm's root tarball URLs), to that repository. Its
+/// body (hyper's own, from [`Front`]) is boxed as axum's only for the few handlers that read one.
+async fn route<B>(app: &App, req: http::Request<B>) -> Response
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let (parts, body) = req.into_parts();
+    let body = move || axum::body::Body::new(body);
     let repositories = app.repositories();
     {
         let raw = parts.uri.path().trim_start_matches('/');
@@ -506,7 +512,7 @@ async fn route(app: &App, req: Request) -> Response {
         if let Some(repo) = repositories.get(name) {
             match repo.config.role() {
                 // Boxed, like every branch a hit does not take: this future stays small.
-                Role::Hosted => return Box::pin(hosted::handle(repo, &parts, rest, body)).await,
+                Role::Hosted => return Box::pin(hosted::handle(repo, &parts, rest, body())).await,
                 Role::Group => {
                     return Box::pin(group::handle(&repositories, repo, &parts, rest)).await;
                 }
@@ -523,7 +529,7 @@ async fn route(app: &App, req: Request) -> Response {
             && repo.config.kind == Kind::Npm
             && npm::is_audit(rest)
         {
-            return Box::pin(npm::audit(repo, &parts, body)).await;
+            return Box::pin(npm::audit(repo, &parts, body())).await;
         }
         let mut resp = (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -617,37 +623,24 @@ pub(crate) async fn serve_path(
     crate::error::name_offline_miss(resp, uri.path())
 }
 
-/// The service every connection calls (`edge.rs` puts the peer address into the request
-/// first). A repository path (anything but `/` and `/-/…`) is the hot one, a cache hit above
+/// The service every connection calls (`edge.rs` passes it each request with the peer
+/// address). A repository path (anything but `/` and `/-/…`) is the hot one, a cache hit above
 /// all: it goes straight to [`envelope`] and [`route`], without axum's router, its `from_fn`
 /// layer and their boxed futures and clones. `/` and `/-/…` (console, API, operator endpoints)
 /// go through the [`App::router`], whose one middleware is the same envelope; since none of its
 /// routes lies outside `/-/` but `/`, both ways answer every request alike. One allocation per
-/// request (the boxed future) where axum's way made several.
+/// request (the boxed future) where axum's way made several; the request's body stays hyper's
+/// own (axum's `Body` boxed it, one more) unless a handler reads it ([`route`]).
+#[derive(Clone)]
 pub(crate) struct Front {
-    /// The app behind a handle of this connection's own (see [`Clone`]): each request's future
-    /// holds a clone, and cloning the app's own `Arc` wrote its count, one cache line every
-    /// connection shares, twice per request. The outer `Arc` is that handle, not a redundant
-    /// allocation.
-    #[allow(clippy::redundant_allocation)]
-    app: Arc<Arc<App>>,
+    app: Arc<App>,
     router: Router,
-}
-
-/// A clone (one per connection) gets a handle of its own on the app.
-impl Clone for Front {
-    fn clone(&self) -> Front {
-        Front {
-            app: Arc::new(Arc::clone(&self.app)),
-            router: self.router.clone(),
-        }
-    }
 }
 
 impl Front {
     pub(crate) fn new(app: &Arc<App>) -> Front {
         Front {
-            app: Arc::new(app.clone()),
+            app: app.clone(),
             router: app.router(),
         }
     }
@@ -677,7 +670,6 @@ impl Front {
         // Boxed once: unboxed, this future (every ecosystem's handler inline) is copied whole
         // each time hyper and `edge.rs` move it, which cost more than the allocation.
         Either::Right(Box::pin(async move {
-            let req = req.map(axum::body::Body::new);
             let method = req.method().clone();
             let resp = envelope(&app, Some(peer.ip()), req, |req| route(&app, req)).await;
             top_level(&method, resp)
@@ -713,9 +705,16 @@ async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> R
 /// catches a panic below it ([`catch_panic`]), then writes one log line, counts the answer in
 /// the metrics and the dashboard, and says how the cache took part (`X-Repox-Cache`). Every hit
 /// pays for this, so it copies nothing but the dashboard's record.
-async fn envelope<F, Fut>(app: &App, peer: Option<IpAddr>, req: Request, next: F) -> Response
+async fn envelope<B, F, Fut>(
+    app: &App,
+    peer: Option<IpAddr>,
+    req: http::Request<B>,
+    next: F,
+) -> Response
 where
-    F: FnOnce(Request) -> Fut,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+    F: FnOnce(http::Request<B>) -> Fut,
     Fut: Future<Output = Response>,
 {
     let started = Instant::now();

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use ipnet::IpNet;
@@ -152,9 +152,18 @@ fn kinds(config: &Config) -> HashMap<String, Kind> {
 /// `peer` is the client's address: the server's fast path passes it here (`server.rs`,
 /// `Front`) and puts no `ConnectInfo` into the request; `None` takes the request's
 /// `ConnectInfo`, when it has one.
-pub async fn gate<F, Fut>(auth: &Auth, peer: Option<IpAddr>, mut req: Request, next: F) -> Response
+///
+/// The request's body is of any type (a hit's stays hyper's own, unboxed: `server.rs`).
+pub async fn gate<B, F, Fut>(
+    auth: &Auth,
+    peer: Option<IpAddr>,
+    mut req: http::Request<B>,
+    next: F,
+) -> Response
 where
-    F: FnOnce(Request) -> Fut,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+    F: FnOnce(http::Request<B>) -> Fut,
     Fut: Future<Output = Response>,
 {
     let peer = peer.or_else(|| {
@@ -172,7 +181,8 @@ where
         return next(req).await;
     }
     if let Some(user) = auth.npm_login_user(req.method(), uri.path()) {
-        return auth.npm_login(user, client, req.into_body()).await;
+        let body = axum::body::Body::new(req.into_body());
+        return auth.npm_login(user, client, body).await;
     }
     let mut credentials = Credentials::from_headers(req.headers());
     if let Some((name, token, below)) = auth.conda_token(uri.path())
