@@ -25,6 +25,7 @@
 #
 #   REPOX_BEFORE=/path/to/repox-main REPOX=target/release/repox benches/cpu.sh
 #   ALLOCS=1 REPOX_BEFORE=/path/to/repox-main REPOX=target/release/repox benches/cpu.sh
+#   REPOX_BEFORE=main REPOX_ALSO=variant-a REPOX=variant-b benches/cpu.sh  # three binaries
 #   SIZES="100K" CONNS="32" ROUNDS=5 REPOX=target/release/repox benches/cpu.sh
 #   SYSCALLS="sendfile64 sendmsg writev recvfrom epoll_wait futex" SIZES=100K CONNS="32 256" \
 #       REPOX=target/release/repox benches/cpu.sh
@@ -60,6 +61,12 @@ if [ -n "${REPOX_BEFORE:-}" ]; then
     URL[before]="$PROXY/maven"
     PID_OF[before]=$REPOX_PID
     SERVERS+=(before)
+fi
+if [ -n "${REPOX_ALSO:-}" ]; then # a third binary, between before and repox in the rotation
+    start_repox "$REPOX_ALSO" also
+    URL[also]="$PROXY/maven"
+    PID_OF[also]=$REPOX_PID
+    SERVERS+=(also)
 fi
 start_repox "$REPOX" repox
 URL[repox]="$PROXY/maven"
