@@ -17,12 +17,20 @@
 # futex" also counts those system calls per request (`perf stat -e syscalls:sys_enter_NAME` on
 # the server's processes during each run; the tracepoints add a little to the CPU measured).
 #
+# ALLOCS=1 then counts each repox binary's allocator calls per request (`malloc`, `mallocx`,
+# `calloc`, `realloc`, `rallocx` of its jemalloc, as uprobes: `perf probe -x`) in a pass of its
+# own after the CPU rounds, one wrk run of ALLOC_SECONDS (default 3) per size and connection
+# count: a uprobe costs a few microseconds, so the CPU rounds run without them. The count is
+# exact, not sampled, and does not depend on the machine's load.
+#
 #   REPOX_BEFORE=/path/to/repox-main REPOX=target/release/repox benches/cpu.sh
+#   ALLOCS=1 REPOX_BEFORE=/path/to/repox-main REPOX=target/release/repox benches/cpu.sh
+#   REPOX_BEFORE=main REPOX_ALSO=variant-a REPOX=variant-b benches/cpu.sh  # three binaries
 #   SIZES="100K" CONNS="32" ROUNDS=5 REPOX=target/release/repox benches/cpu.sh
 #   SYSCALLS="sendfile64 sendmsg writev recvfrom epoll_wait futex" SIZES=100K CONNS="32 256" \
 #       REPOX=target/release/repox benches/cpu.sh
 #
-# Needs nginx, wrk, curl and python3 (and perf for SYSCALLS).
+# Needs nginx, wrk, curl and python3 (and perf for SYSCALLS and ALLOCS).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -53,6 +61,12 @@ if [ -n "${REPOX_BEFORE:-}" ]; then
     URL[before]="$PROXY/maven"
     PID_OF[before]=$REPOX_PID
     SERVERS+=(before)
+fi
+if [ -n "${REPOX_ALSO:-}" ]; then # a third binary, between before and repox in the rotation
+    start_repox "$REPOX_ALSO" also
+    URL[also]="$PROXY/maven"
+    PID_OF[also]=$REPOX_PID
+    SERVERS+=(also)
 fi
 start_repox "$REPOX" repox
 URL[repox]="$PROXY/maven"
@@ -146,3 +160,35 @@ for size in "${SIZES[@]}"; do
     done
 done
 echo "user: the user-space part of the µs CPU/req${SYSCALLS[*]:+; then system calls per request}"
+
+if [ -n "${ALLOCS:-}" ]; then
+    need_tools perf
+    declare -A ALLOC
+    echo
+    echo "allocator calls per request (uprobes on jemalloc, one ${ALLOC_SECONDS:-3}s wrk run each):"
+    printf '%-6s %5s %-8s %10s\n' size conns server "allocs/req"
+    for s in "${SERVERS[@]}"; do
+        [ "$s" = nginx ] && continue
+        bin=$(readlink -f "/proc/${PID_OF[$s]}/exe")
+        group="repoxalloc$s"
+        perf probe -q -d "$group:*" 2>/dev/null || true
+        for f in malloc mallocx calloc realloc rallocx; do
+            perf probe -q -x "$bin" -a "$group:$f=_rjem_$f"
+        done
+        for size in "${SIZES[@]}"; do
+            for c in "${CONNS[@]}"; do
+                pids=$(echo "${PID_OF[$s]}" $(pgrep -P "${PID_OF[$s]}" || true) | tr ' ' ,)
+                perf stat -x, -e "$group:*" -p "$pids" -o "$WORK/allocs.txt" &
+                PERF_PID=$!
+                sleep 0.3
+                out=$(wrk -t"$((c < 2 ? 1 : 2))" -c"$c" -d"${ALLOC_SECONDS:-3}s" --timeout 10s "${URL[$s]}/$G/cpu-1.0-$size.jar")
+                kill -INT "$PERF_PID"
+                wait "$PERF_PID" || true
+                requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+                printf '%-6s %5s %-8s %10.2f\n' "$size" "$c" "$s" "$(awk -F, -v n="$requests" \
+                    '$1 ~ /^[0-9]+$/ { t += $1 } END { print t / n }' "$WORK/allocs.txt")"
+            done
+        done
+        perf probe -q -d "$group:*" || true
+    done
+fi

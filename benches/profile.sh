@@ -21,6 +21,11 @@
 # force-frame-pointers=yes`) in its own target directory (PROFILE_TARGET_DIR, default
 # target/profiling): the first build compiles every dependency again. Cargo.toml is untouched.
 #
+# User space only: EVENT=cpu-clock:u samples repox's own code (and its libraries') and none of
+# the kernel's, so the shares are of the user-space time per request (default EVENT=cpu-clock,
+# both). The summary also lists the top inclusive (children) frames of the process, which is
+# what groups a cost by caller (hyper's parser, axum, repox's handler, tokio's scheduler).
+#
 # Needs nginx, wrk, curl, python3 and perf (`apt-get install -y nginx wrk curl python3
 # linux-perf`); installs inferno (`cargo install inferno`) when inferno-flamegraph is missing.
 # perf needs root or `kernel.perf_event_paranoid` <= 1. The machine's other work shows up in
@@ -35,6 +40,11 @@ CONNS=${3:-32}
 SECONDS_PROFILED=${PROFILE_SECONDS:-10}
 WARMUP=${WARMUP:-2}
 CALL_GRAPH=${CALL_GRAPH:-dwarf}
+EVENT=${EVENT:-cpu-clock}
+# PERIOD=N records every Nth event instead of 999 samples a second: for counting events such
+# as uprobes on the allocator (`perf probe -x BINARY -a 'grp:malloc=_rjem_malloc'`, then
+# EVENT=grp:malloc PERIOD=1), whose call sites are then each allocation's.
+if [ -n "${PERIOD:-}" ]; then SAMPLING=(-c "$PERIOD"); else SAMPLING=(-F 999); fi
 NAME=${NAME:-$SCENARIO-$SIZE-$CONNS}
 OUT=$(realpath "${OUT:-.}")
 
@@ -46,8 +56,8 @@ hit) ;;
     ;;
 esac
 case $CALL_GRAPH in
-dwarf) PERF_CALL_GRAPH=(-F 999 --call-graph dwarf -m 64M) ;; # a large buffer, or samples are lost
-fp) PERF_CALL_GRAPH=(-F 999 -g) ;;
+dwarf) PERF_CALL_GRAPH=("${SAMPLING[@]}" --call-graph dwarf -m 64M) ;; # a large buffer, or samples are lost
+fp) PERF_CALL_GRAPH=("${SAMPLING[@]}" -g) ;;
 *)
     echo "error: CALL_GRAPH is dwarf or fp, not '$CALL_GRAPH'" >&2
     exit 2
@@ -105,7 +115,7 @@ wrk -t2 -c"$CONNS" -d"$((WARMUP + SECONDS_PROFILED + 1))s" --timeout 30s "$URL" 
 WRK_PID=$!
 PIDS+=("$WRK_PID")
 sleep "$WARMUP"
-perf record "${PERF_CALL_GRAPH[@]}" -p "$REPOX_PID" -o "$WORK/perf.data" \
+perf record -e "$EVENT" "${PERF_CALL_GRAPH[@]}" -p "$REPOX_PID" -o "$WORK/perf.data" \
     -- sleep "$SECONDS_PROFILED" 2>"$WORK/perf-record.log" ||
     { cat "$WORK/perf-record.log" >&2; exit 1; }
 wait "$WRK_PID"
@@ -122,13 +132,17 @@ perf script -i "$WORK/perf.data" --no-inline 2>/dev/null |
 inferno-flamegraph --title "repox $SCENARIO $SIZE, wrk -c$CONNS, ${SECONDS_PROFILED}s ($NAME)" \
     <"$WORK/collapsed.txt" >"$OUT/flame-$NAME.svg"
 {
-    echo "repox profile $NAME: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("$REPOX" --version), call graph $CALL_GRAPH"
+    echo "repox profile $NAME: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("$REPOX" --version), call graph $CALL_GRAPH, event $EVENT"
     echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "wrk: $(awk '/Requests\/sec|Transfer\/sec/ { printf "%s %s  ", $1, $2 }' "$WORK/wrk.txt")"
     echo
     perf report -i "$WORK/perf.data" --no-children --no-inline --percent-limit 2 --stdio \
         --sort dso,symbol -g none 2>/dev/null | grep -v -e "^$" -e "^# *$" -e "^# (Tip" -e "perf.data header" |
         sed -E "s/ +IPC +\\[IPC Coverage\\]//; s/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+$//" | cut -c1-160 | head -40
+    echo
+    echo "inclusive (children) share of the top frames:"
+    perf report -i "$WORK/perf.data" --children --no-inline --percent-limit 3 --stdio \
+        --sort symbol -g none 2>/dev/null | grep -v -e "^$" -e "^#" | cut -c1-160 | head -"${CHILDREN_TOP:-60}"
 } >"$OUT/flame-$NAME.txt"
 cat "$OUT/flame-$NAME.txt"
 echo

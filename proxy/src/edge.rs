@@ -3,7 +3,7 @@
 //! ([`PerAddress`], so one address cannot hold every socket), is wrapped in TLS when `[server]
 //! tls_cert`/`tls_key` are set ([`tls_acceptor`]), and is served by hyper (HTTP/1.1 with a
 //! header-read timeout on a timer of the connection's own ([`timer`]), or HTTP/2) with the peer
-//! address put into every request as `ConnectInfo<SocketAddr>`. A plain TCP connection on Linux
+//! address handed to [`Front`] with every request. A plain TCP connection on Linux
 //! sends cached files' bytes with `sendfile` ([`zerocopy`]).
 
 use std::collections::HashMap;
@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::ConnectInfo;
 use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -33,7 +32,7 @@ pub(crate) use timer::ConnTimer;
 /// (`store/chunks.rs`), so memory stays near nginx's at hundreds of connections.
 pub(crate) const HTTP1_MAX_BUF: usize = 16 * 1024;
 
-/// [`Front`] as a hyper service that puts `ConnectInfo(peer)` into every request. On a
+/// [`Front`] as a hyper service that gives it every request's peer address. On a
 /// [`zerocopy::ZeroCopyStream`] (its queue is `segments`), file bodies of HTTP/1 responses are
 /// attached to it.
 pub(crate) fn with_peer(
@@ -48,8 +47,7 @@ pub(crate) fn with_peer(
 > + Clone
 + Send
 + 'static {
-    hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
+    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         // h2c shares the port: an HTTP/2 response keeps the chunk path.
         let segments = segments.clone().filter(|_| {
             matches!(
@@ -57,7 +55,7 @@ pub(crate) fn with_peer(
                 http::Version::HTTP_10 | http::Version::HTTP_11
             )
         });
-        let resp = front.call(req);
+        let resp = front.call(req, peer);
         async move {
             let resp = resp.await;
             Ok(match &segments {

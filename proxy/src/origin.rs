@@ -100,12 +100,17 @@ pub fn client_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet])
 /// trusted proxy, drops an `X-Forwarded-Host` that cannot go into a URL, and sets `Host` to
 /// `local` (the address the server listens on) when neither it nor the HTTP/2 authority can.
 pub fn sanitize(headers: &mut HeaderMap, uri: &Uri, trusted_peer: bool, local: SocketAddr) {
-    if !trusted_peer {
+    // Nearly every request has none: one pass over its few names instead of three to five
+    // hashed lookups of names it does not have.
+    let forwarded = headers
+        .keys()
+        .any(|k| k.as_str().starts_with("x-forwarded-"));
+    if forwarded && !trusted_peer {
         headers.remove(&FORWARDED_FOR);
         headers.remove(&FORWARDED_HOST);
         headers.remove(&FORWARDED_PROTO);
     }
-    if first_value(headers, &FORWARDED_HOST).is_some_and(|h| !valid_host(h)) {
+    if forwarded && first_value(headers, &FORWARDED_HOST).is_some_and(|h| !valid_host(h)) {
         headers.remove(&FORWARDED_HOST);
     }
     let host_ok = match first_value(headers, &header::HOST) {

@@ -5,19 +5,19 @@
 //! a client that does not finish its request headers within `[server] header_read_timeout`
 //! (30 s) is disconnected, one address holds at most `[server] max_connections_per_ip`
 //! connections, HTTPS is served with rustls when `[server] tls_cert`/`tls_key` are set, and
-//! every request carries the peer address as `ConnectInfo<SocketAddr>`. A panic in a handler is
-//! caught and answered 500 (`catch_panic`).
+//! every request knows its peer address (the router's as `ConnectInfo<SocketAddr>`). A panic in
+//! a handler is caught and answered 500 (`catch_panic`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -498,9 +498,15 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     route(&app, req).await
 }
 
-/// A request below a repository's prefix (or npm's root tarball URLs), to that repository.
-async fn route(app: &App, req: Request) -> Response {
+/// A request below a repository's prefix (or npm's root tarball URLs), to that repository. Its
+/// body (hyper's own, from [`Front`]) is boxed as axum's only for the few handlers that read one.
+async fn route<B>(app: &App, req: http::Request<B>) -> Response
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let (parts, body) = req.into_parts();
+    let body = move || axum::body::Body::new(body);
     let repositories = app.repositories();
     {
         let raw = parts.uri.path().trim_start_matches('/');
@@ -508,7 +514,7 @@ async fn route(app: &App, req: Request) -> Response {
         if let Some(repo) = repositories.get(name) {
             match repo.config.role() {
                 // Boxed, like every branch a hit does not take: this future stays small.
-                Role::Hosted => return Box::pin(hosted::handle(repo, &parts, rest, body)).await,
+                Role::Hosted => return Box::pin(hosted::handle(repo, &parts, rest, body())).await,
                 Role::Group => {
                     return Box::pin(group::handle(&repositories, repo, &parts, rest)).await;
                 }
@@ -525,7 +531,7 @@ async fn route(app: &App, req: Request) -> Response {
             && repo.config.kind == Kind::Npm
             && npm::is_audit(rest)
         {
-            return Box::pin(npm::audit(repo, &parts, body)).await;
+            return Box::pin(npm::audit(repo, &parts, body())).await;
         }
         let mut resp = (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -619,48 +625,39 @@ pub(crate) async fn serve_path(
     crate::error::name_offline_miss(resp, uri.path())
 }
 
-/// The service every connection calls (`edge.rs` puts the peer address into the request
-/// first). A repository path (anything but `/` and `/-/…`) is the hot one, a cache hit above
+/// The service every connection calls (`edge.rs` passes it each request with the peer
+/// address). A repository path (anything but `/` and `/-/…`) is the hot one, a cache hit above
 /// all: it goes straight to [`envelope`] and [`route`], without axum's router, its `from_fn`
 /// layer and their boxed futures and clones. `/` and `/-/…` (console, API, operator endpoints)
 /// go through the [`App::router`], whose one middleware is the same envelope; since none of its
 /// routes lies outside `/-/` but `/`, both ways answer every request alike. One allocation per
-/// request (the boxed future) where axum's way made several.
+/// request (the boxed future) where axum's way made several; the request's body stays hyper's
+/// own (axum's `Body` boxed it, one more) unless a handler reads it ([`route`]).
+#[derive(Clone)]
 pub(crate) struct Front {
-    /// The app behind a handle of this connection's own (see [`Clone`]): each request's future
-    /// holds a clone, and cloning the app's own `Arc` wrote its count, one cache line every
-    /// connection shares, twice per request. The outer `Arc` is that handle, not a redundant
-    /// allocation.
-    #[allow(clippy::redundant_allocation)]
-    app: Arc<Arc<App>>,
+    app: Arc<App>,
     router: Router,
-}
-
-/// A clone (one per connection) gets a handle of its own on the app.
-impl Clone for Front {
-    fn clone(&self) -> Front {
-        Front {
-            app: Arc::new(Arc::clone(&self.app)),
-            router: self.router.clone(),
-        }
-    }
 }
 
 impl Front {
     pub(crate) fn new(app: &Arc<App>) -> Front {
         Front {
-            app: Arc::new(app.clone()),
+            app: app.clone(),
             router: app.router(),
         }
     }
 
-    /// Answers one request.
+    /// Answers one request from `peer`. Only the router's requests carry the peer as
+    /// `ConnectInfo` (its handlers may extract it); a repository path hands it to the auth gate
+    /// directly: the request's extension map and its entry were three allocations a hit.
     pub(crate) fn call(
         &self,
-        req: http::Request<hyper::body::Incoming>,
+        mut req: http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
     ) -> impl Future<Output = Response> + Send + 'static + use<> {
         let path = req.uri().path();
         if path == "/" || path.starts_with("/-/") {
+            req.extensions_mut().insert(ConnectInfo(peer));
             let routed = tower::ServiceExt::oneshot(self.router.clone(), req);
             // Boxed too: inline, the router's future made this `Either` (and every future
             // holding it) as large as itself, copied whole on a hit's way through hyper.
@@ -675,9 +672,8 @@ impl Front {
         // Boxed once: unboxed, this future (every ecosystem's handler inline) is copied whole
         // each time hyper and `edge.rs` move it, which cost more than the allocation.
         Either::Right(Box::pin(async move {
-            let req = req.map(axum::body::Body::new);
             let method = req.method().clone();
-            let resp = envelope(&app, req, |req| route(&app, req)).await;
+            let resp = envelope(&app, Some(peer.ip()), req, |req| route(&app, req)).await;
             top_level(&method, resp)
         }))
     }
@@ -704,23 +700,30 @@ fn top_level(method: &Method, mut resp: Response) -> Response {
 
 /// The router's middleware: the [`envelope`] around the route.
 async fn log_request(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    envelope(&app, req, |req| next.run(req)).await
+    envelope(&app, None, req, |req| next.run(req)).await
 }
 
 /// The envelope of every request: lets the auth gate (`auth::gate`) pass or answer the request,
 /// catches a panic below it ([`catch_panic`]), then writes one log line, counts the answer in
 /// the metrics and the dashboard, and says how the cache took part (`X-Repox-Cache`). Every hit
 /// pays for this, so it copies nothing but the dashboard's record.
-async fn envelope<F, Fut>(app: &App, req: Request, next: F) -> Response
+async fn envelope<B, F, Fut>(
+    app: &App,
+    peer: Option<IpAddr>,
+    req: http::Request<B>,
+    next: F,
+) -> Response
 where
-    F: FnOnce(Request) -> Fut,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+    F: FnOnce(http::Request<B>) -> Fut,
     Fut: Future<Output = Response>,
 {
     let started = Instant::now();
     let method = req.method().clone();
     // Shares the bytes of the request's URI (the gate may rewrite the request's own).
     let uri = req.uri().clone();
-    let handled = crate::auth::gate(&app.auth, req, next);
+    let handled = crate::auth::gate(&app.auth, peer, req, next);
     let mut resp = catch_panic(&method, &uri, handled).await;
     let status = resp.status();
     let raw = uri.path();
@@ -763,16 +766,15 @@ where
             Tenths(elapsed)
         );
         // The console's own requests (`/-/`) would drown the feed: only client requests count.
-        app.services.stats.request(crate::stats::RequestRecord {
-            seq: 0,
+        app.services.stats.request(&crate::stats::Answered {
             // The coarse clock: a precise read is a fifth of a microsecond on every hit.
             at: crate::store::clock::unix_millis() / 1000,
-            method,
-            path: path.into_owned(),
-            repository: repository.to_owned(),
+            method: &method,
+            path: &path,
+            repository,
             status: status.as_u16(),
             cache,
-            upstream,
+            upstream: upstream.as_deref(),
             ms,
             bytes,
         });

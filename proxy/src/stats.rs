@@ -140,6 +140,73 @@ pub struct RequestRecord {
     pub bytes: u64,
 }
 
+/// One answered request as the server's envelope has it (`server.rs`): borrowed, so that a
+/// request copies its strings into its ring slot's record, whose buffers a later request reuses
+/// in place, instead of allocating three strings and freeing the three of the record it
+/// replaces.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'a> {
+    /// Unix seconds.
+    pub at: u64,
+    /// HTTP method.
+    pub method: &'a http::Method,
+    /// Path, credentials redacted.
+    pub path: &'a str,
+    /// Repository, `-` for none.
+    pub repository: &'a str,
+    /// HTTP status.
+    pub status: u16,
+    /// Cache outcome (`hit`, `miss`, …, `-`).
+    pub cache: &'static str,
+    /// Upstream that supplied the bytes, if any.
+    pub upstream: Option<&'a str>,
+    /// Milliseconds to the response headers.
+    pub ms: f64,
+    /// Body bytes.
+    pub bytes: u64,
+}
+
+impl RequestRecord {
+    /// A new record of `r`, number `seq`.
+    fn of(seq: u64, r: &Answered<'_>) -> RequestRecord {
+        RequestRecord {
+            seq,
+            at: r.at,
+            method: r.method.clone(),
+            path: r.path.to_owned(),
+            repository: r.repository.to_owned(),
+            status: r.status,
+            cache: r.cache,
+            upstream: r.upstream.map(str::to_owned),
+            ms: r.ms,
+            bytes: r.bytes,
+        }
+    }
+
+    /// Becomes the record of `r`, number `seq`, in the buffers it has.
+    fn overwrite(&mut self, seq: u64, r: &Answered<'_>) {
+        fn set(s: &mut String, to: &str) {
+            s.clear();
+            s.push_str(to);
+        }
+        self.seq = seq;
+        self.at = r.at;
+        if self.method != *r.method {
+            self.method = r.method.clone();
+        }
+        set(&mut self.path, r.path);
+        set(&mut self.repository, r.repository);
+        self.status = r.status;
+        self.cache = r.cache;
+        match (&mut self.upstream, r.upstream) {
+            (Some(old), Some(new)) => set(old, new),
+            (old, new) => *old = new.map(str::to_owned),
+        }
+        self.ms = r.ms;
+        self.bytes = r.bytes;
+    }
+}
+
 fn method_name<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(method.as_str())
 }
@@ -207,16 +274,16 @@ fn counters<K: Ord + Clone, V: Default>(table: &ArcSwap<BTreeMap<K, Arc<V>>>, ke
 
 impl Stats {
     /// One answered request (`repository` `-` when it named none).
-    pub fn request(&self, record: RequestRecord) {
+    pub fn request(&self, record: &Answered<'_>) {
         if record.repository != "-" {
             // Borrowed from the snapshot: a clone of the `Arc` would be one more atomic on a
             // line every request shares.
             let table = self.repos.load();
             let added;
-            let repo = match table.get(record.repository.as_str()) {
+            let repo = match table.get(record.repository) {
                 Some(repo) => repo,
                 None => {
-                    added = counters(&self.repos, &record.repository);
+                    added = counters(&self.repos, &record.repository.to_owned());
                     &added
                 }
             };
@@ -348,16 +415,16 @@ impl Drop for Waiting<'_> {
 }
 
 impl Recent {
-    fn push(&self, mut record: RequestRecord) {
+    fn push(&self, record: &Answered<'_>) {
         let seq = self.next.fetch_add(1, SeqCst);
-        record.seq = seq;
         let slot = &self.slots.mine().ring()[(seq % RECENT as u64) as usize];
-        let old = slot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace(record);
-        // Freed outside the slot's lock.
-        drop(old);
+        {
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            match &mut *slot {
+                Some(old) => old.overwrite(seq, record),
+                empty => *empty = Some(RequestRecord::of(seq, record)),
+            }
+        }
         if self.waiting.load(SeqCst) > 0 {
             self.arrived.notify_waiters();
         }
@@ -525,6 +592,22 @@ impl UpstreamCounters {
 mod tests {
     use super::*;
 
+    impl RequestRecord {
+        fn answered(&self) -> Answered<'_> {
+            Answered {
+                at: self.at,
+                method: &self.method,
+                path: &self.path,
+                repository: &self.repository,
+                status: self.status,
+                cache: self.cache,
+                upstream: self.upstream.as_deref(),
+                ms: self.ms,
+                bytes: self.bytes,
+            }
+        }
+    }
+
     fn record(repository: &str, cache: &'static str, bytes: u64) -> RequestRecord {
         RequestRecord {
             seq: 0,
@@ -543,11 +626,11 @@ mod tests {
     #[test]
     fn hits_misses_and_bytes_are_counted_per_repository() {
         let stats = Stats::default();
-        stats.request(record("pypi", "miss", 100));
-        stats.request(record("pypi", "hit", 100));
-        stats.request(record("pypi", "hit", 100));
-        stats.request(record("npm", "miss", 7));
-        stats.request(record("-", "-", 5));
+        stats.request(&record("pypi", "miss", 100).answered());
+        stats.request(&record("pypi", "hit", 100).answered());
+        stats.request(&record("pypi", "hit", 100).answered());
+        stats.request(&record("npm", "miss", 7).answered());
+        stats.request(&record("-", "-", 5).answered());
         stats.fetched("pypi", 100);
         let repos = stats.repositories();
         let pypi = &repos["pypi"];
@@ -568,11 +651,11 @@ mod tests {
         let stats = Stats::default();
         let mut old = record("pypi", "hit", 1);
         old.at -= 3600;
-        stats.request(old);
+        stats.request(&old.answered());
         let pypi = &stats.repositories()["pypi"];
         assert_eq!(pypi.requests, 1);
         assert!(pypi.history.iter().all(|m| m[1] == 0));
-        stats.request(record("pypi", "miss", 1));
+        stats.request(&record("pypi", "miss", 1).answered());
         let pypi = &stats.repositories()["pypi"];
         assert_eq!(pypi.history.last().unwrap()[1..], [1, 0]);
     }
@@ -600,7 +683,7 @@ mod tests {
     fn the_feed_keeps_the_latest_requests_in_order() {
         let stats = Stats::default();
         for i in 0..(RECENT as u64 + 10) {
-            stats.request(record("pypi", "hit", i));
+            stats.request(&record("pypi", "hit", i).answered());
         }
         let all = stats.recent(0, 1000);
         assert_eq!(all.len(), RECENT);
@@ -609,6 +692,34 @@ mod tests {
         let last_seq = all.last().unwrap().seq;
         assert!(stats.recent(last_seq, 10).is_empty());
         assert_eq!(stats.recent(last_seq - 3, 2).len(), 2);
+    }
+
+    #[test]
+    fn a_reused_slot_shows_only_the_new_request() {
+        let stats = Stats::default();
+        let mut first = record("pypi", "hit", 1);
+        first.path = "/pypi/a/rather/long/path/of/the/first/round".into();
+        first.upstream = Some("pypi-org".into());
+        for _ in 0..RECENT {
+            stats.request(&first.answered());
+        }
+        let mut second = record("npm", "miss", 2);
+        second.method = http::Method::HEAD;
+        for i in 0..RECENT {
+            // Every other one without an upstream, then one with another.
+            second.upstream = (i % 2 == 1).then(|| "npmjs".to_owned());
+            stats.request(&second.answered());
+        }
+        let feed = stats.recent(0, usize::MAX);
+        assert_eq!(feed.len(), RECENT);
+        for (i, r) in feed.iter().enumerate() {
+            assert_eq!(
+                (r.method.as_str(), r.path.as_str(), r.repository.as_str()),
+                ("HEAD", "/npm/x", "npm")
+            );
+            assert_eq!((r.cache, r.bytes, r.status), ("miss", 2, 200));
+            assert_eq!(r.upstream.as_deref(), (i % 2 == 1).then_some("npmjs"));
+        }
     }
 
     #[test]
@@ -626,7 +737,7 @@ mod tests {
                         if i % 10 == 0 {
                             r.status = 502;
                         }
-                        stats.request(r);
+                        stats.request(&r.answered());
                     }
                 });
             }
@@ -655,7 +766,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_feed_wakes_on_a_new_request() {
         let stats = Arc::new(Stats::default());
-        stats.request(record("pypi", "hit", 1));
+        stats.request(&record("pypi", "hit", 1).answered());
         let seen = stats.recent(0, 10).last().unwrap().seq;
         let waiter = {
             let stats = stats.clone();
@@ -665,7 +776,7 @@ mod tests {
             })
         };
         tokio::task::yield_now().await;
-        stats.request(record("npm", "miss", 2));
+        stats.request(&record("npm", "miss", 2).answered());
         let got = waiter.await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].repository, "npm");

@@ -5,8 +5,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::credentials::Credentials;
@@ -105,8 +107,13 @@ type VerifiedKey = (String, [u8; 32], [u8; 32]);
 /// The users file of a running server.
 pub struct Directory {
     path: Option<PathBuf>,
-    current: RwLock<Arc<Snapshot>>,
+    /// Read by every request: a lock-free snapshot (a lock's count and the `Arc`'s were writes
+    /// to lines every request shares).
+    current: ArcSwap<Snapshot>,
     checked: Mutex<(Instant, Option<Stamp>)>,
+    /// The coarse monotonic millisecond (`store/clock.rs`) from which `checked` is due again:
+    /// until then a request takes neither its lock nor the precise time.
+    next_check: AtomicU64,
     /// (user, secret fingerprint, password hash fingerprint) → verified until. The password
     /// hash is part of the key, so a changed password invalidates at once.
     verified: Mutex<HashMap<VerifiedKey, Instant>>,
@@ -129,8 +136,9 @@ impl Directory {
         };
         Ok(Directory {
             path,
-            current: RwLock::new(Arc::new(Snapshot::new(file))),
+            current: ArcSwap::from_pointee(Snapshot::new(file)),
             checked: Mutex::new((Instant::now(), stamp)),
+            next_check: AtomicU64::new(0),
             verified: Mutex::default(),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
@@ -147,28 +155,43 @@ impl Directory {
 
     /// The current users, re-read first when the file changed (looked at once a second).
     pub fn current(&self) -> Arc<Snapshot> {
-        self.check(false)
+        self.check(false);
+        self.current.load_full()
+    }
+
+    /// True when there are no users (the file looked at as by [`Directory::current`]), without
+    /// taking a reference to them: what the auth gate asks of every request.
+    pub fn is_empty(&self) -> bool {
+        self.check(false);
+        self.current.load().is_empty()
     }
 
     /// The current users, the file looked at now: before a login is refused, so that a user or
     /// token added a moment ago works at once.
     pub fn fresh(&self) -> Arc<Snapshot> {
-        self.check(true)
+        self.check(true);
+        self.current.load_full()
     }
 
-    fn check(&self, now: bool) -> Arc<Snapshot> {
-        if let Some(path) = &self.path {
+    /// Re-reads the file when it changed: looked at when `now`, else once [`CHECK_EVERY`].
+    fn check(&self, now: bool) {
+        if let Some(path) = &self.path
+            && (now
+                || crate::store::clock::monotonic_millis()
+                    >= self.next_check.load(Ordering::Relaxed))
+        {
             let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
             if now || checked.0.elapsed() >= CHECK_EVERY {
                 checked.0 = Instant::now();
+                let due = crate::store::clock::monotonic_millis() + CHECK_EVERY.as_millis() as u64;
+                self.next_check.store(due, Ordering::Relaxed);
                 let now = stamp(path);
                 if now != checked.1 {
                     checked.1 = now;
                     match UsersFile::load(path) {
                         Ok(file) => {
                             tracing::info!("re-read users file {}", path.display());
-                            *self.current.write().unwrap_or_else(|e| e.into_inner()) =
-                                Arc::new(Snapshot::new(file));
+                            self.current.store(Arc::new(Snapshot::new(file)));
                         }
                         // Keep serving with the users we had; the operator sees why.
                         Err(e) => tracing::error!("{e}; keeping the previous users"),
@@ -176,10 +199,6 @@ impl Directory {
                 }
             }
         }
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 
     /// Who `credentials` log in as, if anyone.

@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use ipnet::IpNet;
@@ -128,10 +128,11 @@ impl Auth {
     /// `(repository, token, path without the prefix)` of `/CONDA-REPO/t/TOKEN/…`.
     fn conda_token<'a>(&self, path: &'a str) -> Option<(&'a str, &'a str, &'a str)> {
         let (name, rest) = path.trim_start_matches('/').split_once('/')?;
+        // The path's shape first: it is cheaper than the (hashed) look-up of the name's kind.
+        let (token, below) = conda::split_token(rest)?;
         if self.kinds.load().get(name) != Some(&Kind::Conda) {
             return None;
         }
-        let (token, below) = conda::split_token(rest)?;
         Some((name, token, below))
     }
 }
@@ -147,15 +148,29 @@ fn kinds(config: &Config) -> HashMap<String, Kind> {
 /// The middleware: authenticates, authorizes, and passes the request on to `next` or answers
 /// 401, 403 or 429. The server's request envelope (`server.rs`, `log_request`) calls it in the
 /// same layer, so a hit pays for one middleware, not two.
-pub async fn gate<F, Fut>(auth: &Auth, mut req: Request, next: F) -> Response
+///
+/// `peer` is the client's address: the server's fast path passes it here (`server.rs`,
+/// `Front`) and puts no `ConnectInfo` into the request; `None` takes the request's
+/// `ConnectInfo`, when it has one.
+///
+/// The request's body is of any type (a hit's stays hyper's own, unboxed: `server.rs`).
+pub async fn gate<B, F, Fut>(
+    auth: &Auth,
+    peer: Option<IpAddr>,
+    mut req: http::Request<B>,
+    next: F,
+) -> Response
 where
-    F: FnOnce(Request) -> Fut,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+    F: FnOnce(http::Request<B>) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = peer.or_else(|| {
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    });
     let trusted_peer = peer.is_some_and(|p| origin::is_trusted(p, &auth.trusted));
     let uri = req.uri().clone();
     origin::sanitize(req.headers_mut(), &uri, trusted_peer, auth.local_addr());
@@ -166,7 +181,8 @@ where
         return next(req).await;
     }
     if let Some(user) = auth.npm_login_user(req.method(), uri.path()) {
-        return auth.npm_login(user, client, req.into_body()).await;
+        let body = axum::body::Body::new(req.into_body());
+        return auth.npm_login(user, client, body).await;
     }
     let mut credentials = Credentials::from_headers(req.headers());
     if let Some((name, token, below)) = auth.conda_token(uri.path())
@@ -182,13 +198,13 @@ where
         }
     }
     req.headers_mut().remove(header::AUTHORIZATION);
-    let users = auth.directory.current();
-    if users.is_empty() && auth.anonymous == Anonymous::Read {
+    if auth.anonymous == Anonymous::Read && auth.directory.is_empty() {
         // Zero-config use: with no users there is nobody to check, so everything stays as it
         // always was; credentials a client sends anyway (say, from an old
         // `configure --token-env`) are ignored.
         return next(req).await;
     }
+    let users = auth.directory.current();
     let identity: Option<Identity> = match credentials {
         Ok(None) => None,
         presented => {
