@@ -472,6 +472,29 @@ async fn status_of(base: &Url, repo: &str) -> StatusCode {
         .status()
 }
 
+/// What `/-/health` says of the first upstream of `repo`'s last failure.
+async fn last_error_of(base: &Url, repo: &str) -> String {
+    let text = crate::support::client()
+        .get(base.join("-/health").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let repository = health["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == repo)
+        .unwrap_or_else(|| panic!("{repo} in {health}"));
+    repository["upstreams"][0]["last_error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no last_error: {repository}"))
+        .to_owned()
+}
+
 /// `[[repositories.NAME.upstreams]]` at `url` with `extra` keys, in a Maven repository `NAME`.
 fn repo_text(name: &str, url: &Url, extra: &str) -> String {
     format!(
@@ -515,22 +538,7 @@ async fn the_server_wide_ca_is_trusted_by_every_upstream_and_an_own_file_adds_to
         &dir.path().join("cache"),
         b"TLS-ORIGIN-BODY-7f3a9c"
     ));
-    let health = crate::support::client()
-        .get(base.join("-/health").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
-    let other = health["repositories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "other")
-        .unwrap();
-    let error = other["upstreams"][0]["last_error"].as_str().unwrap();
+    let error = last_error_of(&base, "other").await;
     assert!(error.contains("`[server] ca_certificates`"), "{error}");
 
     // The server's file is read again at a reload: another CA in it, and `plain` is refused
@@ -755,22 +763,7 @@ async fn an_upstream_behind_an_https_proxy_checks_the_proxy_s_certificate_too() 
     assert_eq!(tunnels.load(Ordering::SeqCst), 0);
     assert!(refused.load(Ordering::SeqCst) >= 1);
     assert!(origin.requests().is_empty(), "{:?}", origin.requests());
-    let health = crate::support::client()
-        .get(base.join("-/health").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     // The refusal says which setting trusts a CA (the same ones cover the proxy).
-    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
-    let maven = health["repositories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "maven")
-        .unwrap();
-    let error = maven["upstreams"][0]["last_error"].as_str().unwrap();
+    let error = last_error_of(&base, "maven").await;
     assert!(error.contains("`[server] ca_certificates`"), "{error}");
 }
