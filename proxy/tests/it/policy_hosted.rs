@@ -1,8 +1,9 @@
 //! Hosted repositories under `deny` rules and imported malicious-package advisories: an upload
 //! of a refused name or version is refused with 403 and the reason (nothing is stored); what
 //! was uploaded before a rule or an advisory came is left out of the repository's documents
-//! (and of a group's merge over it), its files answer 403, and a project denied whole leaves
-//! PyPI's root index.
+//! (and of a group's merge over it), its files answer 403 (a file it does not hold stays 404
+//! for conda, so a group asks its other members), and a project denied whole leaves PyPI's
+//! root index.
 
 use std::sync::Arc;
 
@@ -579,9 +580,10 @@ async fn a_name_a_hosted_conda_member_holds_keeps_the_upstream_s_records_out_eve
         let doc = repodata(&proxy, &format!("conda-all/fixture/noarch/{file}")).await;
         assert_eq!(names(&doc), ["internal-lib", "other"], "{file}: {doc}");
     }
-    // The hosted member answers for the name (its refusal), the upstream is not asked.
+    // The hosted member holds the name but not this file: the group answers 404 by the
+    // dependency-confusion rule, and the upstream is not asked.
     let upstream_evil = proxy.get("conda-all/fixture/noarch/evil-2.0-0.conda").await;
-    assert_eq!(upstream_evil.status(), StatusCode::FORBIDDEN);
+    assert_eq!(upstream_evil.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         up.count(http::Method::GET, "fixture/noarch/evil-2.0-0.conda"),
         0
@@ -589,6 +591,64 @@ async fn a_name_a_hosted_conda_member_holds_keeps_the_upstream_s_records_out_eve
     // The proxy member alone still serves it: the hosted member's rule is its own.
     let alone = repodata(&proxy, "conda-up/fixture/noarch/repodata.json").await;
     assert_eq!(names(&alone), ["evil", "other"]);
+}
+
+#[tokio::test]
+async fn a_hosted_conda_member_s_deny_does_not_hide_a_file_it_lacks_from_the_other_members() {
+    // The hosted member denies `evil` but holds no `evil` (only `internal-lib`); the upstream
+    // has `evil 2.0`. The member's rule refuses only its own files: it answers 404 for the
+    // upstream's, and the group goes on to the upstream.
+    let cache = Arc::new(tempfile::tempdir().unwrap());
+    let before = Proxy::start_repos_in(
+        cache.clone(),
+        vec![("conda-releases", hosted(Kind::Conda, &[]))],
+        false,
+    )
+    .await;
+    let lib = crate::conda_support::package("internal-lib", "1.0", &[], "noarch");
+    let resp = client()
+        .put(before.at(&format!("conda-releases/fixture/noarch/{}", lib.file)))
+        .body(lib.bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let cache = before.stop().await;
+    let year = std::time::Duration::from_secs(365 * 86400);
+    let up = crate::policy_group::channel(&[("evil", "2.0", year)]).await;
+    let proxy = Proxy::start_repos_in(
+        cache,
+        vec![
+            ("conda-releases", hosted(Kind::Conda, &["evil"])),
+            (
+                "conda-up",
+                crate::npm_support::repo(Kind::Conda, &[("up", &up.url, 0)]),
+            ),
+            (
+                "conda-all",
+                group(Kind::Conda, &["conda-releases", "conda-up"]),
+            ),
+        ],
+        false,
+    )
+    .await;
+    let path = "fixture/noarch/evil-2.0-0.conda";
+    let via_group = proxy.get(&format!("conda-all/{path}")).await;
+    assert_eq!(via_group.status(), StatusCode::OK);
+    assert_eq!(via_group.bytes().await.unwrap(), "package evil-2.0-0.conda");
+    assert_eq!(up.count(http::Method::GET, path), 1);
+    let own = proxy.get(&format!("conda-releases/{path}")).await;
+    assert_eq!(own.status(), StatusCode::NOT_FOUND);
+    // The group's repodata lists the upstream's `evil` beside the member's own package.
+    let doc = repodata(&proxy, "conda-all/fixture/noarch/repodata.json").await;
+    let mut names: Vec<&str> = ["packages", "packages.conda"]
+        .iter()
+        .filter_map(|k| doc[*k].as_object())
+        .flat_map(|m| m.values())
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["evil", "internal-lib"], "{doc}");
 }
 
 /// A server started from a config file (as `repox serve` runs it), so that the settings API
