@@ -52,6 +52,8 @@ pub struct Upstream {
     client: reqwest::Client,
     auth: Option<Credentials>,
     reach: Arc<Reach>,
+    /// The upstream's `proxy` without credentials, to name it in errors.
+    proxy: Option<String>,
     /// The CA files the client was built with (the server's, then its own), to notice a
     /// changed file.
     ca: Vec<CaFile>,
@@ -402,6 +404,7 @@ impl Upstream {
             client,
             auth,
             reach,
+            proxy: config.proxy.as_ref().map(shown_proxy),
             ca,
         })
     }
@@ -474,59 +477,98 @@ impl Upstream {
         match tokio::time::timeout(self.header_timeout(), request.send()).await {
             Err(_) => Verdict::TimedOut,
             Ok(Err(e)) if e.is_timeout() => Verdict::TimedOut,
-            Ok(Err(e)) => Verdict::Failed(send_error(&e)),
+            Ok(Err(e)) => Verdict::Failed(send_error(&e, self.refused_by(&e))),
             Ok(Ok(resp)) => judge(resp, reject_html),
         }
     }
+
+    /// The proxy whose certificate `e` refused, when it was the proxy's and not the
+    /// upstream's: the refusal came while opening the tunnel (hyper-util's `TunnelError`,
+    /// private, shows as "tunnel error: …"), or the URL requested is plain HTTP, so the only
+    /// TLS there was is the one to the proxy.
+    fn refused_by(&self, e: &reqwest::Error) -> Option<&str> {
+        let proxy = self.proxy.as_deref()?;
+        let tunnel = causes(e).any(|c| c.to_string().starts_with("tunnel error"));
+        let plain = e.url().unwrap_or(&self.base).scheme() == "http";
+        (tunnel || plain).then_some(proxy)
+    }
 }
 
-/// A failed request on one line, saying so when the upstream's certificate was refused.
-fn send_error(e: &reqwest::Error) -> String {
+/// A proxy URL as errors show it: never its `user:password@`. (Its own form, trailing `/`
+/// included: `breaker::redact` rewrites every URL in a failure so.)
+fn shown_proxy(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.into()
+}
+
+/// A failed request on one line, saying so when a certificate was refused: the upstream's,
+/// or that of `proxy` when the refusal came from the TLS to the upstream's proxy.
+fn send_error(e: &reqwest::Error, proxy: Option<&str>) -> String {
     let text = error_chain(e);
-    let hint = match certificate_error(e) {
-        None => return text,
-        Some(
-            rustls::CertificateError::NotValidForName
-            | rustls::CertificateError::NotValidForNameContext { .. },
-        ) => {
-            "the upstream's TLS certificate is not valid for its host name (is the URL the \
-              name the certificate was made for?)"
+    let Some(why) = certificate_error(e) else {
+        return text;
+    };
+    let (whose, url) = match proxy {
+        Some(proxy) => (
+            format!("the TLS certificate of the upstream's proxy {proxy}"),
+            "proxy URL",
+        ),
+        None => ("the upstream's TLS certificate".to_owned(), "URL"),
+    };
+    let hint = match why {
+        rustls::CertificateError::NotValidForName
+        | rustls::CertificateError::NotValidForNameContext { .. } => format!(
+            "{whose} is not valid for its host name (is the {url} the name the certificate was \
+             made for?)"
+        ),
+        rustls::CertificateError::Expired
+        | rustls::CertificateError::ExpiredContext { .. }
+        | rustls::CertificateError::NotValidYet
+        | rustls::CertificateError::NotValidYetContext { .. } => {
+            format!("{whose} is outside its validity period")
         }
-        Some(
-            rustls::CertificateError::Expired
-            | rustls::CertificateError::ExpiredContext { .. }
-            | rustls::CertificateError::NotValidYet
-            | rustls::CertificateError::NotValidYetContext { .. },
-        ) => "the upstream's TLS certificate is outside its validity period",
-        Some(_) => {
-            "the upstream's TLS certificate is not trusted; if a private CA signed it, \
-                    name the CA's PEM file in this upstream's `ca_certificates` (or in `[server] \
-                    ca_certificates`, for every upstream)"
+        _ => {
+            let cover = if proxy.is_some() {
+                " (the same settings cover the upstream's proxy)"
+            } else {
+                ""
+            };
+            format!(
+                "{whose} is not trusted; if a private CA signed it, name the CA's PEM file in \
+                 this upstream's `ca_certificates` (or in `[server] ca_certificates`, for every \
+                 upstream){cover}"
+            )
         }
     };
     format!("{text}; {hint}")
 }
 
-/// The certificate verification error under `e`, if that is why it failed. rustls's error
-/// travels inside `io::Error`s (two, nested), whose `source()` skips what they wrap: look
-/// inside each one.
-fn certificate_error<'e>(
+/// `e` and the errors under it. rustls's error travels inside `io::Error`s (two, nested),
+/// whose `source()` skips what they wrap: look inside each one.
+fn causes<'e>(
     e: &'e (dyn std::error::Error + 'static),
-) -> Option<&'e rustls::CertificateError> {
-    let mut next = Some(e);
-    while let Some(e) = next {
-        if let Some(rustls::Error::InvalidCertificate(why)) = e.downcast_ref::<rustls::Error>() {
-            return Some(why);
-        }
-        next = match e
+) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| {
+        match e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => e.source(),
-        };
-    }
-    None
+        }
+    })
+}
+
+/// The certificate verification error under `e`, if that is why it failed.
+fn certificate_error<'e>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e rustls::CertificateError> {
+    causes(e).find_map(|e| match e.downcast_ref::<rustls::Error>() {
+        Some(rustls::Error::InvalidCertificate(why)) => Some(why),
+        _ => None,
+    })
 }
 
 fn judge(resp: reqwest::Response, reject_html: bool) -> Verdict {
@@ -602,6 +644,14 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxy_is_shown_without_its_credentials() {
+        let url = Url::parse("https://deployer:s3cret@proxy.corp.example:3128/").unwrap();
+        assert_eq!(shown_proxy(&url), "https://proxy.corp.example:3128/");
+        let url = Url::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(shown_proxy(&url), "http://127.0.0.1:8080/");
+    }
 
     #[test]
     fn html_is_sniffed_after_bom_and_whitespace() {

@@ -752,18 +752,82 @@ async fn an_upstream_behind_an_https_proxy_checks_the_proxy_s_certificate_too() 
     let origin = TlsOrigin::start(leaf, &[b"http/1.1"], files()).await;
     let mut upstream = origin.url.clone();
     upstream.set_host(Some("maven.corp.example")).unwrap();
+    // The proxy URL carries credentials, which no error, log or health line may show.
     let stranger = TestCa::new("unknown CA");
     let (proxy, tunnels, refused) = connect_proxy_over(Some(stranger.leaf(&["localhost"]))).await;
+    let mut with_secret = proxy.clone();
+    with_secret.set_username("deployer").unwrap();
+    with_secret.set_password(Some(SECRET)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_ca(dir.path(), "corp.pem", &corp);
+    let text = "[server]\nca_certificates = \"corp.pem\"\n".to_owned()
+        + &repo_text("maven", &upstream, &format!("proxy = \"{with_secret}\""));
+    let (_app, base) = serve_file(dir.path(), &text).await;
+    let response = crate::support::client()
+        .get(base.join(&format!("maven/{JAR}")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains(SECRET), "{body}");
+    // A client sees which end refused, not where the proxy is (URLs are hidden from clients).
+    assert!(
+        body.contains("the TLS certificate of the upstream's proxy <upstream URL> is not trusted"),
+        "{body}"
+    );
+    assert_eq!(tunnels.load(Ordering::SeqCst), 0);
+    assert!(refused.load(Ordering::SeqCst) >= 1);
+    assert!(origin.requests().is_empty(), "{:?}", origin.requests());
+    // The refusal names the proxy, not the upstream, and says which setting trusts a CA (the
+    // same ones cover the proxy).
+    let error = last_error_of(&base, "maven").await;
+    let shown = format!("https://localhost:{}/", proxy.port().unwrap());
+    assert!(
+        error.contains(&format!(
+            "the TLS certificate of the upstream's proxy {shown} is not trusted"
+        )),
+        "{error}"
+    );
+    assert!(error.contains("`[server] ca_certificates`"), "{error}");
+    assert!(
+        error.contains("the same settings cover the upstream's proxy"),
+        "{error}"
+    );
+    assert!(!error.contains("the upstream's TLS certificate"), "{error}");
+    let health = crate::support::client()
+        .get(base.join("-/health").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!health.contains(SECRET), "{health}");
+    assert!(!health.contains("deployer"), "{health}");
+
+    // Through a trusted proxy, a refused origin certificate is the upstream's, not the
+    // proxy's: the tunnel opened, the TLS inside it failed.
+    let origin = TlsOrigin::start(
+        stranger.leaf(&["maven.corp.example"]),
+        &[b"http/1.1"],
+        files(),
+    )
+    .await;
+    let mut upstream = origin.url.clone();
+    upstream.set_host(Some("maven.corp.example")).unwrap();
+    let (proxy, tunnels, _) = connect_proxy_over(Some(corp.leaf(&["localhost"]))).await;
     let dir = tempfile::tempdir().unwrap();
     write_ca(dir.path(), "corp.pem", &corp);
     let text = "[server]\nca_certificates = \"corp.pem\"\n".to_owned()
         + &repo_text("maven", &upstream, &format!("proxy = \"{proxy}\""));
     let (_app, base) = serve_file(dir.path(), &text).await;
     assert_eq!(status_of(&base, "maven").await, StatusCode::BAD_GATEWAY);
-    assert_eq!(tunnels.load(Ordering::SeqCst), 0);
-    assert!(refused.load(Ordering::SeqCst) >= 1);
-    assert!(origin.requests().is_empty(), "{:?}", origin.requests());
-    // The refusal says which setting trusts a CA (the same ones cover the proxy).
+    assert!(tunnels.load(Ordering::SeqCst) >= 1, "the tunnel opened");
     let error = last_error_of(&base, "maven").await;
-    assert!(error.contains("`[server] ca_certificates`"), "{error}");
+    assert!(
+        error.contains("the upstream's TLS certificate is not trusted"),
+        "{error}"
+    );
+    assert!(!error.contains("proxy https://"), "{error}");
 }
