@@ -528,57 +528,18 @@ async fn a_name_a_hosted_conda_member_holds_keeps_the_upstream_s_records_out_eve
     // upstream has `evil 2.0` and `other`. The member's deny applies to its own records, and
     // the name it holds keeps the upstream's records of it out of the group, as in every
     // other ecosystem.
-    let cache = Arc::new(tempfile::tempdir().unwrap());
-    let before = Proxy::start_repos_in(
-        cache.clone(),
-        vec![("conda-releases", hosted(Kind::Conda, &[]))],
-        false,
+    let (proxy, up) = conda_group_denying_evil(
+        &[("internal-lib", "1.0"), ("evil", "1.0")],
+        &[("evil", "2.0"), ("other", "1.0")],
     )
     .await;
-    for p in [
-        crate::conda_support::package("internal-lib", "1.0", &[], "noarch"),
-        crate::conda_support::package("evil", "1.0", &[], "noarch"),
-    ] {
-        let resp = client()
-            .put(before.at(&format!("conda-releases/fixture/noarch/{}", p.file)))
-            .body(p.bytes.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED, "{}", p.file);
-    }
-    let cache = before.stop().await;
-    let year = std::time::Duration::from_secs(365 * 86400);
-    let up = crate::policy_group::channel(&[("evil", "2.0", year), ("other", "1.0", year)]).await;
-    let proxy = Proxy::start_repos_in(
-        cache,
-        vec![
-            ("conda-releases", hosted(Kind::Conda, &["evil"])),
-            (
-                "conda-up",
-                crate::npm_support::repo(Kind::Conda, &[("up", &up.url, 0)]),
-            ),
-            (
-                "conda-all",
-                group(Kind::Conda, &["conda-releases", "conda-up"]),
-            ),
-        ],
-        false,
-    )
-    .await;
-    let names = |doc: &Value| -> Vec<String> {
-        let mut names: Vec<String> = ["packages", "packages.conda"]
-            .iter()
-            .filter_map(|k| doc[*k].as_object())
-            .flat_map(|m| m.values())
-            .map(|r| r["name"].as_str().unwrap().to_owned())
-            .collect();
-        names.sort();
-        names
-    };
     for file in ["repodata.json", "repodata.json.zst"] {
         let doc = repodata(&proxy, &format!("conda-all/fixture/noarch/{file}")).await;
-        assert_eq!(names(&doc), ["internal-lib", "other"], "{file}: {doc}");
+        assert_eq!(
+            record_names(&doc),
+            ["internal-lib", "other"],
+            "{file}: {doc}"
+        );
     }
     // The hosted member holds the name but not this file: the group answers 404 by the
     // dependency-confusion rule, and the upstream is not asked.
@@ -590,7 +551,7 @@ async fn a_name_a_hosted_conda_member_holds_keeps_the_upstream_s_records_out_eve
     );
     // The proxy member alone still serves it: the hosted member's rule is its own.
     let alone = repodata(&proxy, "conda-up/fixture/noarch/repodata.json").await;
-    assert_eq!(names(&alone), ["evil", "other"]);
+    assert_eq!(record_names(&alone), ["evil", "other"]);
 }
 
 #[tokio::test]
@@ -598,6 +559,27 @@ async fn a_hosted_conda_member_s_deny_does_not_hide_a_file_it_lacks_from_the_oth
     // The hosted member denies `evil` but holds no `evil` (only `internal-lib`); the upstream
     // has `evil 2.0`. The member's rule refuses only its own files: it answers 404 for the
     // upstream's, and the group goes on to the upstream.
+    let (proxy, up) =
+        conda_group_denying_evil(&[("internal-lib", "1.0")], &[("evil", "2.0")]).await;
+    let path = "fixture/noarch/evil-2.0-0.conda";
+    let via_group = proxy.get(&format!("conda-all/{path}")).await;
+    assert_eq!(via_group.status(), StatusCode::OK);
+    assert_eq!(via_group.bytes().await.unwrap(), "package evil-2.0-0.conda");
+    assert_eq!(up.count(http::Method::GET, path), 1);
+    let own = proxy.get(&format!("conda-releases/{path}")).await;
+    assert_eq!(own.status(), StatusCode::NOT_FOUND);
+    // The group's repodata lists the upstream's `evil` beside the member's own package.
+    let doc = repodata(&proxy, "conda-all/fixture/noarch/repodata.json").await;
+    assert_eq!(record_names(&doc), ["evil", "internal-lib"], "{doc}");
+}
+
+/// A conda group `conda-all` over a hosted `conda-releases` (holding `held`, uploaded before its
+/// rule `deny = ["evil"]`) and a proxy `conda-up` of a channel with `upstream`'s packages, a
+/// year old; the channel too.
+async fn conda_group_denying_evil(
+    held: &[(&str, &str)],
+    upstream: &[(&str, &str)],
+) -> (Proxy, crate::support::TestUpstream) {
     let cache = Arc::new(tempfile::tempdir().unwrap());
     let before = Proxy::start_repos_in(
         cache.clone(),
@@ -605,17 +587,21 @@ async fn a_hosted_conda_member_s_deny_does_not_hide_a_file_it_lacks_from_the_oth
         false,
     )
     .await;
-    let lib = crate::conda_support::package("internal-lib", "1.0", &[], "noarch");
-    let resp = client()
-        .put(before.at(&format!("conda-releases/fixture/noarch/{}", lib.file)))
-        .body(lib.bytes.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
+    for (name, version) in held {
+        let p = crate::conda_support::package(name, version, &[], "noarch");
+        let resp = client()
+            .put(before.at(&format!("conda-releases/fixture/noarch/{}", p.file)))
+            .body(p.bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "{}", p.file);
+    }
     let cache = before.stop().await;
     let year = std::time::Duration::from_secs(365 * 86400);
-    let up = crate::policy_group::channel(&[("evil", "2.0", year)]).await;
+    let packages: Vec<(&str, &str, std::time::Duration)> =
+        upstream.iter().map(|&(n, v)| (n, v, year)).collect();
+    let up = crate::policy_group::channel(&packages).await;
     let proxy = Proxy::start_repos_in(
         cache,
         vec![
@@ -632,23 +618,19 @@ async fn a_hosted_conda_member_s_deny_does_not_hide_a_file_it_lacks_from_the_oth
         false,
     )
     .await;
-    let path = "fixture/noarch/evil-2.0-0.conda";
-    let via_group = proxy.get(&format!("conda-all/{path}")).await;
-    assert_eq!(via_group.status(), StatusCode::OK);
-    assert_eq!(via_group.bytes().await.unwrap(), "package evil-2.0-0.conda");
-    assert_eq!(up.count(http::Method::GET, path), 1);
-    let own = proxy.get(&format!("conda-releases/{path}")).await;
-    assert_eq!(own.status(), StatusCode::NOT_FOUND);
-    // The group's repodata lists the upstream's `evil` beside the member's own package.
-    let doc = repodata(&proxy, "conda-all/fixture/noarch/repodata.json").await;
-    let mut names: Vec<&str> = ["packages", "packages.conda"]
+    (proxy, up)
+}
+
+/// The names of a conda repodata document's records, sorted.
+fn record_names(doc: &Value) -> Vec<String> {
+    let mut names: Vec<String> = ["packages", "packages.conda"]
         .iter()
         .filter_map(|k| doc[*k].as_object())
         .flat_map(|m| m.values())
-        .map(|r| r["name"].as_str().unwrap())
+        .map(|r| r["name"].as_str().unwrap().to_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["evil", "internal-lib"], "{doc}");
+    names
 }
 
 /// A server started from a config file (as `repox serve` runs it), so that the settings API

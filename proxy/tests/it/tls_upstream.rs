@@ -472,17 +472,21 @@ async fn status_of(base: &Url, repo: &str) -> StatusCode {
         .status()
 }
 
-/// What `/-/health` says of the first upstream of `repo`'s last failure.
-async fn last_error_of(base: &Url, repo: &str) -> String {
-    let text = crate::support::client()
+/// The body of `/-/health`.
+async fn health_text(base: &Url) -> String {
+    crate::support::client()
         .get(base.join("-/health").unwrap())
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    let health: serde_json::Value = serde_json::from_str(&text).unwrap();
+        .unwrap()
+}
+
+/// What `/-/health` says of the first upstream of `repo`'s last failure.
+async fn last_error_of(base: &Url, repo: &str) -> String {
+    let health: serde_json::Value = serde_json::from_str(&health_text(base).await).unwrap();
     let repository = health["repositories"]
         .as_array()
         .unwrap()
@@ -795,14 +799,7 @@ async fn an_upstream_behind_an_https_proxy_checks_the_proxy_s_certificate_too() 
         "{error}"
     );
     assert!(!error.contains("the upstream's TLS certificate"), "{error}");
-    let health = crate::support::client()
-        .get(base.join("-/health").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let health = health_text(&base).await;
     assert!(!health.contains(SECRET), "{health}");
     assert!(!health.contains("deployer"), "{health}");
 
