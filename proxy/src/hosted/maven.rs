@@ -95,7 +95,9 @@ pub async fn handle(
                 Some(algorithm) => match repo.services.store.head(&key).await {
                     Ok(Some(meta)) => match (refused(), digest_of(&meta.digests, algorithm)) {
                         (Some(refused), _) => refused,
-                        (None, Some(hex)) => serve_bytes(method, req, Bytes::from(hex), None, cache),
+                        (None, Some(hex)) => {
+                            serve_bytes(method, req, Bytes::from(hex), None, cache)
+                        }
                         (None, None) => super::not_found(),
                     },
                     Ok(None) => super::not_found(),
