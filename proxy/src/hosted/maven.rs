@@ -70,23 +70,35 @@ pub async fn handle(
                     Err(e) => e.into_response(),
                 };
             }
-            if let Some((package, version)) = crate::policy::maven::file_version(base)
-                && let Some(refused) = super::refused(repo, &package, version)
-            {
-                return refused;
-            }
             let key = super::key(&repo.name, base);
             let cache = if is_snapshot(base) {
                 CacheControl::MaxAge(0)
             } else {
                 CacheControl::Immutable
             };
+            // A file it does not hold (or its checksum) is a 404 whatever its rules say: they
+            // refuse only its own files, and a group asks its other members past a 404, not
+            // past a 403.
+            let refused = || {
+                crate::policy::maven::file_version(base)
+                    .and_then(|(package, version)| super::refused(repo, &package, version))
+            };
             match checksum {
-                None => super::serve_key(repo, method, req, &key, cache).await,
+                None => match repo.services.store.get(&key).await {
+                    Ok(Some(entry)) => match refused() {
+                        Some(refused) => refused,
+                        None => super::serve_entry(method, req, &entry, cache),
+                    },
+                    Ok(None) => super::not_found(),
+                    Err(e) => crate::error::Failure::internal(e).into_response(),
+                },
                 Some(algorithm) => match repo.services.store.head(&key).await {
-                    Ok(Some(meta)) => match digest_of(&meta.digests, algorithm) {
-                        Some(hex) => serve_bytes(method, req, Bytes::from(hex), None, cache),
-                        None => super::not_found(),
+                    Ok(Some(meta)) => match (refused(), digest_of(&meta.digests, algorithm)) {
+                        (Some(refused), _) => refused,
+                        (None, Some(hex)) => {
+                            serve_bytes(method, req, Bytes::from(hex), None, cache)
+                        }
+                        (None, None) => super::not_found(),
                     },
                     Ok(None) => super::not_found(),
                     Err(e) => UploadError::internal(e).into_response(),

@@ -109,14 +109,21 @@ pub async fn handle(
             }
         }
         ["dist", project, file] if is_filename(file) && name::is_valid(project) => {
+            // A file it does not hold is a 404 whatever its rules say: they refuse only its
+            // own files, and a group asks its other members past a 404, not past a 403.
+            let key = super::key(&repo.name, &format!("dist/{project}/{file}"));
+            let entry = match repo.services.store.get(&key).await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => return super::not_found(),
+                Err(e) => return crate::error::Failure::internal(e).into_response(),
+            };
             let (dist, _) = crate::ecosystem::pypi::link::split_suffix(file);
             if let Some(version) = crate::policy::documents::pypi_version(dist)
                 && let Some(refused) = super::refused(repo, project, version)
             {
                 return refused;
             }
-            let key = super::key(&repo.name, &format!("dist/{project}/{file}"));
-            super::serve_key(repo, method, req, &key, CacheControl::Immutable).await
+            super::serve_entry(method, req, &entry, CacheControl::Immutable)
         }
         _ => super::not_found(),
     }

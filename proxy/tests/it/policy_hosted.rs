@@ -2,8 +2,8 @@
 //! of a refused name or version is refused with 403 and the reason (nothing is stored); what
 //! was uploaded before a rule or an advisory came is left out of the repository's documents
 //! (and of a group's merge over it), its files answer 403 (a file it does not hold stays 404
-//! for conda, so a group asks its other members), and a project denied whole leaves PyPI's
-//! root index.
+//! whatever the rules say, so a group asks its other members), and a project denied whole
+//! leaves PyPI's root index.
 
 use std::sync::Arc;
 
@@ -189,6 +189,14 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
         why.contains("evil-x 1.0.0 is denied by the rule `evil-*` of repository `npm-releases`"),
         "{why}"
     );
+    // The rule refuses only tarballs it holds: one of a denied name it lacks is a 404.
+    assert_eq!(
+        proxy
+            .get("npm-releases/evil-x/-/evil-x-2.0.0.tgz")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     // Uploads: a denied name is refused whole, with the reason; an allowed one is stored.
     let refused = publish(&proxy, "evil-y", "1.0.0").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
@@ -312,6 +320,16 @@ async fn hosted_pypi_refuses_denied_uploads_and_leaves_denied_projects_out_of_ev
             .status(),
         StatusCode::OK
     );
+    // The rules refuse only files it holds: one of a denied name (or version) it lacks is a 404.
+    for file in [
+        "evil-pkg/evil_pkg-9.0-py3-none-any.whl",
+        "good-lib/good_lib-2.0.tar.gz",
+    ] {
+        for repo in ["pypi-releases", "pypi-all"] {
+            let resp = proxy.get(&format!("{repo}/dist/{file}")).await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{repo} {file}");
+        }
+    }
     let (status, why) = upload(&proxy, "evil-pkg", "3.0").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
@@ -364,6 +382,16 @@ async fn hosted_maven_refuses_denied_deploys_and_leaves_denied_versions_out_of_i
             .get(&format!("{repo}/org/ex/lib/2.0/lib-2.0.jar"))
             .await;
         assert_eq!(jar.status(), StatusCode::FORBIDDEN, "{repo}");
+        // The rule refuses only files it holds: one of the denied version it lacks is a 404,
+        // and so is its checksum; the checksum of a held denied file is a 403 like the file.
+        for (path, status) in [
+            ("lib-2.0-sources.jar", StatusCode::NOT_FOUND),
+            ("lib-2.0-sources.jar.sha1", StatusCode::NOT_FOUND),
+            ("lib-2.0.jar.sha1", StatusCode::FORBIDDEN),
+        ] {
+            let resp = proxy.get(&format!("{repo}/org/ex/lib/2.0/{path}")).await;
+            assert_eq!(resp.status(), status, "{repo} {path}");
+        }
     }
     let sha1 = text(&proxy, "maven-releases/org/ex/lib/maven-metadata.xml.sha1").await;
     let xml = proxy
@@ -442,6 +470,9 @@ async fn hosted_cargo_refuses_denied_publishes_and_leaves_denied_versions_out_of
         );
         let dl = proxy.get(&format!("{repo}/dl/leaf/1.1.0/download")).await;
         assert_eq!(dl.status(), StatusCode::FORBIDDEN, "{repo}");
+        // The rules refuse only crates it holds: one of a denied name it lacks is a 404.
+        let lacking = proxy.get(&format!("{repo}/dl/evil/0.1.0/download")).await;
+        assert_eq!(lacking.status(), StatusCode::NOT_FOUND, "{repo}");
     }
     let ok = proxy.get("cargo-releases/dl/leaf/1.0.0/download").await;
     assert_eq!(ok.status(), StatusCode::OK);
