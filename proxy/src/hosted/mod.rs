@@ -484,21 +484,6 @@ pub async fn listing(
     out
 }
 
-/// Serves a stored entry (GET or HEAD), or 404.
-pub async fn serve_key(
-    repo: &Repository,
-    method: &Method,
-    req: &http::HeaderMap,
-    key: &str,
-    cache_control: CacheControl,
-) -> Response {
-    match repo.services.store.get(key).await {
-        Ok(Some(entry)) => serve_entry(method, req, &entry, cache_control),
-        Ok(None) => not_found(),
-        Err(e) => crate::error::Failure::internal(e).into_response(),
-    }
-}
-
 /// The verdict of hosted `repo`'s rules on `version` of `package`: its `deny` rules and the
 /// imported malicious-package advisories (a hosted repository has no cooldown: the
 /// configuration refuses `min_age` on one, and a snapshot date is a group's).
