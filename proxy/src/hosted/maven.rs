@@ -84,14 +84,7 @@ pub async fn handle(
                     .and_then(|(package, version)| super::refused(repo, &package, version))
             };
             match checksum {
-                None => match repo.services.store.get(&key).await {
-                    Ok(Some(entry)) => match refused() {
-                        Some(refused) => refused,
-                        None => super::serve_entry(method, req, &entry, cache),
-                    },
-                    Ok(None) => super::not_found(),
-                    Err(e) => crate::error::Failure::internal(e).into_response(),
-                },
+                None => super::serve_held(repo, method, req, &key, cache, refused).await,
                 Some(algorithm) => match repo.services.store.head(&key).await {
                     Ok(Some(meta)) => match (refused(), digest_of(&meta.digests, algorithm)) {
                         (Some(refused), _) => refused,

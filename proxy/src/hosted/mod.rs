@@ -484,6 +484,27 @@ pub async fn listing(
     out
 }
 
+/// Serves the stored file at `key` (GET or HEAD), or 404 when the repository does not hold it,
+/// whatever its rules say: they refuse only its own files (`refusal`, asked once the file is
+/// found), and a group asks its other members past a 404, not past a 403.
+pub async fn serve_held(
+    repo: &Repository,
+    method: &Method,
+    req: &http::HeaderMap,
+    key: &str,
+    cache_control: CacheControl,
+    refusal: impl FnOnce() -> Option<Response>,
+) -> Response {
+    match repo.services.store.get(key).await {
+        Ok(Some(entry)) => match refusal() {
+            Some(refused) => refused,
+            None => serve_entry(method, req, &entry, cache_control),
+        },
+        Ok(None) => not_found(),
+        Err(e) => crate::error::Failure::internal(e).into_response(),
+    }
+}
+
 /// The verdict of hosted `repo`'s rules on `version` of `package`: its `deny` rules and the
 /// imported malicious-package advisories (a hosted repository has no cooldown: the
 /// configuration refuses `min_age` on one, and a snapshot date is a group's).

@@ -109,21 +109,13 @@ pub async fn handle(
             }
         }
         ["dist", project, file] if is_filename(file) && name::is_valid(project) => {
-            // A file it does not hold is a 404 whatever its rules say: they refuse only its
-            // own files, and a group asks its other members past a 404, not past a 403.
             let key = super::key(&repo.name, &format!("dist/{project}/{file}"));
-            let entry = match repo.services.store.get(&key).await {
-                Ok(Some(entry)) => entry,
-                Ok(None) => return super::not_found(),
-                Err(e) => return crate::error::Failure::internal(e).into_response(),
+            let refusal = || {
+                let (dist, _) = crate::ecosystem::pypi::link::split_suffix(file);
+                crate::policy::documents::pypi_version(dist)
+                    .and_then(|version| super::refused(repo, project, version))
             };
-            let (dist, _) = crate::ecosystem::pypi::link::split_suffix(file);
-            if let Some(version) = crate::policy::documents::pypi_version(dist)
-                && let Some(refused) = super::refused(repo, project, version)
-            {
-                return refused;
-            }
-            super::serve_entry(method, req, &entry, CacheControl::Immutable)
+            super::serve_held(repo, method, req, &key, CacheControl::Immutable, refusal).await
         }
         _ => super::not_found(),
     }

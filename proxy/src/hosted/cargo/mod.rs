@@ -121,18 +121,16 @@ pub async fn handle(
             if !index::valid_name(name) || !index::valid_version(version) {
                 return super::not_found();
             }
-            // A file it does not hold is a 404 whatever its rules say: they refuse only its
-            // own files, and a group asks its other members past a 404, not past a 403.
             let key = crate_key(repo, name, version);
-            let entry = match repo.services.store.get(&key).await {
-                Ok(Some(entry)) => entry,
-                Ok(None) => return super::not_found(),
-                Err(e) => return crate::error::Failure::internal(e).into_response(),
-            };
-            if let Some(refused) = super::refused(repo, name, version) {
-                return refused;
-            }
-            super::serve_entry(method, &parts.headers, &entry, CacheControl::Immutable)
+            super::serve_held(
+                repo,
+                method,
+                &parts.headers,
+                &key,
+                CacheControl::Immutable,
+                || super::refused(repo, name, version),
+            )
+            .await
         }
         ["api", "v1", "crates", "new"] if *method == Method::PUT => {
             match publish(repo, body).await {

@@ -99,19 +99,15 @@ pub async fn handle(
             }
         }
         f if valid_file(f) && read => {
-            // A file it does not hold is a 404 whatever its rules say: they refuse only its
-            // own files, and a group asks its other members past a 404, not past a 403.
-            let entry = match repo.services.store.get(&key(f)).await {
-                Ok(Some(entry)) => entry,
-                Ok(None) => return super::not_found(),
-                Err(e) => return crate::error::Failure::internal(e).into_response(),
-            };
-            if let Some((name, version)) = name_version(f)
-                && let Some(refused) = super::refused(repo, name, version)
-            {
-                return refused;
-            }
-            super::serve_entry(method, &parts.headers, &entry, CacheControl::Immutable)
+            super::serve_held(
+                repo,
+                method,
+                &parts.headers,
+                &key(f),
+                CacheControl::Immutable,
+                || name_version(f).and_then(|(name, version)| super::refused(repo, name, version)),
+            )
+            .await
         }
         f if valid_file(f) && *method == Method::PUT => {
             match upload(repo, parts, channel, subdir, f, body).await {

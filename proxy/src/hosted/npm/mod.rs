@@ -120,18 +120,16 @@ pub async fn handle(
                 .strip_suffix(".tgz")
                 .and_then(|f| f.strip_prefix(base))
                 .and_then(|f| f.strip_prefix('-'));
-            // A file it does not hold is a 404 whatever its rules say: they refuse only its
-            // own files, and a group asks its other members past a 404, not past a 403.
             let key = tarball_key(repo, &name, file);
-            let entry = match repo.services.store.get(&key).await {
-                Ok(Some(entry)) => entry,
-                Ok(None) => return super::not_found(),
-                Err(e) => return crate::error::Failure::internal(e).into_response(),
-            };
-            if let Some(refused) = version.and_then(|v| super::refused(repo, &name, v)) {
-                return refused;
-            }
-            super::serve_entry(method, &parts.headers, &entry, CacheControl::Immutable)
+            super::serve_held(
+                repo,
+                method,
+                &parts.headers,
+                &key,
+                CacheControl::Immutable,
+                || version.and_then(|v| super::refused(repo, &name, v)),
+            )
+            .await
         }
         (Method::GET | Method::HEAD, [version]) => {
             version_document(repo, parts, &name, version).await
