@@ -197,6 +197,24 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
             .status(),
         StatusCode::NOT_FOUND
     );
+    // The version document likewise, directly and through a group: 403 with the same body
+    // and count for the version it holds, 404 for one it lacks.
+    for repo in ["npm-releases", "npm-all"] {
+        let counted = || async { refusal_count(&proxy, "npm-releases", "evil-*").await };
+        let tarball = proxy
+            .get(&format!("{repo}/evil-x/-/evil-x-1.0.0.tgz"))
+            .await;
+        assert_eq!(tarball.status(), StatusCode::FORBIDDEN, "{repo}");
+        let tarball = tarball.bytes().await.unwrap();
+        let before = counted().await;
+        let held = proxy.get(&format!("{repo}/evil-x/1.0.0")).await;
+        assert_eq!(held.status(), StatusCode::FORBIDDEN, "{repo}");
+        assert_eq!(held.bytes().await.unwrap(), tarball, "{repo}");
+        assert_eq!(counted().await, before + 1, "{repo}");
+        let lacking = proxy.get(&format!("{repo}/evil-x/2.0.0")).await;
+        assert_eq!(lacking.status(), StatusCode::NOT_FOUND, "{repo}");
+        assert_eq!(counted().await, before + 1, "{repo}: a 404 is no refusal");
+    }
     // Uploads: a denied name is refused whole, with the reason; an allowed one is stored.
     let refused = publish(&proxy, "evil-y", "1.0.0").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
@@ -234,6 +252,16 @@ async fn hosted_npm_refuses_denied_publishes_and_hides_what_rules_came_to_name()
     assert!(m.contains(&refusals("npm-cool", "min_age")), "{m}");
     assert!(m.contains(&refusals("npm-releases", "evil-*")), "{m}");
     assert!(m.contains(&refusals("npm-releases", "MAL-2099-1")), "{m}");
+}
+
+/// How many refusals `/-/metrics` counts for `repository` by `rule` (0 before the first).
+async fn refusal_count(proxy: &Proxy, repository: &str, rule: &str) -> u64 {
+    let name = refusals(repository, rule);
+    metrics(proxy)
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix(&name)?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 async fn upload(proxy: &Proxy, project: &str, version: &str) -> (StatusCode, String) {

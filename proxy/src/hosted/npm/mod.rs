@@ -563,7 +563,9 @@ fn respond_json(parts: &http::request::Parts, value: &Value, content_type: &str)
 }
 
 /// `GET /<name>/<version or tag>`. A tag resolves as the served packument's `dist-tags` have
-/// it, so it never names a refused version (a proxy resolves tags the same way).
+/// it, so it never names a refused version (a proxy resolves tags the same way). A version
+/// it does not hold is 404, also when the rules would refuse it; one it holds and the rules
+/// refuse is 403.
 async fn version_document(
     repo: &Arc<Repository>,
     parts: &http::request::Parts,
@@ -596,6 +598,11 @@ async fn version_document(
             None => return super::not_found(),
         }
     };
+    // As for a file (`hosted::serve_held`): a version it does not hold is 404 whatever the
+    // rules say (so a group asks its other members), a held one the rules refuse is 403.
+    if !doc.versions.contains_key(&version) {
+        return super::not_found();
+    }
     if let Some(refused) = super::refused(repo, name, &version) {
         return refused;
     }
