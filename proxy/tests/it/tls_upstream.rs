@@ -4,7 +4,9 @@
 //! and nothing is cached. `[server] ca_certificates` is trusted by every upstream, an upstream's
 //! own file adds to it, and it covers an upstream reached through an HTTP proxy or an HTTPS one
 //! (whose own certificate it checks too; named by a host name that resolves to an internal
-//! address, as corporate proxies are). A bad CA file (the upstream's or the server's) stops the
+//! address, as corporate proxies are). A plain-http upstream goes through an HTTPS proxy in
+//! absolute form (no CONNECT), with the proxy's credentials, and the fence still refuses its
+//! redirects to internal addresses. A bad CA file (the upstream's or the server's) stops the
 //! start and a reload.
 
 use std::collections::HashMap;
@@ -629,47 +631,95 @@ async fn connect_proxy() -> (Url, Arc<AtomicUsize>) {
 async fn connect_proxy_over(
     tls: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
 ) -> (Url, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let url = match tls {
-        Some(_) => Url::parse(&format!("https://localhost:{port}/")).unwrap(),
-        None => Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
-    };
-    let acceptor = tls.map(|(cert, key)| {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-        tokio_rustls::TlsAcceptor::from(Arc::new(config))
-    });
-    let tunnels = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let (count, fails) = (tunnels.clone(), failed.clone());
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (count, fails, acceptor) = (count.clone(), fails.clone(), acceptor.clone());
-            tokio::spawn(async move {
-                match acceptor {
-                    None => tunnel(tcp, count).await,
-                    Some(acceptor) => match acceptor.accept(tcp).await {
-                        Ok(tls) => tunnel(tls, count).await,
-                        Err(_) => {
-                            fails.fetch_add(1, Ordering::SeqCst);
-                        }
-                    },
-                }
-            });
-        }
-    });
-    (url, tunnels, failed)
+    let proxy = TestProxy::start(tls, None).await;
+    (proxy.url, proxy.tunnels, proxy.refused)
 }
 
-/// Answers one `CONNECT host:port` on `stream` and copies bytes both ways.
-async fn tunnel<S>(stream: S, count: Arc<AtomicUsize>)
-where
+/// An HTTP proxy on 127.0.0.1 (spoken over TLS when given a certificate and key, then reached
+/// as `https://localhost:PORT/`): it tunnels `CONNECT host:port`, and forwards an absolute-form
+/// request (`GET http://host:port/path`, a plain-http URL asked of a proxy) to that port on
+/// this machine, as origin-form. With `credentials` it answers 407 to a request without them.
+struct TestProxy {
+    url: Url,
+    /// `CONNECT` tunnels opened.
+    tunnels: Arc<AtomicUsize>,
+    /// TLS handshakes that failed.
+    refused: Arc<AtomicUsize>,
+    /// Every request line it got, with its `Proxy-Authorization`.
+    requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+}
+
+impl TestProxy {
+    async fn start(
+        tls: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+        credentials: Option<(&str, &str)>,
+    ) -> TestProxy {
+        use base64::Engine;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => Url::parse(&format!("https://localhost:{port}/")).unwrap(),
+            None => Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
+        };
+        let acceptor = tls.map(|(cert, key)| {
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert], key)
+                .unwrap();
+            tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        });
+        let required = credentials.map(|(user, password)| {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            format!("Basic {}", b64.encode(format!("{user}:{password}")))
+        });
+        let proxy = TestProxy {
+            url,
+            tunnels: Arc::new(AtomicUsize::new(0)),
+            refused: Arc::new(AtomicUsize::new(0)),
+            requests: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (tunnels, fails, log) = (
+            proxy.tunnels.clone(),
+            proxy.refused.clone(),
+            proxy.requests.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (tunnels, fails, acceptor) = (tunnels.clone(), fails.clone(), acceptor.clone());
+                let (log, required) = (log.clone(), required.clone());
+                tokio::spawn(async move {
+                    match acceptor {
+                        None => relay(tcp, tunnels, log, required).await,
+                        Some(acceptor) => match acceptor.accept(tcp).await {
+                            Ok(tls) => relay(tls, tunnels, log, required).await,
+                            Err(_) => {
+                                fails.fetch_add(1, Ordering::SeqCst);
+                            }
+                        },
+                    }
+                });
+            }
+        });
+        proxy
+    }
+
+    fn requests(&self) -> Vec<(String, Option<String>)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Answers one request on `stream`: a `CONNECT host:port` opens a tunnel (counted in
+/// `tunnels`) and copies bytes both ways; an absolute-form request goes to its port, once
+/// (`Connection: close`, so the next request comes to the proxy again).
+async fn relay<S>(
+    stream: S,
+    tunnels: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    required: Option<String>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -678,28 +728,76 @@ where
     if client.read_line(&mut line).await.is_err() {
         return;
     }
-    let target = match line.split_whitespace().collect::<Vec<_>>()[..] {
-        ["CONNECT", target, _] => target.to_owned(),
+    let (method, target, version) = match line.split_whitespace().collect::<Vec<_>>()[..] {
+        [method, target, version] => (method.to_owned(), target.to_owned(), version.to_owned()),
         _ => return,
     };
+    let mut headers = Vec::new();
+    let mut auth = None;
     loop {
         let mut header = String::new();
-        client.read_line(&mut header).await.unwrap();
-        if header.trim().is_empty() {
+        if client.read_line(&mut header).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let header = header.trim_end().to_owned();
+        if header.is_empty() {
             break;
         }
+        match header.split_once(':') {
+            Some((name, value)) if name.eq_ignore_ascii_case("proxy-authorization") => {
+                auth = Some(value.trim().to_owned());
+            }
+            Some((name, _))
+                if name.eq_ignore_ascii_case("proxy-connection")
+                    || name.eq_ignore_ascii_case("connection") => {}
+            _ => headers.push(header),
+        }
+    }
+    log.lock()
+        .unwrap()
+        .push((line.trim_end().to_owned(), auth.clone()));
+    if required.is_some() && auth != required {
+        let _ = client
+            .write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic \
+                  realm=\"proxy\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .await;
+        return;
     }
     // Like a corporate proxy, it resolves the names itself: every name is this machine here.
-    let port = target.rsplit_once(':').map_or("443", |(_, p)| p).to_owned();
+    let (port, forward) = if method == "CONNECT" {
+        let port = target.rsplit_once(':').map_or("443", |(_, p)| p).to_owned();
+        (port, None)
+    } else {
+        let url = Url::parse(&target).unwrap();
+        let port = url.port_or_known_default().unwrap().to_string();
+        let path = &url[url::Position::BeforePath..];
+        let mut head = format!("{method} {path} {version}\r\n");
+        for header in &headers {
+            head.push_str(header);
+            head.push_str("\r\n");
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        (port, Some(head))
+    };
     let mut origin = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
         .await
         .unwrap();
-    count.fetch_add(1, Ordering::SeqCst);
+    match forward {
+        None => {
+            tunnels.fetch_add(1, Ordering::SeqCst);
+            client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await
+                .unwrap();
+        }
+        Some(head) => origin.write_all(head.as_bytes()).await.unwrap(),
+    }
+    // Whatever the client sent past the head (a request body) goes on too.
+    let early = client.buffer().to_vec();
+    origin.write_all(&early).await.unwrap();
     let mut client = client.into_inner();
-    client
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .await
-        .unwrap();
     let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
 }
 
@@ -827,4 +925,158 @@ async fn an_upstream_behind_an_https_proxy_checks_the_proxy_s_certificate_too() 
         "{error}"
     );
     assert!(!error.contains("proxy https://"), "{error}");
+}
+
+/// A plain-http origin on 127.0.0.1 that serves [`JAR`] and redirects each `(path, location)`;
+/// it logs the paths asked.
+async fn plain_origin(redirects: Vec<(String, String)>) -> (Url, Arc<Mutex<Vec<String>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (asked, redirects) = (log.clone(), Arc::new(redirects));
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (asked, redirects) = (asked.clone(), redirects.clone());
+        async move {
+            let path = req.uri().path().trim_start_matches('/').to_owned();
+            asked.lock().unwrap().push(path.clone());
+            if let Some((_, to)) = redirects.iter().find(|(p, _)| *p == path) {
+                return axum::response::Redirect::temporary(to).into_response();
+            }
+            match path == JAR {
+                true => body().into_response(),
+                false => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (
+        Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
+        log,
+    )
+}
+
+#[tokio::test]
+async fn a_plain_http_upstream_behind_an_https_proxy_goes_through_it_with_its_credentials() {
+    // No CONNECT for a plain-http URL: the request goes to the proxy in absolute form, over
+    // TLS to the proxy (checked against the server-wide CA), with the proxy's credentials.
+    // The upstream has a public name only the proxy resolves.
+    let canary = crate::support::TestUpstream::start().await;
+    canary.put("lib-1.0.pom", "<project/>");
+    let canary_port = canary.url.port().unwrap();
+    let internal = [
+        (
+            "lib-1.0.pom",
+            format!("http://127.0.0.1:{canary_port}/lib-1.0.pom"),
+        ),
+        (
+            "lib-1.0.module",
+            format!("http://localhost:{canary_port}/lib-1.0.pom"),
+        ),
+    ];
+    let redirects = internal
+        .iter()
+        .map(|(file, to)| (format!("org/corp/lib/1.0/{file}"), to.clone()))
+        .collect();
+    let (origin, asked) = plain_origin(redirects).await;
+    let mut upstream = origin.clone();
+    upstream.set_host(Some("maven.corp.example")).unwrap();
+    let corp = TestCa::new("corp CA");
+    let proxy = TestProxy::start(Some(corp.leaf(&["localhost"])), Some(("deployer", SECRET))).await;
+    let mut with_secret = proxy.url.clone();
+    with_secret.set_username("deployer").unwrap();
+    with_secret.set_password(Some(SECRET)).unwrap();
+    // A proxy whose certificate no trusted CA signed: the only TLS there is, is the proxy's.
+    let stranger =
+        TestProxy::start(Some(TestCa::new("unknown CA").leaf(&["localhost"])), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_ca(dir.path(), "corp.pem", &corp);
+    let text = "[server]\nca_certificates = \"corp.pem\"\n".to_owned()
+        + &repo_text("maven", &upstream, &format!("proxy = \"{with_secret}\""))
+        // The same proxy without its credentials: 407, which the client sees as a 502.
+        + &repo_text("anonymous", &upstream, &format!("proxy = \"{}\"", proxy.url))
+        + &repo_text("untrusted", &upstream, &format!("proxy = \"{}\"", stranger.url));
+    let (_app, base) = serve_file(dir.path(), &text).await;
+
+    let r = crate::support::client()
+        .get(base.join(&format!("maven/{JAR}")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap(), body());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(&b64, format!("deployer:{SECRET}"))
+    );
+    // Each request in absolute form (the JAR, then its `.sha1`), with the proxy's credentials.
+    let requests = proxy.requests();
+    assert_eq!(
+        requests[0],
+        (format!("GET {upstream}{JAR} HTTP/1.1"), Some(basic.clone())),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|(_, auth)| *auth == Some(basic.clone())),
+        "{requests:?}"
+    );
+    assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 0, "no CONNECT");
+    assert_eq!(proxy.refused.load(Ordering::SeqCst), 0);
+    assert_eq!(asked.lock().unwrap()[0], JAR);
+
+    // The fence applies to the origin behind the proxy as to one reached directly: its
+    // redirects to a loopback address or `localhost` are refused, and never reach the proxy.
+    for (file, _) in &internal {
+        let path = format!("maven/org/corp/lib/1.0/{file}");
+        let r = crate::support::client()
+            .get(base.join(&path).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(!r.status().is_success(), "{path}: {}", r.status());
+        assert!(
+            asked
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| path.ends_with(p.as_str())),
+            "the origin was asked for {path}"
+        );
+    }
+    assert_eq!(canary.total(), 0, "{:?}", canary.log());
+    let lines: Vec<String> = proxy.requests().into_iter().map(|(l, _)| l).collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with(&format!("GET {upstream}org/corp/lib/1.0/"))),
+        "only the upstream was asked through the proxy: {lines:?}"
+    );
+    let error = last_error_of(&base, "maven").await;
+    assert!(error.contains("refused a redirect"), "{error}");
+
+    let before = asked.lock().unwrap().len();
+    assert_eq!(status_of(&base, "anonymous").await, StatusCode::BAD_GATEWAY);
+    assert_eq!(proxy.requests().last().unwrap().1, None);
+    assert_eq!(
+        asked.lock().unwrap().len(),
+        before,
+        "the proxy let nothing through"
+    );
+
+    assert_eq!(status_of(&base, "untrusted").await, StatusCode::BAD_GATEWAY);
+    assert!(stranger.requests().is_empty());
+    assert!(stranger.refused.load(Ordering::SeqCst) >= 1);
+    let error = last_error_of(&base, "untrusted").await;
+    assert!(
+        error.contains(&format!(
+            "the TLS certificate of the upstream's proxy {} is not trusted",
+            stranger.url
+        )),
+        "{error}"
+    );
+    let health = health_text(&base).await;
+    assert!(!health.contains(SECRET), "{health}");
+    assert!(!health.contains("deployer"), "{health}");
 }
