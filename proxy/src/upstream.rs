@@ -483,15 +483,39 @@ impl Upstream {
     }
 
     /// The proxy whose certificate `e` refused, when it was the proxy's and not the
-    /// upstream's: the refusal came while opening the tunnel (hyper-util's `TunnelError`,
-    /// private, shows as "tunnel error: …"), or the URL requested is plain HTTP, so the only
-    /// TLS there was is the one to the proxy.
+    /// upstream's: the URL requested is plain HTTP, so the only TLS there was is the one to
+    /// the proxy, or the refusal came while opening the tunnel ([`in_tunnel`]).
     fn refused_by(&self, e: &reqwest::Error) -> Option<&str> {
         let proxy = self.proxy.as_deref()?;
-        let tunnel = causes(e).any(|c| c.to_string().starts_with("tunnel error"));
         let plain = e.url().unwrap_or(&self.base).scheme() == "http";
-        (tunnel || plain).then_some(proxy)
+        (plain || in_tunnel(e)).then_some(proxy)
     }
+}
+
+/// True when the certificate refusal under `e` happened while the tunnel through the proxy was
+/// being opened, not in the TLS to the origin inside it. Told by the shape of the error, with
+/// types only (no message text): reqwest makes the origin's handshake itself once the tunnel
+/// is open, and its `io::Error` (rustls's error inside) is then the very connect error that
+/// hyper-util's client reports. The handshake with the proxy is made by hyper-rustls's
+/// connector inside hyper-util's tunnel, whose error (`TunnelError`, a private type) wraps it
+/// one level or more deeper. Without hyper-util's connect error in the chain, the upstream is
+/// blamed, as when no proxy is set. Both shapes are tested (`tls_upstream.rs`), so an upgrade
+/// that changes them fails a test rather than the message.
+fn in_tunnel(e: &(dyn std::error::Error + 'static)) -> bool {
+    if certificate_error(e).is_none() {
+        return false;
+    }
+    let Some(connect) = causes(e)
+        .find_map(|c| c.downcast_ref::<hyper_util::client::legacy::Error>())
+        .and_then(std::error::Error::source)
+    else {
+        return false;
+    };
+    let origin_handshake = connect
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+        .is_some_and(|inner| inner.is::<rustls::Error>());
+    !origin_handshake
 }
 
 /// A proxy URL as errors show it: never its `user:password@`. (Its own form, trailing `/`
