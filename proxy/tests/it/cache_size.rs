@@ -32,7 +32,7 @@ async fn start(cache: &Path, repo: RepositoryConfig, storage: StorageConfig) -> 
         auth: Default::default(),
         storage,
     };
-    let server = repox_proxy::Server::bind(config).await.unwrap();
+    let server = crate::support::bind(config).await;
     let url = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -205,10 +205,12 @@ async fn not_found_answers_never_trip_the_breaker() {
 
 #[tokio::test]
 async fn health_shows_no_credentials_or_query_strings() {
-    // A closed port, with credentials in the configured URL.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    // A closed port, with credentials in the configured URL. The socket stays bound without
+    // listening: connections are refused, and no other test's server can take the port (as it
+    // could if it were released).
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = closed.local_addr().unwrap().port();
     let mut repo = maven(&[]);
     let url = Url::parse(&format!("http://bob:hunter2@127.0.0.1:{port}/m2/")).unwrap();
     let mut up = repox_proxy::config::UpstreamConfig::new("closed", url);

@@ -4,7 +4,6 @@
 //! zero upstream requests; a fill that fails mid-download leaves no object; large bodies go up
 //! in parts and come back by range; hot entries are served from the local disk without S3.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -19,10 +18,11 @@ use crate::clients_support::clients_present;
 use crate::pypi::fixture::{Index, Mode, fixture_dists, pypi};
 use crate::support::{Behavior, TestUpstream, bytes, client, maven};
 
-/// A moto server on a free port of 127.0.0.1, killed on drop.
+/// A moto server on a port of 127.0.0.1 it bound itself, killed on drop.
 struct Moto {
     child: Child,
     endpoint: String,
+    _stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
 }
 
 impl Drop for Moto {
@@ -31,6 +31,17 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// Starts moto's server on a port of 127.0.0.1 the kernel picks, prints the port, and serves
+/// until killed.
+const MOTO_ON_A_FREE_PORT: &str = "\
+import threading
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+threading.Event().wait()
+";
 
 /// Whether `python3 -m moto.server` can run (else the test fails, or is skipped loudly with
 /// `REPOX_SKIP_MISSING_CLIENTS`).
@@ -52,29 +63,38 @@ impl Moto {
             return None;
         }
         credentials()?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
+        // moto binds port 0 itself and says which port it got: a port picked here, released
+        // and bound again by moto could be taken in between by another test's server.
+        let mut child = Command::new("python3")
+            .args(["-c", MOTO_ON_A_FREE_PORT])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("cannot start python3 -m moto.server");
-        let moto = Moto {
+            .expect("cannot start python3 with moto");
+        let stdout = child.stdout.take().expect("moto's stdout is piped");
+        let mut moto = Moto {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: String::new(),
+            _stdout: None,
         };
-        // Bounded wait for the server, then one unsigned bucket creation (moto does not check).
+        // The pipe stays open while moto runs: a later write to it must not fail.
+        let (line, stdout) = tokio::task::spawn_blocking(move || {
+            let mut stdout = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut stdout, &mut line).map(|_| (line, stdout))
+        })
+        .await
+        .unwrap()
+        .expect("cannot read moto's port");
+        moto._stdout = Some(stdout);
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("moto did not start: it said {line:?}"));
+        moto.endpoint = format!("http://127.0.0.1:{port}");
+        // Bounded wait for the server to answer, then one unsigned bucket creation (moto does
+        // not check).
         for _ in 0..200 {
             let made = client()
                 .put(format!("{}/{bucket}", moto.endpoint))
@@ -152,7 +172,7 @@ impl Node {
             auth: Default::default(),
             storage,
         };
-        let server = repox_proxy::Server::bind(config.clone()).await.unwrap();
+        let server = crate::support::bind(config.clone()).await;
         let url = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

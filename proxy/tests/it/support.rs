@@ -324,7 +324,7 @@ impl Proxy {
             auth: Default::default(),
             storage: Default::default(),
         };
-        let server = repox_proxy::Server::bind(config).await.unwrap();
+        let server = bind(config).await;
         let url = Url::parse(&format!("http://{}/", server.local_addr())).unwrap();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -375,6 +375,26 @@ impl Proxy {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         panic!("{path} was never committed");
+    }
+}
+
+/// `Server::bind`, for a test that starts a server again on the cache directory of one it has
+/// just stopped. The stopped server's cache lock (an `flock`, see `lock.rs`) is released only
+/// when every copy of its file descriptor is closed, and a child process another test spawns
+/// at that moment holds a copy from its fork until its `exec`: on a loaded machine a start
+/// right after a stop can find the directory still locked (600 stop-and-start rounds beside a
+/// thread spawning `true` in a loop hit it often enough to wait 264 times). So a lock held is
+/// waited for, 5 s at most; any other error fails the test at once.
+pub async fn bind(config: Config) -> repox_proxy::Server {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match repox_proxy::Server::bind(config.clone()).await {
+            Ok(server) => return server,
+            Err(repox_proxy::StartError::Locked(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("the test server does not start: {e:?}"),
+        }
     }
 }
 
