@@ -635,6 +635,9 @@ async fn connect_proxy_over(
     (proxy.url, proxy.tunnels, proxy.refused)
 }
 
+/// The request lines a [`TestProxy`] got, each with its `Proxy-Authorization`.
+type ProxyLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// An HTTP proxy on 127.0.0.1 (spoken over TLS when given a certificate and key, then reached
 /// as `https://localhost:PORT/`): it tunnels `CONNECT host:port`, and forwards an absolute-form
 /// request (`GET http://host:port/path`, a plain-http URL asked of a proxy) to that port on
@@ -646,7 +649,7 @@ struct TestProxy {
     /// TLS handshakes that failed.
     refused: Arc<AtomicUsize>,
     /// Every request line it got, with its `Proxy-Authorization`.
-    requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    requests: ProxyLog,
 }
 
 impl TestProxy {
@@ -714,12 +717,8 @@ impl TestProxy {
 /// Answers one request on `stream`: a `CONNECT host:port` opens a tunnel (counted in
 /// `tunnels`) and copies bytes both ways; an absolute-form request goes to its port, once
 /// (`Connection: close`, so the next request comes to the proxy again).
-async fn relay<S>(
-    stream: S,
-    tunnels: Arc<AtomicUsize>,
-    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
-    required: Option<String>,
-) where
+async fn relay<S>(stream: S, tunnels: Arc<AtomicUsize>, log: ProxyLog, required: Option<String>)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
