@@ -678,6 +678,18 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_outside_hyper_util_s_connect_error_is_not_the_tunnel_s() {
+        // The shape hyper-rustls gives a refused handshake (an io::Error around rustls's, in
+        // another): with no connect error of hyper-util's around it, the upstream is blamed.
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, refused);
+        let nested = std::io::Error::other(inner);
+        assert!(certificate_error(&nested).is_some());
+        assert!(!in_tunnel(&nested));
+        assert!(!in_tunnel(&std::io::Error::other("not a certificate")));
+    }
+
+    #[test]
     fn html_is_sniffed_after_bom_and_whitespace() {
         assert!(looks_like_html(b"<!DOCTYPE html><html>"));
         assert!(looks_like_html(b"\xEF\xBB\xBF \r\n\t<HTML lang=en>"));
