@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use http::StatusCode;
 use url::Url;
 
 use crate::upstream::Verdict;
@@ -245,15 +246,23 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// The failure text when `verdict` is an outage (connection error, timeout, 5xx, or 429 Too
-/// Many Requests, which asks for exactly this back-off). Any other answer, 404 and 401/403
-/// included, shows the upstream is up.
+/// The failure text when `verdict` is an outage: a connection error, a timeout, a 5xx, 429 Too
+/// Many Requests (which asks for exactly this back-off) or 407 Proxy Authentication Required
+/// (the proxy in front refuses every request until its credentials are set). Any other answer,
+/// 404 and 401/403 included, shows the upstream is up. Decided by the status, never the text.
 pub fn outage(verdict: &Verdict) -> Option<String> {
     match verdict {
         Verdict::TimedOut => Some("no response in time".to_owned()),
-        // `upstream::judge` words a bad status "HTTP <code> <reason>"; a 4xx is an answer.
-        Verdict::Failed(why) if why.starts_with("HTTP 4") && !why.starts_with("HTTP 429") => None,
-        Verdict::Failed(why) => Some(why.clone()),
+        Verdict::Failed(fault) => match fault.status {
+            Some(status)
+                if status.is_client_error()
+                    && status != StatusCode::TOO_MANY_REQUESTS
+                    && status != StatusCode::PROXY_AUTHENTICATION_REQUIRED =>
+            {
+                None
+            }
+            _ => Some(fault.why.clone()),
+        },
         Verdict::Found(_) | Verdict::NotModified | Verdict::Missing => None,
     }
 }
@@ -292,6 +301,7 @@ pub fn redact(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::Fault;
 
     #[test]
     fn trips_after_the_threshold_and_a_404_resets_the_count() {
@@ -351,16 +361,38 @@ mod tests {
     }
 
     #[test]
-    fn outages_are_timeouts_connection_errors_5xx_and_429() {
-        let failed = |s: &str| outage(&Verdict::Failed(s.to_owned()));
+    fn outages_are_timeouts_connection_errors_5xx_429_and_407() {
+        let status = |code: u16| {
+            let status = StatusCode::from_u16(code).unwrap();
+            outage(&Verdict::Failed(Fault {
+                status: Some(status),
+                why: format!("HTTP {status}"),
+            }))
+        };
+        let failed = |s: &str| outage(&Verdict::Failed(Fault::new(s)));
         assert!(outage(&Verdict::TimedOut).is_some());
         assert!(failed("error sending request: connection refused").is_some());
-        assert!(failed("HTTP 503 Service Unavailable").is_some());
-        assert!(failed("HTTP 429 Too Many Requests").is_some());
-        assert_eq!(failed("HTTP 401 Unauthorized"), None);
-        assert_eq!(failed("HTTP 403 Forbidden"), None);
+        assert_eq!(
+            status(503).as_deref(),
+            Some("HTTP 503 Service Unavailable"),
+            "the text is kept"
+        );
+        assert!(status(500).is_some());
+        assert!(status(429).is_some());
+        assert!(status(407).is_some());
+        assert_eq!(status(401), None);
+        assert_eq!(status(403), None);
+        assert_eq!(status(400), None);
         assert_eq!(outage(&Verdict::Missing), None);
         assert_eq!(outage(&Verdict::NotModified), None);
+        // The status decides, not the words: a connection error that happens to read like a
+        // 4xx is an outage, and a 403 whatever its text is an answer.
+        assert!(failed("HTTP 403 Forbidden").is_some());
+        let worded = Fault {
+            status: Some(StatusCode::FORBIDDEN),
+            why: "HTTP 503 Service Unavailable".to_owned(),
+        };
+        assert_eq!(outage(&Verdict::Failed(worded)), None);
     }
 
     #[test]

@@ -179,10 +179,43 @@ pub enum Verdict {
     NotModified,
     /// 404/410, or a 200 with an HTML page where an artifact was expected.
     Missing,
-    /// Anything else: 5xx, 401/403, connection errors.
-    Failed(String),
+    /// Anything else: 5xx, 401/403, 407, connection errors.
+    Failed(Fault),
     /// No response headers in time.
     TimedOut,
+}
+
+/// Why an upstream failed: one line for people (`/-/health`, logs, 502 bodies), and the HTTP
+/// status when it answered with one, so that the breaker tells an answer from an outage by the
+/// status and never by the wording (`breaker::outage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The status of the answer; `None` for connection errors and the like.
+    pub status: Option<StatusCode>,
+    /// The failure on one line.
+    pub why: String,
+}
+
+impl Fault {
+    /// A failure with no HTTP status (a connection error, a body cut short, …).
+    pub fn new(why: impl Into<String>) -> Fault {
+        Fault {
+            status: None,
+            why: why.into(),
+        }
+    }
+}
+
+impl From<String> for Fault {
+    fn from(why: String) -> Fault {
+        Fault::new(why)
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
 }
 
 /// The TLS settings every upstream client starts from, made once per process: reqwest would
@@ -477,8 +510,16 @@ impl Upstream {
         match tokio::time::timeout(self.header_timeout(), request.send()).await {
             Err(_) => Verdict::TimedOut,
             Ok(Err(e)) if e.is_timeout() => Verdict::TimedOut,
-            Ok(Err(e)) => Verdict::Failed(send_error(&e, self.refused_by(&e))),
-            Ok(Ok(resp)) => judge(resp, reject_html),
+            Ok(Err(e)) if tunnel_refused(&e) => Verdict::Failed(Fault::new(format!(
+                "{}; {}",
+                error_chain(&e),
+                status_error(
+                    StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                    self.proxy.as_deref()
+                )
+            ))),
+            Ok(Err(e)) => Verdict::Failed(Fault::new(send_error(&e, self.refused_by(&e)))),
+            Ok(Ok(resp)) => judge(resp, reject_html, self.proxy.as_deref()),
         }
     }
 
@@ -516,6 +557,15 @@ fn in_tunnel(e: &(dyn std::error::Error + 'static)) -> bool {
         .and_then(std::io::Error::get_ref)
         .is_some_and(|inner| inner.is::<rustls::Error>());
     !origin_handshake
+}
+
+/// True when the proxy answered the tunnel's `CONNECT` with 407 Proxy Authentication Required.
+/// hyper-util reports it as its `TunnelError::ProxyAuthRequired`, a type it does not export,
+/// so it is known by its text; this only adds a hint to the message (a failed tunnel is an
+/// outage whatever its text), and `tls_upstream.rs` tests the hint, so an upgrade that
+/// rewords it fails a test rather than the message.
+fn tunnel_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    causes(e).any(|c| c.to_string() == "tunnel error: proxy authorization required")
 }
 
 /// A proxy URL as errors show it: never its `user:password@`. (Its own form, trailing `/`
@@ -595,7 +645,9 @@ fn certificate_error<'e>(
     })
 }
 
-fn judge(resp: reqwest::Response, reject_html: bool) -> Verdict {
+/// The verdict on a response; `proxy` is the upstream's (shown form), to name it when it asks
+/// for credentials.
+fn judge(resp: reqwest::Response, reject_html: bool, proxy: Option<&str>) -> Verdict {
     let status = resp.status();
     if status.is_success() {
         if reject_html && is_html(resp.headers()) {
@@ -606,8 +658,34 @@ fn judge(resp: reqwest::Response, reject_html: bool) -> Verdict {
     match status {
         StatusCode::NOT_MODIFIED => Verdict::NotModified,
         StatusCode::NOT_FOUND | StatusCode::GONE => Verdict::Missing,
-        _ => Verdict::Failed(format!("HTTP {status}")),
+        _ => Verdict::Failed(Fault {
+            status: Some(status),
+            why: status_error(status, proxy),
+        }),
     }
+}
+
+/// An error status on one line: `HTTP <code> <reason>`, and for 407 what to do about it.
+fn status_error(status: StatusCode, proxy: Option<&str>) -> String {
+    if status != StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+        return format!("HTTP {status}");
+    }
+    // Without a `proxy` setting, the 407 came from one the HTTP client found in the
+    // environment (`HTTP_PROXY`, …) or from one in the network path.
+    let whose = match proxy {
+        Some(proxy) => format!("the upstream's proxy {proxy}"),
+        None => "a proxy between repox and the upstream".to_owned(),
+    };
+    proxy_credentials_hint(&whose)
+}
+
+/// A proxy's 407 on one line: `whose` asks for credentials, set or check them in the
+/// upstream's `proxy` URL. No `://` in the hint: `breaker::redact` rewrites URLs.
+fn proxy_credentials_hint(whose: &str) -> String {
+    format!(
+        "{whose} asks for credentials (HTTP 407 Proxy Authentication Required): set them, or \
+         check them, as `user:password@` in this upstream's `proxy` URL"
+    )
 }
 
 /// True when the headers announce an HTML page.

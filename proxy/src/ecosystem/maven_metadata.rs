@@ -182,7 +182,7 @@ async fn refresh(
                                 last_modified,
                                 body,
                             }),
-                            Ok(Err(e)) => Err(Verdict::Failed(e.to_string())),
+                            Ok(Err(e)) => Err(Verdict::Failed(e.to_string().into())),
                             Err(_) => Err(Verdict::TimedOut),
                         }
                     }

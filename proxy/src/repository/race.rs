@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::error::Failure;
 use crate::repository::{Outcome, Repository, Resource, tagged};
-use crate::upstream::Verdict;
+use crate::upstream::{Fault, Verdict};
 
 /// What went wrong across upstreams, to choose between 404, 502 and 504.
 #[derive(Debug, Default)]
@@ -33,7 +33,7 @@ impl Failures {
             self.all_timeouts &= timeout;
         }
         let why = match verdict {
-            Verdict::Failed(why) => why.clone(),
+            Verdict::Failed(fault) => fault.why.clone(),
             Verdict::TimedOut => "no response in time".into(),
             Verdict::NotModified => "unexpected 304".into(),
             Verdict::Found(_) | Verdict::Missing => return,
@@ -65,7 +65,7 @@ impl Repository {
         // A down upstream is not asked: the caller fails over, serves stale or fails fast.
         let permit = match up.breaker.admit() {
             Ok(permit) => permit,
-            Err(down) => return (i, Verdict::Failed(down.to_string())),
+            Err(down) => return (i, Verdict::Failed(Fault::new(down.to_string()))),
         };
         let started = Instant::now();
         let verdict = up.send(request, reject_html).await;
@@ -78,7 +78,7 @@ impl Repository {
             .metrics
             .upstream(&up.name, result, started.elapsed());
         let error = match &verdict {
-            Verdict::Failed(why) => Some(why.as_str()),
+            Verdict::Failed(fault) => Some(fault.why.as_str()),
             Verdict::TimedOut => Some("no response in time"),
             _ => None,
         };

@@ -6,7 +6,8 @@
 //! (whose own certificate it checks too; named by a host name that resolves to an internal
 //! address, as corporate proxies are). A plain-http upstream goes through an HTTPS proxy in
 //! absolute form (no CONNECT), with the proxy's credentials, and the fence still refuses its
-//! redirects to internal addresses. A bad CA file (the upstream's or the server's) stops the
+//! redirects to internal addresses. A proxy that asks for credentials (407), to a `CONNECT` or
+//! an absolute-form request, marks the upstream down with a last error that says so. A bad CA file (the upstream's or the server's) stops the
 //! start and a reload.
 
 use std::collections::HashMap;
@@ -1078,4 +1079,87 @@ async fn a_plain_http_upstream_behind_an_https_proxy_goes_through_it_with_its_cr
     let health = health_text(&base).await;
     assert!(!health.contains(SECRET), "{health}");
     assert!(!health.contains("deployer"), "{health}");
+}
+
+#[tokio::test]
+async fn a_proxy_that_asks_for_credentials_marks_the_upstream_down_and_says_so() {
+    // A proxy's 407 fails every request through it, through a tunnel (an https upstream,
+    // `CONNECT`) or in absolute form (a plain-http upstream): an outage, not an answer, and
+    // `/-/health` names the proxy and the fix, never its credentials.
+    let corp = TestCa::new("corp CA");
+    let origin = TlsOrigin::start(corp.leaf(&["localhost"]), &[b"http/1.1"], files()).await;
+    let (plain, asked) = plain_origin(Vec::new()).await;
+    let proxy = TestProxy::start(None, Some(("deployer", SECRET))).await;
+    let mut with_secret = proxy.url.clone();
+    with_secret.set_username("deployer").unwrap();
+    with_secret.set_password(Some(SECRET)).unwrap();
+    let mut wrong = with_secret.clone();
+    wrong.set_password(Some("not-the-token")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_ca(dir.path(), "corp.pem", &corp);
+    let repo = |name: &str, url: &Url, proxy: &Url| {
+        format!(
+            "[repositories.{name}]\nkind = \"maven\"\n[[repositories.{name}.upstreams]]\n\
+             name = \"{name}\"\nurl = \"{url}\"\nproxy = \"{proxy}\"\nbreaker_failures = 1\n\
+             breaker_backoff = \"1h\"\n"
+        )
+    };
+    let text = "[server]\nca_certificates = \"corp.pem\"\n".to_owned()
+        + &repo("tunnel", &origin.url, &proxy.url)
+        + &repo("plain", &plain, &proxy.url)
+        + &repo("wrong", &origin.url, &wrong)
+        + &repo("granted", &origin.url, &with_secret);
+    let (_app, base) = serve_file(dir.path(), &text).await;
+
+    // With its credentials the tunnel opens: the proxy is what refuses the others.
+    assert_eq!(status_of(&base, "granted").await, StatusCode::OK);
+    assert!(proxy.tunnels.load(Ordering::SeqCst) >= 1);
+    for repo in ["tunnel", "plain", "wrong"] {
+        assert_eq!(
+            status_of(&base, repo).await,
+            StatusCode::BAD_GATEWAY,
+            "{repo}"
+        );
+    }
+    assert!(
+        asked.lock().unwrap().is_empty(),
+        "the proxy let nothing through"
+    );
+    let health: serde_json::Value = serde_json::from_str(&health_text(&base).await).unwrap();
+    let shown = proxy.url.to_string();
+    for repo in ["tunnel", "plain", "wrong"] {
+        let repository = health["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == repo)
+            .unwrap();
+        let up = &repository["upstreams"][0];
+        assert_eq!(up["state"], "down", "{repo}: {up}");
+        assert_eq!(up["consecutive_failures"], 1, "{repo}: {up}");
+        let error = up["last_error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "the upstream's proxy {shown} asks for credentials (HTTP 407 Proxy \
+                 Authentication Required): set them, or check them, as `user:password@` in \
+                 this upstream's `proxy` URL"
+            )),
+            "{repo}: {error}"
+        );
+    }
+    let granted = &health["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "granted")
+        .unwrap()["upstreams"][0];
+    assert_eq!(granted["state"], "up", "{granted}");
+    let health = health.to_string();
+    assert!(!health.contains(SECRET), "{health}");
+    assert!(!health.contains("not-the-token"), "{health}");
+    assert!(!health.contains("deployer"), "{health}");
+    // Down: the next request is not even sent to the proxy.
+    let before = proxy.requests().len();
+    assert_eq!(status_of(&base, "plain").await, StatusCode::BAD_GATEWAY);
+    assert_eq!(proxy.requests().len(), before);
 }
