@@ -3,9 +3,9 @@
 //! stop on SIGTERM.
 
 use std::io::Read;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 pub(crate) fn repox(home: &Path) -> Command {
@@ -17,20 +17,31 @@ pub(crate) fn repox(home: &Path) -> Command {
     cmd
 }
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Spawns `cmd`, a `repox … serve` told to listen on port 0, with its stderr in `log`; returns
+/// it with the address it bound, read from its start-up line (panics with its log if it exits
+/// or says nothing).
+pub(crate) fn spawn_serve(cmd: &mut Command, log: &Path) -> (Child, SocketAddr) {
+    let mut child = cmd
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    match crate::repox_server::announced(&mut child, log) {
+        Some(addr) => (child, addr),
+        None => {
+            let _ = child.kill();
+            let status = child.wait();
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("repox serve did not say where it listens ({status:?}): {log}");
+        }
+    }
 }
 
-/// The `/-/health` answer of the `repox serve` child on `port`, once it is up; panics (with its
-/// log when stderr is piped) if it exits first.
-pub(crate) fn wait_healthy(port: u16, child: &mut Child) -> String {
+/// The `/-/health` answer of the `repox serve` child at `addr`; panics with its log (`log`,
+/// its stderr) if it exits first.
+pub(crate) fn wait_healthy(addr: SocketAddr, child: &mut Child, log: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
             use std::io::Write;
             stream
                 .write_all(b"GET /-/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -40,10 +51,7 @@ pub(crate) fn wait_healthy(port: u16, child: &mut Child) -> String {
             return resp;
         }
         if let Some(status) = child.try_wait().unwrap() {
-            let mut log = String::new();
-            if let Some(mut stderr) = child.stderr.take() {
-                let _ = stderr.read_to_string(&mut log);
-            }
+            let log = std::fs::read_to_string(log).unwrap_or_default();
             panic!("repox serve exited early: {status}: {log}");
         }
         assert!(Instant::now() < deadline, "repox serve did not start");
@@ -54,13 +62,14 @@ pub(crate) fn wait_healthy(port: u16, child: &mut Child) -> String {
 #[test]
 fn serve_with_no_config_uses_the_embedded_default_and_stops_on_sigterm() {
     let home = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = repox(home.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let health = wait_healthy(port, &mut child);
+    let log = home.path().join("repox.log");
+    let (mut child, addr) = spawn_serve(
+        repox(home.path()).args(["serve", "--listen", "127.0.0.1:0"]),
+        &log,
+    );
+    // The start-up line shows the port bound, not the `0` asked for.
+    assert_ne!(addr.port(), 0);
+    let health = wait_healthy(addr, &mut child, &log);
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"name\":\"maven\""), "{health}");
     // The default cache directory is the platform cache dir under the (temporary) home.
@@ -81,15 +90,9 @@ fn serve_with_no_config_uses_the_embedded_default_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
     assert!(
-        log.contains(&format!("listening on http://127.0.0.1:{port}")),
+        log.contains(&format!("listening on http://{addr} ")),
         "{log}"
     );
     assert!(log.contains("shutting down"), "{log}");
@@ -247,8 +250,8 @@ fn bad_config_names_file_line_and_key() {
     assert!(err.contains(":3: unknown field `colour`"), "{err}");
 }
 
-/// Sends SIGTERM to `child` and returns its stderr once it has exited successfully.
-fn stop(mut child: Child) -> String {
+/// Sends SIGTERM to `child` and returns its stderr (`log`) once it has exited successfully.
+fn stop(mut child: Child, log: &Path) -> String {
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -263,29 +266,22 @@ fn stop(mut child: Child) -> String {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    log
+    std::fs::read_to_string(log).unwrap()
 }
 
 #[test]
 fn the_start_up_line_says_when_the_server_is_offline() {
     let home = tempfile::tempdir().unwrap();
     for offline in [false, true] {
-        let port = free_port();
+        let log = home.path().join(format!("offline-{offline}.log"));
         let mut cmd = repox(home.path());
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
         if offline {
             cmd.arg("--offline");
         }
-        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-        wait_healthy(port, &mut child);
-        let log = stop(child);
+        let (mut child, addr) = spawn_serve(&mut cmd, &log);
+        wait_healthy(addr, &mut child, &log);
+        let log = stop(child, &log);
         let line = log.lines().find(|l| l.contains("listening on")).unwrap();
         assert_eq!(line.contains("offline"), offline, "{line}");
     }
@@ -340,26 +336,16 @@ fn a_server_that_cannot_listen_leaves_no_cache_directory() {
 fn a_second_server_on_one_cache_directory_is_refused_naming_the_holder() {
     let home = tempfile::tempdir().unwrap();
     let cache = home.path().join("cache");
-    let port = free_port();
-    let mut first = repox(home.path())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--cache-dir",
-        ])
-        .arg(&cache)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_healthy(port, &mut first);
+    let first_log = home.path().join("first.log");
+    let (mut first, addr) = spawn_serve(
+        repox(home.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(&cache),
+        &first_log,
+    );
+    wait_healthy(addr, &mut first, &first_log);
     let out = repox(home.path())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--cache-dir",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
         .arg(&cache)
         .output()
         .unwrap();
@@ -373,47 +359,37 @@ fn a_second_server_on_one_cache_directory_is_refused_naming_the_holder() {
         "{err}"
     );
     // The first server is unharmed, and once it is gone the directory is free again.
-    stop(first);
-    let port = free_port();
-    let mut again = repox(home.path())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--cache-dir",
-        ])
-        .arg(&cache)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_healthy(port, &mut again);
-    stop(again);
+    stop(first, &first_log);
+    let again_log = home.path().join("again.log");
+    let (mut again, addr) = spawn_serve(
+        repox(home.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(&cache),
+        &again_log,
+    );
+    wait_healthy(addr, &mut again, &again_log);
+    stop(again, &again_log);
 }
 
 #[test]
 fn warm_beside_a_server_on_its_cache_directory_points_at_that_server() {
     let home = tempfile::tempdir().unwrap();
     let cache = home.path().join("cache");
-    let port = free_port();
-    let mut server = repox(home.path())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--cache-dir",
-        ])
-        .arg(&cache)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_healthy(port, &mut server);
+    let log = home.path().join("repox.log");
+    let (mut server, addr) = spawn_serve(
+        repox(home.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(&cache),
+        &log,
+    );
+    wait_healthy(addr, &mut server, &log);
     // The config names another address, where nothing answers: warm would run its own proxy.
     let config = home.path().join("repox.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{}\"\ncache_dir = \"{}\"\n",
-            free_port(),
+            "[server]\nlisten = \"{}\"\ncache_dir = \"{}\"\n",
+            crate::repox_server::free_port(),
             cache.display()
         ),
     )
@@ -434,5 +410,5 @@ fn warm_beside_a_server_on_its_cache_directory_points_at_that_server() {
         err.contains("hint: warm through the running repox: pass its URL with --server"),
         "{err}"
     );
-    stop(server);
+    stop(server, &log);
 }

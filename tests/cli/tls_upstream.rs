@@ -3,9 +3,8 @@
 //! line naming the key (and the upstream for its own file), the file and the fix. (Fetching through an HTTPS upstream is tested in `proxy/tests/it/tls_upstream.rs`.)
 
 use std::path::Path;
-use std::process::Stdio;
 
-use crate::serve::{free_port, repox, wait_healthy};
+use crate::serve::{repox, spawn_serve, wait_healthy};
 
 /// A CA certificate whose key was thrown away: usable as a trust anchor only.
 const FIXTURE_CA: &str = concat!(
@@ -13,7 +12,7 @@ const FIXTURE_CA: &str = concat!(
     "/tests/fixtures/tls/test-ca.pem"
 );
 
-/// Writes `etc/repox.toml`: a `[server]` on a free port with the lines `server`, then `rest`,
+/// Writes `etc/repox.toml`: a `[server]` on port 0 (the child says which port it bound) with the lines `server`, then `rest`,
 /// naming `certs/corp-ca.pem` (relative to `etc/`), which is not there yet. `repox serve` must
 /// stop with an `error: ` line ending in `missing(<the CA's path>)`; with the fixture CA copied
 /// there, it must start and its health must name `healthy`.
@@ -24,13 +23,12 @@ fn missing_then_present(
     healthy: &str,
 ) {
     let home = tempfile::tempdir().unwrap();
-    let port = free_port();
     let config = home.path().join("etc/repox.toml");
     std::fs::create_dir_all(home.path().join("etc/certs")).unwrap();
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ncache_dir = \"{}\"\n{server}{rest}",
+            "[server]\nlisten = \"127.0.0.1:0\"\ncache_dir = \"{}\"\n{server}{rest}",
             home.path().join("cache").display()
         ),
     )
@@ -50,12 +48,12 @@ fn missing_then_present(
     assert!(line.ends_with(&missing(&ca)), "{err}");
 
     std::fs::copy(FIXTURE_CA, &ca).unwrap();
-    let mut child = repox(home.path())
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let health = wait_healthy(port, &mut child);
+    let log = home.path().join("repox.log");
+    let (mut child, addr) = spawn_serve(
+        repox(home.path()).args(["--config", config.to_str().unwrap(), "serve"]),
+        &log,
+    );
+    let health = wait_healthy(addr, &mut child, &log);
     let _ = child.kill();
     let _ = child.wait();
     assert!(health.contains(healthy), "{health}");
