@@ -2,7 +2,9 @@
 //!
 //! Without it every request would wait the full connect+idle timeout of an upstream that has
 //! been hanging for an hour. After `breaker_failures` consecutive failures (connection errors,
-//! timeouts, 5xx; a 404 is an answer, not a failure) the upstream is *down* for a back-off
+//! timeouts, 5xx, 429, a proxy's 407; a 404 or 403 is an answer, not a failure: see [`outage`],
+//! which goes by the status `upstream::judge` keeps, never by the message) the upstream is
+//! *down* for a back-off
 //! (`breaker_backoff`, doubling at each failed probe up to `breaker_backoff_max`). While down
 //! it is not asked: the caller sees [`Down`] at once, so stale entries are served at once and
 //! misses fail over to the other upstreams or fail fast. When the back-off has passed, one
