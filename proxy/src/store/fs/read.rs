@@ -4,13 +4,16 @@
 //! makes the fewest system calls the format allows. The first is one `pread` of the file's first
 //! [`FIRST`] bytes: a file shorter than that (a pom, a checksum, an index page, most metadata) is
 //! then read whole, its length known from the read, so it costs `open`, `pread` and `close` and
-//! no `statx`. A longer file is `statx`ed for its length, then read whole when it is small (an
-//! artifact of up to [`WHOLE`], a document of up to `SMALL`), else only its last 4 KiB, which hold
-//! the trailer and nearly always the whole metadata. The file's identity (the `statx` that
-//! `hot.rs` needs to tell it from a replacement) is asked for only when the entry is kept hot
-//! ([`Read::id`]). The file is opened with `O_NOATIME` where the process may (it owns the files):
-//! under `relatime` the first read of a file since it was written updates its access time, one
-//! inode write per entry read.
+//! no `statx`, and its body is served from the bytes read (one write with the headers, no
+//! `sendfile`). A longer file is `statx`ed for its length, then read whole when it is short
+//! ([`READ_WHOLE`]), else only its last 4 KiB, which hold the trailer and nearly always the whole
+//! metadata; a document's body (up to `SMALL`) is read too, an artifact's is sent from its file
+//! with `sendfile`: past a few KiB, copying the body through a buffer of ours cost more than the
+//! two system calls it saves (measured, `docs/performance.md`). The file's identity (the `statx`
+//! that `hot.rs` needs to tell it from a replacement) is asked for only when the entry is kept
+//! hot ([`Read::id`]). The file is opened with `O_NOATIME` where the process may (it owns the
+//! files): under `relatime` the first read of a file since it was written updates its access
+//! time, one inode write per entry read.
 //!
 //! On Linux the read is first tried on the calling task ([`try_cached`]): `openat2` with
 //! `RESOLVE_CACHED` fails instead of reading a directory or inode from the disk, and `preadv2`
@@ -44,10 +47,9 @@ const TAIL: u64 = 4096;
 /// whole or refused, and a short one is the whole file.
 const FIRST: usize = 4096;
 
-/// Artifacts up to this size are read whole and served from the bytes read (one write with
-/// the headers; the file is closed at once) unless they are kept hot. Larger ones are sent from
-/// their file with `sendfile`, and only their metadata is read.
-pub(super) const WHOLE: u64 = 64 * 1024;
+/// Files up to this size, past the first read, are read whole by one more (their metadata, and
+/// a document's body); longer ones by their tail.
+const READ_WHOLE: u64 = 16 * 1024;
 
 /// Set once an `O_NOATIME` open was refused (files owned by another user): later opens do
 /// without it.
@@ -58,8 +60,8 @@ static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
 pub(super) struct Read {
     pub(super) file: File,
     pub(super) meta: Meta,
-    /// The body, when the file was read whole: a document of up to `SMALL` bytes or an
-    /// artifact of up to [`WHOLE`].
+    /// The body, when it was read: a document's of up to `SMALL` bytes, or the body of any
+    /// file shorter than [`FIRST`].
     pub(super) body: Option<Bytes>,
     /// What a `statx` said of the file, when the read needed one.
     id: Option<FileId>,
@@ -181,15 +183,14 @@ fn load(key: &str, file: &File, wait: Wait) -> io::Result<Loaded> {
     if len < FIRST as u64 {
         return Err(corrupt("changed while read"));
     }
-    if len <= WHOLE + TAIL {
-        // Nearly always a body of up to `WHOLE` and its metadata: one more read.
+    if len <= READ_WHOLE {
         let mut all = read_prefix(file, &first, len, Whole::Yes, wait)?;
         let (meta, body_len) = whole_meta(&all, len)?;
         all.truncate(body_len as usize);
-        let keep = body_len <= WHOLE || is_mutable(key, &meta);
+        let document = is_mutable(key, &meta);
         return Ok(Loaded {
             meta,
-            body: keep.then(|| Bytes::from(all)),
+            body: document.then(|| Bytes::from(all)),
             id: Some(id),
         });
     }
@@ -444,18 +445,20 @@ mod tests {
     #[test]
     fn entries_read_the_same_on_the_task_and_on_the_pool() {
         let dir = tempfile::tempdir().unwrap();
-        // (key, body length, metadata padding, whether the body is read): a file shorter than
-        // one page (one read, no `statx`), small artifacts and documents read whole, larger
-        // artifacts of which only the tail is read (metadata shorter and longer than the tail),
-        // a document read by its tail and then its body, one too large to read.
+        // (key, body length, metadata padding, whether the body is read): files shorter than
+        // one page (one read, no `statx`), a document and an artifact read whole after their
+        // `statx` (the artifact's body not kept), artifacts of which only the tail is read
+        // (metadata shorter and longer than the tail), a document read by its tail and then
+        // its body, one too large to read.
         for (key, body_len, pad, read_body) in [
             ("m/a.jar", 200usize, 10usize, true),
             ("m/tiny.jar", 0, 0, true),
             ("m/page.jar", FIRST - 200, 0, true),
+            ("m/whole.jar", FIRST, 0, false),
             ("m/dir/", 3000, 10, true),
-            ("m/mid.jar", 50_000, 10, true),
-            ("m/edge.jar", WHOLE as usize, 10, true),
-            ("m/past.jar", WHOLE as usize + 1, 10, false),
+            ("m/short-dir/", 10_000, 10, true),
+            ("m/short.jar", READ_WHOLE as usize - 500, 10, false),
+            ("m/mid.jar", 50_000, 10, false),
             ("m/big.jar", 300_000, 10, false),
             ("m/big-meta.jar", 300_000, 9000, false),
             ("m/big-dir/", 200_000, 10, true),
