@@ -81,6 +81,9 @@ impl Read {
 }
 
 /// How far [`try_cached`] got without waiting for the disk.
+// Returned and matched at once on every hit that is not hot: boxing the read would cost an
+// allocation each time to save a move of a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Attempt {
     /// The entry file read, or that there is none, or an error.
