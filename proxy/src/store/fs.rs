@@ -326,8 +326,9 @@ fn walk(
 impl FsStore {
     /// The entry of a file just read for a hit (`now`), kept hot when it should be: a document
     /// read whole as bytes in memory; any other entry as its open file from its second read
-    /// within the doorkeeper's window (`hot.rs`). A small artifact read once is served from the
-    /// bytes read and its file closed at once: over a large cache nearly every hit is one.
+    /// within the doorkeeper's window (`hot.rs`). An artifact whose body was read (a file
+    /// shorter than a page, `fs/read.rs`) and not kept is served from those bytes and its file
+    /// closed at once: over a large cache nearly every hit is one.
     fn served(&self, key: &str, path: &Path, mut read: read::Read, now: u64) -> Entry {
         let document = read.body.is_some() && is_mutable(key, &read.meta);
         let keep = document || self.hot.admit(path);

@@ -13,9 +13,9 @@
 //!   descriptor, so there are at most [`open_files_bound`] of them: a quarter of the process's
 //!   `RLIMIT_NOFILE` soft limit, at most 2048, leaving the rest for connections and downloads.
 //!   A file is kept on its second read within a window (`doorkeeper.rs`): over a cache far
-//!   larger than the bound, most reads come once, and keeping each would evict another. A
-//!   small artifact read once is served from the bytes its read took (`fs/read.rs`) and its
-//!   file closed at once.
+//!   larger than the bound, most reads come once, and keeping each would evict another. An
+//!   artifact shorter than a page read once is served from the bytes its read took
+//!   (`fs/read.rs`) and its file closed at once.
 //!
 //! At most every `recheck` a `stat` checks that the file is still the one that was read (inode,
 //! length, mtime): the store drops a hot entry whenever it replaces or removes the entry itself,
