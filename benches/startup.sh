@@ -171,8 +171,18 @@ warm() {
 # wrk --latency at the base URL $1 for random entries in [0, $2) (the generator's keys), its
 # output in $3; prints p50 and p99 in ms, and req/s.
 load() {
+    # Each wrk thread has its own Lua state: seeded alike (os.time() alone), both threads would
+    # ask for the same keys in the same order, every key twice within moments, and the second
+    # ask would find it hot.
     cat >"$WORK/random-$2.lua" <<LUA
-math.randomseed(os.time())
+local threads = 0
+function setup(thread)
+    thread:set("id", threads)
+    threads = threads + 1
+end
+function init(args)
+    math.randomseed(os.time() * 16 + id)
+end
 request = function()
     local i = math.random(0, $2 - 1)
     return wrk.format("GET", string.format("/maven/bench/g%d/a-%d.jar", math.floor(i / 1000), i))

@@ -324,6 +324,31 @@ fn walk(
 }
 
 impl FsStore {
+    /// The entry of a file just read for a hit (`now`), kept hot when it should be: a document
+    /// read whole as bytes in memory; any other entry as its open file from its second read
+    /// within the doorkeeper's window (`hot.rs`). An artifact whose body was read (a file
+    /// shorter than a page, `fs/read.rs`) and not kept is served from those bytes and its file
+    /// closed at once: over a large cache nearly every hit is one.
+    fn served(&self, key: &str, path: &Path, mut read: read::Read, now: u64) -> Entry {
+        let document = read.body.is_some() && is_mutable(key, &read.meta);
+        let keep = document || self.hot.admit(path);
+        // The identity is what tells the kept entry from a replacement; without it (a failed
+        // `statx`) the entry is served, not kept.
+        let id = if keep { read.id().ok() } else { None };
+        let body = match read.body {
+            Some(bytes) if document || id.is_none() => Body::Bytes(bytes),
+            _ => Body::File(Arc::new(read.file)),
+        };
+        let entry = Entry {
+            meta: Arc::new(read.meta),
+            body,
+        };
+        if let Some(id) = id {
+            self.hot.insert(path, id, &entry, now);
+        }
+        entry
+    }
+
     /// Like [`Store::list`], with each entry's path.
     fn list_paths(&self, prefix: &str) -> BoxStream<'static, io::Result<(Listed, PathBuf)>> {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
@@ -348,18 +373,17 @@ impl Store for FsStore {
             }
             let (result, path) = match read::try_cached(key, &path) {
                 read::Attempt::Done(result) => (result, path),
-                read::Attempt::Blocked(opened) => {
+                read::Attempt::Blocked(file) => {
                     let owned = key.to_owned();
-                    blocking(move || (read::finish(&owned, &path, opened), path)).await?
+                    blocking(move || (read::finish(&owned, &path, file), path)).await?
                 }
             };
             match damaged_is_none(&path, result)? {
-                Some((entry, id)) => {
+                Some(read) => {
                     // Only hits are noted: a request for a key the cache does not hold would
                     // take a place among the accesses to write.
                     self.index.touch(key);
-                    self.hot.insert(&path, id, &entry, now);
-                    Ok(Some(entry))
+                    Ok(Some(self.served(key, &path, read, now)))
                 }
                 None => Ok(None),
             }

@@ -13,7 +13,9 @@
 //!   descriptor, so there are at most [`open_files_bound`] of them: a quarter of the process's
 //!   `RLIMIT_NOFILE` soft limit, at most 2048, leaving the rest for connections and downloads.
 //!   A file is kept on its second read within a window (`doorkeeper.rs`): over a cache far
-//!   larger than the bound, most reads come once, and keeping each would evict another.
+//!   larger than the bound, most reads come once, and keeping each would evict another. An
+//!   artifact shorter than a page read once is served from the bytes its read took
+//!   (`fs/read.rs`) and its file closed at once.
 //!
 //! At most every `recheck` a `stat` checks that the file is still the one that was read (inode,
 //! length, mtime): the store drops a hot entry whenever it replaces or removes the entry itself,
@@ -106,10 +108,17 @@ impl HotEntries {
             .then_some(hot.entry.meta)
     }
 
+    /// Whether the file at `path`, read now and not hot, is to be kept open: it was read
+    /// before within the doorkeeper's window. Notes the read.
+    pub(super) fn admit(&self, path: &Path) -> bool {
+        self.doorkeeper.admit(bytes(path))
+    }
+
     /// Keeps `entry`, just read from `path` (whose file was `id`), checked at `now`: a
-    /// document always, an open file when it was read before within the doorkeeper's window.
+    /// document's bytes in the memos, any other entry's open file among the hot files (the
+    /// caller asked [`HotEntries::admit`]).
     pub(super) fn insert(&self, path: &Path, id: FileId, entry: &Entry, now: u64) {
-        let hot = |entry: &Entry| Hot {
+        let hot = Hot {
             id,
             entry: entry.clone(),
             checked: Arc::new(AtomicU64::new(now)),
@@ -117,12 +126,11 @@ impl HotEntries {
         match &entry.body {
             Body::Bytes(bytes_) => {
                 let weight = bytes_.len() as u64 + DOCUMENT_OVERHEAD;
-                self.documents.keep_stored(bytes(path), hot(entry), weight);
+                self.documents.keep_stored(bytes(path), hot, weight);
             }
-            _ if self.doorkeeper.admit(bytes(path)) => {
-                self.files.insert(bytes(path).into(), hot(entry));
+            _ => {
+                self.files.insert(bytes(path).into(), hot);
             }
-            _ => {}
         }
     }
 
@@ -208,10 +216,17 @@ mod tests {
         }
         let (a, b) = (store.file_path("m/a.jar"), store.file_path("m/b.jar"));
         let first = store.get("m/a.jar").await.unwrap().expect("stored");
-        assert!(matches!(first.body, Body::File(_)), "an artifact is a file");
+        assert!(
+            matches!(first.body, Body::Bytes(_)),
+            "a small artifact read once is served from the bytes read"
+        );
         assert!(!store.hot.holds_file(&a), "a first read is not kept");
         store.get("m/b.jar").await.unwrap().expect("stored");
-        store.get("m/a.jar").await.unwrap().expect("stored");
+        let second = store.get("m/a.jar").await.unwrap().expect("stored");
+        assert!(
+            matches!(second.body, Body::File(_)),
+            "a kept artifact is its open file"
+        );
         assert!(store.hot.holds_file(&a), "the second read is kept");
         assert!(!store.hot.holds_file(&b), "b was read once");
         for _ in 0..2 {

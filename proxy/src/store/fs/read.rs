@@ -1,12 +1,19 @@
 //! Reading an entry file: what a hit costs when its entry is not hot (`hot.rs`).
 //!
 //! Over a large cache most hits are of this kind (a million entries, 2,048 hot files), so it
-//! makes the fewest system calls the format allows: one `open`, one `statx` on the open file
-//! (its identity for `hot.rs` and its length), and one `pread`: of the whole file when it is
-//! small (an artifact of a few hundred bytes, a metadata document), else of its last 4 KiB,
-//! which hold the trailer and nearly always the whole metadata. The file is opened with
-//! `O_NOATIME` where the process may (it owns the files): under `relatime` the first read of a
-//! file since it was written updates its access time, one inode write per entry read.
+//! makes the fewest system calls the format allows. The first is one `pread` of the file's first
+//! [`FIRST`] bytes: a file shorter than that (a pom, a checksum, an index page, most metadata) is
+//! then read whole, its length known from the read, so it costs `open`, `pread` and `close` and
+//! no `statx`, and its body is served from the bytes read (one write with the headers, no
+//! `sendfile`). A longer file is `statx`ed for its length, then read whole when it is short
+//! ([`READ_WHOLE`]), else only its last 4 KiB, which hold the trailer and nearly always the whole
+//! metadata; a document's body (up to `SMALL`) is read too, an artifact's is sent from its file
+//! with `sendfile`: past a few KiB, copying the body through a buffer of ours cost more than the
+//! two system calls it saves (measured, `docs/performance.md`). The file's identity (the `statx`
+//! that `hot.rs` needs to tell it from a replacement) is asked for only when the entry is kept
+//! hot ([`Read::id`]). The file is opened with `O_NOATIME` where the process may (it owns the
+//! files): under `relatime` the first read of a file since it was written updates its access
+//! time, one inode write per entry read.
 //!
 //! On Linux the read is first tried on the calling task ([`try_cached`]): `openat2` with
 //! `RESOLVE_CACHED` fails instead of reading a directory or inode from the disk, and `preadv2`
@@ -23,37 +30,67 @@
 use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
 use super::{FileId, SMALL, TRAILER, corrupt, parse_meta, parse_trailer};
+use crate::store::Meta;
 use crate::store::index::is_mutable;
-use crate::store::{Body, Entry, Meta};
 
 /// How much of a large file's end one read takes: the trailer and, nearly always, the metadata.
 const TAIL: u64 = 4096;
+
+/// How much the first read of every file asks for: one page. A regular file's read returns
+/// fewer bytes than asked only at the end of the file, or, with `RWF_NOWAIT`, before a page
+/// that is not in the page cache; pages are 4 KiB or larger, so a read of one page is either
+/// whole or refused, and a short one is the whole file.
+const FIRST: usize = 4096;
+
+/// Files up to this size, past the first read, are read whole by one more (their metadata, and
+/// a document's body); longer ones by their tail.
+const READ_WHOLE: u64 = 16 * 1024;
 
 /// Set once an `O_NOATIME` open was refused (files owned by another user): later opens do
 /// without it.
 static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
 
-/// An entry file opened, with what one `statx` said of it.
+/// An entry file read: the open file, its metadata and, when it was read whole, its body.
 #[derive(Debug)]
-pub(super) struct Opened {
-    file: File,
-    id: FileId,
+pub(super) struct Read {
+    pub(super) file: File,
+    pub(super) meta: Meta,
+    /// The body, when it was read: a document's of up to `SMALL` bytes, or the body of any
+    /// file shorter than [`FIRST`].
+    pub(super) body: Option<Bytes>,
+    /// What a `statx` said of the file, when the read needed one.
+    id: Option<FileId>,
+}
+
+impl Read {
+    /// What tells the file read from a replacement (`hot.rs`): one `statx` of the open file,
+    /// unless the read needed one already.
+    pub(super) fn id(&mut self) -> io::Result<FileId> {
+        if let Some(id) = &self.id {
+            return Ok(id.clone());
+        }
+        let id = FileId::of(&self.file.metadata()?);
+        self.id = Some(id.clone());
+        Ok(id)
+    }
 }
 
 /// How far [`try_cached`] got without waiting for the disk.
+// Returned and matched at once on every hit that is not hot: boxing the read would cost an
+// allocation each time to save a move of a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Attempt {
-    /// The entry, or that there is none, or an error.
-    Done(io::Result<Option<(Entry, FileId)>>),
+    /// The entry file read, or that there is none, or an error.
+    Done(io::Result<Option<Read>>),
     /// Finish with [`finish`] on the blocking pool: the path or the pages are not in memory.
     /// `Some` when the file is already open.
-    Blocked(Option<Opened>),
+    Blocked(Option<File>),
 }
 
 /// Whether a call may wait for the disk.
@@ -68,102 +105,160 @@ fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
 }
 
-/// Reads the entry of `key` at `path` if that needs no disk access (see the module comment).
+/// Reads the entry file of `key` at `path` if that needs no disk access (see the module
+/// comment).
 pub(super) fn try_cached(key: &str, path: &Path) -> Attempt {
-    let opened = match open(path, Wait::No) {
-        Ok(Some(opened)) => opened,
+    let file = match open(path, Wait::No) {
+        Ok(Some(file)) => file,
         Ok(None) => return Attempt::Done(Ok(None)),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Attempt::Blocked(None),
         Err(e) => return Attempt::Done(Err(e)),
     };
-    match load(key, &opened, Wait::No) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Attempt::Blocked(Some(opened)),
-        loaded => Attempt::Done(loaded.map(|loaded| Some(entry(opened, loaded)))),
+    match load(key, &file, Wait::No) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Attempt::Blocked(Some(file)),
+        loaded => Attempt::Done(loaded.map(|loaded| Some(loaded.with(file)))),
     }
 }
 
 /// Finishes what [`try_cached`] left, waiting for the disk (call on the blocking pool).
-pub(super) fn finish(
-    key: &str,
-    path: &Path,
-    opened: Option<Opened>,
-) -> io::Result<Option<(Entry, FileId)>> {
-    let opened = match opened {
-        Some(opened) => opened,
+pub(super) fn finish(key: &str, path: &Path, file: Option<File>) -> io::Result<Option<Read>> {
+    let file = match file {
+        Some(file) => file,
         None => match open(path, Wait::Yes)? {
-            Some(opened) => opened,
+            Some(file) => file,
             None => return Ok(None),
         },
     };
-    let loaded = load(key, &opened, Wait::Yes)?;
-    Ok(Some(entry(opened, loaded)))
+    let loaded = load(key, &file, Wait::Yes)?;
+    Ok(Some(loaded.with(file)))
 }
 
-/// The entry of `key` at `path`, waiting for the disk (call on the blocking pool). A small
-/// document is read whole into memory; any other entry keeps its file open as its body.
+/// The entry file of `key` at `path`, waiting for the disk (call on the blocking pool).
 #[cfg(test)]
-pub(super) fn read_entry(key: &str, path: &Path) -> io::Result<Option<(Entry, FileId)>> {
+pub(super) fn read_entry(key: &str, path: &Path) -> io::Result<Option<Read>> {
     finish(key, path, None)
 }
 
 /// The metadata of the entry at `path`, and the file's size (blocking).
 pub(crate) fn read_head(path: &Path) -> io::Result<Option<(Meta, u64)>> {
-    let Some(opened) = open(path, Wait::Yes)? else {
+    let Some(file) = open(path, Wait::Yes)? else {
         return Ok(None);
     };
-    let len = opened.id.len;
-    Ok(Some((tail_meta(&opened.file, len, Wait::Yes)?, len)))
+    let len = file.metadata()?.len();
+    Ok(Some((tail_meta(&file, len, Wait::Yes)?, len)))
 }
 
-/// What [`load`] read: the metadata, and the body when it is a small document.
+/// What [`load`] read of a file.
 struct Loaded {
     meta: Meta,
-    bytes: Option<Bytes>,
+    body: Option<Bytes>,
+    id: Option<FileId>,
 }
 
-fn entry(opened: Opened, loaded: Loaded) -> (Entry, FileId) {
-    let body = match loaded.bytes {
-        // The file is closed here: the bytes are the body.
-        Some(bytes) => Body::Bytes(bytes),
-        // An artifact: clients download it, repox does not read it, and a file body is sent
-        // with `sendfile` (`edge/zerocopy.rs`) and holds no memory while hot.
-        None => Body::File(Arc::new(opened.file)),
+impl Loaded {
+    fn with(self, file: File) -> Read {
+        Read {
+            file,
+            meta: self.meta,
+            body: self.body,
+            id: self.id,
+        }
+    }
+}
+
+/// Reads the metadata of the open entry file (and its body when it is small).
+fn load(key: &str, file: &File, wait: Wait) -> io::Result<Loaded> {
+    let mut first = [0u8; FIRST];
+    let n = read_once(file, &mut first, 0, wait)?;
+    if n < FIRST {
+        // The whole file (see `FIRST`): its length is the read's.
+        let len = n as u64;
+        let (meta, body_len) = whole_meta(&first[..n], len)?;
+        let body = Bytes::copy_from_slice(&first[..body_len as usize]);
+        return Ok(Loaded {
+            meta,
+            body: Some(body),
+            id: None,
+        });
+    }
+    let id = FileId::of(&file.metadata()?);
+    let len = id.len;
+    if len < FIRST as u64 {
+        return Err(corrupt("changed while read"));
+    }
+    if len <= READ_WHOLE {
+        let mut all = read_prefix(file, &first, len, Whole::Yes, wait)?;
+        let (meta, body_len) = whole_meta(&all, len)?;
+        all.truncate(body_len as usize);
+        let document = is_mutable(key, &meta);
+        return Ok(Loaded {
+            meta,
+            body: document.then(|| Bytes::from(all)),
+            id: Some(id),
+        });
+    }
+    let meta = tail_meta(file, len, wait)?;
+    // A document is read whole for the ecosystems (and kept in memory); an artifact's body is
+    // sent from its file.
+    let body = if is_mutable(key, &meta) && meta.len <= SMALL {
+        Some(Bytes::from(read_prefix(
+            file,
+            &first,
+            meta.len,
+            Whole::No,
+            wait,
+        )?))
+    } else {
+        None
     };
-    let entry = Entry {
-        meta: Arc::new(loaded.meta),
+    Ok(Loaded {
+        meta,
         body,
-    };
-    (entry, opened.id)
+        id: Some(id),
+    })
 }
 
-/// Reads the metadata of the open entry file (and a small document's body).
-fn load(key: &str, opened: &Opened, wait: Wait) -> io::Result<Loaded> {
-    let len = opened.id.len;
+/// Whether [`read_prefix`] reads a whole file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Whole {
+    Yes,
+    No,
+}
+
+/// The first `len` bytes of the file, of which `first` holds the start: the rest read after
+/// it. [`Whole::Yes`]: `len` is the file's length from its `statx`, and a file longer than
+/// that (it grew since) is refused.
+fn read_prefix(
+    file: &File,
+    first: &[u8],
+    len: u64,
+    whole: Whole,
+    wait: Wait,
+) -> io::Result<Vec<u8>> {
+    let len = len as usize;
+    // Room for one byte more than the file had: a file that grew since the `statx` is not
+    // trusted. A read that returns the `len` bytes asked for ends it (no read of the end).
+    let mut buf = vec![0u8; len + usize::from(whole == Whole::Yes)];
+    let copied = first.len().min(len);
+    buf[..copied].copy_from_slice(&first[..copied]);
+    let n = read_full(file, &mut buf[copied..], len - copied, copied as u64, wait)?;
+    if copied + n != len {
+        return Err(corrupt("changed while read"));
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// The metadata of a whole entry file, and its body's length.
+fn whole_meta(all: &[u8], len: u64) -> io::Result<(Meta, u64)> {
     if len < TRAILER {
         return Err(corrupt("too short"));
     }
-    if len > SMALL + 4096 {
-        let meta = tail_meta(&opened.file, len, wait)?;
-        return Ok(Loaded { meta, bytes: None });
-    }
-    // Room for one byte more than the file had: a file that grew since the `statx` is not
-    // trusted. A read that returns the `len` bytes asked for ends it (one `pread`, no second
-    // one to see the end of the file).
-    let mut all = vec![0u8; len as usize + 1];
-    let n = read_full(&opened.file, &mut all, len as usize, 0, wait)?;
-    if n as u64 != len {
-        return Err(corrupt("changed while read"));
-    }
-    all.truncate(n);
-    let meta_len = parse_trailer(&all[n - TRAILER as usize..], len)?;
+    let end = (len - TRAILER) as usize;
+    let meta_len = parse_trailer(&all[end..], len)?;
     let body_len = len - TRAILER - meta_len;
-    let meta = parse_meta(&all[body_len as usize..(len - TRAILER) as usize], body_len)?;
-    let bytes = is_mutable(key, &meta).then(|| {
-        let mut bytes = Bytes::from(all);
-        bytes.truncate(body_len as usize);
-        bytes
-    });
-    Ok(Loaded { meta, bytes })
+    let meta = parse_meta(&all[body_len as usize..end], body_len)?;
+    Ok((meta, body_len))
 }
 
 /// Reads the metadata at the end of an open entry file of `len` bytes: one read of its last
@@ -194,6 +289,20 @@ fn tail_meta(file: &File, len: u64, wait: Wait) -> io::Result<Meta> {
         ));
     }
     parse_meta(&json, body_len)
+}
+
+/// One read into `buf` at `offset` (again when interrupted); the bytes read.
+fn read_once(file: &File, buf: &mut [u8], offset: u64, wait: Wait) -> io::Result<usize> {
+    loop {
+        let n = match wait {
+            Wait::Yes => crate::store::read_at(file, buf, offset),
+            Wait::No => read_nowait(file, buf, offset),
+        };
+        match n {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            n => return n,
+        }
+    }
 }
 
 /// Reads into `buf` from `offset` until it holds at least `want` bytes or the file ends; the
@@ -240,21 +349,18 @@ fn read_nowait(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<usize>
     Err(would_block())
 }
 
-/// Opens the entry file at `path` and `statx`es it; `None` when there is none.
+/// Opens the entry file at `path`; `None` when there is none.
 /// [`Wait::No`]: `WouldBlock` when finding the file would read the disk.
-fn open(path: &Path, wait: Wait) -> io::Result<Option<Opened>> {
-    let file = match open_file(path, wait) {
-        Ok(file) => file,
+fn open(path: &Path, wait: Wait) -> io::Result<Option<File>> {
+    match open_file(path, wait) {
+        Ok(file) => Ok(Some(file)),
         Err(e)
             if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
         {
-            return Ok(None);
+            Ok(None)
         }
-        Err(e) => return Err(e),
-    };
-    // `File::metadata` is one `statx` of the open file.
-    let id = FileId::of(&file.metadata()?);
-    Ok(Some(Opened { file, id }))
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -331,10 +437,10 @@ mod tests {
 
     /// Both ways of reading: on the task (the file was just written, so it is cached) and on
     /// the blocking pool.
-    fn both(key: &str, path: &Path) -> [io::Result<Option<(Entry, FileId)>>; 2] {
+    fn both(key: &str, path: &Path) -> [io::Result<Option<Read>>; 2] {
         let cached = match try_cached(key, path) {
             Attempt::Done(done) => done,
-            Attempt::Blocked(opened) => finish(key, path, opened),
+            Attempt::Blocked(file) => finish(key, path, file),
         };
         [cached, read_entry(key, path)]
     }
@@ -342,33 +448,41 @@ mod tests {
     #[test]
     fn entries_read_the_same_on_the_task_and_on_the_pool() {
         let dir = tempfile::tempdir().unwrap();
-        // Small artifact (one read of the whole file), small document (kept as bytes), large
-        // artifact with short metadata (one read of the tail) and with metadata longer than
-        // the tail (a second read).
-        for (key, body_len, pad) in [
-            ("m/a.jar", 200usize, 10usize),
-            ("m/dir/", 3000, 10),
-            ("m/big.jar", 300_000, 10),
-            ("m/big-meta.jar", 300_000, 9000),
-            ("m/tiny.jar", 0, 0),
+        // (key, body length, metadata padding, whether the body is read): files shorter than
+        // one page (one read, no `statx`), a document and an artifact read whole after their
+        // `statx` (the artifact's body not kept), artifacts of which only the tail is read
+        // (metadata shorter and longer than the tail), a document read by its tail and then
+        // its body, one too large to read.
+        for (key, body_len, pad, read_body) in [
+            ("m/a.jar", 200usize, 10usize, true),
+            ("m/tiny.jar", 0, 0, true),
+            ("m/page.jar", FIRST - 200, 0, true),
+            ("m/whole.jar", FIRST, 0, false),
+            ("m/dir/", 3000, 10, true),
+            ("m/short-dir/", 10_000, 10, true),
+            ("m/short.jar", READ_WHOLE as usize - 500, 10, false),
+            ("m/mid.jar", 50_000, 10, false),
+            ("m/big.jar", 300_000, 10, false),
+            ("m/big-meta.jar", 300_000, 9000, false),
+            ("m/big-dir/", 200_000, 10, true),
+            ("m/huge-dir/", 300_000, 10, false),
         ] {
             let body: Vec<u8> = (0..body_len).map(|i| (i % 251) as u8).collect();
             let (bytes, meta) = entry_file(&body, pad);
             let path = dir.path().join(key.replace('/', "_"));
             std::fs::write(&path, &bytes).unwrap();
             for read in both(key, &path) {
-                let (entry, id) = read.unwrap().expect("an entry");
-                assert_eq!(*entry.meta, meta, "{key}");
-                assert_eq!(id.len, bytes.len() as u64);
-                match (&entry.body, key.ends_with('/')) {
-                    (Body::Bytes(b), true) => assert_eq!(&b[..], &body[..]),
-                    (Body::File(f), false) => {
-                        let mut read = vec![0u8; body_len];
-                        crate::store::read_exact_at(f, &mut read, 0).unwrap();
-                        assert_eq!(read, body, "{key}");
-                    }
-                    _ => panic!("{key}: documents are bytes, artifacts files"),
+                let mut read = read.unwrap().expect("an entry");
+                assert_eq!(read.meta, meta, "{key}");
+                assert_eq!(read.id().unwrap().len, bytes.len() as u64, "{key}");
+                match &read.body {
+                    Some(b) => assert_eq!(&b[..], &body[..], "{key}"),
+                    None => assert!(!read_body, "{key}: its body is read"),
                 }
+                assert_eq!(read.body.is_some(), read_body, "{key}");
+                let mut from_file = vec![0u8; body_len];
+                crate::store::read_exact_at(&read.file, &mut from_file, 0).unwrap();
+                assert_eq!(from_file, body, "{key}: the open file is the entry's");
             }
             let (head, len) = read_head(&path).unwrap().unwrap();
             assert_eq!((head, len), (meta, bytes.len() as u64));
@@ -407,21 +521,24 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_grows_after_its_statx_is_refused() {
+    fn a_file_that_grows_after_its_open_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.jar");
-        let (bytes, _) = entry_file(b"body", 5);
-        std::fs::write(&path, &bytes).unwrap();
-        for wait in [Wait::No, Wait::Yes] {
-            let opened = open(&path, Wait::Yes).unwrap().unwrap();
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| io::Write::write_all(&mut f, b"more"))
-                .unwrap();
-            let e = load("m/x.jar", &opened, wait).err().expect("refused");
-            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{wait:?}: {e}");
+        // Read by one short read, and by a read of its first page, a `statx` and one more.
+        for body in [&b"body"[..], &[3u8; 20_000][..]] {
+            let (bytes, _) = entry_file(body, 5);
             std::fs::write(&path, &bytes).unwrap();
+            for wait in [Wait::No, Wait::Yes] {
+                let file = open(&path, Wait::Yes).unwrap().unwrap();
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|mut f| io::Write::write_all(&mut f, b"more"))
+                    .unwrap();
+                let e = load("m/x.jar", &file, wait).err().expect("refused");
+                assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{wait:?}: {e}");
+                std::fs::write(&path, &bytes).unwrap();
+            }
         }
     }
 
@@ -439,14 +556,14 @@ mod tests {
             // tmpfs and the like keep their pages: nothing to test here.
             return;
         }
-        let Attempt::Blocked(Some(opened)) = try_cached("m/x.jar", &path) else {
+        let Attempt::Blocked(Some(file)) = try_cached("m/x.jar", &path) else {
             panic!("the read would wait for the disk: left for the pool, the file open");
         };
-        let (entry, id) = finish("m/x.jar", Path::new("/nonexistent"), Some(opened))
+        let mut read = finish("m/x.jar", Path::new("/nonexistent"), Some(file))
             .unwrap()
             .expect("read from the file already open, not the path");
-        assert_eq!((*entry.meta).clone(), meta);
-        assert_eq!(id.len, bytes.len() as u64);
+        assert_eq!(read.meta, meta);
+        assert_eq!(read.id().unwrap().len, bytes.len() as u64);
     }
 
     #[cfg(target_os = "linux")]
@@ -465,7 +582,7 @@ mod tests {
             .set_times(std::fs::FileTimes::new().set_accessed(old))
             .unwrap();
         match try_cached("m/x.jar", &path) {
-            Attempt::Done(Ok(Some((entry, _)))) => assert_eq!(*entry.meta, meta),
+            Attempt::Done(Ok(Some(read))) => assert_eq!(read.meta, meta),
             other => panic!("a file just written is read on the task: {other:?}"),
         }
         let accessed = std::fs::metadata(&path).unwrap().accessed().unwrap();
