@@ -17,7 +17,8 @@
 # and workers added up) and idle after the load (2 s and $SETTLE s after
 # the last run: tokio's idle blocking threads exit after 10 s). For each repox it also prints
 # where its anonymous memory lies (from `/proc/PID/smaps`: the main heap, other anonymous
-# mappings, which are the other malloc arenas and thread stacks, and the executable) and its
+# mappings, which are the other malloc arenas and thread stacks, and the executable: its code
+# apart from its data) and its
 # thread count. Last, the MB/s each server delivered, so a change that saves memory can be
 # seen not to cost speed.
 #
@@ -138,23 +139,25 @@ reset() { # reset WHO: start the peak (VmHWM) afresh (`5` to clear_refs, see pro
     local pid
     for pid in $(tree "${PID[$1]}"); do echo 5 >"/proc/$pid/clear_refs"; done
 }
-# smaps WHO: the repox process's resident KiB by kind of mapping: "heap arenas+stacks exe other".
+# smaps WHO: the repox process's resident KiB by kind of mapping: "heap arenas+stacks code
+# exe-data other", where code is the executable's executable mapping and exe-data its others
+# (read-only data, relocated data: `.data.rel.ro` is anonymous once relocated).
 smaps() {
     python3 - "${PID[$1]}" <<'PY'
 import os, sys
 pid = sys.argv[1]
 exe = os.path.realpath(f"/proc/{pid}/exe")
-kinds = {"heap": 0, "anon": 0, "exe": 0, "other": 0}
+kinds = {"heap": 0, "anon": 0, "code": 0, "exe": 0, "other": 0}
 kind = "other"
 for line in open(f"/proc/{pid}/smaps"):
     parts = line.split()
     if "-" in parts[0] and len(parts) >= 5 and not parts[0].endswith(":"):
         name = parts[5] if len(parts) > 5 else ""
         kind = ("heap" if name == "[heap]" else "anon" if name == "" else
-                "exe" if name == exe else "other")
+                ("code" if "x" in parts[1] else "exe") if name == exe else "other")
     elif parts[0] == "Rss:":
         kinds[kind] += int(parts[1])
-print(kinds["heap"], kinds["anon"], kinds["exe"], kinds["other"])
+print(kinds["heap"], kinds["anon"], kinds["code"], kinds["exe"], kinds["other"])
 PY
 }
 
@@ -239,11 +242,11 @@ for who in "${SERVERS[@]}"; do
         "$(split "${AFTER[$who]}")" "$(cut -d' ' -f4 <<<"${IDLE[$who]}")" "$(cut -d' ' -f4 <<<"${AFTER[$who]}")"
 done
 echo
-echo "repox resident memory by mapping, MiB: main heap / other anonymous (malloc arenas, thread stacks) / executable / other files"
-printf '%-10s | %-24s | %-24s | %-24s\n' server idle "end of the last run" "idle ${SETTLE} s after"
-parts() { read -r h a e o <<<"$1"; printf '%s / %s / %s / %s' "$(mib "$h")" "$(mib "$a")" "$(mib "$e")" "$(mib "$o")"; }
+echo "repox resident memory by mapping, MiB: main heap / other anonymous (malloc arenas, thread stacks) / executable's code / its data / other files"
+printf '%-10s | %-30s | %-30s | %-30s\n' server idle "end of the last run" "idle ${SETTLE} s after"
+parts() { read -r h a c e o <<<"$1"; printf '%s / %s / %s / %s / %s' "$(mib "$h")" "$(mib "$a")" "$(mib "$c")" "$(mib "$e")" "$(mib "$o")"; }
 for label in "${LABELS[@]}"; do
-    printf '%-10s | %-24s | %-24s | %-24s\n' "$label" "$(parts "${SMAPS_IDLE[$label]}")" \
+    printf '%-10s | %-30s | %-30s | %-30s\n' "$label" "$(parts "${SMAPS_IDLE[$label]}")" \
         "$(parts "${SMAPS_PEAK[$label]}")" "$(parts "${SMAPS_AFTER[$label]}")"
 done
 echo
