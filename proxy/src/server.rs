@@ -751,7 +751,8 @@ where
     app.services
         .metrics
         .request(repository, status.as_u16(), cache, bytes);
-    let elapsed = started.elapsed();
+    let ended = Instant::now();
+    let elapsed = ended.saturating_duration_since(started);
     let ms = elapsed.as_secs_f64() * 1000.0;
     // conda's `/t/<token>/` is a credential: never in the log.
     let path = redacted(raw);
@@ -759,12 +760,15 @@ where
         tracing::debug!("{method} {path} {} {}ms", status.as_u16(), Tenths(elapsed));
     } else {
         let upstream = served.and_then(|s| s.upstream);
-        tracing::info!(
-            "{method} {path} {} {cache} upstream={} {}ms",
-            status.as_u16(),
-            upstream.as_deref().unwrap_or("-"),
-            Tenths(elapsed)
-        );
+        crate::access_log::write(&crate::access_log::Line {
+            method: &method,
+            path: &path,
+            status: status.as_u16(),
+            cache,
+            upstream: upstream.as_deref(),
+            elapsed,
+            at: ended,
+        });
         // The console's own requests (`/-/`) would drown the feed: only client requests count.
         app.services.stats.request(&crate::stats::Answered {
             // The coarse clock: a precise read is a fifth of a microsecond on every hit.
@@ -788,7 +792,8 @@ struct Tenths(Duration);
 
 impl std::fmt::Display for Tenths {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tenths = (self.0.as_micros() + 50) / 100;
+        let micros = u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX - 50);
+        let tenths = (micros + 50) / 100;
         write!(f, "{}.{}", tenths / 10, tenths % 10)
     }
 }
