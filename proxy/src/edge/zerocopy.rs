@@ -52,6 +52,7 @@ use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::repository::Notes;
 use crate::store;
 
 /// Whether this platform sends files this way (`sendfile` as rustix offers it: Linux).
@@ -299,7 +300,11 @@ fn body_of(
 /// Lets a response leaving the router on a zero-copy HTTP/1 connection send its file body by
 /// placeholder (when it has one), checked by an [`EdgeBody`].
 pub(crate) fn attach(mut resp: Response, segments: &Arc<Segments>) -> Response {
-    let Some(ZeroCopy(offer)) = resp.extensions_mut().remove::<ZeroCopy>() else {
+    let zero_copy = resp
+        .extensions_mut()
+        .get_mut::<Notes>()
+        .and_then(|notes| notes.zero_copy.take());
+    let Some(ZeroCopy(offer)) = zero_copy else {
         return resp;
     };
     offer.attached.store(true, Ordering::Release);
@@ -505,7 +510,7 @@ mod tests {
         let (mut stream, segments, mut client) = pair().await;
         let (body, offer) = file_body(file_of(&want), 1, 600_000);
         let mut resp = Response::new(body);
-        resp.extensions_mut().insert(offer);
+        crate::repository::notes(&mut resp).zero_copy = Some(offer);
         let mut body = attach(resp, &segments).into_body();
         let reader = tokio::spawn(async move {
             let mut got = vec![0; 599_999 + 5];
@@ -544,7 +549,7 @@ mod tests {
             let limits = Box::pin(futures_util::stream::iter(limits));
             let (body, offer) = growing_body(file_of(&want), 0, Some(600_000), limits);
             let mut resp = Response::new(body);
-            resp.extensions_mut().insert(offer);
+            crate::repository::notes(&mut resp).zero_copy = Some(offer);
             let mut body = attach(resp, &segments).into_body();
             let mut lens = Vec::new();
             let mut failed = false;
@@ -591,7 +596,7 @@ mod tests {
                 .map_ok(|chunk| Bytes::copy_from_slice(&chunk)),
         );
         let mut resp = Response::new(copied);
-        resp.extensions_mut().insert(offer);
+        crate::repository::notes(&mut resp).zero_copy = Some(offer);
         let mut body = attach(resp, &segments).into_body();
         let err = body.frame().await.unwrap().unwrap_err();
         assert!(err.to_string().contains("altered"), "{err}");
