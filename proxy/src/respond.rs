@@ -22,9 +22,6 @@ use crate::repository::fill::FillStatus;
 use crate::store::{self, Entry, Meta};
 
 const X_CHECKSUM_SHA1: HeaderName = HeaderName::from_static("x-checksum-sha1");
-/// Says whether the answer came from the cache (`hit`, `miss`, `stale`, ...); the server's
-/// envelope sets it from the response's `Served` (or removes it when there is none).
-pub(crate) const X_REPOX_CACHE: HeaderName = HeaderName::from_static("x-repox-cache");
 const X_CHECKSUM_MD5: HeaderName = HeaderName::from_static("x-checksum-md5");
 const X_CHECKSUM_SHA256: HeaderName = HeaderName::from_static("x-checksum-sha256");
 
@@ -285,11 +282,11 @@ thread_local! {
 }
 
 /// The headers every answer about `meta` starts from: [`entry_headers`] with immutable
-/// `Cache-Control`, a placeholder `X-Repox-Cache` and, last, the whole body's `Content-Length`.
-/// Built once per entry and thread, then cloned: a clone copies the map and counts references
-/// to its values, where building it formatted, validated, copied and hashed nine headers on
-/// every hit. (A clone has no room to spare: the envelope's `X-Repox-Cache`, added to it, grew
-/// it on every hit; replacing the placeholder's value does not.)
+/// `Cache-Control` and, last, the whole body's `Content-Length`. Built once per entry and
+/// thread, then cloned: a clone copies the map and counts references to its values, where
+/// building it formatted, validated, copied and hashed nine headers on every hit. (A
+/// placeholder `X-Repox-Cache` here, for the envelope to replace, saved the map's growth but
+/// made the clone dearer than that: `docs/performance.md`.)
 fn shared_headers(meta: &Arc<Meta>, checksums: bool) -> HeaderMap {
     let make = || {
         let presentation = Presentation {
@@ -297,7 +294,6 @@ fn shared_headers(meta: &Arc<Meta>, checksums: bool) -> HeaderMap {
             checksum_headers: checksums,
         };
         let mut h = entry_headers(meta, presentation, &meta.etag(), &meta.last_modified());
-        h.insert(X_REPOX_CACHE, HeaderValue::from_static("hit"));
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len));
         h
     };

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use futures_util::FutureExt;
 use futures_util::future::Either;
-use http::{HeaderValue, Method, StatusCode, Uri, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -39,12 +39,14 @@ use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
 use crate::repository::{Notes, Outcome, Repository, Served, Services, tagged};
-use crate::respond::X_REPOX_CACHE;
 use crate::store;
 use crate::upstream::UpstreamSetupError;
 use crate::{group, hosted};
 
 pub use crate::origin::request_origin;
+
+/// Says whether the answer came from the cache (`hit`, `miss`, `stale`, ...).
+const X_REPOX_CACHE: HeaderName = HeaderName::from_static("x-repox-cache");
 
 /// Time allowed for a TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -737,13 +739,9 @@ where
         .and_then(|notes| notes.served.take());
     let cache = served.as_ref().map_or("-", |s| s.cache.as_str());
     // Tells `repox warm` (and curious operators) whether the file was already cached.
-    // An answer from a stored entry has a placeholder to replace (`respond::shared_headers`);
-    // one that says nothing of the cache must not keep it.
     if served.is_some() {
         resp.headers_mut()
             .insert(X_REPOX_CACHE, HeaderValue::from_static(cache));
-    } else {
-        resp.headers_mut().remove(X_REPOX_CACHE);
     }
     let bytes = if method == Method::HEAD {
         0
