@@ -10,14 +10,19 @@
 //! The lines are `tracing`'s default ones (`Full` format, no target), but the common line, a
 //! message and nothing else outside any span, is written by [`Line`] without `tracing`'s field
 //! visitor and its character-by-character escaping, and every timestamp takes its date and time
-//! of day from a once-a-second copy ([`Clock`]): both were most of a request's log line.
+//! of day from a once-a-second copy ([`Clock`]): both were most of a request's log line. The
+//! request log line itself skips `tracing` altogether when it would be written uncoloured:
+//! [`Direct`] takes its parts from the server (`repox_proxy::access_log`) and writes the same
+//! text into a per-thread buffer, timestamped with the server's own clock reading.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use repox_proxy::access_log;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -53,15 +58,25 @@ pub fn init(verbose: u8, quiet: bool) -> Guard {
             .spawn(move || shared.write_batches(&mut io::stderr()))
             .ok()
     };
-    let _ = tracing_subscriber::fmt()
+    // Span and field directives (`[span]=debug`) make the filter's answer depend on where an
+    // event happens: only a plain filter can be asked once for the request lines.
+    let plain_filter = std::env::var("RUST_LOG").map_or(true, |f| !f.contains('['));
+    let ansi = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Lines(shared.clone()))
-        .with_ansi(
-            std::env::var_os("NO_COLOR").is_none()
-                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        )
+        .with_ansi(ansi)
         .event_format(Line::default())
-        .try_init();
+        .try_init()
+        .is_ok();
+    if installed
+        && plain_filter
+        && !ansi
+        && tracing::enabled!(target: access_log::TARGET, Level::INFO)
+    {
+        access_log::install(Box::new(Direct(shared.clone())));
+    }
     Guard { shared, thread }
 }
 
@@ -218,9 +233,77 @@ impl Clock {
     }
 }
 
+/// Error of [`Clock::wall`] and larger than the lag of any line: a once-a-second anchor.
+const ANCHOR_AGE: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// A monotonic reading and the wall clock's at the same moment, for [`Clock::wall`].
+    static ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+}
+
+impl Clock {
+    /// The wall-clock time of the monotonic reading `at`, from a pair of readings taken at most
+    /// [`ANCHOR_AGE`] before on this thread: the request line needs no clock reading of its own.
+    fn wall(at: Instant) -> SystemTime {
+        let (instant, system) = match ANCHOR.get() {
+            Some((i, s)) if at >= i && at - i < ANCHOR_AGE => (i, s),
+            _ => {
+                let anchor = (Instant::now(), SystemTime::now());
+                ANCHOR.set(Some(anchor));
+                anchor
+            }
+        };
+        match at.checked_duration_since(instant) {
+            Some(after) => system + after,
+            None => system.checked_sub(instant - at).unwrap_or(system),
+        }
+    }
+}
+
 impl FormatTime for Clock {
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
         Clock::write(w, SystemTime::now())
+    }
+}
+
+/// The request log's writer ([`access_log::Writer`]), installed when `tracing` would write the
+/// line uncoloured and unfiltered: the same text as [`Line`], formatted in a buffer per thread.
+struct Direct(Arc<Shared>);
+
+thread_local! {
+    /// The line being written on this thread.
+    static TEXT: RefCell<String> = RefCell::new(String::with_capacity(256));
+}
+
+impl Direct {
+    fn format(text: &mut String, line: &access_log::Line<'_>) -> fmt::Result {
+        Clock::write(text, Clock::wall(line.at))?;
+        text.push_str("  INFO ");
+        line.write_message(&mut Escaping {
+            out: text,
+            escape: true,
+        })?;
+        text.push('\n');
+        Ok(())
+    }
+}
+
+impl access_log::Writer for Direct {
+    fn write(&self, line: &access_log::Line<'_>) {
+        let reused = TEXT.try_with(|text| {
+            let mut text = text.try_borrow_mut().ok()?;
+            text.clear();
+            Direct::format(&mut text, line).ok()?;
+            self.0.append(text.as_bytes());
+            Some(())
+        });
+        if !matches!(reused, Ok(Some(()))) {
+            // The thread is exiting (or this is a line inside a line): a buffer of its own.
+            let mut text = String::new();
+            if Direct::format(&mut text, line).is_ok() {
+                self.0.append(text.as_bytes());
+            }
+        }
     }
 }
 
@@ -284,7 +367,7 @@ where
 
 /// Writes the message field of an event.
 struct Message<'a, 'w> {
-    out: Escaping<'a, 'w>,
+    out: Escaping<'a, Writer<'w>>,
     result: fmt::Result,
 }
 
@@ -300,12 +383,12 @@ impl Visit for Message<'_, '_> {
 
 /// Terminal control characters in a message written as `tracing` writes them (`\x1b`, …), so
 /// that a logged path cannot drive the operator's terminal; text without any goes in one piece.
-struct Escaping<'a, 'w> {
-    out: &'a mut Writer<'w>,
+struct Escaping<'a, W> {
+    out: &'a mut W,
     escape: bool,
 }
 
-impl fmt::Write for Escaping<'_, '_> {
+impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         // 0xc2 leads the UTF-8 of U+0080..=U+00BF, where the C1 controls are.
         if !self.escape
@@ -402,6 +485,64 @@ mod tests {
             );
         }
         assert!(ours_lines[1].contains("\\x1b[31m, \\u{85}, \\x07 and é"));
+    }
+
+    #[test]
+    fn request_lines_written_directly_are_tracing_s_own() {
+        let theirs = Arc::new(Shared::default());
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(Lines(theirs.clone()))
+            .with_ansi(false)
+            .with_target(false)
+            .finish();
+        let paths = ["/maven/a/b.jar", "/pypi/\x1b[31m\u{85}\x07é/x.whl"];
+        let upstreams = [Some("central"), None];
+        let mut ours = String::new();
+        tracing::subscriber::with_default(subscriber, || {
+            for (path, upstream) in paths.into_iter().zip(upstreams) {
+                let line = access_log::Line {
+                    method: &reqwest::Method::GET,
+                    path,
+                    status: 200,
+                    cache: "hit",
+                    upstream,
+                    elapsed: Duration::from_micros(1_250),
+                    at: Instant::now(),
+                };
+                tracing::info!(target: access_log::TARGET, "{line}");
+                Direct::format(&mut ours, &line).unwrap();
+            }
+        });
+        let theirs = String::from_utf8(std::mem::take(&mut theirs.lock().text)).unwrap();
+        let (ours, theirs): (Vec<_>, Vec<_>) = (ours.lines().collect(), theirs.lines().collect());
+        assert_eq!(ours.len(), 2);
+        assert_eq!(theirs.len(), 2);
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(a[27..], b[27..]);
+            assert!(a[..27].ends_with('Z') && a.as_bytes()[10] == b'T', "{a}");
+        }
+        assert!(ours[0].ends_with("  INFO GET /maven/a/b.jar 200 hit upstream=central 1.3ms"));
+        assert!(ours[1].contains("\\x1b[31m\\u{85}\\x07é/x.whl 200 hit upstream=- "));
+    }
+
+    #[test]
+    fn the_wall_clock_of_a_reading_is_the_system_s() {
+        let close = |a: SystemTime, b: SystemTime| {
+            let d = a
+                .duration_since(b)
+                .or_else(|_| b.duration_since(a))
+                .unwrap();
+            d < Duration::from_millis(50)
+        };
+        let now = Instant::now();
+        assert!(close(Clock::wall(now), SystemTime::now()));
+        // A reading older than the anchor, and one long after it.
+        let later = now + Duration::from_secs(5);
+        assert!(close(
+            Clock::wall(later),
+            SystemTime::now() + Duration::from_secs(5)
+        ));
+        assert!(close(Clock::wall(now), SystemTime::now()));
     }
 
     #[test]

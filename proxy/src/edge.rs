@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -41,9 +40,10 @@ pub(crate) fn with_peer(
     segments: Option<Arc<zerocopy::Segments>>,
 ) -> impl hyper::service::Service<
     http::Request<hyper::body::Incoming>,
-    Response = Response,
+    Response = http::Response<zerocopy::EdgeBody>,
     Error = std::convert::Infallible,
-    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+    Future = impl Future<Output = Result<http::Response<zerocopy::EdgeBody>, std::convert::Infallible>>
+             + Send,
 > + Clone
 + Send
 + 'static {
@@ -60,7 +60,7 @@ pub(crate) fn with_peer(
             let resp = resp.await;
             Ok(match &segments {
                 Some(segments) => zerocopy::attach(resp, segments),
-                None => resp,
+                None => resp.map(zerocopy::EdgeBody::plain),
             })
         }
     })
@@ -92,7 +92,7 @@ pub(crate) async fn serve_connection<I, S>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
-            Response = Response,
+            Response = http::Response<zerocopy::EdgeBody>,
             Error = std::convert::Infallible,
         > + Clone
         + Send

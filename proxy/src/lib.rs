@@ -13,6 +13,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod breaker;

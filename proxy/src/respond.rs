@@ -255,7 +255,7 @@ pub fn entry_response(
             let (body, zero_copy) =
                 crate::edge::zerocopy::file_body(entry.body.clone(), start, end);
             let mut resp = build(status, headers, body);
-            resp.extensions_mut().insert(zero_copy);
+            crate::repository::notes(&mut resp).zero_copy = Some(zero_copy);
             resp
         }
         store::Body::Ranged(_) => {
@@ -284,7 +284,9 @@ thread_local! {
 /// The headers every answer about `meta` starts from: [`entry_headers`] with immutable
 /// `Cache-Control` and, last, the whole body's `Content-Length`. Built once per entry and
 /// thread, then cloned: a clone copies the map and counts references to its values, where
-/// building it formatted, validated, copied and hashed nine headers on every hit.
+/// building it formatted, validated, copied and hashed nine headers on every hit. (A
+/// placeholder `X-Repox-Cache` here, for the envelope to replace, saved the map's growth but
+/// made the clone dearer than that: `docs/performance.md`.)
 fn shared_headers(meta: &Arc<Meta>, checksums: bool) -> HeaderMap {
     let make = || {
         let presentation = Presentation {

@@ -38,7 +38,7 @@ use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
-use crate::repository::{Outcome, Repository, Served, Services, tagged};
+use crate::repository::{Notes, Outcome, Repository, Served, Services, tagged};
 use crate::store;
 use crate::upstream::UpstreamSetupError;
 use crate::{group, hosted};
@@ -733,7 +733,10 @@ where
     } else {
         "-"
     };
-    let served = resp.extensions_mut().remove::<Served>();
+    let served = resp
+        .extensions_mut()
+        .get_mut::<Notes>()
+        .and_then(|notes| notes.served.take());
     let cache = served.as_ref().map_or("-", |s| s.cache.as_str());
     // Tells `repox warm` (and curious operators) whether the file was already cached.
     if served.is_some() {
@@ -751,20 +754,24 @@ where
     app.services
         .metrics
         .request(repository, status.as_u16(), cache, bytes);
-    let elapsed = started.elapsed();
+    let ended = Instant::now();
+    let elapsed = ended.saturating_duration_since(started);
     let ms = elapsed.as_secs_f64() * 1000.0;
     // conda's `/t/<token>/` is a credential: never in the log.
     let path = redacted(raw);
     if path.starts_with("/-/") {
         tracing::debug!("{method} {path} {} {}ms", status.as_u16(), Tenths(elapsed));
     } else {
-        let upstream = served.and_then(|s| s.upstream);
-        tracing::info!(
-            "{method} {path} {} {cache} upstream={} {}ms",
-            status.as_u16(),
-            upstream.as_deref().unwrap_or("-"),
-            Tenths(elapsed)
-        );
+        let upstream = served.as_ref().and_then(Served::upstream);
+        crate::access_log::write(&crate::access_log::Line {
+            method: &method,
+            path: &path,
+            status: status.as_u16(),
+            cache,
+            upstream,
+            elapsed,
+            at: ended,
+        });
         // The console's own requests (`/-/`) would drown the feed: only client requests count.
         app.services.stats.request(&crate::stats::Answered {
             // The coarse clock: a precise read is a fifth of a microsecond on every hit.
@@ -774,7 +781,7 @@ where
             repository,
             status: status.as_u16(),
             cache,
-            upstream: upstream.as_deref(),
+            upstream,
             ms,
             bytes,
         });
@@ -788,7 +795,8 @@ struct Tenths(Duration);
 
 impl std::fmt::Display for Tenths {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tenths = (self.0.as_micros() + 50) / 100;
+        let micros = u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX - 50);
+        let tenths = (micros + 50) / 100;
         write!(f, "{}.{}", tenths / 10, tenths % 10)
     }
 }

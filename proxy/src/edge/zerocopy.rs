@@ -52,6 +52,7 @@ use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::repository::Notes;
 use crate::store;
 
 /// Whether this platform sends files this way (`sendfile` as rustix offers it: Linux).
@@ -245,11 +246,13 @@ impl AsyncWrite for ZeroCopyStream {
 }
 
 /// What a file body and the edge share: whether the body may yield placeholders, and the
-/// stretches it yielded them for that the edge has not passed on yet.
+/// stretch it yielded one for that the edge has not passed on yet.
 #[derive(Default)]
 struct Offer {
     attached: AtomicBool,
-    yielded: Mutex<VecDeque<Segment>>,
+    /// One at a time (a queue was an allocation a hit): the edge takes each as it passes, and
+    /// while one waits (a layer holding a frame back) the body reads its bytes instead.
+    yielded: Mutex<Option<Segment>>,
 }
 
 /// A response extension: the response's body is a [`FileBody`] that can send by placeholder.
@@ -297,19 +300,20 @@ fn body_of(
 }
 
 /// Lets a response leaving the router on a zero-copy HTTP/1 connection send its file body by
-/// placeholder (when it has one), checked by an [`EdgeBody`].
-pub(crate) fn attach(mut resp: Response, segments: &Arc<Segments>) -> Response {
-    let Some(ZeroCopy(offer)) = resp.extensions_mut().remove::<ZeroCopy>() else {
-        return resp;
+/// placeholder (when it has one), checked by its [`EdgeBody`].
+pub(crate) fn attach(mut resp: Response, segments: &Arc<Segments>) -> http::Response<EdgeBody> {
+    let zero_copy = resp
+        .extensions_mut()
+        .get_mut::<Notes>()
+        .and_then(|notes| notes.zero_copy.take());
+    let Some(ZeroCopy(offer)) = zero_copy else {
+        return resp.map(EdgeBody::plain);
     };
     offer.attached.store(true, Ordering::Release);
     let segments = segments.clone();
-    resp.map(|inner| {
-        axum::body::Body::new(EdgeBody {
-            inner,
-            offer,
-            segments,
-        })
+    resp.map(|inner| EdgeBody {
+        inner,
+        attached: Some((offer, segments)),
     })
 }
 
@@ -372,17 +376,21 @@ impl hyper::body::Body for FileBody {
             }
             let len = (this.end - this.pos).min(SEGMENT as u64) as usize;
             if this.offer.attached.load(Ordering::Acquire) && this.file.is_cached(this.pos, len) {
-                let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed) % TAGS;
-                lock(&this.offer.yielded).push_back(Segment {
-                    file: this.file.clone(),
-                    offset: this.pos,
-                    len,
-                    tag,
-                    sent: 0,
-                });
-                this.pos += len as u64;
-                let placeholder = Bytes::from_static(&PLACEHOLDER[tag..tag + len]);
-                return Poll::Ready(Some(Ok(Frame::data(placeholder))));
+                let mut yielded = lock(&this.offer.yielded);
+                if yielded.is_none() {
+                    let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed) % TAGS;
+                    *yielded = Some(Segment {
+                        file: this.file.clone(),
+                        offset: this.pos,
+                        len,
+                        tag,
+                        sent: 0,
+                    });
+                    drop(yielded);
+                    this.pos += len as u64;
+                    let placeholder = Bytes::from_static(&PLACEHOLDER[tag..tag + len]);
+                    return Poll::Ready(Some(Ok(Frame::data(placeholder))));
+                }
             }
             let (file, pos) = (this.file.clone(), this.pos);
             this.reading = Some(Box::pin(
@@ -404,12 +412,24 @@ impl hyper::body::Body for FileBody {
     }
 }
 
-/// The body hyper polls on a zero-copy connection: passes frames through, and each placeholder's
-/// stretch to the connection once it is sure the placeholder is the one the file body yielded.
-struct EdgeBody {
+/// Every response body as the edge hands it to hyper: the response's own body (not boxed
+/// again: that was an allocation a hit). An attached file body's frames pass through it, and each
+/// placeholder's stretch goes to the connection once it is sure the placeholder is the one the
+/// file body yielded.
+pub(crate) struct EdgeBody {
     inner: axum::body::Body,
-    offer: Arc<Offer>,
-    segments: Arc<Segments>,
+    /// The attached body's offer and the connection's queue of stretches.
+    attached: Option<(Arc<Offer>, Arc<Segments>)>,
+}
+
+impl EdgeBody {
+    /// A body with no placeholders to check.
+    pub(crate) fn plain(inner: axum::body::Body) -> EdgeBody {
+        EdgeBody {
+            inner,
+            attached: None,
+        }
+    }
 }
 
 impl hyper::body::Body for EdgeBody {
@@ -422,18 +442,19 @@ impl hyper::body::Body for EdgeBody {
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
         let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        if let Some(Ok(frame)) = &frame
+        if let Some((offer, segments)) = &this.attached
+            && let Some(Ok(frame)) = &frame
             && let Some(data) = frame.data_ref()
         {
-            let mut yielded = lock(&this.offer.yielded);
+            let mut yielded = lock(&offer.yielded);
             match placeholder_at(data) {
-                Some(at) => match yielded.pop_front() {
+                Some(at) => match yielded.take() {
                     Some(seg) if seg.tag == at && seg.len == data.len() => {
-                        lock(&this.segments.0).push_back(seg);
+                        lock(&segments.0).push_back(seg);
                     }
                     _ => return Poll::Ready(Some(Err(axum::Error::new(altered())))),
                 },
-                None if !yielded.is_empty() => {
+                None if yielded.is_some() => {
                     return Poll::Ready(Some(Err(axum::Error::new(altered()))));
                 }
                 None => {}
@@ -505,7 +526,7 @@ mod tests {
         let (mut stream, segments, mut client) = pair().await;
         let (body, offer) = file_body(file_of(&want), 1, 600_000);
         let mut resp = Response::new(body);
-        resp.extensions_mut().insert(offer);
+        crate::repository::notes(&mut resp).zero_copy = Some(offer);
         let mut body = attach(resp, &segments).into_body();
         let reader = tokio::spawn(async move {
             let mut got = vec![0; 599_999 + 5];
@@ -544,7 +565,7 @@ mod tests {
             let limits = Box::pin(futures_util::stream::iter(limits));
             let (body, offer) = growing_body(file_of(&want), 0, Some(600_000), limits);
             let mut resp = Response::new(body);
-            resp.extensions_mut().insert(offer);
+            crate::repository::notes(&mut resp).zero_copy = Some(offer);
             let mut body = attach(resp, &segments).into_body();
             let mut lens = Vec::new();
             let mut failed = false;
@@ -591,7 +612,7 @@ mod tests {
                 .map_ok(|chunk| Bytes::copy_from_slice(&chunk)),
         );
         let mut resp = Response::new(copied);
-        resp.extensions_mut().insert(offer);
+        crate::repository::notes(&mut resp).zero_copy = Some(offer);
         let mut body = attach(resp, &segments).into_body();
         let err = body.frame().await.unwrap().unwrap_err();
         assert!(err.to_string().contains("altered"), "{err}");

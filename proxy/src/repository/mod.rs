@@ -39,13 +39,14 @@ use tokio::sync::watch;
 use url::Url;
 
 use crate::config::RepositoryConfig;
+use crate::edge::zerocopy::ZeroCopy;
 use crate::error::Failure;
 use crate::flight::{Derived, Flights, Joined};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
 use crate::path::RepoPath;
 use crate::respond::{self, CacheControl, Presentation};
-use crate::store::{Entry, Store, now_secs};
+use crate::store::{Entry, Meta, Store, now_secs};
 use crate::upstream::{Upstream, UpstreamSetupError};
 use fill::{Done, FillStatus, StreamHead};
 
@@ -227,13 +228,61 @@ impl std::fmt::Display for Outcome {
 pub struct Served {
     /// The cache's part in it.
     pub cache: Outcome,
+    upstream: Option<Supplier>,
+}
+
+/// Who supplied a response's bytes: a hit names its entry's upstream without copying the name.
+#[derive(Debug, Clone)]
+enum Supplier {
+    Named(String),
+    Entry(Arc<Meta>),
+}
+
+impl Served {
     /// The upstream that supplied the bytes, if any.
-    pub upstream: Option<String>,
+    pub fn upstream(&self) -> Option<&str> {
+        match &self.upstream {
+            None => None,
+            Some(Supplier::Named(name)) => Some(name),
+            Some(Supplier::Entry(meta)) => Some(&meta.upstream),
+        }
+    }
+}
+
+/// What the server learns from a response besides its head and body, as the response's one
+/// extension: each extension type of a response is an allocation of its own on every hit (and
+/// the first one three). The envelope takes [`Served`], the edge [`ZeroCopy`].
+#[derive(Clone, Default)]
+pub(crate) struct Notes {
+    pub(crate) served: Option<Served>,
+    pub(crate) zero_copy: Option<ZeroCopy>,
+}
+
+/// The [`Notes`] of `resp`, made empty when it has none yet.
+pub(crate) fn notes(resp: &mut Response) -> &mut Notes {
+    resp.extensions_mut().get_or_insert_default::<Notes>()
+}
+
+/// The [`Served`] attached to `resp`, if any.
+pub fn served(resp: &Response) -> Option<&Served> {
+    resp.extensions().get::<Notes>()?.served.as_ref()
 }
 
 /// Attaches [`Served`] to a response.
 pub fn tagged(mut resp: Response, cache: Outcome, upstream: Option<String>) -> Response {
-    resp.extensions_mut().insert(Served { cache, upstream });
+    notes(&mut resp).served = Some(Served {
+        cache,
+        upstream: upstream.map(Supplier::Named),
+    });
+    resp
+}
+
+/// Attaches [`Served`] to a response made from a stored entry, whose upstream it names.
+fn tagged_entry(mut resp: Response, cache: Outcome, meta: Arc<Meta>) -> Response {
+    notes(&mut resp).served = Some(Served {
+        cache,
+        upstream: Some(Supplier::Entry(meta)),
+    });
     resp
 }
 
@@ -297,10 +346,9 @@ impl Repository {
                 Box::pin(self.revalidate(res, entry, method, req)).await
             }
             (_, Some(entry)) => {
-                let upstream = Some(entry.meta.upstream.clone());
                 let pres = Self::presentation_of(&res, fresh_for);
                 let resp = respond::entry_response(method, req, &entry, pres);
-                tagged(resp, Outcome::Hit, upstream)
+                tagged_entry(resp, Outcome::Hit, entry.meta)
             }
             (_, None) if offline => {
                 let resp = Failure::Offline.into_response();
@@ -685,7 +733,7 @@ impl Repository {
         let mut resp = respond::build(status, headers, body);
         // The edge may send what the fill has written with `sendfile` (`edge/zerocopy.rs`).
         if head.file.local_file().is_some() {
-            resp.extensions_mut().insert(zero_copy);
+            notes(&mut resp).zero_copy = Some(zero_copy);
         }
         resp
     }

@@ -20,7 +20,7 @@ use super::{metadata, name, page};
 use crate::error::Failure;
 use crate::path::RepoPath;
 use crate::repository::fill::Done;
-use crate::repository::{Outcome, Repository, Resource, Served, Verify, tagged};
+use crate::repository::{Outcome, Repository, Resource, Verify, tagged};
 use crate::respond::{self, CacheControl, Presentation};
 
 /// Answers a request for a file (or its `.metadata` / `.asc`) at `path` below the repository.
@@ -135,10 +135,10 @@ fn listed_but_unavailable(upstream: &str, resp: Response) -> Response {
     let why = format!(
         "`{upstream}` lists this file but did not provide it (missing upstream, or a copy that did not match the page's sha256)"
     );
-    let served = resp.extensions().get::<Served>().cloned();
+    let served = crate::repository::served(&resp).cloned();
     let mut out = Failure::Upstream(why).into_response();
     if let Some(served) = served {
-        out.extensions_mut().insert(served);
+        crate::repository::notes(&mut out).served = Some(served);
     }
     out
 }
