@@ -39,24 +39,17 @@ pub struct Line<'a> {
 impl Line<'_> {
     /// Writes the message (everything after the level) piece by piece, without `format_args!`.
     pub fn write_message(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        let mut digits = [0u8; 20];
         out.write_str(self.method.as_str())?;
         out.write_char(' ')?;
         out.write_str(self.path)?;
         out.write_char(' ')?;
-        out.write_str(decimal(u64::from(self.status), &mut digits))?;
+        out.write_str(itoa::Buffer::new().format(self.status))?;
         out.write_char(' ')?;
         out.write_str(self.cache)?;
         out.write_str(" upstream=")?;
         out.write_str(self.upstream.unwrap_or("-"))?;
         out.write_char(' ')?;
-        // Milliseconds with one decimal, rounded, from integers: `{:.1}` of an `f64` is a slow
-        // exact float formatting.
-        let micros = u64::try_from(self.elapsed.as_micros()).unwrap_or(u64::MAX - 50);
-        let tenths = (micros + 50) / 100;
-        out.write_str(decimal(tenths / 10, &mut digits))?;
-        out.write_char('.')?;
-        out.write_str(decimal(tenths % 10, &mut digits))?;
+        Tenths(self.elapsed).write(out)?;
         out.write_str("ms")
     }
 }
@@ -67,19 +60,24 @@ impl fmt::Display for Line<'_> {
     }
 }
 
-/// `n` in decimal, in the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// Milliseconds with one decimal, rounded, written from integers: `{:.1}` of an `f64` is a
+/// slow exact float formatting, on every request's log line.
+pub(crate) struct Tenths(pub(crate) Duration);
+
+impl Tenths {
+    fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        let micros = u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX - 50);
+        let tenths = (micros + 50) / 100;
+        out.write_str(itoa::Buffer::new().format(tenths / 10))?;
+        out.write_char('.')?;
+        out.write_str(itoa::Buffer::new().format(tenths % 10))
     }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&buf[at..]).unwrap_or("0")
+}
+
+impl fmt::Display for Tenths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f)
+    }
 }
 
 /// Takes the request log's lines in place of `tracing`.

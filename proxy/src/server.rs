@@ -760,7 +760,11 @@ where
     // conda's `/t/<token>/` is a credential: never in the log.
     let path = redacted(raw);
     if path.starts_with("/-/") {
-        tracing::debug!("{method} {path} {} {}ms", status.as_u16(), Tenths(elapsed));
+        tracing::debug!(
+            "{method} {path} {} {}ms",
+            status.as_u16(),
+            crate::access_log::Tenths(elapsed)
+        );
     } else {
         let upstream = served.as_ref().and_then(Served::upstream);
         crate::access_log::write(&crate::access_log::Line {
@@ -789,18 +793,6 @@ where
     resp
 }
 
-/// Milliseconds with one decimal, written from integers: `{:.1}` of an `f64` took a slow exact
-/// float formatting on every request's log line.
-struct Tenths(Duration);
-
-impl std::fmt::Display for Tenths {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let micros = u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX - 50);
-        let tenths = (micros + 50) / 100;
-        write!(f, "{}.{}", tenths / 10, tenths % 10)
-    }
-}
-
 /// `path` with credentials masked ([`redact`]), copied only when there is one to mask.
 fn redacted(path: &str) -> Cow<'_, str> {
     if path.contains("/t/") {
@@ -823,7 +815,7 @@ mod tests {
 
     #[test]
     fn log_lines_write_tenths_of_milliseconds_and_mask_tokens() {
-        let line = |micros| Tenths(Duration::from_micros(micros)).to_string();
+        let line = |micros| crate::access_log::Tenths(Duration::from_micros(micros)).to_string();
         assert_eq!(line(0), "0.0");
         assert_eq!(line(1_249), "1.2");
         assert_eq!(line(1_250), "1.3");
