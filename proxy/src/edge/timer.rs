@@ -81,15 +81,14 @@ const ANCHOR_AGE: Duration = Duration::from_secs(1);
 fn head_clock() -> Instant {
     use std::cell::Cell;
 
-    use rustix::time::{ClockId, Timespec, clock_getres, clock_gettime};
+    use crate::store::clock::{coarse_tick, monotonic_coarse};
 
     /// A precise reading, the coarse clock's just before it, and the coarse clock's tick.
     type Anchor = (Instant, Duration, Duration);
     thread_local! {
         static ANCHOR: Cell<Option<Anchor>> = const { Cell::new(None) };
     }
-    let duration = |t: Timespec| Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
-    let coarse = duration(clock_gettime(ClockId::MonotonicCoarse));
+    let coarse = monotonic_coarse();
     match ANCHOR.get() {
         Some((precise, then, tick)) if coarse >= then && coarse - then < ANCHOR_AGE => {
             // `then` was read first, so `precise - then` is at least what the coarse clock lagged
@@ -98,7 +97,7 @@ fn head_clock() -> Instant {
         }
         _ => {
             let precise = Instant::now();
-            let tick = duration(clock_getres(ClockId::MonotonicCoarse));
+            let tick = coarse_tick();
             ANCHOR.set(Some((precise, coarse, tick)));
             precise
         }

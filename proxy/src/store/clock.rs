@@ -17,10 +17,31 @@ pub fn unix_millis() -> u64 {
     millis(rustix::time::ClockId::RealtimeCoarse)
 }
 
+/// The monotonic clock at the kernel tick's resolution.
+#[cfg(target_os = "linux")]
+pub fn monotonic_coarse() -> std::time::Duration {
+    duration(rustix::time::clock_gettime(
+        rustix::time::ClockId::MonotonicCoarse,
+    ))
+}
+
+/// The tick of [`monotonic_coarse`]: what it may lag a precise reading by.
+#[cfg(target_os = "linux")]
+pub fn coarse_tick() -> std::time::Duration {
+    duration(rustix::time::clock_getres(
+        rustix::time::ClockId::MonotonicCoarse,
+    ))
+}
+
 #[cfg(target_os = "linux")]
 fn millis(clock: rustix::time::ClockId) -> u64 {
     let t = rustix::time::clock_gettime(clock);
     (t.tv_sec as u64).saturating_mul(1000) + t.tv_nsec as u64 / 1_000_000
+}
+
+#[cfg(target_os = "linux")]
+fn duration(t: rustix::time::Timespec) -> std::time::Duration {
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 #[cfg(not(target_os = "linux"))]
