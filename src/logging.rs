@@ -381,6 +381,20 @@ impl Visit for Message<'_, '_> {
     }
 }
 
+/// Whether `s` holds a character [`Escaping`] rewrites. Nearly every piece of a line is
+/// printable ASCII: one pass without early exit (which the compiler does 16 or 32 bytes at a
+/// time) proves that, where six comparisons a byte with an exit each took 2% of a hit's user
+/// time; the rest (a tab, `é`, a control character) gets the exact test.
+fn needs_escape(s: &str) -> bool {
+    let outside = s
+        .bytes()
+        .fold(false, |any, b| any | (b.wrapping_sub(0x20) > 0x7e - 0x20));
+    // 0xc2 leads the UTF-8 of U+0080..=U+00BF, where the C1 controls are.
+    outside
+        && s.bytes()
+            .any(|b| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2))
+}
+
 /// Terminal control characters in a message written as `tracing` writes them (`\x1b`, …), so
 /// that a logged path cannot drive the operator's terminal; text without any goes in one piece.
 struct Escaping<'a, W> {
@@ -390,12 +404,7 @@ struct Escaping<'a, W> {
 
 impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        // 0xc2 leads the UTF-8 of U+0080..=U+00BF, where the C1 controls are.
-        if !self.escape
-            || !s
-                .bytes()
-                .any(|b| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2))
-        {
+        if !self.escape || !needs_escape(s) {
             return self.out.write_str(s);
         }
         for ch in s.chars() {
@@ -543,6 +552,23 @@ mod tests {
             SystemTime::now() + Duration::from_secs(5)
         ));
         assert!(close(Clock::wall(now), SystemTime::now()));
+    }
+
+    #[test]
+    fn the_quick_escape_test_agrees_with_the_exact_one() {
+        let exact = |s: &str| {
+            s.bytes()
+                .any(|b| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2))
+        };
+        let mut pieces: Vec<String> = (0..0x300u32)
+            .filter_map(char::from_u32)
+            .map(|c| format!("/maven/org/a{c}b/x.jar"))
+            .collect();
+        pieces.extend(["", " ", "~", "GET", "a\tb", "é", "\u{85}", "\x1b[31m"].map(String::from));
+        for piece in &pieces {
+            assert_eq!(needs_escape(piece), exact(piece), "{piece:?}");
+        }
+        assert!(pieces.iter().any(|p| needs_escape(p)));
     }
 
     #[test]
