@@ -391,7 +391,8 @@ impl Stats {
         // seen by the check or sees this waiter and wakes it (both sides are `SeqCst`).
         let _waiting = Waiting::count(&recent.waiting);
         arrived.as_mut().enable();
-        if recent.next.load(SeqCst) > after + 1 {
+        // `next` is at least 1; `after` is the client's and may be `u64::MAX`.
+        if recent.next.load(SeqCst) - 1 > after {
             return;
         }
         let _ = tokio::time::timeout(timeout, arrived).await;
@@ -761,6 +762,16 @@ mod tests {
         assert_eq!(feed.len(), RECENT);
         assert!(feed.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
         assert_eq!(feed.last().map(|r| r.seq), Some(requests));
+    }
+
+    #[tokio::test]
+    async fn a_cursor_past_every_number_finds_nothing_and_waits() {
+        let stats = Stats::default();
+        stats.request(&record("pypi", "hit", 1).answered());
+        assert!(stats.recent(u64::MAX, 10).is_empty());
+        // Nothing is after it: the wait runs out (and its check does not overflow).
+        stats.wait_for(u64::MAX, Duration::from_millis(20)).await;
+        assert_eq!(stats.recent(0, 10).len(), 1);
     }
 
     #[tokio::test]
