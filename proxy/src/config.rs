@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -131,6 +132,10 @@ pub struct ServerConfig {
     /// reload: unlike the rest of `[server]`, a change needs no restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<FilePath>,
+    /// Threads that serve requests (the runtime's workers, like nginx's `worker_processes`);
+    /// unset means one per CPU core the process may use. Read at start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<NonZeroUsize>,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +151,7 @@ impl Default for ServerConfig {
             header_read_timeout: header_read_timeout(),
             memory_budget: None,
             ca_certificates: None,
+            workers: None,
         }
     }
 }

@@ -13,10 +13,28 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     // ~0.5 MiB at peak, but a large miss's digest follower (`hashing.rs`) holds a blocking
     // thread while it waits for the writer's next chunk, which needs the pool too, so a low cap
     // could stall concurrent misses. Idle threads exit after 10 s.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
         .enable_all()
-        .on_thread_park(crate::allocator::worker_parks)
-        .build()?;
+        .on_thread_park(crate::allocator::worker_parks);
+    if let Some(workers) = config.server.workers {
+        builder.worker_threads(workers.get());
+    }
+    // EXPERIMENT (branch tail, to be removed): tokio's knobs from the environment.
+    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    if let Some(v) = knob("REPOX_EXP_EVENT_INTERVAL") {
+        builder.event_interval(v);
+    }
+    if let Some(v) = knob("REPOX_EXP_GLOBAL_QUEUE_INTERVAL") {
+        builder.global_queue_interval(v);
+    }
+    if let Some(v) = knob("REPOX_EXP_MAX_BLOCKING") {
+        builder.max_blocking_threads(v as usize);
+    }
+    if let Some(v) = knob("REPOX_EXP_KEEP_ALIVE_MS") {
+        builder.thread_keep_alive(std::time::Duration::from_millis(u64::from(v)));
+    }
+    let runtime = builder.build()?;
     let offline = if config.server.offline {
         "; offline: serving only what is cached, no upstream is asked"
     } else {
