@@ -10,7 +10,9 @@
 # line per request). Every cache is warmed, then wrk runs against each server in turn, the
 # order rotating every round so that a burst of other work hits all alike; each cell is the
 # median over $ROUNDS rounds. Small files are requested in a cycle over $SMALL_FILES files (a
-# wrk script), with `--latency` for p99.
+# wrk script). Latency is given twice: the median of the rounds' p99 ("p99 ms"), and the p99 of
+# all the rounds' requests pooled ("p99 all", from each run's latency quantiles weighted by its
+# requests): a median of per-round p99s hides a tail that two rounds in five have.
 #
 #   REPOX=target/release/repox benches/request.sh
 #   REPOX_BEFORE=/tmp/repox-main REPOX=target/release/repox benches/request.sh
@@ -32,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CONNS=(${CONNS:-1 32 256})
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 SMALL_FILES=${SMALL_FILES:-200}
 THREADS=${THREADS:-2} # wrk threads
@@ -162,6 +164,13 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.bytes,
     summary.duration, latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+  -- The run's latency quantiles (µs), so that the report can pool the samples of all rounds.
+  local f = io.open(os.getenv("QUANTILES"), "w")
+  f:write("N ", summary.requests, "\n")
+  for k = 1, 949 do f:write(k / 10, " ", latency:percentile(k / 10), "\n") end
+  for k = 9500, 9999 do f:write(k / 100, " ", latency:percentile(k / 100), "\n") end
+  f:write("100 ", latency.max, "\n")
+  f:close()
 end
 EOF
 } >"$WORK/small.lua"
@@ -170,12 +179,21 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.bytes,
     summary.duration, latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+  -- The run's latency quantiles (µs), so that the report can pool the samples of all rounds.
+  local f = io.open(os.getenv("QUANTILES"), "w")
+  f:write("N ", summary.requests, "\n")
+  for k = 1, 949 do f:write(k / 10, " ", latency:percentile(k / 10), "\n") end
+  for k = 9500, 9999 do f:write(k / 100, " ", latency:percentile(k / 100), "\n") end
+  f:write("100 ", latency.max, "\n")
+  f:close()
 end
 EOF
 
-# run WHO KIND CONNS: appends "req/s MB/s p99_us" to $WORK/res-KIND-CONNS-WHO
+# run WHO KIND CONNS ROUND: appends "req/s MB/s p99_us" to $WORK/res-KIND-CONNS-WHO and keeps
+# the run's latency quantiles in $WORK/q-KIND-CONNS-WHO-ROUND
 run() {
     local who=$1 kind=$2 c=$3 base path out
+    export QUANTILES="$WORK/q-$kind-$c-$who-$4"
     base="${URL[$who]}"
     path="${base#http://*/}"
     [ "$path" = "$base" ] && path="" || path="/$path"
@@ -197,14 +215,14 @@ run() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-rm -f "$WORK"/res-*
+rm -f "$WORK"/res-* "$WORK"/q-*
 n=${#WHO[@]}
 for round in $(seq "$ROUNDS"); do
     for kind in small 100K; do
         for c in "${CONNS[@]}"; do
             echo "round $round/$ROUNDS: $kind at $c connections..." >&2
             for k in $(seq 0 $((n - 1))); do
-                run "${WHO[$(((k + round) % n))]}" "$kind" "$c"
+                run "${WHO[$(((k + round) % n))]}" "$kind" "$c" "$round"
             done
         done
     done
@@ -212,13 +230,42 @@ done
 
 # ---- report ------------------------------------------------------------------------------
 col() { awk -v f="$1" '{ print $f }' "$2" | median; } # col FIELD FILE: median of that field
+# pooled P FILE...: the P-th percentile of latency in ms over all the samples of the runs whose
+# quantiles the FILEs hold (each run weighted by its requests), not a median of the runs' own.
+pooled() {
+    python3 - "$@" <<'PY'
+import bisect, sys
+target = float(sys.argv[1]) / 100
+runs = []
+for name in sys.argv[2:]:
+    n, points = 0, []
+    with open(name) as f:
+        for line in f:
+            p, v = line.split()
+            if p == "N":
+                n = int(v)
+            else:
+                points.append((float(v), float(p) / 100))
+    points.sort()
+    runs.append((n, [v for v, _ in points], [p for _, p in points]))
+total = sum(n for n, _, _ in runs)
+def below(x):  # the share of all samples at or under x µs
+    return sum(n * (ps[i - 1] if (i := bisect.bisect_right(vs, x)) else 0) for n, vs, ps in runs) / total
+for x in sorted({v for _, vs, _ in runs for v in vs}):
+    if below(x) >= target - 1e-9:
+        print(f"{x / 1000:.2f}")
+        break
+PY
+}
 echo
 echo "repox request benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(nginx -v 2>&1 | sed 's/.*: //')"
 echo "repox: $("$REPOX" --version)${REPOX_BEFORE:+; before: $("$REPOX_BEFORE" --version) ($REPOX_BEFORE)}"
 echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 echo "wrk ${SECONDS_PER_RUN}s per run, median of $ROUNDS rotating rounds; small = $SMALL_FILES files of 1-10 KB in a cycle"
+echo "p99 ms: the median of the rounds' p99; p99 all: the p99 of all the rounds' requests together"
 echo
-printf '%-6s %5s %-13s %10s %9s %9s %13s %12s%s\n' what conns server req/s MB/s "p99 ms" "/nginx-static" "/nginx-cache" \
+printf '%-6s %5s %-13s %10s %9s %9s %9s %13s %12s%s\n' what conns server req/s MB/s "p99 ms" "p99 all" \
+    "/nginx-static" "/nginx-cache" \
     "${ISSUE_NGINX:+  /nginx-issue}"
 for kind in small 100K; do
     for c in "${CONNS[@]}"; do
@@ -228,8 +275,9 @@ for kind in small 100K; do
         for who in "${WHO[@]}"; do
             f="$WORK/res-$kind-$c-$who"
             rps=$(col 1 "$f")
-            printf '%-6s %5s %-13s %10s %9s %9.2f %12.2fx %11.2fx%s\n' "$kind" "$c" "$who" "$rps" \
+            printf '%-6s %5s %-13s %10s %9s %9.2f %9s %12.2fx %11.2fx%s\n' "$kind" "$c" "$who" "$rps" \
                 "$(col 2 "$f")" "$(awk -v p="$(col 3 "$f")" 'BEGIN { print p / 1000 }')" \
+                "$(pooled 99 "$WORK/q-$kind-$c-$who-"*)" \
                 "$(awk -v a="$rps" -v b="$ns" 'BEGIN { print a / b }')" \
                 "$(awk -v a="$rps" -v b="$nc" 'BEGIN { print a / b }')" \
                 "$([ -z "$ni" ] || awk -v a="$rps" -v b="$ni" 'BEGIN { printf "  %11.2fx", a / b }')"
