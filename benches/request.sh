@@ -10,9 +10,10 @@
 # line per request). Every cache is warmed, then wrk runs against each server in turn, the
 # order rotating every round so that a burst of other work hits all alike; each cell is the
 # median over $ROUNDS rounds. Small files are requested in a cycle over $SMALL_FILES files (a
-# wrk script). Latency is given twice: the median of the rounds' p99 ("p99 ms"), and the p99 of
-# all the rounds' requests pooled ("p99 all", from each run's latency quantiles weighted by its
-# requests): a median of per-round p99s hides a tail that two rounds in five have.
+# wrk script). Latency is given twice: wrk's p99, the median of the rounds' ("p99 ms"), and the
+# p99 of all the rounds' responses together, each counted once ("p99 raw", see `raw` below: wrk
+# adds made-up samples for each slow response, and a median of rounds hides a tail that two
+# rounds in five have).
 #
 #   REPOX=target/release/repox benches/request.sh
 #   REPOX_BEFORE=/tmp/repox-main REPOX=target/release/repox benches/request.sh
@@ -164,12 +165,10 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.bytes,
     summary.duration, latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-  -- The run's latency quantiles (µs), so that the report can pool the samples of all rounds.
-  local f = io.open(os.getenv("QUANTILES"), "w")
-  f:write("N ", summary.requests, "\n")
-  for k = 1, 949 do f:write(k / 10, " ", latency:percentile(k / 10), "\n") end
-  for k = 9500, 9999 do f:write(k / 100, " ", latency:percentile(k / 100), "\n") end
-  f:write("100 ", latency.max, "\n")
+  -- The run's latency histogram (µs, count), so that the report can pool all rounds.
+  local f = io.open(os.getenv("HISTOGRAM"), "w")
+  f:write("N ", summary.requests, " ", summary.duration, "\n")
+  for k = 1, #latency do local us, n = latency(k); f:write(us, " ", n, "\n") end
   f:close()
 end
 EOF
@@ -179,21 +178,19 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.bytes,
     summary.duration, latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-  -- The run's latency quantiles (µs), so that the report can pool the samples of all rounds.
-  local f = io.open(os.getenv("QUANTILES"), "w")
-  f:write("N ", summary.requests, "\n")
-  for k = 1, 949 do f:write(k / 10, " ", latency:percentile(k / 10), "\n") end
-  for k = 9500, 9999 do f:write(k / 100, " ", latency:percentile(k / 100), "\n") end
-  f:write("100 ", latency.max, "\n")
+  -- The run's latency histogram (µs, count), so that the report can pool all rounds.
+  local f = io.open(os.getenv("HISTOGRAM"), "w")
+  f:write("N ", summary.requests, " ", summary.duration, "\n")
+  for k = 1, #latency do local us, n = latency(k); f:write(us, " ", n, "\n") end
   f:close()
 end
 EOF
 
 # run WHO KIND CONNS ROUND: appends "req/s MB/s p99_us" to $WORK/res-KIND-CONNS-WHO and keeps
-# the run's latency quantiles in $WORK/q-KIND-CONNS-WHO-ROUND
+# the run's latency histogram in $WORK/h-KIND-CONNS-WHO-ROUND
 run() {
     local who=$1 kind=$2 c=$3 base path out
-    export QUANTILES="$WORK/q-$kind-$c-$who-$4"
+    export HISTOGRAM="$WORK/h-$kind-$c-$who-$4"
     base="${URL[$who]}"
     path="${base#http://*/}"
     [ "$path" = "$base" ] && path="" || path="/$path"
@@ -215,7 +212,7 @@ run() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-rm -f "$WORK"/res-* "$WORK"/q-*
+rm -f "$WORK"/res-* "$WORK"/h-*
 n=${#WHO[@]}
 for round in $(seq "$ROUNDS"); do
     for kind in small 100K; do
@@ -230,30 +227,42 @@ done
 
 # ---- report ------------------------------------------------------------------------------
 col() { awk -v f="$1" '{ print $f }' "$2" | median; } # col FIELD FILE: median of that field
-# pooled P FILE...: the P-th percentile of latency in ms over all the samples of the runs whose
-# quantiles the FILEs hold (each run weighted by its requests), not a median of the runs' own.
-pooled() {
+# raw P CONNS FILE...: the P-th percentile of the responses' latency in ms, all the runs' (wrk
+# histograms) pooled, with wrk's correction for coordinated omission taken out again. wrk 4
+# adds, for each latency L over twice the mean time between two requests of a connection (T),
+# made-up samples at L-T, L-2T, ... down to T; at 32 connections T is ~0.5 ms, so a 2 ms
+# response counts three times and one 50 ms stall a hundred times. wrk's own p99 ("p99 ms")
+# keeps them; this one counts each response once.
+raw() {
     python3 - "$@" <<'PY'
-import bisect, sys
-target = float(sys.argv[1]) / 100
-runs = []
-for name in sys.argv[2:]:
-    n, points = 0, []
+import sys
+target, conns = float(sys.argv[1]) / 100, int(sys.argv[2])
+pooled = {}
+for name in sys.argv[3:]:
+    got = {}
     with open(name) as f:
         for line in f:
-            p, v = line.split()
-            if p == "N":
-                n = int(v)
+            a, b, *c = line.split()
+            if a == "N":
+                requests, micros = int(b), int(c[0])
             else:
-                points.append((float(v), float(p) / 100))
-    points.sort()
-    runs.append((n, [v for v, _ in points], [p for _, p in points]))
-total = sum(n for n, _, _ in runs)
-def below(x):  # the share of all samples at or under x µs
-    return sum(n * (ps[i - 1] if (i := bisect.bisect_right(vs, x)) else 0) for n, vs, ps in runs) / total
-for x in sorted({v for _, vs, _ in runs for v in vs}):
-    if below(x) >= target - 1e-9:
-        print(f"{x / 1000:.2f}")
+                got[int(float(a))] = got.get(int(float(a)), 0) + int(float(b))
+    # wrk's stats_correct: every bin n >= 2T adds its count to n-T, n-2T, ... while > T. Undo it
+    # from the top down: a bin's own count is what it holds less what the bins above gave it.
+    t = micros // max(requests // conns, 1)
+    own, above = {}, {}  # above[r]: the own counts of the bins so far (higher) with n % t == r
+    for n in sorted(got, reverse=True):
+        own[n] = got[n] - (above.get(n % t, 0) if n > t else 0)
+        above[n % t] = above.get(n % t, 0) + own[n]
+    if sum(own.values()) != requests:
+        sys.exit(f"{name}: {sum(own.values())} latencies for {requests} requests")
+    for n, count in own.items():
+        pooled[n] = pooled.get(n, 0) + count
+seen, total = 0, sum(pooled.values())
+for n in sorted(pooled):
+    seen += pooled[n]
+    if seen >= target * total:
+        print(f"{n / 1000:.2f}")
         break
 PY
 }
@@ -262,9 +271,10 @@ echo "repox request benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(ng
 echo "repox: $("$REPOX" --version)${REPOX_BEFORE:+; before: $("$REPOX_BEFORE" --version) ($REPOX_BEFORE)}"
 echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 echo "wrk ${SECONDS_PER_RUN}s per run, median of $ROUNDS rotating rounds; small = $SMALL_FILES files of 1-10 KB in a cycle"
-echo "p99 ms: the median of the rounds' p99; p99 all: the p99 of all the rounds' requests together"
+echo "p99 ms: wrk's p99 (with its made-up samples for coordinated omission), the median of the rounds';"
+echo "p99 raw: the p99 of all the rounds' responses together, each counted once"
 echo
-printf '%-6s %5s %-13s %10s %9s %9s %9s %13s %12s%s\n' what conns server req/s MB/s "p99 ms" "p99 all" \
+printf '%-6s %5s %-13s %10s %9s %9s %9s %13s %12s%s\n' what conns server req/s MB/s "p99 ms" "p99 raw" \
     "/nginx-static" "/nginx-cache" \
     "${ISSUE_NGINX:+  /nginx-issue}"
 for kind in small 100K; do
@@ -277,7 +287,7 @@ for kind in small 100K; do
             rps=$(col 1 "$f")
             printf '%-6s %5s %-13s %10s %9s %9.2f %9s %12.2fx %11.2fx%s\n' "$kind" "$c" "$who" "$rps" \
                 "$(col 2 "$f")" "$(awk -v p="$(col 3 "$f")" 'BEGIN { print p / 1000 }')" \
-                "$(pooled 99 "$WORK/q-$kind-$c-$who-"*)" \
+                "$(raw 99 "$c" "$WORK/h-$kind-$c-$who-"*)" \
                 "$(awk -v a="$rps" -v b="$ns" 'BEGIN { print a / b }')" \
                 "$(awk -v a="$rps" -v b="$nc" 'BEGIN { print a / b }')" \
                 "$([ -z "$ni" ] || awk -v a="$rps" -v b="$ni" 'BEGIN { printf "  %11.2fx", a / b }')"
