@@ -1209,6 +1209,21 @@ mod tests {
     }
 
     #[test]
+    fn workers_is_a_positive_count_and_unset_by_default() {
+        let parse = |text: &str| Config::parse(text, Path::new("/x/repox.toml"));
+        assert_eq!(parse("").unwrap().server.workers, None);
+        let four = parse("[server]\nworkers = 4\n").unwrap();
+        assert_eq!(four.server.workers.map(NonZeroUsize::get), Some(4));
+        for bad in ["0", "-1", "\"2\""] {
+            let err = parse(&format!("[server]\nworkers = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("/x/repox.toml:2: "), "{bad}: {err}");
+            assert!(err.contains("workers"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n";
         let err = Config::parse(text, Path::new("/x/repox.toml"))

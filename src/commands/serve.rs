@@ -17,22 +17,12 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     builder
         .enable_all()
         .on_thread_park(crate::allocator::worker_parks);
+    // Unset, tokio starts one worker per core (or `TOKIO_WORKER_THREADS`), like nginx's
+    // `worker_processes auto`: right for a server with cores to spare. Where other busy
+    // processes share few cores, fewer workers are preempted less (docs/performance.md,
+    // "Workers and the tail").
     if let Some(workers) = config.server.workers {
         builder.worker_threads(workers.get());
-    }
-    // EXPERIMENT (branch tail, to be removed): tokio's knobs from the environment.
-    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
-    if let Some(v) = knob("REPOX_EXP_EVENT_INTERVAL") {
-        builder.event_interval(v);
-    }
-    if let Some(v) = knob("REPOX_EXP_GLOBAL_QUEUE_INTERVAL") {
-        builder.global_queue_interval(v);
-    }
-    if let Some(v) = knob("REPOX_EXP_MAX_BLOCKING") {
-        builder.max_blocking_threads(v as usize);
-    }
-    if let Some(v) = knob("REPOX_EXP_KEEP_ALIVE_MS") {
-        builder.thread_keep_alive(std::time::Duration::from_millis(u64::from(v)));
     }
     let runtime = builder.build()?;
     let offline = if config.server.offline {
@@ -40,12 +30,16 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ""
     };
+    let workers = match runtime.metrics().num_workers() {
+        1 => "1 worker".to_owned(),
+        n => format!("{n} workers"),
+    };
     runtime.block_on(async {
         let server = repox_proxy::Server::bind(config)
             .await
             .context("cannot start the proxy")?;
         tracing::info!(
-            "repox listening on {}://{} (cache: {}{offline})",
+            "repox listening on {}://{} (cache: {}; {workers}{offline})",
             if server.is_tls() { "https" } else { "http" },
             server.local_addr(),
             server.cache_dir().display()
