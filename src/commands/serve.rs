@@ -19,8 +19,8 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .on_thread_park(crate::allocator::worker_parks);
     // Unset, tokio starts one worker per core (or `TOKIO_WORKER_THREADS`), like nginx's
     // `worker_processes auto`: right for a server with cores to spare. Where other busy
-    // processes share few cores, fewer workers are preempted less (docs/performance.md,
-    // "Workers and the tail").
+    // processes share a few cores, fewer workers sometimes gave a lower tail and sometimes a
+    // lower rate (docs/performance.md, "Workers and the tail at 32 connections"): measure.
     if let Some(workers) = config.server.workers {
         builder.worker_threads(workers.get());
     }
