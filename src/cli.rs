@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// Serve only what is cached: misses get 504, stale metadata is served as is.
     #[arg(long, env = "REPOX_OFFLINE")]
     pub offline: bool,
+    /// Threads serving requests, like nginx's `worker_processes` ([server] workers)
+    /// [default: one per CPU core]
+    #[arg(long, env = "REPOX_WORKERS", value_name = "N")]
+    pub workers: Option<std::num::NonZeroUsize>,
 }
 
 /// `repox cache`.

@@ -74,6 +74,9 @@ pub fn load(global: &GlobalArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Co
         if args.offline {
             config.server.offline = true;
         }
+        if args.workers.is_some() {
+            config.server.workers = args.workers;
+        }
     }
     if config.server.cache_dir.is_none() {
         config.server.cache_dir = Some(default_cache_dir()?);

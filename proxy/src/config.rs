@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -131,6 +132,10 @@ pub struct ServerConfig {
     /// reload: unlike the rest of `[server]`, a change needs no restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<FilePath>,
+    /// Threads that serve requests (the runtime's workers, like nginx's `worker_processes`);
+    /// unset means one per CPU core the process may use. Read at start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<NonZeroUsize>,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +151,7 @@ impl Default for ServerConfig {
             header_read_timeout: header_read_timeout(),
             memory_budget: None,
             ca_certificates: None,
+            workers: None,
         }
     }
 }
@@ -1200,6 +1206,21 @@ mod tests {
         assert_eq!(pypi.upstreams[0].url.as_str(), "https://pypi.org/simple/");
         assert_eq!(pypi.index_ttl(), Duration::from_secs(600));
         assert_eq!(pypi.negative_ttl(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn workers_is_a_positive_count_and_unset_by_default() {
+        let parse = |text: &str| Config::parse(text, Path::new("/x/repox.toml"));
+        assert_eq!(parse("").unwrap().server.workers, None);
+        let four = parse("[server]\nworkers = 4\n").unwrap();
+        assert_eq!(four.server.workers.map(NonZeroUsize::get), Some(4));
+        for bad in ["0", "-1", "\"2\""] {
+            let err = parse(&format!("[server]\nworkers = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("/x/repox.toml:2: "), "{bad}: {err}");
+            assert!(err.contains("workers"), "{bad}: {err}");
+        }
     }
 
     #[test]

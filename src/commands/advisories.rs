@@ -15,6 +15,7 @@ pub fn run(global: &GlobalArgs, cmd: AdvisoriesCommand) -> anyhow::Result<ExitCo
         listen: None,
         cache_dir: cache.cache_dir,
         offline: false,
+        workers: None,
     };
     let config = settings::load(global, Some(&serve))?;
     let dir = config.server.cache_dir.clone().unwrap_or_default();

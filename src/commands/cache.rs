@@ -28,6 +28,7 @@ pub fn run(global: &GlobalArgs, cmd: CacheCommand) -> anyhow::Result<ExitCode> {
         listen: None,
         cache_dir: cache.cache_dir.clone(),
         offline: false,
+        workers: None,
     };
     let config = settings::load(global, Some(&serve))?;
     let dir = config.server.cache_dir.clone().unwrap_or_default();

@@ -288,6 +288,49 @@ fn the_start_up_line_says_when_the_server_is_offline() {
 }
 
 #[test]
+fn workers_come_from_the_flag_the_environment_or_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("repox.toml");
+    // Not the default (one per core), so that a file that went unread is seen.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::fs::write(&config, format!("[server]\nworkers = {}\n", cores + 1)).unwrap();
+    let from_file = format!("; {} workers", cores + 1);
+    // The flag beats the environment, which beats the file.
+    for (i, (flag, env, want)) in [
+        (None, None, from_file.as_str()),
+        (None, Some("1"), "; 1 worker)"),
+        (Some("3"), Some("1"), "; 3 workers"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let log = home.path().join(format!("workers-{i}.log"));
+        let mut cmd = repox(home.path());
+        cmd.arg("--config").arg(&config);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(n) = flag {
+            cmd.args(["--workers", n]);
+        }
+        match env {
+            Some(n) => cmd.env("REPOX_WORKERS", n),
+            None => cmd.env_remove("REPOX_WORKERS"),
+        };
+        let (mut child, addr) = spawn_serve(&mut cmd, &log);
+        wait_healthy(addr, &mut child, &log);
+        let log = stop(child, &log);
+        let line = log.lines().find(|l| l.contains("listening on")).unwrap();
+        assert!(line.contains(want), "{want}: {line}");
+    }
+    let out = repox(home.path())
+        .args(["serve", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--workers"), "{err}");
+}
+
+#[test]
 fn a_bad_value_from_the_environment_names_the_variable() {
     let home = tempfile::tempdir().unwrap();
     let out = repox(home.path())
