@@ -1,24 +1,37 @@
 //! The filesystem store's hot entries: hits served without opening the entry's file again
-//! (nginx's `open_file_cache`, plus bytes in memory for documents).
+//! (nginx's `open_file_cache`, plus bytes in memory for documents and small artifacts).
 //!
-//! Two kinds, each with its own bound:
+//! Three kinds:
 //! - **small documents** (directory listings, index pages, metadata of up to 256 KiB: entries
 //!   `fs/read.rs` reads as bytes) are kept as bytes in the server's [`Memos`], under
 //!   the one budget of every document it holds (`[server] memory_budget`, `memo.rs`): the
 //!   ecosystems read and rewrite them, and bytes in memory spare each of those reads a trip to
 //!   the blocking pool;
-//! - **everything else** (above all the artifacts clients download, of any size) is kept as its
+//! - **small artifacts** (a body of up to [`HELD`] bytes: poms, checksums, small wheels and
+//!   tarballs) are kept as bytes too, in the same memos under the same budget, and served from
+//!   them: the response's head and body leave in one `writev`, where a file body costs a
+//!   `sendmsg(MSG_MORE)` for the head and a `sendfile` (the kernel's splice machinery) for a few
+//!   KiB, a third of the CPU of such a hit (`docs/performance.md`, "Small hot artifacts from
+//!   memory"). The body is read once, when the entry becomes hot, not per hit. They share the
+//!   documents' budget rather than have one of their own: an operator sets one bound on the
+//!   bytes repox keeps in memory (`memory_budget`), whatever the mix of documents and artifacts
+//!   of the day, and CLOCK-Pro keeps whichever are read most; an artifact pushed out is read
+//!   from disk on its next hit (and kept again if it is still read often). One is held only
+//!   where the budget has room for [`HELD_PER_BUDGET`] of them, so a tiny budget keeps artifacts
+//!   as open files rather than churn;
+//! - **everything else** (above all the larger artifacts clients download) is kept as its
 //!   open file and metadata, no bytes: a hit costs no `open` and no metadata read on the blocking
 //!   pool, and the body goes to the socket with `sendfile` (`edge/zerocopy.rs`). Each costs one file
 //!   descriptor, so there are at most [`open_files_bound`] of them: a quarter of the process's
 //!   `RLIMIT_NOFILE` soft limit, at most 2048, leaving the rest for connections and downloads.
-//!   A file is kept on its second read within a window (`doorkeeper.rs`): over a cache far
-//!   larger than the bound, most reads come once, and keeping each would evict another. An
-//!   artifact shorter than a page read once is served from the bytes its read took
-//!   (`fs/read.rs`) and its file closed at once.
+//!
+//! An artifact is kept on its second read within a window (`doorkeeper.rs`): over a cache far
+//! larger than the bounds, most reads come once, and keeping each would evict another. An
+//! artifact shorter than a page read once is served from the bytes its read took
+//! (`fs/read.rs`) and its file closed at once.
 //!
 //! At most every `recheck` a `stat` checks that the file is still the one that was read (inode,
-//! length, mtime): the store drops a hot entry whenever it replaces or removes the entry itself,
+//! length, mtime), bytes held or open file alike: the store drops a hot entry whenever it replaces or removes the entry itself,
 //! and another process sharing the directory replaces entries by rename, which changes the
 //! inode, so its changes show within that interval. An open file replaced by another process
 //! keeps its disk space until that check (or the bound) drops it.
@@ -35,6 +48,14 @@ use super::doorkeeper::Doorkeeper;
 
 /// What a stored document costs beside its bytes: its metadata, file identity and clock.
 const DOCUMENT_OVERHEAD: u64 = 1024;
+
+/// The largest artifact body kept hot as bytes in memory rather than as its open file
+/// (measured: `docs/performance.md`, "Small hot artifacts from memory").
+pub(super) const HELD: u64 = 64 * 1024;
+
+/// How many of the largest held artifacts the memory budget must have room for before
+/// artifacts are held in memory at all.
+const HELD_PER_BUDGET: u64 = 16;
 
 /// Hot entries of one store.
 pub(super) struct HotEntries {
@@ -114,9 +135,17 @@ impl HotEntries {
         self.doorkeeper.admit(bytes(path))
     }
 
-    /// Keeps `entry`, just read from `path` (whose file was `id`), checked at `now`: a
-    /// document's bytes in the memos, any other entry's open file among the hot files (the
-    /// caller asked [`HotEntries::admit`]).
+    /// Whether a hot artifact whose body is `len` bytes is to be kept as those bytes (see the
+    /// module comment) rather than as its open file.
+    pub(super) fn holds_in_memory(&self, len: u64) -> bool {
+        len <= HELD
+            && (HELD + DOCUMENT_OVERHEAD).saturating_mul(HELD_PER_BUDGET) <= self.documents.budget()
+    }
+
+    /// Keeps `entry`, just read from `path` (whose file was `id`), checked at `now`: bytes (a
+    /// document's, or a small artifact's the caller read for [`HotEntries::holds_in_memory`])
+    /// in the memos, any other entry's open file among the hot files (the caller asked
+    /// [`HotEntries::admit`]).
     pub(super) fn insert(&self, path: &Path, id: FileId, entry: &Entry, now: u64) {
         let hot = Hot {
             id,
@@ -138,6 +167,12 @@ impl HotEntries {
     #[cfg(test)]
     pub(super) fn holds_file(&self, path: &Path) -> bool {
         self.files.get(bytes(path)).is_some()
+    }
+
+    /// Whether the entry at `path` is kept as bytes in the memos.
+    #[cfg(test)]
+    pub(super) fn holds_bytes(&self, path: &Path) -> bool {
+        self.documents.stored::<Hot>(bytes(path)).is_some()
     }
 
     pub(super) fn remove(&self, path: &Path) {
