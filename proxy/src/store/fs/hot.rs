@@ -242,35 +242,181 @@ mod tests {
         memos.stored::<Hot>(bytes(&store.file_path(key))).is_some()
     }
 
+    /// The whole body of `entry`, and the bytes `[start, end)` read as a range.
+    async fn read_range(entry: &Entry, start: u64, end: u64) -> Vec<u8> {
+        use futures_util::TryStreamExt;
+        let chunks: Vec<bytes::Bytes> = entry.range(start, end).try_collect().await.unwrap();
+        chunks.concat()
+    }
+
     #[tokio::test]
     async fn a_file_is_kept_open_from_its_second_read() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
+        let len = HELD as usize + 1;
         for key in ["m/a.jar", "m/b.jar"] {
-            put(&store, key, &body(key, 1000)).await;
+            put(&store, key, &body(key, len)).await;
         }
         let (a, b) = (store.file_path("m/a.jar"), store.file_path("m/b.jar"));
         let first = store.get("m/a.jar").await.unwrap().expect("stored");
-        assert!(
-            matches!(first.body, Body::Bytes(_)),
-            "a small artifact read once is served from the bytes read"
-        );
+        assert!(matches!(first.body, Body::File(_)), "a large artifact");
         assert!(!store.hot.holds_file(&a), "a first read is not kept");
         store.get("m/b.jar").await.unwrap().expect("stored");
         let second = store.get("m/a.jar").await.unwrap().expect("stored");
         assert!(
             matches!(second.body, Body::File(_)),
-            "a kept artifact is its open file"
+            "a kept artifact past the bound is its open file"
         );
         assert!(store.hot.holds_file(&a), "the second read is kept");
+        assert!(!store.hot.holds_bytes(&a), "and not its bytes");
         assert!(!store.hot.holds_file(&b), "b was read once");
         for _ in 0..2 {
             let entry = store.get("m/a.jar").await.unwrap().expect("stored");
-            assert_eq!(entry.bytes().await.unwrap(), body("m/a.jar", 1000));
+            assert_eq!(entry.bytes().await.unwrap(), body("m/a.jar", len));
         }
         store.delete("m/a.jar").await.unwrap();
         assert!(!store.hot.holds_file(&a), "a removed entry is dropped");
         assert!(store.get("m/a.jar").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn small_artifacts_are_kept_and_served_as_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        // Read by one short read, read whole after a `statx`, by its tail (the body read once
+        // more when kept), at the bound, and one byte past it.
+        for len in [0, 1000, 10_000, 40_000, HELD as usize, HELD as usize + 1] {
+            let key = format!("m/{len}.jar");
+            let want = body(&key, len);
+            put(&store, &key, &want).await;
+            let path = store.file_path(&key);
+            let first = store.get(&key).await.unwrap().expect("stored");
+            assert!(!store.hot.holds_bytes(&path), "{len}: read once, not kept");
+            assert_eq!(first.bytes().await.unwrap(), want, "{len}");
+            let second = store.get(&key).await.unwrap().expect("stored");
+            let held = len as u64 <= HELD;
+            assert_eq!(store.hot.holds_bytes(&path), held, "{len}");
+            assert_eq!(store.hot.holds_file(&path), !held, "{len}");
+            for entry in [second, store.get(&key).await.unwrap().expect("hot")] {
+                assert_eq!(
+                    matches!(entry.body, Body::Bytes(_)),
+                    held,
+                    "{len}: a held entry is served from its bytes"
+                );
+                assert_eq!(entry.bytes().await.unwrap(), want, "{len}");
+                if len > 0 {
+                    let (s, e) = (len as u64 / 3, len as u64 - 1);
+                    let range = read_range(&entry, s, e).await;
+                    assert_eq!(range, want[s as usize..e as usize], "{len}: a range");
+                }
+            }
+            assert_eq!(
+                store.head(&key).await.unwrap().expect("hot").len,
+                len as u64
+            );
+            store.delete(&key).await.unwrap();
+            assert!(
+                !store.hot.holds_bytes(&path),
+                "{len}: a removed entry is dropped"
+            );
+            assert!(store.get(&key).await.unwrap().is_none(), "{len}");
+        }
+    }
+
+    #[tokio::test]
+    async fn held_bytes_follow_replacements_by_the_store_and_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ours, theirs) = (
+            FsStore::open(dir.path()).unwrap(),
+            FsStore::open(dir.path()).unwrap(),
+        );
+        ours.recheck = std::time::Duration::from_secs(3600);
+        let key = "m/r.jar";
+        let path = ours.file_path(key);
+        let (old, newer, ours_again) = (vec![1u8; 20_000], vec![2u8; 20_000], vec![3u8; 9000]);
+        put(&ours, key, &old).await;
+        for _ in 0..2 {
+            ours.get(key).await.unwrap().expect("stored");
+        }
+        assert!(ours.hot.holds_bytes(&path));
+        // Another process renames a new file of the same length into place.
+        put(&theirs, key, &newer).await;
+        let stale = ours.get(key).await.unwrap().expect("hot");
+        assert_eq!(
+            stale.bytes().await.unwrap(),
+            old,
+            "the held bytes are served until they are due for a check"
+        );
+        ours.recheck = std::time::Duration::ZERO;
+        let fresh = ours.get(key).await.unwrap().expect("stored");
+        assert_eq!(
+            fresh.bytes().await.unwrap(),
+            newer,
+            "the recheck drops them"
+        );
+        ours.recheck = std::time::Duration::from_secs(3600);
+        for _ in 0..2 {
+            ours.get(key).await.unwrap().expect("stored");
+        }
+        assert!(ours.hot.holds_bytes(&path), "the new file is held again");
+        // The store's own replacement drops what it held at once.
+        put(&ours, key, &ours_again).await;
+        assert!(!ours.hot.holds_bytes(&path));
+        let entry = ours.get(key).await.unwrap().expect("stored");
+        assert_eq!(entry.bytes().await.unwrap(), ours_again);
+    }
+
+    #[tokio::test]
+    async fn the_budget_bounds_the_artifacts_held() {
+        let dir = tempfile::tempdir().unwrap();
+        // Room for the bound's 16 of the largest: 80 of 40 KB (about 50 fit) do not.
+        let budget = 2 << 20;
+        let memos = Memos::new(budget);
+        let store = FsStore::open_within(dir.path(), memos.clone()).unwrap();
+        let keys: Vec<String> = (0..80).map(|i| format!("m/g/a-{i}.jar")).collect();
+        for key in &keys {
+            put(&store, key, &body(key, 40_000)).await;
+        }
+        for _ in 0..2 {
+            for key in &keys {
+                let entry = store.get(key).await.unwrap().expect("stored");
+                assert_eq!(entry.bytes().await.unwrap(), body(key, 40_000), "{key}");
+                assert!(memos.used() <= budget, "{} > {budget}", memos.used());
+            }
+        }
+        let held = |store: &FsStore| {
+            keys.iter()
+                .filter(|k| store.hot.holds_bytes(&store.file_path(k)))
+                .count()
+        };
+        let before = held(&store);
+        assert!(before >= 10, "the budget is used: {before} held");
+        assert!(before < 60, "no more than the budget holds: {before} of 80");
+        // Every one is served right, from its bytes or, pushed out, from its file again.
+        let mut from_disk = 0;
+        for key in &keys {
+            if !store.hot.holds_bytes(&store.file_path(key)) {
+                from_disk += 1;
+            }
+            let entry = store.get(key).await.unwrap().expect("stored");
+            assert_eq!(entry.bytes().await.unwrap(), body(key, 40_000), "{key}");
+        }
+        assert!(from_disk > 0, "some were read from disk");
+        assert!(memos.used() <= budget);
+    }
+
+    #[tokio::test]
+    async fn a_budget_too_small_keeps_artifacts_as_open_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open_within(dir.path(), Memos::new(256 * 1024)).unwrap();
+        let want = body("m/s.jar", 3000);
+        put(&store, "m/s.jar", &want).await;
+        for _ in 0..3 {
+            let entry = store.get("m/s.jar").await.unwrap().expect("stored");
+            assert_eq!(entry.bytes().await.unwrap(), want);
+        }
+        let path = store.file_path("m/s.jar");
+        assert!(store.hot.holds_file(&path) && !store.hot.holds_bytes(&path));
     }
 
     #[tokio::test]
