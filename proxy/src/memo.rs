@@ -7,7 +7,7 @@
 //!   Keys are content addresses, so an entry never goes stale: a changed upstream body has a
 //!   different digest;
 //! - **stored documents**: small cache entries (index pages, metadata, and the bodies of hot
-//!   artifacts of up to 64 KiB, served from memory) the filesystem store keeps as bytes after
+//!   artifacts of up to 16 KiB, served from memory) the filesystem store keeps as bytes after
 //!   reading them (`store/fs/hot.rs`), keyed by their file's path. The store forgets one
 //!   whenever it replaces or removes the entry.
 //!

@@ -199,12 +199,12 @@ async fn ranges_head_and_conditionals_of_file_hits_are_exact() {
 }
 
 /// Hot small artifacts are served from bytes in memory (`store/fs/hot.rs`), head and body in
-/// one write: the same answers as from a file, on either side of the bound (64 KiB).
+/// one write: the same answers as from a file, on either side of the bound (16 KiB).
 #[tokio::test]
 async fn ranges_head_and_conditionals_of_small_hot_hits_are_exact() {
     let up = TestUpstream::start().await;
     let proxy = proxy(&up).await;
-    for len in [1, 3000, 9000, 40_000, 64 * KIB, 64 * KIB + 1] {
+    for len in [1, 3000, 9000, 16 * KIB, 16 * KIB + 1, 40_000] {
         let body = cached(&up, &proxy, len).await;
         let path = jar(len);
         let mut conn = connect(&proxy).await;

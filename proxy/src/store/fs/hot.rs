@@ -51,7 +51,7 @@ const DOCUMENT_OVERHEAD: u64 = 1024;
 
 /// The largest artifact body kept hot as bytes in memory rather than as its open file
 /// (measured: `docs/performance.md`, "Small hot artifacts from memory").
-pub(super) const HELD: u64 = 64 * 1024;
+pub(super) const HELD: u64 = 16 * 1024;
 
 /// How many of the largest held artifacts the memory budget must have room for before
 /// artifacts are held in memory at all.
@@ -284,8 +284,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path()).unwrap();
         // Read by one short read, read whole after a `statx`, by its tail (the body read once
-        // more when kept), at the bound, and one byte past it.
-        for len in [0, 1000, 10_000, 40_000, HELD as usize, HELD as usize + 1] {
+        // more when kept) at the bound, one byte past it, and far past it.
+        for len in [0, 1000, 10_000, HELD as usize, HELD as usize + 1, 40_000] {
             let key = format!("m/{len}.jar");
             let want = body(&key, len);
             put(&store, &key, &want).await;
@@ -333,7 +333,7 @@ mod tests {
         ours.recheck = std::time::Duration::from_secs(3600);
         let key = "m/r.jar";
         let path = ours.file_path(key);
-        let (old, newer, ours_again) = (vec![1u8; 20_000], vec![2u8; 20_000], vec![3u8; 9000]);
+        let (old, newer, ours_again) = (vec![1u8; 12_000], vec![2u8; 12_000], vec![3u8; 9000]);
         put(&ours, key, &old).await;
         for _ in 0..2 {
             ours.get(key).await.unwrap().expect("stored");
@@ -369,18 +369,18 @@ mod tests {
     #[tokio::test]
     async fn the_budget_bounds_the_artifacts_held() {
         let dir = tempfile::tempdir().unwrap();
-        // Room for the bound's 16 of the largest: 80 of 40 KB (about 50 fit) do not.
-        let budget = 2 << 20;
+        // Room for the bound's 16 of the largest: 80 of 12 KB (about 39 fit) do not.
+        let budget = 512 * 1024;
         let memos = Memos::new(budget);
         let store = FsStore::open_within(dir.path(), memos.clone()).unwrap();
         let keys: Vec<String> = (0..80).map(|i| format!("m/g/a-{i}.jar")).collect();
         for key in &keys {
-            put(&store, key, &body(key, 40_000)).await;
+            put(&store, key, &body(key, 12_000)).await;
         }
         for _ in 0..2 {
             for key in &keys {
                 let entry = store.get(key).await.unwrap().expect("stored");
-                assert_eq!(entry.bytes().await.unwrap(), body(key, 40_000), "{key}");
+                assert_eq!(entry.bytes().await.unwrap(), body(key, 12_000), "{key}");
                 assert!(memos.used() <= budget, "{} > {budget}", memos.used());
             }
         }
@@ -391,7 +391,7 @@ mod tests {
         };
         let before = held(&store);
         assert!(before >= 10, "the budget is used: {before} held");
-        assert!(before < 60, "no more than the budget holds: {before} of 80");
+        assert!(before < 45, "no more than the budget holds: {before} of 80");
         // Every one is served right, from its bytes or, pushed out, from its file again.
         let mut from_disk = 0;
         for key in &keys {
@@ -399,7 +399,7 @@ mod tests {
                 from_disk += 1;
             }
             let entry = store.get(key).await.unwrap().expect("stored");
-            assert_eq!(entry.bytes().await.unwrap(), body(key, 40_000), "{key}");
+            assert_eq!(entry.bytes().await.unwrap(), body(key, 12_000), "{key}");
         }
         assert!(from_disk > 0, "some were read from disk");
         assert!(memos.used() <= budget);
@@ -408,7 +408,7 @@ mod tests {
     #[tokio::test]
     async fn a_budget_too_small_keeps_artifacts_as_open_files() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FsStore::open_within(dir.path(), Memos::new(256 * 1024)).unwrap();
+        let store = FsStore::open_within(dir.path(), Memos::new(128 * 1024)).unwrap();
         let want = body("m/s.jar", 3000);
         put(&store, "m/s.jar", &want).await;
         for _ in 0..3 {
