@@ -122,8 +122,9 @@ pub struct ServerConfig {
     #[serde(default = "header_read_timeout", with = "duration")]
     pub header_read_timeout: Duration,
     /// Memory for documents, `"16MiB"` when unset: those derived from upstream bodies (rendered
-    /// index pages, rewritten packuments, digest indexes) and the small cached ones (index
-    /// pages, metadata) kept in memory after a read, all under this one budget (`memo.rs`).
+    /// index pages, rewritten packuments, digest indexes), the small cached ones (index
+    /// pages, metadata) kept in memory after a read and the bodies of small hot artifacts (up
+    /// to 16 KiB, `store/fs/hot.rs`), all under this one budget (`memo.rs`).
     #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     pub memory_budget: Option<u64>,
     /// PEM file of CA certificates every upstream trusts on top of the platform's roots (a

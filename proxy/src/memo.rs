@@ -6,9 +6,10 @@
 //!   derived from (the upstream body's SHA-256, plus the origin when it embeds absolute URLs).
 //!   Keys are content addresses, so an entry never goes stale: a changed upstream body has a
 //!   different digest;
-//! - **stored documents**: small cache entries (index pages, metadata) the filesystem store
-//!   keeps as bytes after reading them (`store/fs/hot.rs`), keyed by their file's path. The store
-//!   forgets one whenever it replaces or removes the entry.
+//! - **stored documents**: small cache entries (index pages, metadata, and the bodies of hot
+//!   artifacts of up to 16 KiB, served from memory) the filesystem store keeps as bytes after
+//!   reading them (`store/fs/hot.rs`), keyed by their file's path. The store forgets one
+//!   whenever it replaces or removes the entry.
 //!
 //! Both kinds compete in one cache, so memory for documents has one bound, whatever the mix of
 //! the day. quick_cache evicts the least used entries first (CLOCK-Pro: an entry read again

@@ -44,8 +44,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 
 /// Entries as files under a cache directory.
 ///
-/// Entries read recently are kept hot (`fs/hot.rs`): small documents in memory, other entries
-/// as open files, so a hit on a hot entry costs no `open` and no trip to the blocking pool; at
+/// Entries read recently are kept hot (`fs/hot.rs`): small documents and small artifacts in
+/// memory, other entries as open files, so a hit on a hot entry costs no `open` and no trip to the blocking pool; at
 /// most every [`RECHECK`] a `stat` checks that the file was not replaced.
 pub struct FsStore {
     root: PathBuf,
@@ -329,14 +329,22 @@ impl FsStore {
     /// within the doorkeeper's window (`hot.rs`). An artifact whose body was read (a file
     /// shorter than a page, `fs/read.rs`) and not kept is served from those bytes and its file
     /// closed at once: over a large cache nearly every hit is one.
+    ///
+    /// A kept artifact of up to [`hot::HELD`] bytes is kept, and served, as its body's bytes
+    /// (`hot.rs`): those the read took, or one more read of the body if its pages are cached.
     fn served(&self, key: &str, path: &Path, mut read: read::Read, now: u64) -> Entry {
         let document = read.body.is_some() && is_mutable(key, &read.meta);
         let keep = document || self.hot.admit(path);
         // The identity is what tells the kept entry from a replacement; without it (a failed
         // `statx`) the entry is served, not kept.
         let id = if keep { read.id().ok() } else { None };
+        let held = !document && id.is_some() && self.hot.holds_in_memory(read.meta.len);
         let body = match read.body {
-            Some(bytes) if document || id.is_none() => Body::Bytes(bytes),
+            Some(bytes) if document || id.is_none() || held => Body::Bytes(bytes),
+            _ if held => match read::cached_body(&read.file, read.meta.len) {
+                Some(bytes) => Body::Bytes(bytes),
+                None => Body::File(Arc::new(read.file)),
+            },
             _ => Body::File(Arc::new(read.file)),
         };
         let entry = Entry {

@@ -2,8 +2,9 @@
 //! `sendfile` in place of placeholder chunks, which must never reach a client. The bodies here
 //! are random bytes with no zero byte, so a leaked placeholder (zeros) cannot go unnoticed: every
 //! size around the 256 KiB segment, ranges, `HEAD`, `304`, `If-Range`, keep-alive connections
-//! mixing file hits, memory hits and misses, pipelined requests, a client that leaves mid-body,
-//! and the paths that keep copying (HTTP/2 prior knowledge, TLS).
+//! mixing file hits, memory hits and misses, small hot hits served from memory, pipelined
+//! requests, a client that leaves mid-body, and the paths that keep copying (HTTP/2 prior
+//! knowledge, TLS).
 
 use std::time::Duration;
 
@@ -195,6 +196,82 @@ async fn ranges_head_and_conditionals_of_file_hits_are_exact() {
         .unwrap();
     assert!(read_answer(&mut conn, false).await.body == body[len - 5..]);
     assert_eq!(up.count(Method::GET, &path), 1);
+}
+
+/// Hot small artifacts are served from bytes in memory (`store/fs/hot.rs`), head and body in
+/// one write: the same answers as from a file, on either side of the bound (16 KiB).
+#[tokio::test]
+async fn ranges_head_and_conditionals_of_small_hot_hits_are_exact() {
+    let up = TestUpstream::start().await;
+    let proxy = proxy(&up).await;
+    for len in [1, 3000, 9000, 16 * KIB, 16 * KIB + 1, 40_000] {
+        let body = cached(&up, &proxy, len).await;
+        let path = jar(len);
+        let mut conn = connect(&proxy).await;
+        // Made hot by the first reads, then served hot.
+        for _ in 0..3 {
+            conn.get_mut()
+                .write_all(get(&path, "").as_bytes())
+                .await
+                .unwrap();
+            let a = read_answer(&mut conn, false).await;
+            assert_eq!((a.status, a.header("x-repox-cache")), (200, Some("hit")));
+            assert!(a.body == body, "{len}");
+        }
+        let etag = {
+            conn.get_mut()
+                .write_all(get(&path, "Range: bytes=0-0\r\n").as_bytes())
+                .await
+                .unwrap();
+            let a = read_answer(&mut conn, false).await;
+            assert_eq!(a.status, 206, "{len}");
+            assert_eq!(
+                a.header("content-range").unwrap(),
+                format!("bytes 0-0/{len}"),
+                "{len}"
+            );
+            assert!(a.body == body[..1], "{len}");
+            a.header("etag").unwrap().to_owned()
+        };
+        let last = len - 1;
+        let mid = len / 3;
+        for (spec, start, end) in [
+            (format!("-{}", len.min(7)), len - len.min(7), len),
+            (format!("{mid}-{last}"), mid, len),
+            (format!("{mid}-"), mid, len),
+        ] {
+            let extra = format!("Range: bytes={spec}\r\nIf-Range: {etag}\r\n");
+            conn.get_mut()
+                .write_all(get(&path, &extra).as_bytes())
+                .await
+                .unwrap();
+            let a = read_answer(&mut conn, false).await;
+            assert_eq!(a.status, 206, "{len} {spec}");
+            assert!(a.body == body[start..end], "{len} {spec}");
+        }
+        conn.get_mut()
+            .write_all(get(&path, &format!("Range: bytes={len}-\r\n")).as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(read_answer(&mut conn, false).await.status, 416, "{len}");
+        conn.get_mut()
+            .write_all(get(&path, &format!("If-None-Match: {etag}\r\n")).as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(read_answer(&mut conn, false).await.status, 304, "{len}");
+        let head = format!("HEAD /maven/{path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        conn.get_mut().write_all(head.as_bytes()).await.unwrap();
+        let a = read_answer(&mut conn, true).await;
+        let want = len.to_string();
+        assert_eq!((a.status, a.header("content-length")), (200, Some(&*want)));
+        // Pipelined: two whole bodies back to back, the connection intact after a HEAD.
+        let two = format!("{}{}", get(&path, ""), get(&path, ""));
+        conn.get_mut().write_all(two.as_bytes()).await.unwrap();
+        for _ in 0..2 {
+            assert!(read_answer(&mut conn, false).await.body == body, "{len}");
+        }
+        assert_eq!(up.count(Method::GET, &path), 1, "{len}");
+    }
 }
 
 #[tokio::test]

@@ -148,6 +148,19 @@ pub(crate) fn read_head(path: &Path) -> io::Result<Option<(Meta, u64)>> {
     Ok(Some((tail_meta(&file, len, Wait::Yes)?, len)))
 }
 
+/// The body of the open entry file, `len` bytes from its start, when every page of it is in
+/// the page cache (one `preadv2` with `RWF_NOWAIT` for a body of a few pages): `hot.rs` keeps
+/// a small artifact's body in memory once, on the read that makes it hot. `None` when reading
+/// it would wait for the disk (the entry is then kept as its open file) or the file is short.
+pub(super) fn cached_body(file: &File, len: u64) -> Option<Bytes> {
+    let len = usize::try_from(len).ok()?;
+    let mut buf = vec![0u8; len];
+    match read_full(file, &mut buf, len, 0, Wait::No) {
+        Ok(n) if n == len => Some(Bytes::from(buf)),
+        _ => None,
+    }
+}
+
 /// What [`load`] read of a file.
 struct Loaded {
     meta: Meta,
