@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
         'repox;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on [default: 127.0.0.1:8078]')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: ~/.cache/repox]')
+            [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Threads serving requests, like nginx''s `worker_processes` ([server] workers) [default: one per CPU core]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ~/.config/repox/repox.toml when it exists]')
             [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Serve only what is cached: misses get 504, stale metadata is served as is')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
@@ -71,6 +72,7 @@ Register-ArgumentCompleter -Native -CommandName 'repox' -ScriptBlock {
         'repox;config;show' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on [default: 127.0.0.1:8078]')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: ~/.cache/repox]')
+            [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Threads serving requests, like nginx''s `worker_processes` ([server] workers) [default: one per CPU core]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ~/.config/repox/repox.toml when it exists]')
             [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Serve only what is cached: misses get 504, stale metadata is served as is')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')

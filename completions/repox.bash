@@ -621,7 +621,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__config__subcmd__show)
-            opts="-v -q -h --listen --cache-dir --offline --config --verbose --quiet --help"
+            opts="-v -q -h --listen --cache-dir --offline --workers --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -632,6 +632,10 @@ _repox() {
                     return 0
                     ;;
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1047,7 +1051,7 @@ _repox() {
             return 0
             ;;
         repox__subcmd__serve)
-            opts="-v -q -h --listen --cache-dir --offline --config --verbose --quiet --help"
+            opts="-v -q -h --listen --cache-dir --offline --workers --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1058,6 +1062,10 @@ _repox() {
                     return 0
                     ;;
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -41,6 +41,7 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;serve'= {
             cand --listen 'Address to listen on [default: 127.0.0.1:8078]'
             cand --cache-dir 'Cache directory [default: ~/.cache/repox]'
+            cand --workers 'Threads serving requests, like nginx''s `worker_processes` ([server] workers) [default: one per CPU core]'
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
             cand --offline 'Serve only what is cached: misses get 504, stale metadata is served as is'
             cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
@@ -65,6 +66,7 @@ set edit:completion:arg-completer[repox] = {|@words|
         &'repox;config;show'= {
             cand --listen 'Address to listen on [default: 127.0.0.1:8078]'
             cand --cache-dir 'Cache directory [default: ~/.cache/repox]'
+            cand --workers 'Threads serving requests, like nginx''s `worker_processes` ([server] workers) [default: one per CPU core]'
             cand --config 'Config file [default: ~/.config/repox/repox.toml when it exists]'
             cand --offline 'Serve only what is cached: misses get 504, stale metadata is served as is'
             cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'

@@ -41,6 +41,7 @@ complete -c repox -n "__fish_repox_needs_command" -f -a "upload" -d 'Upload cond
 complete -c repox -n "__fish_repox_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c repox -n "__fish_repox_using_subcommand serve" -l listen -d 'Address to listen on [default: 127.0.0.1:8078]' -r
 complete -c repox -n "__fish_repox_using_subcommand serve" -l cache-dir -d 'Cache directory [default: ~/.cache/repox]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand serve" -l workers -d 'Threads serving requests, like nginx\'s `worker_processes` ([server] workers) [default: one per CPU core]' -r
 complete -c repox -n "__fish_repox_using_subcommand serve" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
 complete -c repox -n "__fish_repox_using_subcommand serve" -l offline -d 'Serve only what is cached: misses get 504, stale metadata is served as is'
 complete -c repox -n "__fish_repox_using_subcommand serve" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
@@ -55,6 +56,7 @@ complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_
 complete -c repox -n "__fish_repox_using_subcommand config; and not __fish_seen_subcommand_from show init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l listen -d 'Address to listen on [default: 127.0.0.1:8078]' -r
 complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l cache-dir -d 'Cache directory [default: ~/.cache/repox]' -r -F
+complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l workers -d 'Threads serving requests, like nginx\'s `worker_processes` ([server] workers) [default: one per CPU core]' -r
 complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: ~/.config/repox/repox.toml when it exists]' -r -F
 complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -l offline -d 'Serve only what is cached: misses get 504, stale metadata is served as is'
 complete -c repox -n "__fish_repox_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
