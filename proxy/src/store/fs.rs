@@ -45,8 +45,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// Entries as files under a cache directory.
 ///
 /// Entries read recently are kept hot (`fs/hot.rs`): small documents and small artifacts in
-/// memory, other entries as open files, so a hit on a hot entry costs no `open` and no trip to the blocking pool; at
-/// most every [`RECHECK`] a `stat` checks that the file was not replaced.
+/// memory, other entries as open files, so a hit on a hot entry costs no `open` and no trip to
+/// the blocking pool; at most every [`RECHECK`] a `stat` checks that the file was not replaced.
 pub struct FsStore {
     root: PathBuf,
     staging: PathBuf,

@@ -20,10 +20,11 @@
 //!   where the budget has room for [`HELD_PER_BUDGET`] of them, so a tiny budget keeps artifacts
 //!   as open files rather than churn;
 //! - **everything else** (above all the larger artifacts clients download) is kept as its
-//!   open file and metadata, no bytes: a hit costs no `open` and no metadata read on the blocking
-//!   pool, and the body goes to the socket with `sendfile` (`edge/zerocopy.rs`). Each costs one file
-//!   descriptor, so there are at most [`open_files_bound`] of them: a quarter of the process's
-//!   `RLIMIT_NOFILE` soft limit, at most 2048, leaving the rest for connections and downloads.
+//!   open file and metadata, no bytes: a hit costs no `open` and no metadata read on the
+//!   blocking pool, and the body goes to the socket with `sendfile` (`edge/zerocopy.rs`). Each
+//!   costs one file descriptor, so there are at most [`open_files_bound`] of them: a quarter
+//!   of the process's `RLIMIT_NOFILE` soft limit, at most 2048, leaving the rest for
+//!   connections and downloads.
 //!
 //! An artifact is kept on its second read within a window (`doorkeeper.rs`): over a cache far
 //! larger than the bounds, most reads come once, and keeping each would evict another. An
@@ -31,10 +32,11 @@
 //! (`fs/read.rs`) and its file closed at once.
 //!
 //! At most every `recheck` a `stat` checks that the file is still the one that was read (inode,
-//! length, mtime), bytes held or open file alike: the store drops a hot entry whenever it replaces or removes the entry itself,
-//! and another process sharing the directory replaces entries by rename, which changes the
-//! inode, so its changes show within that interval. An open file replaced by another process
-//! keeps its disk space until that check (or the bound) drops it.
+//! length, mtime), bytes held or open file alike: the store drops a hot entry whenever it
+//! replaces or removes the entry itself, and another process sharing the directory replaces
+//! entries by rename, which changes the inode, so its changes show within that interval. An
+//! open file replaced by another process keeps its disk space until that check (or the bound)
+//! drops it.
 
 use std::path::Path;
 use std::sync::Arc;
