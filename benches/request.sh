@@ -150,29 +150,7 @@ if [ -n "${ISSUE_NGINX:-}" ]; then
     }
 fi
 
-{
-    echo 'local paths = {'
-    for p in "${FILES[@]:1}"; do echo "  \"$p\","; done
-    echo '}'
-    cat <<'EOF'
-local i = 0
-local prefix = ""
-init = function(args) prefix = args[1] or "" end
-request = function() i = i % #paths + 1; return wrk.format("GET", prefix .. "/" .. paths[i]) end
-EOF
-    cat <<'EOF'
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.bytes,
-    summary.duration, latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-  -- The run's latency histogram (µs, count), so that the report can pool all rounds.
-  local f = io.open(os.getenv("HISTOGRAM"), "w")
-  f:write("N ", summary.requests, " ", summary.duration, "\n")
-  for k = 1, #latency do local us, n = latency(k); f:write(us, " ", n, "\n") end
-  f:close()
-end
-EOF
-} >"$WORK/small.lua"
+# one.lua reports each run (the 100K runs use it alone); small.lua adds a cycle over the files.
 cat >"$WORK/one.lua" <<'EOF'
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -185,6 +163,18 @@ done = function(summary, latency, requests)
   f:close()
 end
 EOF
+{
+    echo 'local paths = {'
+    for p in "${FILES[@]:1}"; do echo "  \"$p\","; done
+    echo '}'
+    cat <<'EOF'
+local i = 0
+local prefix = ""
+init = function(args) prefix = args[1] or "" end
+request = function() i = i % #paths + 1; return wrk.format("GET", prefix .. "/" .. paths[i]) end
+EOF
+    cat "$WORK/one.lua"
+} >"$WORK/small.lua"
 
 # run WHO KIND CONNS ROUND: appends "req/s MB/s p99_us" to $WORK/res-KIND-CONNS-WHO and keeps
 # the run's latency histogram in $WORK/h-KIND-CONNS-WHO-ROUND

@@ -269,20 +269,17 @@ pub fn served(resp: &Response) -> Option<&Served> {
 }
 
 /// Attaches [`Served`] to a response.
-pub fn tagged(mut resp: Response, cache: Outcome, upstream: Option<String>) -> Response {
-    notes(&mut resp).served = Some(Served {
-        cache,
-        upstream: upstream.map(Supplier::Named),
-    });
-    resp
+pub fn tagged(resp: Response, cache: Outcome, upstream: Option<String>) -> Response {
+    tag(resp, cache, upstream.map(Supplier::Named))
 }
 
 /// Attaches [`Served`] to a response made from a stored entry, whose upstream it names.
-fn tagged_entry(mut resp: Response, cache: Outcome, meta: Arc<Meta>) -> Response {
-    notes(&mut resp).served = Some(Served {
-        cache,
-        upstream: Some(Supplier::Entry(meta)),
-    });
+fn tagged_entry(resp: Response, cache: Outcome, meta: Arc<Meta>) -> Response {
+    tag(resp, cache, Some(Supplier::Entry(meta)))
+}
+
+fn tag(mut resp: Response, cache: Outcome, upstream: Option<Supplier>) -> Response {
+    notes(&mut resp).served = Some(Served { cache, upstream });
     resp
 }
 
