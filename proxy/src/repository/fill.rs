@@ -235,7 +235,10 @@ async fn fetch(
         let (i, url, resp) = match first.take() {
             Some(winner) => winner,
             // The staging file is created while the upstreams are asked, not after: it is on
-            // the way to the client's first byte.
+            // the way to the client's first byte. It is asked for one yield after the request,
+            // so that the request is written first: the blocking thread that creates the file
+            // would otherwise compete for a core with the upstream's connection task (and, on a
+            // small machine, with the upstream itself) before the request has left.
             None => {
                 let committed = async {
                     match std::mem::take(&mut recheck) {
@@ -243,11 +246,12 @@ async fn fetch(
                         false => None,
                     }
                 };
-                let (asked, miss, committed) = tokio::join!(
-                    repo.race_get(res, &excluded),
-                    repo.services.store.begin(&res.key),
-                    committed
-                );
+                let staging = async {
+                    tokio::task::yield_now().await;
+                    repo.services.store.begin(&res.key).await
+                };
+                let (asked, miss, committed) =
+                    tokio::join!(repo.race_get(res, &excluded), staging, committed);
                 if let Some(entry) = committed {
                     return Ok(Done::Stored(entry));
                 }
@@ -843,12 +847,13 @@ impl BodyWriter {
                 }
                 let written = batch_len(&batch);
                 self.tx.send_modify(|s| s.written = written);
-                self.state = Self::spawn(miss, self.tx.clone(), feed, digests, written);
-                self.queue(batch, true).await?;
                 // The clients just woken (often on this worker thread) send the head and these
-                // bytes now, rather than after this task's next network read.
+                // bytes now, rather than after this task's next network read, and before the
+                // writer thread is woken: it would compete for a core with them (and with the
+                // client that receives them) while it hashes this batch.
                 tokio::task::yield_now().await;
-                Ok(())
+                self.state = Self::spawn(miss, self.tx.clone(), feed, digests, written);
+                self.queue(batch, true).await
             }
             other => {
                 self.state = other;

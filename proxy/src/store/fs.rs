@@ -419,10 +419,19 @@ impl Store for FsStore {
         let hot = self.hot.clone();
         Box::pin(async move {
             let file = blocking(move || {
-                std::fs::create_dir_all(&dir)?;
-                tempfile::Builder::new()
-                    .prefix(&staging::prefix())
-                    .tempfile_in(&dir)
+                let make = || {
+                    tempfile::Builder::new()
+                        .prefix(&staging::prefix())
+                        .tempfile_in(&dir)
+                };
+                // The directory is made at start-up; made again only when it went away.
+                match make() {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        std::fs::create_dir_all(&dir)?;
+                        make()
+                    }
+                    made => made,
+                }
             })
             .await??;
             Ok(Box::new(FsMiss {
@@ -669,6 +678,19 @@ mod tests {
         assert!(dir.path().join("CACHEDIR.TAG").exists());
         assert!(store.usage().await.unwrap() > 600_000);
         assert!(store.head("m/a/none.jar").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_miss_makes_the_staging_directory_again_when_it_went_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        std::fs::remove_dir(&store.staging).unwrap();
+        let mut miss = store.begin("m/a.jar").await.unwrap();
+        miss.write(b"hello").unwrap();
+        miss.finish(meta(5)).await.unwrap();
+        assert!(store.staging.is_dir());
+        let entry = store.get("m/a.jar").await.unwrap().expect("stored");
+        assert_eq!(entry.bytes().await.unwrap(), "hello");
     }
 
     #[tokio::test]
