@@ -790,7 +790,8 @@ async fn flush(
 /// there), each a scheduler delay of 0.2–3 ms on a loaded machine. One write of at most
 /// [`BATCH`] bytes into the page cache takes tens of microseconds. The batches after it go to a
 /// blocking thread (one vectored write each, [`Miss::write_chunks`]), so the network reads never
-/// wait for the disk. The in-place digests ([`Inline`]: every digest of a small body) are
+/// wait for the disk; that thread is started only after the clients had their turn to send the
+/// first bytes. The in-place digests ([`Inline`]: every digest of a small body) are
 /// computed on that thread too, after each chunk is published (the first batch's included):
 /// neither the network task nor the clients (which may share a worker thread with it) wait for
 /// them.
