@@ -794,7 +794,7 @@ mod tests {
                         if i % 10 == 0 {
                             r.status = 502;
                         }
-                        answer(&stats, &r.answered());
+                        answer(stats, &r.answered());
                     }
                 });
             }
