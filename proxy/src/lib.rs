@@ -43,6 +43,7 @@ pub mod respond;
 pub mod server;
 pub mod stats;
 pub mod store;
+mod tally;
 pub mod ui;
 pub mod upstream;
 

@@ -1,17 +1,20 @@
 //! Counters for `/-/metrics`, rendered in the Prometheus text format. A handful of series do
 //! not justify a metrics framework: maps behind mutexes are enough, and updates happen once per
-//! request or upstream call, never per byte. Request counters, touched by every hit, are keyed
-//! so that counting allocates nothing; label text is only built when the page is rendered. The
-//! cache size and eviction count come from the entry index (`store/index.rs`), which keeps them
-//! exact across rewrites, removals, evictions and restarts.
+//! request or upstream call, never per byte. The request counters, touched by every hit, are
+//! the exception: a repository's ([`RepoRequests`]) are found by name once, when the repository
+//! is built (`tally.rs`), and a request adds to atomics in its thread's stripe, with no lock
+//! and no look-up; label text is only built when the page is rendered. The cache size and
+//! eviction count come from the entry index (`store/index.rs`), which keeps them exact across
+//! rewrites, removals, evictions and restarts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::breaker::Transition;
+use crate::repository::Outcome;
 use crate::store::Index;
 
 /// Metric families: name, type, help.
@@ -82,10 +85,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
 /// All counters of one server.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Per repository: answers by (status, cache outcome), and body bytes, in stripes that
-    /// [`Metrics::render`] adds up: each thread counts in its own stripe, so the runtime's
-    /// workers do not take turns at one lock (and its cache line) on every request.
-    requests: Striped<Mutex<BTreeMap<String, Answers>>>,
+    /// Per repository name (`-` for requests that named none): answers by (status, cache
+    /// outcome), and body bytes. Looked up when a repository is built, not per request.
+    requests: Mutex<BTreeMap<String, Arc<RepoRequests>>>,
+    /// The counters of `-`, once a request named no repository.
+    unrouted: OnceLock<Arc<RepoRequests>>,
     /// Upstream series: (family, label text) to value.
     series: Mutex<BTreeMap<(&'static str, String), f64>>,
     cache_bytes: AtomicU64,
@@ -129,10 +133,107 @@ impl<T> Striped<T> {
     }
 }
 
+/// Statuses with counters of their own: what hits answer (a file, a range, a revalidation, a
+/// remembered 404). Any other status is counted in a map behind its stripe's lock.
+const STATUSES: [u16; 4] = [200, 206, 304, 404];
+
+/// Cache outcomes, `-` (none) first; [`outcome_index`] is the position of one here.
+const OUTCOMES: [Option<Outcome>; 8] = [
+    None,
+    Some(Outcome::Hit),
+    Some(Outcome::Miss),
+    Some(Outcome::Revalidated),
+    Some(Outcome::Stale),
+    Some(Outcome::Blocked),
+    Some(Outcome::Uncached),
+    Some(Outcome::Pass),
+];
+
+/// The position of `cache` in [`OUTCOMES`] (a match, so a new outcome cannot be forgotten).
+fn outcome_index(cache: Option<Outcome>) -> usize {
+    match cache {
+        None => 0,
+        Some(Outcome::Hit) => 1,
+        Some(Outcome::Miss) => 2,
+        Some(Outcome::Revalidated) => 3,
+        Some(Outcome::Stale) => 4,
+        Some(Outcome::Blocked) => 5,
+        Some(Outcome::Uncached) => 6,
+        Some(Outcome::Pass) => 7,
+    }
+}
+
+/// The outcome's label value.
+fn outcome_name(cache: Option<Outcome>) -> &'static str {
+    cache.map_or("-", Outcome::as_str)
+}
+
+/// The request counters of one repository, in per-thread stripes that [`Metrics::render`] adds
+/// up. Handed to the repository when it is built (`tally.rs`), so a request counts without
+/// finding it: a few relaxed atomic adds on its own thread's lines.
+#[derive(Debug, Default)]
+pub struct RepoRequests {
+    stripes: Striped<Answers>,
+}
+
+/// One stripe's share of a repository's request counters.
 #[derive(Debug, Default)]
 struct Answers {
-    count: BTreeMap<(u16, &'static str), u64>,
-    bytes: u64,
+    /// Body bytes sent.
+    bytes: AtomicU64,
+    /// Answers with a status of [`STATUSES`], by it and [`OUTCOMES`].
+    common: [[AtomicU64; OUTCOMES.len()]; STATUSES.len()],
+    /// Answers with any other status, by it and the outcome's name.
+    rare: Mutex<BTreeMap<(u16, &'static str), u64>>,
+}
+
+/// A repository's answers by (status, outcome name), and its body bytes.
+type Totals = (BTreeMap<(u16, &'static str), u64>, u64);
+
+/// Locks `mutex`; a panic elsewhere while it was held leaves counters that are still counters.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RepoRequests {
+    /// One answered request.
+    pub fn count(&self, status: u16, cache: Option<Outcome>, bytes: u64) {
+        let answers = self.stripes.mine();
+        if bytes > 0 {
+            answers.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        match STATUSES.iter().position(|&s| s == status) {
+            Some(row) => {
+                answers.common[row][outcome_index(cache)].fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                *lock(&answers.rare)
+                    .entry((status, outcome_name(cache)))
+                    .or_default() += 1
+            }
+        }
+    }
+
+    /// Answers by (status, outcome name), the stripes added up, and body bytes.
+    fn totals(&self) -> Totals {
+        let mut count: BTreeMap<(u16, &'static str), u64> = BTreeMap::new();
+        let mut bytes = 0;
+        for answers in self.stripes.iter() {
+            bytes += answers.bytes.load(Ordering::Relaxed);
+            for (status, row) in STATUSES.iter().zip(&answers.common) {
+                for (cache, n) in OUTCOMES.iter().zip(row) {
+                    let n = n.load(Ordering::Relaxed);
+                    if n > 0 {
+                        *count.entry((*status, outcome_name(*cache))).or_default() += n;
+                    }
+                }
+            }
+            for (key, n) in lock(&answers.rare).iter() {
+                *count.entry(*key).or_default() += n;
+            }
+        }
+        (count, bytes)
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> String {
@@ -156,18 +257,19 @@ impl Metrics {
         *series.entry((name, labels(pairs))).or_default() += v;
     }
 
-    /// One answered request.
-    pub fn request(&self, repository: &str, status: u16, cache: &'static str, bytes: u64) {
-        let mut requests = self.requests.mine().lock().expect("metrics lock");
-        // One lookup for a known repository; its name is copied only the first time.
-        let count = |answers: &mut Answers| {
-            *answers.count.entry((status, cache)).or_default() += 1;
-            answers.bytes += bytes;
-        };
-        match requests.get_mut(repository) {
-            Some(answers) => count(answers),
-            None => count(requests.entry(repository.to_owned()).or_default()),
+    /// The request counters of the repository `name`, made the first time it is asked for:
+    /// the same ones for the same name, so they survive a live reconfiguration.
+    pub fn repository(&self, name: &str) -> Arc<RepoRequests> {
+        let mut requests = lock(&self.requests);
+        match requests.get(name) {
+            Some(found) => found.clone(),
+            None => requests.entry(name.to_owned()).or_default().clone(),
         }
+    }
+
+    /// The request counters of requests that named no repository (label `-`).
+    pub fn unrouted(&self) -> &RepoRequests {
+        self.unrouted.get_or_init(|| self.repository("-"))
     }
 
     /// One upstream call with its time to headers; `result` is `ok`, `not_found` or `error`.
@@ -258,16 +360,10 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut requests: BTreeMap<String, Answers> = BTreeMap::new();
-        for stripe in self.requests.iter() {
-            for (repository, answers) in stripe.lock().expect("metrics lock").iter() {
-                let sum = requests.entry(repository.clone()).or_default();
-                for (key, n) in &answers.count {
-                    *sum.count.entry(*key).or_default() += n;
-                }
-                sum.bytes += answers.bytes;
-            }
-        }
+        let requests: Vec<(String, Totals)> = lock(&self.requests)
+            .iter()
+            .map(|(repository, counters)| (repository.clone(), counters.totals()))
+            .collect();
         let series = self.series.lock().expect("metrics lock");
         let mut out = String::new();
         for (family, kind, help) in FAMILIES {
@@ -292,8 +388,8 @@ impl Metrics {
                     continue;
                 }
                 "repox_requests_total" => {
-                    for (repository, answers) in requests.iter() {
-                        for ((status, cache), n) in &answers.count {
+                    for (repository, (count, _)) in &requests {
+                        for ((status, cache), n) in count {
                             let status = status.to_string();
                             let pairs = [
                                 ("repository", repository.as_str()),
@@ -306,9 +402,9 @@ impl Metrics {
                     continue;
                 }
                 "repox_bytes_served_total" => {
-                    for (repository, answers) in requests.iter().filter(|(_, a)| a.bytes > 0) {
+                    for (repository, (_, bytes)) in requests.iter().filter(|r| r.1.1 > 0) {
                         let pairs = [("repository", repository.as_str())];
-                        let _ = writeln!(out, "{family}{{{}}} {}", labels(&pairs), answers.bytes);
+                        let _ = writeln!(out, "{family}{{{}}} {bytes}", labels(&pairs));
                     }
                     continue;
                 }
@@ -332,8 +428,8 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let m = Metrics::default();
-        m.request("maven", 200, "hit", 10);
-        m.request("maven", 200, "hit", 5);
+        m.repository("maven").count(200, Some(Outcome::Hit), 10);
+        m.repository("maven").count(200, Some(Outcome::Hit), 5);
         m.upstream("cen\"tral", "error", Duration::from_millis(500));
         m.cache_grew(42);
         let text = m.render();
@@ -379,5 +475,84 @@ mod tests {
             m.render()
                 .contains("repox_upstream_up{upstream=\"central\"} 1\n")
         );
+    }
+
+    /// Every status and outcome, from many threads: each answer counted exactly once, in the
+    /// order and the text the page always had (a map by (status, outcome name) per repository).
+    #[test]
+    fn request_counts_from_many_threads_add_up_exactly() {
+        const THREADS: u64 = 12;
+        const EACH: u64 = 3000;
+        let statuses = [200, 206, 304, 404, 500, 416, 200];
+        let m = Metrics::default();
+        let repos = [m.repository("pypi"), m.repository("maven")];
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let (m, repos) = (&m, &repos);
+                scope.spawn(move || {
+                    for i in 0..EACH {
+                        let status = statuses[(i % 7) as usize];
+                        let cache = OUTCOMES[((i + t) % 8) as usize];
+                        match (t + i) % 3 {
+                            0 => m.unrouted().count(status, cache, 1),
+                            n => repos[n as usize - 1].count(status, cache, i % 2),
+                        }
+                    }
+                });
+            }
+        });
+        // The same answers, counted the old way: one map for all.
+        let mut expected: BTreeMap<(&str, u16, &str), u64> = BTreeMap::new();
+        let mut bytes: BTreeMap<&str, u64> = BTreeMap::new();
+        for t in 0..THREADS {
+            for i in 0..EACH {
+                let status = statuses[(i % 7) as usize];
+                let cache = outcome_name(OUTCOMES[((i + t) % 8) as usize]);
+                let (repository, b) = match (t + i) % 3 {
+                    0 => ("-", 1),
+                    1 => ("pypi", i % 2),
+                    _ => ("maven", i % 2),
+                };
+                *expected.entry((repository, status, cache)).or_default() += 1;
+                *bytes.entry(repository).or_default() += b;
+            }
+        }
+        let mut text = String::from("# TYPE repox_requests_total counter\n");
+        for ((repository, status, cache), n) in &expected {
+            let _ = writeln!(
+                text,
+                "repox_requests_total{{repository=\"{repository}\",status=\"{status}\",cache=\"{cache}\"}} {n}"
+            );
+        }
+        text.push_str("# HELP repox_bytes_served_total");
+        let rendered = m.render();
+        assert!(rendered.contains(&text), "{rendered}\n---\n{text}");
+        for (repository, b) in bytes {
+            let line = format!("repox_bytes_served_total{{repository=\"{repository}\"}} {b}\n");
+            assert!(rendered.contains(&line), "{line}");
+        }
+        assert_eq!(
+            expected.values().sum::<u64>(),
+            THREADS * EACH,
+            "every answer in the expected text"
+        );
+    }
+
+    #[test]
+    fn a_repository_is_listed_once_it_has_answered() {
+        let m = Metrics::default();
+        let quiet = m.repository("quiet");
+        let again = m.repository("quiet");
+        assert!(Arc::ptr_eq(&quiet, &again));
+        assert!(!m.render().contains("quiet"));
+        quiet.count(304, Some(Outcome::Revalidated), 0);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "repox_requests_total{repository=\"quiet\",status=\"304\",cache=\"revalidated\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("repox_bytes_served_total{repository=\"quiet\"}"));
     }
 }

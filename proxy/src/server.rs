@@ -728,16 +728,16 @@ where
     let status = resp.status();
     let raw = uri.path();
     let first = raw.trim_start_matches('/').split('/').next().unwrap_or("");
-    let repository = if app.repositories.load().contains_key(first) {
-        first
-    } else {
-        "-"
-    };
+    let repositories = app.repositories.load();
+    // What the answer counts into, found with the repository (`tally.rs`).
+    let tally = repositories.get(first).map(|repo| &repo.tally);
+    let repository = if tally.is_some() { first } else { "-" };
     let served = resp
         .extensions_mut()
         .get_mut::<Notes>()
         .and_then(|notes| notes.served.take());
-    let cache = served.as_ref().map_or("-", |s| s.cache.as_str());
+    let outcome = served.as_ref().map(|s| s.cache);
+    let cache = outcome.map_or("-", Outcome::as_str);
     // Tells `repox warm` (and curious operators) whether the file was already cached.
     if served.is_some() {
         resp.headers_mut()
@@ -751,9 +751,11 @@ where
             .and_then(|v| v.to_str().ok()?.parse().ok())
             .unwrap_or(0)
     };
-    app.services
-        .metrics
-        .request(repository, status.as_u16(), cache, bytes);
+    match tally {
+        Some(tally) => &tally.requests,
+        None => app.services.metrics.unrouted(),
+    }
+    .count(status.as_u16(), outcome, bytes);
     let ended = Instant::now();
     let elapsed = ended.saturating_duration_since(started);
     let ms = elapsed.as_secs_f64() * 1000.0;
@@ -777,18 +779,22 @@ where
             at: ended,
         });
         // The console's own requests (`/-/`) would drown the feed: only client requests count.
-        app.services.stats.request(&crate::stats::Answered {
-            // The coarse clock: a precise read is a fifth of a microsecond on every hit.
-            at: crate::store::clock::unix_millis() / 1000,
-            method: &method,
-            path: &path,
-            repository,
-            status: status.as_u16(),
-            cache,
-            upstream,
-            ms,
-            bytes,
-        });
+        let dashboard = tally.map(|tally| &*tally.dashboard);
+        app.services.stats.request(
+            dashboard,
+            &crate::stats::Answered {
+                // The coarse clock: a precise read is a fifth of a microsecond on every hit.
+                at: crate::store::clock::unix_millis() / 1000,
+                method: &method,
+                path: &path,
+                repository,
+                status: status.as_u16(),
+                cache,
+                upstream,
+                ms,
+                bytes,
+            },
+        );
     }
     resp
 }

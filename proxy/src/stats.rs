@@ -4,12 +4,13 @@
 //! for the live feed.
 //!
 //! Every request passes through here (`server.rs` `envelope`), so the hit path touches only
-//! atomics and memory its own thread writes: the counter tables are lock-free snapshots
-//! (`arc-swap`) that grow only when a name is seen for the first time, a repository's counters
-//! and the recent-request ring are split into per-thread stripes (`metrics.rs` `Striped`) that
-//! the rare reader adds up, and each slot of a ring has its own lock. What every request still
-//! writes in common is the feed's sequence number. Counters live in the server's state,
-//! not the process, and survive a live reconfiguration because they are keyed by name.
+//! atomics and memory its own thread writes: a repository's counters are found by name once,
+//! when the repository is built (`tally.rs`; the tables are lock-free snapshots, `arc-swap`,
+//! that grow only when a name is seen for the first time), a repository's counters and the
+//! recent-request ring are split into per-thread stripes (`metrics.rs` `Striped`) that the rare
+//! reader adds up, and each slot of a ring has its own lock. What every request still writes
+//! in common is the feed's sequence number. Counters live in the server's state, not the
+//! process, and survive a live reconfiguration because they are keyed by name.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -166,46 +167,91 @@ pub struct Answered<'a> {
     pub bytes: u64,
 }
 
-impl RequestRecord {
+/// One request as its ring slot keeps it: [`RequestRecord`] with its three strings in one
+/// buffer, which a later request of the slot reuses. The slot (with its lock, 128 bytes) and
+/// the one buffer are what a request writes of the ring: cold lines, each written once every
+/// [`RECENT`] requests of a thread, where a record with three strings of its own had five or six.
+struct Kept {
+    seq: u64,
+    at: u64,
+    ms: f64,
+    bytes: u64,
+    method: http::Method,
+    /// The path, the repository and the upstream, one after the other.
+    text: String,
+    /// Where the path ends in `text`.
+    path_end: usize,
+    /// Where the repository ends in `text` (the upstream, if any, is the rest).
+    repository_end: usize,
+    cache: &'static str,
+    status: u16,
+    upstream: bool,
+}
+
+impl Kept {
     /// A new record of `r`, number `seq`.
-    fn of(seq: u64, r: &Answered<'_>) -> RequestRecord {
-        RequestRecord {
+    fn of(seq: u64, r: &Answered<'_>) -> Kept {
+        let mut kept = Kept {
             seq,
             at: r.at,
-            method: r.method.clone(),
-            path: r.path.to_owned(),
-            repository: r.repository.to_owned(),
-            status: r.status,
-            cache: r.cache,
-            upstream: r.upstream.map(str::to_owned),
             ms: r.ms,
             bytes: r.bytes,
-        }
+            method: r.method.clone(),
+            text: String::new(),
+            path_end: 0,
+            repository_end: 0,
+            cache: r.cache,
+            status: r.status,
+            upstream: false,
+        };
+        kept.overwrite(seq, r);
+        kept
     }
 
-    /// Becomes the record of `r`, number `seq`, in the buffers it has.
+    /// Becomes the record of `r`, number `seq`, in the buffer it has.
     fn overwrite(&mut self, seq: u64, r: &Answered<'_>) {
-        fn set(s: &mut String, to: &str) {
-            s.clear();
-            s.push_str(to);
-        }
         self.seq = seq;
         self.at = r.at;
+        self.ms = r.ms;
+        self.bytes = r.bytes;
         if self.method != *r.method {
             self.method = r.method.clone();
         }
-        set(&mut self.path, r.path);
-        set(&mut self.repository, r.repository);
-        self.status = r.status;
+        self.text.clear();
+        self.text.push_str(r.path);
+        self.path_end = self.text.len();
+        self.text.push_str(r.repository);
+        self.repository_end = self.text.len();
+        self.text.push_str(r.upstream.unwrap_or(""));
         self.cache = r.cache;
-        match (&mut self.upstream, r.upstream) {
-            (Some(old), Some(new)) => set(old, new),
-            (old, new) => *old = new.map(str::to_owned),
+        self.status = r.status;
+        self.upstream = r.upstream.is_some();
+    }
+
+    /// The record the feed shows.
+    fn record(&self) -> RequestRecord {
+        let part = |range: std::ops::Range<usize>| self.text.get(range).unwrap_or("").to_owned();
+        RequestRecord {
+            seq: self.seq,
+            at: self.at,
+            method: self.method.clone(),
+            path: part(0..self.path_end),
+            repository: part(self.path_end..self.repository_end),
+            status: self.status,
+            cache: self.cache,
+            upstream: self
+                .upstream
+                .then(|| part(self.repository_end..self.text.len())),
+            ms: self.ms,
+            bytes: self.bytes,
         }
-        self.ms = r.ms;
-        self.bytes = r.bytes;
     }
 }
+
+/// One slot of a ring: its lock beside the record, on two cache lines of their own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Slot(Mutex<Option<Kept>>);
 
 fn method_name<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(method.as_str())
@@ -228,15 +274,15 @@ struct Recent {
 /// One thread's ring, made by the thread's first request (most of the eight stripes belong to
 /// no thread that serves requests, and stay a null pointer).
 #[derive(Default)]
-struct Slots(OnceLock<Box<[Mutex<Option<RequestRecord>>]>>);
+struct Slots(OnceLock<Box<[Slot]>>);
 
 impl Slots {
-    fn ring(&self) -> &[Mutex<Option<RequestRecord>>] {
+    fn ring(&self) -> &[Slot] {
         self.0
-            .get_or_init(|| (0..RECENT).map(|_| Mutex::new(None)).collect())
+            .get_or_init(|| (0..RECENT).map(|_| Slot::default()).collect())
     }
 
-    fn made(&self) -> &[Mutex<Option<RequestRecord>>] {
+    fn made(&self) -> &[Slot] {
         self.0.get().map_or(&[], |ring| ring)
     }
 }
@@ -273,20 +319,17 @@ fn counters<K: Ord + Clone, V: Default>(table: &ArcSwap<BTreeMap<K, Arc<V>>>, ke
 }
 
 impl Stats {
-    /// One answered request (`repository` `-` when it named none).
-    pub fn request(&self, record: &Answered<'_>) {
-        if record.repository != "-" {
-            // Borrowed from the snapshot: a clone of the `Arc` would be one more atomic on a
-            // line every request shares.
-            let table = self.repos.load();
-            let added;
-            let repo = match table.get(record.repository) {
-                Some(repo) => repo,
-                None => {
-                    added = counters(&self.repos, &record.repository.to_owned());
-                    &added
-                }
-            };
+    /// The counters of the repository `name`, made the first time it is asked for: the same
+    /// ones for the same name, so they survive a live reconfiguration. A repository takes its
+    /// own when it is built (`tally.rs`).
+    pub fn repository(&self, name: &str) -> Arc<RepoCounters> {
+        counters(&self.repos, &name.to_owned())
+    }
+
+    /// One answered request, counted in `repo`, the counters of the repository it named
+    /// (`record.repository`), none when it named none.
+    pub fn request(&self, repo: Option<&RepoCounters>, record: &Answered<'_>) {
+        if let Some(repo) = repo {
             let hit = is_hit(record.cache);
             let repo = repo.stripes.mine();
             repo.requests.fetch_add(1, Relaxed);
@@ -420,10 +463,10 @@ impl Recent {
         let seq = self.next.fetch_add(1, SeqCst);
         let slot = &self.slots.mine().ring()[(seq % RECENT as u64) as usize];
         {
-            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = slot.0.lock().unwrap_or_else(|p| p.into_inner());
             match &mut *slot {
                 Some(old) => old.overwrite(seq, record),
-                empty => *empty = Some(RequestRecord::of(seq, record)),
+                empty => *empty = Some(Kept::of(seq, record)),
             }
         }
         if self.waiting.load(SeqCst) > 0 {
@@ -436,8 +479,10 @@ impl Recent {
             .slots
             .iter()
             .flat_map(|ring| ring.made())
-            .filter_map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
-            .filter(|r| r.seq > after)
+            .filter_map(|s| {
+                let slot = s.0.lock().unwrap_or_else(|p| p.into_inner());
+                slot.as_ref().filter(|k| k.seq > after).map(Kept::record)
+            })
             .collect();
         out.sort_by_key(|r| r.seq);
         // Older records left in a quieter thread's ring: one ring would have overwritten them.
@@ -609,6 +654,12 @@ mod tests {
         }
     }
 
+    /// Counts `record` as the envelope does, in its repository's counters.
+    fn answer(stats: &Stats, record: &Answered<'_>) {
+        let repo = (record.repository != "-").then(|| stats.repository(record.repository));
+        stats.request(repo.as_deref(), record);
+    }
+
     fn record(repository: &str, cache: &'static str, bytes: u64) -> RequestRecord {
         RequestRecord {
             seq: 0,
@@ -627,11 +678,11 @@ mod tests {
     #[test]
     fn hits_misses_and_bytes_are_counted_per_repository() {
         let stats = Stats::default();
-        stats.request(&record("pypi", "miss", 100).answered());
-        stats.request(&record("pypi", "hit", 100).answered());
-        stats.request(&record("pypi", "hit", 100).answered());
-        stats.request(&record("npm", "miss", 7).answered());
-        stats.request(&record("-", "-", 5).answered());
+        answer(&stats, &record("pypi", "miss", 100).answered());
+        answer(&stats, &record("pypi", "hit", 100).answered());
+        answer(&stats, &record("pypi", "hit", 100).answered());
+        answer(&stats, &record("npm", "miss", 7).answered());
+        answer(&stats, &record("-", "-", 5).answered());
         stats.fetched("pypi", 100);
         let repos = stats.repositories();
         let pypi = &repos["pypi"];
@@ -652,11 +703,11 @@ mod tests {
         let stats = Stats::default();
         let mut old = record("pypi", "hit", 1);
         old.at -= 3600;
-        stats.request(&old.answered());
+        answer(&stats, &old.answered());
         let pypi = &stats.repositories()["pypi"];
         assert_eq!(pypi.requests, 1);
         assert!(pypi.history.iter().all(|m| m[1] == 0));
-        stats.request(&record("pypi", "miss", 1).answered());
+        answer(&stats, &record("pypi", "miss", 1).answered());
         let pypi = &stats.repositories()["pypi"];
         assert_eq!(pypi.history.last().unwrap()[1..], [1, 0]);
     }
@@ -684,7 +735,7 @@ mod tests {
     fn the_feed_keeps_the_latest_requests_in_order() {
         let stats = Stats::default();
         for i in 0..(RECENT as u64 + 10) {
-            stats.request(&record("pypi", "hit", i).answered());
+            answer(&stats, &record("pypi", "hit", i).answered());
         }
         let all = stats.recent(0, 1000);
         assert_eq!(all.len(), RECENT);
@@ -696,20 +747,25 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_is_two_cache_lines() {
+        assert_eq!(std::mem::size_of::<Slot>(), 128);
+    }
+
+    #[test]
     fn a_reused_slot_shows_only_the_new_request() {
         let stats = Stats::default();
         let mut first = record("pypi", "hit", 1);
         first.path = "/pypi/a/rather/long/path/of/the/first/round".into();
         first.upstream = Some("pypi-org".into());
         for _ in 0..RECENT {
-            stats.request(&first.answered());
+            answer(&stats, &first.answered());
         }
         let mut second = record("npm", "miss", 2);
         second.method = http::Method::HEAD;
         for i in 0..RECENT {
             // Every other one without an upstream, then one with another.
             second.upstream = (i % 2 == 1).then(|| "npmjs".to_owned());
-            stats.request(&second.answered());
+            answer(&stats, &second.answered());
         }
         let feed = stats.recent(0, usize::MAX);
         assert_eq!(feed.len(), RECENT);
@@ -738,7 +794,7 @@ mod tests {
                         if i % 10 == 0 {
                             r.status = 502;
                         }
-                        stats.request(&r.answered());
+                        answer(stats, &r.answered());
                     }
                 });
             }
@@ -767,7 +823,7 @@ mod tests {
     #[tokio::test]
     async fn a_cursor_past_every_number_finds_nothing_and_waits() {
         let stats = Stats::default();
-        stats.request(&record("pypi", "hit", 1).answered());
+        answer(&stats, &record("pypi", "hit", 1).answered());
         assert!(stats.recent(u64::MAX, 10).is_empty());
         // Nothing is after it: the wait runs out (and its check does not overflow).
         stats.wait_for(u64::MAX, Duration::from_millis(20)).await;
@@ -777,7 +833,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_feed_wakes_on_a_new_request() {
         let stats = Arc::new(Stats::default());
-        stats.request(&record("pypi", "hit", 1).answered());
+        answer(&stats, &record("pypi", "hit", 1).answered());
         let seen = stats.recent(0, 10).last().unwrap().seq;
         let waiter = {
             let stats = stats.clone();
@@ -787,7 +843,7 @@ mod tests {
             })
         };
         tokio::task::yield_now().await;
-        stats.request(&record("npm", "miss", 2).answered());
+        answer(&stats, &record("npm", "miss", 2).answered());
         let got = waiter.await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].repository, "npm");

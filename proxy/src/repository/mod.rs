@@ -106,6 +106,8 @@ pub struct Repository {
     fresh: Mutex<HashMap<String, Instant>>,
     /// Derived documents being made, by key.
     derived: Arc<Flights<Derived>>,
+    /// The counters its answers count into (`tally.rs`).
+    pub(crate) tally: crate::tally::Tally,
 }
 
 /// How a resource may change.
@@ -308,6 +310,7 @@ impl Repository {
         }
         Ok(Repository {
             name: name.to_owned(),
+            tally: crate::tally::Tally::new(&services, name),
             policy: crate::policy::Policy::new(&config)
                 .with_advisories(services.advisories.malicious(config.kind)),
             config,
