@@ -4,7 +4,8 @@
 //! tls_cert`/`tls_key` are set ([`tls_acceptor`]), and is served by hyper (HTTP/1.1 with a
 //! header-read timeout on a timer of the connection's own ([`timer`]), or HTTP/2) with the peer
 //! address handed to [`Front`] with every request. A plain TCP connection on Linux
-//! sends cached files' bytes with `sendfile` ([`zerocopy`]).
+//! sends cached files' bytes with `sendfile` ([`zerocopy`]) and is served by the HTTP/1.1 fast
+//! lane ([`h1`]) until a request needs hyper.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,9 +20,12 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::server::{Front, StartError};
 
+mod h1;
+mod rewind;
 mod timer;
 pub(crate) mod zerocopy;
 
+pub(crate) use h1::Lane;
 pub(crate) use timer::ConnTimer;
 
 /// hyper's HTTP/1 buffer limit: it reads request heads up to this size (a larger head is
@@ -30,6 +34,42 @@ pub(crate) use timer::ConnTimer;
 /// that much of a file body in memory; with this, a connection holds at most this plus one chunk
 /// (`store/chunks.rs`), so memory stays near nginx's at hundreds of connections.
 pub(crate) const HTTP1_MAX_BUF: usize = 16 * 1024;
+
+/// A request's body as [`Front`] takes it: hyper's, or none (a request of the fast lane).
+/// One type, not a generic, so the router is compiled once.
+pub(crate) enum RequestBody {
+    Hyper(hyper::body::Incoming),
+    Empty,
+}
+
+impl hyper::body::Body for RequestBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            RequestBody::Hyper(body) => std::pin::Pin::new(body).poll_frame(cx),
+            RequestBody::Empty => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Hyper(body) => body.is_end_stream(),
+            RequestBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            RequestBody::Hyper(body) => body.size_hint(),
+            RequestBody::Empty => hyper::body::SizeHint::with_exact(0),
+        }
+    }
+}
 
 /// [`Front`] as a hyper service that gives it every request's peer address. On a
 /// [`zerocopy::ZeroCopyStream`] (its queue is `segments`), file bodies of HTTP/1 responses are
@@ -55,7 +95,7 @@ pub(crate) fn with_peer(
                 http::Version::HTTP_10 | http::Version::HTTP_11
             )
         });
-        let resp = front.call(req, peer);
+        let resp = front.call(req.map(RequestBody::Hyper), peer);
         async move {
             let resp = resp.await;
             Ok(match &segments {
@@ -66,16 +106,23 @@ pub(crate) fn with_peer(
     })
 }
 
-/// Serves one plain TCP connection: zero-copy where the platform has it.
+/// Serves one plain TCP connection: where the platform has zero-copy, in the fast lane until a
+/// request needs hyper (`watcher` held meanwhile, so a graceful stop waits for it).
 pub(crate) async fn serve_plain(
     builder: &auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
     tcp: tokio::net::TcpStream,
     front: Front,
     peer: SocketAddr,
+    lane: &Lane,
 ) {
     if zerocopy::AVAILABLE {
         let (io, segments) = zerocopy::ZeroCopyStream::new(tcp);
+        let (io, read) = match h1::serve(io, &segments, &front, peer, lane).await {
+            h1::Exit::Closed => return,
+            h1::Exit::HandOff(io, read) => (io, read),
+        };
+        let io = rewind::Rewind::new(read, io);
         serve_connection(builder, watcher, io, with_peer(front, peer, Some(segments))).await;
     } else {
         serve_connection(builder, watcher, tcp, with_peer(front, peer, None)).await;

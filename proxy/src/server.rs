@@ -33,7 +33,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Kind, Role};
 use crate::ecosystem::{cargo, conda, maven, npm, pypi};
-use crate::edge::{ConnTimer, PerAddress, serve_connection, serve_plain, tls_acceptor, with_peer};
+use crate::edge::{
+    ConnTimer, Lane, PerAddress, RequestBody, serve_connection, serve_plain, tls_acceptor,
+    with_peer,
+};
 use crate::error::{Failure, redact};
 use crate::metrics::Metrics;
 use crate::negative::NegativeCache;
@@ -320,6 +323,7 @@ impl Server {
             .header_read_timeout(self.header_timeout);
         builder.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
+        let lane = Arc::new(Lane::new(self.header_timeout));
         let limit = Arc::new(PerAddress::new(self.max_per_ip));
         loop {
             let (tcp, peer) = tokio::select! {
@@ -348,14 +352,14 @@ impl Server {
             // Bodies of fills in progress end with a small write (the held-back last byte):
             // without TCP_NODELAY it could wait for the client's delayed ACK.
             let _ = tcp.set_nodelay(true);
-            let front = front.clone();
+            let (front, lane) = (front.clone(), lane.clone());
             let (mut builder, watcher, tls) =
                 (builder.clone(), graceful.watcher(), self.tls.clone());
             builder.http1().timer(ConnTimer::default());
             tokio::spawn(async move {
                 let _slot = slot;
                 match tls {
-                    None => serve_plain(&builder, watcher, tcp, front, peer).await,
+                    None => serve_plain(&builder, watcher, tcp, front, peer, &lane).await,
                     Some(acceptor) => {
                         let service = with_peer(front, peer, None);
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
@@ -372,6 +376,7 @@ impl Server {
             });
         }
         drop(self.listener);
+        lane.stop();
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(Duration::from_secs(10)) => {
@@ -652,7 +657,7 @@ impl Front {
     /// directly: the request's extension map and its entry were three allocations a hit.
     pub(crate) fn call(
         &self,
-        mut req: http::Request<hyper::body::Incoming>,
+        mut req: http::Request<RequestBody>,
         peer: SocketAddr,
     ) -> impl Future<Output = Response> + Send + 'static + use<> {
         let path = req.uri().path();

@@ -78,7 +78,7 @@ const ANCHOR_AGE: Duration = Duration::from_secs(1);
 /// thread, moved on by the coarse monotonic clock (memory the kernel updates every tick) and
 /// rounded up by a tick, so that a deadline from it is never early and at most two ticks late.
 #[cfg(target_os = "linux")]
-fn head_clock() -> Instant {
+pub(super) fn head_clock() -> Instant {
     use std::cell::Cell;
 
     use crate::store::clock::{coarse_tick, monotonic_coarse};
@@ -105,7 +105,7 @@ fn head_clock() -> Instant {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn head_clock() -> Instant {
+pub(super) fn head_clock() -> Instant {
     Instant::now()
 }
 

@@ -8,6 +8,7 @@ mod cargo;
 mod clients_support;
 mod conda;
 mod conda_support;
+mod fastlane;
 mod fault_upstream;
 mod faults;
 mod hit;
