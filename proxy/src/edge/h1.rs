@@ -410,13 +410,11 @@ async fn respond(
 
 /// A chunk's size line: `n` in upper-case hex (as hyper writes it) and CRLF, in `line`.
 fn chunk_size(n: usize, line: &mut [u8; 18]) -> &[u8] {
-    let digits = (usize::BITS - n.leading_zeros()).div_ceil(4).max(1) as usize;
-    for (i, at) in (0..digits).rev().enumerate() {
-        line[at] = b"0123456789ABCDEF"[(n >> (4 * i)) & 0xf];
-    }
-    line[digits] = b'\r';
-    line[digits + 1] = b'\n';
-    &line[..digits + 2]
+    let mut rest = &mut line[..];
+    // At most 16 digits and CRLF: the write cannot run out of room.
+    let _ = std::io::Write::write_fmt(&mut rest, format_args!("{n:X}\r\n"));
+    let len = 18 - rest.len();
+    &line[..len]
 }
 
 /// Writes every byte of `bufs`, placeholders passed on as they are.

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use repox_proxy::auth::permission::Role;
 use repox_proxy::auth::users::UsersFile;
-use repox_proxy::config::{AuthConfig, Config, Kind, RepoName, RepositoryConfig, ServerConfig};
+use repox_proxy::config::{AuthConfig, Config, Kind, RepositoryConfig, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::hosted_pypi::basic;
+use crate::policy_support::name;
 use crate::support::{Proxy, TestUpstream, maven, nonzero, read_head};
 
 const JAR: &str = "org/example/fl/1.0/fl-1.0.jar";
@@ -154,10 +155,6 @@ async fn content_length_with_transfer_encoding_is_never_the_lanes() {
     assert!(got == body);
     assert_eq!(header(&headers, "connection"), Some("close"));
     assert!(closed(&mut conn).await, "the connection stayed open");
-}
-
-fn name(s: &str) -> RepoName {
-    serde_json::from_value(serde_json::json!(s)).unwrap()
 }
 
 #[tokio::test]
