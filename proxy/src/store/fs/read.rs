@@ -20,7 +20,10 @@
 //! with `RWF_NOWAIT` fails instead of waiting for it, so an entry whose path and pages are in
 //! memory is read without the trip to the blocking pool (two thread wake-ups and the pool's
 //! lock: a fifth of the CPU of such hits in a profile over a million entries). What would wait
-//! for the disk is finished on the blocking pool ([`finish`]), with the file already open.
+//! for the disk is finished on the blocking pool ([`finish`]), with the file already open, but
+//! for the path's look-up: when the `open` was refused (a name not in the dentry cache, which is
+//! every miss's), `FsStore::get` looks the path up in place ([`look_up`]) under tokio's
+//! `block_in_place`, which hands the worker's other tasks to another thread meanwhile.
 //!
 //! The path is opened whole, from the working directory. An `openat2` relative to the data
 //! root, kept open, was tried and measured: the dentry lookups stayed 11% of the CPU, because
