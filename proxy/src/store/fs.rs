@@ -50,7 +50,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 pub struct FsStore {
     root: PathBuf,
     staging: PathBuf,
-    /// Free space under `staging`, looked at once a second (`disk.rs`).
+    /// Free space under `staging`: looked at once a second while plenty is free (`disk.rs`).
     room: crate::disk::Room,
     hot: Arc<HotEntries>,
     recheck: Duration,
