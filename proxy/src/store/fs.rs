@@ -50,6 +50,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 pub struct FsStore {
     root: PathBuf,
     staging: PathBuf,
+    /// Free space under `staging`: looked at once a second while plenty is free (`disk.rs`).
+    room: crate::disk::Room,
     hot: Arc<HotEntries>,
     recheck: Duration,
     /// Size and access accounting (`index.rs`).
@@ -114,6 +116,7 @@ impl FsStore {
         }
         Ok(FsStore {
             root,
+            room: crate::disk::Room::new(&staging),
             staging,
             hot,
             recheck: RECHECK,
@@ -238,6 +241,18 @@ fn damaged_is_none<T>(path: &Path, result: io::Result<Option<T>>) -> io::Result<
             Ok(None)
         }
         other => other,
+    }
+}
+
+/// Runs `f` on this thread if the runtime can hand the worker's other tasks to another thread
+/// while it waits (tokio's `block_in_place`, which wakes one blocking-pool thread to take the
+/// worker over and takes the worker back if `f` ends first); `None` on a runtime that cannot
+/// (current-thread, as in most tests), where the caller uses the blocking pool.
+fn in_place<T>(f: impl FnOnce() -> T) -> Option<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => Some(tokio::task::block_in_place(f)),
+        _ => None,
     }
 }
 
@@ -379,7 +394,17 @@ impl Store for FsStore {
                 self.index.touch(key);
                 return Ok(Some(entry));
             }
-            let (result, path) = match read::try_cached(key, &path) {
+            let mut attempt = read::try_cached(key, &path);
+            // A name not in the dentry cache (every miss, a cold hit) is looked up on this
+            // thread, its worker's other tasks handed to another thread meanwhile, rather than
+            // on the blocking pool: one thread wake-up instead of two on the way to a miss's
+            // upstream request. Reads of a file's pages not in memory still go to the pool.
+            if let read::Attempt::Blocked(None) = attempt
+                && let Some(looked) = in_place(|| read::look_up(key, &path))
+            {
+                attempt = looked;
+            }
+            let (result, path) = match attempt {
                 read::Attempt::Done(result) => (result, path),
                 read::Attempt::Blocked(file) => {
                     let owned = key.to_owned();
@@ -507,7 +532,7 @@ impl Store for FsStore {
     }
 
     fn has_room(&self) -> bool {
-        !crate::disk::is_full(&self.staging)
+        self.room.has_room()
     }
 
     fn index(&self) -> Option<&Arc<Index>> {
@@ -678,6 +703,44 @@ mod tests {
         assert!(dir.path().join("CACHEDIR.TAG").exists());
         assert!(store.usage().await.unwrap() > 600_000);
         assert!(store.head("m/a/none.jar").await.unwrap().is_none());
+    }
+
+    /// A name the kernel has not looked up yet (every miss) is told missing without the
+    /// blocking pool, whose only thread is held here: on the pool, the look-up would wait for
+    /// it (`block_in_place` hands the worker to a pool thread only if the look-up takes long).
+    #[test]
+    fn a_name_not_in_the_dentry_cache_is_looked_up_without_the_blocking_pool() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FsStore::open(dir.path()).unwrap());
+        rt.block_on(put(&store, "m/a/b.jar", b"body", meta(0)));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (holding, hold) = std::sync::mpsc::channel();
+        rt.spawn_blocking(move || {
+            holding.send(()).unwrap();
+            let _ = held.recv();
+        });
+        hold.recv().unwrap();
+        let s = store.clone();
+        let answered = rt.block_on(async move {
+            let task = tokio::spawn(async move {
+                let missing = s.get("m/new/x.jar").await.unwrap().is_none();
+                let found = s.get("m/a/b.jar").await.unwrap().is_some();
+                (missing, found)
+            });
+            tokio::time::timeout(Duration::from_secs(10), task).await
+        });
+        drop(release);
+        let (missing, found) = answered
+            .expect("answered while the blocking pool was busy")
+            .unwrap();
+        assert!(missing, "a name never stored is missing");
+        assert!(found, "a stored entry is found");
     }
 
     #[tokio::test]

@@ -20,7 +20,10 @@
 //! with `RWF_NOWAIT` fails instead of waiting for it, so an entry whose path and pages are in
 //! memory is read without the trip to the blocking pool (two thread wake-ups and the pool's
 //! lock: a fifth of the CPU of such hits in a profile over a million entries). What would wait
-//! for the disk is finished on the blocking pool ([`finish`]), with the file already open.
+//! for the disk is finished on the blocking pool ([`finish`]), with the file already open, but
+//! for the path's look-up: when the `open` was refused (a name not in the dentry cache, which is
+//! every miss's), `FsStore::get` looks the path up in place ([`look_up`]) under tokio's
+//! `block_in_place`, which hands the worker's other tasks to another thread meanwhile.
 //!
 //! The path is opened whole, from the working directory. An `openat2` relative to the data
 //! root, kept open, was tried and measured: the dentry lookups stayed 11% of the CPU, because
@@ -114,6 +117,25 @@ pub(super) fn try_cached(key: &str, path: &Path) -> Attempt {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Attempt::Blocked(None),
         Err(e) => return Attempt::Done(Err(e)),
     };
+    try_load(key, file)
+}
+
+/// What [`try_cached`] does after its `open` was refused ([`Attempt::Blocked`] without a
+/// file): the path looked up even if that reads the disk (a directory's blocks, usually in the
+/// page cache), then the file read only if that needs no disk access. The caller runs it where
+/// waiting cannot stall other tasks (`FsStore::get`: tokio's `block_in_place`). It is how a
+/// name never looked up before (every miss) is told missing without the trip to the blocking
+/// pool.
+pub(super) fn look_up(key: &str, path: &Path) -> Attempt {
+    match open(path, Wait::Yes) {
+        Ok(Some(file)) => try_load(key, file),
+        Ok(None) => Attempt::Done(Ok(None)),
+        Err(e) => Attempt::Done(Err(e)),
+    }
+}
+
+/// Reads the open entry file if that needs no disk access.
+fn try_load(key: &str, file: File) -> Attempt {
     match load(key, &file, Wait::No) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Attempt::Blocked(Some(file)),
         loaded => Attempt::Done(loaded.map(|loaded| Some(loaded.with(file)))),
@@ -448,14 +470,19 @@ mod tests {
         (file, meta)
     }
 
-    /// Both ways of reading: on the task (the file was just written, so it is cached) and on
-    /// the blocking pool.
-    fn both(key: &str, path: &Path) -> [io::Result<Option<Read>>; 2] {
-        let cached = match try_cached(key, path) {
+    /// Every way of reading: on the task (the file was just written, so it is cached), by the
+    /// look-up that may wait for the disk (then on the pool if its pages are not in memory),
+    /// and on the blocking pool.
+    fn both(key: &str, path: &Path) -> [io::Result<Option<Read>>; 3] {
+        let finished = |attempt| match attempt {
             Attempt::Done(done) => done,
             Attempt::Blocked(file) => finish(key, path, file),
         };
-        [cached, read_entry(key, path)]
+        [
+            finished(try_cached(key, path)),
+            finished(look_up(key, path)),
+            read_entry(key, path),
+        ]
     }
 
     #[test]
