@@ -20,13 +20,15 @@
 //!   when that is known while the body still streams, the follower is stopped
 //!   ([`Follower::stopper`]) and the digest is computed from the staged file with the others.
 //!   The other digests are computed from the staged file after the last byte was handed on
-//!   ([`digest_file`]), before the commit: the commit waits, the clients do not.
+//!   ([`digest_file`]), before the commit: the commit waits, the clients do not. The file is
+//!   read once for all of them, each slice handed to one thread per digest.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
@@ -38,8 +40,10 @@ use crate::store::{Body, Digests};
 /// Bodies at least this large (by their `Content-Length`) compute only their gate digest while
 /// they stream, and the others after the last byte was handed on.
 pub const LATE_FROM: u64 = 8 * 1024 * 1024;
-/// Bytes read from the staged file and hashed at once.
-const SLICE: usize = 1024 * 1024;
+/// Bytes read from the staged file at once and handed to every late digest.
+const SLICE: usize = 512 * 1024;
+/// Slices a late digest's thread may hold before the reader waits for it.
+const SLICES_AHEAD: usize = 2;
 
 /// A digest algorithm an entry may record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +214,12 @@ pub struct Follower {
 impl Follower {
     /// Starts hashing with `algorithm` the chunks handed to the returned [`Feed`].
     pub fn start(algorithm: Algorithm) -> (Follower, Feed) {
-        let (feed, chunks) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(FEED);
+        Follower::with_queue(algorithm, FEED)
+    }
+
+    /// [`Follower::start`], the feed waiting once `batches` are queued.
+    fn with_queue(algorithm: Algorithm, batches: usize) -> (Follower, Feed) {
+        let (feed, chunks) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(batches);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let done = tokio::task::spawn_blocking(move || {
@@ -291,44 +300,82 @@ impl Drop for Follower {
     }
 }
 
-/// Computes `algorithms` over the first `len` bytes of `body` (a staged file), one blocking
-/// thread each, and records them into `digests`. A body shorter than `len` is an error.
+/// Computes `algorithms` over the first `len` bytes of `body` (a staged file) and records them
+/// into `digests`. A body shorter than `len` is an error.
+///
+/// The file is read once, by one blocking thread, in slices of [`SLICE`] bytes that it hands to
+/// a [`Follower`] per algorithm (the same slice, no copy), so the digests still run beside each
+/// other; a thread per digest reading the file itself copied every byte out of the page cache
+/// once per digest (three times for a Maven artifact: SHA-256, SHA-1, MD5).
 pub async fn digest_file(
     body: &Body,
     len: u64,
     algorithms: &[Algorithm],
     digests: &mut Digests,
 ) -> io::Result<()> {
-    let threads: Vec<_> = algorithms
+    if algorithms.is_empty() {
+        return Ok(());
+    }
+    let (followers, feeds): (Vec<Follower>, Vec<Feed>) = algorithms
         .iter()
-        .map(|&algorithm| {
-            let body = body.clone();
-            tokio::task::spawn_blocking(move || -> io::Result<String> {
-                let mut digest = Running::new(algorithm);
-                let mut reader = body.blocking_reader(len);
-                let mut buf = vec![0u8; SLICE];
-                let mut read = 0u64;
-                loop {
-                    let n = reader.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    digest.update(&buf[..n]);
-                    read += n as u64;
-                }
-                if read != len {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("staged body has {read} of {len} bytes"),
-                    ));
-                }
-                Ok(digest.finish())
-            })
-        })
-        .collect();
-    for (&algorithm, thread) in algorithms.iter().zip(threads) {
-        let hex = thread.await.map_err(io::Error::other)??;
-        algorithm.set(digests, hex);
+        .map(|&a| Follower::with_queue(a, SLICES_AHEAD))
+        .unzip();
+    let body = body.clone();
+    let read = tokio::task::spawn_blocking(move || read_slices(&body, len, &feeds))
+        .await
+        .map_err(io::Error::other)?;
+    // The feeds are dropped: the followers end once they hashed what they were handed.
+    read?;
+    for follower in followers {
+        follower.finish(len, digests).await?;
+    }
+    Ok(())
+}
+
+/// Reads the first `len` bytes of `body` and hands them to every feed, slice by slice.
+fn read_slices(body: &Body, len: u64, feeds: &[Feed]) -> io::Result<()> {
+    let mut reader = body.blocking_reader(len);
+    // Slices handed out, oldest first: one is read into again once every digest is done with it.
+    let mut handed: VecDeque<Bytes> = VecDeque::new();
+    let mut read = 0u64;
+    loop {
+        let mut buf = match handed.pop_front().map(Bytes::try_into_mut) {
+            Some(Ok(buf)) => buf,
+            Some(Err(busy)) => {
+                handed.push_front(busy);
+                BytesMut::new()
+            }
+            None => BytesMut::new(),
+        };
+        buf.resize(SLICE, 0);
+        let mut filled = 0;
+        while filled < SLICE {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        buf.truncate(filled);
+        read += filled as u64;
+        let slice = buf.freeze();
+        for feed in feeds {
+            feed.send(vec![slice.clone()]);
+        }
+        handed.push_back(slice);
+        if handed.len() > SLICES_AHEAD + 2 {
+            handed.pop_front();
+        }
+    }
+    if read != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("staged body has {read} of {len} bytes"),
+        ));
     }
     Ok(())
 }
@@ -414,6 +461,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(missing(&digests, &ALL), ALL);
+    }
+
+    #[tokio::test]
+    async fn an_empty_staged_file_has_the_digests_of_nothing() {
+        let staged = Body::File(Arc::new(tempfile::tempfile().unwrap()));
+        let mut digests = Digests::default();
+        digest_file(&staged, 0, &ALL, &mut digests).await.unwrap();
+        assert_eq!(digests, expected(&[]));
     }
 
     #[tokio::test]
