@@ -707,7 +707,8 @@ mod tests {
 
     /// A name the kernel has not looked up yet (every miss) is told missing without the
     /// blocking pool, whose only thread is held here: on the pool, the look-up would wait for
-    /// it (`block_in_place` hands the worker to a pool thread only if the look-up takes long).
+    /// it. (`block_in_place` offers the worker to a pool thread at once; with none free, the
+    /// worker is taken back when the look-up ends.)
     #[test]
     fn a_name_not_in_the_dentry_cache_is_looked_up_without_the_blocking_pool() {
         let rt = tokio::runtime::Builder::new_multi_thread()
