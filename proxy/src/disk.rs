@@ -22,13 +22,9 @@ pub fn available(dir: &Path) -> std::io::Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-/// True when the disk under `dir` has no room for new entries; logs when that changes. An
-/// unknown free space counts as room: the write itself will tell.
-pub fn is_full(dir: &Path) -> bool {
-    look(dir).0
-}
-
-/// [`is_full`], and the free bytes it found (`None`: unknown).
+/// One look at the disk under `dir`: whether it has no room for new entries (logged when that
+/// changes), and the free bytes found (`None`: unknown, which counts as room: the write itself
+/// will tell).
 fn look(dir: &Path) -> (bool, Option<u64>) {
     let free = available(dir).ok();
     let full = free.is_some_and(|free| free < FULL_BELOW);
@@ -52,11 +48,11 @@ fn look(dir: &Path) -> (bool, Option<u64>) {
 /// Logs one warning when the cache disk under `dir` is (nearly) full at start-up.
 pub fn warn_if_full(dir: &Path) {
     FULL.store(false, Ordering::Relaxed);
-    is_full(dir);
+    look(dir);
 }
 
-/// Whether a store's staging disk has room, asked by every miss on its way to the upstream
-/// request. A look ([`is_full`]) is a `statfs`; when the last one found [`PLENTY`] free, its
+/// Whether a store's staging disk has room (`Store::has_room`, both stores), asked by every
+/// miss on its way to the upstream request. A look ([`look`]) is a `statfs`; when the last one found [`PLENTY`] free, its
 /// answer stands for [`LOOK_EVERY`], otherwise every miss looks again, so a disk that is filling
 /// up is noticed at once, as before. Filling [`PLENTY`] within a second takes a writer at
 /// 256 MiB/s; a write that runs out of space fails its fill, as it would after a look.
@@ -79,7 +75,7 @@ impl Room {
         }
     }
 
-    /// False when the disk is full (see [`is_full`]).
+    /// False when the disk is full (see [`look`]).
     pub fn has_room(&self) -> bool {
         let now = crate::store::clock::monotonic_millis().saturating_add(1);
         if !due(self.plenty_at.load(Ordering::Relaxed), now) {

@@ -410,10 +410,11 @@ async fn respond(
 
 /// A chunk's size line: `n` in upper-case hex (as hyper writes it) and CRLF, in `line`.
 fn chunk_size(n: usize, line: &mut [u8; 18]) -> &[u8] {
+    let room = line.len();
     let mut rest = &mut line[..];
     // At most 16 digits and CRLF: the write cannot run out of room.
     let _ = std::io::Write::write_fmt(&mut rest, format_args!("{n:X}\r\n"));
-    let len = 18 - rest.len();
+    let len = room - rest.len();
     &line[..len]
 }
 

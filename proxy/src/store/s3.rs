@@ -73,6 +73,8 @@ pub struct S3Store {
     /// `<prefix>/lease-v1`: who is downloading what (see [`Store::claim`]).
     leases: Path,
     staging: PathBuf,
+    /// Free space under `staging`: looked at once a second while plenty is free (`disk.rs`).
+    room: crate::disk::Room,
     /// Local copies of hot immutable entries.
     local: Option<Arc<FsStore>>,
     /// Entries at most this large get a local copy.
@@ -180,6 +182,7 @@ impl S3Store {
             objects: Arc::new(objects),
             root,
             leases,
+            room: crate::disk::Room::new(&staging),
             staging,
             local,
             local_max_entry: (local_size / 8).min(TAIL * 64),
@@ -609,7 +612,7 @@ impl Store for S3Store {
     }
 
     fn has_room(&self) -> bool {
-        !crate::disk::is_full(&self.staging)
+        self.room.has_room()
     }
 }
 

@@ -111,13 +111,7 @@ fn would_block() -> io::Error {
 /// Reads the entry file of `key` at `path` if that needs no disk access (see the module
 /// comment).
 pub(super) fn try_cached(key: &str, path: &Path) -> Attempt {
-    let file = match open(path, Wait::No) {
-        Ok(Some(file)) => file,
-        Ok(None) => return Attempt::Done(Ok(None)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Attempt::Blocked(None),
-        Err(e) => return Attempt::Done(Err(e)),
-    };
-    try_load(key, file)
+    attempt(key, path, Wait::No)
 }
 
 /// What [`try_cached`] does after its `open` was refused ([`Attempt::Blocked`] without a
@@ -127,15 +121,18 @@ pub(super) fn try_cached(key: &str, path: &Path) -> Attempt {
 /// name never looked up before (every miss) is told missing without the trip to the blocking
 /// pool.
 pub(super) fn look_up(key: &str, path: &Path) -> Attempt {
-    match open(path, Wait::Yes) {
-        Ok(Some(file)) => try_load(key, file),
-        Ok(None) => Attempt::Done(Ok(None)),
-        Err(e) => Attempt::Done(Err(e)),
-    }
+    attempt(key, path, Wait::Yes)
 }
 
-/// Reads the open entry file if that needs no disk access.
-fn try_load(key: &str, file: File) -> Attempt {
+/// Opens the entry file (waiting for the disk or not, as `open_wait` says), then reads it if
+/// that needs no disk access.
+fn attempt(key: &str, path: &Path, open_wait: Wait) -> Attempt {
+    let file = match open(path, open_wait) {
+        Ok(Some(file)) => file,
+        Ok(None) => return Attempt::Done(Ok(None)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Attempt::Blocked(None),
+        Err(e) => return Attempt::Done(Err(e)),
+    };
     match load(key, &file, Wait::No) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Attempt::Blocked(Some(file)),
         loaded => Attempt::Done(loaded.map(|loaded| Some(loaded.with(file)))),
