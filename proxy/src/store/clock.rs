@@ -25,7 +25,15 @@ pub fn monotonic_coarse() -> std::time::Duration {
     ))
 }
 
-/// The tick of [`monotonic_coarse`]: what it may lag a precise reading by.
+/// The precise monotonic clock (what `std::time::Instant` reads on Linux).
+#[cfg(target_os = "linux")]
+pub fn monotonic() -> std::time::Duration {
+    duration(rustix::time::clock_gettime(
+        rustix::time::ClockId::Monotonic,
+    ))
+}
+
+/// The tick of [`monotonic_coarse`], the step it advances by.
 #[cfg(target_os = "linux")]
 pub fn coarse_tick() -> std::time::Duration {
     duration(rustix::time::clock_getres(
