@@ -114,6 +114,10 @@ for n in "${NAMES[@]}"; do
     committed "$n" "miss-1.0-${n}1.jar"
 done
 
+# The large file just cached is still being written to disk by the kernel: wait for it here, or
+# the samples below measure that writeback's CPU (both ways, repox's more: each miss writes).
+sync -f "$WORK"
+
 ttfb() { curl -sf -o /dev/null -w '%{time_starttransfer}\n' "$1"; } # seconds
 : >"$WORK/ttfb-direct"
 for n in "${NAMES[@]}"; do : >"$WORK/ttfb-$n"; done
