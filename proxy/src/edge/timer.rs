@@ -70,9 +70,15 @@ impl hyper::rt::Timer for ConnTimer {
     }
 }
 
+/// How long a thread's anchor places [`head_clock`]'s readings before it takes a new one (a
+/// precise read a second per thread): no anchor taken while the thread was held up, and no
+/// drift between the two clocks, lasts longer.
+#[cfg(target_os = "linux")]
+const ANCHOR_AGE: Duration = Duration::from_secs(1);
+
 /// The time now for a deadline seconds away, without a precise clock read: the kernel's coarse
-/// monotonic clock (memory it updates every tick), placed on the `Instant` line by one precise
-/// reading this thread took once, and moved on by one tick.
+/// monotonic clock (memory it updates every tick), placed on the `Instant` line by a precise
+/// reading this thread took at most [`ANCHOR_AGE`] before, and moved on by one tick.
 ///
 /// The coarse clock is the timekeeper's last step, and the kernel steps it in whole ticks from
 /// a fixed grid, not at each tick interrupt: so it lags the precise clock by up to two ticks,
@@ -84,8 +90,9 @@ impl hyper::rt::Timer for ConnTimer {
 pub(super) fn head_clock() -> Instant {
     use crate::store::clock::monotonic_coarse;
 
-    let anchor = Anchor::of_thread();
-    anchor.place(monotonic_coarse() + anchor.tick)
+    let coarse = monotonic_coarse();
+    let anchor = Anchor::of_thread(coarse);
+    anchor.place(coarse + anchor.tick)
 }
 
 /// One moment read on both lines: an `Instant` and the raw monotonic clock (which is what
@@ -131,18 +138,22 @@ impl Anchor {
         best
     }
 
-    /// This thread's anchor, taken on its first use.
-    fn of_thread() -> Self {
+    /// This thread's anchor for a coarse reading: the one it has, unless that is older than
+    /// [`ANCHOR_AGE`].
+    fn of_thread(coarse: Duration) -> Self {
         use std::cell::Cell;
 
         thread_local! {
             static ANCHOR: Cell<Option<Anchor>> = const { Cell::new(None) };
         }
-        ANCHOR.get().unwrap_or_else(|| {
-            let anchor = Self::take();
-            ANCHOR.set(Some(anchor));
-            anchor
-        })
+        match ANCHOR.get() {
+            Some(anchor) if coarse.saturating_sub(anchor.monotonic) < ANCHOR_AGE => anchor,
+            _ => {
+                let anchor = Self::take();
+                ANCHOR.set(Some(anchor));
+                anchor
+            }
+        }
     }
 
     /// The `Instant` of a raw monotonic reading.
@@ -273,16 +284,27 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    fn a_thread_takes_a_new_anchor_once_its_own_is_a_second_old() {
+        let first = Anchor::of_thread(crate::store::clock::monotonic_coarse());
+        let same = Anchor::of_thread(first.monotonic + ANCHOR_AGE / 2);
+        assert_eq!(same.instant, first.instant);
+        let next = Anchor::of_thread(first.monotonic + ANCHOR_AGE);
+        assert!(next.monotonic > first.monotonic && next.instant > first.instant);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
     fn the_head_clock_is_at_most_a_tick_ahead_and_only_a_late_tick_behind() {
-        let Anchor { tick, spread, .. } = Anchor::of_thread();
+        let tick = crate::store::clock::coarse_tick();
         for _ in 0..2_000 {
             let before = Instant::now();
             let coarse = head_clock();
             let after = Instant::now();
             // The coarse clock never runs ahead of the precise one; one tick is added, and the
-            // anchor's `Instant` was read up to `spread` after its monotonic reading.
+            // anchor's `Instant` was read a moment after its monotonic reading (microseconds,
+            // unless the thread was held up in all of `take`'s tries).
             assert!(
-                coarse <= after + tick + spread,
+                coarse <= after + tick + Duration::from_millis(1),
                 "{:?} ahead with a tick of {tick:?}",
                 coarse - after
             );
