@@ -1100,7 +1100,9 @@ mod tests {
         let closed =
             tokio::time::timeout(Duration::from_secs(60), conn.read_to_end(&mut rest)).await;
         assert!(closed.is_ok(), "an idle connection was kept open");
-        assert!(idle.elapsed() >= timeout - Duration::from_millis(10));
+        // Less a margin: the deadline counts from the server's (coarse) clock reading after the
+        // answer went out, a few milliseconds either way (`edge/timer.rs`).
+        assert!(idle.elapsed() >= timeout - Duration::from_millis(50));
 
         // A head sent a few bytes at a time is cut off after the timeout, even on a connection
         // that was answered before (whose timer is filed further out than this head's).

@@ -242,13 +242,15 @@ mod tests {
             timer.spare.lock().is_some(),
             "the first sleep gave the timer back"
         );
-        let started = Instant::now();
-        let mut second = timer.sleep(Duration::from_millis(400));
+        // A precise deadline: `sleep` would start from the head clock, which may be a few
+        // milliseconds behind.
+        let deadline = Instant::now() + Duration::from_millis(400);
+        let mut second = timer.sleep_until(deadline);
         assert!(!ready(&mut second));
         assert!(timer.spare.lock().is_none(), "the second sleep took it");
         finish(second).await;
-        let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(399), "{waited:?}");
+        let now = Instant::now();
+        assert!(now >= deadline, "ended {:?} early", deadline - now);
     }
 
     #[tokio::test]
