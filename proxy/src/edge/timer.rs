@@ -96,14 +96,13 @@ pub(super) fn head_clock() -> Instant {
 }
 
 /// One moment read on both lines: an `Instant` and the raw monotonic clock (which is what
-/// `Instant` reads on Linux, and what the coarse clock is a delayed copy of), how far apart the
-/// two reads may be, and the coarse clock's tick.
+/// `Instant` reads on Linux, and what the coarse clock is a delayed copy of), and the coarse
+/// clock's tick.
 #[cfg(target_os = "linux")]
 #[derive(Clone, Copy, Debug)]
 struct Anchor {
     instant: Instant,
     monotonic: Duration,
-    spread: Duration,
     tick: Duration,
 }
 
@@ -115,27 +114,28 @@ impl Anchor {
         use crate::store::clock::{coarse_tick, monotonic};
 
         let tick = coarse_tick();
+        // An anchor, and how long after its monotonic reading its `Instant` may have been read.
         let read = || {
             let then = monotonic();
             let instant = Instant::now();
-            Self {
+            let anchor = Self {
                 instant,
                 monotonic: then,
-                spread: monotonic().saturating_sub(then),
                 tick,
-            }
+            };
+            (anchor, monotonic().saturating_sub(then))
         };
         let mut best = read();
         for _ in 1..4 {
-            if best.spread < Duration::from_micros(20) {
+            if best.1 < Duration::from_micros(20) {
                 break;
             }
             let next = read();
-            if next.spread < best.spread {
+            if next.1 < best.1 {
                 best = next;
             }
         }
-        best
+        best.0
     }
 
     /// This thread's anchor for a coarse reading: the one it has, unless that is older than
@@ -275,7 +275,6 @@ mod tests {
         let anchor = Anchor {
             instant,
             monotonic: Duration::from_secs(1_000),
-            spread: Duration::ZERO,
             tick: Duration::from_millis(4),
         };
         let ms = Duration::from_millis;
